@@ -1,0 +1,3 @@
+"""mt5tester: a MetaTrader 5 faithful backtester."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""Error hierarchy. Each class maps to one CLI exit code (README "Exit codes")."""
+
+from __future__ import annotations
+
+
+class Mt5TesterError(Exception):
+    """Base of every error the CLI reports without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(Mt5TesterError):
+    """The configuration is invalid (unknown key, bad value, bad combination)."""
+
+    exit_code = 2
+
+
+class DataError(Mt5TesterError):
+    """Market data is missing, does not cover the run, or is unhealthy."""
+
+    exit_code = 3
+
+
+class StrategyLoadError(Mt5TesterError):
+    """A strategy could not be imported, built, or none was configured."""
+
+    exit_code = 4
+
+
+class StrategyRuntimeError(Mt5TesterError):
+    """A strategy raised during the run and the policy is `stop`."""
+
+    exit_code = 5
+
+
+class StorageError(Mt5TesterError):
+    """The results database cannot be reached or written."""
+
+    exit_code = 6
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "ok",
+    1: "internal error (a bug: the traceback is printed)",
+    2: "config error",
+    3: "data error",
+    4: "strategy load error",
+    5: "strategy runtime error",
+    6: "storage error",
+}

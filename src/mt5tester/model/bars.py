@@ -1,0 +1,68 @@
+"""Bars as contiguous arrays: the one market-data shape every layer shares.
+
+Times are UTC int64 nanoseconds of the bar's *open* (MT5 labels bars by open time);
+prices are bid (MT5 charts FX by Bid, spec 5.1); ``spread`` is in points per bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from mt5tester.model.timeframe import Timeframe
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True, eq=False)
+class Bars:
+    symbol: str
+    timeframe: Timeframe
+    time: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    tick_volume: I64
+    spread: I32
+
+    def __post_init__(self) -> None:
+        n = len(self.time)
+        for name in ("open", "high", "low", "close", "tick_volume", "spread"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Bars {self.symbol} {self.timeframe.name}: column {name} has wrong length")
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @property
+    def close_time(self) -> I64:
+        """Time each bar closes and becomes visible (open of the next period)."""
+        if self.timeframe.is_fixed:
+            return self.time + np.int64(self.timeframe.period_ns)
+        # MN1: next month's first instant, computed in UTC on the stored labels.
+        months = self.time.astype("datetime64[ns]").astype("datetime64[M]") + np.timedelta64(1, "M")
+        return months.astype("datetime64[ns]").astype(np.int64)
+
+    def slice(self, start: int, stop: int) -> Bars:
+        return Bars(
+            self.symbol,
+            self.timeframe,
+            self.time[start:stop],
+            self.open[start:stop],
+            self.high[start:stop],
+            self.low[start:stop],
+            self.close[start:stop],
+            self.tick_volume[start:stop],
+            self.spread[start:stop],
+        )
+
+    def between(self, start_ns: int, end_ns: int) -> Bars:
+        """Bars whose open time lies in [start_ns, end_ns)."""
+        i = int(np.searchsorted(self.time, start_ns, "left"))
+        j = int(np.searchsorted(self.time, end_ns, "left"))
+        return self.slice(i, j)

@@ -1,0 +1,186 @@
+"""Command line. Thin: parse, call, map Mt5TesterError to its exit code, anything else to 1 with a traceback.
+
+Exit codes: 0 ok, 1 internal error (traceback printed), 2 config error, 3 data error,
+4 strategy load error, 5 strategy runtime error, 6 storage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mt5tester import __version__
+from mt5tester.config import Config, json_schema, load_config
+from mt5tester.errors import EXIT_CODES, Mt5TesterError
+
+log = logging.getLogger("mt5tester")
+EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+@click.group(help="mt5tester: MetaTrader 5 faithful backtester.\n\n" + EXIT_HELP, epilog=None)
+@click.version_option(__version__, prog_name="mt5tester")
+@click.option("-v", "--verbose", is_flag=True, help="log at INFO level")
+def cli(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
+    t = Table(title="Lifecycle funnel", show_header=True)
+    t.add_column("stage")
+    t.add_column("count", justify="right")
+    t.add_row("decision points (bar closes)", str(funnel["decision_points"]))
+    t.add_row("strategy calls", str(funnel["strategy_calls"]))
+    t.add_row("signals generated", str(funnel["signals_generated"]))
+    t.add_row("invalid signals", str(funnel["invalid_signals"]))
+    t.add_row("approved", str(funnel["approved"]))
+    for reason, n in funnel["rejected"].items():
+        t.add_row(f"rejected: {reason}", str(n))
+    if not funnel["rejected"]:
+        t.add_row("rejected", "0")
+    t.add_row("executed", str(funnel["executed"]))
+    for reason, n in funnel["order_failed"].items():
+        t.add_row(f"order failed: {reason}", str(n))
+    for how, n in funnel["closed"].items():
+        t.add_row(f"closed by {how.replace('_', ' ')}", str(n))
+    t.add_row("ambiguous M1 bars (SL and TP inside one bar)", str(funnel["ambiguous_bars"]))
+    for name, n in funnel["strategy_errors"].items():
+        t.add_row(f"strategy errors: {name}", str(n))
+    if not funnel["strategy_errors"]:
+        t.add_row("strategy errors", "0")
+    for name, us in funnel["mean_call_us"].items():
+        t.add_row(f"mean µs per call: {name}", f"{us:.1f}")
+    console.print(t)
+
+
+def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
+    from mt5tester.engine.build import build
+    from mt5tester.engine.loop import Runner
+    from mt5tester.reports.html import write_html_report
+
+    components = build(cfg, base_dir)
+    runner = Runner(components)
+    console.print(
+        f"run {runner.run_id}: {', '.join(cfg.backtest.symbols)} {cfg.backtest.start} .. "
+        f"{cfg.backtest.end}, {len(components.strategies)} strategies: "
+        + ", ".join(
+            f"{ls.strategy.name} ({ls.strategy.category}, {ls.strategy.timeframe.name})"
+            for ls in components.strategies
+        )
+    )
+    if console.is_terminal:
+        with Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("run", total=None)
+            result = runner.run(lambda n, total: bar.update(task, completed=n, total=total))
+    else:
+        result = runner.run()
+    print_funnel(console, result.funnel)
+    console.print(
+        f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deals} deals"
+    )
+    if cfg.report.html:
+        path = write_html_report(components.engine, result.run_id, cfg.results.out_dir)
+        console.print(f"report: {path}")
+    return 0
+
+
+@cli.command(help="Run a backtest from a YAML config.")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--symbols", help="comma-separated, overrides backtest.symbols")
+@click.option("--start", help="YYYY-MM-DD, overrides backtest.start")
+@click.option("--end", help="YYYY-MM-DD, overrides backtest.end")
+@click.option("--out", type=click.Path(path_type=Path), help="report folder, overrides results.out_dir")
+def backtest(
+    config_path: Path, symbols: str | None, start: str | None, end: str | None, out: Path | None
+) -> None:
+    overrides: dict[str, Any] = {
+        "backtest.symbols": [s.strip() for s in symbols.split(",")] if symbols else None,
+        "backtest.start": start,
+        "backtest.end": end,
+        "results.out_dir": str(out.resolve()) if out else None,
+    }
+    cfg = load_config(config_path, overrides)
+    sys.exit(run_backtest(cfg, config_path.resolve().parent, _console()))
+
+
+@cli.command(help="Generate demo data and run a demo portfolio on it (no real data needed).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo_out"), show_default=True)
+def demo(out: Path) -> None:
+    from mt5tester.demo_run import prepare_demo
+
+    console = _console()
+    config_path = prepare_demo(out.resolve())
+    console.print(f"demo data and config in {out.resolve()}")
+    cfg = load_config(config_path)
+    sys.exit(run_backtest(cfg, config_path.parent, console))
+
+
+@cli.group(help="Validate a config or print its JSON Schema.")
+def config() -> None:
+    pass
+
+
+@config.command("check", help="Validate a config file; exit 0 when valid, 2 otherwise.")
+@click.argument("file", type=click.Path(path_type=Path))
+def config_check(file: Path) -> None:
+    cfg = load_config(file)
+    _console().print(
+        f"{file}: valid (hash {cfg.config_hash()}, {len(cfg.strategies)} strategies, "
+        f"symbols {', '.join(cfg.backtest.symbols)})"
+    )
+
+
+@config.command("schema", help="Print the config's JSON Schema (for editors).")
+def config_schema() -> None:
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except Mt5TesterError as e:
+        click.echo(f"error ({type(e).__name__}, exit {e.exit_code}): {e}", err=True)
+        return e.exit_code
+    except Exception:
+        click.echo("internal error (a bug in mt5tester, please report it):", err=True)
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""The run configuration: one YAML file, pydantic v2 models (frozen, unknown keys rejected).
+
+Errors name the file, the key path, the line and the closest valid key. ``lookback_bars`` is a
+deprecated alias of ``warmup_bars``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import hashlib
+import json
+import logging
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from mt5tester.errors import ConfigError
+from mt5tester.model.symbol import SymbolSpec, build_symbol
+from mt5tester.model.timeframe import Timeframe
+
+log = logging.getLogger(__name__)
+
+TesterMode = Literal["every_tick", "ohlc_m1", "open_prices", "real_ticks"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _parse_tf(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return Timeframe.parse(v)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+    return v
+
+
+TF = Annotated[
+    Timeframe,
+    BeforeValidator(_parse_tf),
+    PlainSerializer(lambda t: t.name, return_type=str),
+    WithJsonSchema({"type": "string", "enum": [t.name for t in Timeframe]}),
+    Field(description="MT5 timeframe name, e.g. M15, H1, D1"),
+]
+
+
+class BacktestConfig(_Section):
+    start: dt.date = Field(description="first day simulated (00:00 UTC)")
+    end: dt.date = Field(description="end day, not included (as MT5's tester)")
+    symbols: list[str] = Field(min_length=1)
+    timeframes: list[TF] = Field(default_factory=list, description="extra timeframes to preload")
+    primary_timeframe: TF = Timeframe.H1
+    warmup_bars: int = Field(default=100, ge=1, description="closed bars each strategy call sees")
+    tester_mode: TesterMode = "ohlc_m1"
+    initial_deposit: float = Field(default=10_000.0, gt=0)
+    deposit_currency: str = Field(default="USD", min_length=3, max_length=3)
+    leverage: int = Field(default=100, ge=1)
+    account_mode: Literal["hedging", "netting"] = "hedging"
+    server_timezone: str = "UTC"
+    seed: int = 42
+    on_strategy_error: Literal["stop", "disable", "continue"] = "stop"
+    close_at_end: bool = True
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_unique(cls, v: list[str]) -> list[str]:
+        out = [s.strip() for s in v]
+        dupes = sorted({s for s in out if out.count(s) > 1})
+        if dupes:
+            raise ValueError(f"symbols listed twice: {', '.join(dupes)}")
+        return out
+
+    @model_validator(mode="after")
+    def _range(self) -> BacktestConfig:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class DataConfig(_Section):
+    path: Path = Field(default=Path("data"), description="folder with {SYMBOL}_M1*.parquet files")
+    min_health: float = Field(default=0.0, ge=0, le=100)
+
+
+class StrategyConfig(_Section):
+    class_: str = Field(alias="class", description="built-in name, 'pkg.module:Class' or 'file.py:Class'")
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    symbols: list[str] | None = Field(default=None, description="default: all backtest symbols")
+    timeframe: TF | None = Field(default=None, description="default: backtest.primary_timeframe")
+    volume: float = Field(default=0.1, gt=0, description="lots per signal before sizing rules")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class CoordinatorConfig(_Section):
+    max_positions: int = Field(default=50, ge=1)
+    max_positions_per_symbol: int = Field(default=20, ge=1)
+
+
+class RegimeConfig(_Section):
+    enabled: bool = False
+
+
+class SpreadConfig(_Section):
+    source: Literal["data", "fixed"] = "data"
+    points: int | None = Field(default=None, ge=0, description="with source=fixed; default: symbol spread")
+
+
+class SlippageConfig(_Section):
+    model: Literal["none", "fixed", "random"] = "none"
+    points: int = Field(default=0, ge=0)
+
+
+class ExecutionConfig(_Section):
+    spread: SpreadConfig = SpreadConfig()
+    slippage: SlippageConfig = SlippageConfig()
+    commission: Literal["symbol", "none"] = Field(default="symbol", description="use symbols' commission")
+
+
+class ResultsConfig(_Section):
+    database_url: str = "sqlite:///runs/mt5tester.sqlite"
+    out_dir: Path = Path("runs")
+
+
+class ReportConfig(_Section):
+    html: bool = True
+
+
+class Config(_Section):
+    backtest: BacktestConfig
+    data: DataConfig = DataConfig()
+    symbols: dict[str, dict[str, Any]] = Field(default_factory=dict, description="overrides of SymbolSpec")
+    strategies: list[StrategyConfig] = Field(default_factory=list)
+    coordinator: CoordinatorConfig = CoordinatorConfig()
+    regime: RegimeConfig = RegimeConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    results: ResultsConfig = ResultsConfig()
+    report: ReportConfig = ReportConfig()
+
+    @model_validator(mode="after")
+    def _symbols_valid(self) -> Config:
+        for name, overrides in self.symbols.items():
+            try:
+                build_symbol(name, overrides)
+            except ValidationError as e:
+                first = e.errors()[0]
+                key = ".".join(str(x) for x in first["loc"])
+                raise ValueError(f"symbols.{name}.{key}: {first['msg']}") from None
+        return self
+
+    def symbol_spec(self, name: str) -> SymbolSpec:
+        return build_symbol(name, self.symbols.get(name))
+
+    def strategy_timeframes(self) -> list[Timeframe]:
+        tfs = {s.timeframe or self.backtest.primary_timeframe for s in self.strategies}
+        return sorted(tfs)
+
+    def effective(self) -> dict[str, Any]:
+        """The effective config as plain JSON data (defaults filled in), for storage and hashing."""
+        return json.loads(self.model_dump_json(by_alias=True))
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.effective(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that keeps the line of every mapping key, by key path."""
+
+
+def _key_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[(*path, key)] = k.start_mark.line + 1
+            _key_lines(v, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out[(*path, i)] = v.start_mark.line + 1
+            _key_lines(v, (*path, i), out)
+
+
+def _field_model(model: Any, loc: tuple[Any, ...]) -> Any:
+    """The pydantic model class reached by following ``loc`` from ``model`` (None if not a model)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = None
+            for fname, f in current.model_fields.items():
+                if part in (fname, f.alias):
+                    field = f
+            if field is None:
+                return None
+            current = field.annotation
+        elif typing.get_origin(current) in (list, dict):
+            current = typing.get_args(current)[-1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else tp
+    return tp
+
+
+def _valid_keys(model: Any) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _format_errors(err: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
+    msgs = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        line = None
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        where = f"{source}:{line}" if line else source
+        if e["type"] == "extra_forbidden":
+            parent = _field_model(Config, loc[:-1])
+            hint = ""
+            if parent is not None:
+                keys = _valid_keys(parent)
+                close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint += f" Valid keys here: {', '.join(keys)}"
+            msgs.append(f"{where}: unknown key '{path}'{hint}")
+        else:
+            msgs.append(f"{where}: {path}: {e['msg']}")
+    return "config error in " + source + "\n  " + "\n  ".join(msgs)
+
+
+def _apply_aliases(raw: dict[str, Any], source: str) -> None:
+    """lookback_bars → warmup_bars (deprecated alias), with a warning."""
+    bt = raw.get("backtest")
+    if isinstance(bt, dict) and "lookback_bars" in bt:
+        if "warmup_bars" in bt:
+            raise ConfigError(
+                f"{source}: backtest has both 'lookback_bars' and 'warmup_bars'; remove 'lookback_bars' "
+                "(deprecated alias)"
+            )
+        log.warning(
+            "%s: backtest.lookback_bars is deprecated, use backtest.warmup_bars (the number of closed bars "
+            "each strategy call sees)",
+            source,
+        )
+        bt["warmup_bars"] = bt.pop("lookback_bars")
+
+
+def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, last = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot override {dotted}: {p} is not a section")
+    node[last] = value
+
+
+def parse_config(
+    raw: Any, source: str = "<config>", overrides: dict[str, Any] | None = None, lines: dict | None = None
+) -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the config must be a mapping with sections (backtest, data, ...)")
+    raw = copy.deepcopy(raw)
+    _apply_aliases(raw, source)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(raw, key, value)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source, lines or {})) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, validate and return the config. Relative paths in it are relative to the file's folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        raw = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _key_lines(node, (), lines)
+    cfg = parse_config(raw, str(p), overrides, lines)
+    return _resolve_paths(cfg, p.parent)
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    data_path = cfg.data.path if cfg.data.path.is_absolute() else (base / cfg.data.path)
+    out_dir = cfg.results.out_dir if cfg.results.out_dir.is_absolute() else (base / cfg.results.out_dir)
+    url = cfg.results.database_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        url = prefix + str((base / url[len(prefix) :]).resolve())
+    return cfg.model_copy(
+        update={
+            "data": cfg.data.model_copy(update={"path": data_path.resolve()}),
+            "results": cfg.results.model_copy(update={"out_dir": out_dir.resolve(), "database_url": url}),
+        }
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    return Config.model_json_schema(by_alias=True)

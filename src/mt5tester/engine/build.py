@@ -1,0 +1,125 @@
+"""Composition root: every component built eagerly from the config, each stage checked (preflight)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from mt5tester.config import Config
+from mt5tester.data.resample import parse_server_tz, resample
+from mt5tester.data.store import find_m1_file, read_m1_parquet
+from mt5tester.engine import preflight
+from mt5tester.errors import ConfigError
+from mt5tester.model.bars import Bars
+from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.timeframe import Timeframe
+from mt5tester.results import db
+from mt5tester.risk.coordinator import Coordinator
+from mt5tester.strategy.loader import LoadedStrategy, load_strategies
+from mt5tester.terminal.account import Account, Market
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    cfg: Config
+    base_dir: Path
+    specs: dict[str, SymbolSpec]
+    m1: dict[str, Bars]
+    tf_bars: dict[tuple[str, Timeframe], Bars]
+    strategies: list[LoadedStrategy]
+    coordinator: Coordinator
+    account: Account
+    engine: Engine
+
+
+def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
+    """Pairs needed to convert profit/margin currencies into the deposit currency (spec 5.8)."""
+    dep = cfg.backtest.deposit_currency
+    need = []
+    for spec in specs.values():
+        for ccy in {spec.currency_profit, spec.currency_margin}:
+            if ccy == dep or (spec.currency_base == dep and ccy == spec.currency_margin):
+                continue
+            if spec.currency_profit == dep and ccy == spec.currency_margin:
+                continue  # margin in base ccy is converted by the symbol's own price
+            if ccy + dep in specs or dep + ccy in specs:
+                continue
+            need.append(ccy)
+    return sorted(set(need))
+
+
+# Options the schema knows but this version cannot simulate yet: refusing them is honest, ignoring is not.
+NOT_YET: list[tuple[str, object, object]] = [
+    ("backtest.account_mode", lambda c: c.backtest.account_mode, "hedging"),
+    ("backtest.tester_mode", lambda c: c.backtest.tester_mode, "ohlc_m1"),
+    ("execution.slippage.model", lambda c: c.execution.slippage.model, "none"),
+    ("regime.enabled", lambda c: c.regime.enabled, False),
+    ("data.min_health", lambda c: c.data.min_health, 0.0),
+]
+
+
+def check_supported(cfg: Config) -> None:
+    for key, get, supported in NOT_YET:
+        value = get(cfg)  # type: ignore[operator]
+        if value != supported:
+            raise ConfigError(
+                f"{key}: {value!r} is not simulated by mt5tester yet; set it to {supported!r} "
+                "(a run never silently ignores a setting)"
+            )
+
+
+def build(cfg: Config, base_dir: Path) -> Components:
+    """Build everything, in the order that makes failures cheapest: config, storage, strategies, data."""
+    check_supported(cfg)
+    try:
+        parse_server_tz(cfg.backtest.server_timezone)
+    except ValueError as e:
+        raise ConfigError(f"backtest.server_timezone: {e}") from None
+    specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
+    engine = db.connect(cfg.results.database_url)
+    strategies = load_strategies(cfg, base_dir)
+
+    m1: dict[str, Bars] = {}
+    tf_bars: dict[tuple[str, Timeframe], Bars] = {}
+    tfs_by_symbol: dict[str, set[Timeframe]] = {s: set(cfg.backtest.timeframes) for s in cfg.backtest.symbols}
+    for ls in strategies:
+        for s in ls.strategy.symbols:
+            tfs_by_symbol[s].add(ls.strategy.timeframe)
+    for sym in cfg.backtest.symbols:
+        bars = read_m1_parquet(find_m1_file(cfg.data.path, sym), sym)
+        preflight.check_prices(bars)
+        per_tf = {
+            tf: bars if tf == Timeframe.M1 else resample(bars, tf, cfg.backtest.server_timezone)
+            for tf in sorted(tfs_by_symbol[sym])
+        }
+        preflight.check_coverage(cfg, bars, per_tf)
+        m1[sym] = bars
+        tf_bars.update({(sym, tf): b for tf, b in per_tf.items()})
+    missing = conversion_symbols(cfg, specs)
+    if missing:
+        dep = cfg.backtest.deposit_currency
+        pairs = ", ".join(f"{c}{dep} or {dep}{c}" for c in missing)
+        raise ConfigError(
+            f"backtest.symbols: profits in {', '.join(missing)} cannot be converted to the deposit currency "
+            f"{dep}; add {pairs} to backtest.symbols"
+        )
+    fixed = cfg.execution.spread.points if cfg.execution.spread.source == "fixed" else None
+    if cfg.execution.spread.source == "fixed" and fixed is None:
+        raise ConfigError("execution.spread.points is required with execution.spread.source: fixed")
+    market = Market(m1, specs, fixed)
+    account = Account(
+        market,
+        cfg.backtest.deposit_currency,
+        cfg.backtest.leverage,
+        cfg.backtest.initial_deposit,
+        hedging=cfg.backtest.account_mode == "hedging",
+        commission_enabled=cfg.execution.commission == "symbol",
+    )
+    return Components(
+        cfg, base_dir, specs, m1, tf_bars, strategies, Coordinator(cfg.coordinator), account, engine
+    )

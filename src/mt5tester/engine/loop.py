@@ -1,0 +1,391 @@
+"""The one loop: decision points are the bar closes of the strategies' timeframes, merged across symbols.
+
+Per point t: account.advance(t) resolves SL/TP on M1 bars before t; each strategy whose bar closed at
+t gets the last ``warmup_bars`` closed bars; the coordinator decides; approved signals are sent as
+market orders filled at the first tick at or after t; everything is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+import traceback
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mt5tester.engine.build import Components
+from mt5tester.engine.preflight import day_ns, ts
+from mt5tester.errors import StrategyRuntimeError
+from mt5tester.model.bars import Bars
+from mt5tester.model.signal import Signal
+from mt5tester.results import db
+from mt5tester.results.recorder import Recorder
+from mt5tester.terminal.account import (
+    DEAL_ENTRY_OUT,
+    DEAL_REASON_EXPERT,
+    DEAL_REASON_SL,
+    DEAL_REASON_TP,
+    Deal,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Funnel:
+    decision_points: int = 0
+    strategy_calls: int = 0
+    signals: int = 0
+    invalid_signals: int = 0
+    approved: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    executed: int = 0
+    order_failed: Counter[str] = field(default_factory=Counter)
+    closed: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    disabled: list[str] = field(default_factory=list)
+    ambiguous_bars: int = 0
+    call_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision_points": self.decision_points,
+            "strategy_calls": self.strategy_calls,
+            "signals_generated": self.signals,
+            "invalid_signals": self.invalid_signals,
+            "approved": self.approved,
+            "rejected": dict(sorted(self.rejected.items())),
+            "executed": self.executed,
+            "order_failed": dict(sorted(self.order_failed.items())),
+            "closed": {k: self.closed.get(k, 0) for k in ("sl", "tp", "signal", "end_of_run")},
+            "strategy_errors": dict(sorted(self.errors.items())),
+            "disabled_strategies": self.disabled,
+            "ambiguous_bars": self.ambiguous_bars,
+            "mean_call_us": {
+                k: round(self.call_seconds[k] / self.calls[k] * 1e6, 1)
+                for k in sorted(self.calls)
+                if self.calls[k]
+            },
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    funnel: dict[str, Any]
+    final_balance: float
+    deals: int
+
+
+def _frame(bars: Bars, lo: int, hi: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(bars.time[lo:hi], utc=True),
+            "open": bars.open[lo:hi],
+            "high": bars.high[lo:hi],
+            "low": bars.low[lo:hi],
+            "close": bars.close[lo:hi],
+            "tick_volume": bars.tick_volume[lo:hi],
+            "spread": bars.spread[lo:hi],
+        }
+    )
+
+
+def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
+    """Decision points in [start, end): (t, [(strategy index, symbol, index of the bar closing at t)])."""
+    start, end = day_ns(c.cfg.backtest.start), day_ns(c.cfg.backtest.end)
+    events: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    for si, ls in enumerate(c.strategies):
+        for sym in ls.strategy.symbols:
+            bars = c.tf_bars[(sym, ls.strategy.timeframe)]
+            close = bars.close_time
+            lo, hi = np.searchsorted(close, start, "left"), np.searchsorted(close, end, "left")
+            for i in range(int(lo), int(hi)):
+                events[int(close[i])].append((si, sym, i))
+    return sorted(events.items())
+
+
+class Runner:
+    def __init__(self, c: Components, run_id: str | None = None) -> None:
+        self.c = c
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.rec = Recorder(c.engine, self.run_id)
+        self.funnel = Funnel()
+        self.disabled: set[int] = set()
+        self._signal_seq = 0
+        self._error_seq = 0
+        self._logged_tb: set[str] = set()
+
+    # --------------------------------------------------------------------------------- recording
+    def _record_deals(self, deals: list[Deal]) -> None:
+        for d in deals:
+            if d.entry == DEAL_ENTRY_OUT:
+                key = {DEAL_REASON_SL: "sl", DEAL_REASON_TP: "tp"}.get(d.reason)
+                key = key or ("end_of_run" if d.comment == "end of run" else "signal")
+                self.funnel.closed[key] += 1
+            self.rec.add(
+                db.deals,
+                {
+                    "ticket": d.ticket,
+                    "order": d.order,
+                    "time": d.time,
+                    "type": d.type,
+                    "entry": d.entry,
+                    "reason": d.reason,
+                    "position_id": d.position_id,
+                    "symbol": d.symbol,
+                    "volume": d.volume,
+                    "price": d.price,
+                    "commission": d.commission,
+                    "swap": d.swap,
+                    "profit": d.profit,
+                    "balance": d.balance,
+                    "comment": d.comment,
+                    "strategy": d.strategy,
+                    "signal_id": d.signal_id,
+                },
+            )
+
+    def _record_equity(self, t: int) -> None:
+        acc = self.c.account
+        self.rec.add(
+            db.equity,
+            {
+                "time": t,
+                "balance": acc.balance,
+                "equity": round(acc.equity(t), 2),
+                "margin": round(acc.margin(t), 2),
+                "open_positions": len(acc.positions),
+            },
+        )
+
+    def _record_error(self, si: int, symbol: str, t: int, e: Exception) -> None:
+        name = self.c.strategies[si].strategy.name
+        self.funnel.errors[name] += 1
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        first = name not in self._logged_tb
+        if first:
+            self._logged_tb.add(name)
+            log.warning(
+                "strategy %s raised on %s at bar close %s: %s: %s\n%s",
+                name,
+                symbol,
+                ts(t),
+                type(e).__name__,
+                e,
+                tb,
+            )
+        self._error_seq += 1
+        self.rec.add(
+            db.strategy_errors,
+            {
+                "seq": self._error_seq,
+                "strategy": name,
+                "symbol": symbol,
+                "time": t,
+                "error_type": type(e).__name__,
+                "message": str(e),
+                "traceback": tb if first else None,
+            },
+        )
+
+    # --------------------------------------------------------------------------------- one call
+    def _call(self, si: int, symbol: str, i: int, t: int) -> list[Signal]:
+        ls = self.c.strategies[si]
+        s = ls.strategy
+        bars = self.c.tf_bars[(symbol, s.timeframe)]
+        df = _frame(bars, max(0, i + 1 - s.warmup_bars), i + 1)
+        t0 = _time.perf_counter()
+        try:
+            out = s.generate_signals(symbol, s.timeframe, df)
+        except Exception as e:
+            self._record_error(si, symbol, t, e)
+            policy = self.c.cfg.backtest.on_strategy_error
+            if policy == "stop":
+                raise StrategyRuntimeError(
+                    f"strategy {s.name} raised {type(e).__name__}: {e} on {symbol} at bar close {ts(t)} UTC "
+                    "(on_strategy_error: stop). Fix the strategy, or set backtest.on_strategy_error to "
+                    "'disable' or 'continue'."
+                ) from e
+            if policy == "disable":
+                self.disabled.add(si)
+                self.funnel.disabled.append(s.name)
+            return []
+        finally:
+            self.funnel.call_seconds[s.name] += _time.perf_counter() - t0
+            self.funnel.calls[s.name] += 1
+            self.funnel.strategy_calls += 1
+        if out is None:
+            return []
+        valid = []
+        for sig in out if isinstance(out, list | tuple) else [out]:
+            if not isinstance(sig, Signal) or sig.symbol != symbol:
+                self.funnel.invalid_signals += 1
+                self._record_error(
+                    si,
+                    symbol,
+                    t,
+                    TypeError(
+                        f"generate_signals returned {type(sig).__name__} {sig!r:.200}; "
+                        f"expected a Signal for {symbol}"
+                    ),
+                )
+                continue
+            valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
+        return valid
+
+    def _handle(self, si: int, symbol: str, sig: Signal, t: int) -> None:
+        ls = self.c.strategies[si]
+        acc = self.c.account
+        self._signal_seq += 1
+        sid = self._signal_seq
+        self.funnel.signals += 1
+        # Exits first: a reversal frees its slot before the entry is reviewed.
+        if sig.direction == "flat" or sig.exit_opposite:
+            opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
+            for p in list(acc.positions):
+                if (
+                    p.symbol == symbol
+                    and p.strategy == ls.strategy.name
+                    and (opposite < 0 or p.type == opposite)
+                ):
+                    self._record_deals([acc.close_at_market(p, t, DEAL_REASON_EXPERT, f"signal {sid}")])
+        volume = sig.volume or ls.strategy.volume
+        decision = self.c.coordinator.review(sig, volume, self)
+        row: dict[str, Any] = {
+            "signal_id": sid,
+            "time": t,
+            "strategy": ls.strategy.name,
+            "symbol": symbol,
+            "timeframe": ls.strategy.timeframe.name,
+            "direction": sig.direction,
+            "order_type": sig.order_type,
+            "price": sig.price,
+            "sl": sig.sl,
+            "tp": sig.tp,
+            "confidence": sig.confidence,
+            "comment": sig.comment,
+            "tags": sig.tags,
+            "status": decision.status,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "details": decision.details,
+            "volume": decision.volume,
+            "order_ticket": None,
+            "retcode": None,
+            "position_id": None,
+        }
+        try:
+            if decision.status != "approved":
+                self.funnel.rejected[decision.reason or "unknown"] += 1
+                return
+            self.funnel.approved += 1
+            if sig.direction != "flat":
+                row.update(self._execute(sig, symbol, t, decision.volume, sid, ls.strategy.name))
+        finally:
+            self.rec.add(db.signals, row)  # added last: the row is complete when it can be flushed
+
+    def _execute(
+        self, sig: Signal, symbol: str, t: int, volume: float, sid: int, strategy: str
+    ) -> dict[str, Any]:
+        """Send the approved signal as a market order; return the execution columns of its row."""
+        acc = self.c.account
+        spec = self.c.specs[symbol]
+        if sig.order_type != "market":
+            self.funnel.order_failed["pending orders not supported yet"] += 1
+            return {"retcode": 10035}
+        k = acc.market.index_at(symbol, t)
+        bars = acc.market.m1[symbol]
+        if k >= len(bars):
+            self.funnel.order_failed["Market closed"] += 1
+            return {"retcode": 10018}
+        is_buy = sig.direction == "buy"
+        bid = float(bars.open[k])
+        ref = bid + acc.market.spread[symbol][k] * spec.point if is_buy else bid
+        sign = 1 if is_buy else -1
+        sl = sig.sl or (round(ref - sign * sig.sl_points * spec.point, spec.digits) if sig.sl_points else 0.0)
+        tp = sig.tp or (round(ref + sign * sig.tp_points * spec.point, spec.digits) if sig.tp_points else 0.0)
+        res = acc.market_order(symbol, is_buy, volume, t, sl, tp, strategy, sid, sig.comment)
+        if res.retcode == 10009:
+            self.funnel.executed += 1
+            self._record_deals(acc.deals[-1:])
+        else:
+            self.funnel.order_failed[res.comment] += 1
+        return {
+            "order_ticket": res.order or None,
+            "retcode": res.retcode,
+            "sl": sl or None,
+            "tp": tp or None,
+            "position_id": res.order or None,
+        }
+
+    def open_positions(self) -> list[tuple[str, str]]:
+        return [(p.symbol, p.strategy) for p in self.c.account.positions]
+
+    # --------------------------------------------------------------------------------- the loop
+    def run(self, progress: Callable[[int, int], None] | None = None) -> RunResult:
+        c = self.c
+        cfg = c.cfg
+        self.rec.start_run(
+            cfg.effective()
+            | {"results": cfg.effective()["results"] | {"database_url": db.redact(cfg.results.database_url)}},
+            cfg.config_hash(),
+            cfg.backtest.seed,
+            cfg.backtest.initial_deposit,
+            cfg.backtest.deposit_currency,
+            [
+                {
+                    "name": ls.strategy.name,
+                    "category": ls.strategy.category,
+                    "spec": ls.spec,
+                    "source_file": ls.source_file,
+                    "source_hash": ls.source_hash,
+                    "params": ls.strategy.params.model_dump(mode="json"),
+                    "timeframe": ls.strategy.timeframe.name,
+                    "symbols": ls.strategy.symbols,
+                }
+                for ls in c.strategies
+            ],
+        )
+        self._record_deals(c.account.deals[:1])
+        t_start = _time.perf_counter()
+        try:
+            for ls in c.strategies:
+                ls.strategy.on_start(None)
+            points = timeline(c)
+            for n, (t, events) in enumerate(points):
+                self._record_deals(c.account.advance(t))
+                for si, symbol, i in events:
+                    if si in self.disabled:
+                        continue
+                    for sig in self._call(si, symbol, i, t):
+                        self._handle(si, symbol, sig, t)
+                self._record_equity(t)
+                self.funnel.decision_points += 1
+                if progress and n % 256 == 0:
+                    progress(n, len(points))
+            end = day_ns(cfg.backtest.end)
+            self._record_deals(c.account.advance(end))
+            if cfg.backtest.close_at_end:
+                for p in sorted(c.account.positions, key=lambda p: p.ticket):
+                    self._record_deals([c.account.close_at_market(p, end, DEAL_REASON_EXPERT, "end of run")])
+            self._record_equity(end)
+            for ls in c.strategies:
+                ls.strategy.on_stop(None)
+        except BaseException as e:
+            self.funnel.ambiguous_bars = c.account.ambiguous_bars
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
+            raise
+        self.funnel.ambiguous_bars = c.account.ambiguous_bars
+        funnel = self.funnel.as_dict()
+        self.rec.finish("completed", funnel, None, {"loop_seconds": round(_time.perf_counter() - t_start, 3)})
+        return RunResult(self.run_id, "completed", funnel, c.account.balance, len(c.account.deals))

@@ -1,0 +1,1 @@
+"""Results database: tables, batched recorder, queries."""

@@ -1,0 +1,1 @@
+"""Risk coordinator: an ordered pipeline of small rules."""

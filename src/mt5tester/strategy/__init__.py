@@ -1,0 +1,1 @@
+"""Strategy API, loader and built-in library."""

@@ -1,0 +1,56 @@
+"""The strategy API: subclass Strategy, declare Params, implement generate_signals."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from mt5tester.model.signal import Signal
+from mt5tester.model.timeframe import Timeframe
+
+Category = Literal["technical", "smc", "ml", "fusion"]
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's params model: frozen, unknown params rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Strategy:
+    """Base class. A subclass sets ``category`` and ``Params`` and implements ``generate_signals``.
+
+    ``generate_signals`` is called at each close of a ``timeframe`` bar for each of ``symbols`` with
+    ``df``: the last ``warmup_bars`` *closed* bars (columns time, open, high, low, close,
+    tick_volume, spread; time is the bar open in UTC). It returns a list of Signals (maybe empty).
+    """
+
+    category: ClassVar[Category] = "technical"
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+
+    def __init__(
+        self,
+        name: str,
+        params: StrategyParams,
+        symbols: list[str],
+        timeframe: Timeframe,
+        warmup_bars: int,
+        volume: float = 0.1,
+    ) -> None:
+        self.name = name
+        self.params = params
+        self.symbols = symbols
+        self.timeframe = timeframe
+        self.warmup_bars = warmup_bars
+        self.volume = volume
+
+    def on_start(self, ctx: Any) -> None:
+        """Called once before the first bar."""
+
+    def on_stop(self, ctx: Any) -> None:
+        """Called once after the last bar."""
+
+    def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
+        raise NotImplementedError(f"{type(self).__name__}.generate_signals")

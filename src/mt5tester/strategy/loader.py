@@ -1,0 +1,135 @@
+"""Eager strategy loading: every configured strategy is imported and built before bar 1.
+
+A spec is a built-in short name (``ma_cross``), ``package.module:ClassName`` or
+``path/to/file.py:ClassName`` (relative to the config file's folder). Any failure raises
+StrategyLoadError naming the strategy, the source and the cause; zero strategies is a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mt5tester.config import Config, StrategyConfig
+from mt5tester.errors import StrategyLoadError
+from mt5tester.strategy.base import Strategy
+
+BUILTINS: dict[str, str] = {
+    "ma_cross": "mt5tester.strategy.library.technical:MovingAverageCross",
+}
+
+
+@dataclass(frozen=True)
+class LoadedStrategy:
+    strategy: Strategy
+    spec: str
+    source_file: str
+    source_hash: str
+
+
+def _import_file(path: Path, label: str) -> object:
+    if not path.is_file():
+        raise StrategyLoadError(f"strategy {label}: file not found: {path}")
+    mod_name = "mt5tester_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise StrategyLoadError(f"strategy {label}: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(mod_name, None)
+        raise StrategyLoadError(
+            f"strategy {label}: importing {path} raised {type(e).__name__}: {e}\n{_tail(e)}"
+        ) from e
+    return module
+
+
+def _tail(e: BaseException) -> str:
+    return "".join(traceback.format_exception(type(e), e, e.__traceback__)[-3:]).rstrip()
+
+
+def resolve_class(spec: str, base_dir: Path, label: str) -> tuple[type[Strategy], str]:
+    """Import the class named by ``spec``; return it with its source file."""
+    target = BUILTINS.get(spec, spec)
+    if ":" not in target:
+        known = ", ".join(sorted(BUILTINS))
+        raise StrategyLoadError(
+            f"strategy {label}: class '{spec}' is neither a built-in ({known}) nor 'module:Class' "
+            "nor 'file.py:Class'"
+        )
+    where, cls_name = target.rsplit(":", 1)
+    if where.endswith(".py"):
+        path = Path(where)
+        module = _import_file(path if path.is_absolute() else base_dir / path, label)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except Exception as e:
+            raise StrategyLoadError(
+                f"strategy {label}: cannot import module '{where}': {type(e).__name__}: {e}"
+            ) from e
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise StrategyLoadError(f"strategy {label}: module '{where}' has no class '{cls_name}'")
+    if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+        raise StrategyLoadError(f"strategy {label}: '{target}' is not a subclass of mt5tester Strategy")
+    return cls, inspect.getsourcefile(cls) or where
+
+
+def _file_hash(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) -> LoadedStrategy:
+    label = f"#{index + 1} '{sc.name or sc.class_}'"
+    cls, source = resolve_class(sc.class_, base_dir, label)
+    try:
+        params = cls.Params.model_validate(sc.params)
+    except ValidationError as e:
+        bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        valid = ", ".join(cls.Params.model_fields)
+        raise StrategyLoadError(
+            f"strategy {label} ({sc.class_}): bad params: {bad}. Valid params: {valid}"
+        ) from None
+    name = sc.name or cls.__name__
+    symbols = sc.symbols or list(cfg.backtest.symbols)
+    unknown = [s for s in symbols if s not in cfg.backtest.symbols]
+    if unknown:
+        raise StrategyLoadError(
+            f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"
+        )
+    tf = sc.timeframe or cfg.backtest.primary_timeframe
+    try:
+        strategy = cls(name, params, symbols, tf, cfg.backtest.warmup_bars, sc.volume)
+    except Exception as e:
+        raise StrategyLoadError(
+            f"strategy {label} ({sc.class_}): constructor raised {type(e).__name__}: {e}\n{_tail(e)}"
+        ) from e
+    return LoadedStrategy(strategy, sc.class_, source, _file_hash(source))
+
+
+def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:
+    if not cfg.strategies:
+        raise StrategyLoadError(
+            "no strategies configured: add at least one entry under 'strategies:' "
+            f"(built-ins: {', '.join(sorted(BUILTINS))})"
+        )
+    loaded = [build_strategy(sc, cfg, base_dir, i) for i, sc in enumerate(cfg.strategies)]
+    names = [ls.strategy.name for ls in loaded]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise StrategyLoadError(f"strategy names must be unique; repeated: {', '.join(dupes)} (set 'name:')")
+    return loaded

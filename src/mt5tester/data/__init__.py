@@ -1,0 +1,1 @@
+"""Market data: importers, catalog, resampling (``resample``), validation and health checks."""

@@ -25,3 +25,55 @@ def require(condition: bool, reason: str) -> None:
 def shared_data() -> Path:
     require((SHARED_DATA / "m1").is_dir(), f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+STRATEGIES_FILE = FIXTURES / "strategies.py"
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic M1 data (the demo generator): EURUSD, GBPUSD, USDJPY, 2023-11-01 .. 2024-03-01."""
+    from mt5tester.data.demo import write_demo_data
+
+    folder = tmp_path_factory.mktemp("demo_data")
+    write_demo_data(folder, ["EURUSD", "GBPUSD", "USDJPY"], "2023-11-01", "2024-03-01", seed=7)
+    return folder
+
+
+def base_config(data: Path, tmp: Path, **backtest: object) -> dict:
+    """A small valid config: EURUSD H1 MA cross over January 2024."""
+    bt = {
+        "start": "2024-01-01",
+        "end": "2024-02-01",
+        "symbols": ["EURUSD"],
+        "primary_timeframe": "H1",
+        "warmup_bars": 50,
+    }
+    bt.update(backtest)
+    return {
+        "backtest": bt,
+        "data": {"path": str(data)},
+        "strategies": [{"class": "ma_cross", "name": "ma", "params": {"fast": 5, "slow": 20}}],
+        "results": {"database_url": f"sqlite:///{tmp / 'results.sqlite'}", "out_dir": str(tmp / "reports")},
+    }
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+    """Run the real CLI entry point in-process; return (exit code, stdout, stderr)."""
+    from mt5tester.cli import main
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run

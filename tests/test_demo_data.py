@@ -17,10 +17,11 @@ from mt5tester.data.demo import (
     DEMO_SYMBOLS,
     SOURCE,
     generate_m1,
-    read_m1_parquet,
     session_activity,
     write_demo_data,
 )
+from mt5tester.data.store import read_m1_parquet
+from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import MINUTE_NS, Timeframe
 
@@ -323,7 +324,7 @@ def test_read_m1_parquet_naive_time_raises_value_error_naming_file(tmp_path: Pat
         tmp_path / "naive.parquet", time, open=[1.0, 1.0], high=[1.0, 1.0], low=[1.0, 1.0], close=[1.0, 1.0]
     )
 
-    with pytest.raises(ValueError, match=r"naive\.parquet.*naive"):
+    with pytest.raises(DataError, match=r"naive\.parquet.*naive"):
         read_m1_parquet(path, "EURUSD")
 
 
@@ -331,7 +332,7 @@ def test_read_m1_parquet_missing_close_raises_value_error(tmp_path: Path) -> Non
     time = pa.array([0], pa.timestamp("ns", tz="UTC"))
     path = _write_table(tmp_path / "noclose.parquet", time, open=[1.0], high=[1.0], low=[1.0])
 
-    with pytest.raises(ValueError, match=r"noclose\.parquet: missing column\(s\) close"):
+    with pytest.raises(DataError, match=r"noclose\.parquet: missing column\(s\) close"):
         read_m1_parquet(path, "EURUSD")
 
 
@@ -346,7 +347,7 @@ def test_read_m1_parquet_unsorted_time_raises_value_error(tmp_path: Path) -> Non
         close=[1.0, 1.0],
     )
 
-    with pytest.raises(ValueError, match="not strictly increasing at row 1"):
+    with pytest.raises(DataError, match="not strictly increasing at row 1"):
         read_m1_parquet(path, "EURUSD")
 
 

@@ -38,7 +38,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mt5tester.errors import DataError
@@ -246,53 +245,6 @@ def write_demo_data(
             _write_parquet(generate_m1(symbol, start_iso, end_iso, seed), path, meta)
         paths.append(path)
     return paths
-
-
-def read_m1_parquet(path: Path, symbol: str) -> Bars:
-    """Read M1 bars from Parquet: ``time`` (tz-aware timestamp), open/high/low/close required;
-    ``tick_volume`` and ``spread`` optional (0 when absent). Naive times are rejected."""
-    path = Path(path)
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise DemoDataError(f"{path}: cannot read Parquet schema: {exc}") from exc
-    required = ("time", "open", "high", "low", "close")
-    missing = [c for c in required if c not in schema.names]
-    if missing:
-        raise DemoDataError(f"{path}: missing column(s) {', '.join(missing)}")
-    time_type = schema.field("time").type
-    if not pa.types.is_timestamp(time_type):
-        raise DemoDataError(f"{path}: column time is {time_type}, expected a UTC timestamp")
-    if time_type.tz is None:
-        raise DemoDataError(f"{path}: column time is naive ({time_type}); times must be tz-aware UTC")
-    optional = [c for c in ("tick_volume", "spread") if c in schema.names]
-    table = pq.read_table(path, columns=[*required, *optional])
-    for name in table.column_names:
-        if table.column(name).null_count:
-            raise DemoDataError(f"{path}: column {name} has {table.column(name).null_count} null(s)")
-
-    # Arrow stores tz-aware timestamps as UTC instants, whatever the zone label.
-    time = _to_numpy(pc.cast(table.column("time"), pa.timestamp("ns", tz="UTC")).cast(pa.int64()), np.int64)
-    if len(time) > 1:
-        bad = np.flatnonzero(time[1:] <= time[:-1])
-        if len(bad):
-            at = pd.Timestamp(int(time[bad[0] + 1]), tz="UTC")
-            raise DemoDataError(f"{path}: time not strictly increasing at row {bad[0] + 1} ({at})")
-    open_, high, low, close = (
-        _to_numpy(table.column(c).cast(pa.float64()), np.float64) for c in required[1:]
-    )
-    n = len(time)
-    tick_volume = (
-        _to_numpy(table.column("tick_volume").cast(pa.int64()), np.int64)
-        if "tick_volume" in optional
-        else np.zeros(n, np.int64)
-    )
-    spread = (
-        _to_numpy(table.column("spread").cast(pa.int32()), np.int32)
-        if "spread" in optional
-        else np.zeros(n, np.int32)
-    )
-    return _bars(symbol, time, open_, high, low, close, tick_volume, spread)
 
 
 # --- internals ---------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mt5tester.errors import DataError
@@ -33,48 +35,49 @@ def find_m1_file(folder: Path, symbol: str) -> Path:
 
 
 def read_m1_parquet(path: Path, symbol: str) -> Bars:
-    """Read M1 bars into contiguous arrays. A naive (no timezone) time column is an error."""
+    """Read M1 bars from Parquet: ``time`` (tz-aware timestamp), open/high/low/close required;
+    ``tick_volume`` and ``spread`` optional (0 when absent). Naive times are rejected."""
+    path = Path(path)
     try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as e:
-        raise DataError(f"{path}: cannot read Parquet: {e}") from None
-    names = set(table.column_names)
-    missing = [c for c in ("time", "open", "high", "low", "close") if c not in names]
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"{path}: cannot read Parquet schema: {exc}") from exc
+    required = ("time", "open", "high", "low", "close")
+    missing = [c for c in required if c not in schema.names]
     if missing:
-        raise DataError(f"{path}: missing columns {missing}; found {sorted(names)}")
-    ttype = table.schema.field("time").type
-    if not pa.types.is_timestamp(ttype) or ttype.tz is None:
-        raise DataError(f"{path}: column 'time' must be a timezone-aware timestamp (UTC), got {ttype}")
-    time = (
-        table.column("time")
-        .cast(pa.timestamp("ns", "UTC"))
-        .to_numpy()
-        .astype("datetime64[ns]")
-        .view(np.int64)
-    )
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    time_type = schema.field("time").type
+    if not pa.types.is_timestamp(time_type):
+        raise DataError(f"{path}: column time is {time_type}, expected a UTC timestamp")
+    if time_type.tz is None:
+        raise DataError(f"{path}: column time is naive ({time_type}); times must be tz-aware UTC")
+    optional = [c for c in ("tick_volume", "spread") if c in schema.names]
+    table = pq.read_table(path, columns=[*required, *optional])
+    for name in table.column_names:
+        if table.column(name).null_count:
+            raise DataError(f"{path}: column {name} has {table.column(name).null_count} null(s)")
 
-    def f64(name: str) -> np.ndarray:
-        return np.ascontiguousarray(table.column(name).to_numpy(), dtype=np.float64)
-
+    # Arrow stores tz-aware timestamps as UTC instants, whatever the zone label.
+    time = _np(pc.cast(table.column("time"), pa.timestamp("ns", tz="UTC")).cast(pa.int64()), np.int64)
+    if len(time) > 1:
+        bad = np.flatnonzero(time[1:] <= time[:-1])
+        if len(bad):
+            at = pd.Timestamp(int(time[bad[0] + 1]), tz="UTC")
+            raise DataError(f"{path}: time not strictly increasing at row {bad[0] + 1} ({at})")
+    open_, high, low, close = (_np(table.column(c).cast(pa.float64()), np.float64) for c in required[1:])
     n = len(time)
     tick_volume = (
-        np.ascontiguousarray(table.column("tick_volume").to_numpy(), dtype=np.int64)
-        if "tick_volume" in names
+        _np(table.column("tick_volume").cast(pa.int64()), np.int64)
+        if "tick_volume" in optional
         else np.zeros(n, np.int64)
     )
     spread = (
-        np.ascontiguousarray(table.column("spread").to_numpy(), dtype=np.int32)
-        if "spread" in names
+        _np(table.column("spread").cast(pa.int32()), np.int32)
+        if "spread" in optional
         else np.zeros(n, np.int32)
     )
-    return Bars(
-        symbol,
-        Timeframe.M1,
-        np.ascontiguousarray(time),
-        f64("open"),
-        f64("high"),
-        f64("low"),
-        f64("close"),
-        tick_volume,
-        spread,
-    )
+    return Bars(symbol, Timeframe.M1, time, open_, high, low, close, tick_volume, spread)
+
+
+def _np(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
+    return np.ascontiguousarray(column.to_numpy(), dtype=dtype)

@@ -26,6 +26,7 @@ from mt5tester.model.bars import Bars
 from mt5tester.model.signal import Signal
 from mt5tester.results import db
 from mt5tester.results.recorder import Recorder
+from mt5tester.strategy.base import StrategyContext
 from mt5tester.terminal.account import (
     DEAL_ENTRY_OUT,
     DEAL_REASON_EXPERT,
@@ -123,6 +124,9 @@ class Runner:
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
+        self.ctx = StrategyContext(self.run_id)
+        for ls in c.strategies:
+            ls.strategy.ctx = self.ctx
 
     # --------------------------------------------------------------------------------- recording
     def _record_deals(self, deals: list[Deal]) -> None:
@@ -359,9 +363,10 @@ class Runner:
         t_start = _time.perf_counter()
         try:
             for ls in c.strategies:
-                ls.strategy.on_start(None)
+                ls.strategy.on_start(self.ctx)
             points = timeline(c)
             for n, (t, events) in enumerate(points):
+                self.ctx.now = t
                 self._record_deals(c.account.advance(t))
                 for si, symbol, i in events:
                     if si in self.disabled:
@@ -379,7 +384,7 @@ class Runner:
                     self._record_deals([c.account.close_at_market(p, end, DEAL_REASON_EXPERT, "end of run")])
             self._record_equity(end)
             for ls in c.strategies:
-                ls.strategy.on_stop(None)
+                ls.strategy.on_stop(self.ctx)
         except BaseException as e:
             self.funnel.ambiguous_bars = c.account.ambiguous_bars
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"

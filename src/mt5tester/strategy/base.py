@@ -13,6 +13,17 @@ from mt5tester.model.timeframe import Timeframe
 Category = Literal["technical", "smc", "ml", "fusion"]
 
 
+class StrategyContext:
+    """What a strategy may read besides its ``df``: the run id and the simulated time (UTC ns).
+
+    ``now`` is the decision point: the close of the bar being handed to the strategy.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.now = 0
+
+
 class StrategyParams(BaseModel):
     """Base of every strategy's params model: frozen, unknown params rejected."""
 
@@ -45,6 +56,7 @@ class Strategy:
         self.timeframe = timeframe
         self.warmup_bars = warmup_bars
         self.volume = volume
+        self.ctx = StrategyContext("")
 
     def on_start(self, ctx: Any) -> None:
         """Called once before the first bar."""

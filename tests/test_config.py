@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import write_yaml
+
+from mt5tester.config import load_config, parse_config
+from mt5tester.errors import ConfigError
+from mt5tester.model.timeframe import Timeframe
+
+MINIMAL = {"backtest": {"start": "2024-01-01", "end": "2024-02-01", "symbols": ["EURUSD"]}}
+
+
+def test_parse_config_minimal_fills_documented_defaults() -> None:
+    cfg = parse_config(MINIMAL)
+    assert cfg.backtest.warmup_bars == 100
+    assert cfg.backtest.primary_timeframe is Timeframe.H1
+    assert cfg.backtest.on_strategy_error == "stop"
+    assert cfg.coordinator.max_positions == 50
+    assert cfg.coordinator.max_positions_per_symbol == 20
+
+
+def test_load_config_typo_names_file_line_and_hint(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("backtest:\n  start: 2024-01-01\n  end: 2024-02-01\n  symbols: [EURUSD]\n  warmup_bar: 5\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert f"{p}:5: unknown key 'backtest.warmup_bar'; did you mean 'warmup_bars'?" in msg
+
+
+def test_load_config_nested_typo_in_strategy_list_names_index(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "backtest: {start: 2024-01-01, end: 2024-02-01, symbols: [EURUSD]}\n"
+        "strategies:\n  - class: ma_cross\n    parms: {fast: 3}\n"
+    )
+    with pytest.raises(ConfigError, match=r"c.yaml:4: unknown key 'strategies.0.parms'; did you mean 'params'\?"):
+        load_config(p)
+
+
+def test_parse_config_lookback_bars_is_deprecated_alias(caplog: pytest.LogCaptureFixture) -> None:
+    raw = {"backtest": {**MINIMAL["backtest"], "lookback_bars": 77}}
+    with caplog.at_level(logging.WARNING):
+        cfg = parse_config(raw, "x.yaml")
+    assert cfg.backtest.warmup_bars == 77
+    assert "backtest.lookback_bars is deprecated, use backtest.warmup_bars" in caplog.text
+
+
+def test_parse_config_lookback_and_warmup_together_is_error() -> None:
+    raw = {"backtest": {**MINIMAL["backtest"], "lookback_bars": 7, "warmup_bars": 8}}
+    with pytest.raises(ConfigError, match="both 'lookback_bars' and 'warmup_bars'"):
+        parse_config(raw)
+
+
+def test_parse_config_overrides_replace_values() -> None:
+    cfg = parse_config(MINIMAL, overrides={"backtest.symbols": ["GBPUSD", "USDJPY"], "backtest.end": "2024-03-01"})
+    assert cfg.backtest.symbols == ["GBPUSD", "USDJPY"]
+    assert str(cfg.backtest.end) == "2024-03-01"
+
+
+def test_parse_config_end_before_start_rejected() -> None:
+    with pytest.raises(ConfigError, match="end 2024-01-01 must be after start 2024-02-01"):
+        parse_config({"backtest": {"start": "2024-02-01", "end": "2024-01-01", "symbols": ["EURUSD"]}})
+
+
+def test_parse_config_bad_timeframe_lists_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown timeframe 'H5'; valid: M1, M2"):
+        parse_config({"backtest": {**MINIMAL["backtest"], "primary_timeframe": "H5"}})
+
+
+def test_symbol_spec_builtin_defaults_and_override() -> None:
+    cfg = parse_config({**MINIMAL, "symbols": {"EURUSD": {"commission": 3.5}, "USDJPY": {}}})
+    eur = cfg.symbol_spec("EURUSD")
+    assert (eur.digits, eur.point, eur.trade_contract_size, eur.commission) == (5, 1e-05, 100000.0, 3.5)
+    jpy = cfg.symbol_spec("USDJPY")
+    assert (jpy.digits, jpy.point, jpy.currency_base, jpy.currency_profit) == (3, 0.001, "USD", "JPY")
+    xau = cfg.symbol_spec("XAUUSD")
+    assert (xau.trade_contract_size, xau.currency_profit) == (100.0, "USD")
+
+
+def test_parse_config_unknown_symbol_property_rejected() -> None:
+    with pytest.raises(ConfigError, match="symbols.EURUSD.comission: Extra inputs are not permitted"):
+        parse_config({**MINIMAL, "symbols": {"EURUSD": {"comission": 3.5}}})
+
+
+def test_parse_config_unknown_symbol_without_definition_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"symbols.FOOBAR.digits: Field required"):
+        parse_config({**MINIMAL, "symbols": {"FOOBAR": {}}})
+
+
+def test_config_hash_changes_with_any_value() -> None:
+    a = parse_config(MINIMAL).config_hash()
+    b = parse_config({"backtest": {**MINIMAL["backtest"], "seed": 43}}).config_hash()
+    assert a != b and len(a) == 16
+
+
+def test_example_config_is_valid() -> None:
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "example.yaml")
+    assert cfg.strategies
+
+
+def test_cli_config_check_valid_and_invalid(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    good = write_yaml(tmp_path / "good.yaml", MINIMAL)
+    code, out, _ = run_cli("config", "check", str(good))
+    assert code == 0 and "valid" in out
+    bad = write_yaml(tmp_path / "bad.yaml", {**MINIMAL, "regim": {}})
+    code, _, err = run_cli("config", "check", str(bad))
+    assert code == 2
+    assert "unknown key 'regim'; did you mean 'regime'?" in err
+
+
+def test_cli_config_schema_is_json_schema_rejecting_extra_keys(run_cli) -> None:  # noqa: ANN001
+    code, out, _ = run_cli("config", "schema")
+    schema = json.loads(out)
+    assert code == 0
+    assert schema["additionalProperties"] is False
+    assert "warmup_bars" in schema["$defs"]["BacktestConfig"]["properties"]
+    assert schema["$defs"]["BacktestConfig"]["properties"]["primary_timeframe"]["enum"][0] == "M1"

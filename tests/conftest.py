@@ -67,7 +67,7 @@ def write_yaml(path: Path, data: dict) -> Path:
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+def run_cli(capsys: pytest.CaptureFixture[str]):
     """Run the real CLI entry point in-process; return (exit code, stdout, stderr)."""
     from mt5tester.cli import main
 

@@ -5,8 +5,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import write_yaml
 
+from conftest import write_yaml
 from mt5tester.config import load_config, parse_config
 from mt5tester.errors import ConfigError
 from mt5tester.model.timeframe import Timeframe
@@ -38,7 +38,9 @@ def test_load_config_nested_typo_in_strategy_list_names_index(tmp_path: Path) ->
         "backtest: {start: 2024-01-01, end: 2024-02-01, symbols: [EURUSD]}\n"
         "strategies:\n  - class: ma_cross\n    parms: {fast: 3}\n"
     )
-    with pytest.raises(ConfigError, match=r"c.yaml:4: unknown key 'strategies.0.parms'; did you mean 'params'\?"):
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:4: unknown key 'strategies.0.parms'; did you mean 'params'\?"
+    ):
         load_config(p)
 
 
@@ -57,7 +59,9 @@ def test_parse_config_lookback_and_warmup_together_is_error() -> None:
 
 
 def test_parse_config_overrides_replace_values() -> None:
-    cfg = parse_config(MINIMAL, overrides={"backtest.symbols": ["GBPUSD", "USDJPY"], "backtest.end": "2024-03-01"})
+    cfg = parse_config(
+        MINIMAL, overrides={"backtest.symbols": ["GBPUSD", "USDJPY"], "backtest.end": "2024-03-01"}
+    )
     assert cfg.backtest.symbols == ["GBPUSD", "USDJPY"]
     assert str(cfg.backtest.end) == "2024-03-01"
 
@@ -103,7 +107,7 @@ def test_example_config_is_valid() -> None:
     assert cfg.strategies
 
 
-def test_cli_config_check_valid_and_invalid(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+def test_cli_config_check_valid_and_invalid(tmp_path: Path, run_cli) -> None:
     good = write_yaml(tmp_path / "good.yaml", MINIMAL)
     code, out, _ = run_cli("config", "check", str(good))
     assert code == 0 and "valid" in out
@@ -113,7 +117,7 @@ def test_cli_config_check_valid_and_invalid(tmp_path: Path, run_cli) -> None:  #
     assert "unknown key 'regim'; did you mean 'regime'?" in err
 
 
-def test_cli_config_schema_is_json_schema_rejecting_extra_keys(run_cli) -> None:  # noqa: ANN001
+def test_cli_config_schema_is_json_schema_rejecting_extra_keys(run_cli) -> None:
     code, out, _ = run_cli("config", "schema")
     schema = json.loads(out)
     assert code == 0

@@ -28,26 +28,20 @@ def check_coverage(cfg: Config, m1: Bars, tf_bars: dict[Timeframe, Bars]) -> Non
     start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
     warm = cfg.backtest.warmup_bars
     avail = f"{ts(int(m1.time[0]))} .. {ts(int(m1.time[-1]))}" if len(m1) else "nothing"
+    asked = f"asked for {cfg.backtest.start} .. {cfg.backtest.end} plus {warm} warm-up bars"
     for tf, bars in tf_bars.items():
         closed_before = int(np.searchsorted(bars.close_time, start, "right"))
-        in_run = len(bars) > closed_before
-        if closed_before < warm or not in_run:
-            first_needed = (
-                ts(int(bars.time[closed_before - warm])) if closed_before >= warm else "earlier data"
-            )
+        if closed_before < warm:
             raise DataError(
                 f"{m1.symbol} {tf.name}: the run needs {warm} closed bars before {cfg.backtest.start} "
-                f"(warmup_bars) and bars through {cfg.backtest.end}; asked for {first_needed} .. "
-                f"{cfg.backtest.end}, available {avail} ({closed_before} closed {tf.name} bars before the "
-                "start). "
+                f"(warmup_bars) but the data has {closed_before}; {asked}, available {avail}. "
                 "Move backtest.start later, lower warmup_bars or import more data."
             )
-    if not len(m1) or int(m1.time[-1]) + END_SLACK_NS < end:
-        raise DataError(
-            f"{m1.symbol} M1: data ends before the run: asked for {cfg.backtest.start} .. "
-            f"{cfg.backtest.end}, "
-            f"available {avail}. Move backtest.end earlier or import more data."
-        )
+        if len(bars) == closed_before or int(m1.time[-1]) + END_SLACK_NS < end:
+            raise DataError(
+                f"{m1.symbol} {tf.name}: no data through the run; {asked}, available {avail}. "
+                "Move backtest.end earlier or import more data."
+            )
 
 
 def check_prices(m1: Bars) -> None:

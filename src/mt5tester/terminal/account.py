@@ -145,7 +145,7 @@ class Account:
             conv = 1.0 / close  # e.g. USDJPY on a USD account: divide by the closing rate
         else:
             conv = self.rate(spec.currency_profit, t)
-        return round(raw * conv, 2)
+        return round(float(raw * conv), 2)
 
     def margin_required(self, spec: SymbolSpec, volume: float, price: float, t: int) -> float:
         """Initial margin in deposit currency (spec 5.9)."""

@@ -1,0 +1,170 @@
+"""Every preflight failure through the real CLI entry point: exit code, message, and no completed run."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, STRATEGIES_FILE, base_config, write_yaml
+
+
+def completed_runs(db: Path) -> list[tuple[str, str]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT run_id, status FROM runs WHERE status = 'completed'").fetchall()
+
+
+def test_backtest_valid_config_completes_and_prints_funnel(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    cfg = write_yaml(tmp_path / "c.yaml", base_config(demo_data, tmp_path))
+    code, out, err = run_cli("backtest", "--config", str(cfg))
+    assert code == 0, err
+    assert "Lifecycle funnel" in out and "closed by sl" in out and "report: " in out
+    assert len(completed_runs(tmp_path / "results.sqlite")) == 1
+
+
+def test_backtest_typo_key_exits_2_with_hint_and_line(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["coordinator"] = {"max_position": 3}
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    line = next(i for i, t in enumerate(cfg.read_text().splitlines(), 1) if "max_position:" in t)
+    code, _, err = run_cli("backtest", "--config", str(cfg))
+    assert code == 2
+    assert f"{cfg}:{line}: unknown key 'coordinator.max_position'; did you mean 'max_positions'?" in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+
+
+def test_backtest_missing_symbol_data_exits_3_naming_symbol(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    cfg = write_yaml(tmp_path / "c.yaml", base_config(demo_data, tmp_path, symbols=["EURUSD", "AUDUSD"]))
+    code, _, err = run_cli("backtest", "--config", str(cfg))
+    assert code == 3
+    assert f"no M1 data for symbol AUDUSD in {demo_data}" in err
+    assert "symbols with data there: EURUSD, GBPUSD, USDJPY" in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+
+
+def test_backtest_range_outside_data_exits_3_with_ranges(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    cfg = write_yaml(tmp_path / "c.yaml", base_config(demo_data, tmp_path))
+    code, _, err = run_cli("backtest", "--config", str(cfg), "--start", "2024-05-01", "--end", "2024-06-01")
+    assert code == 3
+    assert "EURUSD H1:" in err
+    assert "asked for" in err and "2024-06-01" in err
+    assert (
+        "EURUSD H1: no data through the run; asked for 2024-05-01 .. 2024-06-01 plus 50 warm-up bars" in err
+    )
+    assert "available 2023-11-01 00:00 .. 2024-02-29 23:59" in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+
+
+def test_backtest_not_enough_warmup_exits_3(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    cfg = write_yaml(tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2023-11-02"))
+    code, _, err = run_cli("backtest", "--config", str(cfg))
+    assert code == 3
+    assert (
+        "EURUSD H1: the run needs 50 closed bars before 2023-11-02 (warmup_bars) but the data has 24" in err
+    )
+
+
+def test_backtest_strategy_import_error_exits_4_naming_module(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["strategies"] = [{"class": f"{FIXTURES / 'import_error_strategy.py'}:Nope"}]
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 4
+    assert "import_error_strategy.py raised ModuleNotFoundError" in err
+    assert "No module named 'mt5tester_no_such_module_xyz'" in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+
+
+def test_backtest_strategy_module_path_import_error_exits_4(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["strategies"] = [{"class": "no_such_pkg.strategies:Trend"}]
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 4
+    assert "cannot import module 'no_such_pkg.strategies': ModuleNotFoundError" in err
+
+
+def test_backtest_strategy_constructor_raises_exits_4(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:BrokenConstructor", "name": "broken"}]
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 4
+    assert "strategy #1 'broken'" in err
+    assert "constructor raised RuntimeError: cannot build: model file missing" in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+
+
+def test_backtest_empty_strategy_list_exits_4(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["strategies"] = []
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 4
+    assert "no strategies configured" in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+
+
+def test_backtest_unknown_strategy_param_exits_4(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["strategies"] = [{"class": "ma_cross", "params": {"fats": 3}}]
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 4
+    assert (
+        "bad params: fats: Extra inputs are not permitted. Valid params: fast, slow, sl_points, tp_points"
+        in err
+    )
+
+
+def test_backtest_unwritable_database_exits_6(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the database folder should be")
+    raw = base_config(demo_data, tmp_path)
+    raw["results"]["database_url"] = f"sqlite:///{blocker / 'sub' / 'r.sqlite'}"
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 6
+    assert "cannot create the folder of the results database" in err
+    assert "Set results.database_url to a writable path" in err
+
+
+def test_backtest_unsupported_option_refused_not_ignored(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path)
+    raw["regime"] = {"enabled": True}
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 2
+    assert "regime.enabled: True is not simulated by mt5tester yet" in err
+
+
+@pytest.mark.parametrize("policy", ["stop", "continue", "disable"])
+def test_backtest_strategy_raising_on_fifth_call_follows_policy(
+    demo_data: Path, tmp_path: Path, run_cli, policy: str
+) -> None:
+    raw = base_config(demo_data, tmp_path, on_strategy_error=policy)
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:RaiseOnFifth", "name": "fragile"}]
+    code, out, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    db = tmp_path / "results.sqlite"
+    with sqlite3.connect(db) as conn:
+        ((status, error, funnel_json),) = conn.execute("SELECT status, error, funnel FROM runs").fetchall()
+        calls = conn.execute("SELECT count(*) FROM equity").fetchone()[0] - 1  # one row per point + the end
+        errors = conn.execute("SELECT count(*), min(time) FROM strategy_errors").fetchone()
+    funnel = json.loads(funnel_json)
+    # January 2024 H1 closes of the demo EURUSD data; the 5th call is 2024-01-01 04:00 UTC (bar 03:00).
+    fifth = "2024-01-01 04:00"
+    assert "WARNING mt5tester.engine.loop: strategy fragile raised on EURUSD at bar close " + fifth in err
+    if policy == "stop":
+        assert code == 5
+        assert f"strategy fragile raised ValueError: boom on call 5 on EURUSD at bar close {fifth} UTC" in err
+        assert status == "failed" and error.startswith("StrategyRuntimeError")
+        assert errors[0] == 1
+    elif policy == "continue":
+        assert code == 0 and status == "completed"
+        assert errors[0] == calls - 4
+        line = next(t for t in out.splitlines() if "strategy errors: fragile" in t)
+        assert line.split("│")[2].strip() == str(calls - 4)
+        assert funnel["strategy_errors"] == {"fragile": calls - 4}
+    else:
+        assert code == 0 and status == "completed"
+        assert errors[0] == 1
+    assert err.count("Traceback") == 1  # the first traceback only, at WARNING

@@ -1,0 +1,208 @@
+"""The loop: what strategies see (no lookahead, warm-up rows) and exact deals of scripted scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import STRATEGIES_FILE, base_config
+
+from mt5tester.config import parse_config
+from mt5tester.data.store import read_m1_parquet
+from mt5tester.engine.build import build
+from mt5tester.engine.loop import Runner
+
+
+def _run(raw: dict, tmp_path: Path) -> Runner:
+    cfg = parse_config(raw)
+    runner = Runner(build(cfg, tmp_path))
+    runner.run()
+    return runner
+
+
+@pytest.mark.parametrize("timeframe", ["M15", "H1", "H4"])
+def test_probe_never_sees_a_bar_closing_after_now_and_gets_warmup_rows(
+    demo_data: Path, tmp_path: Path, timeframe: str
+) -> None:
+    raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "USDJPY"], warmup_bars=30, end="2024-01-10")
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:Probe", "name": "probe", "timeframe": timeframe}]
+    runner = _run(raw, tmp_path)
+    probe = runner.c.strategies[0].strategy
+    log = __import__(type(probe).__module__).PROBE_LOG  # the module the loader imported by file path
+    assert len(log) > 80
+    m1 = read_m1_parquet(next(demo_data.glob("EURUSD_M1*.parquet")), "EURUSD")
+    for now, last_open, last_close, rows, symbol in log:
+        assert last_close <= now, (symbol, now, last_open)
+        assert rows == 30
+    # The df's newest bar equals an independent pandas aggregation of M1 bars strictly before `now`.
+    now, last_open, _, _, _ = next(e for e in log[len(log) // 2 :] if e[4] == "EURUSD")
+    frame = pd.DataFrame({"close": m1.close, "high": m1.high}, index=pd.to_datetime(m1.time, utc=True))
+    inside = frame[
+        (frame.index >= pd.Timestamp(last_open, tz="UTC")) & (frame.index < pd.Timestamp(now, tz="UTC"))
+    ]
+    bars = runner.c.tf_bars[("EURUSD", probe.timeframe)]
+    i = int(np.searchsorted(bars.time, last_open))
+    assert bars.close[i] == inside["close"].iloc[-1]
+    assert bars.high[i] == inside["high"].max()
+
+
+def write_m1(folder: Path, symbol: str, rows: list[tuple[str, float, float, float, float, int]]) -> None:
+    """Hand-written M1 bid bars: (UTC time, open, high, low, close, spread points)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    t = pd.to_datetime([r[0] for r in rows], utc=True, format="ISO8601")
+    table = pa.table(
+        {
+            "time": pa.array(t.as_unit("ns")),
+            "open": [r[1] for r in rows],
+            "high": [r[2] for r in rows],
+            "low": [r[3] for r in rows],
+            "close": [r[4] for r in rows],
+            "tick_volume": [10] * len(rows),
+            "spread": pa.array([r[5] for r in rows], pa.int32()),
+        }
+    )
+    pq.write_table(table, folder / f"{symbol}_M1_test.parquet")
+
+
+def flat_bars(
+    start: str, n: int, price: float, spread: int = 10
+) -> list[tuple[str, float, float, float, float, int]]:
+    t0 = pd.Timestamp(start)
+    return [
+        ((t0 + pd.Timedelta(minutes=i)).isoformat(), price, price, price, price, spread) for i in range(n)
+    ]
+
+
+def scenario_config(data: Path, tmp: Path, script: list[dict], **bt: object) -> dict:
+    raw = base_config(
+        data, tmp, start="2024-01-02", end="2024-01-03", warmup_bars=2, primary_timeframe="M5", **bt
+    )
+    raw["strategies"] = [
+        {"class": f"{STRATEGIES_FILE}:Scripted", "name": "script", "params": {"script": script}}
+    ]
+    raw["symbols"] = {"EURUSD": {"commission": 3.5}}
+    return raw
+
+
+def test_scenario_buy_then_take_profit_exact_deals(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000)  # warm-up and first M5 closes at 00:00, 00:05
+    bars += [
+        ("2024-01-02T00:10", 1.10010, 1.10020, 1.10000, 1.10015, 12),  # fill bar: buy at ask 1.10010 + 12 pts
+        ("2024-01-02T00:11", 1.10015, 1.10060, 1.10010, 1.10050, 10),
+        ("2024-01-02T00:12", 1.10050, 1.10150, 1.10040, 1.10140, 10),  # bid high reaches the TP 1.10122
+        ("2024-01-02T00:13", 1.10140, 1.10150, 1.10130, 1.10140, 10),
+    ]
+    bars += flat_bars("2024-01-02T00:14", 30, 1.10140)
+    write_m1(data, "EURUSD", bars)
+    script = [
+        {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0, "tp_points": 100, "sl_points": 50}
+    ]
+    runner = _run(scenario_config(data, tmp_path, script), tmp_path)
+    d = runner.c.account.deals
+    assert [(x.type, x.entry, x.reason) for x in d] == [(2, 0, 0), (0, 0, 3), (1, 1, 5)]
+    buy, tp = d[1], d[2]
+    assert buy.price == pytest.approx(1.10022) and buy.volume == 1.0 and buy.commission == -3.5
+    assert buy.time == pd.Timestamp("2024-01-02T00:10Z").value
+    assert tp.price == pytest.approx(1.10122) and tp.comment == "[tp 1.10122]"
+    assert tp.time == pd.Timestamp("2024-01-02T00:12Z").value
+    assert tp.profit == 100.0 and tp.commission == -3.5
+    assert runner.c.account.balance == 10_000 + 100.0 - 7.0
+    assert runner.funnel.closed["tp"] == 1
+
+
+def test_scenario_sell_stop_loss_gapped_fills_at_open_not_level(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000, spread=10)
+    bars += [
+        ("2024-01-02T00:10", 1.10000, 1.10010, 1.09990, 1.10000, 10),  # sell at bid 1.10000, SL ask 1.10050
+        ("2024-01-02T00:11", 1.10080, 1.10090, 1.10070, 1.10080, 10),  # opens (ask 1.10090) beyond the SL
+    ]
+    bars += flat_bars("2024-01-02T00:12", 30, 1.10080)
+    write_m1(data, "EURUSD", bars)
+    script = [{"at": "2024-01-02T00:10:00Z", "direction": "sell", "volume": 0.5, "sl_points": 50}]
+    runner = _run(scenario_config(data, tmp_path, script), tmp_path)
+    sell, sl = runner.c.account.deals[1:]
+    assert sell.price == pytest.approx(1.10000)
+    assert sl.reason == 4 and sl.price == pytest.approx(1.10090)  # the first available ask, not 1.10050
+    assert sl.profit == pytest.approx(-45.0)  # 90 points x 0.5 lot x 1 USD
+
+
+def test_scenario_sl_and_tp_in_one_bar_is_pessimistic_and_counted(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000, spread=0)
+    bars += [("2024-01-02T00:10", 1.10000, 1.10200, 1.09800, 1.10000, 0)]
+    bars += flat_bars("2024-01-02T00:11", 30, 1.10000, spread=0)
+    write_m1(data, "EURUSD", bars)
+    script = [
+        {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0, "sl_points": 100, "tp_points": 100}
+    ]
+    runner = _run(scenario_config(data, tmp_path, script), tmp_path)
+    assert runner.c.account.deals[-1].reason == 4
+    assert runner.c.account.deals[-1].profit == -100.0
+    assert runner.funnel.as_dict()["ambiguous_bars"] == 1
+
+
+def test_scenario_reversal_closes_opposite_then_end_of_run_closes_rest(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000, spread=10)
+    bars += flat_bars("2024-01-02T00:10", 5, 1.10100, spread=10)
+    bars += flat_bars("2024-01-02T00:15", 40, 1.10300, spread=10)
+    write_m1(data, "EURUSD", bars)
+    script = [
+        {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 0.1},
+        {"at": "2024-01-02T00:15:00Z", "direction": "sell", "volume": 0.1},
+    ]
+    runner = _run(scenario_config(data, tmp_path, script), tmp_path)
+    d = runner.c.account.deals
+    assert [(x.type, x.entry, x.price, x.comment) for x in d[1:]] == [
+        (0, 0, pytest.approx(1.10110), ""),
+        (1, 1, pytest.approx(1.10300), "signal 2"),
+        (1, 0, pytest.approx(1.10300), ""),
+        (0, 1, pytest.approx(1.10310), "end of run"),
+    ]
+    assert d[2].profit == pytest.approx(19.0) and d[4].profit == pytest.approx(-1.0)
+    assert runner.funnel.closed["signal"] == 1 and runner.funnel.closed["end_of_run"] == 1
+
+
+def test_scenario_max_positions_per_symbol_rejects_with_numbers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_m1(data, "EURUSD", flat_bars("2024-01-01T23:50", 60, 1.10000))
+    script = [
+        {"at": f"2024-01-02T00:{m:02d}:00Z", "direction": "buy", "volume": 0.1, "exit_opposite": False}
+        for m in (10, 15, 20)
+    ]
+    raw = scenario_config(data, tmp_path, script)
+    raw["coordinator"] = {"max_positions_per_symbol": 2}
+    runner = _run(raw, tmp_path)
+    assert runner.funnel.approved == 2
+    assert dict(runner.funnel.rejected) == {"max_positions_per_symbol": 1}
+    from sqlalchemy import select
+
+    from mt5tester.results import db
+
+    with runner.c.engine.connect() as conn:
+        rows = conn.execute(select(db.signals.c.status, db.signals.c.reason, db.signals.c.details)).all()
+    assert rows[2] == ("rejected", "max_positions_per_symbol", {"limit": 2, "value": 2, "symbol": "EURUSD"})
+
+
+def test_account_profit_converts_quote_currency_for_usdjpy(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_m1(
+        data,
+        "USDJPY",
+        flat_bars("2024-01-01T23:50", 20, 150.000, spread=0)
+        + flat_bars("2024-01-02T00:10", 40, 150.300, spread=0),
+    )
+    script = [{"at": "2024-01-02T00:05:00Z", "direction": "buy", "volume": 1.0}]
+    raw = scenario_config(data, tmp_path, script, symbols=["USDJPY"])
+    raw["symbols"] = {}
+    raw["execution"] = {"spread": {"source": "fixed", "points": 0}}
+    runner = _run(raw, tmp_path)
+    out = runner.c.account.deals[-1]
+    # spec 5.8: (150.300 - 150.000) x 100000 JPY / 150.300 = 199.60 USD
+    assert out.profit == 199.6

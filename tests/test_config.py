@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_yaml
 from mt5tester.config import load_config, parse_config
 from mt5tester.errors import ConfigError
 from mt5tester.model.timeframe import Timeframe
+
+from conftest import write_yaml
 
 MINIMAL = {"backtest": {"start": "2024-01-01", "end": "2024-02-01", "symbols": ["EURUSD"]}}
 

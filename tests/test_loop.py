@@ -9,12 +9,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import STRATEGIES_FILE, base_config
 
 from mt5tester.config import parse_config
 from mt5tester.data.store import read_m1_parquet
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
+
+from conftest import STRATEGIES_FILE, base_config
 
 
 def _run(raw: dict, tmp_path: Path) -> Runner:

@@ -14,9 +14,10 @@ from typing import Any, NamedTuple, get_type_hints
 import numpy as np
 import pytest
 
-from conftest import require
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.terminal import constants, structs
+
+from conftest import require
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "spec" / "mt5_python_api.md"
 

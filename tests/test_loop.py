@@ -79,9 +79,8 @@ def flat_bars(
 
 
 def scenario_config(data: Path, tmp: Path, script: list[dict], **bt: object) -> dict:
-    raw = base_config(
-        data, tmp, start="2024-01-02", end="2024-01-03", warmup_bars=2, primary_timeframe="M5", **bt
-    )
+    settings: dict[str, object] = {"start": "2024-01-02", "end": "2024-01-03", "warmup_bars": 2}
+    raw = base_config(data, tmp, **{**settings, "primary_timeframe": "M5", **bt})
     raw["strategies"] = [
         {"class": f"{STRATEGIES_FILE}:Scripted", "name": "script", "params": {"script": script}}
     ]
@@ -207,3 +206,40 @@ def test_account_profit_converts_quote_currency_for_usdjpy(tmp_path: Path) -> No
     out = runner.c.account.deals[-1]
     # spec 5.8: (150.300 - 150.000) x 100000 JPY / 150.300 = 199.60 USD
     assert out.profit == 199.6
+
+
+def test_scenario_swaps_charged_at_server_midnight_triple_on_wednesday(tmp_path: Path) -> None:
+    """A 1-lot EURUSD buy held Tue 2024-01-02 .. Fri 2024-01-05 on a UTC server: nights ending Tue (1),
+    Wed (3: swap_rollover3days), Thu (1) are charged: 5 x swap_long 7 points x 1 USD."""
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000, spread=0)
+    t = pd.date_range("2024-01-02T00:10", "2024-01-05T12:00", freq="5min")
+    bars += [(x.isoformat(), 1.10000, 1.10000, 1.10000, 1.10000, 0) for x in t]
+    write_m1(data, "EURUSD", bars)
+    script = [
+        {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0},
+        {"at": "2024-01-05T00:05:00Z", "direction": "flat"},
+    ]
+    raw = scenario_config(data, tmp_path, script, end="2024-01-06")
+    raw["symbols"] = {"EURUSD": {"swap_long": -7.0, "swap_mode": 1, "swap_rollover3days": 3}}
+    raw["execution"] = {"spread": {"source": "fixed", "points": 0}}
+    runner = _run(raw, tmp_path)
+    out = runner.c.account.deals[-1]
+    assert out.entry == 1 and out.profit == 0.0
+    assert out.swap == -35.0  # 5 days x -7 points x 0.00001 x 100000
+    assert runner.c.account.balance == 10_000 - 35.0
+
+
+def test_rollover_schedule_server_midnights_in_athens_with_weekdays() -> None:
+    from mt5tester.terminal.account import rollover_schedule
+
+    start = pd.Timestamp("2024-03-29T00:00Z").value  # Friday; EU DST starts Sunday 2024-03-31
+    end = pd.Timestamp("2024-04-02T00:00Z").value
+    utc, dow = rollover_schedule(start, end, "Europe/Athens")
+    assert [str(pd.Timestamp(x, tz="UTC")) for x in utc] == [
+        "2024-03-29 22:00:00+00:00",  # Sat 00:00 EET, ends Friday (5)
+        "2024-03-30 22:00:00+00:00",  # Sun 00:00 EET, ends Saturday (6)
+        "2024-03-31 21:00:00+00:00",  # Mon 00:00 EEST, ends Sunday (0)
+        "2024-04-01 21:00:00+00:00",  # Tue 00:00 EEST, ends Monday (1)
+    ]
+    assert dow.tolist() == [5, 6, 0, 1]

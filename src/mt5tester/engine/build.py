@@ -19,7 +19,7 @@ from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
-from mt5tester.terminal.account import Account, Market
+from mt5tester.terminal.account import Account, Market, rollover_schedule
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,10 @@ def build(cfg: Config, base_dir: Path) -> Components:
         cfg.backtest.initial_deposit,
         hedging=cfg.backtest.account_mode == "hedging",
         commission_enabled=cfg.execution.commission == "symbol",
+    )
+    first = min(int(b.time[0]) for b in m1.values())
+    account.rollovers, account.rollover_days = rollover_schedule(
+        first, preflight.day_ns(cfg.backtest.end), cfg.backtest.server_timezone
     )
     return Components(
         cfg, base_dir, specs, m1, tf_bars, strategies, Coordinator(cfg.coordinator), account, engine

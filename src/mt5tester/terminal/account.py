@@ -12,7 +12,7 @@ import numpy as np
 
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
-from mt5tester.model.symbol import CalcMode, SymbolSpec
+from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
 from mt5tester.terminal import kernels
 
 # MT5 constants used here (values from spec 4.2, 4.8).
@@ -36,6 +36,7 @@ class Position:
     strategy: str
     signal_id: int | None
     cursor: int  # next M1 index to scan for SL/TP
+    swap: float = 0.0  # accumulated, realised in the closing deal (spec 5.10)
 
 
 @dataclass
@@ -110,6 +111,9 @@ class Account:
     positions: list[Position] = field(default_factory=list)
     deals: list[Deal] = field(default_factory=list)
     ambiguous_bars: int = 0
+    rollovers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    rollover_days: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _next_rollover: int = 0
     _next_order: int = 2
     _next_deal: int = 1
 
@@ -180,7 +184,7 @@ class Account:
             bid = self.market.bid_before(p.symbol, t)
             i = self.market.index_at(p.symbol, t) - 1
             price = bid if p.type == 0 else bid + self.market.spread[p.symbol][i] * spec.point
-            total += self.profit(spec, p.type == 0, p.volume, p.price_open, price, t)
+            total += self.profit(spec, p.type == 0, p.volume, p.price_open, price, t) + p.swap
         return total
 
     def margin(self, t: int) -> float:
@@ -209,8 +213,9 @@ class Account:
         comment: str,
         strategy: str,
         signal_id: int | None,
+        swap: float = 0.0,
     ) -> Deal:
-        self.balance = round(self.balance + profit + commission, 2)
+        self.balance = round(self.balance + profit + commission + swap, 2)
         d = Deal(
             self._next_deal,
             order,
@@ -223,7 +228,7 @@ class Account:
             volume,
             price,
             commission,
-            0.0,
+            swap,
             profit,
             self.balance,
             comment,
@@ -321,6 +326,7 @@ class Account:
             comment,
             p.strategy,
             p.signal_id,
+            round(p.swap, 2),
         )
 
     def close_at_market(self, p: Position, t: int, reason: int, comment: str) -> Deal:
@@ -336,7 +342,51 @@ class Account:
         price = bid if p.type == 0 else round(bid + sp * spec.point, spec.digits)
         return self.close_position(p, when, price, reason, comment)
 
+    def swap_charge(self, p: Position, t: int) -> float:
+        """One night's swap for position p in deposit currency (spec 5.10), rounded to cents."""
+        spec = self.market.specs[p.symbol]
+        rate = spec.swap_long if p.type == 0 else spec.swap_short
+        mode = spec.swap_mode
+        if mode == SwapMode.DISABLED or rate == 0:
+            return 0.0
+        if mode == SwapMode.POINTS:
+            amount, ccy = rate * spec.point * spec.trade_contract_size * p.volume, spec.currency_profit
+        elif mode == SwapMode.CURRENCY_SYMBOL:
+            amount, ccy = rate * p.volume, spec.currency_base
+        elif mode == SwapMode.CURRENCY_MARGIN:
+            amount, ccy = rate * p.volume, spec.currency_margin
+        elif mode == SwapMode.CURRENCY_DEPOSIT:
+            amount, ccy = rate * p.volume, self.currency
+        else:  # INTEREST_CURRENT / INTEREST_OPEN: annual % of the price, 360-day year
+            price = self.market.bid_before(p.symbol, t) if mode == SwapMode.INTEREST_CURRENT else p.price_open
+            amount, ccy = (
+                rate / 100.0 / 360.0 * price * spec.trade_contract_size * p.volume,
+                spec.currency_profit,
+            )
+        return round(amount * self.rate(ccy, t), 2)
+
     def advance(self, t: int) -> list[Deal]:
+        """Resolve SL/TP and swaps up to t in time order: stops before each rollover, then the swap charge.
+
+        Rollovers are at server midnight (spec 5.10). ``rollover_days`` holds the DAY_OF_WEEK_* of the
+        day each rollover ends: that night charges 3 days on the symbol's ``swap_rollover3days``
+        (covering the weekend), none after Saturday and Sunday, 1 otherwise. Only positions still
+        open at the rollover pay.
+        """
+        closed: list[Deal] = []
+        while self._next_rollover < len(self.rollovers) and int(self.rollovers[self._next_rollover]) <= t:
+            r = int(self.rollovers[self._next_rollover])
+            weekday = int(self.rollover_days[self._next_rollover])
+            self._next_rollover += 1
+            closed += self._resolve_stops(r)
+            for p in self.positions:
+                spec = self.market.specs[p.symbol]
+                days = 3 if weekday == spec.swap_rollover3days else (0 if weekday in (0, 6) else 1)
+                if days:
+                    p.swap = round(p.swap + days * self.swap_charge(p, r), 2)
+        return closed + self._resolve_stops(t)
+
+    def _resolve_stops(self, t: int) -> list[Deal]:
         """Resolve SL/TP on M1 bars opening before t, in time order across positions."""
         closed: list[Deal] = []
         pending = []
@@ -374,3 +424,21 @@ class Account:
                     self.close_position(p, when, price, DEAL_REASON_TP, f"[tp {p.tp:.{spec.digits}f}]")
                 )
         return closed
+
+
+def rollover_schedule(start_ns: int, end_ns: int, server_tz: str) -> tuple[np.ndarray, np.ndarray]:
+    """Server midnights in (start, end] as UTC ns, with the DAY_OF_WEEK_* (Sunday 0) of the day each ends."""
+    import pandas as pd
+
+    from mt5tester.data.resample import parse_server_tz
+
+    tz = parse_server_tz(server_tz)
+    lo = pd.Timestamp(start_ns, tz="UTC").tz_convert(tz).normalize()
+    hi = pd.Timestamp(end_ns, tz="UTC").tz_convert(tz).normalize() + pd.Timedelta(days=1)
+    days = pd.date_range(lo.tz_localize(None), hi.tz_localize(None), freq="D")
+    midnights = days.tz_localize(tz, nonexistent="shift_forward", ambiguous=True)
+    utc = midnights.tz_convert("UTC").as_unit("ns").asi8
+    ended = (days - pd.Timedelta(days=1)).day_of_week  # Monday 0 .. Sunday 6
+    dow = ((np.asarray(ended) + 1) % 7).astype(np.int64)  # MT5 DAY_OF_WEEK_*: Sunday 0 .. Saturday 6
+    keep = (utc > start_ns) & (utc <= end_ns)
+    return utc[keep].astype(np.int64), dow[keep]

@@ -1,0 +1,40 @@
+"""`mt5tester demo` through the installed console script, as README line 1 runs it."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "mt5tester"
+    proc = subprocess.run(
+        [str(exe), "demo", "--out", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Lifecycle funnel" in out
+    for stage in (
+        "signals generated",
+        "approved",
+        "executed",
+        "closed by sl",
+        "closed by tp",
+        "closed by end of run",
+    ):
+        assert stage in out
+    report = Path(re.search(r"report: (\S+\.html)", out).group(1))  # type: ignore[union-attr]
+    assert report.is_file()
+    with sqlite3.connect(tmp_path / "demo" / "mt5tester.sqlite") as conn:
+        status, funnel = conn.execute("SELECT status, funnel FROM runs").fetchone()
+        deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
+    assert status == "completed" and deals > 100
+    assert '"executed"' in funnel
+    html = report.read_text()
+    assert "Lifecycle funnel" in html and "equity-chart" in html

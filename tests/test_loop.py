@@ -103,7 +103,7 @@ def test_scenario_buy_then_take_profit_exact_deals(tmp_path: Path) -> None:
         {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0, "tp_points": 100, "sl_points": 50}
     ]
     runner = _run(scenario_config(data, tmp_path, script), tmp_path)
-    d = runner.c.account.deals
+    d = runner.c.server.deals
     assert [(x.type, x.entry, x.reason) for x in d] == [(2, 0, 0), (0, 0, 3), (1, 1, 5)]
     buy, tp = d[1], d[2]
     assert buy.price == pytest.approx(1.10022) and buy.volume == 1.0 and buy.commission == -3.5
@@ -111,7 +111,7 @@ def test_scenario_buy_then_take_profit_exact_deals(tmp_path: Path) -> None:
     assert tp.price == pytest.approx(1.10122) and tp.comment == "[tp 1.10122]"
     assert tp.time == pd.Timestamp("2024-01-02T00:12Z").value
     assert tp.profit == 100.0 and tp.commission == -3.5
-    assert runner.c.account.balance == 10_000 + 100.0 - 7.0
+    assert runner.c.server.balance == 10_000 + 100.0 - 7.0
     assert runner.funnel.closed["tp"] == 1
 
 
@@ -126,7 +126,7 @@ def test_scenario_sell_stop_loss_gapped_fills_at_open_not_level(tmp_path: Path) 
     write_m1(data, "EURUSD", bars)
     script = [{"at": "2024-01-02T00:10:00Z", "direction": "sell", "volume": 0.5, "sl_points": 50}]
     runner = _run(scenario_config(data, tmp_path, script), tmp_path)
-    sell, sl = runner.c.account.deals[1:]
+    sell, sl = runner.c.server.deals[1:]
     assert sell.price == pytest.approx(1.10000)
     assert sl.reason == 4 and sl.price == pytest.approx(1.10090)  # the first available ask, not 1.10050
     assert sl.profit == pytest.approx(-45.0)  # 90 points x 0.5 lot x 1 USD
@@ -142,8 +142,8 @@ def test_scenario_sl_and_tp_in_one_bar_is_pessimistic_and_counted(tmp_path: Path
         {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0, "sl_points": 100, "tp_points": 100}
     ]
     runner = _run(scenario_config(data, tmp_path, script), tmp_path)
-    assert runner.c.account.deals[-1].reason == 4
-    assert runner.c.account.deals[-1].profit == -100.0
+    assert runner.c.server.deals[-1].reason == 4
+    assert runner.c.server.deals[-1].profit == -100.0
     assert runner.funnel.as_dict()["ambiguous_bars"] == 1
 
 
@@ -158,7 +158,7 @@ def test_scenario_reversal_closes_opposite_then_end_of_run_closes_rest(tmp_path:
         {"at": "2024-01-02T00:15:00Z", "direction": "sell", "volume": 0.1},
     ]
     runner = _run(scenario_config(data, tmp_path, script), tmp_path)
-    d = runner.c.account.deals
+    d = runner.c.server.deals
     assert [(x.type, x.entry, x.price, x.comment) for x in d[1:]] == [
         (0, 0, pytest.approx(1.10110), ""),
         (1, 1, pytest.approx(1.10300), "signal 2"),
@@ -203,7 +203,7 @@ def test_account_profit_converts_quote_currency_for_usdjpy(tmp_path: Path) -> No
     raw["symbols"] = {}
     raw["execution"] = {"spread": {"source": "fixed", "points": 0}}
     runner = _run(raw, tmp_path)
-    out = runner.c.account.deals[-1]
+    out = runner.c.server.deals[-1]
     # spec 5.8: (150.300 - 150.000) x 100000 JPY / 150.300 = 199.60 USD
     assert out.profit == 199.6
 
@@ -224,10 +224,10 @@ def test_scenario_swaps_charged_at_server_midnight_triple_on_wednesday(tmp_path:
     raw["symbols"] = {"EURUSD": {"swap_long": -7.0, "swap_mode": 1, "swap_rollover3days": 3}}
     raw["execution"] = {"spread": {"source": "fixed", "points": 0}}
     runner = _run(raw, tmp_path)
-    out = runner.c.account.deals[-1]
+    out = runner.c.server.deals[-1]
     assert out.entry == 1 and out.profit == 0.0
     assert out.swap == -35.0  # 5 days x -7 points x 0.00001 x 100000
-    assert runner.c.account.balance == 10_000 - 35.0
+    assert runner.c.server.balance == 10_000 - 35.0
 
 
 def test_rollover_schedule_server_midnights_in_athens_with_weekdays() -> None:

@@ -77,6 +77,11 @@ class BacktestConfig(_Section):
     seed: int = 42
     on_strategy_error: Literal["stop", "disable", "continue"] = "stop"
     close_at_end: bool = True
+    margin_call_level: float = Field(
+        default=50.0, ge=0, description="margin level % (or money) of margin call"
+    )
+    stop_out_level: float = Field(default=30.0, ge=0, description="margin level % (or money) of stop out")
+    stop_out_mode: Literal["percent", "money"] = "percent"
 
     @field_validator("symbols")
     @classmethod
@@ -133,6 +138,9 @@ class ExecutionConfig(_Section):
     spread: SpreadConfig = SpreadConfig()
     slippage: SlippageConfig = SlippageConfig()
     commission: Literal["symbol", "none"] = Field(default="symbol", description="use symbols' commission")
+    intrabar_policy: Literal["pessimistic"] = Field(
+        default="pessimistic", description="SL and TP inside one bar: the SL is taken and the bar counted"
+    )
 
 
 class ResultsConfig(_Section):

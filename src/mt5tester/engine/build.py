@@ -19,7 +19,8 @@ from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
-from mt5tester.terminal.account import Account, Market, rollover_schedule
+from mt5tester.terminal.account import Market
+from mt5tester.terminal.server import ServerSettings, TradeServer, rollover_schedule
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Components:
     tf_bars: dict[tuple[str, Timeframe], Bars]
     strategies: list[LoadedStrategy]
     coordinator: Coordinator
-    account: Account
+    server: TradeServer
     engine: Engine
 
 
@@ -55,9 +56,7 @@ def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
 
 # Options the schema knows but this version cannot simulate yet: refusing them is honest, ignoring is not.
 NOT_YET: list[tuple[str, object, object]] = [
-    ("backtest.account_mode", lambda c: c.backtest.account_mode, "hedging"),
-    ("backtest.tester_mode", lambda c: c.backtest.tester_mode, "ohlc_m1"),
-    ("execution.slippage.model", lambda c: c.execution.slippage.model, "none"),
+    ("backtest.tester_mode", lambda c: c.backtest.tester_mode in ("ohlc_m1", "open_prices"), True),
     ("regime.enabled", lambda c: c.regime.enabled, False),
     ("data.min_health", lambda c: c.data.min_health, 0.0),
 ]
@@ -112,18 +111,31 @@ def build(cfg: Config, base_dir: Path) -> Components:
     if cfg.execution.spread.source == "fixed" and fixed is None:
         raise ConfigError("execution.spread.points is required with execution.spread.source: fixed")
     market = Market(m1, specs, fixed)
-    account = Account(
-        market,
-        cfg.backtest.deposit_currency,
-        cfg.backtest.leverage,
-        cfg.backtest.initial_deposit,
-        hedging=cfg.backtest.account_mode == "hedging",
+    bt = cfg.backtest
+    trigger_bars = None
+    if bt.tester_mode == "open_prices":
+        # MT5 "open prices only": SL/TP, pending orders and stop-out use the OHLC of the tested
+        # timeframe's bars (spec 6.1), so fills are coarser than in the M1 modes.
+        trigger_bars = {s: resample(m1[s], bt.primary_timeframe, bt.server_timezone) for s in m1}
+    settings = ServerSettings(
+        currency=bt.deposit_currency,
+        leverage=bt.leverage,
+        deposit=bt.initial_deposit,
+        hedging=bt.account_mode == "hedging",
         commission_enabled=cfg.execution.commission == "symbol",
+        margin_call=bt.margin_call_level,
+        stop_out=bt.stop_out_level,
+        stop_out_mode=bt.stop_out_mode,
+        slippage_model=cfg.execution.slippage.model,
+        slippage_points=cfg.execution.slippage.points,
+        intrabar=cfg.execution.intrabar_policy,
+        seed=bt.seed,
     )
+    server = TradeServer(market, settings, trigger_bars)
     first = min(int(b.time[0]) for b in m1.values())
-    account.rollovers, account.rollover_days = rollover_schedule(
-        first, preflight.day_ns(cfg.backtest.end), cfg.backtest.server_timezone
+    server.rollovers, server.rollover_days = rollover_schedule(
+        first, preflight.day_ns(bt.end), bt.server_timezone
     )
     return Components(
-        cfg, base_dir, specs, m1, tf_bars, strategies, Coordinator(cfg.coordinator), account, engine
+        cfg, base_dir, specs, m1, tf_bars, strategies, Coordinator(cfg.coordinator), server, engine
     )

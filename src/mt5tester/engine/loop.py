@@ -1,8 +1,11 @@
 """The one loop: decision points are the bar closes of the strategies' timeframes, merged across symbols.
 
-Per point t: account.advance(t) resolves SL/TP on M1 bars before t; each strategy whose bar closed at
-t gets the last ``warmup_bars`` closed bars; the coordinator decides; approved signals are sent as
-market orders filled at the first tick at or after t; everything is recorded.
+A bar that closes at c is seen, as in MT5's tester, on the first tick of the next bar: the decision
+point of a symbol's bar is t = the open time of its first M1 bar at or after c. Per point t:
+server.advance(t) replays SL/TP, pending orders, swaps and stop-outs before t; each strategy whose
+bar closed gets the last ``warmup_bars`` closed bars; the coordinator decides; approved signals are
+sent through the MT5 request path (TradeRequest -> order_send) and filled at the tick at t;
+everything is recorded.
 """
 
 from __future__ import annotations
@@ -27,13 +30,9 @@ from mt5tester.model.signal import Signal
 from mt5tester.results import db
 from mt5tester.results.recorder import Recorder
 from mt5tester.strategy.base import StrategyContext
-from mt5tester.terminal.account import (
-    DEAL_ENTRY_OUT,
-    DEAL_REASON_EXPERT,
-    DEAL_REASON_SL,
-    DEAL_REASON_TP,
-    Deal,
-)
+from mt5tester.terminal import constants as C
+from mt5tester.terminal.server import Deal
+from mt5tester.terminal.structs import TradeRequest
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +100,24 @@ def _frame(bars: Bars, lo: int, hi: int) -> pd.DataFrame:
 
 
 def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
-    """Decision points in [start, end): (t, [(strategy index, symbol, index of the bar closing at t)])."""
+    """Decision points in [start, end): (t, [(strategy index, symbol, index of the bar that closed)]).
+
+    t is the first M1 tick at or after the bar's close (the bar is known closed only then); bars
+    whose close is followed by no tick before ``end`` are never seen, as in MT5.
+    """
     start, end = day_ns(c.cfg.backtest.start), day_ns(c.cfg.backtest.end)
     events: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
     for si, ls in enumerate(c.strategies):
         for sym in ls.strategy.symbols:
             bars = c.tf_bars[(sym, ls.strategy.timeframe)]
+            m1_time = c.m1[sym].time
             close = bars.close_time
-            lo, hi = np.searchsorted(close, start, "left"), np.searchsorted(close, end, "left")
-            for i in range(int(lo), int(hi)):
-                events[int(close[i])].append((si, sym, i))
+            first = int(np.searchsorted(close, start, "left"))
+            seen = np.searchsorted(m1_time, close[first:], "left")
+            ok = seen < len(m1_time)
+            when = np.where(ok, m1_time[np.minimum(seen, len(m1_time) - 1)], end)
+            for j in np.flatnonzero(ok & (when >= start) & (when < end)):
+                events[int(when[j])].append((si, sym, first + int(j)))
     return sorted(events.items())
 
 
@@ -131,8 +138,10 @@ class Runner:
     # --------------------------------------------------------------------------------- recording
     def _record_deals(self, deals: list[Deal]) -> None:
         for d in deals:
-            if d.entry == DEAL_ENTRY_OUT:
-                key = {DEAL_REASON_SL: "sl", DEAL_REASON_TP: "tp"}.get(d.reason)
+            if d.entry != C.DEAL_ENTRY_IN:
+                key = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}.get(
+                    d.reason
+                )
                 key = key or ("end_of_run" if d.comment == "end of run" else "signal")
                 self.funnel.closed[key] += 1
             self.rec.add(
@@ -159,7 +168,7 @@ class Runner:
             )
 
     def _record_equity(self, t: int) -> None:
-        acc = self.c.account
+        acc = self.c.server
         self.rec.add(
             db.equity,
             {
@@ -248,20 +257,30 @@ class Runner:
 
     def _handle(self, si: int, symbol: str, sig: Signal, t: int) -> None:
         ls = self.c.strategies[si]
-        acc = self.c.account
+        server = self.c.server
         self._signal_seq += 1
         sid = self._signal_seq
         self.funnel.signals += 1
         # Exits first: a reversal frees its slot before the entry is reviewed.
         if sig.direction == "flat" or sig.exit_opposite:
             opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
-            for p in list(acc.positions):
-                if (
-                    p.symbol == symbol
-                    and p.strategy == ls.strategy.name
-                    and (opposite < 0 or p.type == opposite)
-                ):
-                    self._record_deals([acc.close_at_market(p, t, DEAL_REASON_EXPERT, f"signal {sid}")])
+            for p in list(server.positions):
+                if p.symbol == symbol and p.strategy == ls.strategy.name and opposite in (-1, p.type):
+                    close = TradeRequest(
+                        action=C.TRADE_ACTION_DEAL,
+                        symbol=symbol,
+                        volume=p.volume,
+                        position=p.ticket,
+                        type=C.ORDER_TYPE_SELL if p.type == C.POSITION_TYPE_BUY else C.ORDER_TYPE_BUY,
+                        comment=f"signal {sid}",
+                        magic=p.magic,
+                    )
+                    n = len(server.deals)
+                    res = server.send(close, ls.strategy.name, sid)
+                    if res.retcode == C.TRADE_RETCODE_DONE:
+                        self._record_deals(server.deals[n:])
+                    else:
+                        self.funnel.order_failed[f"close: {res.comment}"] += 1
         volume = sig.volume or ls.strategy.volume
         decision = self.c.coordinator.review(sig, volume, self)
         row: dict[str, Any] = {
@@ -300,27 +319,46 @@ class Runner:
     def _execute(
         self, sig: Signal, symbol: str, t: int, volume: float, sid: int, strategy: str
     ) -> dict[str, Any]:
-        """Send the approved signal as a market order; return the execution columns of its row."""
-        acc = self.c.account
+        """Send the approved signal as an MT5 request; return the execution columns of its row."""
+        server = self.c.server
         spec = self.c.specs[symbol]
-        if sig.order_type != "market":
-            self.funnel.order_failed["pending orders not supported yet"] += 1
-            return {"retcode": 10035}
-        k = acc.market.index_at(symbol, t)
-        bars = acc.market.m1[symbol]
-        if k >= len(bars):
-            self.funnel.order_failed["Market closed"] += 1
-            return {"retcode": 10018}
         is_buy = sig.direction == "buy"
-        bid = float(bars.open[k])
-        ref = bid + acc.market.spread[symbol][k] * spec.point if is_buy else bid
+        quote = server.quote(symbol)
+        if quote is None:
+            self.funnel.order_failed["Market closed"] += 1
+            return {"retcode": C.TRADE_RETCODE_MARKET_CLOSED}
+        bid, ask, _ = quote
+        if sig.order_type == "market":
+            ref, action = (ask if is_buy else bid), C.TRADE_ACTION_DEAL
+            type_ = C.ORDER_TYPE_BUY if is_buy else C.ORDER_TYPE_SELL
+        else:
+            assert sig.price is not None
+            ref, action = sig.price, C.TRADE_ACTION_PENDING
+            kinds = {
+                ("limit", True): C.ORDER_TYPE_BUY_LIMIT,
+                ("limit", False): C.ORDER_TYPE_SELL_LIMIT,
+                ("stop", True): C.ORDER_TYPE_BUY_STOP,
+                ("stop", False): C.ORDER_TYPE_SELL_STOP,
+            }
+            type_ = kinds[(sig.order_type, is_buy)]
         sign = 1 if is_buy else -1
         sl = sig.sl or (round(ref - sign * sig.sl_points * spec.point, spec.digits) if sig.sl_points else 0.0)
         tp = sig.tp or (round(ref + sign * sig.tp_points * spec.point, spec.digits) if sig.tp_points else 0.0)
-        res = acc.market_order(symbol, is_buy, volume, t, sl, tp, strategy, sid, sig.comment)
-        if res.retcode == 10009:
+        req = TradeRequest(
+            action=action,
+            symbol=symbol,
+            volume=float(volume),
+            type=type_,
+            price=float(sig.price or 0.0),
+            sl=float(sl),
+            tp=float(tp),
+            comment=sig.comment[:31],
+        )
+        n = len(server.deals)
+        res = server.send(req, strategy, sid)
+        if res.retcode in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED):
             self.funnel.executed += 1
-            self._record_deals(acc.deals[-1:])
+            self._record_deals(server.deals[n:])
         else:
             self.funnel.order_failed[res.comment] += 1
         return {
@@ -331,8 +369,18 @@ class Runner:
             "position_id": res.order or None,
         }
 
+    def _close_all_at_end(self, end: int) -> None:
+        """Close what is open at the last quote before ``end`` (the tester's last tick)."""
+        server = self.c.server
+        for p in sorted(server.positions, key=lambda p: p.ticket):
+            bars = self.c.m1[p.symbol]
+            last = int(np.searchsorted(bars.time, end, "left")) - 1
+            when = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
+            price = server.position_profit(p, when)[1]
+            self._record_deals([server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")])
+
     def open_positions(self) -> list[tuple[str, str]]:
-        return [(p.symbol, p.strategy) for p in self.c.account.positions]
+        return [(p.symbol, p.strategy) for p in self.c.server.positions]
 
     # --------------------------------------------------------------------------------- the loop
     def run(self, progress: Callable[[int, int], None] | None = None) -> RunResult:
@@ -359,7 +407,7 @@ class Runner:
                 for ls in c.strategies
             ],
         )
-        self._record_deals(c.account.deals[:1])
+        self._record_deals(c.server.deals[:1])
         t_start = _time.perf_counter()
         try:
             for ls in c.strategies:
@@ -367,7 +415,8 @@ class Runner:
             points = timeline(c)
             for n, (t, events) in enumerate(points):
                 self.ctx.now = t
-                self._record_deals(c.account.advance(t))
+                self._record_deals(c.server.advance(t))
+                c.server.now = t
                 for si, symbol, i in events:
                     if si in self.disabled:
                         continue
@@ -378,19 +427,18 @@ class Runner:
                 if progress and n % 256 == 0:
                     progress(n, len(points))
             end = day_ns(cfg.backtest.end)
-            self._record_deals(c.account.advance(end))
+            self._record_deals(c.server.advance(end))
             if cfg.backtest.close_at_end:
-                for p in sorted(c.account.positions, key=lambda p: p.ticket):
-                    self._record_deals([c.account.close_at_market(p, end, DEAL_REASON_EXPERT, "end of run")])
+                self._close_all_at_end(end)
             self._record_equity(end)
             for ls in c.strategies:
                 ls.strategy.on_stop(self.ctx)
         except BaseException as e:
-            self.funnel.ambiguous_bars = c.account.ambiguous_bars
+            self.funnel.ambiguous_bars = c.server.ambiguous_bars
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
             raise
-        self.funnel.ambiguous_bars = c.account.ambiguous_bars
+        self.funnel.ambiguous_bars = c.server.ambiguous_bars
         funnel = self.funnel.as_dict()
         self.rec.finish("completed", funnel, None, {"loop_seconds": round(_time.perf_counter() - t_start, 3)})
-        return RunResult(self.run_id, "completed", funnel, c.account.balance, len(c.account.deals))
+        return RunResult(self.run_id, "completed", funnel, c.server.balance, len(c.server.deals))

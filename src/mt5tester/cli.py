@@ -159,6 +159,11 @@ def config_schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+from mt5tester.cli_metrics import metrics as _metrics_cmd  # noqa: E402
+
+cli.add_command(_metrics_cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)

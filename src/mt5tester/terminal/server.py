@@ -886,8 +886,9 @@ class TradeServer:
     def _close_by(self, req: TradeRequest, strategy: str, signal_id: int | None) -> OrderSendResult:
         """Close two opposite positions of one symbol against each other (hedging; OUT_BY deals).
 
-        Each position is closed at the other's open price, so the pair's profit is the difference of
-        the open prices on the smaller volume; no spread is paid.
+        Both closing deals are at the open price of ``position_by`` [U], so the pair realises the
+        difference of the two open prices on the smaller volume (all of it on ``position``) and no
+        spread is paid.
         """
         if not self.settings.hedging:
             return _fail(C.TRADE_RETCODE_INVALID, req)
@@ -899,7 +900,7 @@ class TradeServer:
             return _fail(C.TRADE_RETCODE_INVALID, req)
         t = self.now
         volume = min(a.volume, b.volume)
-        pa, pb = b.price_open, a.price_open
+        pa = pb = b.price_open
         oa = self._history_order(
             a.symbol,
             C.ORDER_TYPE_CLOSE_BY,

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import STRATEGIES_FILE, base_config
-
 from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
 from mt5tester.reports.html import write_html_report
+
+from conftest import STRATEGIES_FILE, base_config
 
 
 def test_html_report_escapes_script_in_names_comments_and_tags(demo_data: Path, tmp_path: Path) -> None:

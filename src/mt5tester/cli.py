@@ -164,6 +164,11 @@ from mt5tester.cli_metrics import metrics as _metrics_cmd  # noqa: E402
 cli.add_command(_metrics_cmd)
 
 
+from mt5tester.cli_data import data as _data_group  # noqa: E402
+
+cli.add_command(_data_group)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)

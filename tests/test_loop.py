@@ -231,7 +231,7 @@ def test_scenario_swaps_charged_at_server_midnight_triple_on_wednesday(tmp_path:
 
 
 def test_rollover_schedule_server_midnights_in_athens_with_weekdays() -> None:
-    from mt5tester.terminal.account import rollover_schedule
+    from mt5tester.terminal.server import rollover_schedule
 
     start = pd.Timestamp("2024-03-29T00:00Z").value  # Friday; EU DST starts Sunday 2024-03-31
     end = pd.Timestamp("2024-04-02T00:00Z").value

@@ -10,7 +10,7 @@ from mt5tester.config import parse_config
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.terminal import constants as C
-from mt5tester.terminal.account import Market
+from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import ServerSettings, TradeServer, rollover_schedule
 from mt5tester.terminal.structs import TradeRequest
 
@@ -50,7 +50,9 @@ def server(m1: dict[str, Bars], symbols: dict[str, dict] | None = None, **settin
     )
     specs = {s: cfg.symbol_spec(s) for s in m1}
     fixed = None if any(b.spread.any() for b in m1.values()) else 0  # all-zero spreads mean zero here
-    srv = TradeServer(Market(m1, specs, fixed), ServerSettings(**settings))  # type: ignore[arg-type]
+    market = MarketData(m1, specs, "UTC", fixed)
+    market.set_time(T0)
+    srv = TradeServer(market, ServerSettings(**settings))  # type: ignore[arg-type]
     srv.now = T0
     return srv
 

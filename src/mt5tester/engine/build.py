@@ -19,7 +19,8 @@ from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
-from mt5tester.terminal.account import Market
+from mt5tester.terminal.api import SimTerminal
+from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import ServerSettings, TradeServer, rollover_schedule
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Components:
     strategies: list[LoadedStrategy]
     coordinator: Coordinator
     server: TradeServer
+    terminal: SimTerminal
     engine: Engine
 
 
@@ -110,7 +112,7 @@ def build(cfg: Config, base_dir: Path) -> Components:
     fixed = cfg.execution.spread.points if cfg.execution.spread.source == "fixed" else None
     if cfg.execution.spread.source == "fixed" and fixed is None:
         raise ConfigError("execution.spread.points is required with execution.spread.source: fixed")
-    market = Market(m1, specs, fixed)
+    market = MarketData(m1, specs, cfg.backtest.server_timezone, fixed, timeframes=cfg.backtest.timeframes)
     bt = cfg.backtest
     trigger_bars = None
     if bt.tester_mode == "open_prices":
@@ -137,5 +139,14 @@ def build(cfg: Config, base_dir: Path) -> Components:
         first, preflight.day_ns(bt.end), bt.server_timezone
     )
     return Components(
-        cfg, base_dir, specs, m1, tf_bars, strategies, Coordinator(cfg.coordinator), server, engine
+        cfg,
+        base_dir,
+        specs,
+        m1,
+        tf_bars,
+        strategies,
+        Coordinator(cfg.coordinator),
+        server,
+        SimTerminal(market, server),
+        engine,
     )

@@ -32,6 +32,7 @@ from mt5tester.results.recorder import Recorder
 from mt5tester.strategy.base import StrategyContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
+from mt5tester.terminal.shim import build_module
 from mt5tester.terminal.structs import TradeRequest
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ class Runner:
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
-        self.ctx = StrategyContext(self.run_id)
+        self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
+        c.terminal.connected = True
         for ls in c.strategies:
             ls.strategy.ctx = self.ctx
 
@@ -416,7 +418,7 @@ class Runner:
             for n, (t, events) in enumerate(points):
                 self.ctx.now = t
                 self._record_deals(c.server.advance(t))
-                c.server.now = t
+                c.terminal.set_time(t)
                 for si, symbol, i in events:
                     if si in self.disabled:
                         continue

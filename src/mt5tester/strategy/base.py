@@ -14,14 +14,18 @@ Category = Literal["technical", "smc", "ml", "fusion"]
 
 
 class StrategyContext:
-    """What a strategy may read besides its ``df``: the run id and the simulated time (UTC ns).
+    """What a strategy may read besides its ``df``.
 
-    ``now`` is the decision point: the close of the bar being handed to the strategy.
+    ``now``: the simulated time (UTC ns) of the decision point, the first tick after the bar closed.
+    ``mt5``: the simulated terminal as a ``MetaTrader5``-shaped module (other timeframes and symbols,
+    account, positions): it holds nothing after ``now``. Strategies should read, not trade, through it:
+    their trades go through signals so the coordinator reviews them.
     """
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, mt5: Any = None) -> None:
         self.run_id = run_id
         self.now = 0
+        self.mt5 = mt5
 
 
 class StrategyParams(BaseModel):

@@ -139,6 +139,27 @@ def demo(out: Path) -> None:
     sys.exit(run_backtest(cfg, config_path.parent, console))
 
 
+@cli.command(
+    "run-script", help="Run an unmodified MetaTrader5-package script against the simulated terminal."
+)
+@click.argument("script", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.argument("script_args", nargs=-1)
+def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]) -> None:
+    from mt5tester.engine.build import build
+    from mt5tester.engine.script import run_script
+
+    cfg = load_config(config_path)
+    components = build(cfg, config_path.resolve().parent, with_strategies=False)
+    result = run_script(components, script, list(script_args))
+    console = _console()
+    console.print(
+        f"run {result.run_id}: script {script} {result.status}"
+        f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
+        f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
+    )
+
+
 @cli.group(help="Validate a config or print its JSON Schema.")
 def config() -> None:
     pass

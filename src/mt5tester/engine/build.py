@@ -74,8 +74,11 @@ def check_supported(cfg: Config) -> None:
             )
 
 
-def build(cfg: Config, base_dir: Path) -> Components:
-    """Build everything, in the order that makes failures cheapest: config, storage, strategies, data."""
+def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Components:
+    """Build everything, in the order that makes failures cheapest: config, storage, strategies, data.
+
+    ``with_strategies=False`` (run-script: the script is the strategy) skips the strategy loader.
+    """
     check_supported(cfg)
     try:
         parse_server_tz(cfg.backtest.server_timezone)
@@ -83,7 +86,7 @@ def build(cfg: Config, base_dir: Path) -> Components:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
     engine = db.connect(cfg.results.database_url)
-    strategies = load_strategies(cfg, base_dir)
+    strategies = load_strategies(cfg, base_dir) if with_strategies else []
 
     m1: dict[str, Bars] = {}
     tf_bars: dict[tuple[str, Timeframe], Bars] = {}
@@ -134,6 +137,9 @@ def build(cfg: Config, base_dir: Path) -> Components:
         seed=bt.seed,
     )
     server = TradeServer(market, settings, trigger_bars)
+    server.deals[0].time = preflight.day_ns(
+        bt.start
+    )  # the deposit deal is dated at the test start, as in MT5
     first = min(int(b.time[0]) for b in m1.values())
     server.rollovers, server.rollover_days = rollover_schedule(
         first, preflight.day_ns(bt.end), bt.server_timezone

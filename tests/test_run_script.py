@@ -1,0 +1,50 @@
+"""Scripts written for the real MetaTrader5 package run unchanged through `mt5tester run-script`."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from conftest import FIXTURES, base_config, write_yaml
+
+SCRIPTS = FIXTURES / "scripts"
+
+
+def test_run_script_open_close_rates_history_unchanged(demo_data: Path, tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    cfg = write_yaml(
+        tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-05")
+    )
+    code, out, err = run_cli("run-script", str(SCRIPTS / "open_close.py"), "--config", str(cfg))
+    assert code == 0, err
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    assert (
+        lines["rates"]
+        == "10 ['time', 'open', 'high', 'low', 'close', 'tick_volume', 'spread', 'real_volume']"
+    )
+    assert lines["open"] == "10009 0.1 True"
+    assert lines["positions"] == "1 True 234000"
+    assert lines["close"] == "10009"
+    assert lines["deals"] == "3 [0, 0, 1] python script close"
+    assert lines["positions_total"] == "0"
+    assert lines["bad"] == "None (-2, 'Invalid \"foo\" argument')"
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        rows = conn.execute("SELECT entry, comment FROM deals ORDER BY ticket").fetchall()
+        status = conn.execute("SELECT status FROM runs").fetchone()[0]
+    assert rows == [(0, "deposit"), (0, "python script open"), (1, "python script close")]
+    assert status == "completed"
+
+
+def test_run_script_polling_loop_runs_through_history_until_end(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:  # noqa: ANN001
+    cfg = write_yaml(
+        tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2024-01-02", end="2024-01-09")
+    )
+    code, out, err = run_cli("run-script", str(SCRIPTS / "poll_loop.py"), "--config", str(cfg))
+    assert code == 0, err
+    assert "(stopped at backtest.end)" in out
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM deals WHERE entry = 1")]
+        last = conn.execute("SELECT max(time) FROM deals").fetchone()[0]
+    assert len(reasons) >= 5 and set(reasons) <= {4, 5}  # every exit by SL (4) or TP (5)
+    assert last < 1704758400 * 10**9  # nothing after backtest.end 2024-01-09

@@ -10,7 +10,7 @@ from conftest import FIXTURES, base_config, write_yaml
 SCRIPTS = FIXTURES / "scripts"
 
 
-def test_run_script_open_close_rates_history_unchanged(demo_data: Path, tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+def test_run_script_open_close_rates_history_unchanged(demo_data: Path, tmp_path: Path, run_cli) -> None:
     cfg = write_yaml(
         tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-05")
     )
@@ -36,7 +36,7 @@ def test_run_script_open_close_rates_history_unchanged(demo_data: Path, tmp_path
 
 def test_run_script_polling_loop_runs_through_history_until_end(
     demo_data: Path, tmp_path: Path, run_cli
-) -> None:  # noqa: ANN001
+) -> None:
     cfg = write_yaml(
         tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2024-01-02", end="2024-01-09")
     )

@@ -138,8 +138,10 @@ class ExecutionConfig(_Section):
     spread: SpreadConfig = SpreadConfig()
     slippage: SlippageConfig = SlippageConfig()
     commission: Literal["symbol", "none"] = Field(default="symbol", description="use symbols' commission")
-    intrabar_policy: Literal["pessimistic"] = Field(
-        default="pessimistic", description="SL and TP inside one bar: the SL is taken and the bar counted"
+    intrabar_policy: Literal["pessimistic", "ohlc_path"] = Field(
+        default="pessimistic",
+        description="SL and TP inside one M1 bar (bar modes): pessimistic takes the SL; ohlc_path follows "
+        "MT5's Open-Low-High-Close (bullish) / Open-High-Low-Close (bearish) path; counted either way",
     )
 
 

@@ -81,3 +81,35 @@ def read_m1_parquet(path: Path, symbol: str) -> Bars:
 
 def _np(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
     return np.ascontiguousarray(column.to_numpy(), dtype=dtype)
+
+
+def find_ticks_file(folder: Path, symbol: str) -> Path | None:
+    """``{SYMBOL}_ticks*.parquet`` in the data folder (bid/ask ticks), or None."""
+    matches = sorted(folder.glob(f"{symbol}_ticks*.parquet")) if folder.is_dir() else []
+    if len(matches) > 1:
+        raise DataError(f"several tick files for {symbol} in {folder}: {[m.name for m in matches]}; keep one")
+    return matches[0] if matches else None
+
+
+def m1_from_ticks(symbol: str, time: np.ndarray, bid: np.ndarray, ask: np.ndarray, point: float) -> Bars:
+    """M1 bid bars from ticks: open/high/low/close of the minute's bids, tick_volume = ticks, spread =
+    the minute's smallest (ask - bid) in points (the same rule as higher timeframes, [U])."""
+    if len(time) == 0:
+        raise DataError(f"{symbol}: no ticks to build M1 bars from")
+    if not bool(np.all(np.diff(time) >= 0)):
+        raise DataError(f"{symbol}: tick times are not in order")
+    minute = time - time % 60_000_000_000
+    starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
+    ends = np.r_[starts[1:], len(time)]
+    spread = np.rint((ask - bid) / point).astype(np.int64)
+    return Bars(
+        symbol,
+        Timeframe.M1,
+        minute[starts].astype(np.int64),
+        bid[starts].astype(np.float64),
+        np.maximum.reduceat(bid, starts).astype(np.float64),
+        np.minimum.reduceat(bid, starts).astype(np.float64),
+        bid[ends - 1].astype(np.float64),
+        (ends - starts).astype(np.int64),
+        np.minimum.reduceat(spread, starts).astype(np.int32),
+    )

@@ -6,13 +6,15 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine
 
 from mt5tester.config import Config
+from mt5tester.data.importers import Ticks, read_ticks_parquet
 from mt5tester.data.resample import parse_server_tz, resample
-from mt5tester.data.store import find_m1_file, read_m1_parquet
+from mt5tester.data.store import find_m1_file, find_ticks_file, m1_from_ticks, read_m1_parquet
 from mt5tester.engine import preflight
-from mt5tester.errors import ConfigError
+from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.timeframe import Timeframe
@@ -21,7 +23,13 @@ from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
 from mt5tester.terminal.api import SimTerminal
 from mt5tester.terminal.market import MarketData
-from mt5tester.terminal.server import ServerSettings, TradeServer, rollover_schedule
+from mt5tester.terminal.server import (
+    ServerSettings,
+    TickStream,
+    TradeServer,
+    real_tick_stream,
+    rollover_schedule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,6 @@ def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
 
 # Options the schema knows but this version cannot simulate yet: refusing them is honest, ignoring is not.
 NOT_YET: list[tuple[str, object, object]] = [
-    ("backtest.tester_mode", lambda c: c.backtest.tester_mode in ("ohlc_m1", "open_prices"), True),
     ("regime.enabled", lambda c: c.regime.enabled, False),
     ("data.min_health", lambda c: c.data.min_health, 0.0),
 ]
@@ -72,6 +79,25 @@ def check_supported(cfg: Config) -> None:
                 f"{key}: {value!r} is not simulated by mt5tester yet; set it to {supported!r} "
                 "(a run never silently ignores a setting)"
             )
+
+
+def _load_m1(cfg: Config, symbol: str, spec: SymbolSpec, real: dict[str, TickStream]) -> Bars:
+    """M1 bars of a symbol; in real_ticks mode also its recorded ticks (M1 built from them if absent)."""
+    ticks_path = find_ticks_file(cfg.data.path, symbol)
+    if cfg.backtest.tester_mode == "real_ticks":
+        if ticks_path is None:
+            raise DataError(
+                f"tester_mode real_ticks needs recorded ticks for {symbol}: no {symbol}_ticks*.parquet in "
+                f"{cfg.data.path} (columns time UTC, bid, ask)"
+            )
+        t = read_ticks_parquet(ticks_path, symbol)
+        real[symbol] = TickStream(t.time, t.bid, t.ask)
+        try:
+            m1_path = find_m1_file(cfg.data.path, symbol)
+        except DataError:
+            return m1_from_ticks(symbol, t.time, t.bid, t.ask, spec.point)
+        return read_m1_parquet(m1_path, symbol)
+    return read_m1_parquet(find_m1_file(cfg.data.path, symbol), symbol)
 
 
 def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Components:
@@ -94,8 +120,9 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
     for ls in strategies:
         for s in ls.strategy.symbols:
             tfs_by_symbol[s].add(ls.strategy.timeframe)
+    real: dict[str, TickStream] = {}
     for sym in cfg.backtest.symbols:
-        bars = read_m1_parquet(find_m1_file(cfg.data.path, sym), sym)
+        bars = _load_m1(cfg, sym, specs[sym], real)
         preflight.check_prices(bars)
         per_tf = {
             tf: bars if tf == Timeframe.M1 else resample(bars, tf, cfg.backtest.server_timezone)
@@ -115,8 +142,34 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
     fixed = cfg.execution.spread.points if cfg.execution.spread.source == "fixed" else None
     if cfg.execution.spread.source == "fixed" and fixed is None:
         raise ConfigError("execution.spread.points is required with execution.spread.source: fixed")
-    market = MarketData(m1, specs, cfg.backtest.server_timezone, fixed, timeframes=cfg.backtest.timeframes)
     bt = cfg.backtest
+    market = MarketData(m1, specs, bt.server_timezone, fixed, timeframes=bt.timeframes)
+    streams = {
+        sym: real_tick_stream(
+            m1[sym], market.spread[sym], raw.time, raw.bid, raw.ask, specs[sym].point, bt.seed
+        )
+        for sym, raw in real.items()
+    }
+    if streams:  # the terminal shows the same ticks the server fills on
+        market = MarketData(
+            m1,
+            specs,
+            bt.server_timezone,
+            fixed,
+            timeframes=bt.timeframes,
+            ticks={
+                s: Ticks(
+                    s,
+                    st.time,
+                    st.bid,
+                    st.ask,
+                    np.zeros(len(st.time)),
+                    np.zeros(len(st.time), np.int64),
+                    np.full(len(st.time), 6, np.int32),
+                )
+                for s, st in streams.items()
+            },
+        )
     trigger_bars = None
     if bt.tester_mode == "open_prices":
         # MT5 "open prices only": SL/TP, pending orders and stop-out use the OHLC of the tested
@@ -134,9 +187,11 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
         slippage_model=cfg.execution.slippage.model,
         slippage_points=cfg.execution.slippage.points,
         intrabar=cfg.execution.intrabar_policy,
+        tick_mode={"every_tick": "every_tick", "real_ticks": "real_ticks"}.get(bt.tester_mode, "bars"),  # type: ignore[arg-type]
         seed=bt.seed,
     )
     server = TradeServer(market, settings, trigger_bars)
+    server.real_ticks.update(streams)
     server.deals[0].time = preflight.day_ns(
         bt.start
     )  # the deposit deal is dated at the test start, as in MT5

@@ -111,7 +111,9 @@ def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
     for si, ls in enumerate(c.strategies):
         for sym in ls.strategy.symbols:
             bars = c.tf_bars[(sym, ls.strategy.timeframe)]
-            m1_time = c.m1[sym].time
+            # The bar is seen on the next tick: a recorded one in real_ticks mode, else an M1 open.
+            real = c.server.real_ticks.get(sym) if c.server.settings.tick_mode == "real_ticks" else None
+            m1_time = real.time if real is not None else c.m1[sym].time
             close = bars.close_time
             first = int(np.searchsorted(close, start, "left"))
             seen = np.searchsorted(m1_time, close[first:], "left")

@@ -20,6 +20,7 @@ from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
 from mt5tester.terminal import constants as C
 from mt5tester.terminal import kernels
+from mt5tester.terminal import ticks as tickgen
 from mt5tester.terminal.structs import OrderCheckResult, OrderSendResult, TradeRequest
 
 MINUTE_NS = 60_000_000_000
@@ -37,6 +38,7 @@ PENDING_TYPES = (
     C.ORDER_TYPE_SELL_STOP_LIMIT,
 )
 IntrabarPolicy = Literal["pessimistic", "ohlc_path"]
+TickMode = Literal["bars", "every_tick", "real_ticks"]
 
 
 class PriceSource(Protocol):
@@ -71,6 +73,7 @@ class Position:
     signal_id: int | None = None
     cursor: int = 0  # next bar index of the trigger data to scan for SL/TP
     no_gap_at_cursor: bool = False  # opened inside bar `cursor`: its open price came before the fill
+    tick_from: int = 0  # tick modes: the next tick to scan has time >= tick_from (UTC ns)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Order:
     signal_id: int | None = None
     cursor: int = 0
     no_gap_at_cursor: bool = False
+    tick_from: int = 0
 
 
 @dataclass
@@ -138,7 +142,17 @@ class ServerSettings:
     slippage_model: Literal["none", "fixed", "random"] = "none"
     slippage_points: int = 0
     intrabar: IntrabarPolicy = "pessimistic"
+    tick_mode: TickMode = "bars"
     seed: int = 42
+
+
+@dataclass
+class TickStream:
+    """Ticks of one symbol as arrays (time UTC ns, bid, ask), sorted by time."""
+
+    time: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
 
 
 def _round_volume(v: float) -> float:
@@ -156,6 +170,7 @@ class TradeServer:
     market: PriceSource
     settings: ServerSettings = field(default_factory=ServerSettings)
     trigger_bars: dict[str, Bars] | None = None  # bars SL/TP/pending are resolved on (M1 or the tested TF)
+    real_ticks: dict[str, TickStream] = field(default_factory=dict)  # real_ticks mode: the merged stream
     balance: float = 0.0
     positions: list[Position] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
@@ -172,6 +187,8 @@ class TradeServer:
     _next_ticket: int = 2  # MT5's tester: deal #1 is the deposit, the first order is #2
     _next_deal: int = 1
     _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    _directions: dict[str, np.ndarray] = field(default_factory=dict)
+    _tick_cache: dict[str, tuple[int, int, TickStream]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -206,6 +223,12 @@ class TradeServer:
         t = self.now if t is None else t
         bars = self.market.m1[symbol]
         spec = self.specs[symbol]
+        if self.settings.tick_mode == "real_ticks" and symbol in self.real_ticks:
+            st = self.real_ticks[symbol]
+            j = int(np.searchsorted(st.time, t, "right")) - 1
+            if j < 0 or t - int(st.time[j]) > MARKET_CLOSED_AFTER_NS:
+                return None
+            return float(st.bid[j]), float(st.ask[j]), max(self.market.index_at(symbol, t + 1) - 1, 0)
         k = self.market.index_at(symbol, t)
         if k < len(bars) and int(bars.time[k]) == t:
             bid = float(bars.open[k])
@@ -641,6 +664,7 @@ class TradeServer:
             target.volume, target.price_open, target.swap = rest, price, 0.0
             target.sl, target.tp, target.time_update = sl, tp, t
             target.cursor, target.no_gap_at_cursor = cursor, no_gap_index is not None
+            target.tick_from = t + 1
             return d
         commission = self.commission(spec, volume, price, t)
         if target is not None:  # netting: add to the position, volume-weighted open price
@@ -992,6 +1016,61 @@ class TradeServer:
             else np.full(len(bars), self.specs[symbol].spread, np.int32)
         )
 
+    def _direction(self, symbol: str) -> np.ndarray:
+        """Up/down direction of every trigger bar (MT5's doji rule), computed once per symbol."""
+        if symbol not in self._directions:
+            assert self.trigger_bars is not None
+            b = self.trigger_bars[symbol]
+            self._directions[symbol] = tickgen.bar_directions(b.open, b.close, tickgen.BULLISH)
+        return self._directions[symbol]
+
+    def _ticks(self, symbol: str, t_from: int, t_to: int) -> TickStream:
+        """Ticks with t_from <= time < t_to: recorded (real_ticks) or generated from M1 (every_tick)."""
+        if self.settings.tick_mode == "real_ticks":
+            st = self.real_ticks[symbol]
+            i, j = np.searchsorted(st.time, t_from, "left"), np.searchsorted(st.time, t_to, "left")
+            return TickStream(st.time[i:j], st.bid[i:j], st.ask[i:j])
+        m1 = self.market.m1[symbol]
+        a = max(int(np.searchsorted(m1.time, t_from, "right")) - 1, 0)
+        b = int(np.searchsorted(m1.time, t_to, "left"))
+        cached = self._tick_cache.get(symbol)
+        if cached is None or not (cached[0] <= a and b <= cached[1]):
+            eff = Bars(
+                symbol,
+                m1.timeframe,
+                m1.time,
+                m1.open,
+                m1.high,
+                m1.low,
+                m1.close,
+                m1.tick_volume,
+                self.market.spread[symbol],
+            )
+            gen = tickgen.generate_ticks(
+                eff,
+                self.specs[symbol].point,
+                self.settings.seed,
+                a,
+                b,
+                self._direction(symbol) if self.trigger_bars is self.market.m1 else None,
+            )
+            cached = (a, b, TickStream(gen.time, gen.bid, gen.ask))
+            self._tick_cache[symbol] = cached
+        st = cached[2]
+        i, j = np.searchsorted(st.time, t_from, "left"), np.searchsorted(st.time, t_to, "left")
+        return TickStream(st.time[i:j], st.bid[i:j], st.ask[i:j])
+
+    def _scan_position_ticks(self, p: Position, t_to: int) -> tuple[int, int, float, bool, int] | None:
+        st = self._ticks(p.symbol, max(p.tick_from, p.time + 1), t_to)
+        i, kind, price = tickgen.first_touch_ticks(
+            st.bid, st.ask, 0, len(st.time), p.type == C.POSITION_TYPE_BUY, p.sl, p.tp
+        )
+        if kind == kernels.NONE:
+            p.tick_from = t_to
+            return None
+        when = int(st.time[i])
+        return when, int(kind), float(price), False, self._trigger_index(p.symbol, when)
+
     def _scan_position(self, p: Position, stop: int) -> tuple[int, int, float, bool, int] | None:
         """(time, kind, price, ambiguous, index) of p's first SL/TP hit before bar ``stop``, else None."""
         assert self.trigger_bars is not None
@@ -1013,7 +1092,46 @@ class TradeServer:
         if kind == kernels.NONE:
             p.cursor, p.no_gap_at_cursor = max(p.cursor, stop), p.no_gap_at_cursor and stop <= p.cursor
             return None
+        if ambiguous and self.settings.intrabar == "ohlc_path":
+            # MT5's 1-minute OHLC path (Open, then Low/High by the bar's direction, Close) decides.
+            _, kind, price = tickgen.first_touch_ohlc(
+                bars.open,
+                bars.high,
+                bars.low,
+                bars.close,
+                self._direction(p.symbol),
+                self._trigger_spread(p.symbol),
+                spec.point,
+                i,
+                i + 1,
+                p.type == C.POSITION_TYPE_BUY,
+                p.sl,
+                p.tp,
+            )
         return int(bars.time[i]), int(kind), float(price), bool(ambiguous), i
+
+    def _scan_order_ticks(self, o: Order, t_to: int) -> tuple[int, int, float, int] | None:
+        is_buy = o.type in BUY_TYPES
+        limit = o.type in (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
+        st = self._ticks(o.symbol, max(o.tick_from, o.time_setup + 1), t_to)
+        i, kind, price = tickgen.first_touch_ticks(
+            st.bid,
+            st.ask,
+            0,
+            len(st.time),
+            is_buy,
+            0.0,
+            0.0,
+            o.price_open if limit else 0.0,
+            0.0 if limit else o.price_open,
+        )
+        when = int(st.time[i]) if kind != kernels.NONE else t_to
+        if o.time_expiration and o.time_expiration <= when and o.time_expiration < t_to:
+            return o.time_expiration, 2, 0.0, self._trigger_index(o.symbol, o.time_expiration)
+        if kind == kernels.NONE:
+            o.tick_from = t_to
+            return None
+        return when, 1, float(price), self._trigger_index(o.symbol, when)
 
     def _scan_order(self, o: Order, stop: int) -> tuple[int, int, float, int] | None:
         """(time, what, price, index): activation (what 1) or expiry (what 2) before ``stop``."""
@@ -1131,14 +1249,24 @@ class TradeServer:
         heap: list[tuple[int, int, int, int]] = []  # (time, priority, ticket, generation)
         found: dict[int, tuple] = {}
 
+        ticks_mode = self.settings.tick_mode != "bars"
+
         def push_position(p: Position) -> None:
-            r = self._scan_position(p, self._trigger_index(p.symbol, t))
+            r = (
+                self._scan_position_ticks(p, t)
+                if ticks_mode
+                else self._scan_position(p, self._trigger_index(p.symbol, t))
+            )
             if r is not None:
                 found[p.ticket] = ("p", p, r)
                 heapq.heappush(heap, (r[0], 0, p.ticket, 0))
 
         def push_order(o: Order) -> None:
-            r = self._scan_order(o, self._trigger_index(o.symbol, t))
+            r = (
+                self._scan_order_ticks(o, t)
+                if ticks_mode
+                else self._scan_order(o, self._trigger_index(o.symbol, t))
+            )
             if r is not None:
                 found[o.ticket] = ("o", o, r)
                 heapq.heappush(heap, (r[0], 1, o.ticket, 0))
@@ -1310,3 +1438,31 @@ def rollover_schedule(start_ns: int, end_ns: int, server_tz: str) -> tuple[np.nd
     dow = ((np.asarray(ended) + 1) % 7).astype(np.int64)  # MT5 DAY_OF_WEEK_*: Sunday 0 .. Saturday 6
     keep = (utc > start_ns) & (utc <= end_ns)
     return utc[keep].astype(np.int64), dow[keep]
+
+
+def real_tick_stream(
+    m1: Bars,
+    spread: np.ndarray,
+    real_time: np.ndarray,
+    real_bid: np.ndarray,
+    real_ask: np.ndarray,
+    point: float,
+    seed: int,
+) -> TickStream:
+    """MT5 "every tick based on real ticks" (spec 6.1, model 4): the recorded ticks inside minutes that
+    have an M1 bar; a minute with a bar but no recorded tick gets generated ticks; recorded ticks
+    outside every M1 bar are dropped (M1 is taken as the more reliable history)."""
+    minute = real_time - real_time % MINUTE_NS
+    bar_of_tick = np.searchsorted(m1.time, minute, "left")
+    inside = (bar_of_tick < len(m1)) & (m1.time[np.minimum(bar_of_tick, len(m1) - 1)] == minute)
+    has_ticks = np.zeros(len(m1), bool)
+    has_ticks[bar_of_tick[inside]] = True
+    eff = Bars(m1.symbol, m1.timeframe, m1.time, m1.open, m1.high, m1.low, m1.close, m1.tick_volume, spread)
+    gen = tickgen.generate_ticks(eff, point, seed)
+    gen_bar = np.searchsorted(m1.time, gen.time - gen.time % MINUTE_NS, "left")
+    keep_gen = ~has_ticks[np.minimum(gen_bar, len(m1) - 1)]
+    time = np.concatenate([real_time[inside], gen.time[keep_gen]])
+    order = np.argsort(time, kind="stable")
+    bid = np.concatenate([real_bid[inside], gen.bid[keep_gen]])[order]
+    ask = np.concatenate([real_ask[inside], gen.ask[keep_gen]])[order]
+    return TickStream(time[order], bid, ask)

@@ -48,3 +48,27 @@ def test_run_script_polling_loop_runs_through_history_until_end(
         last = conn.execute("SELECT max(time) FROM deals").fetchone()[0]
     assert len(reasons) >= 5 and set(reasons) <= {4, 5}  # every exit by SL (4) or TP (5)
     assert last < 1704758400 * 10**9  # nothing after backtest.end 2024-01-09
+
+
+def test_terminal_api_before_initialize_fails_with_no_ipc(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.config import parse_config
+    from mt5tester.engine.build import build
+
+    c = build(parse_config(base_config(demo_data, tmp_path)), tmp_path, with_strategies=False)
+    term = c.terminal
+    assert term.account_info() is None and term.last_error() == (-10004, "No IPC connection")
+    assert term.initialize() is True
+    info = term.account_info()
+    assert info is not None and (info.balance, info.currency, info.leverage, info.margin_mode) == (
+        10000.0,
+        "USD",
+        100,
+        2,
+    )
+    assert term.positions_get("EURUSD") is None and term.last_error() == (-2, "Unnamed arguments not allowed")
+    assert term.symbol_info("NOPE") is None and term.last_error()[0] == -1
+    assert [s.name for s in term.symbols_get("*,!GBP*")] == ["EURUSD"]
+    assert term.market_book_add("EURUSD") is True
+    assert term.order_calc_margin(0, "EURUSD", 1.0, 1.1) == 1100.0
+    assert term.order_calc_profit(0, "EURUSD", 1.0, 1.1, 1.1010) == 100.0
+    assert term.order_calc_profit(1, "USDJPY", 1.0, 150.0, 149.0) is None  # not loaded in this run

@@ -440,3 +440,18 @@ def test_trade_request_from_dict_known_keys_checked_before_unknown() -> None:
 def test_trade_request_from_dict_not_a_dict_raises() -> None:
     with pytest.raises(ValueError, match="Invalid 1st unnamed argument"):
         structs.trade_request_from_dict([("action", 1)])  # type: ignore[arg-type]
+
+
+def test_shim_module_has_every_function_of_the_spec_table() -> None:
+    """Every function named in the spec's section 2 table exists in the MetaTrader5 shim, plus
+    the package's undocumented Buy/Sell/Close helpers (spec 1)."""
+    require(SPEC_PATH.is_file(), f"spec not found at {SPEC_PATH}")
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    section = text[text.index("## 2. Functions") : text.index("## 3. Returned structures")]
+    names = set(re.findall(r"^\| `([a-z_]+)\(", section, flags=re.M))
+    names |= set(re.findall(r"`([a-z_]+)\(symbol\)` / `([a-z_]+)\(symbol\)`", section)[0])
+    assert {"initialize", "order_send", "copy_ticks_range", "market_book_add", "market_book_release"} <= names
+    from mt5tester.terminal.shim import FUNCTIONS
+
+    assert sorted(names - set(FUNCTIONS)) == []
+    assert {"Buy", "Sell", "Close"} <= set(FUNCTIONS)

@@ -19,6 +19,7 @@ from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import BUY_TYPES, Deal, Order, Position, TradeServer
 from mt5tester.terminal.structs import (
     AccountInfo,
+    BookInfo,
     OrderCheckResult,
     OrderSendResult,
     SymbolInfo,
@@ -69,6 +70,7 @@ class SimTerminal:
         self.connected = False
         self.selected: set[str] = set(market.m1)
         self._error: tuple[int, str] = (C.RES_S_OK, "Success")
+        self._books: set[str] = set()
 
     # ------------------------------------------------------------------------------- plumbing
     def set_time(self, t: int) -> None:
@@ -317,6 +319,41 @@ class SimTerminal:
         (self.selected.add if enable else self.selected.discard)(symbol)
         self._ok()
         return True
+
+    # ------------------------------------------------------------------------ depth of market
+    def market_book_add(self, symbol: str) -> bool:
+        if not self._ready():
+            return False
+        if symbol not in self.market.m1:
+            self._err(C.RES_E_FAIL)
+            return False
+        self._books.add(symbol)
+        self._ok()
+        return True
+
+    def market_book_release(self, symbol: str) -> bool:
+        if not self._ready():
+            return False
+        if symbol not in self._books:
+            self._err(C.RES_E_FAIL)
+            return False
+        self._books.discard(symbol)
+        self._ok()
+        return True
+
+    def market_book_get(self, symbol: str) -> tuple[BookInfo, ...] | None:
+        """The tester has no depth of market: the book is the current best ask and bid, volume 0 [U]."""
+        if not self._ready():
+            return None
+        if symbol not in self._books:
+            self._err(C.RES_E_FAIL)
+            return None
+        tick = self.market.tick(symbol)
+        if tick is None:
+            self._error = self.market.last_error()
+            return None
+        self._ok()
+        return (BookInfo(C.BOOK_TYPE_SELL, tick.ask, 0, 0.0), BookInfo(C.BOOK_TYPE_BUY, tick.bid, 0, 0.0))
 
     # -------------------------------------------------------------------------- market data
     def copy_rates_from(self, symbol: str, timeframe: int, date_from: Any, count: int) -> np.ndarray | None:

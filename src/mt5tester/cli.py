@@ -71,11 +71,13 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
 
 
 def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
+    from mt5tester.data.health import format_report
     from mt5tester.engine.build import build
     from mt5tester.engine.loop import Runner
     from mt5tester.reports.html import write_html_report
 
     components = build(cfg, base_dir)
+    console.print(format_report(components.health))
     runner = Runner(components)
     console.print(
         f"run {runner.run_id}: {', '.join(cfg.backtest.symbols)} {cfg.backtest.start} .. "
@@ -114,10 +116,17 @@ def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
 @click.option("--start", help="YYYY-MM-DD, overrides backtest.start")
 @click.option("--end", help="YYYY-MM-DD, overrides backtest.end")
 @click.option("--out", type=click.Path(path_type=Path), help="report folder, overrides results.out_dir")
+@click.option("--allow-unhealthy", is_flag=True, help="run even if data health is below data.min_health")
 def backtest(
-    config_path: Path, symbols: str | None, start: str | None, end: str | None, out: Path | None
+    config_path: Path,
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    out: Path | None,
+    allow_unhealthy: bool,
 ) -> None:
     overrides: dict[str, Any] = {
+        "data.allow_unhealthy": True if allow_unhealthy else None,
         "backtest.symbols": [s.strip() for s in symbols.split(",")] if symbols else None,
         "backtest.start": start,
         "backtest.end": end,

@@ -100,8 +100,16 @@ class BacktestConfig(_Section):
 
 
 class DataConfig(_Section):
+    source: Literal["files", "catalog"] = Field(
+        default="files",
+        description="files: {SYMBOL}_M1*.parquet in `path`; catalog: the data catalog at `catalog`",
+    )
     path: Path = Field(default=Path("data"), description="folder with {SYMBOL}_M1*.parquet files")
-    min_health: float = Field(default=0.0, ge=0, le=100)
+    catalog: Path = Field(default=Path("catalog"), description="catalog folder (mt5tester data import ...)")
+    min_health: float = Field(
+        default=0.0, ge=0, le=100, description="refuse to start below this health score"
+    )
+    allow_unhealthy: bool = Field(default=False, description="run even below min_health (said in the report)")
 
 
 class StrategyConfig(_Section):
@@ -334,6 +342,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
 
 def _resolve_paths(cfg: Config, base: Path) -> Config:
     data_path = cfg.data.path if cfg.data.path.is_absolute() else (base / cfg.data.path)
+    catalog = cfg.data.catalog if cfg.data.catalog.is_absolute() else (base / cfg.data.catalog)
     out_dir = cfg.results.out_dir if cfg.results.out_dir.is_absolute() else (base / cfg.results.out_dir)
     url = cfg.results.database_url
     prefix = "sqlite:///"
@@ -341,7 +350,7 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
         url = prefix + str((base / url[len(prefix) :]).resolve())
     return cfg.model_copy(
         update={
-            "data": cfg.data.model_copy(update={"path": data_path.resolve()}),
+            "data": cfg.data.model_copy(update={"path": data_path.resolve(), "catalog": catalog.resolve()}),
             "results": cfg.results.model_copy(update={"out_dir": out_dir.resolve(), "database_url": url}),
         }
     )

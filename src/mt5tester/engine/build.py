@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from mt5tester.config import Config
+from mt5tester.data.health import HealthReport
 from mt5tester.data.importers import Ticks, read_ticks_parquet
 from mt5tester.data.resample import parse_server_tz, resample
 from mt5tester.data.store import find_m1_file, find_ticks_file, m1_from_ticks, read_m1_parquet
@@ -45,6 +46,7 @@ class Components:
     coordinator: Coordinator
     server: TradeServer
     terminal: SimTerminal
+    health: list[HealthReport]
     engine: Engine
 
 
@@ -67,7 +69,6 @@ def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
 # Options the schema knows but this version cannot simulate yet: refusing them is honest, ignoring is not.
 NOT_YET: list[tuple[str, object, object]] = [
     ("regime.enabled", lambda c: c.regime.enabled, False),
-    ("data.min_health", lambda c: c.data.min_health, 0.0),
 ]
 
 
@@ -82,7 +83,21 @@ def check_supported(cfg: Config) -> None:
 
 
 def _load_m1(cfg: Config, symbol: str, spec: SymbolSpec, real: dict[str, TickStream]) -> Bars:
-    """M1 bars of a symbol; in real_ticks mode also its recorded ticks (M1 built from them if absent)."""
+    """M1 bars of a symbol; in real_ticks mode also its recorded ticks (M1 built from them if absent).
+
+    From the catalog, the tester's history window is read: from January 1 of the year before
+    ``start`` (as MT5 preloads) through ``end``.
+    """
+    if cfg.data.source == "catalog":
+        from mt5tester.data.catalog import Catalog
+
+        cat = Catalog(cfg.data.catalog)
+        first = preflight.day_ns(f"{cfg.backtest.start.year - 1}-01-01")
+        end = preflight.day_ns(cfg.backtest.end)
+        if cfg.backtest.tester_mode == "real_ticks":
+            t = cat.load_ticks(symbol, first, end)
+            real[symbol] = TickStream(t.time, t.bid, t.ask)
+        return cat.load(symbol, "M1", first, end)
     ticks_path = find_ticks_file(cfg.data.path, symbol)
     if cfg.backtest.tester_mode == "real_ticks":
         if ticks_path is None:
@@ -121,9 +136,11 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
         for s in ls.strategy.symbols:
             tfs_by_symbol[s].add(ls.strategy.timeframe)
     real: dict[str, TickStream] = {}
+    health: list[HealthReport] = []
     for sym in cfg.backtest.symbols:
         bars = _load_m1(cfg, sym, specs[sym], real)
         preflight.check_prices(bars)
+        health.append(preflight.check_health(cfg, bars))
         per_tf = {
             tf: bars if tf == Timeframe.M1 else resample(bars, tf, cfg.backtest.server_timezone)
             for tf in sorted(tfs_by_symbol[sym])
@@ -209,5 +226,6 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
         Coordinator(cfg.coordinator),
         server,
         SimTerminal(market, server),
+        health,
         engine,
     )

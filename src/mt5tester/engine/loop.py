@@ -410,6 +410,16 @@ class Runner:
                 }
                 for ls in c.strategies
             ],
+            [
+                {
+                    "symbol": h.symbol,
+                    "timeframe": h.timeframe.name,
+                    "score": h.score,
+                    "bars": h.bars,
+                    "report": h.to_dict(),
+                }
+                for h in c.health
+            ],
         )
         self._record_deals(c.server.deals[:1])
         t_start = _time.perf_counter()

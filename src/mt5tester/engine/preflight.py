@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mt5tester.config import Config
+from mt5tester.data.health import HealthReport, validate
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
@@ -57,3 +58,17 @@ def check_prices(m1: Bars) -> None:
         if bad_mask.any():
             i = int(np.argmax(bad_mask))
             raise DataError(f"{m1.symbol} M1: {name} is {col[i]} at {ts(int(m1.time[i]))} (row {i})")
+
+
+def check_health(cfg: Config, m1: Bars) -> HealthReport:
+    """Validate the run's M1 window (warm-up included) and refuse it below ``data.min_health``."""
+    start = int(m1.time[0]) if len(m1) else 0
+    report = validate(m1.between(start, day_ns(cfg.backtest.end)))
+    if report.score < cfg.data.min_health and not cfg.data.allow_unhealthy:
+        top = "; ".join(f"{f.kind} x{f.count} at {ts(f.start_ns)}" for f in report.findings[:3])
+        raise DataError(
+            f"{m1.symbol} M1: data health {report.score:.1f} is below data.min_health "
+            f"{cfg.data.min_health:g} ({top}). Inspect with `mt5tester data validate`, fix the data, or "
+            "set data.allow_unhealthy: true (or --allow-unhealthy) to run anyway."
+        )
+    return report

@@ -139,6 +139,18 @@ strategy_errors = Table(
 )
 
 
+data_health = Table(
+    "data_health",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("bars", BigInteger, nullable=False),
+    Column("report", JSON, nullable=False),
+)
+
+
 def redact(url: str) -> str:
     """The URL with its password hidden, for messages and stored configs."""
     try:

@@ -31,6 +31,7 @@ class Recorder:
         deposit: float,
         currency: str,
         strategies: list[dict[str, Any]],
+        health: list[dict[str, Any]] | None = None,
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -48,6 +49,8 @@ class Recorder:
             )
             if strategies:
                 conn.execute(insert(db.run_strategies), [{"run_id": self.run_id, **s} for s in strategies])
+            if health:
+                conn.execute(insert(db.data_health), [{"run_id": self.run_id, **h} for h in health])
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
         row["run_id"] = self.run_id

@@ -61,6 +61,7 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     for how, n in funnel["closed"].items():
         t.add_row(f"closed by {how.replace('_', ' ')}", str(n))
     t.add_row("ambiguous M1 bars (SL and TP inside one bar)", str(funnel["ambiguous_bars"]))
+    t.add_row("stop-outs", str(funnel["stop_outs"]))
     for name, n in funnel["strategy_errors"].items():
         t.add_row(f"strategy errors: {name}", str(n))
     if not funnel["strategy_errors"]:
@@ -70,11 +71,39 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     console.print(t)
 
 
+KEY_METRICS = [
+    ("Total net profit", "total_net_profit"),
+    ("Gross profit", "gross_profit"),
+    ("Gross loss", "gross_loss"),
+    ("Profit factor", "profit_factor"),
+    ("Expected payoff", "expected_payoff"),
+    ("Recovery factor", "recovery_factor"),
+    ("Sharpe ratio", "sharpe_ratio"),
+    ("Balance drawdown maximal", "balance_dd_maximal"),
+    ("Equity drawdown maximal", "equity_dd_maximal"),
+    ("Equity drawdown relative %", "equity_dd_relative_pct"),
+    ("Total trades", "total_trades"),
+    ("Profit trades %", "profit_trades_pct"),
+    ("Margin level min %", "margin_level_min"),
+]
+
+
+def print_metrics(console: Console, m: Any) -> None:
+    t = Table(title="MT5 report metrics (mt5tester metrics / report for all)", show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for label, key in KEY_METRICS:
+        v = getattr(m, key)
+        t.add_row(label, "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)))
+    console.print(t)
+
+
 def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
     from mt5tester.data.health import format_report
     from mt5tester.engine.build import build
     from mt5tester.engine.loop import Runner
     from mt5tester.reports.html import write_html_report
+    from mt5tester.results.metrics import run_metrics
 
     components = build(cfg, base_dir)
     console.print(format_report(components.health))
@@ -101,6 +130,12 @@ def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
     else:
         result = runner.run()
     print_funnel(console, result.funnel)
+    print_metrics(
+        console,
+        run_metrics(
+            components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
+        ),
+    )
     console.print(
         f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deals} deals"
     )

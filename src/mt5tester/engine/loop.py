@@ -52,6 +52,8 @@ class Funnel:
     errors: Counter[str] = field(default_factory=Counter)
     disabled: list[str] = field(default_factory=list)
     ambiguous_bars: int = 0
+    stop_outs: int = 0
+    margin_level_min: float | None = None
     call_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: Counter[str] = field(default_factory=Counter)
 
@@ -69,6 +71,8 @@ class Funnel:
             "strategy_errors": dict(sorted(self.errors.items())),
             "disabled_strategies": self.disabled,
             "ambiguous_bars": self.ambiguous_bars,
+            "stop_outs": self.stop_outs,
+            "margin_level_min": self.margin_level_min,
             "mean_call_us": {
                 k: round(self.call_seconds[k] / self.calls[k] * 1e6, 1)
                 for k in sorted(self.calls)
@@ -173,13 +177,18 @@ class Runner:
 
     def _record_equity(self, t: int) -> None:
         acc = self.c.server
+        equity, margin = acc.equity(t), acc.margin(t)
+        if margin > 0:
+            level = round(equity / margin * 100, 2)
+            low = self.funnel.margin_level_min
+            self.funnel.margin_level_min = level if low is None else min(low, level)
         self.rec.add(
             db.equity,
             {
                 "time": t,
                 "balance": acc.balance,
-                "equity": round(acc.equity(t), 2),
-                "margin": round(acc.margin(t), 2),
+                "equity": equity,
+                "margin": margin,
                 "open_positions": len(acc.positions),
             },
         )
@@ -448,11 +457,11 @@ class Runner:
             for ls in c.strategies:
                 ls.strategy.on_stop(self.ctx)
         except BaseException as e:
-            self.funnel.ambiguous_bars = c.server.ambiguous_bars
+            self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
             raise
-        self.funnel.ambiguous_bars = c.server.ambiguous_bars
+        self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
         funnel = self.funnel.as_dict()
         self.rec.finish("completed", funnel, None, {"loop_seconds": round(_time.perf_counter() - t_start, 3)})
         return RunResult(self.run_id, "completed", funnel, c.server.balance, len(c.server.deals))

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from mt5tester.errors import StorageError
 from mt5tester.results import db
+from mt5tester.results.metrics import run_metrics
 
 DEAL_TYPES = {0: "buy", 1: "sell", 2: "balance"}
 DEAL_ENTRIES = {0: "in", 1: "out", 2: "in/out", 3: "out by"}
@@ -63,6 +64,8 @@ def write_html_report(engine: Engine, run_id: str, out_dir: Path) -> Path:
     sigs = _read(engine, db.signals, run_id)
     errs = _read(engine, db.strategy_errors, run_id)
     funnel: dict[str, Any] = run["funnel"] or {}
+    health = _read(engine, db.data_health, run_id)
+    metrics = run_metrics(engine, run_id, float(run["deposit"]), funnel.get("margin_level_min")).to_dict()
 
     fig = go.Figure()
     if not eq.empty:
@@ -109,6 +112,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}} th{{background:#f
 <h1>Backtest report <code>{html.escape(run_id)}</code></h1>
 <h2>Summary</h2>{_kv(summary)}
 <h2>Equity</h2>{chart}
+<h2>MT5 report metrics</h2>{_kv(metrics)}
 <h2>Lifecycle funnel</h2>{_kv(funnel)}
 <h2>Deals</h2>{
         _table(
@@ -152,6 +156,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}} th{{background:#f
             2000,
         )
     }
+<h2>Data health</h2>{_table(health, ["symbol", "timeframe", "bars", "score"]) if not health.empty else ""}
 <h2>Strategy errors</h2>{_table(errs, ["time", "strategy", "symbol", "error_type", "message"], 500)}
 <h2>Effective config</h2><pre>{html.escape(json.dumps(run["config"], indent=2))}</pre>
 </body></html>"""

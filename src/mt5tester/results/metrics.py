@@ -793,3 +793,12 @@ def compute_metrics(
         first_deal_time=first_t.isoformat() if first_t is not None else None,
         last_deal_time=last_t.isoformat() if last_t is not None else None,
     )
+
+
+def run_metrics(
+    engine: Any, run_id: str, deposit: float, margin_level_min: float | None = None
+) -> Mt5Metrics:
+    """The MT5 report metrics of one of our runs, from the database (deals and equity samples)."""
+    return compute_metrics(
+        deals_frame_from_db(engine, run_id), deposit, equity_frame_from_db(engine, run_id), margin_level_min
+    )

@@ -27,9 +27,10 @@ from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.bars import Bars
 from mt5tester.model.signal import Signal
+from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.recorder import Recorder
-from mt5tester.strategy.base import StrategyContext
+from mt5tester.strategy.base import BarArrays, StrategyContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
 from mt5tester.terminal.shim import build_module
@@ -90,17 +91,32 @@ class RunResult:
     deals: int
 
 
-def _frame(bars: Bars, lo: int, hi: int) -> pd.DataFrame:
+def full_frame(bars: Bars) -> pd.DataFrame:
+    """All bars of a series as one DataFrame; strategies get row-sliced *copies* of it (no view
+    through which a later row could be reached)."""
     return pd.DataFrame(
         {
-            "time": pd.to_datetime(bars.time[lo:hi], utc=True),
-            "open": bars.open[lo:hi],
-            "high": bars.high[lo:hi],
-            "low": bars.low[lo:hi],
-            "close": bars.close[lo:hi],
-            "tick_volume": bars.tick_volume[lo:hi],
-            "spread": bars.spread[lo:hi],
+            "time": pd.to_datetime(bars.time, utc=True),
+            "open": bars.open,
+            "high": bars.high,
+            "low": bars.low,
+            "close": bars.close,
+            "tick_volume": bars.tick_volume,
+            "spread": bars.spread,
         }
+    )
+
+
+def bar_arrays(bars: Bars, lo: int, hi: int) -> BarArrays:
+    """The numpy form of ``df``: copies of the rows [lo, hi), so nothing after them is reachable."""
+    return BarArrays(
+        bars.time[lo:hi].copy(),
+        bars.open[lo:hi].copy(),
+        bars.high[lo:hi].copy(),
+        bars.low[lo:hi].copy(),
+        bars.close[lo:hi].copy(),
+        bars.tick_volume[lo:hi].copy(),
+        bars.spread[lo:hi].copy(),
     )
 
 
@@ -138,6 +154,7 @@ class Runner:
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
+        self._frames: dict[tuple[str, Timeframe], pd.DataFrame] = {}
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
         c.terminal.connected = True
         for ls in c.strategies:
@@ -228,7 +245,14 @@ class Runner:
         ls = self.c.strategies[si]
         s = ls.strategy
         bars = self.c.tf_bars[(symbol, s.timeframe)]
-        df = _frame(bars, max(0, i + 1 - s.warmup_bars), i + 1)
+        lo = max(0, i + 1 - s.warmup_bars)
+        if s.data_format == "numpy":
+            df: Any = bar_arrays(bars, lo, i + 1)
+        else:
+            key = (symbol, s.timeframe)
+            if key not in self._frames:
+                self._frames[key] = full_frame(bars)
+            df = self._frames[key].iloc[lo : i + 1].copy()
         t0 = _time.perf_counter()
         try:
             out = s.generate_signals(symbol, s.timeframe, df)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +30,23 @@ class StrategyContext:
         self.mt5 = mt5
 
 
+@dataclass(frozen=True)
+class BarArrays:
+    """``df`` for strategies with ``data_format = "numpy"``: the same closed bars as numpy arrays
+    (time is UTC ns of the bar open). Cheaper than a DataFrame for per-bar strategies."""
+
+    time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    tick_volume: np.ndarray
+    spread: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
 class StrategyParams(BaseModel):
     """Base of every strategy's params model: frozen, unknown params rejected."""
 
@@ -44,6 +63,8 @@ class Strategy:
 
     category: ClassVar[Category] = "technical"
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    # "pandas": df is a DataFrame; "numpy": df is a BarArrays of the same bars (faster per call).
+    data_format: ClassVar[Literal["pandas", "numpy"]] = "pandas"
 
     def __init__(
         self,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.strategy.base import Strategy, StrategyParams
+from mt5tester.strategy.base import BarArrays, Strategy, StrategyParams
 
 
 class MovingAverageCrossParams(StrategyParams):
@@ -35,11 +34,12 @@ class MovingAverageCross(Strategy):
 
     category = "technical"
     Params = MovingAverageCrossParams
+    data_format = "numpy"
 
-    def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
+    def generate_signals(self, symbol: str, timeframe: Timeframe, df: BarArrays) -> list[Signal]:  # type: ignore[override]
         p = self.params
         assert isinstance(p, MovingAverageCrossParams)
-        close = df["close"].to_numpy()
+        close = df.close
         if len(close) < p.slow + 1:
             return []
         fast_now, fast_prev = close[-p.fast :].mean(), close[-p.fast - 1 : -1].mean()

@@ -243,3 +243,13 @@ def test_rollover_schedule_server_midnights_in_athens_with_weekdays() -> None:
         "2024-04-01 21:00:00+00:00",  # Tue 00:00 EEST, ends Monday (1)
     ]
     assert dow.tolist() == [5, 6, 0, 1]
+
+
+@pytest.mark.parametrize("probe", ["ReachProbe", "ReachProbeNumpy"])
+def test_df_holds_no_view_of_later_bars(demo_data: Path, tmp_path: Path, probe: str) -> None:
+    raw = base_config(demo_data, tmp_path, warmup_bars=20, end="2024-01-05")
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:{probe}", "name": "p"}]
+    runner = _run(raw, tmp_path)
+    log = __import__(type(runner.c.strategies[0].strategy).__module__).REACH_LOG
+    assert len(log) > 50
+    assert all(rows == 20 and reach == 20 for rows, reach in log)

@@ -364,3 +364,69 @@ def test_property_balance_equity_and_margin_invariants(
         assert srv.margin() >= 0
     srv.advance(T0 + (n - 1) * MIN)
     assert srv.balance == pytest.approx(sum(d.profit + d.commission + d.swap for d in srv.deals), abs=1e-6)
+
+
+def test_fixed_slippage_moves_fills_against_the_trader() -> None:
+    srv = server(
+        {"EURUSD": bars("EURUSD", flat(1.10000, 5), spread=10)}, slippage_model="fixed", slippage_points=3
+    )
+    assert srv.send(buy("EURUSD", 0.1)).price == 1.10013  # ask 1.10010 + 3 points
+    assert srv.send(sell("EURUSD", 0.1)).price == 1.09997  # bid 1.10000 - 3 points
+
+
+def test_random_slippage_is_seeded_and_bounded() -> None:
+    def fills(seed: int) -> list[float]:
+        srv = server(
+            {"EURUSD": bars("EURUSD", flat(1.10000, 5))},
+            slippage_model="random",
+            slippage_points=5,
+            seed=seed,
+        )
+        return [srv.send(buy("EURUSD", 0.01)).price for _ in range(20)]
+
+    a, b = fills(1), fills(1)
+    assert a == b and all(1.10000 <= p <= 1.10005 for p in a) and len(set(a)) > 1
+
+
+def test_market_closed_when_no_quote_for_15_minutes() -> None:
+    srv = server({"EURUSD": bars("EURUSD", flat(1.10000, 5))})
+    srv.now = T0 + 30 * MIN  # the last bar opened at T0 + 4 min
+    assert srv.send(buy("EURUSD", 0.1)).retcode == C.TRADE_RETCODE_MARKET_CLOSED
+
+
+def test_commission_per_value_percent_per_side() -> None:
+    srv = server(
+        {"EURUSD": bars("EURUSD", flat(1.10000, 5))},
+        {"EURUSD": {"commission": 0.002, "commission_mode": "percent_of_value"}},
+    )
+    srv.send(buy("EURUSD", 1.0))
+    # 1 lot x 100000 x 1.10000 USD = 110000 USD x 0.002 % = 2.20 USD
+    assert srv.deals[-1].commission == -2.2
+
+
+def test_netting_reversal_profit_on_closed_part_and_identifier_kept() -> None:
+    srv = server({"EURUSD": bars("EURUSD", flat(1.10000, 1) + flat(1.10300, 5))}, hedging=False)
+    first = srv.send(sell("EURUSD", 0.2))
+    srv.now = T0 + MIN
+    srv.send(buy("EURUSD", 0.3))
+    d = srv.deals[-1]
+    # closes the 0.2 sell at 1.10300: -60.00; opens 0.1 buy at 1.10300
+    assert (d.entry, d.profit, d.position_id) == (C.DEAL_ENTRY_INOUT, -60.0, first.order)
+    assert (srv.positions[0].type, srv.positions[0].volume) == (0, pytest.approx(0.1))
+
+
+def test_m1_from_ticks_bid_ohlc_volume_and_min_spread() -> None:
+    from mt5tester.data.store import m1_from_ticks
+
+    t = np.array([0, 10, 59_000, 60_000, 61_000], np.int64) * 1_000_000 + T0
+    bid = np.array([1.1, 1.2, 1.05, 1.3, 1.31])
+    ask = bid + np.array([0.0002, 0.0001, 0.0003, 0.0001, 0.0001])
+    m1 = m1_from_ticks("EURUSD", t, bid, ask, 0.00001)
+    assert m1.time.tolist() == [T0, T0 + MIN]
+    assert (m1.open.tolist(), m1.high.tolist(), m1.low.tolist(), m1.close.tolist()) == (
+        [1.1, 1.3],
+        [1.2, 1.31],
+        [1.05, 1.3],
+        [1.05, 1.31],
+    )
+    assert m1.tick_volume.tolist() == [3, 2] and m1.spread.tolist() == [10, 10]

@@ -50,6 +50,10 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     t.add_row("strategy calls", str(funnel["strategy_calls"]))
     t.add_row("signals generated", str(funnel["signals_generated"]))
     t.add_row("invalid signals", str(funnel["invalid_signals"]))
+    for name, reasons in funnel["invalid_by_strategy"].items():
+        for reason, n in reasons.items():
+            t.add_row(f"  invalid: {name}: {reason}", str(n))
+    t.add_row("fed to fusion (trade: false)", str(funnel["fed_to_fusion"]))
     t.add_row("approved", str(funnel["approved"]))
     for reason, n in funnel["rejected"].items():
         t.add_row(f"rejected: {reason}", str(n))

@@ -119,6 +119,7 @@ class StrategyConfig(_Section):
     symbols: list[str] | None = Field(default=None, description="default: all backtest symbols")
     timeframe: TF | None = Field(default=None, description="default: backtest.primary_timeframe")
     volume: float = Field(default=0.1, gt=0, description="lots per signal before sizing rules")
+    trade: bool = Field(default=True, description="false: signals only feed the fusion strategies naming it")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -15,6 +15,7 @@ from mt5tester.data.importers import Ticks, read_ticks_parquet
 from mt5tester.data.resample import parse_server_tz, resample
 from mt5tester.data.store import find_m1_file, find_ticks_file, m1_from_ticks, read_m1_parquet
 from mt5tester.engine import preflight
+from mt5tester.engine.feed import StrategyFeed, prepared_columns
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
@@ -47,6 +48,7 @@ class Components:
     server: TradeServer
     terminal: SimTerminal
     health: list[HealthReport]
+    feeds: dict[tuple[int, str], StrategyFeed]
     engine: Engine
 
 
@@ -216,6 +218,15 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
     server.rollovers, server.rollover_days = rollover_schedule(
         first, preflight.day_ns(bt.end), bt.server_timezone
     )
+    feeds = {
+        (si, sym): StrategyFeed(
+            ls.strategy,
+            tf_bars[(sym, ls.strategy.timeframe)],
+            prepared_columns(ls.strategy, sym, tf_bars[(sym, ls.strategy.timeframe)]),
+        )
+        for si, ls in enumerate(strategies)
+        for sym in ls.strategy.symbols
+    }
     return Components(
         cfg,
         base_dir,
@@ -227,5 +238,6 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
         server,
         SimTerminal(market, server),
         health,
+        feeds,
         engine,
     )

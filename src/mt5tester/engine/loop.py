@@ -20,17 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from pydantic import ValidationError
 
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
-from mt5tester.model.bars import Bars
 from mt5tester.model.signal import Signal
-from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.recorder import Recorder
-from mt5tester.strategy.base import BarArrays, StrategyContext
+from mt5tester.strategy.base import FusionStrategy, StrategyContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
 from mt5tester.terminal.shim import build_module
@@ -45,6 +43,8 @@ class Funnel:
     strategy_calls: int = 0
     signals: int = 0
     invalid_signals: int = 0
+    invalid: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    fed_to_fusion: int = 0
     approved: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     executed: int = 0
@@ -64,6 +64,8 @@ class Funnel:
             "strategy_calls": self.strategy_calls,
             "signals_generated": self.signals,
             "invalid_signals": self.invalid_signals,
+            "invalid_by_strategy": {k: dict(v) for k, v in sorted(self.invalid.items())},
+            "fed_to_fusion": self.fed_to_fusion,
             "approved": self.approved,
             "rejected": dict(sorted(self.rejected.items())),
             "executed": self.executed,
@@ -91,35 +93,6 @@ class RunResult:
     deals: int
 
 
-def full_frame(bars: Bars) -> pd.DataFrame:
-    """All bars of a series as one DataFrame; strategies get row-sliced *copies* of it (no view
-    through which a later row could be reached)."""
-    return pd.DataFrame(
-        {
-            "time": pd.to_datetime(bars.time, utc=True),
-            "open": bars.open,
-            "high": bars.high,
-            "low": bars.low,
-            "close": bars.close,
-            "tick_volume": bars.tick_volume,
-            "spread": bars.spread,
-        }
-    )
-
-
-def bar_arrays(bars: Bars, lo: int, hi: int) -> BarArrays:
-    """The numpy form of ``df``: copies of the rows [lo, hi), so nothing after them is reachable."""
-    return BarArrays(
-        bars.time[lo:hi].copy(),
-        bars.open[lo:hi].copy(),
-        bars.high[lo:hi].copy(),
-        bars.low[lo:hi].copy(),
-        bars.close[lo:hi].copy(),
-        bars.tick_volume[lo:hi].copy(),
-        bars.spread[lo:hi].copy(),
-    )
-
-
 def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
     """Decision points in [start, end): (t, [(strategy index, symbol, index of the bar that closed)]).
 
@@ -141,7 +114,8 @@ def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
             when = np.where(ok, m1_time[np.minimum(seen, len(m1_time) - 1)], end)
             for j in np.flatnonzero(ok & (when >= start) & (when < end)):
                 events[int(when[j])].append((si, sym, first + int(j)))
-    return sorted(events.items())
+    fusion = [isinstance(ls.strategy, FusionStrategy) for ls in c.strategies]
+    return [(t, sorted(ev, key=lambda e: fusion[e[0]])) for t, ev in sorted(events.items())]
 
 
 class Runner:
@@ -154,7 +128,8 @@ class Runner:
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
-        self._frames: dict[tuple[str, Timeframe], pd.DataFrame] = {}
+        self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
+        self._by_name = {ls.strategy.name: ls.strategy for ls in c.strategies}
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
         c.terminal.connected = True
         for ls in c.strategies:
@@ -169,6 +144,8 @@ class Runner:
                 )
                 key = key or ("end_of_run" if d.comment == "end of run" else "signal")
                 self.funnel.closed[key] += 1
+            if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+                self._notify(d)
             self.rec.add(
                 db.deals,
                 {
@@ -191,6 +168,51 @@ class Runner:
                     "signal_id": d.signal_id,
                 },
             )
+
+    def _record_fed(self, si: int, symbol: str, sigs: list[Signal], t: int) -> None:
+        """Signals of a `trade: false` member: recorded as generated and fed to fusion, not traded."""
+        s = self.c.strategies[si].strategy
+        for sig in sigs:
+            self._signal_seq += 1
+            self.funnel.signals += 1
+            self.funnel.fed_to_fusion += 1
+            self.rec.add(
+                db.signals,
+                {
+                    "signal_id": self._signal_seq,
+                    "time": t,
+                    "strategy": s.name,
+                    "symbol": symbol,
+                    "timeframe": s.timeframe.name,
+                    "direction": sig.direction,
+                    "order_type": sig.order_type,
+                    "price": sig.price,
+                    "sl": sig.sl,
+                    "tp": sig.tp,
+                    "confidence": sig.confidence,
+                    "comment": sig.comment,
+                    "tags": sig.tags,
+                    "status": "to_fusion",
+                    "rule": None,
+                    "reason": None,
+                    "details": None,
+                    "volume": None,
+                    "order_ticket": None,
+                    "retcode": None,
+                    "position_id": None,
+                },
+            )
+
+    def _notify(self, d: Deal) -> None:
+        """on_trade hook of the deal's strategy; its errors follow on_strategy_error like any call."""
+        s = self._by_name.get(d.strategy)
+        if s is None:
+            return
+        try:
+            s.on_trade(self.ctx, d)
+        except Exception as e:
+            si = next(k for k, ls in enumerate(self.c.strategies) if ls.strategy is s)
+            self._strategy_failed(si, d.symbol, d.time, e)
 
     def _record_equity(self, t: int) -> None:
         acc = self.c.server
@@ -241,34 +263,27 @@ class Runner:
         )
 
     # --------------------------------------------------------------------------------- one call
-    def _call(self, si: int, symbol: str, i: int, t: int) -> list[Signal]:
-        ls = self.c.strategies[si]
-        s = ls.strategy
-        bars = self.c.tf_bars[(symbol, s.timeframe)]
-        lo = max(0, i + 1 - s.warmup_bars)
-        if s.data_format == "numpy":
-            df: Any = bar_arrays(bars, lo, i + 1)
-        else:
-            key = (symbol, s.timeframe)
-            if key not in self._frames:
-                self._frames[key] = full_frame(bars)
-            df = self._frames[key].iloc[lo : i + 1].copy()
+    def _call(
+        self, si: int, symbol: str, i: int, t: int, members: dict[str, list[Signal]] | None = None
+    ) -> list[Signal]:
+        """One strategy call (or a fusion's combine) with its errors handled per policy and its
+        output checked; invalid signals are counted and recorded, never executed."""
+        s = self.c.strategies[si].strategy
+        df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - s.warmup_bars), i + 1)
         t0 = _time.perf_counter()
         try:
-            out = s.generate_signals(symbol, s.timeframe, df)
-        except Exception as e:
-            self._record_error(si, symbol, t, e)
-            policy = self.c.cfg.backtest.on_strategy_error
-            if policy == "stop":
-                raise StrategyRuntimeError(
-                    f"strategy {s.name} raised {type(e).__name__}: {e} on {symbol} at bar close {ts(t)} UTC "
-                    "(on_strategy_error: stop). Fix the strategy, or set backtest.on_strategy_error to "
-                    "'disable' or 'continue'."
-                ) from e
-            if policy == "disable":
-                self.disabled.add(si)
-                self.funnel.disabled.append(s.name)
+            if isinstance(s, FusionStrategy):
+                out = s.combine(symbol, s.timeframe, df, members or {})
+            else:
+                out = s.generate_signals(symbol, s.timeframe, df)
+        except ValidationError as e:
+            if e.title != "Signal":
+                return self._strategy_failed(si, symbol, t, e)
+            detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'signal'}: {x['msg']}" for x in e.errors())
+            self._invalid(si, symbol, t, "invalid Signal: " + detail)
             return []
+        except Exception as e:
+            return self._strategy_failed(si, symbol, t, e)
         finally:
             self.funnel.call_seconds[s.name] += _time.perf_counter() - t0
             self.funnel.calls[s.name] += 1
@@ -277,20 +292,67 @@ class Runner:
             return []
         valid = []
         for sig in out if isinstance(out, list | tuple) else [out]:
-            if not isinstance(sig, Signal) or sig.symbol != symbol:
-                self.funnel.invalid_signals += 1
-                self._record_error(
-                    si,
-                    symbol,
-                    t,
-                    TypeError(
-                        f"generate_signals returned {type(sig).__name__} {sig!r:.200}; "
-                        f"expected a Signal for {symbol}"
-                    ),
-                )
+            reason = self._signal_fault(sig, symbol)
+            if reason:
+                self._invalid(si, symbol, t, reason)
                 continue
             valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
         return valid
+
+    def _signal_fault(self, sig: Any, symbol: str) -> str | None:
+        """Why a returned object cannot be traded (a strategy bug, not a market event), or None."""
+        if not isinstance(sig, Signal):
+            return f"not a Signal: {type(sig).__name__} {sig!r:.120}"
+        if sig.symbol != symbol:
+            return f"wrong symbol: signal for {sig.symbol} returned from a call for {symbol}"
+        if sig.direction == "flat" or (sig.sl is None and sig.tp is None):
+            return None
+        quote = self.c.server.quote(symbol)
+        if quote is None:
+            return None
+        bid, ask, _ = quote
+        if sig.order_type != "market" and sig.price:
+            ref = sig.price
+        else:  # a market buy closes at Bid, a sell at Ask: its stops are measured from there
+            ref = bid if sig.direction == "buy" else ask
+        if sig.direction == "buy" and ((sig.sl and sig.sl >= ref) or (sig.tp and sig.tp <= ref)):
+            return f"stops on the wrong side: buy with SL {sig.sl} / TP {sig.tp} around {ref}"
+        if sig.direction == "sell" and ((sig.sl and sig.sl <= ref) or (sig.tp and sig.tp >= ref)):
+            return f"stops on the wrong side: sell with SL {sig.sl} / TP {sig.tp} around {ref}"
+        return None
+
+    def _invalid(self, si: int, symbol: str, t: int, reason: str) -> None:
+        name = self.c.strategies[si].strategy.name
+        self.funnel.invalid_signals += 1
+        self.funnel.invalid[name][reason.split(":")[0]] += 1
+        self._error_seq += 1
+        self.rec.add(
+            db.strategy_errors,
+            {
+                "seq": self._error_seq,
+                "strategy": name,
+                "symbol": symbol,
+                "time": t,
+                "error_type": "InvalidSignal",
+                "message": reason,
+                "traceback": None,
+            },
+        )
+
+    def _strategy_failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
+        s = self.c.strategies[si].strategy
+        self._record_error(si, symbol, t, e)
+        policy = self.c.cfg.backtest.on_strategy_error
+        if policy == "stop":
+            raise StrategyRuntimeError(
+                f"strategy {s.name} raised {type(e).__name__}: {e} on {symbol} at bar close {ts(t)} UTC "
+                "(on_strategy_error: stop). Fix the strategy, or set backtest.on_strategy_error to "
+                "'disable' or 'continue'."
+            ) from e
+        if policy == "disable" and si not in self.disabled:
+            self.disabled.add(si)
+            self.funnel.disabled.append(s.name)
+        return []
 
     def _handle(self, si: int, symbol: str, sig: Signal, t: int) -> None:
         ls = self.c.strategies[si]
@@ -464,10 +526,17 @@ class Runner:
                 self.ctx.now = t
                 self._record_deals(c.server.advance(t))
                 c.terminal.set_time(t)
-                for si, symbol, i in events:
+                members: dict[str, dict[str, list[Signal]]] = {}
+                for si, symbol, i in events:  # fusion strategies come last (timeline order)
                     if si in self.disabled:
                         continue
-                    for sig in self._call(si, symbol, i, t):
+                    s = c.strategies[si].strategy
+                    sigs = self._call(si, symbol, i, t, members.get(symbol))
+                    if not self.trades[si]:
+                        members.setdefault(symbol, {})[s.name] = sigs
+                        self._record_fed(si, symbol, sigs, t)
+                        continue
+                    for sig in sigs:
                         self._handle(si, symbol, sig, t)
                 self._record_equity(t)
                 self.funnel.decision_points += 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
@@ -42,9 +42,21 @@ class BarArrays:
     close: np.ndarray
     tick_volume: np.ndarray
     spread: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # columns from prepare()
 
     def __len__(self) -> int:
         return len(self.time)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """``df["close"]`` or a prepared column ``df["rsi"]``, as with the DataFrame form."""
+        if name in self.extra:
+            return self.extra[name]
+        if name in BAR_COLUMNS:
+            return getattr(self, name)
+        raise KeyError(f"no column {name!r}; bar columns {BAR_COLUMNS}, prepared {sorted(self.extra)}")
+
+
+BAR_COLUMNS = ("time", "open", "high", "low", "close", "tick_volume", "spread")
 
 
 class StrategyParams(BaseModel):
@@ -86,8 +98,49 @@ class Strategy:
     def on_start(self, ctx: Any) -> None:
         """Called once before the first bar."""
 
+    def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
+        """Optional vectorised indicators, computed once before bar 1 over the whole series.
+
+        ``bars`` has the columns of ``df`` for every bar of the run (warm-up included). Return a
+        DataFrame of the same length whose columns are added to every ``df`` (row i = the value known
+        when bar i closed), or None. Values must be **causal**: row i may use bars 0..i only. The
+        lookahead checker (``mt5tester check-lookahead``) recomputes it on truncated data to prove it.
+        """
+        return None
+
+    def on_trade(self, ctx: Any, deal: Any) -> None:
+        """Called after each deal of this strategy (a terminal.server.Deal)."""
+
     def on_stop(self, ctx: Any) -> None:
         """Called once after the last bar."""
 
     def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
         raise NotImplementedError(f"{type(self).__name__}.generate_signals")
+
+
+class FusionParams(StrategyParams):
+    members: list[str] = Field(min_length=1, description="names of the strategies combined (trade: false)")
+
+
+class FusionStrategy(Strategy):
+    """Combines the signals of other configured strategies into its own.
+
+    Members are configured with ``trade: false`` and the same timeframe; at each bar close the
+    fusion strategy gets, per member, the signals it produced for the symbol (possibly none), after
+    the members ran. ``generate_signals`` is not used.
+    """
+
+    category: ClassVar[Category] = "fusion"
+    Params: ClassVar[type[StrategyParams]] = FusionParams
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.params.members)  # type: ignore[attr-defined]
+
+    def combine(
+        self, symbol: str, timeframe: Timeframe, df: Any, member_signals: dict[str, list[Signal]]
+    ) -> list[Signal]:
+        raise NotImplementedError(f"{type(self).__name__}.combine")
+
+    def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
+        raise TypeError("a fusion strategy is called through combine()")

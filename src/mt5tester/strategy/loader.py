@@ -20,10 +20,11 @@ from pydantic import ValidationError
 
 from mt5tester.config import Config, StrategyConfig
 from mt5tester.errors import StrategyLoadError
-from mt5tester.strategy.base import Strategy
+from mt5tester.strategy.base import FusionStrategy, Strategy
 
 BUILTINS: dict[str, str] = {
     "ma_cross": "mt5tester.strategy.library.technical:MovingAverageCross",
+    "weighted_vote": "mt5tester.strategy.library.fusion:WeightedVote",
 }
 
 
@@ -132,4 +133,43 @@ def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise StrategyLoadError(f"strategy names must be unique; repeated: {', '.join(dupes)} (set 'name:')")
+    check_fusion(loaded, cfg)
     return loaded
+
+
+def check_fusion(loaded: list[LoadedStrategy], cfg: Config) -> None:
+    """Fusion members exist, share the fusion's timeframe and symbols, and are `trade: false`;
+    every `trade: false` strategy feeds some fusion strategy (else it would silently never trade)."""
+    by_name = {ls.strategy.name: (ls, sc) for ls, sc in zip(loaded, cfg.strategies, strict=True)}
+    fed: set[str] = set()
+    for ls, _ in by_name.values():
+        f = ls.strategy
+        if not isinstance(f, FusionStrategy):
+            continue
+        for m in f.members:
+            if m not in by_name:
+                raise StrategyLoadError(
+                    f"fusion strategy {f.name}: member '{m}' is not a configured strategy "
+                    f"(configured: {', '.join(sorted(by_name))})"
+                )
+            member, msc = by_name[m]
+            if msc.trade:
+                raise StrategyLoadError(
+                    f"fusion strategy {f.name}: member '{m}' must be configured with "
+                    "trade: false (its signals are combined, not traded alone)"
+                )
+            if member.strategy.timeframe != f.timeframe:
+                raise StrategyLoadError(
+                    f"fusion strategy {f.name} ({f.timeframe.name}): member '{m}' runs on "
+                    f"{member.strategy.timeframe.name}; give them the same timeframe"
+                )
+            missing = sorted(set(f.symbols) - set(member.strategy.symbols))
+            if missing:
+                raise StrategyLoadError(f"fusion strategy {f.name}: member '{m}' does not trade {missing}")
+            fed.add(m)
+    idle = sorted(n for n, (_, sc) in by_name.items() if not sc.trade and n not in fed)
+    if idle:
+        raise StrategyLoadError(
+            f"strategies {idle} have trade: false but no fusion strategy lists them as "
+            "members: they would never trade"
+        )

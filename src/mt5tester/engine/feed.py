@@ -1,0 +1,85 @@
+"""What each strategy call sees: the last ``warmup_bars`` closed bars, with its prepared columns.
+
+Built once before bar 1: for every (strategy, symbol) the full bar series of the strategy's
+timeframe as a DataFrame, plus the columns its ``prepare()`` returned (checked: same length, no clash
+with the bar columns). Per call the loop hands out row-sliced **copies**, so nothing after the
+current bar is reachable through a view.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+import pandas as pd
+
+from mt5tester.errors import StrategyLoadError
+from mt5tester.model.bars import Bars
+from mt5tester.strategy.base import BAR_COLUMNS, BarArrays, Strategy
+
+
+def full_frame(bars: Bars) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(bars.time, utc=True),
+            "open": bars.open,
+            "high": bars.high,
+            "low": bars.low,
+            "close": bars.close,
+            "tick_volume": bars.tick_volume,
+            "spread": bars.spread,
+        }
+    )
+
+
+def prepared_columns(strategy: Strategy, symbol: str, bars: Bars) -> dict[str, np.ndarray]:
+    """Run ``prepare()`` on the whole series and check its result; StrategyLoadError on any fault."""
+    frame = full_frame(bars)
+    where = f"strategy {strategy.name}: prepare({symbol}, {strategy.timeframe.name})"
+    try:
+        out = strategy.prepare(symbol, strategy.timeframe, frame.copy())
+    except Exception as e:
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__)[-3:]).rstrip()
+        raise StrategyLoadError(f"{where} raised {type(e).__name__}: {e}\n{tb}") from e
+    if out is None:
+        return {}
+    if not isinstance(out, pd.DataFrame):
+        raise StrategyLoadError(f"{where} returned {type(out).__name__}; expected a DataFrame or None")
+    if len(out) != len(frame):
+        raise StrategyLoadError(
+            f"{where} returned {len(out)} rows for {len(frame)} bars; align it with the bars"
+        )
+    clash = sorted(set(out.columns) & set(BAR_COLUMNS))
+    if clash:
+        raise StrategyLoadError(f"{where} returned columns {clash} that clash with the bar columns")
+    return {str(c): np.ascontiguousarray(out[c].to_numpy()) for c in out.columns}
+
+
+class StrategyFeed:
+    """The df of one (strategy, symbol): DataFrame or BarArrays slices of its series."""
+
+    def __init__(self, strategy: Strategy, bars: Bars, extra: dict[str, np.ndarray]) -> None:
+        self.numpy = strategy.data_format == "numpy"
+        self.bars = bars
+        self.extra = extra
+        self._frame: pd.DataFrame | None = None
+        if not self.numpy:
+            frame = full_frame(bars)
+            for name, values in extra.items():
+                frame[name] = values
+            self._frame = frame
+
+    def window(self, lo: int, hi: int) -> pd.DataFrame | BarArrays:
+        if self._frame is not None:
+            return self._frame.iloc[lo:hi].copy()
+        b = self.bars
+        return BarArrays(
+            b.time[lo:hi].copy(),
+            b.open[lo:hi].copy(),
+            b.high[lo:hi].copy(),
+            b.low[lo:hi].copy(),
+            b.close[lo:hi].copy(),
+            b.tick_volume[lo:hi].copy(),
+            b.spread[lo:hi].copy(),
+            {k: v[lo:hi].copy() for k, v in self.extra.items()},
+        )

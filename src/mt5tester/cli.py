@@ -208,6 +208,50 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
     )
 
 
+@cli.command(
+    "check-lookahead", help="Prove a strategy uses no future data: full vs truncated runs (exit 7 if not)."
+)
+@click.argument("strategy")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="config with the strategy (default: the demo data with the strategy on EURUSD H1)",
+)
+@click.option("--points", default=5, show_default=True, type=click.IntRange(1, 100), help="truncation points")
+@click.option("--json", "as_json", is_flag=True)
+def check_lookahead_cmd(strategy: str, config_path: Path | None, points: int, as_json: bool) -> None:
+    from mt5tester.demo_run import lookahead_config
+    from mt5tester.engine.lookahead import check_lookahead
+    from mt5tester.errors import LookaheadFound
+
+    if config_path is None:
+        config_path = lookahead_config(strategy)
+    cfg = load_config(config_path)
+    report = check_lookahead(cfg, config_path.resolve().parent, strategy, points)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        console = _console()
+        console.print(
+            f"{strategy}: {len(report.cuts)} cuts, {report.signals_checked} signals and "
+            f"{report.values_checked} prepared values compared"
+        )
+        for d in report.differences[:50]:
+            console.print(
+                f"  {d.kind} {d.symbol} {d.to_dict()['time']}: full {d.full} | truncated {d.truncated}"
+            )
+        console.print(
+            "clean: no lookahead found"
+            if report.clean
+            else f"LOOKAHEAD: {len(report.differences)} differences"
+        )
+    if not report.clean:
+        raise LookaheadFound(
+            f"{strategy}: {len(report.differences)} differences between full and truncated runs"
+        )
+
+
 @cli.group(help="Validate a config or print its JSON Schema.")
 def config() -> None:
     pass

@@ -58,3 +58,26 @@ def prepare_demo(out: Path) -> Path:
     path = out / "demo.yaml"
     path.write_text("# Written by `mt5tester demo`.\n" + yaml.safe_dump(demo_config(), sort_keys=False))
     return path
+
+
+def lookahead_config(strategy: str) -> Path:
+    """A config running ``strategy`` (a class spec) alone on the demo data's EURUSD H1, in a temp folder."""
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="mt5tester-check-"))
+    write_demo_data(out / "data", ["EURUSD"], DATA_START, "2024-03-01", seed=42)
+    cfg = {
+        "backtest": {
+            "start": "2024-01-01",
+            "end": "2024-03-01",
+            "symbols": ["EURUSD"],
+            "primary_timeframe": "H1",
+            "warmup_bars": 200,
+        },
+        "data": {"path": "data"},
+        "strategies": [{"class": strategy, "name": strategy}],
+        "results": {"database_url": "sqlite:///check.sqlite", "out_dir": "reports"},
+    }
+    path = out / "check.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path

@@ -33,6 +33,12 @@ class StrategyRuntimeError(Mt5TesterError):
     exit_code = 5
 
 
+class LookaheadFound(Mt5TesterError):
+    """check-lookahead found signals or prepared values that change when the future is removed."""
+
+    exit_code = 7
+
+
 class StorageError(Mt5TesterError):
     """The results database cannot be reached or written."""
 
@@ -47,4 +53,5 @@ EXIT_CODES: dict[int, str] = {
     4: "strategy load error",
     5: "strategy runtime error",
     6: "storage error",
+    7: "lookahead found (check-lookahead)",
 }

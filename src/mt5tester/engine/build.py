@@ -117,10 +117,13 @@ def _load_m1(cfg: Config, symbol: str, spec: SymbolSpec, real: dict[str, TickStr
     return read_m1_parquet(find_m1_file(cfg.data.path, symbol), symbol)
 
 
-def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Components:
+def build(
+    cfg: Config, base_dir: Path, with_strategies: bool = True, truncate_ns: int | None = None
+) -> Components:
     """Build everything, in the order that makes failures cheapest: config, storage, strategies, data.
 
     ``with_strategies=False`` (run-script: the script is the strategy) skips the strategy loader.
+    ``truncate_ns`` (the lookahead checker): drop every M1 bar at or after it, as if history ended there.
     """
     check_supported(cfg)
     try:
@@ -141,13 +144,19 @@ def build(cfg: Config, base_dir: Path, with_strategies: bool = True) -> Componen
     health: list[HealthReport] = []
     for sym in cfg.backtest.symbols:
         bars = _load_m1(cfg, sym, specs[sym], real)
+        if truncate_ns is not None:
+            bars = bars.between(int(bars.time[0]) if len(bars) else 0, truncate_ns)
+            if sym in real:
+                r = real[sym]
+                keep = r.time < truncate_ns
+                real[sym] = TickStream(r.time[keep], r.bid[keep], r.ask[keep])
         preflight.check_prices(bars)
         health.append(preflight.check_health(cfg, bars))
         per_tf = {
             tf: bars if tf == Timeframe.M1 else resample(bars, tf, cfg.backtest.server_timezone)
             for tf in sorted(tfs_by_symbol[sym])
         }
-        preflight.check_coverage(cfg, bars, per_tf)
+        preflight.check_coverage(cfg, bars, per_tf, check_end=truncate_ns is None)
         m1[sym] = bars
         tf_bars.update({(sym, tf): b for tf, b in per_tf.items()})
     missing = conversion_symbols(cfg, specs)

@@ -128,6 +128,7 @@ class Runner:
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
+        self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
         self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
         self._by_name = {ls.strategy.name: ls.strategy for ls in c.strategies}
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
@@ -355,6 +356,8 @@ class Runner:
         return []
 
     def _handle(self, si: int, symbol: str, sig: Signal, t: int) -> None:
+        if self.capture is not None:
+            self.capture.append((t, sig.strategy, symbol, sig))
         ls = self.c.strategies[si]
         server = self.c.server
         self._signal_seq += 1

@@ -24,7 +24,7 @@ def day_ns(d: object) -> int:
     return int(pd.Timestamp(d, tz="UTC").value)  # type: ignore[arg-type]
 
 
-def check_coverage(cfg: Config, m1: Bars, tf_bars: dict[Timeframe, Bars]) -> None:
+def check_coverage(cfg: Config, m1: Bars, tf_bars: dict[Timeframe, Bars], check_end: bool = True) -> None:
     """Every timeframe has ``warmup_bars`` closed bars at the start and data runs through the end."""
     start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
     warm = cfg.backtest.warmup_bars
@@ -38,7 +38,7 @@ def check_coverage(cfg: Config, m1: Bars, tf_bars: dict[Timeframe, Bars]) -> Non
                 f"(warmup_bars) but the data has {closed_before}; {asked}, available {avail}. "
                 "Move backtest.start later, lower warmup_bars or import more data."
             )
-        if len(bars) == closed_before or int(m1.time[-1]) + END_SLACK_NS < end:
+        if check_end and (len(bars) == closed_before or int(m1.time[-1]) + END_SLACK_NS < end):
             raise DataError(
                 f"{m1.symbol} {tf.name}: no data through the run; {asked}, available {avail}. "
                 "Move backtest.end earlier or import more data."

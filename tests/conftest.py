@@ -77,3 +77,36 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return code, out, err
 
     return _run
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.json from this run")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):  # noqa: ANN201
+    """golden(name, values, rel=1e-6): compare ``values`` (a JSON-able dict of numbers) with
+    tests/golden/<name>.json; with --update-golden, write them instead. Refreshed only explicitly."""
+    import json
+    import math
+
+    def check(name: str, values: dict, rel: float = 1e-6) -> None:
+        path = GOLDEN / f"{name}.json"
+        if request.config.getoption("--update-golden"):
+            GOLDEN.mkdir(exist_ok=True)
+            path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+            return
+        assert path.is_file(), f"no golden file {path}; run pytest with --update-golden once and commit it"
+        expected = json.loads(path.read_text())
+        assert set(values) == set(expected), f"{name}: keys differ: {sorted(values)} vs {sorted(expected)}"
+        for key, want in expected.items():
+            got = values[key]
+            if isinstance(want, float) or isinstance(got, float):
+                assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-6), f"{name}.{key}: {got} != {want}"
+            else:
+                assert got == want, f"{name}.{key}: {got} != {want}"
+
+    return check

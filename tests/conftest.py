@@ -87,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def golden(request: pytest.FixtureRequest):  # noqa: ANN201
+def golden(request: pytest.FixtureRequest):
     """golden(name, values, rel=1e-6): compare ``values`` (a JSON-able dict of numbers) with
     tests/golden/<name>.json; with --update-golden, write them instead. Refreshed only explicitly."""
     import json

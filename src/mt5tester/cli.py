@@ -112,6 +112,21 @@ def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
     components = build(cfg, base_dir)
     console.print(format_report(components.health))
     runner = Runner(components)
+    loaded = Table(title="Strategies loaded")
+    for col in ("name", "category", "timeframe", "symbols", "params", "source", "hash"):
+        loaded.add_column(col)
+    for ls in components.strategies:
+        s = ls.strategy
+        loaded.add_row(
+            s.name,
+            s.category,
+            s.timeframe.name,
+            ",".join(s.symbols),
+            json.dumps(s.params.model_dump(mode="json")),
+            ls.source_file,
+            ls.source_hash,
+        )
+    console.print(loaded)
     console.print(
         f"run {runner.run_id}: {', '.join(cfg.backtest.symbols)} {cfg.backtest.start} .. "
         f"{cfg.backtest.end}, {len(components.strategies)} strategies: "
@@ -250,6 +265,51 @@ def check_lookahead_cmd(strategy: str, config_path: Path | None, points: int, as
         raise LookaheadFound(
             f"{strategy}: {len(report.differences)} differences between full and truncated runs"
         )
+
+
+@cli.group(help="The strategies available: built-ins and installed plug-ins.")
+def strategies() -> None:
+    pass
+
+
+@strategies.command("list", help="Each strategy with its category, params (defaults) and docstring.")
+@click.option("--json", "as_json", is_flag=True)
+def strategies_list(as_json: bool) -> None:
+    import inspect
+
+    from mt5tester.strategy.loader import BUILTINS, plugin_targets, resolve_class
+
+    rows: list[dict[str, Any]] = []
+    for name, target in [*sorted(BUILTINS.items()), *sorted(plugin_targets().items())]:
+        cls, source = resolve_class(name, Path.cwd(), name)
+        params = {
+            k: {
+                "default": None if f.is_required() else f.get_default(call_default_factory=True),
+                "description": f.description or "",
+            }
+            for k, f in cls.Params.model_fields.items()
+        }
+        rows.append(
+            {
+                "name": name,
+                "class": target,
+                "category": cls.category,
+                "source": source,
+                "plugin": name not in BUILTINS,
+                "params": params,
+                "doc": inspect.getdoc(cls) or "",
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    t = Table(title="Strategies", show_lines=True)
+    for col in ("name", "category", "params (default)", "description"):
+        t.add_column(col)
+    for r in rows:
+        shown = "\n".join(f"{k}={v['default']!r}" for k, v in r["params"].items())
+        t.add_row(str(r["name"]), str(r["category"]), shown, str(r["doc"]).split("\n\n")[0])
+    _console().print(t)
 
 
 @cli.group(help="Validate a config or print its JSON Schema.")

@@ -124,6 +124,12 @@ class StrategyConfig(_Section):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class PortfolioConfig(_Section):
+    categories: list[Literal["technical", "smc", "ml", "fusion"]] = Field(
+        default_factory=list, description="categories the portfolio must contain (each with >= 1 strategy)"
+    )
+
+
 class CoordinatorConfig(_Section):
     max_positions: int = Field(default=50, ge=1)
     max_positions_per_symbol: int = Field(default=20, ge=1)
@@ -168,6 +174,7 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     symbols: dict[str, dict[str, Any]] = Field(default_factory=dict, description="overrides of SymbolSpec")
     strategies: list[StrategyConfig] = Field(default_factory=list)
+    portfolio: PortfolioConfig = PortfolioConfig()
     coordinator: CoordinatorConfig = CoordinatorConfig()
     regime: RegimeConfig = RegimeConfig()
     execution: ExecutionConfig = ExecutionConfig()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import sys
@@ -36,6 +37,14 @@ class LoadedStrategy:
     source_hash: str
 
 
+ENTRY_POINT_GROUP = "mt5tester.strategies"
+
+
+def plugin_targets() -> dict[str, str]:
+    """Installed plug-ins: entry points of group ``mt5tester.strategies`` (name -> 'module:Class')."""
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def _import_file(path: Path, label: str) -> object:
     if not path.is_file():
         raise StrategyLoadError(f"strategy {label}: file not found: {path}")
@@ -61,12 +70,13 @@ def _tail(e: BaseException) -> str:
 
 def resolve_class(spec: str, base_dir: Path, label: str) -> tuple[type[Strategy], str]:
     """Import the class named by ``spec``; return it with its source file."""
-    target = BUILTINS.get(spec, spec)
+    target = BUILTINS.get(spec) or plugin_targets().get(spec, spec)
     if ":" not in target:
         known = ", ".join(sorted(BUILTINS))
+        plugins = ", ".join(sorted(plugin_targets())) or "none installed"
         raise StrategyLoadError(
-            f"strategy {label}: class '{spec}' is neither a built-in ({known}) nor 'module:Class' "
-            "nor 'file.py:Class'"
+            f"strategy {label}: class '{spec}' is neither a built-in ({known}), an installed plug-in "
+            f"(entry points '{ENTRY_POINT_GROUP}': {plugins}) nor 'module:Class' nor 'file.py:Class'"
         )
     where, cls_name = target.rsplit(":", 1)
     if where.endswith(".py"):
@@ -134,6 +144,13 @@ def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:
     if dupes:
         raise StrategyLoadError(f"strategy names must be unique; repeated: {', '.join(dupes)} (set 'name:')")
     check_fusion(loaded, cfg)
+    have = {ls.strategy.category for ls in loaded}
+    empty = [c for c in cfg.portfolio.categories if c not in have]
+    if empty:
+        raise StrategyLoadError(
+            f"portfolio.categories lists {empty} but no configured strategy is in them "
+            f"(loaded categories: {sorted(have)}); add one or remove the category"
+        )
     return loaded
 
 

@@ -110,3 +110,31 @@ def golden(request: pytest.FixtureRequest):
                 assert got == want, f"{name}.{key}: {got} != {want}"
 
     return check
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A reachable PostgreSQL URL from MT5TESTER_PG_URL (set by .ci/run); skips locally, fails in CI."""
+    url = os.environ.get("MT5TESTER_PG_URL", "")
+    ok = False
+    if url:
+        from sqlalchemy import create_engine, text
+
+        try:
+            with create_engine(url).connect() as conn:
+                conn.execute(text("SELECT 1"))
+            ok = True
+        except Exception:
+            ok = False
+    require(ok, f"PostgreSQL not reachable (MT5TESTER_PG_URL={url!r}); run .ci/services.sh")
+    return url
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless Chromium (Debian package); skips locally when absent, fails in CI."""
+    import shutil
+
+    path = shutil.which("chromium") or ""
+    require(bool(path), "chromium not installed; run .ci/services.sh")
+    return path

@@ -26,6 +26,7 @@ from mt5tester.strategy.base import FusionStrategy, Strategy
 BUILTINS: dict[str, str] = {
     "ma_cross": "mt5tester.strategy.library.technical:MovingAverageCross",
     "weighted_vote": "mt5tester.strategy.library.fusion:WeightedVote",
+    "ml_walkforward": "mt5tester.strategy.library.ml:WalkForwardClassifier",
     "smc_structure": "mt5tester.strategy.library.smc:MarketStructure",
     "smc_order_block": "mt5tester.strategy.library.smc:OrderBlockRetest",
     "smc_fvg": "mt5tester.strategy.library.smc:FairValueGap",

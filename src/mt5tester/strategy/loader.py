@@ -25,6 +25,11 @@ from mt5tester.strategy.base import FusionStrategy, Strategy
 
 BUILTINS: dict[str, str] = {
     "ma_cross": "mt5tester.strategy.library.technical:MovingAverageCross",
+    "rsi_reversion": "mt5tester.strategy.library.technical:RsiMeanReversion",
+    "bollinger_breakout": "mt5tester.strategy.library.technical:BollingerKeltnerBreakout",
+    "donchian_trend": "mt5tester.strategy.library.technical:DonchianAtrTrend",
+    "macd_cross": "mt5tester.strategy.library.technical:Macd",
+    "htf_trend_filter": "mt5tester.strategy.library.technical:HigherTimeframeTrendFilter",
     "weighted_vote": "mt5tester.strategy.library.fusion:WeightedVote",
     "ml_walkforward": "mt5tester.strategy.library.ml:WalkForwardClassifier",
     "smc_structure": "mt5tester.strategy.library.smc:MarketStructure",

@@ -342,6 +342,11 @@ from mt5tester.cli_data import data as _data_group  # noqa: E402
 cli.add_command(_data_group)
 
 
+from mt5tester.cli_report import report as _report_group  # noqa: E402
+
+cli.add_command(_report_group)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)

@@ -1,0 +1,85 @@
+"""`mt5tester report RUN_ID [--pdf]` and `mt5tester report compare RUN_ID RUN_ID...`: reports from the DB."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from mt5tester.reports.data import DEFAULT_DB_URL
+
+DB_OPTION = click.option(
+    "--db",
+    "db_url",
+    envvar="MT5TESTER_DB_URL",
+    default=DEFAULT_DB_URL,
+    show_default=True,
+    help="results database (SQLAlchemy URL); MT5TESTER_DB_URL sets the default",
+)
+OUT_OPTION = click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="report folder"
+)
+
+
+class _RunOrSubcommand(click.Group):
+    """`report RUN_ID ...` is `report run RUN_ID ...`; `report compare ...` stays a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _size(path: Path) -> str:
+    return f"{path.stat().st_size / 1e6:.2f} MB"
+
+
+@click.group(
+    "report",
+    cls=_RunOrSubcommand,
+    help="Reports from the results database: `report RUN_ID [--pdf]`, `report compare RUN_ID RUN_ID...`.",
+)
+def report() -> None:
+    pass
+
+
+@report.command("run", help="The HTML report of one run (self-contained, offline); --pdf adds an A4 PDF.")
+@click.argument("run_id")
+@click.option("--pdf", is_flag=True, help="also write the PDF report")
+@OUT_OPTION
+@DB_OPTION
+def report_run(run_id: str, pdf: bool, out: Path, db_url: str) -> None:
+    from mt5tester.reports.data import open_results_db
+    from mt5tester.reports.html import write_html_report
+
+    engine = open_results_db(db_url)
+    console = _console()
+    t0 = time.perf_counter()
+    path = write_html_report(engine, run_id, out)
+    console.print(f"html: {path} ({_size(path)}, {time.perf_counter() - t0:.1f} s)")
+    if pdf:
+        from mt5tester.reports.pdf import write_pdf_report
+
+        t0 = time.perf_counter()
+        path = write_pdf_report(engine, run_id, out)
+        console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t0:.1f} s)")
+
+
+@report.command("compare", help="Runs side by side: metrics, overlaid equity curves, config differences.")
+@click.argument("run_ids", nargs=-1, required=True)
+@OUT_OPTION
+@DB_OPTION
+def report_compare(run_ids: tuple[str, ...], out: Path, db_url: str) -> None:
+    from mt5tester.reports.compare import write_compare_report
+    from mt5tester.reports.data import open_results_db
+
+    if len(run_ids) < 2:
+        raise click.UsageError("compare needs at least two run ids")
+    path = write_compare_report(open_results_db(db_url), list(run_ids), out)
+    _console().print(f"compare: {path} ({_size(path)})")

@@ -1,0 +1,82 @@
+"""Runs side by side in one self-contained HTML file: MT5 metrics, overlaid equity curves, config diffs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import plotly.graph_objects as go
+from sqlalchemy import Engine
+
+from mt5tester.reports.data import (
+    RunReport,
+    config_diff,
+    curve,
+    downsample,
+    drawdown_pct,
+    load_run,
+    metrics_rows,
+)
+from mt5tester.reports.html import Charts, esc, kv_html, page, safe_filename, table_html
+
+
+def _label(rep: RunReport) -> str:
+    names = ", ".join(rep.strategies["name"].astype(str)) if len(rep.strategies) else "-"
+    return f"{rep.run_id} ({names})"
+
+
+def metrics_side_by_side(reps: list[RunReport]) -> str:
+    """MT5's Results block (report order and formats), one value column per run."""
+    columns = [metrics_rows(r.metrics) for r in reps]
+    head = "<th>metric</th>" + "".join(f"<th>{esc(r.run_id)}</th>" for r in reps)
+    body = []
+    for i, (label, _) in enumerate(columns[0]):
+        cells = "".join(f"<td class='n'>{esc(col[i][1])}</td>" for col in columns)
+        body.append(f"<tr><th>{esc(label)}</th>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_compare_html(reps: list[RunReport]) -> str:
+    ch = Charts()
+    eq = go.Figure()
+    dd = go.Figure()
+    for rep in reps:
+        c = curve(rep)
+        t, (e, d) = downsample(
+            c["time"], [c["equity"].to_numpy(float), drawdown_pct(c["equity"], rep.deposit)]
+        )
+        eq.add_trace(go.Scatter(x=t, y=e, name=esc(rep.run_id), line={"width": 1.2}))
+        dd.add_trace(go.Scatter(x=t, y=d, name=esc(rep.run_id), line={"width": 1}))
+    eq.update_layout(title="Equity (overlaid)")
+    dd.update_layout(title="Equity drawdown from the running peak (%)")
+    runs = kv_html(
+        [(r.run_id, f"{r.run['status']}, {_label(r)}, started {r.run['started_at']}") for r in reps]
+    )
+    sections = [
+        ("runs", "Runs", runs),
+        ("metrics", "MT5 report metrics", metrics_side_by_side(reps)),
+        ("equity", "Equity", ch.html(eq, 440) + ch.html(dd, 320)),
+        ("config", "Config differences", table_html(config_diff(reps), heading=False)),
+    ]
+    body = "".join(f"<section id='{a}'><h2>{esc(t)}</h2>{c}</section>" for a, t, c in sections)
+    ids = " vs ".join(r.run_id for r in reps)
+    return page(
+        f"mt5tester compare {ids}",
+        f"Run comparison <code>{esc(ids)}</code>",
+        [(a, t) for a, t, _ in sections],
+        body,
+        ch.count,
+    )
+
+
+def write_compare_report(engine: Engine, run_ids: list[str], out_dir: Path) -> Path:
+    """Write ``compare_<ids>.html``; StorageError if any run is unknown."""
+    reps = [load_run(engine, r) for r in run_ids]
+    name = "_".join(safe_filename(r) for r in run_ids)
+    if len(name) > 120:
+        name = f"{len(run_ids)}runs_" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"compare_{name}.html"
+    path.write_text(render_compare_html(reps), encoding="utf-8")
+    return path

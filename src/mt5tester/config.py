@@ -130,9 +130,116 @@ class PortfolioConfig(_Section):
     )
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class TimeWindowConfig(_Section):
+    """A daily window on the broker's server clock, e.g. ``{days: [fri], from: "21:55", to: "22:10"}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    days: list[Weekday] | None = Field(default=None, description="server-time weekdays; default: every day")
+    from_: str = Field(alias="from", pattern=_HHMM, description="HH:MM server time, inclusive")
+    to: str = Field(
+        pattern=_HHMM, description="HH:MM server time, exclusive; earlier than `from` wraps past midnight"
+    )
+
+
+class SizingConfig(_Section):
+    """How the coordinator sizes entries (risk/sizing.py); the result is rounded down to volume_step."""
+
+    mode: Literal["fixed", "risk", "volatility"] = Field(
+        default="fixed",
+        description="fixed: `lots` (or the signal's / strategy's volume); risk: risk_pct of equity lost at "
+        "the SL; volatility: risk_pct of equity lost on one ATR move",
+    )
+    lots: float | None = Field(
+        default=None, gt=0, description="fixed mode: lots of every entry; default: the signal's/strategy's"
+    )
+    risk_pct: float = Field(default=1.0, gt=0, le=100, description="risk and volatility modes: % of equity")
+    atr_period: int = Field(default=14, ge=1, description="volatility mode: ATR bars (closed bars only)")
+    atr_timeframe: TF = Field(default=Timeframe.H1, description="volatility mode: ATR timeframe")
+
+
 class CoordinatorConfig(_Section):
-    max_positions: int = Field(default=50, ge=1)
-    max_positions_per_symbol: int = Field(default=20, ge=1)
+    """The risk coordinator (risk/coordinator.py). Every rule below is off by default (None / empty)."""
+
+    max_positions: int = Field(default=50, ge=1, description="open positions in total (all strategies)")
+    max_positions_per_symbol: int = Field(default=20, ge=1, description="open positions on one symbol")
+    max_positions_per_strategy: int | None = Field(
+        default=None, ge=1, description="open positions of one strategy (ownership from the engine)"
+    )
+    conflict_policy: Literal["net", "highest_confidence", "reject_both"] | None = Field(
+        default=None,
+        description="opposite entries on one symbol in one bar from different strategies: net the volumes, "
+        "keep the highest confidence, or reject both; default: no check",
+    )
+    sizing: SizingConfig | None = Field(
+        default=None, description="entry sizing; default: the signal's/strategy's volume unchanged"
+    )
+    max_total_risk_pct: float | None = Field(
+        default=None, gt=0, description="% of equity lost if every open SL and this one hit"
+    )
+    total_risk_policy: Literal["reject", "resize"] = Field(
+        default="reject", description="over max_total_risk_pct: reject, or resize down to fit"
+    )
+    max_currency_exposure: dict[str, float] | None = Field(
+        default=None,
+        description="net exposure per currency in deposit currency, e.g. {EUR: 200000}; '*' = every "
+        "currency but the deposit currency",
+    )
+    exposure_policy: Literal["reject", "resize"] = Field(
+        default="reject", description="over max_currency_exposure: reject, or resize down to fit"
+    )
+    max_correlation: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        description="reject/resize an entry whose sign-adjusted return correlation with an open "
+        "position's symbol exceeds this",
+    )
+    correlation_window: int = Field(default=50, ge=3, description="closed-bar returns in the correlation")
+    correlation_timeframe: TF = Field(default=Timeframe.H1, description="bars of the correlation")
+    correlation_policy: Literal["reject", "resize"] = Field(
+        default="reject",
+        description="over max_correlation: reject, or scale volume by (1 - corr) / (1 - max_correlation)",
+    )
+    min_free_margin_pct: float | None = Field(
+        default=None, ge=0, le=100, description="free margin after the trade (order_check) >= % of equity"
+    )
+    min_free_margin: float | None = Field(
+        default=None, ge=0, description="free margin after the trade (order_check) >= this money"
+    )
+    daily_loss_limit_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="no entries once equity is this % below the equity at the server day's start",
+    )
+    max_drawdown_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="no more entries once equity is this % below its peak (latched for the run)",
+    )
+    close_all_on_breach: bool = Field(
+        default=False, description="with a daily loss / drawdown breach, ask the engine to close everything"
+    )
+    block_weekends: bool = Field(default=False, description="no entries on Saturday and Sunday (server time)")
+    sessions: list[TimeWindowConfig] = Field(
+        default_factory=list, description="entries only inside one of these windows; empty: any time"
+    )
+    blocked: list[TimeWindowConfig] = Field(
+        default_factory=list, description="no entries inside these windows (e.g. the rollover)"
+    )
+    regime_gate: dict[str, list[str]] | None = Field(
+        default=None,
+        description="{strategy: [regime labels]}: a listed strategy trades only in those regimes",
+    )
+    regime_risk: dict[str, float] | None = Field(
+        default=None, description="{regime label: volume multiplier} applied by sizing"
+    )
 
 
 class RegimeConfig(_Section):

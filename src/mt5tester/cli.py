@@ -347,6 +347,11 @@ from mt5tester.cli_report import report as _report_group  # noqa: E402
 cli.add_command(_report_group)
 
 
+from mt5tester.cli_runs import runs as _runs_group  # noqa: E402
+
+cli.add_command(_runs_group)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)

@@ -1,9 +1,16 @@
-"""SQLAlchemy tables and the database connection (SQLite by default, any SQLAlchemy URL works)."""
+"""SQLAlchemy tables and the database connection (SQLite by default, any SQLAlchemy URL works).
+
+The schema is versioned by Alembic (``mt5tester/results/migrations``, shipped with the package, no
+alembic.ini needed): ``connect()`` upgrades every database to the head revision before use. The schema
+version of a database is the row of its ``alembic_version`` table (``schema_revision()``); there is no
+other version table. ``metadata`` below always equals the head revision (a test compares them).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -14,15 +21,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     create_engine,
     event,
+    inspect,
     make_url,
     text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from mt5tester.errors import StorageError
@@ -151,6 +161,23 @@ data_health = Table(
 )
 
 
+# revision 0002: engine state snapshots for resuming a run (written by the checkpointing feature)
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("time_ns", BigInteger, nullable=False),  # UTC ns of the decision point the state belongs to
+    Column("created_at", String(40), nullable=False),
+    Column("state", LargeBinary, nullable=False),  # serialized engine state (opaque to the database)
+    Column("recorder_position", JSON, nullable=False),  # rows per table already flushed at `time_ns`
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+WRITE_PROBE = "_write_probe"  # scratch table of the writability proof before 0002: ignored
+_PG_MIGRATION_LOCK = 0x6D74357465  # pg_advisory_xact_lock key: one migrating process at a time
+
+
 def redact(url: str) -> str:
     """The URL with its password hidden, for messages and stored configs."""
     try:
@@ -159,14 +186,48 @@ def redact(url: str) -> str:
         return "<unparsable database URL>"
 
 
-def connect(url: str) -> Engine:
-    """Open the database, create missing tables, and prove it is writable. StorageError otherwise."""
-    url = os.environ.get("MT5TESTER_DB_URL") or url
+def _scrub(message: str, url: str) -> str:
+    """A driver's ``message`` with the URL's password replaced by ***, wherever the driver echoed it.
+
+    A password that is also the user, database or host name (CI's mt5tester:mt5tester) is only replaced
+    where it is a password (``:pw@``, ``password=pw``), so the message still names the user and database.
+    """
     try:
         parsed = make_url(url)
-    except Exception as e:
-        raise StorageError(f"results.database_url is not a valid SQLAlchemy URL: {e}") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+    except Exception:
+        return message
+    if not parsed.password:
+        return message
+    pw = str(parsed.password)
+    for pattern in (f":{pw}@", f"password={pw}", f"password='{pw}'", f'password="{pw}"'):
+        message = message.replace(pattern, pattern.replace(pw, "***"))
+    if pw not in (parsed.username, parsed.database, parsed.host):
+        message = message.replace(pw, "***")
+    return message
+
+
+def connect(url: str, use_env: bool = True) -> Engine:
+    """Open the database, migrate it to the head schema, and prove it is writable. StorageError otherwise.
+
+    ``MT5TESTER_DB_URL`` overrides ``url`` unless ``use_env`` is False (the caller resolved it already).
+    No message raised here contains the password of the URL.
+    """
+    if use_env:
+        url = os.environ.get("MT5TESTER_DB_URL") or url
+    try:
+        parsed = make_url(url)
+    except Exception:
+        # the parser's own message quotes the whole string, password included: not shown
+        raise StorageError(
+            "results.database_url is not a valid SQLAlchemy URL (expected dialect[+driver]://user:"
+            "password@host/database or sqlite:///path)"
+        ) from None
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")  # an SQLite URI (?uri=true): opened as given
+    ):
         folder = Path(parsed.database).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -179,18 +240,131 @@ def connect(url: str) -> Engine:
         engine = create_engine(url, future=True)
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        metadata.create_all(engine)
-        with engine.begin() as conn:  # a real write, rolled back by the delete: proves writability
-            conn.execute(text("CREATE TABLE IF NOT EXISTS _write_probe (x INTEGER)"))
-            conn.execute(text("INSERT INTO _write_probe VALUES (1)"))
-            conn.execute(text("DELETE FROM _write_probe"))
+        migrate(engine)
+        with engine.begin() as conn:
+            # a real, committed write that changes nothing proves writability; no DDL, so parallel
+            # processes opening one database do not race (CREATE TABLE IF NOT EXISTS does on PostgreSQL)
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
     except SQLAlchemyError as e:
+        orig = getattr(e, "orig", None)
+        detail = _scrub(str(orig if orig is not None else e).strip(), url)
         raise StorageError(
             f"results database {redact(url)} is not reachable or not writable: {e.__class__.__name__}: "
-            f"{str(e.orig if hasattr(e, 'orig') else e).strip()}. "
-            "Fix results.database_url or MT5TESTER_DB_URL."
+            f"{detail}. Fix results.database_url or MT5TESTER_DB_URL."
+        ) from None
+    except ImportError as e:  # the URL's DB driver is not installed (e.g. postgresql:// needs psycopg2)
+        raise StorageError(
+            f"results database {redact(url)}: its driver is not installed ({_scrub(str(e), url)}). Install "
+            "it (PostgreSQL: pip install 'mt5tester[postgres]' and use postgresql+psycopg://...)."
         ) from None
     return engine
+
+
+# --- schema migrations (Alembic, run programmatically) -------------------------------------------------
+def alembic_config() -> Any:
+    """An Alembic Config pointing at the shipped migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_revision(conn_or_engine: Engine | Connection) -> str | None:
+    """The Alembic revision a database is at (None: not under migration control, e.g. empty)."""
+    from alembic.runtime.migration import MigrationContext
+
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    return MigrationContext.configure(conn_or_engine).get_current_revision()
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic filter: the write probe is not part of the schema (autogenerate ignores it)."""
+    return not (type_ == "table" and name == WRITE_PROBE)
+
+
+def migrate(engine: Engine, target: str = "head") -> list[str]:
+    """Bring the database to ``target`` (default: head); return the revisions applied, in order.
+
+    An up-to-date database is only read. Otherwise one process migrates at a time (PostgreSQL: an
+    advisory transaction lock; SQLite: BEGIN IMMEDIATE) inside one transaction, and the revision is read
+    again under the lock, so parallel runs starting on a fresh database do not race. A database created
+    by create_all before migrations existed (tables, no alembic_version) is the 0001 schema: it is stamped
+    0001 and upgraded from there. A revision unknown to this package (a newer mt5tester wrote it) is a
+    StorageError: nothing is changed.
+    """
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    cfg = alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    goal = (script.get_current_head() if target == "head" else target) or "base"
+
+    def known(rev: str | None) -> None:
+        if rev is None:
+            return
+        try:
+            script.get_revision(rev)
+        except CommandError:
+            raise StorageError(
+                f"the results database is at schema revision {rev!r}, unknown to mt5tester "
+                f"{_package_version()} (its newest is {script.get_current_head()}): it was written by a "
+                "newer mt5tester. Upgrade mt5tester or use another database."
+            ) from None
+
+    current = schema_revision(engine)
+    known(current)
+    if current == goal:
+        return []
+    applied: list[str] = []
+    with engine.connect() as conn:
+        backend = engine.dialect.name
+        if backend == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now, not at the first DDL
+        elif backend == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        env = EnvironmentContext(
+            cfg,
+            script,
+            fn=lambda rev, _ctx: script._upgrade_revs(goal, rev),
+            destination_rev=goal,
+        )
+        with env:
+            env.configure(connection=conn, target_metadata=metadata, include_object=include_object)
+            ctx = env.get_context()
+            current = ctx.get_current_revision()  # again, under the lock
+            known(current)
+            if current is None and inspect(conn).has_table("runs"):
+                ctx.stamp(script, "0001")  # pre-migration database: its tables are revision 0001
+                current = "0001"
+            if current != goal:
+                applied = [
+                    s.revision for s in reversed(list(script.iterate_revisions(goal, current or "base")))
+                ]
+                try:
+                    with env.begin_transaction():  # joins the open transaction: committed below, at once
+                        env.run_migrations()
+                except CommandError as e:
+                    raise StorageError(f"migrating the results database to {goal} failed: {e}") from None
+        conn.commit()
+    return applied
+
+
+def _package_version() -> str:
+    from mt5tester import __version__
+
+    return __version__
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

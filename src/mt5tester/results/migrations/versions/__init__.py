@@ -1,0 +1,1 @@
+"""Revision files (a package only so that setuptools ships them with mt5tester)."""

@@ -129,12 +129,12 @@ def test_backtest_unwritable_database_exits_6(demo_data: Path, tmp_path: Path, r
     assert "Set results.database_url to a writable path" in err
 
 
-def test_backtest_unsupported_option_refused_not_ignored(demo_data: Path, tmp_path: Path, run_cli) -> None:
+def test_backtest_regime_rules_without_detection_refused(demo_data: Path, tmp_path: Path, run_cli) -> None:
     raw = base_config(demo_data, tmp_path)
-    raw["regime"] = {"enabled": True}
+    raw["coordinator"] = {"regime_gate": {"ma": ["trending_up"]}}
     code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
     assert code == 2
-    assert "regime.enabled: True is not simulated by mt5tester yet" in err
+    assert "coordinator.regime_gate / regime_risk need regime.enabled: true" in err
 
 
 @pytest.mark.parametrize("policy", ["stop", "continue", "disable"])

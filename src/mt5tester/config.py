@@ -33,6 +33,7 @@ from pydantic import (
 from mt5tester.errors import ConfigError
 from mt5tester.model.symbol import SymbolSpec, build_symbol
 from mt5tester.model.timeframe import Timeframe
+from mt5tester.regime.detectors import RegimeParams
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +243,11 @@ class CoordinatorConfig(_Section):
     )
 
 
-class RegimeConfig(_Section):
-    enabled: bool = False
+class RegimeConfig(RegimeParams):
+    """Regime detection per symbol (regime/detectors.py): the label of each symbol's last closed
+    ``timeframe`` bar is attached to every signal and drives coordinator.regime_gate / regime_risk."""
+
+    enabled: bool = Field(default=False, description="detect regimes (needed by regime_gate and regime_risk)")
 
 
 class SpreadConfig(_Section):
@@ -297,6 +301,15 @@ class Config(_Section):
                 first = e.errors()[0]
                 key = ".".join(str(x) for x in first["loc"])
                 raise ValueError(f"symbols.{name}.{key}: {first['msg']}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _regime_rules_need_detection(self) -> Config:
+        if not self.regime.enabled and (self.coordinator.regime_gate or self.coordinator.regime_risk):
+            raise ValueError(
+                "coordinator.regime_gate / regime_risk need regime.enabled: true (without detection every "
+                "signal's regime is unknown)"
+            )
         return self
 
     def symbol_spec(self, name: str) -> SymbolSpec:

@@ -20,6 +20,7 @@ from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.timeframe import Timeframe
+from mt5tester.regime.detectors import RegimeParams, RegimeTracker
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
@@ -32,6 +33,7 @@ from mt5tester.terminal.server import (
     real_tick_stream,
     rollover_schedule,
 )
+from mt5tester.terminal.shim import build_module
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Components:
     health: list[HealthReport]
     feeds: dict[tuple[int, str], StrategyFeed]
     engine: Engine
+    regimes: RegimeTracker | None = None
 
 
 def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
@@ -66,22 +69,6 @@ def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
                 continue
             need.append(ccy)
     return sorted(set(need))
-
-
-# Options the schema knows but this version cannot simulate yet: refusing them is honest, ignoring is not.
-NOT_YET: list[tuple[str, object, object]] = [
-    ("regime.enabled", lambda c: c.regime.enabled, False),
-]
-
-
-def check_supported(cfg: Config) -> None:
-    for key, get, supported in NOT_YET:
-        value = get(cfg)  # type: ignore[operator]
-        if value != supported:
-            raise ConfigError(
-                f"{key}: {value!r} is not simulated by mt5tester yet; set it to {supported!r} "
-                "(a run never silently ignores a setting)"
-            )
 
 
 def _load_m1(cfg: Config, symbol: str, spec: SymbolSpec, real: dict[str, TickStream]) -> Bars:
@@ -125,7 +112,6 @@ def build(
     ``with_strategies=False`` (run-script: the script is the strategy) skips the strategy loader.
     ``truncate_ns`` (the lookahead checker): drop every M1 bar at or after it, as if history ended there.
     """
-    check_supported(cfg)
     try:
         parse_server_tz(cfg.backtest.server_timezone)
     except ValueError as e:
@@ -236,6 +222,12 @@ def build(
         for si, ls in enumerate(strategies)
         for sym in ls.strategy.symbols
     }
+    terminal = SimTerminal(market, server)
+    regimes = None
+    if cfg.regime.enabled:
+        params = RegimeParams(**cfg.regime.model_dump(exclude={"enabled"}))
+        regimes = RegimeTracker.from_m1(m1, params, bt.server_timezone)
+    coordinator = Coordinator(cfg.coordinator, build_module(terminal))
     return Components(
         cfg,
         base_dir,
@@ -243,10 +235,11 @@ def build(
         m1,
         tf_bars,
         strategies,
-        Coordinator(cfg.coordinator),
+        coordinator,
         server,
-        SimTerminal(market, server),
+        terminal,
         health,
         feeds,
         engine,
+        regimes,
     )

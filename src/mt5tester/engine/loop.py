@@ -28,6 +28,7 @@ from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import Signal
 from mt5tester.results import db
 from mt5tester.results.recorder import Recorder
+from mt5tester.risk.coordinator import ReviewContext, SignalContext
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
@@ -43,6 +44,8 @@ class Funnel:
     strategy_calls: int = 0
     signals: int = 0
     invalid_signals: int = 0
+    resized: int = 0
+    circuit_breaker_closes: int = 0
     invalid: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     fed_to_fusion: int = 0
     approved: int = 0
@@ -67,6 +70,8 @@ class Funnel:
             "invalid_by_strategy": {k: dict(v) for k, v in sorted(self.invalid.items())},
             "fed_to_fusion": self.fed_to_fusion,
             "approved": self.approved,
+            "resized": self.resized,
+            "circuit_breaker_closes": self.circuit_breaker_closes,
             "rejected": dict(sorted(self.rejected.items())),
             "executed": self.executed,
             "order_failed": dict(sorted(self.order_failed.items())),
@@ -355,97 +360,145 @@ class Runner:
             self.funnel.disabled.append(s.name)
         return []
 
-    def _handle(self, si: int, symbol: str, sig: Signal, t: int) -> None:
-        if self.capture is not None:
-            self.capture.append((t, sig.strategy, symbol, sig))
-        ls = self.c.strategies[si]
+    def _process(self, batch: list[tuple[int, str, Signal]], t: int) -> None:
+        """All trading signals of one decision point: exits first (a reversal frees its slot), then one
+        coordinator review of every entry together (conflicts, limits and risk see the whole bar),
+        then execution of what was approved or resized."""
+        if not batch:
+            return
         server = self.c.server
-        self._signal_seq += 1
-        sid = self._signal_seq
-        self.funnel.signals += 1
-        # Exits first: a reversal frees its slot before the entry is reviewed.
-        if sig.direction == "flat" or sig.exit_opposite:
-            opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
-            for p in list(server.positions):
-                if p.symbol == symbol and p.strategy == ls.strategy.name and opposite in (-1, p.type):
-                    close = TradeRequest(
-                        action=C.TRADE_ACTION_DEAL,
-                        symbol=symbol,
-                        volume=p.volume,
-                        position=p.ticket,
-                        type=C.ORDER_TYPE_SELL if p.type == C.POSITION_TYPE_BUY else C.ORDER_TYPE_BUY,
-                        comment=f"signal {sid}",
-                        magic=p.magic,
-                    )
-                    n = len(server.deals)
-                    res = server.send(close, ls.strategy.name, sid)
-                    if res.retcode == C.TRADE_RETCODE_DONE:
-                        self._record_deals(server.deals[n:])
-                    else:
-                        self.funnel.order_failed[f"close: {res.comment}"] += 1
-        volume = sig.volume or ls.strategy.volume
-        decision = self.c.coordinator.review(sig, volume, self)
-        row: dict[str, Any] = {
-            "signal_id": sid,
-            "time": t,
-            "strategy": ls.strategy.name,
-            "symbol": symbol,
-            "timeframe": ls.strategy.timeframe.name,
-            "direction": sig.direction,
-            "order_type": sig.order_type,
-            "price": sig.price,
-            "sl": sig.sl,
-            "tp": sig.tp,
-            "confidence": sig.confidence,
-            "comment": sig.comment,
-            "tags": sig.tags,
-            "status": decision.status,
-            "rule": decision.rule,
-            "reason": decision.reason,
-            "details": decision.details,
-            "volume": decision.volume,
-            "order_ticket": None,
-            "retcode": None,
-            "position_id": None,
-        }
-        try:
-            if decision.status != "approved":
+        items = []
+        for si, symbol, sig in batch:
+            if self.capture is not None:
+                self.capture.append((t, sig.strategy, symbol, sig))
+            self._signal_seq += 1
+            self.funnel.signals += 1
+            regime = self._regime(symbol, t)
+            if regime is not None:
+                sig = sig.model_copy(update={"tags": {**sig.tags, "regime": regime}})
+            items.append((si, symbol, sig, self._signal_seq, regime))
+            if sig.direction == "flat" or sig.exit_opposite:
+                self._close_strategy_positions(si, symbol, sig, self._signal_seq)
+        contexts = []
+        for si, symbol, sig, _, regime in items:
+            s = self.c.strategies[si].strategy
+            sl, _tp, ref = self._stops(sig, symbol)
+            contexts.append(
+                SignalContext(s.name, sig.volume or s.volume, abs(ref - sl) if sl and ref else None, regime)
+            )
+        owners = {p.ticket: p.strategy for p in server.positions}
+        ctx = ReviewContext(
+            now=t,
+            bar_time=t,
+            signals=contexts,
+            owners=owners,
+            server_time=self.c.terminal.market.to_server_s(t),
+        )
+        decisions = self.c.coordinator.review([it[2] for it in items], ctx)
+        close_all = False
+        for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
+            s = self.c.strategies[si].strategy
+            row: dict[str, Any] = {
+                "signal_id": sid,
+                "time": t,
+                "strategy": s.name,
+                "symbol": symbol,
+                "timeframe": s.timeframe.name,
+                "direction": sig.direction,
+                "order_type": sig.order_type,
+                "price": sig.price,
+                "sl": sig.sl,
+                "tp": sig.tp,
+                "confidence": sig.confidence,
+                "comment": sig.comment,
+                "tags": sig.tags,
+                "status": decision.status,
+                "rule": decision.rule,
+                "reason": decision.reason,
+                "details": decision.details,
+                "volume": decision.volume,
+                "order_ticket": None,
+                "retcode": None,
+                "position_id": None,
+            }
+            close_all = close_all or bool(decision.details.get("close_all"))
+            if decision.status in ("approved", "resized"):
+                self.funnel.approved += 1
+                if decision.status == "resized":
+                    self.funnel.resized += 1
+                if sig.direction != "flat":
+                    row.update(self._execute(sig, symbol, t, decision.volume, sid, s.name))
+            else:
                 self.funnel.rejected[decision.reason or "unknown"] += 1
-                return
-            self.funnel.approved += 1
-            if sig.direction != "flat":
-                row.update(self._execute(sig, symbol, t, decision.volume, sid, ls.strategy.name))
-        finally:
-            self.rec.add(db.signals, row)  # added last: the row is complete when it can be flushed
+            self.rec.add(db.signals, row)
+        if close_all and server.positions:
+            self.funnel.circuit_breaker_closes += len(server.positions)
+            for p in sorted(server.positions, key=lambda p: p.ticket):
+                _, price = server.position_profit(p, t)
+                self._record_deals(
+                    [server.close_position(p, t, price, C.DEAL_REASON_EXPERT, "circuit breaker")]
+                )
+
+    def _regime(self, symbol: str, t: int) -> str | None:
+        tracker = self.c.regimes
+        return None if tracker is None else tracker.label_at(symbol, t)
+
+    def _close_strategy_positions(self, si: int, symbol: str, sig: Signal, sid: int) -> None:
+        server = self.c.server
+        name = self.c.strategies[si].strategy.name
+        opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
+        for p in list(server.positions):
+            if p.symbol == symbol and p.strategy == name and opposite in (-1, p.type):
+                close = TradeRequest(
+                    action=C.TRADE_ACTION_DEAL,
+                    symbol=symbol,
+                    volume=p.volume,
+                    position=p.ticket,
+                    type=C.ORDER_TYPE_SELL if p.type == C.POSITION_TYPE_BUY else C.ORDER_TYPE_BUY,
+                    comment=f"signal {sid}",
+                    magic=p.magic,
+                )
+                n = len(server.deals)
+                res = server.send(close, name, sid)
+                if res.retcode == C.TRADE_RETCODE_DONE:
+                    self._record_deals(server.deals[n:])
+                else:
+                    self.funnel.order_failed[f"close: {res.comment}"] += 1
+
+    def _stops(self, sig: Signal, symbol: str) -> tuple[float, float, float]:
+        """(SL price, TP price, reference price) of a signal at the current quote; 0 = none."""
+        spec = self.c.specs[symbol]
+        quote = self.c.server.quote(symbol)
+        if quote is None:
+            return 0.0, 0.0, 0.0
+        bid, ask, _ = quote
+        is_buy = sig.direction == "buy"
+        ref = sig.price if sig.order_type != "market" and sig.price else (ask if is_buy else bid)
+        sign = 1 if is_buy else -1
+        sl = sig.sl or (round(ref - sign * sig.sl_points * spec.point, spec.digits) if sig.sl_points else 0.0)
+        tp = sig.tp or (round(ref + sign * sig.tp_points * spec.point, spec.digits) if sig.tp_points else 0.0)
+        return float(sl), float(tp), float(ref)
 
     def _execute(
         self, sig: Signal, symbol: str, t: int, volume: float, sid: int, strategy: str
     ) -> dict[str, Any]:
         """Send the approved signal as an MT5 request; return the execution columns of its row."""
         server = self.c.server
-        spec = self.c.specs[symbol]
         is_buy = sig.direction == "buy"
-        quote = server.quote(symbol)
-        if quote is None:
+        if server.quote(symbol) is None:
             self.funnel.order_failed["Market closed"] += 1
             return {"retcode": C.TRADE_RETCODE_MARKET_CLOSED}
-        bid, ask, _ = quote
         if sig.order_type == "market":
-            ref, action = (ask if is_buy else bid), C.TRADE_ACTION_DEAL
-            type_ = C.ORDER_TYPE_BUY if is_buy else C.ORDER_TYPE_SELL
+            action, type_ = C.TRADE_ACTION_DEAL, (C.ORDER_TYPE_BUY if is_buy else C.ORDER_TYPE_SELL)
         else:
-            assert sig.price is not None
-            ref, action = sig.price, C.TRADE_ACTION_PENDING
             kinds = {
                 ("limit", True): C.ORDER_TYPE_BUY_LIMIT,
                 ("limit", False): C.ORDER_TYPE_SELL_LIMIT,
                 ("stop", True): C.ORDER_TYPE_BUY_STOP,
                 ("stop", False): C.ORDER_TYPE_SELL_STOP,
             }
-            type_ = kinds[(sig.order_type, is_buy)]
-        sign = 1 if is_buy else -1
-        sl = sig.sl or (round(ref - sign * sig.sl_points * spec.point, spec.digits) if sig.sl_points else 0.0)
-        tp = sig.tp or (round(ref + sign * sig.tp_points * spec.point, spec.digits) if sig.tp_points else 0.0)
+            action, type_ = C.TRADE_ACTION_PENDING, kinds[(sig.order_type, is_buy)]
+        sl, tp, _ = self._stops(sig, symbol)
         req = TradeRequest(
             action=action,
             symbol=symbol,
@@ -530,6 +583,8 @@ class Runner:
                 self._record_deals(c.server.advance(t))
                 c.terminal.set_time(t)
                 members: dict[str, dict[str, list[Signal]]] = {}
+                batch: list[tuple[int, str, Signal]] = []
+                c.coordinator.observe(c.terminal.market.to_server_s(t))
                 for si, symbol, i in events:  # fusion strategies come last (timeline order)
                     if si in self.disabled:
                         continue
@@ -539,8 +594,8 @@ class Runner:
                         members.setdefault(symbol, {})[s.name] = sigs
                         self._record_fed(si, symbol, sigs, t)
                         continue
-                    for sig in sigs:
-                        self._handle(si, symbol, sig, t)
+                    batch += [(si, symbol, sig) for sig in sigs]
+                self._process(batch, t)
                 self._record_equity(t)
                 self.funnel.decision_points += 1
                 if progress and n % 256 == 0:

@@ -98,6 +98,7 @@ def test_correlation_rejections_recorded_with_numbers(correlation_runs: tuple[Ru
         ).all()
     assert rows
     rule, reason, details = rows[0]
+    assert reason == "max_correlation"
     assert rule == "max_correlation" and details["limit"] == 0.6 and abs(details["value"]) > 0.6
 
 

@@ -102,7 +102,9 @@ def print_metrics(console: Console, m: Any) -> None:
     console.print(t)
 
 
-def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
+def run_backtest(
+    cfg: Config, base_dir: Path, console: Console, resume: tuple[str, dict[str, Any]] | None = None
+) -> int:
     from mt5tester.data.health import format_report
     from mt5tester.engine.build import build
     from mt5tester.engine.loop import Runner
@@ -111,7 +113,12 @@ def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
 
     components = build(cfg, base_dir)
     console.print(format_report(components.health))
-    runner = Runner(components)
+    runner = Runner(components, run_id=resume[0] if resume else None)
+    if resume:
+        from mt5tester.engine import checkpoint
+
+        checkpoint.truncate_after(components.engine, resume[0], resume[1])
+        console.print(f"resuming run {resume[0]} after {resume[1]['point'] + 1} decision points")
     loaded = Table(title="Strategies loaded")
     for col in ("name", "category", "timeframe", "symbols", "params", "source", "hash"):
         loaded.add_column(col)
@@ -145,9 +152,11 @@ def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
             transient=True,
         ) as bar:
             task = bar.add_task("run", total=None)
-            result = runner.run(lambda n, total: bar.update(task, completed=n, total=total))
+            result = runner.run(
+                lambda n, total: bar.update(task, completed=n, total=total), resume[1] if resume else None
+            )
     else:
-        result = runner.run()
+        result = runner.run(resume=resume[1] if resume else None)
     print_funnel(console, result.funnel)
     print_metrics(
         console,
@@ -164,8 +173,12 @@ def run_backtest(cfg: Config, base_dir: Path, console: Console) -> int:
     return 0
 
 
-@cli.command(help="Run a backtest from a YAML config.")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@cli.command(help="Run a backtest from a YAML config, or resume a killed one (--resume RUN_ID).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path))
+@click.option("--resume", "resume_id", help="continue this run from its last checkpoint")
+@click.option(
+    "--db", "db_url", help="results database of --resume (default: MT5TESTER_DB_URL or the config's)"
+)
 @click.option("--symbols", help="comma-separated, overrides backtest.symbols")
 @click.option("--start", help="YYYY-MM-DD, overrides backtest.start")
 @click.option("--end", help="YYYY-MM-DD, overrides backtest.end")
@@ -178,7 +191,14 @@ def backtest(
     end: str | None,
     out: Path | None,
     allow_unhealthy: bool,
+    resume_id: str | None,
+    db_url: str | None,
 ) -> None:
+    if resume_id:
+        cfg, base_dir, state = _resume_target(resume_id, config_path, db_url)
+        sys.exit(run_backtest(cfg, base_dir, _console(), (resume_id, state)))
+    if config_path is None:
+        raise click.UsageError("give --config FILE (or --resume RUN_ID)")
     overrides: dict[str, Any] = {
         "data.allow_unhealthy": True if allow_unhealthy else None,
         "backtest.symbols": [s.strip() for s in symbols.split(",")] if symbols else None,
@@ -188,6 +208,47 @@ def backtest(
     }
     cfg = load_config(config_path, overrides)
     sys.exit(run_backtest(cfg, config_path.resolve().parent, _console()))
+
+
+def _resume_target(
+    run_id: str, config_path: Path | None, db_url: str | None
+) -> tuple[Config, Path, dict[str, Any]]:
+    """The stored effective config of a run and its last checkpoint; errors say why it cannot resume."""
+    import os
+
+    from sqlalchemy import select
+
+    from mt5tester.config import parse_config
+    from mt5tester.engine import checkpoint
+    from mt5tester.errors import StorageError
+    from mt5tester.results import db
+
+    url = (
+        db_url
+        or os.environ.get("MT5TESTER_DB_URL")
+        or (
+            load_config(config_path).results.database_url
+            if config_path
+            else "sqlite:///runs/mt5tester.sqlite"
+        )
+    )
+    engine = db.connect(url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(db.runs.c.status, db.runs.c.config).where(db.runs.c.run_id == run_id)
+        ).first()
+    if row is None:
+        raise StorageError(f"no run {run_id} in {db.redact(url)}")
+    if row[0] == "completed":
+        raise StorageError(f"run {run_id} is completed; nothing to resume")
+    ck = checkpoint.latest(engine, run_id)
+    if ck is None:
+        raise StorageError(
+            f"run {run_id} ({row[0]}) has no checkpoint to resume from (results.checkpoint_seconds); rerun it"
+        )
+    raw = dict(row[1])
+    raw["results"] = {**raw["results"], "database_url": url}
+    return parse_config(raw, f"run {run_id}"), Path(ck.state["base_dir"]), ck.state
 
 
 @cli.command(help="Generate demo data and run a demo portfolio on it (no real data needed).")

@@ -274,6 +274,11 @@ class ExecutionConfig(_Section):
 class ResultsConfig(_Section):
     database_url: str = "sqlite:///runs/mt5tester.sqlite"
     out_dir: Path = Path("runs")
+    checkpoint_seconds: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="wall seconds between checkpoints (resume with --resume RUN_ID); null: off",
+    )
 
 
 class ReportConfig(_Section):

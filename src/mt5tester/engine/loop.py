@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
@@ -538,9 +539,15 @@ class Runner:
         return [(p.symbol, p.strategy) for p in self.c.server.positions]
 
     # --------------------------------------------------------------------------------- the loop
-    def run(self, progress: Callable[[int, int], None] | None = None) -> RunResult:
+    def run(
+        self, progress: Callable[[int, int], None] | None = None, resume: dict[str, Any] | None = None
+    ) -> RunResult:
+        """Run the loop; with ``resume`` (a checkpoint state) continue a recorded run after its point."""
         c = self.c
         cfg = c.cfg
+        if resume is not None:
+            first_point = checkpoint.restore(self, resume)
+            return self._loop(progress, first_point)
         self.rec.start_run(
             cfg.effective()
             | {"results": cfg.effective()["results"] | {"database_url": db.redact(cfg.results.database_url)}},
@@ -573,12 +580,19 @@ class Runner:
             ],
         )
         self._record_deals(c.server.deals[:1])
+        for ls in c.strategies:
+            ls.strategy.on_start(self.ctx)
+        return self._loop(progress, 0)
+
+    def _loop(self, progress: Callable[[int, int], None] | None, first_point: int) -> RunResult:
+        c = self.c
+        cfg = c.cfg
         t_start = _time.perf_counter()
+        every = cfg.results.checkpoint_seconds
+        last_checkpoint = _time.monotonic()
         try:
-            for ls in c.strategies:
-                ls.strategy.on_start(self.ctx)
             points = timeline(c)
-            for n, (t, events) in enumerate(points):
+            for n, (t, events) in enumerate(points[first_point:], start=first_point):
                 self.ctx.now = t
                 self._record_deals(c.server.advance(t))
                 c.terminal.set_time(t)
@@ -600,6 +614,9 @@ class Runner:
                 self.funnel.decision_points += 1
                 if progress and n % 256 == 0:
                     progress(n, len(points))
+                if every is not None and _time.monotonic() - last_checkpoint >= every:
+                    checkpoint.save(self, n, t)
+                    last_checkpoint = _time.monotonic()
             end = day_ns(cfg.backtest.end)
             self._record_deals(c.server.advance(end))
             if cfg.backtest.close_at_end:

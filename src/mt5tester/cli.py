@@ -55,6 +55,7 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
             t.add_row(f"  invalid: {name}: {reason}", str(n))
     t.add_row("fed to fusion (trade: false)", str(funnel["fed_to_fusion"]))
     t.add_row("approved", str(funnel["approved"]))
+    t.add_row("  of which resized", str(funnel["resized"]))
     for reason, n in funnel["rejected"].items():
         t.add_row(f"rejected: {reason}", str(n))
     if not funnel["rejected"]:
@@ -66,6 +67,7 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
         t.add_row(f"closed by {how.replace('_', ' ')}", str(n))
     t.add_row("ambiguous M1 bars (SL and TP inside one bar)", str(funnel["ambiguous_bars"]))
     t.add_row("stop-outs", str(funnel["stop_outs"]))
+    t.add_row("closed by circuit breaker", str(funnel["circuit_breaker_closes"]))
     for name, n in funnel["strategy_errors"].items():
         t.add_row(f"strategy errors: {name}", str(n))
     if not funnel["strategy_errors"]:

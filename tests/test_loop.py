@@ -253,3 +253,50 @@ def test_df_holds_no_view_of_later_bars(demo_data: Path, tmp_path: Path, probe: 
     log = __import__(type(runner.c.strategies[0].strategy).__module__).REACH_LOG
     assert len(log) > 50
     assert all(rows == 20 and reach == 20 for rows, reach in log)
+
+
+def test_orders_and_positions_recorded_with_mfe_mae(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from mt5tester.results import db
+
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000)
+    bars += [
+        ("2024-01-02T00:10", 1.10010, 1.10020, 1.09960, 1.10015, 12),  # buy at 1.10022; low 1.09960
+        ("2024-01-02T00:11", 1.10015, 1.10090, 1.10010, 1.10050, 10),  # high 1.10090
+        (
+            "2024-01-02T00:12",
+            1.10050,
+            1.10150,
+            1.10040,
+            1.10140,
+            10,
+        ),  # TP 1.10122 hit (high 1.10150 after it)
+    ]
+    bars += flat_bars("2024-01-02T00:13", 30, 1.10140)
+    write_m1(data, "EURUSD", bars)
+    script = [
+        {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0, "tp_points": 100, "sl_points": 90}
+    ]
+    runner = _run(scenario_config(data, tmp_path, script), tmp_path)
+    with runner.c.engine.connect() as conn:
+        pos = (
+            conn.execute(select(db.positions).where(db.positions.c.run_id == runner.run_id)).mappings().all()
+        )
+        orders = conn.execute(
+            select(db.orders.c.type, db.orders.c.state, db.orders.c.reason)
+            .where(db.orders.c.run_id == runner.run_id)
+            .order_by(db.orders.c.ticket)
+        ).all()
+    assert orders == [(0, 4, 3), (1, 4, 5)]  # buy filled (expert), its TP close (ORDER_REASON_TP)
+    (p,) = pos
+    assert (p["type"], p["volume"], p["price_open"], p["price_close"], p["close_reason"]) == (
+        0,
+        1.0,
+        1.10022,
+        1.10122,
+        5,
+    )
+    # MFE: the exit 1.10122 (the exit bar's 1.10150 came after the exit): +100.00; MAE: low 1.09960: -62.00
+    assert (p["mfe"], p["mae"], p["net"]) == (100.0, -62.0, 93.0)

@@ -26,7 +26,9 @@ from conftest import STRATEGIES_FILE, base_config, require
 EVIL = "<script>alert(1)</script>"
 # would mark the page if any injected markup ever ran
 PWN = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
-RUN_CHARTS = 7  # equity, drawdown, monthly, breakdown, trade results, holding times, lifecycle funnel
+RUN_CHARTS = (
+    8  # equity, drawdown, monthly, breakdown, trade results, holding times, MFE/MAE, lifecycle funnel
+)
 
 
 @dataclass
@@ -172,31 +174,21 @@ def test_report_sections_reconcile_with_the_mt5_metrics(runs: Runs) -> None:
     assert rep.trades["regime"].dropna().tolist() == [EVIL]
 
 
-def test_report_html_with_a_trade_excursions_table_adds_the_mfe_mae_chart(runs: Runs, tmp_path: Path) -> None:
+def test_report_html_mfe_mae_chart_from_positions_and_note_without_them(runs: Runs, tmp_path: Path) -> None:
     src = Path(runs.db_url.removeprefix("sqlite:///"))
     copy = tmp_path / "copy.sqlite"
     with sqlite3.connect(src) as a, sqlite3.connect(copy) as b:
         a.backup(b)  # the DB runs in WAL mode: a file copy could miss rows
     with sqlite3.connect(copy) as conn:
-        pids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT position_id FROM deals WHERE run_id=? AND type<2", (runs.first,)
-            )
-        ]
-        conn.execute("CREATE TABLE trade_excursions (run_id TEXT, position_id INTEGER, mfe REAL, mae REAL)")
-        conn.executemany(
-            "INSERT INTO trade_excursions VALUES (?,?,?,?)", [(runs.first, p, 10.0, -5.0) for p in pids]
-        )
+        conn.execute("UPDATE positions SET mfe = NULL, mae = NULL")  # as a run recorded before schema 0003
 
-    without = render_run_html(load_run(open_results_db(runs.db_url), runs.first))
-    with_exc = render_run_html(load_run(open_results_db(f"sqlite:///{copy}"), runs.first))
+    with_exc = render_run_html(load_run(open_results_db(runs.db_url), runs.first))
+    without = render_run_html(load_run(open_results_db(f"sqlite:///{copy}"), runs.first))
 
-    assert without.count('class="plotly-graph-div"') == RUN_CHARTS
-    assert "MFE/MAE (maximum favourable" in without
-    assert with_exc.count('class="plotly-graph-div"') == RUN_CHARTS + 1
+    assert with_exc.count('class="plotly-graph-div"') == RUN_CHARTS
     assert "MFE and MAE per trade vs result" in with_exc
-    assert "MFE/MAE (maximum favourable" not in with_exc
+    assert without.count('class="plotly-graph-div"') == RUN_CHARTS - 1
+    assert "MFE/MAE (maximum favourable" in without
 
 
 # --- PDF ----------------------------------------------------------------------------------------------------

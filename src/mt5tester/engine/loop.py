@@ -28,6 +28,7 @@ from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import Signal
 from mt5tester.results import db
+from mt5tester.results.book import order_rows, position_rows
 from mt5tester.results.recorder import Recorder
 from mt5tester.risk.coordinator import ReviewContext, SignalContext
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
@@ -220,6 +221,13 @@ class Runner:
         except Exception as e:
             si = next(k for k, ls in enumerate(self.c.strategies) if ls.strategy is s)
             self._strategy_failed(si, d.symbol, d.time, e)
+
+    def _record_book(self) -> None:
+        """Orders and positions (with MFE/MAE), written once at the end of the run (also a failed one)."""
+        for row in order_rows(self.c.server):
+            self.rec.add(db.orders, row)
+        for row in position_rows(self.c.server):
+            self.rec.add(db.positions, row)
 
     def _record_equity(self, t: int) -> None:
         acc = self.c.server
@@ -626,10 +634,12 @@ class Runner:
                 ls.strategy.on_stop(self.ctx)
         except BaseException as e:
             self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
+            self._record_book()
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
             raise
         self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
+        self._record_book()
         funnel = self.funnel.as_dict()
         self.rec.finish("completed", funnel, None, {"loop_seconds": round(_time.perf_counter() - t_start, 3)})
         return RunResult(self.run_id, "completed", funnel, c.server.balance, len(c.server.deals))

@@ -39,7 +39,7 @@ DEAL_TYPES = {0: "buy", 1: "sell", 2: "balance"}
 DEAL_ENTRIES = {0: "in", 1: "out", 2: "in/out", 3: "out by"}
 DEAL_REASONS = {0: "client", 1: "mobile", 2: "web", 3: "expert", 4: "sl", 5: "tp", 6: "so", 7: "rollover"}
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-EXCURSIONS_TABLE = "trade_excursions"  # written by per-trade excursion recording, when that exists
+EXCURSIONS_TABLE = "positions"  # one row per position with its MFE/MAE (results.book, schema 0003)
 
 
 # --- tables: typed columns, raw values, one formatter for HTML and PDF -------------------------------------
@@ -223,16 +223,18 @@ def load_run(engine: Engine, run_id: str) -> RunReport:
 
 
 def _read_excursions(engine: Engine, run_id: str) -> pd.DataFrame | None:
-    """MFE/MAE per position from a ``trade_excursions`` table (position_id, mfe, mae), only if it exists."""
+    """MFE/MAE per position from the ``positions`` table (position_id, mfe, mae), when recorded."""
     if not inspect(engine).has_table(EXCURSIONS_TABLE):
         return None
     table = SaTable(EXCURSIONS_TABLE, MetaData(), autoload_with=engine)
     if not {"run_id", "position_id", "mfe", "mae"} <= set(table.c.keys()):
         return None
-    q = select(table.c.position_id, table.c.mfe, table.c.mae).where(table.c.run_id == run_id)
+    q = select(table.c.position_id, table.c.mfe, table.c.mae).where(
+        table.c.run_id == run_id, table.c.mfe.is_not(None)
+    )
     with engine.connect() as conn:
         rows = conn.execute(q).all()
-    return pd.DataFrame(rows, columns=["position_id", "mfe", "mae"])
+    return pd.DataFrame(rows, columns=["position_id", "mfe", "mae"]) if rows else None
 
 
 # --- derived frames ---------------------------------------------------------------------------------------
@@ -652,9 +654,8 @@ def excursion_frame(rep: RunReport) -> pd.DataFrame | None:
 
 MFE_MAE_NOTE = (
     "MFE/MAE (maximum favourable / adverse excursion per trade) need the price path inside each trade, "
-    "which the results database does not hold: M1 data is not stored with a run. They will appear here "
-    "once per-trade excursions are recorded (a trade_excursions table); until then, the holding-time "
-    "distribution is shown."
+    "recorded with each position (positions table); this run has none (it predates schema 0003 or closed "
+    "no trade), so the holding-time distribution is shown."
 )
 
 

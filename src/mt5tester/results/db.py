@@ -173,6 +173,50 @@ checkpoints = Table(
     Column("recorder_position", JSON, nullable=False),  # rows per table already flushed at `time_ns`
 )
 
+orders = Table(
+    "orders",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("ticket", BigInteger, primary_key=True, autoincrement=False),
+    Column("time_setup", BigInteger, nullable=False),  # UTC ns
+    Column("time_done", BigInteger),
+    Column("type", Integer, nullable=False),  # ORDER_TYPE_*
+    Column("state", Integer, nullable=False),  # ORDER_STATE_*
+    Column("reason", Integer, nullable=False),  # ORDER_REASON_*
+    Column("symbol", String(32), nullable=False),
+    Column("volume_initial", Float, nullable=False),
+    Column("volume_current", Float, nullable=False),
+    Column("price_open", Float, nullable=False),
+    Column("price_done", Float, nullable=False),
+    Column("sl", Float, nullable=False),
+    Column("tp", Float, nullable=False),
+    Column("price_stoplimit", Float, nullable=False),
+    Column("position_id", BigInteger, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("strategy", String(128), nullable=False),
+    Column("signal_id", Integer),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("symbol", String(32), nullable=False),
+    Column("type", Integer, nullable=False),  # POSITION_TYPE_* of the opening deal
+    Column("volume", Float, nullable=False),  # volume opened
+    Column("time_open", BigInteger, nullable=False),
+    Column("time_close", BigInteger),  # null: still open at the end
+    Column("price_open", Float, nullable=False),
+    Column("price_close", Float),
+    Column("net", Float, nullable=False),  # profit + swap + commission of all its deals
+    Column("mfe", Float),  # maximum favourable excursion, deposit currency
+    Column("mae", Float),  # maximum adverse excursion (<= 0), deposit currency
+    Column("close_reason", Integer),  # DEAL_REASON_* of the final deal
+    Column("strategy", String(128), nullable=False),
+    Column("signal_id", Integer),
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_PROBE = "_write_probe"  # scratch table of the writability proof before 0002: ignored
 _PG_MIGRATION_LOCK = 0x6D74357465  # pg_advisory_xact_lock key: one migrating process at a time

@@ -76,7 +76,7 @@ class Recorder:
         if not self._pending:
             return
         with self.engine.begin() as conn:
-            for name in ("signals", "deals", "equity", "strategy_errors"):
+            for name in ("signals", "deals", "equity", "strategy_errors", "orders", "positions"):
                 rows = self._buffers.get(name)
                 if rows:
                     conn.execute(insert(db.metadata.tables[name]), rows)

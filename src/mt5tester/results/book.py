@@ -1,0 +1,97 @@
+"""Orders and positions of a finished (or failed) run, as database rows.
+
+Positions are rebuilt from the deals (grouped by position id) and get their maximum favourable and
+adverse excursion (MFE/MAE) in deposit currency, measured on the trigger bars while they were open:
+a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mt5tester.terminal import constants as C
+from mt5tester.terminal.server import Order, TradeServer
+
+
+def order_rows(server: TradeServer) -> list[dict[str, Any]]:
+    def row(o: Order) -> dict[str, Any]:
+        return {
+            "ticket": o.ticket,
+            "time_setup": o.time_setup,
+            "time_done": o.time_done or None,
+            "type": o.type,
+            "state": o.state,
+            "reason": o.reason,
+            "symbol": o.symbol,
+            "volume_initial": o.volume_initial,
+            "volume_current": o.volume_current,
+            "price_open": o.price_open,
+            "price_done": o.price_done,
+            "sl": o.sl,
+            "tp": o.tp,
+            "price_stoplimit": o.price_stoplimit,
+            "position_id": o.position_id,
+            "comment": o.comment,
+            "strategy": o.strategy,
+            "signal_id": o.signal_id,
+        }
+
+    return [row(o) for o in sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)]
+
+
+def position_rows(server: TradeServer) -> list[dict[str, Any]]:
+    by_id: dict[int, list[Any]] = {}
+    for d in server.deals:
+        if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+            by_id.setdefault(d.position_id, []).append(d)
+    still_open = {p.identifier for p in server.positions}
+    bars_of = server.trigger_bars or server.market.m1
+    rows = []
+    for pid, deals in sorted(by_id.items()):
+        first = deals[0]
+        is_buy = first.type == C.DEAL_TYPE_BUY
+        closed = pid not in still_open
+        last = deals[-1]
+        t_close = last.time if closed else None
+        volume = float(sum(d.volume for d in deals if d.entry == C.DEAL_ENTRY_IN))
+        mfe = mae = None
+        bars = bars_of[first.symbol]
+        spec = server.specs[first.symbol]
+        # Bars from the entry bar up to (not including) the bar of the exit, plus the exit price itself:
+        # the exit bar's range may hold prices after the exit, so it is not used.
+        lo = max(int(np.searchsorted(bars.time, first.time, "right")) - 1, 0)
+        hi = int(np.searchsorted(bars.time, t_close, "left")) if t_close is not None else len(bars)
+        prices = [last.price] if closed else []
+        if hi > lo:
+            spread = bars.spread[lo:hi] * spec.point if bars.spread[lo:hi].any() else spec.spread * spec.point
+            if is_buy:
+                prices += [float(bars.high[lo:hi].max()), float(bars.low[lo:hi].min())]
+            else:
+                prices += [float((bars.low[lo:hi] + spread).min()), float((bars.high[lo:hi] + spread).max())]
+        if prices:
+            best = max(prices) if is_buy else min(prices)
+            worst = min(prices) if is_buy else max(prices)
+            t_ref = t_close if t_close is not None else first.time
+            mfe = round(server.profit_raw(spec, is_buy, volume, first.price, best, t_ref), 2)
+            mae = round(server.profit_raw(spec, is_buy, volume, first.price, worst, t_ref), 2)
+        rows.append(
+            {
+                "position_id": pid,
+                "symbol": first.symbol,
+                "type": 0 if is_buy else 1,
+                "volume": volume,
+                "time_open": first.time,
+                "time_close": t_close,
+                "price_open": first.price,
+                "price_close": last.price if closed else None,
+                "net": round(sum(d.profit + d.swap + d.commission for d in deals), 2),
+                "mfe": mfe,
+                "mae": mae,
+                "close_reason": last.reason if closed else None,
+                "strategy": first.strategy,
+                "signal_id": first.signal_id,
+            }
+        )
+    return rows

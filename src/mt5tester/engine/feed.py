@@ -42,6 +42,8 @@ def prepared_columns(strategy: Strategy, symbol: str, bars: Bars) -> dict[str, n
         tb = "".join(traceback.format_exception(type(e), e, e.__traceback__)[-3:]).rstrip()
         raise StrategyLoadError(f"{where} raised {type(e).__name__}: {e}\n{tb}") from e
     if out is None:
+        if strategy.signal_column is not None:
+            raise StrategyLoadError(f"{where} returned None but signal_column is '{strategy.signal_column}'")
         return {}
     if not isinstance(out, pd.DataFrame):
         raise StrategyLoadError(f"{where} returned {type(out).__name__}; expected a DataFrame or None")
@@ -52,7 +54,13 @@ def prepared_columns(strategy: Strategy, symbol: str, bars: Bars) -> dict[str, n
     clash = sorted(set(out.columns) & set(BAR_COLUMNS))
     if clash:
         raise StrategyLoadError(f"{where} returned columns {clash} that clash with the bar columns")
-    return {str(c): np.ascontiguousarray(out[c].to_numpy()) for c in out.columns}
+    columns = {str(c): np.ascontiguousarray(out[c].to_numpy()) for c in out.columns}
+    if strategy.signal_column is not None and strategy.signal_column not in columns:
+        raise StrategyLoadError(
+            f"{where}: signal_column '{strategy.signal_column}' is not among the prepared columns "
+            f"{sorted(columns)}"
+        )
+    return columns
 
 
 class StrategyFeed:
@@ -72,14 +80,4 @@ class StrategyFeed:
     def window(self, lo: int, hi: int) -> pd.DataFrame | BarArrays:
         if self._frame is not None:
             return self._frame.iloc[lo:hi].copy()
-        b = self.bars
-        return BarArrays(
-            b.time[lo:hi].copy(),
-            b.open[lo:hi].copy(),
-            b.high[lo:hi].copy(),
-            b.low[lo:hi].copy(),
-            b.close[lo:hi].copy(),
-            b.tick_volume[lo:hi].copy(),
-            b.spread[lo:hi].copy(),
-            {k: v[lo:hi].copy() for k, v in self.extra.items()},
-        )
+        return BarArrays.window(self.bars, lo, hi, self.extra)

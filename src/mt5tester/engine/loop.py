@@ -104,11 +104,16 @@ def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
     """Decision points in [start, end): (t, [(strategy index, symbol, index of the bar that closed)]).
 
     t is the first M1 tick at or after the bar's close (the bar is known closed only then); bars
-    whose close is followed by no tick before ``end`` are never seen, as in MT5.
+    whose close is followed by no tick before ``end`` are never seen, as in MT5. A strategy with a
+    ``signal_column`` is called only on the bars where that prepared column is non-zero. Built with
+    numpy: one sort over every (strategy, symbol) close; fusion strategies last within a point.
     """
     start, end = day_ns(c.cfg.backtest.start), day_ns(c.cfg.backtest.end)
-    events: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    parts_t, parts_fusion, parts_si, parts_sym, parts_i = [], [], [], [], []
+    symbols: list[str] = []
     for si, ls in enumerate(c.strategies):
+        fusion = isinstance(ls.strategy, FusionStrategy)
+        column = ls.strategy.signal_column
         for sym in ls.strategy.symbols:
             bars = c.tf_bars[(sym, ls.strategy.timeframe)]
             # The bar is seen on the next tick: a recorded one in real_ticks mode, else an M1 open.
@@ -119,10 +124,33 @@ def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
             seen = np.searchsorted(m1_time, close[first:], "left")
             ok = seen < len(m1_time)
             when = np.where(ok, m1_time[np.minimum(seen, len(m1_time) - 1)], end)
-            for j in np.flatnonzero(ok & (when >= start) & (when < end)):
-                events[int(when[j])].append((si, sym, first + int(j)))
-    fusion = [isinstance(ls.strategy, FusionStrategy) for ls in c.strategies]
-    return [(t, sorted(ev, key=lambda e: fusion[e[0]])) for t, ev in sorted(events.items())]
+            keep = ok & (when >= start) & (when < end)
+            if column is not None:
+                values = np.asarray(c.feeds[(si, sym)].extra[column][first:], dtype=np.float64)
+                keep &= np.nan_to_num(values) != 0
+            idx = np.flatnonzero(keep)
+            parts_t.append(when[idx].astype(np.int64))
+            parts_fusion.append(np.full(len(idx), fusion))
+            parts_si.append(np.full(len(idx), si))
+            symbols.append(sym)
+            parts_sym.append(np.full(len(idx), len(symbols) - 1))
+            parts_i.append(first + idx)
+    if not parts_t:
+        return []
+    t_all = np.concatenate(parts_t)
+    order = np.lexsort((np.concatenate(parts_si), np.concatenate(parts_fusion), t_all))
+    t_all = t_all[order]
+    si_all = np.concatenate(parts_si)[order].tolist()
+    sym_all = [symbols[k] for k in np.concatenate(parts_sym)[order].tolist()]
+    i_all = np.concatenate(parts_i)[order].tolist()
+    bounds = np.flatnonzero(np.diff(t_all)) + 1
+    starts = [0, *bounds.tolist()]
+    stops = [*bounds.tolist(), len(t_all)]
+    times = t_all[starts].tolist() if len(t_all) else []
+    return [
+        (t, list(zip(si_all[a:b], sym_all[a:b], i_all[a:b], strict=True)))
+        for t, a, b in zip(times, starts, stops, strict=True)
+    ]
 
 
 class Runner:
@@ -231,7 +259,10 @@ class Runner:
 
     def _record_equity(self, t: int) -> None:
         acc = self.c.server
-        equity, margin = acc.equity(t), acc.margin(t)
+        if acc.positions:
+            equity, margin = acc.equity(t), acc.margin(t)
+        else:  # flat: equity is the balance and no margin is used
+            equity, margin = acc.balance, 0.0
         if margin > 0:
             level = round(equity / margin * 100, 2)
             low = self.funnel.margin_level_min
@@ -600,13 +631,15 @@ class Runner:
         last_checkpoint = _time.monotonic()
         try:
             points = timeline(c)
+            watch_equity = bool(cfg.coordinator.daily_loss_limit_pct or cfg.coordinator.max_drawdown_pct)
             for n, (t, events) in enumerate(points[first_point:], start=first_point):
                 self.ctx.now = t
                 self._record_deals(c.server.advance(t))
                 c.terminal.set_time(t)
                 members: dict[str, dict[str, list[Signal]]] = {}
                 batch: list[tuple[int, str, Signal]] = []
-                c.coordinator.observe(c.terminal.market.to_server_s(t))
+                if watch_equity:
+                    c.coordinator.observe(c.terminal.market.to_server_s(t))
                 for si, symbol, i in events:  # fusion strategies come last (timeline order)
                     if si in self.disabled:
                         continue

@@ -189,6 +189,8 @@ class TradeServer:
     _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     _directions: dict[str, np.ndarray] = field(default_factory=dict)
     _tick_cache: dict[str, tuple[int, int, TickStream]] = field(default_factory=dict)
+    _extreme_cache: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _spread_cache: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -1005,16 +1007,29 @@ class TradeServer:
         assert self.trigger_bars is not None
         return int(np.searchsorted(self.trigger_bars[symbol].time, t, "left"))
 
+    def _extremes(self, symbol: str) -> tuple[float, float]:
+        """(lowest Bid, highest Ask) over all trigger bars of a symbol, computed once."""
+        if symbol not in self._extreme_cache:
+            assert self.trigger_bars is not None
+            bars = self.trigger_bars[symbol]
+            sp = self._trigger_spread(symbol) * self.specs[symbol].point
+            self._extreme_cache[symbol] = (float(bars.low.min()), float((bars.high + sp).max()))
+        return self._extreme_cache[symbol]
+
     def _trigger_spread(self, symbol: str) -> np.ndarray:
-        assert self.trigger_bars is not None
-        bars = self.trigger_bars[symbol]
-        if bars is self.market.m1[symbol]:
-            return self.market.spread[symbol]
-        return (
-            np.maximum(bars.spread, 0).astype(np.int32)
-            if bars.spread.any()
-            else np.full(len(bars), self.specs[symbol].spread, np.int32)
-        )
+        """Spread in points of each trigger bar (the market's for M1, else the bars' own), cached."""
+        cached = self._spread_cache.get(symbol)
+        if cached is None:
+            assert self.trigger_bars is not None
+            bars = self.trigger_bars[symbol]
+            if bars is self.market.m1[symbol]:
+                cached = self.market.spread[symbol]
+            elif bars.spread.any():
+                cached = np.maximum(bars.spread, 0).astype(np.int32)
+            else:
+                cached = np.full(len(bars), self.specs[symbol].spread, np.int32)
+            self._spread_cache[symbol] = cached
+        return cached
 
     def _direction(self, symbol: str) -> np.ndarray:
         """Up/down direction of every trigger bar (MT5's doji rule), computed once per symbol."""
@@ -1228,6 +1243,13 @@ class TradeServer:
 
     def advance(self, t: int) -> list[Deal]:
         """Replay everything between the previous point and t, in time order; return the deals made."""
+        if (
+            not self.positions
+            and not self.orders
+            and (self._next_rollover >= len(self.rollovers) or int(self.rollovers[self._next_rollover]) > t)
+        ):
+            self.now = max(self.now, t)  # nothing open: nothing can happen before t
+            return []
         out: list[Deal] = []
         while self._next_rollover < len(self.rollovers) and int(self.rollovers[self._next_rollover]) <= t:
             r = int(self.rollovers[self._next_rollover])
@@ -1352,6 +1374,15 @@ class TradeServer:
         s = self.settings
         floor = s.stop_out / 100.0 * m if s.stop_out_mode == "percent" else s.stop_out
         assert self.trigger_bars is not None
+        # Cheapest bound: every position at the worst price of its whole history cannot reach the floor.
+        bound = self.balance + sum(p.swap for p in self.positions)
+        for p in self.positions:
+            spec = self.specs[p.symbol]
+            lo_all, hi_all = self._extremes(p.symbol)
+            worst = lo_all if p.type == 0 else hi_all
+            bound += self.profit_raw(spec, p.type == 0, p.volume, p.price_open, worst, self.now)
+        if bound > floor:
+            return None
         # A cheap bound first: the worst price of each position over the whole interval.
         per_pos = []
         worst_total = self.balance + sum(p.swap for p in self.positions)

@@ -125,11 +125,13 @@ def cross_column(close: np.ndarray, fast: int, slow: int, tie: float) -> np.ndar
 
 
 class SmaCrossPrepared(Strategy):
-    """Array-prepared signals: ``prepare()`` computes the cross column once, each call reads one value."""
+    """Array-prepared signals: ``prepare()`` computes the cross column once; with ``signal_column`` the
+    engine calls the strategy only on the bars where the column is non-zero (the crosses)."""
 
     category = "technical"
     Params = SmaCrossParams
     data_format = "numpy"
+    signal_column = "cross"
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
         p = self.params

@@ -15,6 +15,16 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+PLAIN_TABLES = frozenset({"deals", "equity", "orders", "positions"})  # no JSON columns
+
+
+def _insert_sql(dialect: Any, table: str, keys: list[str]) -> str:
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(quote(k) for k in keys)
+    return f"INSERT INTO {quote(table)} ({columns}) VALUES ({', '.join([mark] * len(keys))})"
+
+
 class Recorder:
     def __init__(self, engine: Engine, run_id: str, batch_rows: int = 5000) -> None:
         self.engine = engine
@@ -78,7 +88,16 @@ class Recorder:
         with self.engine.begin() as conn:
             for name in ("signals", "deals", "equity", "strategy_errors", "orders", "positions"):
                 rows = self._buffers.get(name)
-                if rows:
+                if not rows:
+                    continue
+                if name in PLAIN_TABLES:
+                    # Plain numbers and text: straight to the driver's executemany, about 3x faster than
+                    # the Core insert on the big tables (equity has a row per decision point).
+                    keys = list(rows[0])
+                    conn.exec_driver_sql(
+                        _insert_sql(conn.dialect, name, keys), [tuple(r[k] for k in keys) for r in rows]
+                    )
+                else:
                     conn.execute(insert(db.metadata.tables[name]), rows)
         self._buffers.clear()
         self._pending = 0

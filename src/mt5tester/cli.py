@@ -73,7 +73,7 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     if not funnel["strategy_errors"]:
         t.add_row("strategy errors", "0")
     for name, us in funnel["mean_call_us"].items():
-        t.add_row(f"mean µs per call: {name}", f"{us:.1f}")
+        t.add_row(f"calls / mean µs: {name}", f"{funnel['calls'][name]} / {us:.1f}")
     console.print(t)
 
 
@@ -159,7 +159,11 @@ def run_backtest(
             )
     else:
         result = runner.run(resume=resume[1] if resume else None)
-    print_funnel(console, result.funnel)
+    from mt5tester.results.funnel import funnel_from_db
+
+    # The funnel shown is computed from the stored rows; counters that live only in the engine
+    # (ambiguous bars, stop-outs, call timings, invalid-signal reasons) are added from it.
+    print_funnel(console, result.funnel | funnel_from_db(components.engine, result.run_id))
     print_metrics(
         console,
         run_metrics(

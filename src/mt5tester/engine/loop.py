@@ -10,6 +10,7 @@ everything is recorded.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time as _time
 import traceback
@@ -83,6 +84,7 @@ class Funnel:
             "ambiguous_bars": self.ambiguous_bars,
             "stop_outs": self.stop_outs,
             "margin_level_min": self.margin_level_min,
+            "calls": {k: self.calls[k] for k in sorted(self.calls)},
             "mean_call_us": {
                 k: round(self.call_seconds[k] / self.calls[k] * 1e6, 1)
                 for k in sorted(self.calls)
@@ -151,6 +153,25 @@ def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
         (t, list(zip(si_all[a:b], sym_all[a:b], i_all[a:b], strict=True)))
         for t, a, b in zip(times, starts, stops, strict=True)
     ]
+
+
+def fingerprints(c: Components, symbol: str) -> dict[str, str]:
+    """SHA-256 (16 hex) of the exact arrays a run used, per timeframe of ``symbol``: two runs with the
+    same fingerprints saw the same data."""
+    out = {}
+    for (sym, tf), bars in sorted(c.tf_bars.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+        if sym != symbol:
+            continue
+        h = hashlib.sha256()
+        for arr in (bars.time, bars.open, bars.high, bars.low, bars.close, bars.tick_volume, bars.spread):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        out[tf.name] = h.hexdigest()[:16]
+    m1 = c.m1[symbol]
+    h = hashlib.sha256()
+    for arr in (m1.time, m1.open, m1.high, m1.low, m1.close, m1.tick_volume, m1.spread):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    out["M1"] = h.hexdigest()[:16]
+    return out
 
 
 class Runner:
@@ -613,7 +634,7 @@ class Runner:
                     "timeframe": h.timeframe.name,
                     "score": h.score,
                     "bars": h.bars,
-                    "report": h.to_dict(),
+                    "report": h.to_dict() | {"fingerprints": fingerprints(c, h.symbol)},
                 }
                 for h in c.health
             ],

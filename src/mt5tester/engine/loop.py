@@ -188,6 +188,7 @@ class Runner:
         self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
         self._by_name = {ls.strategy.name: ls.strategy for ls in c.strategies}
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
+        self.ctx.regime = lambda symbol: self._regime(symbol, self.ctx.now)  # type: ignore[method-assign]
         c.terminal.connected = True
         for ls in c.strategies:
             ls.strategy.ctx = self.ctx

@@ -29,6 +29,10 @@ class StrategyContext:
         self.now = 0
         self.mt5 = mt5
 
+    def regime(self, symbol: str) -> str | None:
+        """The symbol's regime label now (its last closed regime bar), or None without regime detection."""
+        return None
+
 
 class BarArrays:
     """``df`` for strategies with ``data_format = "numpy"``: the same closed bars as numpy arrays

@@ -16,6 +16,11 @@ class WeightedVoteParams(FusionParams):
     threshold: float = Field(default=0.5, gt=0, le=1, description="|weighted vote| needed to trade")
     sl_points: float | None = Field(default=None, gt=0, description="default: the mean of the members' SLs")
     tp_points: float | None = Field(default=None, gt=0, description="default: the mean of the members' TPs")
+    regime_weights: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="{regime: {member: weight}}: in that regime these weights replace `weights` "
+        "(needs regime.enabled)",
+    )
 
     @model_validator(mode="after")
     def _weights_for_members(self) -> WeightedVoteParams:
@@ -24,6 +29,13 @@ class WeightedVoteParams(FusionParams):
             raise ValueError(f"weights for {unknown}, which are not members {self.members}")
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("weights must be >= 0")
+        labels = {"trending_up", "trending_down", "ranging", "volatile"}
+        for regime, ws in self.regime_weights.items():
+            if regime not in labels:
+                raise ValueError(f"regime_weights: unknown regime {regime!r}; labels: {sorted(labels)}")
+            bad = sorted(set(ws) - set(self.members))
+            if bad or any(w < 0 for w in ws.values()):
+                raise ValueError(f"regime_weights.{regime}: weights must be >= 0 for members only ({bad})")
         return self
 
 
@@ -45,7 +57,11 @@ class WeightedVote(FusionStrategy):
     ) -> list[Signal]:
         p = self.params
         assert isinstance(p, WeightedVoteParams)
-        total = sum(p.weights.get(m, 1.0) for m in p.members)
+        weights = p.weights
+        regime = self.ctx.regime(symbol) if p.regime_weights else None
+        if regime in p.regime_weights:
+            weights = p.regime_weights[regime]
+        total = sum(weights.get(m, 1.0) for m in p.members)
         if total <= 0:
             return []
         vote = 0.0
@@ -53,7 +69,7 @@ class WeightedVote(FusionStrategy):
         for m in p.members:
             for sig in member_signals.get(m, [])[:1]:
                 side = {"buy": 1.0, "sell": -1.0}.get(sig.direction, 0.0)
-                vote += p.weights.get(m, 1.0) * sig.confidence * side
+                vote += weights.get(m, 1.0) * sig.confidence * side
                 agreeing.append(sig)
         vote /= total
         if abs(vote) < p.threshold:
@@ -71,7 +87,11 @@ class WeightedVote(FusionStrategy):
                 confidence=round(min(abs(vote), 1.0), 6),
                 strategy=self.name,
                 comment=f"vote {vote:+.2f}",
-                tags={"vote": round(vote, 6), "members": [s.strategy for s in same]},
+                tags={
+                    "vote": round(vote, 6),
+                    "members": [s.strategy for s in same],
+                    "weights_regime": regime,
+                },
             )
         ]
 

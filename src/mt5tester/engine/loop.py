@@ -29,7 +29,7 @@ from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import Signal
 from mt5tester.results import db
-from mt5tester.results.book import order_rows, position_rows
+from mt5tester.results.book import deal_row, order_rows, position_rows, signal_row
 from mt5tester.results.recorder import Recorder
 from mt5tester.risk.coordinator import ReviewContext, SignalContext
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
@@ -204,28 +204,7 @@ class Runner:
                 self.funnel.closed[key] += 1
             if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
                 self._notify(d)
-            self.rec.add(
-                db.deals,
-                {
-                    "ticket": d.ticket,
-                    "order": d.order,
-                    "time": d.time,
-                    "type": d.type,
-                    "entry": d.entry,
-                    "reason": d.reason,
-                    "position_id": d.position_id,
-                    "symbol": d.symbol,
-                    "volume": d.volume,
-                    "price": d.price,
-                    "commission": d.commission,
-                    "swap": d.swap,
-                    "profit": d.profit,
-                    "balance": d.balance,
-                    "comment": d.comment,
-                    "strategy": d.strategy,
-                    "signal_id": d.signal_id,
-                },
-            )
+            self.rec.add(db.deals, deal_row(d))
 
     def _record_fed(self, si: int, symbol: str, sigs: list[Signal], t: int) -> None:
         """Signals of a `trade: false` member: recorded as generated and fed to fusion, not traded."""
@@ -234,32 +213,7 @@ class Runner:
             self._signal_seq += 1
             self.funnel.signals += 1
             self.funnel.fed_to_fusion += 1
-            self.rec.add(
-                db.signals,
-                {
-                    "signal_id": self._signal_seq,
-                    "time": t,
-                    "strategy": s.name,
-                    "symbol": symbol,
-                    "timeframe": s.timeframe.name,
-                    "direction": sig.direction,
-                    "order_type": sig.order_type,
-                    "price": sig.price,
-                    "sl": sig.sl,
-                    "tp": sig.tp,
-                    "confidence": sig.confidence,
-                    "comment": sig.comment,
-                    "tags": sig.tags,
-                    "status": "to_fusion",
-                    "rule": None,
-                    "reason": None,
-                    "details": None,
-                    "volume": None,
-                    "order_ticket": None,
-                    "retcode": None,
-                    "position_id": None,
-                },
-            )
+            self.rec.add(db.signals, signal_row(self._signal_seq, t, s, symbol, sig, status="to_fusion"))
 
     def _notify(self, d: Deal) -> None:
         """on_trade hook of the deal's strategy; its errors follow on_strategy_error like any call."""
@@ -460,29 +414,18 @@ class Runner:
         close_all = False
         for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
             s = self.c.strategies[si].strategy
-            row: dict[str, Any] = {
-                "signal_id": sid,
-                "time": t,
-                "strategy": s.name,
-                "symbol": symbol,
-                "timeframe": s.timeframe.name,
-                "direction": sig.direction,
-                "order_type": sig.order_type,
-                "price": sig.price,
-                "sl": sig.sl,
-                "tp": sig.tp,
-                "confidence": sig.confidence,
-                "comment": sig.comment,
-                "tags": sig.tags,
-                "status": decision.status,
-                "rule": decision.rule,
-                "reason": decision.reason,
-                "details": decision.details,
-                "volume": decision.volume,
-                "order_ticket": None,
-                "retcode": None,
-                "position_id": None,
-            }
+            row = signal_row(
+                sid,
+                t,
+                s,
+                symbol,
+                sig,
+                status=decision.status,
+                rule=decision.rule,
+                reason=decision.reason,
+                details=decision.details,
+                volume=decision.volume,
+            )
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1

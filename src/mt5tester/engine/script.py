@@ -15,7 +15,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,9 +22,9 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.results import db
+from mt5tester.results.book import deal_row
 from mt5tester.results.recorder import Recorder
 from mt5tester.terminal import shim
-from mt5tester.terminal.server import Deal
 
 SECOND_NS = 1_000_000_000
 
@@ -85,7 +84,7 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
     def record() -> None:
         nonlocal recorded
         for d in server.deals[recorded:]:
-            rec.add(db.deals, _deal_row(d, f"script:{script.name}"))
+            rec.add(db.deals, deal_row(d, f"script:{script.name}"))
         recorded = len(server.deals)
 
     def move_to(t: int) -> None:
@@ -137,25 +136,3 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
         "completed", {"script": str(script), "stopped_at_end": stopped, "deals": len(server.deals)}, None
     )
     return ScriptResult(run_id, "completed", len(server.deals), server.balance, server.equity(), stopped)
-
-
-def _deal_row(d: Deal, strategy: str) -> dict[str, Any]:
-    return {
-        "ticket": d.ticket,
-        "order": d.order,
-        "time": d.time,
-        "type": d.type,
-        "entry": d.entry,
-        "reason": d.reason,
-        "position_id": d.position_id,
-        "symbol": d.symbol,
-        "volume": d.volume,
-        "price": d.price,
-        "commission": d.commission,
-        "swap": d.swap,
-        "profit": d.profit,
-        "balance": d.balance,
-        "comment": d.comment,
-        "strategy": d.strategy or strategy,
-        "signal_id": d.signal_id,
-    }

@@ -12,7 +12,61 @@ from typing import Any
 import numpy as np
 
 from mt5tester.terminal import constants as C
-from mt5tester.terminal.server import Order, TradeServer
+from mt5tester.terminal.server import Deal, Order, TradeServer
+
+
+def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
+    """The deals-table row of a deal (``strategy`` fills in for deals that carry none)."""
+    return {
+        "ticket": d.ticket,
+        "order": d.order,
+        "time": d.time,
+        "type": d.type,
+        "entry": d.entry,
+        "reason": d.reason,
+        "position_id": d.position_id,
+        "symbol": d.symbol,
+        "volume": d.volume,
+        "price": d.price,
+        "commission": d.commission,
+        "swap": d.swap,
+        "profit": d.profit,
+        "balance": d.balance,
+        "comment": d.comment,
+        "strategy": d.strategy or strategy,
+        "signal_id": d.signal_id,
+    }
+
+
+def signal_row(
+    signal_id: int, t: int, strategy: Any, symbol: str, sig: Any, **decision: Any
+) -> dict[str, Any]:
+    """The signals-table row of a signal; ``decision`` fills the decision and execution columns."""
+    row = {
+        "signal_id": signal_id,
+        "time": t,
+        "strategy": strategy.name,
+        "symbol": symbol,
+        "timeframe": strategy.timeframe.name,
+        "direction": sig.direction,
+        "order_type": sig.order_type,
+        "price": sig.price,
+        "sl": sig.sl,
+        "tp": sig.tp,
+        "confidence": sig.confidence,
+        "comment": sig.comment,
+        "tags": sig.tags,
+        "status": "",
+        "rule": None,
+        "reason": None,
+        "details": None,
+        "volume": None,
+        "order_ticket": None,
+        "retcode": None,
+        "position_id": None,
+    }
+    row.update(decision)
+    return row
 
 
 def order_rows(server: TradeServer) -> list[dict[str, Any]]:

@@ -71,6 +71,7 @@ class SimTerminal:
         self.selected: set[str] = set(market.m1)
         self._error: tuple[int, str] = (C.RES_S_OK, "Success")
         self._books: set[str] = set()
+        self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
 
     # ------------------------------------------------------------------------------- plumbing
     def set_time(self, t: int) -> None:
@@ -242,6 +243,17 @@ class SimTerminal:
         return info
 
     def _symbol(self, name: str) -> SymbolInfo | None:
+        """SymbolInfo at the current time; built once per (symbol, time): it depends on nothing else."""
+        key = (name, self.market.now)
+        cached = self._symbol_cache.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        info = self._build_symbol(name)
+        if info is not None:
+            self._symbol_cache[name] = (key, info)
+        return info
+
+    def _build_symbol(self, name: str) -> SymbolInfo | None:
         spec = self.market.specs.get(name)
         if spec is None:
             return None
@@ -317,6 +329,7 @@ class SimTerminal:
             self._err(C.RES_E_FAIL)
             return False
         (self.selected.add if enable else self.selected.discard)(symbol)
+        self._symbol_cache.pop(symbol, None)  # `select` is part of SymbolInfo
         self._ok()
         return True
 

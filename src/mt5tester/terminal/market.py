@@ -270,7 +270,7 @@ class MarketData:
     # -------------------------------------------------------------- Market-compatible members
     def index_at(self, symbol: str, t: int) -> int:
         """Index of the first M1 bar opening at or after t (the next tick after t)."""
-        return int(np.searchsorted(self.m1[symbol].time, t, "left"))
+        return int(self.m1[symbol].time.searchsorted(t, "left"))
 
     def bid_before(self, symbol: str, t: int) -> float:
         """Last known bid strictly before t (close of the last M1 bar that opened before t)."""
@@ -331,7 +331,7 @@ class MarketData:
             return cur
         bars = self.m1[symbol]
         time = bars.time
-        full = int(np.searchsorted(time, now - MINUTE_NS, "right"))
+        full = int(time.searchsorted(now - MINUTE_NS, "right"))
         if full < len(time) and int(time[full]) <= now:
             o, h, lo, c = (
                 float(bars.open[full]),
@@ -363,7 +363,7 @@ class MarketData:
         if j < 0:
             return s, -1, None
         eff = self._eff[symbol]
-        k = int(np.searchsorted(s.labels, eff.time[j], "right")) - 1
+        k = int(s.labels.searchsorted(eff.time[j], "right")) - 1
         start, end = int(s.starts[k]), int(s.ends[k])
         full_end = min(cur.full, end)
         if not cur.partial and full_end == end:
@@ -440,7 +440,7 @@ class MarketData:
         if sym is None:
             return None
         s, k, row = self._last_bar(sym, tf)
-        hi = min(int(np.searchsorted(s.labels, d, "right")), k + 1)
+        hi = min(int(s.labels.searchsorted(d, "right")), k + 1)
         return self._slice(s, k, row, max(0, hi - n), hi)
 
     def copy_rates_range(
@@ -458,8 +458,8 @@ class MarketData:
         if sym is None:
             return None
         s, k, row = self._last_bar(sym, tf)
-        lo = int(np.searchsorted(s.labels, d0, "left"))
-        hi = min(int(np.searchsorted(s.labels, d1, "right")), k + 1)
+        lo = int(s.labels.searchsorted(d0, "left"))
+        hi = min(int(s.labels.searchsorted(d1, "right")), k + 1)
         return self._slice(s, k, row, lo, hi)
 
     def _slice(self, s: _Series, k: int, row: tuple[Any, ...] | None, lo: int, hi: int) -> Rates | None:
@@ -485,7 +485,7 @@ class MarketData:
             return None
         real = self.ticks.get(sym)
         if real is not None:
-            i = int(np.searchsorted(real.time, self._now, "right")) - 1
+            i = int(real.time.searchsorted(self._now, "right")) - 1
             if i < 0:
                 self._fail(RES_E_FAIL)
                 return None
@@ -567,10 +567,10 @@ class MarketData:
     def _real_ticks(self, symbol: str, d0: int, d1: int | None, count: int | None, flags: int) -> Rates:
         real = self.ticks[symbol]
         t = real.time
-        lo = int(np.searchsorted(t, d0, "left"))
-        end = int(np.searchsorted(t, self._now, "right"))
+        lo = int(t.searchsorted(d0, "left"))
+        end = int(t.searchsorted(self._now, "right"))
         if d1 is not None:
-            end = min(end, int(np.searchsorted(t, d1, "right")))
+            end = min(end, int(t.searchsorted(d1, "right")))
         if flags == COPY_TICKS_ALL:
             hi = end if count is None else min(end, lo + count)
             sel: slice | I64 = slice(lo, max(lo, hi))
@@ -580,8 +580,8 @@ class MarketData:
             if idx is None:
                 idx = np.flatnonzero(np.asarray(real.flags) & _FLAG_MASKS[flags]).astype(np.int64)
                 self._tick_idx[key] = idx
-            a = int(np.searchsorted(idx, lo, "left"))
-            b = int(np.searchsorted(idx, end, "left"))
+            a = int(idx.searchsorted(lo, "left"))
+            b = int(idx.searchsorted(end, "left"))
             sel = idx[a : b if count is None else min(b, a + count)]
         msc = self._real_msc(symbol)[sel]
         out = np.zeros(len(msc), TICKS_DTYPE)
@@ -602,12 +602,12 @@ class MarketData:
         time = bars.time
         cur = self._cursor(symbol)
         visible = cur.last_row + 1
-        b0 = int(np.searchsorted(time, d0 - SYNTH_OFFSETS_NS[-1], "left"))
+        b0 = int(time.searchsorted(d0 - SYNTH_OFFSETS_NS[-1], "left"))
         if d1 is None:
             b1 = min(visible, b0 + (count or 0) // 4 + 2)
             cap = self._now
         else:
-            b1 = min(visible, int(np.searchsorted(time, d1, "right")))
+            b1 = min(visible, int(time.searchsorted(d1, "right")))
             cap = min(self._now, d1)
         if flags == COPY_TICKS_TRADE or b1 <= b0:
             self._ok()

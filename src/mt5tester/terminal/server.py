@@ -227,7 +227,7 @@ class TradeServer:
         spec = self.specs[symbol]
         if self.settings.tick_mode == "real_ticks" and symbol in self.real_ticks:
             st = self.real_ticks[symbol]
-            j = int(np.searchsorted(st.time, t, "right")) - 1
+            j = int(st.time.searchsorted(t, "right")) - 1
             if j < 0 or t - int(st.time[j]) > MARKET_CLOSED_AFTER_NS:
                 return None
             return float(st.bid[j]), float(st.ask[j]), max(self.market.index_at(symbol, t + 1) - 1, 0)
@@ -1005,7 +1005,7 @@ class TradeServer:
     def _trigger_index(self, symbol: str, t: int) -> int:
         """Index of the first trigger bar at or after t."""
         assert self.trigger_bars is not None
-        return int(np.searchsorted(self.trigger_bars[symbol].time, t, "left"))
+        return int(self.trigger_bars[symbol].time.searchsorted(t, "left"))
 
     def _extremes(self, symbol: str) -> tuple[float, float]:
         """(lowest Bid, highest Ask) over all trigger bars of a symbol, computed once."""
@@ -1046,8 +1046,8 @@ class TradeServer:
             i, j = np.searchsorted(st.time, t_from, "left"), np.searchsorted(st.time, t_to, "left")
             return TickStream(st.time[i:j], st.bid[i:j], st.ask[i:j])
         m1 = self.market.m1[symbol]
-        a = max(int(np.searchsorted(m1.time, t_from, "right")) - 1, 0)
-        b = int(np.searchsorted(m1.time, t_to, "left"))
+        a = max(int(m1.time.searchsorted(t_from, "right")) - 1, 0)
+        b = int(m1.time.searchsorted(t_to, "left"))
         cached = self._tick_cache.get(symbol)
         if cached is None or not (cached[0] <= a and b <= cached[1]):
             eff = Bars(
@@ -1170,7 +1170,7 @@ class TradeServer:
             o.no_gap_at_cursor,
         )
         if o.time_expiration:
-            j = int(np.searchsorted(bars.time, o.time_expiration, "left"))
+            j = int(bars.time.searchsorted(o.time_expiration, "left"))
             if j < stop and (i < 0 or j <= i):
                 return o.time_expiration, 2, 0.0, j
         if i < 0:

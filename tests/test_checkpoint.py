@@ -71,7 +71,7 @@ def test_sigkill_then_resume_gives_identical_deals_and_equity(demo_data: Path, t
     with sqlite3.connect(tmp_path / "ref" / "results.sqlite") as conn:
         (ref_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
 
-    cfg = _config(demo_data, tmp_path / "killed", 0.3)
+    cfg = _config(demo_data, tmp_path / "killed", 0.1)
     db = tmp_path / "killed" / "results.sqlite"
     proc = subprocess.Popen(
         [str(EXE), "backtest", "--config", str(cfg)],
@@ -82,7 +82,7 @@ def test_sigkill_then_resume_gives_identical_deals_and_equity(demo_data: Path, t
     deadline = time.monotonic() + 300
     run_id = None
     while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
+        time.sleep(0.02)
         if not db.exists():
             continue
         try:

@@ -454,3 +454,30 @@ def test_validate_usdjpy_flash_crash_not_a_spike(shared_data: Path) -> None:
 def test_validate_gbpusd_exit_poll_not_a_spike(shared_data: Path) -> None:
     report = validate(load(shared_data, "GBPUSD", "2019-12-08 00:00", "2019-12-20 00:00"))
     assert [f for f in of_kind(report, "spike") if f.start_ns == ns("2019-12-12 22:00")] == []
+
+
+def test_history_quality_counts_one_tick_bars_with_a_range_and_gaps_as_bad() -> None:
+    from mt5tester.data.health import history_quality
+
+    t0 = np.datetime64("2024-01-03T10:00", "ns").astype(np.int64)  # a Wednesday, in session
+    minutes = np.r_[np.arange(5), np.arange(15, 20)]  # 10 bars, minutes 5..14 missing (10 > 5: a gap)
+    n = len(minutes)
+    open_ = np.full(n, 1.1)
+    close = open_.copy()
+    close[[1, 6]] = 1.1001  # two bars whose O != C ...
+    vol = np.full(n, 5, np.int64)
+    vol[[1, 6, 7]] = 1  # ... with one tick: bad; bar 7 has one tick but O=H=L=C: fine
+    bars = Bars(
+        "EURUSD",
+        Timeframe.M1,
+        t0 + minutes.astype(np.int64) * 60_000_000_000,
+        open_,
+        np.maximum(open_, close),
+        np.minimum(open_, close),
+        close,
+        vol,
+        np.ones(n, np.int32),
+    )
+    report = validate(bars)
+    assert report.affected["gap"] == 10
+    assert history_quality(bars, report) == 40.0  # (10 + 10 - 2 - 10) / (10 + 10)

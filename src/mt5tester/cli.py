@@ -170,6 +170,12 @@ def run_backtest(
             components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
         ),
     )
+    from mt5tester.data.health import history_quality
+
+    quality = ", ".join(
+        f"{h.symbol} {history_quality(components.m1[h.symbol], h):.2f}%" for h in components.health
+    )
+    console.print(f"history quality (M1): {quality}")
     console.print(
         f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deals} deals"
     )

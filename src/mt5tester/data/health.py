@@ -570,3 +570,19 @@ def format_report(reports: list[HealthReport]) -> Table:
             _top(rep),
         )
     return table
+
+
+def history_quality(bars: Bars, report: HealthReport) -> float:
+    """MT5's "History Quality" (spec 6.6) of M1 bars, in %: the share of correct bars, where a bar with
+    tick volume 1 but different O/H/L/C is bad and every missing in-session minute (the gaps found by
+    ``validate``) counts as a bad bar. MT5 also splits the period into up to 199 intervals for its
+    chart; the figure is the overall share [U: MT5's exact weighting is not documented]."""
+    if report.first_ns is not None and report.last_ns is not None:
+        bars = bars.between(report.first_ns, report.last_ns + 1)  # the window the report validated
+    n = len(bars)
+    one_tick = (bars.tick_volume == 1) & ~(
+        (bars.open == bars.high) & (bars.high == bars.low) & (bars.low == bars.close)
+    )
+    bad = int(one_tick.sum()) + int(report.affected.get("gap", 0))
+    total = n + int(report.affected.get("gap", 0))
+    return round(100.0 * (total - bad) / total, 2) if total else 0.0

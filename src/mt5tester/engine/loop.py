@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from mt5tester.data.health import history_quality
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
@@ -578,7 +579,11 @@ class Runner:
                     "timeframe": h.timeframe.name,
                     "score": h.score,
                     "bars": h.bars,
-                    "report": h.to_dict() | {"fingerprints": fingerprints(c, h.symbol)},
+                    "report": h.to_dict()
+                    | {
+                        "fingerprints": fingerprints(c, h.symbol),
+                        "history_quality_pct": history_quality(c.m1[h.symbol], h),
+                    },
                 }
                 for h in c.health
             ],

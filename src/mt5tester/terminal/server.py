@@ -191,6 +191,7 @@ class TradeServer:
     _tick_cache: dict[str, tuple[int, int, TickStream]] = field(default_factory=dict)
     _extreme_cache: dict[str, tuple[float, float]] = field(default_factory=dict)
     _spread_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    _margin_cache: tuple[tuple[int, int], float] = ((-1, -1), 0.0)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -322,9 +323,23 @@ class TradeServer:
         """Margin of the open positions. Hedged (opposite) volume of a symbol is margined once, on the
         larger leg (spec 5.7: margin_hedged_use_leg; the exact formula is [U])."""
         t = self.now if t is None else t
+        if positions is None:
+            if not self.positions:
+                return 0.0
+            # The open positions change only through deals (and volume through partial-close deals), so
+            # (t, deals so far) identifies the book: the same margin is not recomputed within a point.
+            key = (t, len(self.deals))
+            if self._margin_cache[0] == key:
+                return self._margin_cache[1]
+            value = self._margin_of(t, self.positions)
+            self._margin_cache = (key, value)
+            return value
+        return self._margin_of(t, positions)
+
+    def _margin_of(self, t: int, positions: list[Position]) -> float:
         total = 0.0
         by_symbol: dict[str, list[Position]] = {}
-        for p in self.positions if positions is None else positions:
+        for p in positions:
             by_symbol.setdefault(p.symbol, []).append(p)
         for sym, ps in by_symbol.items():
             spec = self.specs[sym]

@@ -192,6 +192,7 @@ class TradeServer:
     _extreme_cache: dict[str, tuple[float, float]] = field(default_factory=dict)
     _spread_cache: dict[str, np.ndarray] = field(default_factory=dict)
     _margin_cache: tuple[tuple[int, int], float] = ((-1, -1), 0.0)
+    _safe_key: tuple[int, int, float] | None = None  # book state known to be far from stop-out
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -1390,13 +1391,23 @@ class TradeServer:
         floor = s.stop_out / 100.0 * m if s.stop_out_mode == "percent" else s.stop_out
         assert self.trigger_bars is not None
         # Cheapest bound: every position at the worst price of its whole history cannot reach the floor.
+        # It changes only with a deal, a swap charge (rollover) or, for positions converted through
+        # another pair, the rate: cached on (deals, rollovers, margin) when no conversion is involved.
+        key = (len(self.deals), self._next_rollover, m)
+        if self._safe_key == key:
+            return None
         bound = self.balance + sum(p.swap for p in self.positions)
+        converted = False
         for p in self.positions:
             spec = self.specs[p.symbol]
             lo_all, hi_all = self._extremes(p.symbol)
             worst = lo_all if p.type == 0 else hi_all
             bound += self.profit_raw(spec, p.type == 0, p.volume, p.price_open, worst, self.now)
+            dep = self.settings.currency
+            converted = converted or dep not in (spec.currency_profit, spec.currency_base)
         if bound > floor:
+            if not converted:
+                self._safe_key = key
             return None
         # A cheap bound first: the worst price of each position over the whole interval.
         per_pos = []

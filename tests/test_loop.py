@@ -300,3 +300,35 @@ def test_orders_and_positions_recorded_with_mfe_mae(tmp_path: Path) -> None:
     )
     # MFE: the exit 1.10122 (the exit bar's 1.10150 came after the exit): +100.00; MAE: low 1.09960: -62.00
     assert (p["mfe"], p["mae"], p["net"]) == (100.0, -62.0, 93.0)
+
+
+def test_daily_equity_rows_one_per_server_day_last_sample(demo_data: Path, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from mt5tester.results import db
+
+    raw = base_config(demo_data, tmp_path, end="2024-01-10", server_timezone="Europe/Athens")
+    runner = _run(raw, tmp_path)
+    with runner.c.engine.connect() as conn:
+        daily = conn.execute(
+            select(
+                db.daily_equity.c.day,
+                db.daily_equity.c.time,
+                db.daily_equity.c.equity,
+                db.daily_equity.c.equity_min,
+            )
+            .where(db.daily_equity.c.run_id == runner.run_id)
+            .order_by(db.daily_equity.c.day)
+        ).all()
+        eq = conn.execute(
+            select(db.equity.c.time, db.equity.c.equity)
+            .where(db.equity.c.run_id == runner.run_id)
+            .order_by(db.equity.c.time)
+        ).all()
+    days = pd.to_datetime([t for t, _ in eq], utc=True).tz_convert("Europe/Athens").strftime("%Y-%m-%d")
+    assert [d[0] for d in daily] == sorted(set(days))
+    last = {}
+    for (t, e), day in zip(eq, days, strict=True):
+        last[day] = (t, e)
+    assert [(d[1], d[2]) for d in daily] == [last[d[0]] for d in daily]
+    assert all(d[3] <= d[2] for d in daily)

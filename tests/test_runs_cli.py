@@ -217,6 +217,7 @@ def test_runs_show_json_has_run_funnel_strategies_health_metrics(stored: Stored,
     assert d["rows"] == {
         "runs": 1,
         "checkpoints": 1,
+        "daily_equity": 0,
         "data_health": 1,
         "deals": 5,
         "equity": 2,
@@ -226,7 +227,7 @@ def test_runs_show_json_has_run_funnel_strategies_health_metrics(stored: Stored,
         "signals": 2,
         "strategy_errors": 0,
     }
-    assert d["schema_revision"] == "0003"
+    assert d["schema_revision"] == "0004"
     m = d["metrics"]
     assert (m["total_net_profit"], m["gross_profit"], m["gross_loss"]) == (30.0, 50.0, -20.0)
     assert (m["total_trades"], m["profit_trades"], m["loss_trades"], m["total_deals"]) == (2, 1, 1, 5)
@@ -356,6 +357,7 @@ def test_runs_delete_removes_rows_of_every_table_only_of_that_run(stored: Stored
             "equity": 2,
             "deals": 5,
             "data_health": 1,
+            "daily_equity": 0,
             "checkpoints": 1,
             "runs": 1,
         },

@@ -170,6 +170,7 @@ def truncate_after(engine: Any, run_id: str, state: dict[str, Any]) -> None:
         conn.execute(delete(db.equity).where(db.equity.c.run_id == run_id, db.equity.c.time > t))
         conn.execute(delete(db.orders).where(db.orders.c.run_id == run_id))  # written at the end only
         conn.execute(delete(db.positions).where(db.positions.c.run_id == run_id))
+        conn.execute(delete(db.daily_equity).where(db.daily_equity.c.run_id == run_id))
         conn.execute(
             update(db.runs)
             .where(db.runs.c.run_id == run_id)

@@ -30,7 +30,7 @@ from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import Signal
 from mt5tester.results import db
-from mt5tester.results.book import deal_row, order_rows, position_rows, signal_row
+from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
 from mt5tester.results.recorder import Recorder
 from mt5tester.risk.coordinator import ReviewContext, SignalContext
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
@@ -643,6 +643,9 @@ class Runner:
             raise
         self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
         self._record_book()
+        self.rec.flush()
+        for row in daily_rows(c.engine, self.run_id, cfg.backtest.server_timezone):
+            self.rec.add(db.daily_equity, row)
         funnel = self.funnel.as_dict()
         self.rec.finish("completed", funnel, None, {"loop_seconds": round(_time.perf_counter() - t_start, 3)})
         return RunResult(self.run_id, "completed", funnel, c.server.balance, len(c.server.deals))

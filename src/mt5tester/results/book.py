@@ -149,3 +149,40 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def daily_rows(engine: Any, run_id: str, server_tz: str) -> list[dict[str, Any]]:
+    """Per server day: the last equity sample (balance, equity) and the day's lowest equity, from the
+    recorded equity rows (so a resumed run gets them from its complete history)."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from mt5tester.data.resample import parse_server_tz
+    from mt5tester.results import db
+
+    e = db.equity
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(e.c.time, e.c.balance, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)
+        ).all()
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows, columns=["time", "balance", "equity"])
+    local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(parse_server_tz(server_tz))
+    frame["day"] = local.dt.strftime("%Y-%m-%d")
+    out = frame.groupby("day", sort=True).agg(
+        time=("time", "last"),
+        balance=("balance", "last"),
+        equity=("equity", "last"),
+        equity_min=("equity", "min"),
+    )
+    return [
+        {
+            "day": day,
+            "time": int(r.time),
+            "balance": float(r.balance),
+            "equity": float(r.equity),
+            "equity_min": float(r.equity_min),
+        }
+        for day, r in out.iterrows()
+    ]

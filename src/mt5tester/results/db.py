@@ -217,6 +217,17 @@ positions = Table(
     Column("signal_id", Integer),
 )
 
+daily_equity = Table(
+    "daily_equity",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("day", String(10), primary_key=True),  # server-clock date, YYYY-MM-DD
+    Column("time", BigInteger, nullable=False),  # UTC ns of the day's last equity sample
+    Column("balance", Float, nullable=False),
+    Column("equity", Float, nullable=False),
+    Column("equity_min", Float, nullable=False),  # lowest equity sampled that day
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_PROBE = "_write_probe"  # scratch table of the writability proof before 0002: ignored
 _PG_MIGRATION_LOCK = 0x6D74357465  # pg_advisory_xact_lock key: one migrating process at a time

@@ -15,7 +15,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-PLAIN_TABLES = frozenset({"deals", "equity", "orders", "positions"})  # no JSON columns
+PLAIN_TABLES = frozenset({"deals", "equity", "orders", "positions", "daily_equity"})  # no JSON columns
 
 
 def _insert_sql(dialect: Any, table: str, keys: list[str]) -> str:
@@ -86,7 +86,15 @@ class Recorder:
         if not self._pending:
             return
         with self.engine.begin() as conn:
-            for name in ("signals", "deals", "equity", "strategy_errors", "orders", "positions"):
+            for name in (
+                "signals",
+                "deals",
+                "equity",
+                "strategy_errors",
+                "orders",
+                "positions",
+                "daily_equity",
+            ):
                 rows = self._buffers.get(name)
                 if not rows:
                     continue

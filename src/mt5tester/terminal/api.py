@@ -497,6 +497,24 @@ class SimTerminal:
             return [x for x in items if x.ticket == ticket]
         return items
 
+    def _get(
+        self,
+        items: list[Any],
+        convert: Any,
+        args: tuple[Any, ...],
+        symbol: str | None,
+        group: str | None,
+        ticket: int | None,
+    ) -> tuple[Any, ...] | None:
+        """positions_get / orders_get: keyword filters, records in the package's structures."""
+        if not self._ready():
+            return None
+        found = self._filter(items, args, symbol, group, ticket)
+        if found is None:
+            return None
+        self._ok()
+        return tuple(convert(x) for x in found)
+
     def positions_total(self) -> int:
         if not self._ready():
             return 0
@@ -506,13 +524,7 @@ class SimTerminal:
     def positions_get(
         self, *args: Any, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradePosition, ...] | None:
-        if not self._ready():
-            return None
-        found = self._filter(self.server.positions, args, symbol, group, ticket)
-        if found is None:
-            return None
-        self._ok()
-        return tuple(self._position(p) for p in found)
+        return self._get(self.server.positions, self._position, args, symbol, group, ticket)
 
     def orders_total(self) -> int:
         if not self._ready():
@@ -523,13 +535,7 @@ class SimTerminal:
     def orders_get(
         self, *args: Any, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradeOrder, ...] | None:
-        if not self._ready():
-            return None
-        found = self._filter(self.server.orders, args, symbol, group, ticket)
-        if found is None:
-            return None
-        self._ok()
-        return tuple(self._order(o) for o in found)
+        return self._get(self.server.orders, self._order, args, symbol, group, ticket)
 
     # -------------------------------------------------------------------------------- history
     def _history(

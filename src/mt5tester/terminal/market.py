@@ -526,12 +526,7 @@ class MarketData:
         except _BadArg as exc:
             self._bad(exc.name)
             return None
-        sym = self._symbol(symbol)
-        if sym is None:
-            return None
-        if sym in self.ticks:
-            return self._real_ticks(sym, d, None, n, fl)
-        return self._synth_ticks(sym, d, None, n, fl)
+        return self._ticks(symbol, d, None, n, fl)
 
     def copy_ticks_range(self, symbol: str, date_from: object, date_to: object, flags: int) -> Rates | None:
         """Ticks with ``date_from <= time <= date_to`` (ns precision), never after now, oldest first."""
@@ -542,12 +537,16 @@ class MarketData:
         except _BadArg as exc:
             self._bad(exc.name)
             return None
+        return self._ticks(symbol, d0, d1, None, fl)
+
+    def _ticks(self, symbol: str, d0: int, d1: int | None, n: int | None, fl: int) -> Rates | None:
+        """Recorded ticks where the symbol has them, else ticks of its M1 bars (both capped at now)."""
         sym = self._symbol(symbol)
         if sym is None:
             return None
         if sym in self.ticks:
-            return self._real_ticks(sym, d0, d1, None, fl)
-        return self._synth_ticks(sym, d0, d1, None, fl)
+            return self._real_ticks(sym, d0, d1, n, fl)
+        return self._synth_ticks(sym, d0, d1, n, fl)
 
     @staticmethod
     def _flags(flags: object) -> int:

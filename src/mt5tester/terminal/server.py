@@ -660,23 +660,18 @@ class TradeServer:
             commission = self.commission(spec, volume, price, t)
             swap = round(target.swap, 2)
             order.position_id = target.identifier
-            d = self._add_deal(
-                order.ticket,
-                t,
-                C.DEAL_TYPE_BUY if is_buy else C.DEAL_TYPE_SELL,
+            d = self._order_deal(
+                order,
+                is_buy,
                 C.DEAL_ENTRY_INOUT,
                 reason,
                 target.identifier,
-                order.symbol,
                 volume,
                 price,
+                t,
                 commission,
                 profit,
-                order.comment,
-                order.strategy,
-                order.signal_id,
                 swap,
-                order.magic,
             )
             target.type = 0 if is_buy else 1
             target.volume, target.price_open, target.swap = rest, price, 0.0
@@ -694,23 +689,8 @@ class TradeServer:
             if sl or tp:
                 target.sl, target.tp = sl, tp
             order.position_id = target.identifier
-            return self._add_deal(
-                order.ticket,
-                t,
-                C.DEAL_TYPE_BUY if is_buy else C.DEAL_TYPE_SELL,
-                C.DEAL_ENTRY_IN,
-                reason,
-                target.identifier,
-                order.symbol,
-                volume,
-                price,
-                commission,
-                0.0,
-                order.comment,
-                order.strategy,
-                order.signal_id,
-                0.0,
-                order.magic,
+            return self._order_deal(
+                order, is_buy, C.DEAL_ENTRY_IN, reason, target.identifier, volume, price, t, commission
             )
         order.position_id = order.ticket
         self.positions.append(
@@ -735,22 +715,41 @@ class TradeServer:
                 no_gap_index is not None,
             )
         )
+        return self._order_deal(
+            order, is_buy, C.DEAL_ENTRY_IN, reason, order.ticket, volume, price, t, commission
+        )
+
+    def _order_deal(
+        self,
+        order: Order,
+        is_buy: bool,
+        entry: int,
+        reason: int,
+        position_id: int,
+        volume: float,
+        price: float,
+        t: int,
+        commission: float,
+        profit: float = 0.0,
+        swap: float = 0.0,
+    ) -> Deal:
+        """The deal of an order filled in its own direction (an entry, an addition or a reversal)."""
         return self._add_deal(
             order.ticket,
             t,
             C.DEAL_TYPE_BUY if is_buy else C.DEAL_TYPE_SELL,
-            C.DEAL_ENTRY_IN,
+            entry,
             reason,
-            order.ticket,
+            position_id,
             order.symbol,
             volume,
             price,
             commission,
-            0.0,
+            profit,
             order.comment,
             order.strategy,
             order.signal_id,
-            0.0,
+            swap,
             order.magic,
         )
 

@@ -164,26 +164,21 @@ def build(
         )
         for sym, raw in real.items()
     }
-    if streams:  # the terminal shows the same ticks the server fills on
-        market = MarketData(
-            m1,
-            specs,
-            bt.server_timezone,
-            fixed,
-            timeframes=bt.timeframes,
-            ticks={
-                s: Ticks(
-                    s,
-                    st.time,
-                    st.bid,
-                    st.ask,
-                    np.zeros(len(st.time)),
-                    np.zeros(len(st.time), np.int64),
-                    np.full(len(st.time), 6, np.int32),
-                )
-                for s, st in streams.items()
-            },
-        )
+    # The terminal shows the same ticks the server fills on (read lazily, so set before any query).
+    market.ticks.update(
+        {
+            s: Ticks(
+                s,
+                st.time,
+                st.bid,
+                st.ask,
+                np.zeros(len(st.time)),
+                np.zeros(len(st.time), np.int64),
+                np.full(len(st.time), 6, np.int32),
+            )
+            for s, st in streams.items()
+        }
+    )
     trigger_bars = None
     if bt.tester_mode == "open_prices":
         # MT5 "open prices only": SL/TP, pending orders and stop-out use the OHLC of the tested

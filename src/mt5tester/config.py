@@ -279,6 +279,25 @@ class ResultsConfig(_Section):
         gt=0,
         description="wall seconds between checkpoints (resume with --resume RUN_ID); null: off",
     )
+    equity_sampling: str = Field(
+        default="point",
+        description=(
+            "equity rows: 'point' (every decision point) or a timeframe (M5, H1, D1, ...): the first "
+            "decision point of each of its periods on the server clock, and the last point"
+        ),
+    )
+
+    @field_validator("equity_sampling")
+    @classmethod
+    def _sampling(cls, v: str) -> str:
+        if v == "point":
+            return v
+        try:
+            return Timeframe.parse(v).name
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"equity_sampling must be 'point' or a timeframe name (M1, M5, H1, D1, ...), not {v!r}"
+            ) from None
 
 
 class ReportConfig(_Section):

@@ -24,11 +24,13 @@ import numpy as np
 from pydantic import ValidationError
 
 from mt5tester.data.health import history_quality
+from mt5tester.data.resample import _floor_wall
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import Signal
+from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
 from mt5tester.results.recorder import Recorder
@@ -103,8 +105,45 @@ class RunResult:
     deals: int
 
 
-def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
-    """Decision points in [start, end): (t, [(strategy index, symbol, index of the bar that closed)]).
+@dataclass
+class Timeline:
+    """Decision points in time order and their events, as flat lists (no object per point).
+
+    Point n is at ``times[n]``; its events are ``si[k], sym[k], idx[k]`` for k in
+    ``range(starts[n], starts[n + 1])``: (strategy index, symbol, index of the bar that closed).
+    ``sample[n]``: whether an equity row is recorded at point n (``results.equity_sampling``).
+    """
+
+    times: list[int]
+    starts: list[int]
+    si: list[int]
+    sym: list[str]
+    idx: list[int]
+    sample: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def events(self, n: int) -> list[tuple[int, str, int]]:
+        a, b = self.starts[n], self.starts[n + 1]
+        return list(zip(self.si[a:b], self.sym[a:b], self.idx[a:b], strict=True))
+
+
+def equity_samples(c: Components, times: np.ndarray) -> np.ndarray:
+    """Which decision points get an equity row: all of them (``point``), or the first point of each
+    period of the sampling timeframe on the server clock; the last point always."""
+    every = c.cfg.results.equity_sampling
+    keep = np.ones(len(times), dtype=bool)
+    if every == "point" or not len(times):
+        return keep
+    period = _floor_wall(c.terminal.market._wall_ns(times), Timeframe.parse(every))
+    keep[1:] = period[1:] != period[:-1]
+    keep[-1] = True
+    return keep
+
+
+def timeline(c: Components) -> Timeline:
+    """Decision points in [start, end) and the strategy calls at each.
 
     t is the first M1 tick at or after the bar's close (the bar is known closed only then); bars
     whose close is followed by no tick before ``end`` are never seen, as in MT5. A strategy with a
@@ -138,22 +177,23 @@ def timeline(c: Components) -> list[tuple[int, list[tuple[int, str, int]]]]:
             symbols.append(sym)
             parts_sym.append(np.full(len(idx), len(symbols) - 1))
             parts_i.append(first + idx)
-    if not parts_t:
-        return []
+    if not parts_t or not sum(len(x) for x in parts_t):
+        return Timeline([], [0], [], [], [], [])
     t_all = np.concatenate(parts_t)
     order = np.lexsort((np.concatenate(parts_si), np.concatenate(parts_fusion), t_all))
     t_all = t_all[order]
-    si_all = np.concatenate(parts_si)[order].tolist()
-    sym_all = [symbols[k] for k in np.concatenate(parts_sym)[order].tolist()]
-    i_all = np.concatenate(parts_i)[order].tolist()
     bounds = np.flatnonzero(np.diff(t_all)) + 1
-    starts = [0, *bounds.tolist()]
-    stops = [*bounds.tolist(), len(t_all)]
-    times = t_all[starts].tolist() if len(t_all) else []
-    return [
-        (t, list(zip(si_all[a:b], sym_all[a:b], i_all[a:b], strict=True)))
-        for t, a, b in zip(times, starts, stops, strict=True)
-    ]
+    starts = np.concatenate([[0], bounds, [len(t_all)]])
+    times = t_all[starts[:-1]]
+    names = np.array(symbols, dtype=object)
+    return Timeline(
+        times.tolist(),
+        starts.tolist(),
+        np.concatenate(parts_si)[order].tolist(),
+        names[np.concatenate(parts_sym)[order]].tolist(),
+        np.concatenate(parts_i)[order].tolist(),
+        equity_samples(c, times).tolist(),
+    )
 
 
 def fingerprints(c: Components, symbol: str) -> dict[str, str]:
@@ -600,31 +640,42 @@ class Runner:
         every = cfg.results.checkpoint_seconds
         last_checkpoint = _time.monotonic()
         try:
-            points = timeline(c)
+            tl = timeline(c)
+            times, starts, ev_si, ev_sym, ev_i, sample = tl.times, tl.starts, tl.si, tl.sym, tl.idx, tl.sample
+            total = len(times)
             watch_equity = bool(cfg.coordinator.daily_loss_limit_pct or cfg.coordinator.max_drawdown_pct)
-            for n, (t, events) in enumerate(points[first_point:], start=first_point):
+            server, terminal, funnel, disabled = c.server, c.terminal, self.funnel, self.disabled
+            strategies, trades, call = [ls.strategy for ls in c.strategies], self.trades, self._call
+            for n in range(first_point, total):
+                t = times[n]
                 self.ctx.now = t
-                self._record_deals(c.server.advance(t))
-                c.terminal.set_time(t)
-                members: dict[str, dict[str, list[Signal]]] = {}
-                batch: list[tuple[int, str, Signal]] = []
+                deals = server.advance(t)
+                if deals:
+                    self._record_deals(deals)
+                terminal.set_time(t)
                 if watch_equity:
-                    c.coordinator.observe(c.terminal.market.to_server_s(t))
-                for si, symbol, i in events:  # fusion strategies come last (timeline order)
-                    if si in self.disabled:
+                    c.coordinator.observe(terminal.market.to_server_s(t))
+                batch: list[tuple[int, str, Signal]] = []
+                members: dict[str, dict[str, list[Signal]]] | None = None
+                for k in range(starts[n], starts[n + 1]):  # fusion strategies come last (timeline order)
+                    si = ev_si[k]
+                    if si in disabled:
                         continue
-                    s = c.strategies[si].strategy
-                    sigs = self._call(si, symbol, i, t, members.get(symbol))
-                    if not self.trades[si]:
-                        members.setdefault(symbol, {})[s.name] = sigs
+                    symbol = ev_sym[k]
+                    sigs = call(si, symbol, ev_i[k], t, members.get(symbol) if members else None)
+                    if not trades[si]:
+                        members = members if members is not None else {}
+                        members.setdefault(symbol, {})[strategies[si].name] = sigs
                         self._record_fed(si, symbol, sigs, t)
-                        continue
-                    batch += [(si, symbol, sig) for sig in sigs]
-                self._process(batch, t)
-                self._record_equity(t)
-                self.funnel.decision_points += 1
+                    elif sigs:
+                        batch += [(si, symbol, sig) for sig in sigs]
+                if batch:
+                    self._process(batch, t)
+                if sample[n]:
+                    self._record_equity(t)
+                funnel.decision_points += 1
                 if progress and n % 256 == 0:
-                    progress(n, len(points))
+                    progress(n, total)
                 if every is not None and _time.monotonic() - last_checkpoint >= every:
                     checkpoint.save(self, n, t)
                     last_checkpoint = _time.monotonic()

@@ -72,6 +72,7 @@ class SimTerminal:
         self._error: tuple[int, str] = (C.RES_S_OK, "Success")
         self._books: set[str] = set()
         self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
+        self._symbol_static: dict[str, SymbolInfo] = {}
 
     # ------------------------------------------------------------------------------- plumbing
     def set_time(self, t: int) -> None:
@@ -259,15 +260,29 @@ class SimTerminal:
             return None
         tick = self.market.tick(name)
         bid, ask, tsec = (tick.bid, tick.ask, tick.time) if tick is not None else (0.0, 0.0, 0)
-        tick_value = self._tick_value(name)
+        tick_value = self._tick_value(name, tick)
+        static = self._symbol_static.get(name)
+        if static is None:
+            static = self._symbol_static[name] = self._static_symbol(name, spec)
+        # Only the quote, its time, the tick value and `select` move: the rest is the spec's.
+        return static._replace(
+            select=name in self.selected,
+            time=tsec,
+            spread=round((ask - bid) / spec.point) if tick else 0,
+            bid=bid,
+            ask=ask,
+            trade_tick_value=tick_value,
+            trade_tick_value_profit=tick_value,
+            trade_tick_value_loss=tick_value,
+        )
+
+    @staticmethod
+    def _static_symbol(name: str, spec: Any) -> SymbolInfo:
         return SymbolInfo(
             custom=False,
             chart_mode=C.SYMBOL_CHART_MODE_BID,
-            select=name in self.selected,
             visible=True,
-            time=tsec,
             digits=spec.digits,
-            spread=round((ask - bid) / spec.point) if tick else 0,
             spread_float=True,
             trade_calc_mode=int(spec.trade_calc_mode),
             trade_mode=C.SYMBOL_TRADE_MODE_FULL,
@@ -279,12 +294,7 @@ class SimTerminal:
             expiration_mode=15,
             filling_mode=1,
             order_mode=127,
-            bid=bid,
-            ask=ask,
             point=spec.point,
-            trade_tick_value=tick_value,
-            trade_tick_value_profit=tick_value,
-            trade_tick_value_loss=tick_value,
             trade_tick_size=spec.point,
             trade_contract_size=spec.trade_contract_size,
             volume_min=spec.volume_min,
@@ -301,10 +311,9 @@ class SimTerminal:
             path=f"Sim\\{name}",
         )
 
-    def _tick_value(self, symbol: str) -> float:
+    def _tick_value(self, symbol: str, tick: Tick | None) -> float:
         """Value of one tick for 1 lot in the deposit currency (spec 3.5, 5.8), at the current bid."""
         spec = self.market.specs[symbol]
-        tick = self.market.tick(symbol)
         if tick is None:
             return 0.0
         return round(

@@ -193,6 +193,8 @@ class TradeServer:
     _spread_cache: dict[str, np.ndarray] = field(default_factory=dict)
     _margin_cache: tuple[tuple[int, int], float] = ((-1, -1), 0.0)
     _safe_key: tuple[int, int, float] | None = None  # book state known to be far from stop-out
+    # (deals, rollovers) of a book with nothing to replay: no SL/TP, no orders, stop-out out of reach
+    _quiet: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -1259,11 +1261,14 @@ class TradeServer:
     def advance(self, t: int) -> list[Deal]:
         """Replay everything between the previous point and t, in time order; return the deals made."""
         if (
-            not self.positions
+            (not self.positions or self._quiet == (len(self.deals), self._next_rollover))
             and not self.orders
             and (self._next_rollover >= len(self.rollovers) or int(self.rollovers[self._next_rollover]) > t)
+            and not any(p.sl or p.tp for p in self.positions)
         ):
-            self.now = max(self.now, t)  # nothing open: nothing can happen before t
+            # Nothing open, or a quiet book (no SL/TP, no orders, stop-out out of reach at any price of
+            # the history, no rollover before t): nothing can happen before t.
+            self.now = max(self.now, t)
             return []
         out: list[Deal] = []
         while self._next_rollover < len(self.rollovers) and int(self.rollovers[self._next_rollover]) <= t:
@@ -1278,6 +1283,9 @@ class TradeServer:
                     p.swap = round(p.swap + days * self.swap_charge(p, r), 2)
         out += self._replay(t)
         self.now = max(self.now, t)
+        key = (len(self.deals), self._next_rollover)
+        safe = self._safe_key is not None and self._safe_key[:2] == key
+        self._quiet = key if safe and not self.orders else None
         return out
 
     def _replay(self, t: int) -> list[Deal]:

@@ -644,7 +644,7 @@ class Runner:
             times, starts, ev_si, ev_sym, ev_i, sample = tl.times, tl.starts, tl.si, tl.sym, tl.idx, tl.sample
             total = len(times)
             watch_equity = bool(cfg.coordinator.daily_loss_limit_pct or cfg.coordinator.max_drawdown_pct)
-            server, terminal, funnel, disabled = c.server, c.terminal, self.funnel, self.disabled
+            server, terminal, counts, disabled = c.server, c.terminal, self.funnel, self.disabled
             strategies, trades, call = [ls.strategy for ls in c.strategies], self.trades, self._call
             for n in range(first_point, total):
                 t = times[n]
@@ -673,7 +673,7 @@ class Runner:
                     self._process(batch, t)
                 if sample[n]:
                     self._record_equity(t)
-                funnel.decision_points += 1
+                counts.decision_points += 1
                 if progress and n % 256 == 0:
                     progress(n, total)
                 if every is not None and _time.monotonic() - last_checkpoint >= every:

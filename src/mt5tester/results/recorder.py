@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, insert, update
+from sqlalchemy import JSON, Engine, Table, delete, insert, update
 
 from mt5tester import __version__
 from mt5tester.results import db
@@ -15,7 +16,15 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-PLAIN_TABLES = frozenset({"deals", "equity", "orders", "positions", "daily_equity"})  # no JSON columns
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+
+
+# Buffered tables in insert order; their JSON columns are serialised here as SQLAlchemy's JSON type does
+# (json.dumps, None as JSON null), so every table goes straight to the driver's executemany (about 3x
+# faster than the Core insert on the big tables).
+TABLE_ORDER = ("signals", "deals", "equity", "strategy_errors", "orders", "positions", "daily_equity")
+JSON_COLUMNS = {name: _json_columns(db.metadata.tables[name]) for name in TABLE_ORDER}
 
 
 def _insert_sql(dialect: Any, table: str, keys: list[str]) -> str:
@@ -86,27 +95,17 @@ class Recorder:
         if not self._pending:
             return
         with self.engine.begin() as conn:
-            for name in (
-                "signals",
-                "deals",
-                "equity",
-                "strategy_errors",
-                "orders",
-                "positions",
-                "daily_equity",
-            ):
+            for name in TABLE_ORDER:
                 rows = self._buffers.get(name)
                 if not rows:
                     continue
-                if name in PLAIN_TABLES:
-                    # Plain numbers and text: straight to the driver's executemany, about 3x faster than
-                    # the Core insert on the big tables (equity has a row per decision point).
-                    keys = list(rows[0])
-                    conn.exec_driver_sql(
-                        _insert_sql(conn.dialect, name, keys), [tuple(r[k] for k in keys) for r in rows]
-                    )
+                keys = list(rows[0])
+                js = [k in JSON_COLUMNS[name] for k in keys]
+                if any(js):
+                    values = [tuple(json.dumps(r[k]) if j else r[k] for k, j in zip(keys, js)) for r in rows]
                 else:
-                    conn.execute(insert(db.metadata.tables[name]), rows)
+                    values = [tuple(r[k] for k in keys) for r in rows]
+                conn.exec_driver_sql(_insert_sql(conn.dialect, name, keys), values)
         self._buffers.clear()
         self._pending = 0
 

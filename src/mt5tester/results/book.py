@@ -95,6 +95,26 @@ def order_rows(server: TradeServer) -> list[dict[str, Any]]:
     return [row(o) for o in sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)]
 
 
+def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
+    """Per range [lo, hi) of ``bars`` (every range non-empty): Bid high/low, Ask (Bid + the bars'
+    spread) low/high, and whether any bar of the range has a spread. One reduceat per column."""
+    # Interleaved bounds: the even results are the ranges; a sentinel row keeps hi == len(bars) valid.
+    idx = np.empty(2 * len(lo), dtype=np.int64)
+    idx[0::2], idx[1::2] = lo, hi
+
+    def over(values: np.ndarray, ufunc: Any) -> np.ndarray:
+        return ufunc.reduceat(np.append(values, values[-1]), idx)[0::2]
+
+    spread = bars.spread * point
+    return {
+        "bid_high": over(bars.high, np.maximum),
+        "bid_low": over(bars.low, np.minimum),
+        "ask_low": over(bars.low + spread, np.minimum),
+        "ask_high": over(bars.high + spread, np.maximum),
+        "has_spread": over((bars.spread != 0).astype(np.int8), np.maximum) > 0,
+    }
+
+
 def position_rows(server: TradeServer) -> list[dict[str, Any]]:
     by_id: dict[int, list[Any]] = {}
     for d in server.deals:
@@ -102,8 +122,26 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
             by_id.setdefault(d.position_id, []).append(d)
     still_open = {p.identifier for p in server.positions}
     bars_of = server.trigger_bars or server.market.m1
+    # Bars from the entry bar up to (not including) the bar of the exit, plus the exit price itself:
+    # the exit bar's range may hold prices after the exit, so it is not used. Ranges per symbol.
+    ids = sorted(by_id)
+    extremes: dict[int, tuple[dict[str, np.ndarray], int]] = {}
+    for sym in {by_id[pid][0].symbol for pid in ids}:
+        bars = bars_of[sym]
+        pids = [pid for pid in ids if by_id[pid][0].symbol == sym]
+        opened = np.array([by_id[pid][0].time for pid in pids], dtype=np.int64)
+        ended = [by_id[pid][-1].time if pid not in still_open else None for pid in pids]
+        lo = np.maximum(np.searchsorted(bars.time, opened, "right") - 1, 0)
+        hi = np.array(
+            [len(bars) if t is None else int(np.searchsorted(bars.time, t, "left")) for t in ended], np.int64
+        )
+        some = hi > lo
+        ext = _range_extremes(bars, lo[some], hi[some], server.specs[sym].point) if some.any() else {}
+        for j, pid in enumerate(np.array(pids)[some].tolist()):
+            extremes[pid] = (ext, j)
     rows = []
-    for pid, deals in sorted(by_id.items()):
+    for pid in ids:
+        deals = by_id[pid]
         first = deals[0]
         is_buy = first.type == C.DEAL_TYPE_BUY
         closed = pid not in still_open
@@ -111,19 +149,17 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
         t_close = last.time if closed else None
         volume = float(sum(d.volume for d in deals if d.entry == C.DEAL_ENTRY_IN))
         mfe = mae = None
-        bars = bars_of[first.symbol]
         spec = server.specs[first.symbol]
-        # Bars from the entry bar up to (not including) the bar of the exit, plus the exit price itself:
-        # the exit bar's range may hold prices after the exit, so it is not used.
-        lo = max(int(np.searchsorted(bars.time, first.time, "right")) - 1, 0)
-        hi = int(np.searchsorted(bars.time, t_close, "left")) if t_close is not None else len(bars)
         prices = [last.price] if closed else []
-        if hi > lo:
-            spread = bars.spread[lo:hi] * spec.point if bars.spread[lo:hi].any() else spec.spread * spec.point
+        if pid in extremes:
+            ext, j = extremes[pid]
             if is_buy:
-                prices += [float(bars.high[lo:hi].max()), float(bars.low[lo:hi].min())]
+                prices += [float(ext["bid_high"][j]), float(ext["bid_low"][j])]
+            elif ext["has_spread"][j]:
+                prices += [float(ext["ask_low"][j]), float(ext["ask_high"][j])]
             else:
-                prices += [float((bars.low[lo:hi] + spread).min()), float((bars.high[lo:hi] + spread).max())]
+                fixed = spec.spread * spec.point
+                prices += [float(ext["bid_low"][j] + fixed), float(ext["bid_high"][j] + fixed)]
         if prices:
             best = max(prices) if is_buy else min(prices)
             worst = min(prices) if is_buy else max(prices)

@@ -332,3 +332,46 @@ def test_daily_equity_rows_one_per_server_day_last_sample(demo_data: Path, tmp_p
         last[day] = (t, e)
     assert [(d[1], d[2]) for d in daily] == [last[d[0]] for d in daily]
     assert all(d[3] <= d[2] for d in daily)
+
+
+def _equity_rows(runner: Runner) -> list[tuple]:
+    from sqlalchemy import select
+
+    from mt5tester.results import db
+
+    e = db.equity
+    with runner.c.engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(e.c.time, e.c.balance, e.c.equity, e.c.margin, e.c.open_positions)
+                .where(e.c.run_id == runner.run_id)
+                .order_by(e.c.time)
+            )
+        ]
+
+
+def test_equity_sampling_keeps_first_point_of_each_server_period(demo_data: Path, tmp_path: Path) -> None:
+    raw = base_config(demo_data, tmp_path, end="2024-01-12", primary_timeframe="M15", warmup_bars=30)
+    raw["backtest"]["server_timezone"] = "Europe/Athens"
+    every = _run(raw, tmp_path / "every")
+    raw["results"]["equity_sampling"] = "H4"
+    sampled = _run(raw, tmp_path / "sampled")
+    assert every.c.server.deals == sampled.c.server.deals  # sampling changes what is stored, not trading
+    rows = _equity_rows(every)
+    points, end_row = rows[:-1], rows[-1]
+    wall = pd.to_datetime([r[0] for r in points], utc=True).tz_convert("Europe/Athens").tz_localize(None)
+    bucket = wall.floor("4h")
+    first = [i for i in range(len(points)) if i == 0 or bucket[i] != bucket[i - 1]]
+    expected = [points[i] for i in sorted({*first, len(points) - 1})] + [end_row]
+    assert _equity_rows(sampled) == expected
+    assert len(expected) < len(rows) / 10  # 4 hours of M15 points per row
+
+
+def test_equity_sampling_rejects_unknown_timeframe(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.errors import ConfigError
+
+    raw = base_config(demo_data, tmp_path)
+    raw["results"]["equity_sampling"] = "H7"
+    with pytest.raises(ConfigError, match=r"results\.equity_sampling.*'point' or a timeframe name"):
+        parse_config(raw)

@@ -430,3 +430,30 @@ def test_m1_from_ticks_bid_ohlc_volume_and_min_spread() -> None:
         [1.05, 1.31],
     )
     assert m1.tick_volume.tolist() == [3, 2] and m1.spread.tolist() == [10, 10]
+
+
+def test_quiet_book_skips_replay_only_while_stop_out_is_out_of_reach() -> None:
+    # 1:100, deposit 10,000, 0.1 lot EURUSD without SL/TP (margin 110). Even the lowest price of the
+    # whole history (1.05000) leaves equity far above the stop-out floor: the book is quiet, and advance
+    # does nothing until the book changes.
+    eur = bars("EURUSD", flat(1.10000, 2) + [(1.10000, 1.10000, 1.05000, 1.05000)] + flat(1.05, 4))
+    srv = server({"EURUSD": eur}, deposit=10_000.0, leverage=100)
+    srv.send(buy("EURUSD", 0.1))
+    assert srv._quiet is None  # a new book: not proved quiet yet
+    assert srv.advance(T0 + MIN) == [] and srv._quiet == (len(srv.deals), srv._next_rollover)
+    assert srv.advance(T0 + 5 * MIN) == [] and srv.now == T0 + 5 * MIN
+    # An SL on the position ends the quiet path: the SL at 1.06000 is hit at bar 2 (gap: its open 1.1).
+    srv.positions[0].sl = 1.06
+    deals = srv.advance(T0 + 6 * MIN)
+    assert [(d.reason, d.price, d.time) for d in deals] == [(C.DEAL_REASON_SL, 1.06, T0 + 2 * MIN)]
+
+
+def test_book_within_reach_of_stop_out_is_never_quiet() -> None:
+    # Same bars, deposit 600, 0.5 lot (margin 550): the history's low would take equity to
+    # 600 - 2,500 < 30 % of 550, so the replay runs at every point and the stop-out happens at bar 2.
+    eur = bars("EURUSD", flat(1.10000, 2) + [(1.10000, 1.10000, 1.05000, 1.05000)] + flat(1.05, 4))
+    srv = server({"EURUSD": eur}, deposit=600.0, leverage=100)
+    srv.send(buy("EURUSD", 0.5))
+    assert srv.advance(T0 + MIN) == [] and srv._quiet is None
+    deals = srv.advance(T0 + 5 * MIN)
+    assert [(d.reason, d.profit, d.time) for d in deals] == [(C.DEAL_REASON_SO, -2500.0, T0 + 2 * MIN)]

@@ -100,9 +100,9 @@ class Recorder:
                 if not rows:
                     continue
                 keys = list(rows[0])
-                js = [k in JSON_COLUMNS[name] for k in keys]
-                if any(js):
-                    values = [tuple(json.dumps(r[k]) if j else r[k] for k, j in zip(keys, js)) for r in rows]
+                js = JSON_COLUMNS[name]
+                if js:
+                    values = [tuple(json.dumps(r[k]) if k in js else r[k] for k in keys) for r in rows]
                 else:
                     values = [tuple(r[k] for k in keys) for r in rows]
                 conn.exec_driver_sql(_insert_sql(conn.dialect, name, keys), values)

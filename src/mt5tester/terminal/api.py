@@ -37,6 +37,15 @@ TERMINAL_BUILD = 4755
 MS = 1_000_000
 
 
+_SI = SymbolInfo._fields
+_SI_SELECT, _SI_TIME, _SI_SPREAD, _SI_BID, _SI_ASK = (
+    _SI.index(f) for f in ("select", "time", "spread", "bid", "ask")
+)
+_SI_TICK_VALUE, _SI_TICK_VALUE_PROFIT, _SI_TICK_VALUE_LOSS = (
+    _SI.index(f) for f in ("trade_tick_value", "trade_tick_value_profit", "trade_tick_value_loss")
+)
+
+
 def _match(name: str, group: str) -> bool:
     """MT5 group filter: comma-separated masks with ``*``; ``!`` excludes; applied left to right."""
     selected = False
@@ -265,16 +274,13 @@ class SimTerminal:
         if static is None:
             static = self._symbol_static[name] = self._static_symbol(name, spec)
         # Only the quote, its time, the tick value and `select` move: the rest is the spec's.
-        return static._replace(
-            select=name in self.selected,
-            time=tsec,
-            spread=round((ask - bid) / spec.point) if tick else 0,
-            bid=bid,
-            ask=ask,
-            trade_tick_value=tick_value,
-            trade_tick_value_profit=tick_value,
-            trade_tick_value_loss=tick_value,
-        )
+        values = list(static)
+        values[_SI_SELECT] = name in self.selected
+        values[_SI_TIME] = tsec
+        values[_SI_SPREAD] = round((ask - bid) / spec.point) if tick else 0
+        values[_SI_BID], values[_SI_ASK] = bid, ask
+        values[_SI_TICK_VALUE] = values[_SI_TICK_VALUE_PROFIT] = values[_SI_TICK_VALUE_LOSS] = tick_value
+        return SymbolInfo._make(values)
 
     @staticmethod
     def _static_symbol(name: str, spec: Any) -> SymbolInfo:

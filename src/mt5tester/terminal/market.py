@@ -332,7 +332,10 @@ class MarketData:
         bars = self.m1[symbol]
         time = bars.time
         full = int(time.searchsorted(now - MINUTE_NS, "right"))
-        if full < len(time) and int(time[full]) <= now:
+        if full < len(time) and now - int(time[full]) < SYNTH_OFFSETS_NS[1] and int(time[full]) <= now:
+            o = float(bars.open[full])  # at the bar's open (every decision point): one tick so far
+            cur = _Cursor(now, full, True, 1, o, o, o)
+        elif full < len(time) and int(time[full]) <= now:
             o, h, lo, c = (
                 float(bars.open[full]),
                 float(bars.high[full]),

@@ -196,22 +196,24 @@ def timeline(c: Components) -> Timeline:
     )
 
 
+def _digest(bars: Any) -> str:
+    h = hashlib.sha256()
+    for arr in (bars.time, bars.open, bars.high, bars.low, bars.close, bars.tick_volume, bars.spread):
+        h.update(np.ascontiguousarray(arr))  # the buffer itself: no copy
+    return h.hexdigest()[:16]
+
+
 def fingerprints(c: Components, symbol: str) -> dict[str, str]:
     """SHA-256 (16 hex) of the exact arrays a run used, per timeframe of ``symbol``: two runs with the
     same fingerprints saw the same data."""
     out = {}
-    for (sym, tf), bars in sorted(c.tf_bars.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
-        if sym != symbol:
-            continue
-        h = hashlib.sha256()
-        for arr in (bars.time, bars.open, bars.high, bars.low, bars.close, bars.tick_volume, bars.spread):
-            h.update(np.ascontiguousarray(arr).tobytes())
-        out[tf.name] = h.hexdigest()[:16]
     m1 = c.m1[symbol]
-    h = hashlib.sha256()
-    for arr in (m1.time, m1.open, m1.high, m1.low, m1.close, m1.tick_volume, m1.spread):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    out["M1"] = h.hexdigest()[:16]
+    for (sym, tf), bars in sorted(c.tf_bars.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+        if sym == symbol and bars is not m1:
+            out[tf.name] = _digest(bars)
+    out["M1"] = _digest(m1)
+    if (symbol, Timeframe.M1) in c.tf_bars and c.tf_bars[(symbol, Timeframe.M1)] is m1:
+        out = {"M1": out["M1"], **{k: v for k, v in out.items() if k != "M1"}}
     return out
 
 

@@ -195,6 +195,7 @@ class TradeServer:
     _safe_key: tuple[int, int, float] | None = None  # book state known to be far from stop-out
     # (deals, rollovers) of a book with nothing to replay: no SL/TP, no orders, stop-out out of reach
     _quiet: tuple[int, int] | None = None
+    _quote_cache: dict[str, tuple[int, tuple[float, float, int] | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -227,6 +228,14 @@ class TradeServer:
         bar before t (spec 6.1: Ask = Bid + the M1 bar's spread).
         """
         t = self.now if t is None else t
+        cached = self._quote_cache.get(symbol)
+        if cached is not None and cached[0] == t:
+            return cached[1]
+        q = self._quote(symbol, t)
+        self._quote_cache[symbol] = (t, q)
+        return q
+
+    def _quote(self, symbol: str, t: int) -> tuple[float, float, int] | None:
         bars = self.market.m1[symbol]
         spec = self.specs[symbol]
         if self.settings.tick_mode == "real_ticks" and symbol in self.real_ticks:

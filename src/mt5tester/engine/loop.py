@@ -235,6 +235,21 @@ class Runner:
         c.terminal.connected = True
         for ls in c.strategies:
             ls.strategy.ctx = self.ctx
+        # Per strategy index: (strategy, is a fusion, warm-up rows); calls and their seconds are counted
+        # here and folded into the funnel by _fold_calls (checkpoints, the end of the run).
+        self._slots = [
+            (ls.strategy, isinstance(ls.strategy, FusionStrategy), ls.strategy.warmup_bars)
+            for ls in c.strategies
+        ]
+        self._calls = [0] * len(c.strategies)
+        self._call_seconds = [0.0] * len(c.strategies)
+
+    def _fold_calls(self) -> None:
+        for si, (s, _, _) in enumerate(self._slots):
+            self.funnel.calls[s.name] += self._calls[si]
+            self.funnel.call_seconds[s.name] += self._call_seconds[si]
+            self.funnel.strategy_calls += self._calls[si]
+            self._calls[si], self._call_seconds[si] = 0, 0.0
 
     # --------------------------------------------------------------------------------- recording
     def _record_deals(self, deals: list[Deal]) -> None:
@@ -333,12 +348,12 @@ class Runner:
     ) -> list[Signal]:
         """One strategy call (or a fusion's combine) with its errors handled per policy and its
         output checked; invalid signals are counted and recorded, never executed."""
-        s = self.c.strategies[si].strategy
-        df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - s.warmup_bars), i + 1)
+        s, fusion, warmup = self._slots[si]
+        df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - warmup), i + 1)
         t0 = _time.perf_counter()
         try:
-            if isinstance(s, FusionStrategy):
-                out = s.combine(symbol, s.timeframe, df, members or {})
+            if fusion:
+                out = s.combine(symbol, s.timeframe, df, members or {})  # type: ignore[attr-defined]
             else:
                 out = s.generate_signals(symbol, s.timeframe, df)
         except ValidationError as e:
@@ -350,10 +365,9 @@ class Runner:
         except Exception as e:
             return self._strategy_failed(si, symbol, t, e)
         finally:
-            self.funnel.call_seconds[s.name] += _time.perf_counter() - t0
-            self.funnel.calls[s.name] += 1
-            self.funnel.strategy_calls += 1
-        if out is None:
+            self._call_seconds[si] += _time.perf_counter() - t0
+            self._calls[si] += 1
+        if not out:
             return []
         valid = []
         for sig in out if isinstance(out, list | tuple) else [out]:
@@ -679,6 +693,7 @@ class Runner:
                 if progress and n % 256 == 0:
                     progress(n, total)
                 if every is not None and _time.monotonic() - last_checkpoint >= every:
+                    self._fold_calls()
                     checkpoint.save(self, n, t)
                     last_checkpoint = _time.monotonic()
             end = day_ns(cfg.backtest.end)
@@ -689,11 +704,13 @@ class Runner:
             for ls in c.strategies:
                 ls.strategy.on_stop(self.ctx)
         except BaseException as e:
+            self._fold_calls()
             self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
             self._record_book()
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
             raise
+        self._fold_calls()
         self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
         self._record_book()
         self.rec.flush()

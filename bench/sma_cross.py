@@ -562,6 +562,8 @@ def whole_process(p: Prepared, engine: str, runs: int = 2) -> dict[str, Any]:
                 engine,
                 "--equity-sampling",
                 EQUITY_SAMPLING,
+                "--tie",
+                repr(TIE),
             ],
             capture_output=True,
             text=True,
@@ -636,9 +638,16 @@ def main(argv: list[str] | None = None) -> int:
         default="H1",
         help="our engine's results.equity_sampling: 'point' or a timeframe (default H1)",
     )
+    ap.add_argument(
+        "--tie",
+        type=float,
+        default=TIE,
+        help=f"|fast - slow| counted as a tie (default {TIE}); 1e9 gives a run without trades (per-bar cost)",
+    )
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     globals()["EQUITY_SAMPLING"] = args.equity_sampling
+    globals()["TIE"] = args.tie
     if args.child:
         child(args.child, args.engines)
         return 0

@@ -89,6 +89,7 @@ class Coordinator:
             )
         if cfg.min_free_margin_pct is not None or cfg.min_free_margin is not None:
             self.rules.append(FreeMarginRule(cfg.min_free_margin_pct, cfg.min_free_margin))
+        self._free_margin_rule = any(isinstance(r, FreeMarginRule) for r in self.rules)
 
     # ------------------------------------------------------------------------------------ state
     def observe(self, server_time: int) -> None:
@@ -224,7 +225,7 @@ class Coordinator:
                 c.price - c.direction * c.ctx.sl_distance if c.ctx.sl_distance else 0.0,
             )
         )
-        if any(isinstance(r, FreeMarginRule) for r in self.rules):
+        if self._free_margin_rule:
             book.batch_margin += book.view.margin(c.symbol, c.direction, c.volume, c.price)
         extra = {"sizing": c.sizing} if c.sizing else {}
         if cut is not None:

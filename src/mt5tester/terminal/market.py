@@ -205,6 +205,7 @@ class MarketData:
         self._series: dict[tuple[str, Timeframe], _Series] = {}
         self._forming: dict[tuple[str, Timeframe], _Forming] = {}
         self._cursors: dict[str, _Cursor] = {}
+        self._tick_cache: dict[str, tuple[int, Tick | None]] = {}  # the tick at `now`, per symbol
         self._tick_msc: dict[str, I64] = {}
         self._tick_idx: dict[tuple[str, int], I64] = {}
         for tf in timeframes:
@@ -486,6 +487,18 @@ class MarketData:
         sym = self._symbol(symbol)
         if sym is None:
             return None
+        cached = self._tick_cache.get(sym)
+        if cached is not None and cached[0] == self._now:
+            if cached[1] is None:
+                self._fail(RES_E_FAIL)
+            else:
+                self._ok()
+            return cached[1]
+        tick = self._tick(sym)
+        self._tick_cache[sym] = (self._now, tick)
+        return tick
+
+    def _tick(self, sym: str) -> Tick | None:
         real = self.ticks.get(sym)
         if real is not None:
             i = int(real.time.searchsorted(self._now, "right")) - 1

@@ -53,7 +53,7 @@ class PriceSource(Protocol):
     def bid_before(self, symbol: str, t: int) -> float: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Position:
     ticket: int
     identifier: int
@@ -76,7 +76,7 @@ class Position:
     tick_from: int = 0  # tick modes: the next tick to scan has time >= tick_from (UTC ns)
 
 
-@dataclass
+@dataclass(slots=True)
 class Order:
     ticket: int
     symbol: str
@@ -106,7 +106,7 @@ class Order:
     tick_from: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Deal:
     ticket: int
     order: int

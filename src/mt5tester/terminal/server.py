@@ -155,6 +155,9 @@ class TickStream:
     ask: np.ndarray
 
 
+_NEVER = 2**63 - 1
+
+
 def _round_volume(v: float) -> float:
     return round(v, 8)
 
@@ -195,6 +198,7 @@ class TradeServer:
     _safe_key: tuple[int, int, float] | None = None  # book state known to be far from stop-out
     # (deals, rollovers) of a book with nothing to replay: no SL/TP, no orders, stop-out out of reach
     _quiet: tuple[int, int] | None = None
+    _rollover_at: tuple[int, int] = (-1, 0)  # (_next_rollover, its time) cached for advance
     _quote_cache: dict[str, tuple[int, tuple[float, float, int] | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -1269,15 +1273,26 @@ class TradeServer:
 
     def advance(self, t: int) -> list[Deal]:
         """Replay everything between the previous point and t, in time order; return the deals made."""
+        nxt = self._rollover_at
+        if nxt[0] != self._next_rollover:
+            k = self._next_rollover
+            nxt = self._rollover_at = (k, int(self.rollovers[k]) if k < len(self.rollovers) else _NEVER)
+        positions = self.positions
         if (
-            (not self.positions or self._quiet == (len(self.deals), self._next_rollover))
+            t < nxt[1]
             and not self.orders
-            and (self._next_rollover >= len(self.rollovers) or int(self.rollovers[self._next_rollover]) > t)
-            and not any(p.sl or p.tp for p in self.positions)
+            and (
+                not positions
+                or (
+                    self._quiet == (len(self.deals), self._next_rollover)
+                    and not any(p.sl or p.tp for p in positions)
+                )
+            )
         ):
-            # Nothing open, or a quiet book (no SL/TP, no orders, stop-out out of reach at any price of
-            # the history, no rollover before t): nothing can happen before t.
-            self.now = max(self.now, t)
+            # No rollover before t, and nothing open or a quiet book (no SL/TP, no orders, stop-out out
+            # of reach at any price of the history): nothing can happen before t.
+            if t > self.now:
+                self.now = t
             return []
         out: list[Deal] = []
         while self._next_rollover < len(self.rollovers) and int(self.rollovers[self._next_rollover]) <= t:

@@ -100,7 +100,7 @@ def check_lookahead(cfg: Config, base_dir: Path, name: str, points: int = 5) -> 
     cfg = _only(cfg, name)
     full_c = build(cfg, base_dir)
     strategy_names = {ls.strategy.name for ls in full_c.strategies}
-    pts = timeline(full_c).times
+    pts = timeline(full_c).times.tolist()
     if len(pts) < 3:
         raise ConfigError("check-lookahead: the run has fewer than 3 decision points; widen start..end")
     idx = np.unique(np.linspace(len(pts) // (points + 1), len(pts) - 1, points).astype(int))

@@ -107,26 +107,39 @@ class RunResult:
 
 @dataclass
 class Timeline:
-    """Decision points in time order and their events, as flat lists (no object per point).
+    """Decision points in time order and their events, as flat numpy arrays (no object per point).
 
-    Point n is at ``times[n]``; its events are ``si[k], sym[k], idx[k]`` for k in
+    Point n is at ``times[n]``; its events are ``si[k], symbols[sym[k]], idx[k]`` for k in
     ``range(starts[n], starts[n + 1])``: (strategy index, symbol, index of the bar that closed).
     ``sample[n]``: whether an equity row is recorded at point n (``results.equity_sampling``).
+    The loop turns them into Python lists a chunk at a time (``chunk``).
     """
 
-    times: list[int]
-    starts: list[int]
-    si: list[int]
-    sym: list[str]
-    idx: list[int]
-    sample: list[bool]
+    times: np.ndarray
+    starts: np.ndarray
+    si: np.ndarray
+    sym: np.ndarray
+    idx: np.ndarray
+    sample: np.ndarray
+    symbols: list[str]
 
     def __len__(self) -> int:
         return len(self.times)
 
-    def events(self, n: int) -> list[tuple[int, str, int]]:
-        a, b = self.starts[n], self.starts[n + 1]
-        return list(zip(self.si[a:b], self.sym[a:b], self.idx[a:b], strict=True))
+    def chunk(
+        self, lo: int, hi: int
+    ) -> tuple[list[int], list[int], list[int], list[str], list[int], list[bool]]:
+        """Points [lo, hi) as lists; their event positions are relative to the chunk."""
+        e0, e1 = int(self.starts[lo]), int(self.starts[hi])
+        names = self.symbols
+        return (
+            self.times[lo:hi].tolist(),
+            (self.starts[lo : hi + 1] - e0).tolist(),
+            self.si[e0:e1].tolist(),
+            [names[k] for k in self.sym[e0:e1].tolist()],
+            self.idx[e0:e1].tolist(),
+            self.sample[lo:hi].tolist(),
+        )
 
 
 def equity_samples(c: Components, times: np.ndarray) -> np.ndarray:
@@ -178,28 +191,29 @@ def timeline(c: Components) -> Timeline:
             parts_sym.append(np.full(len(idx), len(symbols) - 1))
             parts_i.append(first + idx)
     if not parts_t or not sum(len(x) for x in parts_t):
-        return Timeline([], [0], [], [], [], [])
+        empty = np.zeros(0, np.int64)
+        return Timeline(empty, np.zeros(1, np.int64), empty, empty, empty, np.zeros(0, bool), symbols)
     t_all = np.concatenate(parts_t)
     order = np.lexsort((np.concatenate(parts_si), np.concatenate(parts_fusion), t_all))
     t_all = t_all[order]
     bounds = np.flatnonzero(np.diff(t_all)) + 1
-    starts = np.concatenate([[0], bounds, [len(t_all)]])
+    starts = np.concatenate([[0], bounds, [len(t_all)]]).astype(np.int64)
     times = t_all[starts[:-1]]
-    names = np.array(symbols, dtype=object)
     return Timeline(
-        times.tolist(),
-        starts.tolist(),
-        np.concatenate(parts_si)[order].tolist(),
-        names[np.concatenate(parts_sym)[order]].tolist(),
-        np.concatenate(parts_i)[order].tolist(),
-        equity_samples(c, times).tolist(),
+        times,
+        starts,
+        np.concatenate(parts_si)[order],
+        np.concatenate(parts_sym)[order],
+        np.concatenate(parts_i)[order],
+        equity_samples(c, times),
+        symbols,
     )
 
 
 def _digest(bars: Any) -> str:
     h = hashlib.sha256()
     for arr in (bars.time, bars.open, bars.high, bars.low, bars.close, bars.tick_volume, bars.spread):
-        h.update(np.ascontiguousarray(arr))  # the buffer itself: no copy
+        h.update(np.ascontiguousarray(arr).data)  # the buffer itself: no copy
     return h.hexdigest()[:16]
 
 
@@ -657,13 +671,17 @@ class Runner:
         last_checkpoint = _time.monotonic()
         try:
             tl = timeline(c)
-            times, starts, ev_si, ev_sym, ev_i, sample = tl.times, tl.starts, tl.si, tl.sym, tl.idx, tl.sample
-            total = len(times)
+            total = len(tl)
             watch_equity = bool(cfg.coordinator.daily_loss_limit_pct or cfg.coordinator.max_drawdown_pct)
             server, terminal, counts, disabled = c.server, c.terminal, self.funnel, self.disabled
             strategies, trades, call = [ls.strategy for ls in c.strategies], self.trades, self._call
+            chunk_end = first_point
             for n in range(first_point, total):
-                t = times[n]
+                if n == chunk_end:  # the next points as Python lists, 65,536 at a time (memory)
+                    chunk_start, chunk_end = n, min(n + 65_536, total)
+                    times, starts, ev_si, ev_sym, ev_i, sample = tl.chunk(chunk_start, chunk_end)
+                j = n - chunk_start
+                t = times[j]
                 self.ctx.now = t
                 deals = server.advance(t)
                 if deals:
@@ -673,7 +691,7 @@ class Runner:
                     c.coordinator.observe(terminal.market.to_server_s(t))
                 batch: list[tuple[int, str, Signal]] = []
                 members: dict[str, dict[str, list[Signal]]] | None = None
-                for k in range(starts[n], starts[n + 1]):  # fusion strategies come last (timeline order)
+                for k in range(starts[j], starts[j + 1]):  # fusion strategies come last (timeline order)
                     si = ev_si[k]
                     if si in disabled:
                         continue
@@ -687,7 +705,7 @@ class Runner:
                         batch += [(si, symbol, sig) for sig in sigs]
                 if batch:
                     self._process(batch, t)
-                if sample[n]:
+                if sample[j]:
                     self._record_equity(t)
                 counts.decision_points += 1
                 if progress and n % 256 == 0:

@@ -1,6 +1,7 @@
 """The simulated trade server: orders, positions and deals, in the deposit currency.
 
-Only this module mutates trading state (ARCHITECTURE 4). It follows ../shared/spec/mt5_python_api.md:
+Only TradeServer (this module and its mixins in ``account`` and ``replay``) mutates trading state
+(ARCHITECTURE 4). It follows ../shared/spec/mt5_python_api.md:
 fills at Bid/Ask (5.4), stops and freeze levels (5.5), volume rules (5.6), hedging and netting (5.7),
 profit (5.8), margin (5.9), swaps (5.10), margin call and stop-out (5.11). Between two decision
 points ``advance(t)`` replays, in time order, every SL/TP hit, pending-order activation, expiry,

@@ -77,6 +77,16 @@ def _sign(d: float, tie: float) -> int:
     return 1 if d > tie else (-1 if d < -tie else 0)
 
 
+def _on_sign(strategy: Any, symbol: str, s: int) -> list[Signal]:
+    """The decision on this bar's sign: a reversal signal when the last non-zero sign changes."""
+    if s == 0:
+        return []
+    last, strategy._last = strategy._last, s
+    if last == 0 or s == last:
+        return []
+    return [Signal(symbol=symbol, direction="buy" if s > 0 else "sell", strategy=strategy.name)]
+
+
 class SmaCross(Strategy):
     """Per-bar Python SMA cross for mt5tester: reverses on each change of the last non-zero sign."""
 
@@ -99,13 +109,7 @@ class SmaCross(Strategy):
             for end in range(p.slow, n):
                 s = _sign(close[end - p.fast : end].mean() - close[end - p.slow : end].mean(), p.tie)
                 self._last = s or self._last
-        s = _sign(close[-p.fast :].mean() - close[-p.slow :].mean(), p.tie)
-        if s == 0:
-            return []
-        last, self._last = self._last, s
-        if last == 0 or s == last:
-            return []
-        return [Signal(symbol=symbol, direction="buy" if s > 0 else "sell", strategy=self.name)]
+        return _on_sign(self, symbol, _sign(close[-p.fast :].mean() - close[-p.slow :].mean(), p.tie))
 
 
 class SmaCrossNumpy(SmaCross):
@@ -142,13 +146,7 @@ class SmaCrossIndicators(Strategy):
             prev = diff[:-1][np.abs(diff[:-1]) > tie]
             self._last = int(np.sign(prev[-1])) if len(prev) else 0
         d = diff[-1]
-        s = 1 if d > tie else (-1 if d < -tie else 0)
-        if s == 0:
-            return []
-        last, self._last = self._last, s
-        if last == 0 or s == last:
-            return []
-        return [Signal(symbol=symbol, direction="buy" if s > 0 else "sell", strategy=self.name)]
+        return _on_sign(self, symbol, 1 if d > tie else (-1 if d < -tie else 0))
 
 
 def cross_column(close: np.ndarray, fast: int, slow: int, tie: float) -> np.ndarray:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import FIXTURES, STRATEGIES_FILE, base_config, write_yaml
@@ -24,6 +26,16 @@ def test_backtest_valid_config_completes_and_prints_funnel(demo_data: Path, tmp_
     assert code == 0, err
     assert "Lifecycle funnel" in out and "closed by sl" in out and "report: " in out
     assert len(completed_runs(tmp_path / "results.sqlite")) == 1
+    # The loop's speed line: the EURUSD M1 bars of January 2024 and the H1 decision points.
+    m1 = pd.read_parquet(next(demo_data.glob("EURUSD*.parquet")), columns=["time"])["time"]
+    bars = int(((m1 >= "2024-01-01") & (m1 < "2024-02-01")).sum())
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        points = json.loads(conn.execute("SELECT funnel FROM runs").fetchone()[0])["decision_points"]
+    assert re.search(
+        rf"^loop: {bars:,} M1 bars, {points:,} decision points in \d+\.\d\d s \([\d,]+ M1 bars/s\)$",
+        out,
+        re.M,
+    )
 
 
 def test_backtest_typo_key_exits_2_with_hint_and_line(demo_data: Path, tmp_path: Path, run_cli) -> None:

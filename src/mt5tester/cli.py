@@ -104,6 +104,12 @@ def print_metrics(console: Console, m: Any) -> None:
     console.print(t)
 
 
+def speed_line(m1_bars: int, points: int, seconds: float) -> str:
+    """How fast the loop ran (the loop only: not the build, report or metrics)."""
+    rate = f"{m1_bars / seconds:,.0f} M1 bars/s" if seconds > 0 else "-"
+    return f"loop: {m1_bars:,} M1 bars, {points:,} decision points in {seconds:.2f} s ({rate})"
+
+
 def run_backtest(
     cfg: Config, base_dir: Path, console: Console, resume: tuple[str, dict[str, Any]] | None = None
 ) -> int:
@@ -179,6 +185,7 @@ def run_backtest(
     console.print(
         f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deals} deals"
     )
+    console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
     if cfg.report.html:
         path = write_html_report(components.engine, result.run_id, cfg.results.out_dir)
         console.print(f"report: {path}")

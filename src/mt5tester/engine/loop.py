@@ -103,6 +103,8 @@ class RunResult:
     funnel: dict[str, Any]
     final_balance: float
     deals: int
+    loop_seconds: float = 0.0
+    m1_bars: int = 0  # M1 bars of the tested symbols in [start, end): what the run simulated
 
 
 @dataclass
@@ -735,5 +737,13 @@ class Runner:
         for row in daily_rows(c.engine, self.run_id, cfg.backtest.server_timezone):
             self.rec.add(db.daily_equity, row)
         funnel = self.funnel.as_dict()
-        self.rec.finish("completed", funnel, None, {"loop_seconds": round(_time.perf_counter() - t_start, 3)})
-        return RunResult(self.run_id, "completed", funnel, c.server.balance, len(c.server.deals))
+        seconds = round(_time.perf_counter() - t_start, 3)
+        self.rec.finish("completed", funnel, None, {"loop_seconds": seconds})
+        start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+        m1_bars = sum(
+            int(np.searchsorted(c.m1[s].time, end) - np.searchsorted(c.m1[s].time, start))
+            for s in cfg.backtest.symbols
+        )
+        return RunResult(
+            self.run_id, "completed", funnel, c.server.balance, len(c.server.deals), seconds, m1_bars
+        )

@@ -10,6 +10,7 @@ everything is recorded.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import time as _time
@@ -666,6 +667,18 @@ class Runner:
         return self._loop(progress, 0)
 
     def _loop(self, progress: Callable[[int, int], None] | None, first_point: int) -> RunResult:
+        # What the build made (data, frames, strategies) lives through the whole run: frozen, the cyclic
+        # garbage collector does not scan it again at each collection. Released at the end.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            return self._points(progress, first_point)
+        finally:
+            if freeze:
+                gc.unfreeze()
+
+    def _points(self, progress: Callable[[int, int], None] | None, first_point: int) -> RunResult:
         c = self.c
         cfg = c.cfg
         t_start = _time.perf_counter()

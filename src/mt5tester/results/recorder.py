@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Engine, Table, delete, insert, update
@@ -100,11 +101,15 @@ class Recorder:
                 if not rows:
                     continue
                 keys = list(rows[0])
-                js = JSON_COLUMNS[name]
+                row_values = itemgetter(*keys)  # a tuple per row, in C
+                values: list[Any] = [row_values(r) for r in rows]
+                js = [i for i, k in enumerate(keys) if k in JSON_COLUMNS[name]]
                 if js:
-                    values = [tuple(json.dumps(r[k]) if k in js else r[k] for k in keys) for r in rows]
-                else:
-                    values = [tuple(r[k] for k in keys) for r in rows]
+                    for n, v in enumerate(values):
+                        v = list(v)
+                        for i in js:
+                            v[i] = json.dumps(v[i])
+                        values[n] = tuple(v)
                 conn.exec_driver_sql(_insert_sql(conn.dialect, name, keys), values)
         self._buffers.clear()
         self._pending = 0

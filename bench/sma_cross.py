@@ -140,12 +140,13 @@ class SmaCrossIndicators(Strategy):
 
     def generate_signals(self, symbol: str, timeframe: Timeframe, df: Any) -> list[Signal]:
         tie = self.params.tie  # type: ignore[attr-defined]
-        diff = df["fast"] - df["slow"]
+        fast, slow = df["fast"], df["slow"]
         if self._last is None:
             # First call: the window's earlier diffs only set the sign (no decision was made on them).
-            prev = diff[:-1][np.abs(diff[:-1]) > tie]
+            diff = fast[:-1] - slow[:-1]
+            prev = diff[np.abs(diff) > tie]
             self._last = int(np.sign(prev[-1])) if len(prev) else 0
-        d = diff[-1]
+        d = fast[-1] - slow[-1]  # the last values only, as backtesting.py's next() reads them
         return _on_sign(self, symbol, 1 if d > tie else (-1 if d < -tie else 0))
 
 

@@ -563,6 +563,10 @@ def whole_process(p: Prepared, engine: str, runs: int = 2) -> dict[str, Any]:
                 EQUITY_SAMPLING,
                 "--tie",
                 repr(TIE),
+                "--fast",
+                str(FAST),
+                "--slow",
+                str(SLOW),
             ],
             capture_output=True,
             text=True,
@@ -643,10 +647,21 @@ def main(argv: list[str] | None = None) -> int:
         default=TIE,
         help=f"|fast - slow| counted as a tie (default {TIE}); 1e9 gives a run without trades (per-bar cost)",
     )
+    ap.add_argument("--fast", type=int, default=FAST, help=f"fast SMA bars (default {FAST})")
+    ap.add_argument(
+        "--slow", type=int, default=SLOW, help=f"slow SMA bars (default {SLOW}); longer: fewer trades"
+    )
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    globals()["EQUITY_SAMPLING"] = args.equity_sampling
-    globals()["TIE"] = args.tie
+    if not 1 <= args.fast < args.slow:
+        ap.error("--fast must be at least 1 and below --slow")
+    globals().update(
+        EQUITY_SAMPLING=args.equity_sampling,
+        TIE=args.tie,
+        FAST=args.fast,
+        SLOW=args.slow,
+        WARMUP=args.slow + 1,
+    )
     if args.child:
         child(args.child, args.engines)
         return 0

@@ -80,7 +80,6 @@ class TradeServer(Replay):
     deals: list[Deal] = field(default_factory=list)
     ambiguous_bars: int = 0
     stop_outs: int = 0
-    margin_level_min: float = 0.0  # lowest margin level seen at decision points (0 = never had margin)
     rollovers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     rollover_days: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     now: int = 0

@@ -294,7 +294,7 @@ class ResultsConfig(_Section):
             return v
         try:
             return Timeframe.parse(v).name
-        except (KeyError, ValueError):
+        except ValueError:
             raise ValueError(
                 f"equity_sampling must be 'point' or a timeframe name (M1, M5, H1, D1, ...), not {v!r}"
             ) from None

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from mt5tester.data.health import history_quality
-from mt5tester.data.resample import _floor_wall
+from mt5tester.data.resample import bucket_start
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
@@ -152,7 +152,7 @@ def equity_samples(c: Components, times: np.ndarray) -> np.ndarray:
     keep = np.ones(len(times), dtype=bool)
     if every == "point" or not len(times):
         return keep
-    period = _floor_wall(c.terminal.market._wall_ns(times), Timeframe.parse(every))
+    period = bucket_start(times, Timeframe.parse(every), c.cfg.backtest.server_timezone)
     keep[1:] = period[1:] != period[:-1]
     keep[-1] = True
     return keep
@@ -223,14 +223,13 @@ def _digest(bars: Any) -> str:
 def fingerprints(c: Components, symbol: str) -> dict[str, str]:
     """SHA-256 (16 hex) of the exact arrays a run used, per timeframe of ``symbol``: two runs with the
     same fingerprints saw the same data."""
-    out = {}
     m1 = c.m1[symbol]
+    m1_digest = _digest(m1)
+    out = {}
     for (sym, tf), bars in sorted(c.tf_bars.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
-        if sym == symbol and bars is not m1:
-            out[tf.name] = _digest(bars)
-    out["M1"] = _digest(m1)
-    if (symbol, Timeframe.M1) in c.tf_bars and c.tf_bars[(symbol, Timeframe.M1)] is m1:
-        out = {"M1": out["M1"], **{k: v for k, v in out.items() if k != "M1"}}
+        if sym == symbol:
+            out[tf.name] = m1_digest if bars is m1 else _digest(bars)
+    out["M1"] = m1_digest
     return out
 
 
@@ -689,7 +688,7 @@ class Runner:
             total = len(tl)
             watch_equity = bool(cfg.coordinator.daily_loss_limit_pct or cfg.coordinator.max_drawdown_pct)
             server, terminal, counts, disabled = c.server, c.terminal, self.funnel, self.disabled
-            strategies, trades, call = [ls.strategy for ls in c.strategies], self.trades, self._call
+            slots, trades, call = self._slots, self.trades, self._call
             chunk_end = first_point
             for n in range(first_point, total):
                 if n == chunk_end:  # the next points as Python lists, 65,536 at a time (memory)
@@ -714,7 +713,7 @@ class Runner:
                     sigs = call(si, symbol, ev_i[k], t, members.get(symbol) if members else None)
                     if not trades[si]:
                         members = members if members is not None else {}
-                        members.setdefault(symbol, {})[strategies[si].name] = sigs
+                        members.setdefault(symbol, {})[slots[si][0].name] = sigs
                         self._record_fed(si, symbol, sigs, t)
                     elif sigs:
                         batch += [(si, symbol, sig) for sig in sigs]

@@ -125,10 +125,12 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
     # Bars from the entry bar up to (not including) the bar of the exit, plus the exit price itself:
     # the exit bar's range may hold prices after the exit, so it is not used. Ranges per symbol.
     ids = sorted(by_id)
+    of_symbol: dict[str, list[int]] = {}
+    for pid in ids:
+        of_symbol.setdefault(by_id[pid][0].symbol, []).append(pid)
     extremes: dict[int, tuple[dict[str, np.ndarray], int]] = {}
-    for sym in {by_id[pid][0].symbol for pid in ids}:
+    for sym, pids in of_symbol.items():
         bars = bars_of[sym]
-        pids = [pid for pid in ids if by_id[pid][0].symbol == sym]
         opened = np.array([by_id[pid][0].time for pid in pids], dtype=np.int64)
         ended = [by_id[pid][-1].time if pid not in still_open else None for pid in pids]
         lo = np.maximum(np.searchsorted(bars.time, opened, "right") - 1, 0)

@@ -168,13 +168,9 @@ class Coordinator:
                 out[i] = reject("market", "no_quote", symbol=sig.symbol)
                 continue
             c = Candidate(i, sig, sc, direction, price, sc.volume, info)
-            gated = None
-            for g in self.gates:
-                gated = g.check(c, book)
-                if gated is not None:
-                    break
-            if gated is not None:
-                out[i] = gated
+            d = next((d for g in self.gates if (d := g.check(c, book)) is not None), None)
+            if d is not None:
+                out[i] = d
                 continue
             mult = self._multiplier(sc)
             sized = size(self.cfg.sizing, view, sig.symbol, sc.volume, sc.sl_distance, equity, mult)

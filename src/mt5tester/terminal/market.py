@@ -333,21 +333,17 @@ class MarketData:
         bars = self.m1[symbol]
         time = bars.time
         full = int(time.searchsorted(now - MINUTE_NS, "right"))
-        if full < len(time) and now - int(time[full]) < SYNTH_OFFSETS_NS[1] and int(time[full]) <= now:
-            o = float(bars.open[full])  # at the bar's open (every decision point): one tick so far
-            cur = _Cursor(now, full, True, 1, o, o, o)
-        elif full < len(time) and int(time[full]) <= now:
-            o, h, lo, c = (
-                float(bars.open[full]),
-                float(bars.high[full]),
-                float(bars.low[full]),
-                float(bars.close[full]),
-            )
-            first, second = (lo, h) if self._low_first[symbol][full] else (h, lo)
+        if full < len(time) and int(time[full]) <= now:
+            o = float(bars.open[full])
             elapsed = now - int(time[full])
             m = 1 + sum(elapsed >= off for off in SYNTH_OFFSETS_NS[1:])
-            prices = (o, first, second, c)[:m]
-            cur = _Cursor(now, full, True, m, max(prices), min(prices), prices[-1])
+            if m == 1:  # only the open so far (every decision point is a bar's open)
+                cur = _Cursor(now, full, True, 1, o, o, o)
+            else:
+                h, lo, c = float(bars.high[full]), float(bars.low[full]), float(bars.close[full])
+                first, second = (lo, h) if self._low_first[symbol][full] else (h, lo)
+                prices = (o, first, second, c)[:m]
+                cur = _Cursor(now, full, True, m, max(prices), min(prices), prices[-1])
         else:
             cur = _Cursor(now, full, False, 0, 0.0, 0.0, 0.0)
         self._cursors[symbol] = cur

@@ -289,13 +289,9 @@ class Replay(Account):
 
     def advance(self, t: int) -> list[Deal]:
         """Replay everything between the previous point and t, in time order; return the deals made."""
-        nxt = self._rollover_at
-        if nxt[0] != self._next_rollover:
-            k = self._next_rollover
-            nxt = self._rollover_at = (k, int(self.rollovers[k]) if k < len(self.rollovers) else NEVER_NS)
         positions = self.positions
         if (
-            t < nxt[1]
+            t < self._rollover_due()
             and not self.orders
             and (
                 not positions
@@ -311,8 +307,7 @@ class Replay(Account):
                 self.now = t
             return []
         out: list[Deal] = []
-        while self._next_rollover < len(self.rollovers) and int(self.rollovers[self._next_rollover]) <= t:
-            r = int(self.rollovers[self._next_rollover])
+        while (r := self._rollover_due()) <= t:
             weekday = int(self.rollover_days[self._next_rollover])
             self._next_rollover += 1
             out += self._replay(r)
@@ -327,6 +322,13 @@ class Replay(Account):
         safe = self._safe_key is not None and self._safe_key[:2] == key
         self._quiet = key if safe and not self.orders else None
         return out
+
+    def _rollover_due(self) -> int:
+        """Time of the next swap rollover (NEVER_NS after the last), cached per rollover index."""
+        k = self._next_rollover
+        if self._rollover_at[0] != k:
+            self._rollover_at = (k, int(self.rollovers[k]) if k < len(self.rollovers) else NEVER_NS)
+        return self._rollover_at[1]
 
     def _replay(self, t: int) -> list[Deal]:
         """SL/TP hits, pending activations and expiries, and stop-outs before t, earliest first."""

@@ -344,6 +344,12 @@ class Runner:
                 e,
                 tb,
             )
+        self._error_row(name, symbol, t, type(e).__name__, str(e), tb if first else None)
+
+    def _error_row(
+        self, name: str, symbol: str, t: int, error_type: str, message: str, tb: str | None
+    ) -> None:
+        """One strategy_errors row: a strategy's exception, or a signal it returned that is invalid."""
         self._error_seq += 1
         self.rec.add(
             db.strategy_errors,
@@ -352,9 +358,9 @@ class Runner:
                 "strategy": name,
                 "symbol": symbol,
                 "time": t,
-                "error_type": type(e).__name__,
-                "message": str(e),
-                "traceback": tb if first else None,
+                "error_type": error_type,
+                "message": message,
+                "traceback": tb,
             },
         )
 
@@ -420,19 +426,7 @@ class Runner:
         name = self.c.strategies[si].strategy.name
         self.funnel.invalid_signals += 1
         self.funnel.invalid[name][reason.split(":")[0]] += 1
-        self._error_seq += 1
-        self.rec.add(
-            db.strategy_errors,
-            {
-                "seq": self._error_seq,
-                "strategy": name,
-                "symbol": symbol,
-                "time": t,
-                "error_type": "InvalidSignal",
-                "message": reason,
-                "traceback": None,
-            },
-        )
+        self._error_row(name, symbol, t, "InvalidSignal", reason, None)
 
     def _strategy_failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
         s = self.c.strategies[si].strategy

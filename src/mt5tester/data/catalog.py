@@ -597,23 +597,7 @@ class Catalog:
         """Merge ``bars`` into the catalog (module docstring). ``source``: the file (its sha256 is recorded
         when it exists) or a label; ``tz``: the zone the source's clock was read in (recorded only)."""
         _check_mode(on_conflict)
-        symbol = _check_symbol(bars.symbol)
-        cols = _sorted_by_time(
-            {name: np.asarray(getattr(bars, name), dtype) for name, dtype in _BAR_COLUMNS.items()}
-        )
-        cols, in_dups = _dedupe_bars(cols, f"{symbol} {bars.timeframe.name} from {source}")
-        return self._import(
-            symbol,
-            bars.timeframe.name,
-            cols,
-            len(bars),
-            in_dups,
-            lambda t: _month_index(t) // 12 + 1970,
-            lambda y: self._bar_path(symbol, bars.timeframe, int(y)),
-            _BAR_COLUMNS,
-            on_conflict,
-            self._source_entry(source, tz, sha256),
-        )
+        return self._store_bars(bars, source, on_conflict, self._source_entry(source, tz, sha256))
 
     def import_ticks(
         self,
@@ -647,6 +631,17 @@ class Catalog:
         """Make the stored ``bars.symbol``/``bars.timeframe`` exactly ``bars`` (derived data, e.g. resampled
         from the stored M1): changed rows are replaced, rows and partitions absent from ``bars`` removed,
         unchanged partitions left untouched. Same atomicity as an import."""
+        return self._store_bars(bars, source, "rebuild", self._source_entry(source, tz, None))
+
+    def _store_bars(
+        self,
+        bars: Bars,
+        source: str,
+        mode: Literal["error", "replace", "rebuild"],
+        entry: dict[str, Any],
+    ) -> ImportResult:
+        """import_bars / rebuild_bars: sorted, de-duplicated columns into yearly partitions; a rebuild
+        also removes the stored partitions that ``bars`` no longer has."""
         symbol = _check_symbol(bars.symbol)
         cols = _sorted_by_time(
             {name: np.asarray(getattr(bars, name), dtype) for name, dtype in _BAR_COLUMNS.items()}
@@ -661,9 +656,9 @@ class Catalog:
             lambda t: _month_index(t) // 12 + 1970,
             lambda y: self._bar_path(symbol, bars.timeframe, int(y)),
             _BAR_COLUMNS,
-            "rebuild",
-            self._source_entry(source, tz, None),
-            existing=lambda: self._bar_partitions(symbol, bars.timeframe),
+            mode,
+            entry,
+            existing=(lambda: self._bar_partitions(symbol, bars.timeframe)) if mode == "rebuild" else None,
         )
 
     @staticmethod

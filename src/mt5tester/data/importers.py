@@ -487,6 +487,24 @@ def _frozen(a: _A) -> _A:
     return out
 
 
+def _frozen_bars(
+    symbol: str, timeframe: Timeframe, utc: I64, prices: list[F64], tick_volume: I64, spread: np.ndarray
+) -> Bars:
+    """Bars from the parsed columns (prices: open, high, low, close), every array read-only."""
+    o, h, lo, c = prices
+    return Bars(
+        symbol,
+        timeframe,
+        _frozen(utc),
+        _frozen(o),
+        _frozen(h),
+        _frozen(lo),
+        _frozen(c),
+        _frozen(tick_volume),
+        _frozen(spread),
+    )
+
+
 def _float_col(table: pa.Table, name: str, fail: Callable[[int, str], DataError], label: str = "") -> F64:
     col = table.column(name)
     if col.null_count:
@@ -596,17 +614,7 @@ def read_mt5_bars_csv(
     spread = np.asarray(table.column("spread").to_numpy(), dtype=np.int32)
     tf = timeframe if timeframe is not None else _infer_timeframe(local, has_time, src.path)
     utc = _local_to_utc(local, zone, src.row_error)
-    return Bars(
-        symbol,
-        tf,
-        _frozen(utc),
-        _frozen(prices[0]),
-        _frozen(prices[1]),
-        _frozen(prices[2]),
-        _frozen(prices[3]),
-        _frozen(tick_volume),
-        _frozen(spread),
-    )
+    return _frozen_bars(symbol, tf, utc, prices, tick_volume, spread)
 
 
 def write_mt5_bars_csv(
@@ -925,14 +933,4 @@ def read_bars_table(
         spread = np.rint((ask_close - prices[3]) / point).astype(np.int32)
     else:
         spread = np.zeros(n, np.int32)
-    return Bars(
-        symbol,
-        timeframe,
-        _frozen(utc),
-        _frozen(prices[0]),
-        _frozen(prices[1]),
-        _frozen(prices[2]),
-        _frozen(prices[3]),
-        _frozen(tick_volume),
-        _frozen(spread),
-    )
+    return _frozen_bars(symbol, timeframe, utc, prices, tick_volume, spread)

@@ -220,12 +220,15 @@ def backtest(
         raise click.UsageError("give --config FILE (or --resume RUN_ID)")
     overrides: dict[str, Any] = {
         "data.allow_unhealthy": True if allow_unhealthy else None,
-        "backtest.symbols": [s.strip() for s in symbols.split(",")] if symbols else None,
         "backtest.start": start,
         "backtest.end": end,
         "results.out_dir": str(out.resolve()) if out else None,
     }
     cfg = load_config(config_path, overrides)
+    if symbols:  # narrows the strategies that list their own symbols too (README: flags override)
+        from mt5tester.strategy.loader import narrow_symbols
+
+        cfg = narrow_symbols(cfg, [s.strip() for s in symbols.split(",") if s.strip()])
     sys.exit(run_backtest(cfg, config_path.resolve().parent, _console()))
 
 

@@ -243,6 +243,7 @@ class Runner:
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
+        self._logged_invalid: set[str] = set()
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
         self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
         self._by_name = {ls.strategy.name: ls.strategy for ls in c.strategies}
@@ -393,19 +394,21 @@ class Runner:
             return []
         valid = []
         for sig in out if isinstance(out, list | tuple) else [out]:
-            reason = self._signal_fault(sig, symbol)
-            if reason:
-                self._invalid(si, symbol, t, reason)
+            fault = self._signal_fault(sig, symbol)
+            if fault:
+                self._invalid(si, symbol, t, *fault)
                 continue
             valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
         return valid
 
-    def _signal_fault(self, sig: Any, symbol: str) -> str | None:
-        """Why a returned object cannot be traded (a strategy bug, not a market event), or None."""
+    def _signal_fault(self, sig: Any, symbol: str) -> tuple[str, str] | None:
+        """Why a returned object cannot be traded (a strategy bug, not a market event), or None: the
+        reason counted in the funnel (stable across calls) and the full message with the values."""
         if not isinstance(sig, Signal):
-            return f"not a Signal: {type(sig).__name__} {sig!r:.120}"
+            return f"not a Signal: {type(sig).__name__}", f"not a Signal: {type(sig).__name__} {sig!r:.120}"
         if sig.symbol != symbol:
-            return f"wrong symbol: signal for {sig.symbol} returned from a call for {symbol}"
+            reason = f"wrong symbol: signal for {sig.symbol} returned from a call for {symbol}"
+            return reason, reason
         if sig.direction == "flat" or (sig.sl is None and sig.tp is None):
             return None
         quote = self.c.server.quote(symbol)
@@ -416,31 +419,48 @@ class Runner:
             ref = sig.price
         else:  # a market buy closes at Bid, a sell at Ask: its stops are measured from there
             ref = bid if sig.direction == "buy" else ask
-        if sig.direction == "buy" and ((sig.sl and sig.sl >= ref) or (sig.tp and sig.tp <= ref)):
-            return f"stops on the wrong side: buy with SL {sig.sl} / TP {sig.tp} around {ref}"
-        if sig.direction == "sell" and ((sig.sl and sig.sl <= ref) or (sig.tp and sig.tp >= ref)):
-            return f"stops on the wrong side: sell with SL {sig.sl} / TP {sig.tp} around {ref}"
-        return None
+        buy = sig.direction == "buy"
+        wrong_sl = bool(sig.sl) and (sig.sl >= ref if buy else sig.sl <= ref)  # type: ignore[operator]
+        wrong_tp = bool(sig.tp) and (sig.tp <= ref if buy else sig.tp >= ref)  # type: ignore[operator]
+        if not (wrong_sl or wrong_tp):
+            return None
+        which = " and ".join(k for k, bad in (("SL", wrong_sl), ("TP", wrong_tp)) if bad)
+        reason = f"stops on the wrong side: {sig.direction} with its {which} on the wrong side of the price"
+        return reason, f"stops on the wrong side: {sig.direction} with SL {sig.sl} / TP {sig.tp} around {ref}"
 
-    def _invalid(self, si: int, symbol: str, t: int, reason: str) -> None:
+    def _invalid(self, si: int, symbol: str, t: int, reason: str, message: str | None = None) -> None:
+        """A returned signal that cannot be traded is a strategy bug: counted per strategy and reason
+        (shown in the funnel), stored, the first of each strategy logged at WARNING, and handled by
+        ``backtest.on_strategy_error`` like an exception."""
         name = self.c.strategies[si].strategy.name
+        message = message or reason
         self.funnel.invalid_signals += 1
-        self.funnel.invalid[name][reason.split(":")[0]] += 1
-        self._error_row(name, symbol, t, "InvalidSignal", reason, None)
+        self.funnel.invalid[name][reason] += 1
+        self._error_row(name, symbol, t, "InvalidSignal", message, None)
+        if name not in self._logged_invalid:
+            self._logged_invalid.add(name)
+            log.warning(
+                "strategy %s returned an invalid signal on %s at %s UTC: %s", name, symbol, ts(t), message
+            )
+        self._apply_policy(si, f"returned an invalid signal ({message})", symbol, t, None)
 
-    def _strategy_failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
+    def _apply_policy(self, si: int, what: str, symbol: str, t: int, cause: Exception | None) -> None:
+        """``backtest.on_strategy_error``: stop (exit 5), disable the strategy, or continue."""
         s = self.c.strategies[si].strategy
-        self._record_error(si, symbol, t, e)
         policy = self.c.cfg.backtest.on_strategy_error
         if policy == "stop":
             raise StrategyRuntimeError(
-                f"strategy {s.name} raised {type(e).__name__}: {e} on {symbol} at bar close {ts(t)} UTC "
+                f"strategy {s.name} {what} on {symbol} at bar close {ts(t)} UTC "
                 "(on_strategy_error: stop). Fix the strategy, or set backtest.on_strategy_error to "
                 "'disable' or 'continue'."
-            ) from e
+            ) from cause
         if policy == "disable" and si not in self.disabled:
             self.disabled.add(si)
             self.funnel.disabled.append(s.name)
+
+    def _strategy_failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
+        self._record_error(si, symbol, t, e)
+        self._apply_policy(si, f"raised {type(e).__name__}: {e}", symbol, t, e)
         return []
 
     def _process(self, batch: list[tuple[int, str, Signal]], t: int) -> None:

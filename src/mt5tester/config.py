@@ -241,6 +241,12 @@ class CoordinatorConfig(_Section):
     regime_risk: dict[str, float] | None = Field(
         default=None, description="{regime label: volume multiplier} applied by sizing"
     )
+    strategy_orders: Literal["review", "refuse"] = Field(
+        default="review",
+        description="orders a strategy sends itself (self.ctx.mt5.order_send, Buy, Sell, Close): review: "
+        "entries are reviewed and recorded like signals (a rejection returns retcode 10006 REJECT), exits "
+        "pass as signal exits do; refuse: any such request is a strategy error (on_strategy_error applies)",
+    )
 
 
 class RegimeConfig(RegimeParams):

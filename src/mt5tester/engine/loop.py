@@ -30,7 +30,7 @@ from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StrategyRuntimeError
-from mt5tester.model.signal import Signal
+from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
@@ -40,7 +40,7 @@ from mt5tester.strategy.base import FusionStrategy, StrategyContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
 from mt5tester.terminal.shim import build_module
-from mt5tester.terminal.structs import TradeRequest
+from mt5tester.terminal.structs import OrderSendResult, TradeRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Funnel:
     decision_points: int = 0
     strategy_calls: int = 0
     signals: int = 0
+    order_sends: int = 0  # order_send requests of strategies themselves (self.ctx.mt5)
     invalid_signals: int = 0
     resized: int = 0
     circuit_breaker_closes: int = 0
@@ -73,6 +74,7 @@ class Funnel:
             "decision_points": self.decision_points,
             "strategy_calls": self.strategy_calls,
             "signals_generated": self.signals,
+            "strategy_order_sends": self.order_sends,
             "invalid_signals": self.invalid_signals,
             "invalid_by_strategy": {k: dict(v) for k, v in sorted(self.invalid.items())},
             "fed_to_fusion": self.fed_to_fusion,
@@ -233,6 +235,17 @@ def fingerprints(c: Components, symbol: str) -> dict[str, str]:
     return out
 
 
+BUY_PENDING = (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_BUY_STOP, C.ORDER_TYPE_BUY_STOP_LIMIT)
+LIMITS = (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
+
+
+def _describe(req: TradeRequest) -> str:
+    """A trading request in a few words, for messages: 'TRADE_ACTION_DEAL ORDER_TYPE_BUY 0.1 EURUSD'."""
+    action = next((k for k in dir(C) if k.startswith("TRADE_ACTION_") and getattr(C, k) == req.action), "")
+    kind = next((k for k in dir(C) if k.startswith("ORDER_TYPE_") and getattr(C, k) == req.type), "")
+    return " ".join(x for x in (action or str(req.action), kind, f"{req.volume:g}", req.symbol) if x)
+
+
 class Runner:
     def __init__(self, c: Components, run_id: str | None = None) -> None:
         self.c = c
@@ -244,12 +257,15 @@ class Runner:
         self._error_seq = 0
         self._logged_tb: set[str] = set()
         self._logged_invalid: set[str] = set()
+        self._recorded = 0  # deals of the server already recorded (a cursor: every deal is stored once)
+        self._active: int | None = None  # index of the strategy being called (owner of its order_send)
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
         self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
         self._by_name = {ls.strategy.name: ls.strategy for ls in c.strategies}
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
         self.ctx.regime = lambda symbol: self._regime(symbol, self.ctx.now)  # type: ignore[method-assign]
         c.terminal.connected = True
+        c.terminal.router = self._route
         for ls in c.strategies:
             ls.strategy.ctx = self.ctx
         # Per strategy index: (strategy, is a fusion, warm-up rows); calls and their seconds are counted
@@ -269,17 +285,23 @@ class Runner:
             self._calls[si], self._call_seconds[si] = 0, 0.0
 
     # --------------------------------------------------------------------------------- recording
-    def _record_deals(self, deals: list[Deal]) -> None:
-        for d in deals:
+    def _record_deals(self, notify: bool = True) -> None:
+        """Record every deal the server made since the last call, whatever made it (a signal, a strategy's
+        own order_send, SL/TP, a pending fill, a stop-out, the end of the run): the stored deals are the
+        terminal's deals, one row each. A cursor, so a deal made by an on_trade hook is recorded too."""
+        deals = self.c.server.deals
+        while self._recorded < len(deals):
+            d = deals[self._recorded]
+            self._recorded += 1
             if d.entry != C.DEAL_ENTRY_IN:
                 key = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}.get(
                     d.reason
                 )
                 key = key or ("end_of_run" if d.comment == "end of run" else "signal")
                 self.funnel.closed[key] += 1
-            if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
-                self._notify(d)
             self.rec.add(db.deals, deal_row(d))
+            if notify and d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+                self._notify(d)
 
     def _record_fed(self, si: int, symbol: str, sigs: list[Signal], t: int) -> None:
         """Signals of a `trade: false` member: recorded as generated and fed to fusion, not traded."""
@@ -295,11 +317,14 @@ class Runner:
         s = self._by_name.get(d.strategy)
         if s is None:
             return
+        si = next(k for k, ls in enumerate(self.c.strategies) if ls.strategy is s)
+        caller, self._active = self._active, si
         try:
             s.on_trade(self.ctx, d)
         except Exception as e:
-            si = next(k for k, ls in enumerate(self.c.strategies) if ls.strategy is s)
             self._strategy_failed(si, d.symbol, d.time, e)
+        finally:
+            self._active = caller
 
     def _record_book(self) -> None:
         """Orders and positions (with MFE/MAE), written once at the end of the run (also a failed one)."""
@@ -373,6 +398,7 @@ class Runner:
         output checked; invalid signals are counted and recorded, never executed."""
         s, fusion, warmup = self._slots[si]
         df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - warmup), i + 1)
+        self._active = si
         t0 = _time.perf_counter()
         try:
             if fusion:
@@ -390,6 +416,7 @@ class Runner:
         finally:
             self._call_seconds[si] += _time.perf_counter() - t0
             self._calls[si] += 1
+            self._active = None
         if not out:
             return []
         valid = []
@@ -523,13 +550,16 @@ class Runner:
             else:
                 self.funnel.rejected[decision.reason or "unknown"] += 1
             self.rec.add(db.signals, row)
-        if close_all and server.positions:
-            self.funnel.circuit_breaker_closes += len(server.positions)
-            for p in sorted(server.positions, key=lambda p: p.ticket):
-                _, price = server.position_profit(p, t)
-                self._record_deals(
-                    [server.close_position(p, t, price, C.DEAL_REASON_EXPERT, "circuit breaker")]
-                )
+        if close_all:
+            self._close_all_breaker(t)
+
+    def _close_all_breaker(self, t: int) -> None:
+        server = self.c.server
+        self.funnel.circuit_breaker_closes += len(server.positions)
+        for p in sorted(server.positions, key=lambda p: p.ticket):
+            _, price = server.position_profit(p, t)
+            server.close_position(p, t, price, C.DEAL_REASON_EXPERT, "circuit breaker")
+            self._record_deals()
 
     def _regime(self, symbol: str, t: int) -> str | None:
         tracker = self.c.regimes
@@ -550,11 +580,9 @@ class Runner:
                     comment=f"signal {sid}",
                     magic=p.magic,
                 )
-                n = len(server.deals)
                 res = server.send(close, name, sid)
-                if res.retcode == C.TRADE_RETCODE_DONE:
-                    self._record_deals(server.deals[n:])
-                else:
+                self._record_deals()
+                if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
 
     def _stops(self, sig: Signal, symbol: str) -> tuple[float, float, float]:
@@ -601,11 +629,10 @@ class Runner:
             tp=float(tp),
             comment=sig.comment[:31],
         )
-        n = len(server.deals)
         res = server.send(req, strategy, sid)
+        self._record_deals()
         if res.retcode in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED):
             self.funnel.executed += 1
-            self._record_deals(server.deals[n:])
         else:
             self.funnel.order_failed[res.comment] += 1
         return {
@@ -616,6 +643,125 @@ class Runner:
             "position_id": res.order or None,
         }
 
+    # ------------------------------------------------------------------ orders a strategy sends itself
+    def _route(self, req: TradeRequest) -> OrderSendResult:
+        """``order_send`` of a strategy through ``self.ctx.mt5`` (also ``Buy``, ``Sell``, ``Close``).
+
+        Never around the coordinator or the records: the request is attributed to the strategy being
+        called; with ``coordinator.strategy_orders: review`` an entry is reviewed and recorded like a
+        signal (a rejection returns TRADE_RETCODE_REJECT) while exits and order changes pass, as a
+        signal's exits do; with ``refuse`` any request is a strategy error. Every deal is recorded.
+        """
+        server = self.c.server
+        si = self._active
+        name = self._slots[si][0].name if si is not None else ""
+        self.funnel.order_sends += 1
+        if self.c.cfg.coordinator.strategy_orders == "refuse":
+            raise StrategyRuntimeError(
+                f"strategy {name or '?'} sent an order through self.ctx.mt5 ({_describe(req)}) and "
+                "coordinator.strategy_orders is 'refuse'. Return Signals instead, or set "
+                "coordinator.strategy_orders: review to have such orders reviewed like signals."
+            )
+        entry = self._entry_volume(req)
+        if entry is None or si is None:
+            res = server.send(req, name)
+            self._record_deals()
+            return res
+        return self._review_request(req, entry, si)
+
+    def _entry_volume(self, req: TradeRequest) -> float | None:
+        """The volume of ``req`` that opens or adds exposure (what the coordinator gates), or None for an
+        exit, a change of SL/TP or orders, or a request the server refuses anyway."""
+        server = self.c.server
+        if req.action == C.TRADE_ACTION_PENDING:
+            return req.volume if req.volume > 0 else None
+        buy = req.type == C.ORDER_TYPE_BUY
+        if req.action != C.TRADE_ACTION_DEAL or req.type not in (C.ORDER_TYPE_BUY, C.ORDER_TYPE_SELL):
+            return None
+        if req.position or not req.volume > 0:
+            return None
+        if server.settings.hedging:
+            return req.volume
+        held = next((p for p in server.positions if p.symbol == req.symbol), None)
+        if held is None or (held.type == C.POSITION_TYPE_BUY) == buy:
+            return req.volume
+        rest = round(req.volume - held.volume, 8)  # netting: only a reversal's new part is an entry
+        return rest if rest > 1e-9 else None
+
+    def _review_request(self, req: TradeRequest, volume: float, si: int) -> OrderSendResult:
+        """One coordinator review of a strategy's own entry, stored as a signal row with its decision and
+        execution; approved (maybe resized) it is sent as the strategy wrote it."""
+        server, s = self.c.server, self._slots[si][0]
+        t = server.now
+        buy = req.type in (C.ORDER_TYPE_BUY, *BUY_PENDING)
+        kind: OrderKind = (
+            "market" if req.action == C.TRADE_ACTION_DEAL else ("limit" if req.type in LIMITS else "stop")
+        )
+        sig = Signal.model_construct(  # the request as the signal it is (sent, so not validated again)
+            symbol=req.symbol,
+            direction="buy" if buy else "sell",
+            order_type=kind,
+            price=(req.price or None) if kind != "market" else None,
+            sl=req.sl or None,
+            tp=req.tp or None,
+            volume=volume,
+            strategy=s.name,
+            exit_opposite=False,
+            comment=req.comment,
+            tags={"source": "order_send"},
+        )
+        if self.capture is not None:
+            self.capture.append((t, s.name, req.symbol, sig))
+        self._signal_seq += 1
+        sid = self._signal_seq
+        self.funnel.signals += 1
+        regime = self._regime(req.symbol, t)
+        if regime is not None:
+            sig = sig.model_copy(update={"tags": {**sig.tags, "regime": regime}})
+        quote = server.quote(req.symbol)
+        bid, ask = (quote[0], quote[1]) if quote else (0.0, 0.0)
+        ref = req.price if kind != "market" else (ask if buy else bid)
+        context = ReviewContext(
+            now=t,
+            bar_time=t,
+            signals=[SignalContext(s.name, volume, abs(ref - req.sl) if req.sl and ref else None, regime)],
+            owners={p.ticket: p.strategy for p in server.positions},
+            server_time=self.c.terminal.market.to_server_s(t),
+        )
+        decision = self.c.coordinator.review([sig], context)[0]
+        row = signal_row(
+            sid,
+            t,
+            s,
+            req.symbol,
+            sig,
+            status=decision.status,
+            rule=decision.rule,
+            reason=decision.reason,
+            details=decision.details,
+            volume=decision.volume,
+        )
+        if decision.status in ("approved", "resized"):
+            self.funnel.approved += 1
+            self.funnel.resized += decision.status == "resized"
+            sent = req._replace(volume=round(req.volume - volume + decision.volume, 8))
+            res = server.send(sent, s.name, sid)
+            self._record_deals()
+            if res.retcode in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED):
+                self.funnel.executed += 1
+            else:
+                self.funnel.order_failed[res.comment] += 1
+            row.update(order_ticket=res.order or None, retcode=res.retcode, position_id=res.order or None)
+        else:
+            self.funnel.rejected[decision.reason or "unknown"] += 1
+            comment = f"Request rejected by the risk coordinator: {decision.reason}"
+            res = OrderSendResult(C.TRADE_RETCODE_REJECT, 0, 0, 0.0, 0.0, bid, ask, comment, 0, 0, req)
+            row.update(retcode=C.TRADE_RETCODE_REJECT)
+        self.rec.add(db.signals, row)
+        if decision.details.get("close_all"):
+            self._close_all_breaker(t)
+        return res
+
     def _close_all_at_end(self, end: int) -> None:
         """Close what is open at the last quote before ``end`` (the tester's last tick)."""
         server = self.c.server
@@ -624,7 +770,8 @@ class Runner:
             last = int(np.searchsorted(bars.time, end, "left")) - 1
             when = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
             price = server.position_profit(p, when)[1]
-            self._record_deals([server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")])
+            server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")
+            self._record_deals()
 
     def open_positions(self) -> list[tuple[str, str]]:
         return [(p.symbol, p.strategy) for p in self.c.server.positions]
@@ -638,6 +785,7 @@ class Runner:
         cfg = c.cfg
         if resume is not None:
             first_point = checkpoint.restore(self, resume)
+            self._recorded = len(c.server.deals)  # the checkpoint is taken with every deal recorded
             return self._loop(progress, first_point)
         self.rec.start_run(
             cfg.effective()
@@ -674,9 +822,12 @@ class Runner:
                 for h in c.health
             ],
         )
-        self._record_deals(c.server.deals[:1])
-        for ls in c.strategies:
+        self._record_deals()  # the deposit
+        for si, ls in enumerate(c.strategies):
+            self._active = si
             ls.strategy.on_start(self.ctx)
+            self._record_deals()
+        self._active = None
         return self._loop(progress, 0)
 
     def _loop(self, progress: Callable[[int, int], None] | None, first_point: int) -> RunResult:
@@ -711,9 +862,9 @@ class Runner:
                 j = n - chunk_start
                 t = times[j]
                 self.ctx.now = t
-                deals = server.advance(t)
-                if deals:
-                    self._record_deals(deals)
+                server.advance(t)
+                if self._recorded != len(server.deals):
+                    self._record_deals()
                 terminal.set_time(t)
                 if watch_equity:
                     c.coordinator.observe(terminal.market.to_server_s(t))
@@ -743,13 +894,18 @@ class Runner:
                     checkpoint.save(self, n, t)
                     last_checkpoint = _time.monotonic()
             end = day_ns(cfg.backtest.end)
-            self._record_deals(c.server.advance(end))
+            c.server.advance(end)
+            self._record_deals()
             if cfg.backtest.close_at_end:
                 self._close_all_at_end(end)
             self._record_equity(end)
-            for ls in c.strategies:
+            for si, ls in enumerate(c.strategies):
+                self._active = si
                 ls.strategy.on_stop(self.ctx)
+            self._active = None
+            self._record_deals()
         except BaseException as e:
+            self._record_deals(notify=False)  # a failed run keeps every deal the terminal made
             self._fold_calls()
             self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
             self._record_book()

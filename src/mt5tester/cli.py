@@ -49,6 +49,8 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     t.add_row("decision points (bar closes)", str(funnel["decision_points"]))
     t.add_row("strategy calls", str(funnel["strategy_calls"]))
     t.add_row("signals generated", str(funnel["signals_generated"]))
+    if funnel.get("strategy_order_sends"):
+        t.add_row("  orders sent by strategies (order_send)", str(funnel["strategy_order_sends"]))
     t.add_row("invalid signals", str(funnel["invalid_signals"]))
     for name, reasons in funnel["invalid_by_strategy"].items():
         for reason, n in reasons.items():

@@ -663,10 +663,15 @@ class Runner:
                 "coordinator.strategy_orders: review to have such orders reviewed like signals."
             )
         entry = self._entry_volume(req)
-        if entry is None or si is None:
+        if entry is None:
             res = server.send(req, name)
             self._record_deals()
             return res
+        if si is None:  # no strategy is being called: nobody the coordinator could review it for
+            raise StrategyRuntimeError(
+                f"an order was sent through the terminal outside any strategy call ({_describe(req)}); "
+                "send orders from generate_signals, on_start, on_trade or on_stop"
+            )
         return self._review_request(req, entry, si)
 
     def _entry_volume(self, req: TradeRequest) -> float | None:

@@ -235,13 +235,13 @@ def test_strategy_sent_entry_rejected_by_the_coordinator_gets_retcode_reject(
 
 def test_strategy_orders_refuse_is_a_strategy_error_exit_5(demo_data: Path, tmp_path: Path, run_cli) -> None:
     raw = _config(demo_data, tmp_path, [{"at": 2, "do": "send", "direction": "buy", "volume": 0.1}])
-    raw["coordinator"] = {"strategy_orders": "refuse"}
+    raw["backtest"]["strategy_orders"] = "refuse"
     code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
     assert code == 5
     assert (
         "strategy planner raised StrategyRuntimeError: strategy planner sent an order through self.ctx.mt5 "
-        "(TRADE_ACTION_DEAL ORDER_TYPE_BUY 0.1 EURUSD) and coordinator.strategy_orders is 'refuse'. Return "
-        "Signals instead, or set coordinator.strategy_orders: review" in err
+        "(TRADE_ACTION_DEAL ORDER_TYPE_BUY 0.1 EURUSD) and backtest.strategy_orders is 'refuse'. Return "
+        "Signals instead, or set backtest.strategy_orders: review" in err
     )
     raw["backtest"]["on_strategy_error"] = "continue"
     runner = _run(raw, tmp_path)

@@ -77,6 +77,13 @@ class BacktestConfig(_Section):
     server_timezone: str = "UTC"
     seed: int = 42
     on_strategy_error: Literal["stop", "disable", "continue"] = "stop"
+    strategy_orders: Literal["review", "refuse"] = Field(
+        default="review",
+        description="orders a strategy sends itself (self.ctx.mt5.order_send, Buy, Sell, Close): review: "
+        "entries are reviewed by the coordinator and recorded like signals (a rejection returns retcode "
+        "10006 REJECT), exits pass as signal exits do; refuse: any such request is a strategy error "
+        "(on_strategy_error applies)",
+    )
     close_at_end: bool = True
     margin_call_level: float = Field(
         default=50.0, ge=0, description="margin level % (or money) of margin call"
@@ -240,12 +247,6 @@ class CoordinatorConfig(_Section):
     )
     regime_risk: dict[str, float] | None = Field(
         default=None, description="{regime label: volume multiplier} applied by sizing"
-    )
-    strategy_orders: Literal["review", "refuse"] = Field(
-        default="review",
-        description="orders a strategy sends itself (self.ctx.mt5.order_send, Buy, Sell, Close): review: "
-        "entries are reviewed and recorded like signals (a rejection returns retcode 10006 REJECT), exits "
-        "pass as signal exits do; refuse: any such request is a strategy error (on_strategy_error applies)",
     )
 
 

@@ -420,17 +420,24 @@ class Runner:
         if not out:
             return []
         valid = []
+        bars = self.c.tf_bars[(symbol, s.timeframe)]
+        seen = (float(bars.close[i]), float(bars.close[i] + bars.spread[i] * self.c.specs[symbol].point))
         for sig in out if isinstance(out, list | tuple) else [out]:
-            fault = self._signal_fault(sig, symbol)
+            fault = self._signal_fault(sig, symbol, seen)
             if fault:
                 self._invalid(si, symbol, t, *fault)
                 continue
             valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
         return valid
 
-    def _signal_fault(self, sig: Any, symbol: str) -> tuple[str, str] | None:
+    def _signal_fault(self, sig: Any, symbol: str, seen: tuple[float, float]) -> tuple[str, str] | None:
         """Why a returned object cannot be traded (a strategy bug, not a market event), or None: the
-        reason counted in the funnel (stable across calls) and the full message with the values."""
+        reason counted in the funnel (stable across calls) and the full message with the values.
+
+        Stops are a bug when they are on the wrong side of the price (the pending price, or for a market
+        order the bid / ask of the closed bar the strategy saw, ``seen``). Right for that bar but wrong
+        for the quote now (a gap since the close) is a market event: the server refuses the order with
+        MT5's TRADE_RETCODE_INVALID_STOPS, counted under "order failed" (spec 5.5)."""
         if not isinstance(sig, Signal):
             return f"not a Signal: {type(sig).__name__}", f"not a Signal: {type(sig).__name__} {sig!r:.120}"
         if sig.symbol != symbol:
@@ -438,15 +445,9 @@ class Runner:
             return reason, reason
         if sig.direction == "flat" or (sig.sl is None and sig.tp is None):
             return None
-        quote = self.c.server.quote(symbol)
-        if quote is None:
-            return None
-        bid, ask, _ = quote
-        if sig.order_type != "market" and sig.price:
-            ref = sig.price
-        else:  # a market buy closes at Bid, a sell at Ask: its stops are measured from there
-            ref = bid if sig.direction == "buy" else ask
         buy = sig.direction == "buy"
+        # A market buy closes at Bid, a sell at Ask: its stops are measured from there.
+        ref = sig.price if sig.order_type != "market" and sig.price else seen[0 if buy else 1]
         wrong_sl = bool(sig.sl) and (sig.sl >= ref if buy else sig.sl <= ref)  # type: ignore[operator]
         wrong_tp = bool(sig.tp) and (sig.tp <= ref if buy else sig.tp >= ref)  # type: ignore[operator]
         if not (wrong_sl or wrong_tp):
@@ -648,7 +649,7 @@ class Runner:
         """``order_send`` of a strategy through ``self.ctx.mt5`` (also ``Buy``, ``Sell``, ``Close``).
 
         Never around the coordinator or the records: the request is attributed to the strategy being
-        called; with ``coordinator.strategy_orders: review`` an entry is reviewed and recorded like a
+        called; with ``backtest.strategy_orders: review`` an entry is reviewed and recorded like a
         signal (a rejection returns TRADE_RETCODE_REJECT) while exits and order changes pass, as a
         signal's exits do; with ``refuse`` any request is a strategy error. Every deal is recorded.
         """
@@ -656,11 +657,11 @@ class Runner:
         si = self._active
         name = self._slots[si][0].name if si is not None else ""
         self.funnel.order_sends += 1
-        if self.c.cfg.coordinator.strategy_orders == "refuse":
+        if self.c.cfg.backtest.strategy_orders == "refuse":
             raise StrategyRuntimeError(
                 f"strategy {name or '?'} sent an order through self.ctx.mt5 ({_describe(req)}) and "
-                "coordinator.strategy_orders is 'refuse'. Return Signals instead, or set "
-                "coordinator.strategy_orders: review to have such orders reviewed like signals."
+                "backtest.strategy_orders is 'refuse'. Return Signals instead, or set "
+                "backtest.strategy_orders: review to have such orders reviewed like signals."
             )
         entry = self._entry_volume(req)
         if entry is None:

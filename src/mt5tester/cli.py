@@ -237,21 +237,18 @@ def _resume_target(
 
     from sqlalchemy import select
 
-    from mt5tester.config import parse_config
+    from mt5tester.config import ResultsConfig, parse_config
     from mt5tester.engine import checkpoint
     from mt5tester.errors import StorageError
     from mt5tester.results import db
 
-    url = (
-        db_url
-        or os.environ.get("MT5TESTER_DB_URL")
-        or (
-            load_config(config_path).results.database_url
-            if config_path
-            else "sqlite:///runs/mt5tester.sqlite"
-        )
+    results = load_config(config_path).results if config_path else ResultsConfig()
+    url = db_url or os.environ.get("MT5TESTER_DB_URL") or results.database_url
+    engine = db.connect(
+        url,
+        connect_timeout=results.connect_timeout_seconds,
+        statement_timeout=results.statement_timeout_seconds,
     )
-    engine = db.connect(url)
     with engine.connect() as conn:
         row = conn.execute(
             select(db.runs.c.status, db.runs.c.config).where(db.runs.c.run_id == run_id)

@@ -353,7 +353,7 @@ def connect(
         waited = (
             f" (gave up after results.connect_timeout_seconds {connect_timeout:g} / "
             f"statement_timeout_seconds {statement_timeout:g})"
-            if "timeout" in detail.lower()
+            if any(word in detail.lower() for word in ("timeout", "timed out", "locked"))
             else ""
         )
         raise StorageError(

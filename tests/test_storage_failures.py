@@ -213,6 +213,7 @@ def test_recorder_failed_write_is_sticky_and_finish_marks_failed(tmp_path: Path,
 
     assert again.value is first.value and at_finish.value is first.value
     assert "writing rows (3000 equity) of run run1" in str(first.value)
+    assert str(first.value).endswith("then run it again")  # no checkpoints: nothing to resume from
     engine.dispose()
     with sqlite3.connect(path) as conn:
         row = conn.execute("SELECT status, error, funnel, finished_at FROM runs").fetchone()

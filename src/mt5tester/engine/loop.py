@@ -238,7 +238,7 @@ class Runner:
     def __init__(self, c: Components, run_id: str | None = None) -> None:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.rec = Recorder(c.engine, self.run_id)
+        self.rec = Recorder(c.engine, self.run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
         self.funnel = Funnel()
         self.disabled: set[int] = set()
         self._signal_seq = 0

@@ -62,10 +62,11 @@ def check_lengths(table: Table, row: dict[str, Any]) -> None:
 
 
 class Recorder:
-    def __init__(self, engine: Engine, run_id: str, batch_rows: int = 5000) -> None:
+    def __init__(self, engine: Engine, run_id: str, batch_rows: int = 5000, resumable: bool = False) -> None:
         self.engine = engine
         self.run_id = run_id
         self.batch_rows = batch_rows
+        self.resumable = resumable  # the run has checkpoints: a failed write says how to resume it
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._pending = 0
         self.failure: StorageError | None = None  # the write that failed; no write is tried after it
@@ -76,8 +77,9 @@ class Recorder:
         if self.failure is not None:
             raise self.failure
         fix = "Free space on its disk or fix the database, then " + (
-            f"continue the run from its last checkpoint: mt5tester backtest --resume {self.run_id}"
-            if started
+            f"continue the run from its last checkpoint: mt5tester backtest --resume {self.run_id} "
+            "--config FILE (or --db URL)"
+            if started and self.resumable
             else "run it again"
         )
         try:

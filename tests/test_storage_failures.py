@@ -337,3 +337,29 @@ def test_backtest_class_name_longer_than_its_column_exit_4_names_the_fix(
     assert "has 129 characters, more than the 128 the results database stores; set a shorter 'name:'" in err
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
+def test_recorder_finish_on_full_disk_marks_failed_without_a_funnel_too_big_to_fit(
+    tmp_path: Path, full_disk
+) -> None:
+    from mt5tester.errors import StorageError
+    from mt5tester.results.recorder import Recorder
+
+    path = tmp_path / "r.sqlite"
+    db.connect(f"sqlite:///{path}", use_env=False).dispose()
+    full_disk(path, 3)
+    engine = db.connect(f"sqlite:///{path}", use_env=False)
+    rec = Recorder(engine, "run2", resumable=True)
+    rec.start_run({"k": 1}, "h", 1, 1000.0, "USD", [])
+    for i in range(3000):
+        rec.add(db.equity, {"time": i, "balance": 1.0, "equity": 1.0, "margin": 0.0, "open_positions": 0})
+    funnel = {"calls": {f"strategy_{i}": i for i in range(5000)}}  # about 100 kB: more than the free pages
+
+    with pytest.raises(StorageError) as info:
+        rec.finish("completed", funnel, None)
+
+    assert "mt5tester backtest --resume run2 --config FILE (or --db URL)" in str(info.value)
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT status, error, funnel FROM runs").fetchone()
+    assert row == ("failed", f"StorageError: {info.value}", None)

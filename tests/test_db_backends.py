@@ -295,3 +295,33 @@ def test_connect_postgres_lock_never_released_storage_error_after_statement_time
     assert "canceling statement due to statement timeout" in str(info.value)
     assert "statement_timeout_seconds 1" in str(info.value)
     assert info.value.exit_code == 6
+
+
+def test_runs_list_table_locked_past_statement_timeout_exit_6_without_traceback(
+    pg_database: Callable[[], str], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = pg_database()
+    db.connect(url, use_env=False).dispose()
+    holder = create_engine(url)
+    env = {k: v for k, v in os.environ.items() if k != "MT5TESTER_DB_URL"}
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE"))  # held, never released
+            # a read under a command waits for the default statement timeout (10 s), never for ever
+            proc = subprocess.run(
+                [str(Path(sys.executable).parent / "mt5tester"), "runs", "list", "--db", url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+            )
+            conn.rollback()
+    finally:
+        holder.dispose()
+    assert proc.returncode == 6, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "canceling statement due to statement timeout" in proc.stderr

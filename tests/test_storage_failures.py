@@ -142,6 +142,40 @@ def test_backtest_disk_full_at_final_flush_exit_6_failed_then_resume_gives_unint
     assert _rows(path, run_id) == reference
 
 
+def test_backtest_disk_full_before_bar_1_exit_6_no_run_says_run_it_again(
+    demo_data: Path, tmp_path: Path, run_cli, full_disk
+) -> None:
+    cfg = _config(demo_data, tmp_path)
+    path = tmp_path / "results.sqlite"
+    db.connect(f"sqlite:///{path}", use_env=False).dispose()
+    with sqlite3.connect(path) as conn:  # other runs fill the pages of the runs table to the last byte
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 2}")
+        n = 0
+        for size in (2000, 500, 100, 20, 1):
+            try:
+                while True:
+                    n += 1
+                    conn.execute(
+                        "INSERT INTO runs (run_id, status, started_at, config, config_hash, package_version, "
+                        "seed, deposit, currency) VALUES (?, 'completed', '', ?, '', '', 0, 0, 'USD')",
+                        (f"other{n}", '"' + "x" * size + '"'),
+                    )
+                    conn.commit()
+            except sqlite3.OperationalError:
+                conn.rollback()
+    full_disk(path, 0)  # the preflight's write changes nothing and passes; storing the run does not fit
+
+    code, _, err = run_cli("backtest", "--config", str(cfg))
+
+    assert code == 6, err
+    assert "Traceback" not in err
+    assert "writing the start of run" in err
+    assert "database or disk is full" in err
+    assert err.rstrip().endswith("then run it again")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM runs WHERE run_id NOT LIKE 'other%'").fetchone() == (0,)
+
+
 def test_runner_disk_full_mid_run_keeps_written_rows_and_resumes_from_last_checkpoint(
     demo_data: Path, tmp_path: Path, run_cli, full_disk, reference: dict[str, list[tuple]]
 ) -> None:

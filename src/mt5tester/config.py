@@ -336,6 +336,31 @@ class Config(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _open_prices_one_timeframe(self) -> Config:
+        # MT5's "open prices only" (spec 6.1) tests one expert on one timeframe: the OHLC of that
+        # timeframe's bars resolve SL/TP, pending orders and stop-out, and the expert runs only at their
+        # opens. A strategy on another timeframe would trade inside bars whose whole OHLC is already
+        # used, or have its stops resolved on bars MT5 would not use for it.
+        tfs = self.strategy_timeframes()
+        if self.backtest.tester_mode == "open_prices" and len(tfs) > 1:
+            used = "; ".join(
+                f"{tf.name}: "
+                + ", ".join(
+                    s.name or s.class_
+                    for s in self.strategies
+                    if (s.timeframe or self.backtest.primary_timeframe) == tf
+                )
+                for tf in tfs
+            )
+            raise ValueError(
+                "backtest.tester_mode open_prices resolves SL/TP on the bars of one tested timeframe, as "
+                f"MT5 does, but the strategies use {len(tfs)} ({used}). Give every strategy the same "
+                "timeframe (strategies[].timeframe or backtest.primary_timeframe), run each timeframe "
+                "separately, or use tester_mode ohlc_m1 or every_tick."
+            )
+        return self
+
     def symbol_spec(self, name: str) -> SymbolSpec:
         return build_symbol(name, self.symbols.get(name))
 

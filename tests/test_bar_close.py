@@ -15,8 +15,10 @@ from mt5tester.data.store import read_m1_parquet
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
 from mt5tester.model.bars import Bars
+from mt5tester.model.symbol import build_symbol
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.regime import RegimeParams, RegimeTracker
+from mt5tester.terminal.market import MarketData
 
 from conftest import FIXTURES, base_config
 
@@ -85,6 +87,34 @@ def test_bar_close_table_server_clock_exact_instant(zone: str, tf: str, opens: s
     assert bar_close(bars.time[i : i + 1], Timeframe.parse(tf), zone)[0] == ns(closes)
     # The bar's last M1 minute is the one just before its close; the next minute opens the next bar.
     assert bars.time[i + 1] == ns(closes)
+
+
+@pytest.mark.parametrize(("zone", "tf", "opens", "closes"), TABLE)
+def test_copy_rates_from_pos_shows_the_bar_closed_exactly_at_its_close(
+    zone: str, tf: str, opens: str, closes: str
+) -> None:
+    t = np.arange(ns(opens) - 3 * 86_400 * 10**9, ns(closes) + 3 * 86_400 * 10**9, MIN, dtype=np.int64)
+    price = 1.1 + (np.arange(len(t)) % 997) * 1e-5
+    m1 = Bars(
+        "EURUSD", Timeframe.M1, t, price, price + 2e-4, price - 3e-4, price + 1e-5,
+        np.ones(len(t), np.int64), np.full(len(t), 10, np.int32),
+    )  # fmt: skip
+    timeframe = Timeframe.parse(tf)
+    md = MarketData({"EURUSD": m1}, {"EURUSD": build_symbol("EURUSD", None)}, zone)
+    inside = (t >= ns(opens)) & (t < ns(closes))
+    md.set_time(ns(closes) - MIN)  # the bar's last minute has opened, not closed: still forming
+    forming = md.copy_rates_from_pos("EURUSD", timeframe, 0, 2)
+    assert forming is not None and int(forming["time"][-1]) == md.to_server_s(ns(opens))
+    assert float(forming["high"][-1]) == pytest.approx(
+        float(m1.high[inside][:-1].max(initial=m1.open[inside][-1]))
+    )
+    md.set_time(ns(closes))  # it has closed: position 1, with the OHLC of every minute inside it
+    closed = md.copy_rates_from_pos("EURUSD", timeframe, 1, 1)
+    assert closed is not None and int(closed["time"][0]) == md.to_server_s(ns(opens))
+    assert float(closed["high"][0]) == pytest.approx(float(m1.high[inside].max()))
+    assert float(closed["low"][0]) == pytest.approx(float(m1.low[inside].min()))
+    assert float(closed["close"][0]) == pytest.approx(float(m1.close[inside][-1]))
+    assert int(closed["tick_volume"][0]) == int(inside.sum())
 
 
 WINDOWS = [

@@ -17,7 +17,7 @@ from mt5tester.model.timeframe import Timeframe
 from mt5tester.terminal import constants as C
 from test_loop import flat_bars, write_m1
 
-from conftest import FIXTURES, STRATEGIES_FILE, base_config, write_yaml
+from conftest import STRATEGIES_FILE, base_config, write_yaml
 
 MIN = 60_000_000_000
 
@@ -140,12 +140,3 @@ def test_open_prices_strategies_on_two_timeframes_exit_2_with_reason(
     raw["strategies"][0]["timeframe"] = "H1"  # one tested timeframe: accepted
     code, _, err = run_cli("config", "check", str(write_yaml(tmp_path / "ok.yaml", raw)))
     assert code == 0, err
-
-
-def test_open_prices_run_script_exit_2_with_reason(demo_data: Path, tmp_path: Path, run_cli) -> None:
-    raw = base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-05", tester_mode="open_prices")
-    cfg = write_yaml(tmp_path / "c.yaml", raw)
-    code, _, err = run_cli("run-script", str(FIXTURES / "scripts" / "open_close.py"), "--config", str(cfg))
-    assert code == 2, err
-    assert "open_prices cannot run a script" in err and "ohlc_m1" in err
-    assert "Traceback" not in err

@@ -138,13 +138,6 @@ def build(
         parse_server_tz(cfg.backtest.server_timezone)
     except ValueError as e:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
-    if cfg.backtest.tester_mode == "open_prices" and not with_strategies:
-        raise ConfigError(
-            "backtest.tester_mode open_prices cannot run a script: MT5 resolves that mode on the OHLC of "
-            "whole bars of the tested timeframe and calls the expert only at their opens, but a script "
-            "trades whenever its sleeps end, inside those bars. Use tester_mode ohlc_m1, every_tick or "
-            "real_ticks."
-        )
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
     engine = db.connect(cfg.results.database_url)
     strategies = load_strategies(cfg, base_dir) if with_strategies else []
@@ -210,7 +203,8 @@ def build(
     )
     trigger_bars = None
     if bt.tester_mode == "open_prices":
-        # One tested timeframe: Config refuses strategies on several; a script is refused above.
+        # One tested timeframe: Config refuses strategies on several. A script (run-script, no
+        # strategies) is tested on backtest.primary_timeframe, its chart.
         tested = (cfg.strategy_timeframes() or [bt.primary_timeframe])[0]
         trigger_bars = {s: open_price_bars(m1[s], tested, bt.server_timezone) for s in m1}
     settings = ServerSettings(

@@ -94,6 +94,25 @@ def test_open_prices_bar_without_its_first_minutes_is_not_resolved_before_its_fi
     assert d[2].time == ns("2024-01-02 00:33") and d[2].price == pytest.approx(1.10000)
 
 
+def test_open_prices_w1_strategy_stops_resolve_on_daily_bars(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-07T00:00", 10 * 1440 + 637, 1.10000)  # Sunday Jan 7 .. Wed Jan 17 10:36
+    bars += [("2024-01-17T10:37", 1.10000, 1.10000, 1.09900, 1.10000, 10)]  # bid low under the SL
+    bars += flat_bars("2024-01-17T10:38", 5 * 1440, 1.10000)
+    write_m1(data, "EURUSD", bars)
+    script = [{"at": "2024-01-14T00:00:00Z", "direction": "buy", "volume": 1.0, "sl_points": 50}]
+    raw = m15_under_h1(data, tmp_path, script)
+    raw["backtest"].update(start="2024-01-14", end="2024-01-21", warmup_bars=1)
+    raw["strategies"][0]["timeframe"] = "W1"
+    runner = _run(raw, tmp_path)
+    assert runner.c.server.trigger_bars["EURUSD"].timeframe is Timeframe.D1  # type: ignore[index]
+    buy, sl = runner.c.server.deals[1:]
+    assert buy.time == ns("2024-01-14 00:00") and buy.price == pytest.approx(1.10010)
+    # Spec 6.1: W1 is tested on daily OHLC, so the stop fills on Wednesday's D1 bar, at its level.
+    assert (sl.time, sl.reason) == (ns("2024-01-17 00:00"), C.DEAL_REASON_SL)
+    assert sl.price == pytest.approx(1.09960)
+
+
 def _minutes(start: str, end: str) -> Bars:
     t = np.arange(ns(start), ns(end), MIN, dtype=np.int64)
     t = t[(t // MIN) % 60 != 0]  # no tick in the first minute of any hour

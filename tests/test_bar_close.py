@@ -123,7 +123,7 @@ WINDOWS = [
 ]
 
 
-@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("zone", [*ZONES, "+02:00", "-05:00", "Australia/Lord_Howe"])  # and 30-min DST
 @pytest.mark.parametrize("window", WINDOWS)
 def test_every_timeframe_closes_when_the_next_bar_opens(zone: str, window: tuple[str, str]) -> None:
     m1 = minutes(*window)

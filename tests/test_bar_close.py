@@ -152,6 +152,15 @@ def test_regime_labels_change_at_server_clock_closes() -> None:
     np.testing.assert_array_equal(close[:-1], d1.time[1:])
 
 
+@pytest.fixture(scope="module")
+def eurusd_2018h1(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real EURUSD M1 of January to mid-May 2018 (a temporary copy of that part of the shared file)."""
+    folder = tmp_path_factory.mktemp("eurusd_2018h1")
+    frame = pd.read_parquet(shared_data / "m1" / "EURUSD_M1_2018-2019.parquet")
+    frame[frame["time"] < pd.Timestamp("2018-05-15", tz="UTC")].to_parquet(folder / "EURUSD_M1_real.parquet")
+    return folder
+
+
 def _oracle_close(labels: np.ndarray, tf: Timeframe, zone: str) -> np.ndarray:
     """Close of each bar from pandas' calendar in the zone (spring-forward windows only): the wall-clock
     start of the next period, localised, a skipped wall time moved to the clock change."""
@@ -169,11 +178,9 @@ def _oracle_close(labels: np.ndarray, tf: Timeframe, zone: str) -> np.ndarray:
 
 @pytest.mark.parametrize("zone", ZONES)
 def test_strategy_and_copy_rates_see_a_bar_exactly_at_its_server_close(
-    shared_data: Path, tmp_path: Path, zone: str
+    eurusd_2018h1: Path, tmp_path: Path, zone: str
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "EURUSD_M1_real.parquet").symlink_to(shared_data / "m1" / "EURUSD_M1_2018-2019.parquet")
+    data = eurusd_2018h1
     raw = base_config(
         data, tmp_path, start="2018-02-28", end="2018-04-03", warmup_bars=1, server_timezone=zone
     )
@@ -209,3 +216,33 @@ def test_strategy_and_copy_rates_see_a_bar_exactly_at_its_server_close(
         assert seen_mn1[0] == (ns("2018-02-28 22:00"), ns("2018-01-31 22:00"))
         march = [now for now, last in seen_mn1 if last == ns("2018-02-28 22:00")]
         assert len(march) == 1 and march[0] >= ns("2018-03-31 21:00")
+
+
+@pytest.mark.parametrize(
+    ("zone", "april_opens", "april_closes"),
+    [
+        ("UTC", "2018-04-01 00:00", "2018-05-01 00:00"),
+        ("Europe/Athens", "2018-03-31 21:00", "2018-04-30 21:00"),
+        ("America/New_York", "2018-04-01 04:00", "2018-05-01 04:00"),  # UTC months: 4 h early
+        ("Asia/Tokyo", "2018-03-31 15:00", "2018-04-30 15:00"),  # UTC months: 9 h late
+    ],
+)
+def test_mn1_strategy_gets_the_month_at_its_server_month_end_on_a_weekday(
+    eurusd_2018h1: Path, tmp_path: Path, zone: str, april_opens: str, april_closes: str
+) -> None:
+    data = eurusd_2018h1
+    raw = base_config(
+        data, tmp_path, start="2018-04-25", end="2018-05-03", warmup_bars=1, server_timezone=zone
+    )
+    raw["strategies"] = [
+        {"class": f"{FIXTURES / 'visibility.py'}:SeenBars", "name": "mn1", "timeframe": "MN1"}
+    ]
+    runner = Runner(build(parse_config(raw), tmp_path))
+    runner.run()
+    m1 = read_m1_parquet(data / "EURUSD_M1_real.parquet", "EURUSD").time
+    first_tick = int(m1[np.searchsorted(m1, ns(april_closes), "left")])
+    assert first_tick - ns(april_closes) < 5 * MIN  # a weekday: the market is open at the month end
+    seen = runner.c.strategies[0].strategy.seen  # type: ignore[attr-defined]
+    market = runner.c.terminal.market
+    assert seen == [(first_tick, ns(april_opens), market.to_server_s(ns(april_opens)), seen[0][3])]
+    assert seen[0][3] == market.to_server_s(ns(april_closes))  # copy_rates index 0: May, just opened

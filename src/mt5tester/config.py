@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core.core_schema import ValidationInfo
 
 from mt5tester.errors import ConfigError
 from mt5tester.model import limits
@@ -372,6 +373,31 @@ class Config(_Section):
     def strategy_timeframes(self) -> list[Timeframe]:
         tfs = {s.timeframe or self.backtest.primary_timeframe for s in self.strategies}
         return sorted(tfs)
+
+    @field_validator("strategies")
+    @classmethod
+    def _open_prices_one_timeframe(
+        cls, v: list[StrategyConfig], info: ValidationInfo
+    ) -> list[StrategyConfig]:
+        # MT5's "open prices only" (spec 6.1) tests one expert on one timeframe: the OHLC of that
+        # timeframe's bars resolve SL/TP, pending orders and stop-out, and the expert runs only at their
+        # opens. A strategy on another timeframe would trade inside bars whose whole OHLC is already
+        # used, or have its stops resolved on bars MT5 would not use for it.
+        bt = info.data.get("backtest")
+        if bt is None or bt.tester_mode != "open_prices":
+            return v
+        by_tf: dict[Timeframe, list[str]] = {}
+        for s in v:
+            by_tf.setdefault(s.timeframe or bt.primary_timeframe, []).append(s.name or s.class_)
+        if len(by_tf) > 1:
+            used = "; ".join(f"{tf.name}: {', '.join(names)}" for tf, names in sorted(by_tf.items()))
+            raise ValueError(
+                "backtest.tester_mode open_prices resolves SL/TP on the bars of one tested timeframe, as "
+                f"MT5 does, but the strategies use {len(by_tf)} ({used}). Give every strategy the same "
+                "timeframe (strategies[].timeframe or backtest.primary_timeframe), run each timeframe "
+                "separately, or use tester_mode ohlc_m1 or every_tick."
+            )
+        return v
 
     def effective(self) -> dict[str, Any]:
         """The effective config as plain JSON data (defaults filled in), for storage and hashing."""

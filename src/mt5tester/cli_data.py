@@ -23,8 +23,10 @@ from rich.table import Table
 from mt5tester.data.catalog import TICKS, Catalog, ImportResult, OnConflict
 from mt5tester.data.health import SESSIONS, format_report, validate
 from mt5tester.data.importers import (
-    read_bars_table,
-    read_mt5_bars_csv,
+    ReadReport,
+    parse_mt5_file_name,
+    read_bars_table_checked,
+    read_mt5_bars_csv_checked,
     read_mt5_ticks_csv,
     read_ticks_parquet,
     write_mt5_bars_csv,
@@ -178,50 +180,97 @@ def _infer_parquet_timeframe(path: Path, time_col: str) -> Timeframe:
     raise ConfigError(f"{path}: cannot infer the timeframe from the bar spacing; pass --timeframe")
 
 
+_TZ_HOW = (
+    "pass --tz with the broker's server time zone (e.g. --tz Europe/Athens, --tz +02:00, or --tz UTC if "
+    "the server really runs on UTC), or --config FILE whose data.source_timezone or "
+    "backtest.server_timezone names it"
+)
+
+
+def _config_tz(config: Path) -> str | None:
+    """data.source_timezone, else backtest.server_timezone when the file sets it, else None."""
+    from mt5tester.config import load_config
+
+    cfg = load_config(config)
+    if cfg.data.source_timezone is not None:
+        return _zone(cfg.data.source_timezone, f"{config}: data.source_timezone")
+    if "server_timezone" in cfg.backtest.model_fields_set:
+        return _zone(cfg.backtest.server_timezone, f"{config}: backtest.server_timezone")
+    return None
+
+
 def _import_one(
     cat: Catalog,
     path: Path,
     symbol: str | None,
     timeframe: Timeframe | None,
-    tz: str,
+    tz: str | None,
     fmt: str,
     point: float | None,
     on_conflict: str,
-) -> tuple[str, ImportResult]:
+) -> tuple[str, ImportResult, ReadReport]:
     kind = detect_format(path, fmt)
     meta = _parquet_meta(path) if kind.endswith("parquet") else {}
-    sym = symbol or meta.get("symbol")
+    name_symbol, name_tf = parse_mt5_file_name(path)
+    sym = symbol or meta.get("symbol") or name_symbol
     if not sym:
-        raise ConfigError(f"{path}: pass --symbol (the file does not name its symbol)")
+        raise ConfigError(
+            f"{path}: pass --symbol: the file does not name its symbol and its name is not an MT5 export "
+            "name like EURUSD_H1.csv or US30m_Daily_202401010000_202509080000.csv"
+        )
     source = str(path.resolve())
     mode: OnConflict = "replace" if on_conflict == "replace" else "error"
+    if kind in ("mt5_bars", "mt5_ticks") and tz is None:
+        # MT5 writes its exports in the broker's server time, almost never UTC (spec 5.2): guessing
+        # UTC would shift every bar by the server's offset without a word.
+        raise ConfigError(f"{path}: MT5 exports are in the broker's server time, not UTC; {_TZ_HOW}")
     if kind == "mt5_bars":
-        bars = read_mt5_bars_csv(path, sym, timeframe, tz)
-        return kind, cat.import_bars(bars, source, tz=tz, on_conflict=mode)
+        assert tz is not None
+        bars, report = read_mt5_bars_csv_checked(path, sym, timeframe or name_tf, tz)
+        return kind, cat.import_bars(bars, source, tz=tz, on_conflict=mode), report
     if kind == "mt5_ticks":
-        return kind, cat.import_ticks(read_mt5_ticks_csv(path, sym, tz), source, tz=tz, on_conflict=mode)
+        assert tz is not None
+        ticks = read_mt5_ticks_csv(path, sym, tz)
+        return kind, cat.import_ticks(ticks, source, tz=tz, on_conflict=mode), ReadReport()
     if kind == "tick_parquet":
-        if tz.strip().upper() not in ("UTC", "GMT", "Z"):
+        if tz is not None and tz.strip().upper() not in ("UTC", "GMT", "Z"):
             raise ConfigError(
                 f"{path}: Parquet tick times are time-zone aware; --tz applies to CSV files only"
             )
-        return kind, cat.import_ticks(read_ticks_parquet(path, sym), source, tz="UTC", on_conflict=mode)
+        ticks = read_ticks_parquet(path, sym)
+        return kind, cat.import_ticks(ticks, source, tz="UTC", on_conflict=mode), ReadReport()
     tf = timeframe
     if tf is None and meta.get("timeframe"):
         tf = _timeframe(meta["timeframe"])
     if tf is None:
+        tf = name_tf
+    if tf is None:
         names = _parquet_schema(path).names
         tf = _infer_parquet_timeframe(path, "time" if "time" in names else names[0])
-    bars = read_bars_table(path, sym, tf, tz=tz, point=point)
-    return kind, cat.import_bars(bars, source, tz=tz, on_conflict=mode)
+    bars, report = read_bars_table_checked(path, sym, tf, tz=tz, point=point)
+    return kind, cat.import_bars(bars, source, tz=tz or "UTC", on_conflict=mode), report
 
 
 @data.command("import", help="Import MT5 bar/tick CSV exports or Parquet bars/ticks into the catalog.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--symbol", help="symbol to store the data under (Parquet files may name it in their metadata)")
-@click.option("--timeframe", help="bar timeframe (default: inferred from the bar spacing or file metadata)")
 @click.option(
-    "--tz", default="UTC", show_default=True, help="time zone of the file's clock (CSV): UTC, +02:00, IANA"
+    "--symbol",
+    help="symbol to store the data under (default: from the Parquet metadata or the MT5 file name, "
+    "e.g. EURUSD_H1.csv)",
+)
+@click.option(
+    "--timeframe", help="bar timeframe (default: from the file name or metadata, else the bar spacing)"
+)
+@click.option(
+    "--tz",
+    help="time zone of the file's clock (MT5 exports: the broker's server time): UTC, +02:00, IANA name; "
+    "default: from --config",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="take the time zone from data.source_timezone or backtest.server_timezone of this config",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option(
@@ -232,7 +281,7 @@ def _import_one(
     type=click.Choice(["error", "replace"]),
     default="error",
     show_default=True,
-    help="stored bars at the same time with different values: stop, or overwrite them",
+    help="stored bars at the same time with different values: stop, or replace the file's whole range",
 )
 @catalog_option
 @json_option
@@ -240,7 +289,8 @@ def import_cmd(
     paths: tuple[Path, ...],
     symbol: str | None,
     timeframe: str | None,
-    tz: str,
+    tz: str | None,
+    config_path: Path | None,
     fmt: str,
     point: float | None,
     on_conflict: str,
@@ -248,12 +298,15 @@ def import_cmd(
     as_json: bool,
 ) -> None:
     tf = _timeframe(timeframe) if timeframe else None
-    _zone(tz, "--tz")
+    if tz is not None:
+        _zone(tz, "--tz")
+    elif config_path is not None:
+        tz = _config_tz(config_path)
     cat = Catalog(catalog_dir)
     rows: list[dict[str, Any]] = []
     for path in paths:
-        kind, res = _import_one(cat, path, symbol, tf, tz, fmt, point, on_conflict)
-        rows.append({"file": str(path), "format": kind, **res.to_dict()})
+        kind, res, report = _import_one(cat, path, symbol, tf, tz, fmt, point, on_conflict)
+        rows.append({"file": str(path), "format": kind, **res.to_dict(), **report.to_dict()})
     if as_json:
         _echo_json(rows)
         return
@@ -274,7 +327,46 @@ def import_cmd(
             f"{r['replaced']:,}",
             str(len(r["partitions_written"])),
         )
-    _console().print(t)
+    console = _console()
+    console.print(t)
+    for r in rows:
+        for line in _import_notes(r):
+            console.print(f"{Path(r['file']).name}: {line}", markup=False)
+
+
+_NOTES_SHOWN = 5
+
+
+def _import_notes(row: dict[str, Any]) -> list[str]:
+    """Lines saying what the import found besides new rows: order, repeats, stored duplicates, removals."""
+
+    def few(items: list[str]) -> str:
+        more = len(items) - _NOTES_SHOWN
+        return ", ".join(items[:_NOTES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+    def at(entries: list[dict[str, Any]]) -> list[str]:
+        return [" ".join(f"{k} {v}" for k, v in e.items()) for e in entries]
+
+    notes = []
+    if row.get("out_of_order"):
+        notes.append(
+            f"{len(row['out_of_order'])} row(s) out of time order (stored sorted by time): "
+            + few(at(row["out_of_order"]))
+        )
+    if row.get("repeated_in_file"):
+        notes.append(
+            f"{len(row['repeated_in_file'])} row(s) repeat an earlier time with the same values "
+            "(stored once): "
+            + few(at(row["repeated_in_file"]))
+        )
+    if row.get("duplicate_ranges"):
+        notes.append(
+            "already stored with identical values: "
+            + few([f"{d['first']} .. {d['last']} ({d['rows']:,} rows)" for d in row["duplicate_ranges"]])
+        )
+    if row.get("removed"):
+        notes.append(f"{row['removed']:,} stored row(s) in the replaced range were not in the file: removed")
+    return notes
 
 
 # --------------------------------------------------------------------------------------------------

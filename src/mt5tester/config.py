@@ -111,6 +111,11 @@ class DataConfig(_Section):
         default=0.0, ge=0, le=100, description="refuse to start below this health score"
     )
     allow_unhealthy: bool = Field(default=False, description="run even below min_health (said in the report)")
+    source_timezone: str | None = Field(
+        default=None,
+        description="clock of MT5 export files for `data import --config` (broker server time); "
+        "default: backtest.server_timezone",
+    )
 
 
 class StrategyConfig(_Section):

@@ -133,3 +133,34 @@ def build_symbol(name: str, overrides: dict[str, Any] | None) -> SymbolSpec:
     if "digits" in (overrides or {}) and "point" not in (overrides or {}):
         base["point"] = 10.0 ** -int(base["digits"])
     return SymbolSpec.model_validate(base)
+
+
+# Brokers spell symbols with suffixes, dots, spaces and signs (EURUSD.a, XAUUSD.PRO, #US30, EURUSD+,
+# "GBPUSD DFX 10 Index"). A name only has to be usable as a folder / file-name part on every OS and on
+# the command line, where --symbols splits on commas.
+_FORBIDDEN_IN_SYMBOL = frozenset('/\\:*?"<>|,')
+
+
+def symbol_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a symbol name, or None when it can."""
+    if not isinstance(name, str) or not name:
+        return "empty"
+    if name != name.strip():
+        return "leading or trailing spaces"
+    if name.startswith("."):
+        return "starts with a dot"
+    bad = sorted({c for c in name if c in _FORBIDDEN_IN_SYMBOL or not c.isprintable()})
+    if bad:
+        return f"contains {' '.join(repr(c) for c in bad)}"
+    return None
+
+
+def check_symbol_name(name: str) -> str:
+    """``name`` if it is a valid symbol name (see ``symbol_name_problem``), else ValueError."""
+    problem = symbol_name_problem(name)
+    if problem is not None:
+        raise ValueError(
+            f"invalid symbol name {name!r} ({problem}): use the name as the broker spells it "
+            '(letters, digits, spaces, . _ # ! & + - ...), without / \\ : * ? " < > | or commas'
+        )
+    return name

@@ -9,12 +9,14 @@ Catalog folder: ``--catalog DIR``, else ``$MT5TESTER_CATALOG``, else ``./catalog
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
@@ -345,7 +347,7 @@ def _import_notes(row: dict[str, Any]) -> list[str]:
         return ", ".join(items[:_NOTES_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
     def at(entries: list[dict[str, Any]]) -> list[str]:
-        return [" ".join(f"{k} {v}" for k, v in e.items()) for e in entries]
+        return [f"{k} {e[k]} ({e['time']})" for e in entries for k in e if k != "time"]
 
     notes = []
     if row.get("out_of_order"):
@@ -356,8 +358,7 @@ def _import_notes(row: dict[str, Any]) -> list[str]:
     if row.get("repeated_in_file"):
         notes.append(
             f"{len(row['repeated_in_file'])} row(s) repeat an earlier time with the same values "
-            "(stored once): "
-            + few(at(row["repeated_in_file"]))
+            "(stored once): " + few(at(row["repeated_in_file"]))
         )
     if row.get("duplicate_ranges"):
         notes.append(
@@ -532,3 +533,60 @@ def export_cmd(symbol: str, timeframe: str, out: Path, tz: str, catalog_dir: Pat
     except OSError as exc:
         raise DataError(f"{out}: cannot write: {exc.strerror or exc}; check the folder exists") from None
     _console().print(f"wrote {len(bars):,} {symbol} {bars.timeframe.name} bars to {out} (times in {tz})")
+
+
+# --------------------------------------------------------------------------------------------------
+# delete
+
+
+def _utc_ns(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)") from None
+    if ts is pd.NaT:
+        raise ConfigError(f"{option} {text!r}: expected YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.as_unit("ns").value)
+
+
+@data.command(
+    "delete", help="Delete a symbol's stored bars/ticks: one timeframe or all, optionally a time range."
+)
+@click.argument("symbol")
+@click.option("--timeframe", help="one timeframe (or TICKS); default: every stored timeframe and the ticks")
+@click.option("--start", help="first time deleted, UTC (YYYY-MM-DD[ HH:MM]); default: the first stored")
+@click.option("--end", help="end, not included, UTC (YYYY-MM-DD[ HH:MM]); default: after the last stored")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@catalog_option
+@json_option
+def delete_cmd(
+    symbol: str,
+    timeframe: str | None,
+    start: str | None,
+    end: str | None,
+    yes: bool,
+    catalog_dir: Path,
+    as_json: bool,
+) -> None:
+    lo, hi = _utc_ns(start, "--start"), _utc_ns(end, "--end")
+    if lo is not None and hi is not None and hi <= lo:
+        raise ConfigError(f"--end {end} is not after --start {start}")
+    cat = _existing_catalog(catalog_dir)
+    infos = _infos(cat, symbol, timeframe)  # names what is missing before anything is asked
+    what = f"{symbol} {', '.join(i['timeframe'] for i in infos)}"
+    span = f" from {start or 'the first'} to {end or 'the last'} (UTC)" if start or end else " (all rows)"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                f"deleting {what}{span} from {catalog_dir} needs --yes when stdin is not a terminal"
+            )
+        click.confirm(f"delete {what}{span} from catalog {catalog_dir}?", abort=True)
+    removed = cat.delete(symbol, timeframe, lo, hi)
+    if as_json:
+        _echo_json({"symbol": symbol, "removed": removed})
+        return
+    counts = ", ".join(f"{n:,} {tf}" for tf, n in removed.items())
+    _console().print(f"deleted from {catalog_dir}: {symbol} {counts} row(s)", markup=False)

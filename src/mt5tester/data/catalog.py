@@ -608,6 +608,65 @@ class Catalog:
             )
         return Ticks(symbol, **cols)
 
+    # ---- deleting --------------------------------------------------------------------------------
+
+    def delete(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> dict[str, int]:
+        """Remove the rows of ``symbol`` with time in ``[start_ns, end_ns)`` (None: unbounded) from one
+        timeframe (``"TICKS"`` for ticks) or, with None, from every stored timeframe and the ticks.
+        Returns the rows removed per timeframe name; atomic like an import. Nothing stored: DataError."""
+        lo = -(2**63) if start_ns is None else start_ns
+        hi = 2**63 - 1 if end_ns is None else end_ns
+        if hi <= lo:
+            raise ConfigError(f"delete {symbol}: end {_fmt(end_ns)} is not after start {_fmt(start_ns)}")
+        targets: list[tuple[str, dict[int, Path], Mapping[str, type[np.generic]]]] = []
+        if isinstance(timeframe, str) and timeframe.strip().upper() in (TICKS, "TICK"):
+            parts = self._tick_partitions(symbol)
+            if not parts:
+                raise self._missing_symbol(symbol, "ticks")
+            targets.append((TICKS, parts, _TICK_COLUMNS))
+        elif timeframe is not None:
+            tf = _parse_tf(timeframe)
+            targets.append((tf.name, self._require_bars(symbol, tf), _BAR_COLUMNS))
+        else:
+            targets += [
+                (tf.name, self._bar_partitions(symbol, tf), _BAR_COLUMNS) for tf in self.timeframes(symbol)
+            ]
+            if self.has_ticks(symbol):
+                targets.append((TICKS, self._tick_partitions(symbol), _TICK_COLUMNS))
+            if not targets:
+                raise self._missing_symbol(symbol, "data")
+        removed: dict[str, int] = {}
+        with _locked(self.root):
+            plans: list[_Part] = []
+            for name, parts, columns in targets:
+                removed[name] = 0
+                for path in parts.values():
+                    meta, n = self._meta(path)
+                    first, last = int(meta.get("first_ns", lo)), int(meta.get("last_ns", hi - 1))
+                    if n == 0 or last < lo or first >= hi:
+                        continue
+                    cols = self._read_all(path, columns)
+                    keep = (cols["time"] < lo) | (cols["time"] >= hi)
+                    removed[name] += int(n - keep.sum())
+                    if not keep.any():
+                        plans.append(_Part(path, None))
+                    elif not keep.all():
+                        kept = _take(cols, np.flatnonzero(keep))
+                        plans.append(_Part(path, self._table(kept, meta, None, symbol, name, path)))
+            self._commit(plans)
+        for _name, parts, _ in targets:  # empty partition folders would list the timeframe as stored
+            for path in parts.values():
+                for folder in (path.parent, path.parent.parent):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+        return removed
+
     # ---- importing -------------------------------------------------------------------------------
 
     def import_bars(

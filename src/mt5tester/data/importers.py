@@ -545,8 +545,7 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
         if not has_time:
             return Timeframe.D1
         raise DataError(f"{where}: cannot infer the timeframe from {len(local)} bar; pass timeframe=")
-    diffs = np.diff(local)
-    pos = diffs[diffs > 0]
+    pos = np.diff(np.unique(local))  # rows out of order or repeated do not change the spacing
     if len(pos) == 0:
         raise DataError(f"{where}: cannot infer the timeframe: bar times do not increase; pass timeframe=")
     k = len(pos) // 2

@@ -1,0 +1,278 @@
+"""Issue 12, points 12, 13, 14 and 21: data import and the catalog never change data without a word."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mt5tester.data.catalog import Catalog
+from mt5tester.model.timeframe import Timeframe
+
+H1_CSV = "mt5_export/EURUSD_H1.csv"
+US30 = "mt5_export/US30m_Daily_202401010000_202509080000.csv"
+HEADER = b"<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\r\n"
+
+
+def mt5_csv(path: Path, times: list[str]) -> Path:
+    rows = [f"{t[:10]}\t{t[11:]}\t1.1\t1.2\t1.0\t1.15\t5\t0\t7\r\n".encode() for t in times]
+    path.write_bytes(HEADER + b"".join(rows))
+    return path
+
+
+def imported(run_cli, *args: str) -> list[dict]:
+    code, out, err = run_cli("data", "import", *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+# ---- point 12: MT5 exports are in server time -------------------------------------------------------
+
+
+def test_import_mt5_export_without_tz_exits_2_says_how_and_writes_nothing(
+    run_cli, shared_data: Path, tmp_path: Path
+) -> None:
+    cat = tmp_path / "cat"
+    for name in (H1_CSV, US30):
+        code, _, err = run_cli("data", "import", str(shared_data / name), "--catalog", str(cat))
+        assert code == 2
+        assert f"{shared_data / name}: MT5 exports are in the broker's server time, not UTC" in err
+        assert "--tz Europe/Athens" in err and "data.source_timezone" in err and "Traceback" not in err
+    assert not cat.exists() or not any(cat.rglob("*.parquet"))
+
+
+@pytest.mark.parametrize(("section", "key"), [("data", "source_timezone"), ("backtest", "server_timezone")])
+def test_import_mt5_export_takes_the_zone_from_the_config(
+    run_cli, shared_data: Path, tmp_path: Path, section: str, key: str
+) -> None:
+    raw = {
+        "backtest": {"start": "2025-07-01", "end": "2025-08-01", "symbols": ["EURUSD"]},
+        "strategies": [{"class": "ma_cross"}],
+    }
+    raw.setdefault(section, {})[key] = "Europe/Athens"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+
+    [r] = imported(run_cli, str(shared_data / H1_CSV), "--config", str(cfg), "--catalog", str(tmp_path / "c"))
+
+    info = Catalog(tmp_path / "c").info("EURUSD", "H1")
+    assert (r["symbol"], r["timeframe"], r["rows_new"]) == ("EURUSD", "H1", 3608)
+    assert info["first"] == "2025-06-22T21:00:00+00:00"  # 2025-06-23 00:00 EEST
+    assert info["sources"][0]["tz"] == "Europe/Athens"
+
+
+def test_import_with_a_config_naming_no_zone_still_exits_2(
+    run_cli, shared_data: Path, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "backtest": {"start": "2025-07-01", "end": "2025-08-01", "symbols": ["EURUSD"]},
+        "strategies": [{"class": "ma_cross"}],
+    }))  # fmt: skip
+
+    code, _, err = run_cli("data", "import", str(shared_data / H1_CSV), "--config", str(cfg),
+                           "--catalog", str(tmp_path / "c"))  # fmt: skip
+
+    assert code == 2 and "--tz" in err
+
+
+def test_import_naive_parquet_without_tz_exits_2_and_with_tz_converts(run_cli, tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-02 10:00", periods=3, freq="h")  # naive
+    df = pd.DataFrame({"time": times, "open": 1.1, "high": 1.2, "low": 1.0, "close": 1.15})
+    path = tmp_path / "EURUSD_H1.parquet"
+    df.to_parquet(path)
+
+    code, _, err = run_cli("data", "import", str(path), "--catalog", str(tmp_path / "c"))
+    assert code == 2 and "without a time zone" in err and "--tz" in err
+
+    [r] = imported(run_cli, str(path), "--tz", "+02:00", "--catalog", str(tmp_path / "c"))
+    assert (r["symbol"], r["timeframe"], r["rows_new"]) == ("EURUSD", "H1", 3)
+    assert Catalog(tmp_path / "c").info("EURUSD", "H1")["first"] == "2024-01-02T08:00:00+00:00"
+
+
+# ---- point 13: replace clears the whole range ---------------------------------------------------------
+
+
+def test_reimport_with_right_tz_and_replace_leaves_exactly_the_file(
+    run_cli, shared_data: Path, tmp_path: Path
+) -> None:
+    cat = tmp_path / "cat"
+    src = str(shared_data / H1_CSV)
+    imported(run_cli, src, "--tz", "UTC", "--catalog", str(cat))  # the mistake: server time read as UTC
+
+    [r] = imported(run_cli, src, "--tz", "Europe/Athens", "--on-conflict", "replace", "--catalog", str(cat))
+
+    stored = Catalog(cat).load("EURUSD", Timeframe.H1)
+    from mt5tester.data.importers import read_mt5_bars_csv
+
+    want = read_mt5_bars_csv(src, "EURUSD", Timeframe.H1, "Europe/Athens")
+    assert len(stored) == 3608 and np.array_equal(stored.time, want.time)
+    assert np.array_equal(stored.close, want.close)
+    assert r["removed"] == 84  # 82 Friday-night bars inside the range and the last 2 after it
+
+
+def test_replace_of_a_slice_keeps_rows_outside_its_range(run_cli, tmp_path: Path) -> None:
+    cat = str(tmp_path / "cat")
+    a = mt5_csv(tmp_path / "a.csv", [f"2024.01.02 {h:02d}:00:00" for h in range(10)])
+    b = mt5_csv(tmp_path / "b.csv", ["2024.01.02 03:00:00", "2024.01.02 05:00:00"])
+    imported(run_cli, str(a), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)
+
+    [r] = imported(run_cli, str(b), "--symbol", "EURUSD", "--timeframe", "H1", "--tz", "UTC", "--on-conflict", "replace",
+                   "--catalog", cat)  # fmt: skip
+
+    hours = (np.asarray(Catalog(cat).load("EURUSD", "H1").time) // 3_600_000_000_000) % 24
+    assert hours.tolist() == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    assert (r["removed"], r["duplicates"]) == (1, 2)
+
+
+# ---- point 14: names from MT5 file names, broker spellings ---------------------------------------------
+
+
+def test_import_reads_symbol_and_timeframe_from_mt5_file_names(
+    run_cli, shared_data: Path, tmp_path: Path
+) -> None:
+    cat = str(tmp_path / "cat")
+    rows = imported(
+        run_cli, str(shared_data / H1_CSV), str(shared_data / US30), "--tz", "UTC", "--catalog", cat
+    )
+    assert [(r["symbol"], r["timeframe"], r["rows_new"]) for r in rows] == [
+        ("EURUSD", "H1", 3608),
+        ("US30m", "D1", 527),
+    ]
+
+
+def test_import_name_that_does_not_parse_needs_symbol(run_cli, shared_data: Path, tmp_path: Path) -> None:
+    path = shared_data / "mt5_export/EURUSD_M1_201806_renamed_header.csv"
+    code, _, err = run_cli("data", "import", str(path), "--tz", "UTC", "--catalog", str(tmp_path / "c"))
+    assert code == 2 and f"{path}: pass --symbol" in err
+
+
+@pytest.mark.parametrize("symbol", ["EURUSD.a", "XAUUSD.PRO", "GBPUSD DFX 10 Index", "#US30", "EURUSD+"])
+def test_broker_symbol_spellings_work_in_every_data_command(run_cli, tmp_path: Path, symbol: str) -> None:
+    cat = str(tmp_path / "cat")
+    m1 = mt5_csv(tmp_path / f"{symbol}_M1.csv", [f"2024.01.02 10:{m:02d}:00" for m in range(60)])
+
+    [r] = imported(run_cli, str(m1), "--tz", "UTC", "--catalog", cat)
+    assert (r["symbol"], r["timeframe"], r["rows_new"]) == (symbol, "M1", 60)
+    code, out, err = run_cli("data", "list", "--catalog", cat, "--json")
+    assert code == 0 and [i["symbol"] for i in json.loads(out)] == [symbol]
+    for args in (
+        ("info", symbol),
+        ("validate", symbol),
+        ("resample", symbol, "--to", "H1"),
+        ("export", symbol, "--timeframe", "H1", "--out", str(tmp_path / "out.csv")),
+        ("delete", symbol, "--timeframe", "H1", "--yes"),
+    ):
+        code, _, err = run_cli("data", *args, "--catalog", cat)
+        assert code == 0, (args, err)
+
+
+# ---- point 21: order, grid, header-only, duplicates ------------------------------------------------------
+
+
+def test_import_reports_rows_out_of_order_with_lines_and_stores_them_sorted(run_cli, tmp_path: Path) -> None:
+    src = mt5_csv(tmp_path / "x.csv", ["2024.01.02 10:00:00", "2024.01.02 12:00:00", "2024.01.02 11:00:00",
+                                      "2024.01.02 13:00:00"])  # fmt: skip
+    code, out, err = run_cli("data", "import", str(src), "--symbol", "EURUSD", "--tz", "UTC",
+                             "--catalog", str(tmp_path / "c"))  # fmt: skip
+    assert code == 0, err
+    assert (
+        "x.csv: 1 row(s) out of time order (stored sorted by time): line 4 (2024-01-02T11:00:00+00:00)" in out
+    )
+
+    [r] = imported(run_cli, str(src), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", str(tmp_path / "d"))
+    assert r["out_of_order"] == [{"line": 4, "time": "2024-01-02T11:00:00+00:00"}]
+    hours = (np.asarray(Catalog(tmp_path / "d").load("EURUSD", "H1").time) // 3_600_000_000_000) % 24
+    assert hours.tolist() == [10, 11, 12, 13]
+
+
+@pytest.mark.parametrize("tf", [None, "H1"])
+def test_import_refuses_an_h1_bar_off_the_hour_naming_line_and_time(
+    run_cli, tmp_path: Path, tf: str | None
+) -> None:
+    src = mt5_csv(tmp_path / "EURUSD_H1.csv", ["2024.01.02 10:00:00", "2024.01.02 11:00:00",
+                                               "2024.01.02 11:17:00", "2024.01.02 12:00:00"])  # fmt: skip
+    cat = tmp_path / "c"
+    code, _, err = run_cli("data", "import", str(src), *(["--timeframe", tf] if tf else []), "--tz", "+02:00",
+                           "--catalog", str(cat))  # fmt: skip
+    assert code == 3
+    assert "1 bar(s) are not on the H1 grid" in err and "line 4 (2024-01-02T09:17:00 UTC)" in err
+    assert not cat.exists() or not any(cat.rglob("*.parquet"))
+
+
+def test_import_d1_bar_off_server_midnight_is_refused(run_cli, tmp_path: Path) -> None:
+    src = tmp_path / "US30m_Daily.csv"
+    src.write_bytes(b"<DATE>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\r\n"
+                    b"2024.01.02\t1\t2\t0.5\t1.5\t5\t0\t7\r\n")  # fmt: skip
+    assert run_cli("data", "import", str(src), "--tz", "UTC", "--catalog", str(tmp_path / "c"))[0] == 0
+    src2 = mt5_csv(tmp_path / "X_Daily.csv", ["2024.01.02 00:00:00", "2024.01.03 06:00:00"])
+    code, _, err = run_cli("data", "import", str(src2), "--tz", "UTC", "--catalog", str(tmp_path / "c"))
+    assert code == 3 and "not on the D1 grid" in err and "line 3" in err
+
+
+def test_import_header_only_file_names_line_1(run_cli, tmp_path: Path) -> None:
+    src = tmp_path / "EURUSD_H1.csv"
+    src.write_bytes(HEADER)
+    code, _, err = run_cli("data", "import", str(src), "--tz", "UTC", "--catalog", str(tmp_path / "c"))
+    assert code == 3 and f"{src}: line 1: only a header, no data rows" in err
+
+
+def test_import_lists_duplicates_with_their_times(run_cli, tmp_path: Path) -> None:
+    cat = str(tmp_path / "cat")
+    a = mt5_csv(tmp_path / "a.csv", [f"2024.01.02 {h:02d}:00:00" for h in range(5)])
+    b = mt5_csv(tmp_path / "b.csv", [f"2024.01.02 {h:02d}:00:00" for h in (3, 4, 5, 5)])
+    imported(run_cli, str(a), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)
+
+    [r] = imported(run_cli, str(b), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)
+
+    assert r["duplicates"] == 3
+    assert r["duplicate_ranges"] == [
+        {"first": "2024-01-02T03:00:00+00:00", "last": "2024-01-02T04:00:00+00:00", "rows": 2}
+    ]
+    assert r["repeated_in_file"] == [{"line": 5, "time": "2024-01-02T05:00:00+00:00"}]
+    _, out, _ = run_cli("data", "import", str(b), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)
+    assert (
+        "already stored with identical values: 2024-01-02T03:00:00+00:00 .. 2024-01-02T05:00:00+00:00 (3 rows)"
+        in out
+    )
+
+
+def test_data_delete_range_needs_yes_off_a_terminal_and_removes_only_that_range(
+    run_cli, tmp_path: Path
+) -> None:
+    cat = str(tmp_path / "cat")
+    src = mt5_csv(tmp_path / "EURUSD_H1.csv", [f"2024.01.02 {h:02d}:00:00" for h in range(10)])
+    imported(run_cli, str(src), "--tz", "UTC", "--catalog", cat)
+    args = ("data", "delete", "EURUSD", "--timeframe", "H1", "--start", "2024-01-02 03:00",
+            "--end", "2024-01-02 05:00", "--catalog", cat)  # fmt: skip
+
+    code, _, err = run_cli(*args)  # pytest's stdin is not a terminal
+    assert code == 2 and "needs --yes" in err
+    assert len(Catalog(cat).load("EURUSD", "H1")) == 10
+
+    code, out, err = run_cli(*args, "--yes", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"symbol": "EURUSD", "removed": {"H1": 2}}
+    hours = (np.asarray(Catalog(cat).load("EURUSD", "H1").time) // 3_600_000_000_000) % 24
+    assert hours.tolist() == [0, 1, 2, 5, 6, 7, 8, 9]
+
+
+def test_data_delete_whole_symbol_then_info_exits_3(run_cli, tmp_path: Path) -> None:
+    cat = str(tmp_path / "cat")
+    imported(run_cli, str(mt5_csv(tmp_path / "EURUSD_H1.csv", ["2024.01.02 10:00:00"])), "--timeframe", "H1",
+             "--tz", "UTC", "--catalog", cat)  # fmt: skip
+    imported(run_cli, str(mt5_csv(tmp_path / "EURUSD_M1.csv", ["2024.01.02 10:00:00"])), "--timeframe", "M1",
+             "--tz", "UTC", "--catalog", cat)  # fmt: skip
+
+    code, out, err = run_cli("data", "delete", "EURUSD", "--yes", "--catalog", cat)
+
+    assert code == 0, err
+    assert "deleted from" in out and "EURUSD 1 M1, 1 H1 row(s)" in out
+    code, _, err = run_cli("data", "info", "EURUSD", "--catalog", cat)
+    assert code == 3 and "no bars for symbol EURUSD" in err
+    code, _, err = run_cli("data", "delete", "GBPUSD", "--yes", "--catalog", cat)
+    assert code == 3 and "GBPUSD" in err

@@ -276,3 +276,54 @@ def test_data_delete_whole_symbol_then_info_exits_3(run_cli, tmp_path: Path) -> 
     assert code == 3 and "no bars for symbol EURUSD" in err
     code, _, err = run_cli("data", "delete", "GBPUSD", "--yes", "--catalog", cat)
     assert code == 3 and "GBPUSD" in err
+
+
+# ---- point 13 / 21: data validate -------------------------------------------------------------------------
+
+
+def test_data_validate_flags_bars_in_the_weekend_close_with_times(
+    run_cli, shared_data: Path, tmp_path: Path
+) -> None:
+    cat = str(tmp_path / "cat")
+    imported(run_cli, str(shared_data / H1_CSV), "--tz", "UTC", "--catalog", cat)  # server time read as UTC
+
+    code, out, err = run_cli("data", "validate", "EURUSD", "--timeframe", "H1", "--catalog", cat, "--json")
+
+    assert code == 0, err
+    [rep] = json.loads(out)
+    closed = [f for f in rep["findings"] if f["kind"] == "closed_market"]
+    assert rep["counts"]["closed_market"] == 30 and rep["affected"]["closed_market"] == 48
+    assert closed[0] == {  # Friday 2025-06-27 18:00 and 19:00 New York (EDT)
+        "kind": "closed_market",
+        "start": "2025-06-27T22:00:00+00:00",
+        "end": "2025-06-27T23:00:00+00:00",
+        "count": 2,
+        "detail": "bar inside the weekend close",
+    }
+
+
+def test_validate_right_zone_has_no_closed_market_bars(shared_data: Path) -> None:
+    from mt5tester.data.health import validate
+    from mt5tester.data.importers import read_mt5_bars_csv
+
+    bars = read_mt5_bars_csv(shared_data / H1_CSV, "EURUSD", None, "Europe/Athens")
+    assert validate(bars).counts["closed_market"] == 0
+
+
+def test_validate_flags_off_grid_and_out_of_order_bars_with_times() -> None:
+    from mt5tester.data.health import validate
+    from mt5tester.model.bars import Bars
+
+    hour = 3_600_000_000_000
+    t0 = 1_704_189_600_000_000_000  # 2024-01-02 10:00 UTC, a Tuesday
+    time = np.array([t0, t0 + 2 * hour, t0 + hour + 17 * 60_000_000_000, t0 + 3 * hour], np.int64)
+    n = len(time)
+    bars = Bars("EURUSD", Timeframe.H1, time, np.full(n, 1.1), np.full(n, 1.2), np.full(n, 1.0),
+                np.full(n, 1.15), np.zeros(n, np.int64), np.zeros(n, np.int32))  # fmt: skip
+
+    rep = validate(bars).to_dict()
+
+    got = {(f["kind"], f["start"], f["count"]) for f in rep["findings"]}
+    assert ("misaligned", "2024-01-02T11:17:00+00:00", 1) in got
+    assert ("non_monotonic", "2024-01-02T11:17:00+00:00", 1) in got
+    assert rep["counts"]["misaligned"] == 1 and rep["score"] < 60

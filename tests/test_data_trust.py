@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import yaml
 
 from mt5tester.data.catalog import Catalog
 from mt5tester.model.timeframe import Timeframe
+
+from conftest import base_config, write_yaml
 
 H1_CSV = "mt5_export/EURUSD_H1.csv"
 US30 = "mt5_export/US30m_Daily_202401010000_202509080000.csv"
@@ -327,3 +330,37 @@ def test_validate_flags_off_grid_and_out_of_order_bars_with_times() -> None:
     assert ("misaligned", "2024-01-02T11:17:00+00:00", 1) in got
     assert ("non_monotonic", "2024-01-02T11:17:00+00:00", 1) in got
     assert rep["counts"]["misaligned"] == 1 and rep["score"] < 60
+
+
+def test_backtest_runs_broker_symbol_spellings_from_files_and_catalog(
+    run_cli, demo_data: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("EURUSD.a", "GBPUSD DFX 10 Index"):
+        shutil.copy(demo_data / "EURUSD_M1_demo.parquet", data / f"{name}_M1_demo.parquet")
+    raw = base_config(data, tmp_path, symbols=["EURUSD.a", "GBPUSD DFX 10 Index"])
+    spec = {"digits": 5, "trade_contract_size": 100000, "currency_base": "GBP", "currency_profit": "USD",
+            "currency_margin": "GBP"}  # fmt: skip
+    raw["symbols"] = {"GBPUSD DFX 10 Index": spec}  # EURUSD.a takes EURUSD's built-in defaults
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+
+    code, out, err = run_cli("backtest", "--config", str(cfg), "--symbols", "GBPUSD DFX 10 Index,EURUSD.a")
+    assert code == 0, err
+    assert "EURUSD.a" in out and "GBPUSD DFX 10 Index" in out
+
+    cat = tmp_path / "cat"
+    imported(run_cli, str(data / "EURUSD.a_M1_demo.parquet"), "--symbol", "EURUSD.a", "--catalog", str(cat))
+    raw["data"] = {"source": "catalog", "catalog": str(cat)}
+    raw["symbols"] = {}
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "d.yaml", raw)), "--symbols",
+                           "EURUSD.a")  # fmt: skip
+    assert code == 0, err
+
+
+def test_missing_symbol_suggests_the_broker_spelling_in_the_catalog(run_cli, tmp_path: Path) -> None:
+    cat = str(tmp_path / "cat")
+    imported(run_cli, str(mt5_csv(tmp_path / "EURUSD.a_H1.csv", ["2024.01.02 10:00:00"])), "--tz", "UTC",
+             "--catalog", cat)  # fmt: skip
+    code, _, err = run_cli("data", "info", "EURUSD", "--catalog", cat)
+    assert code == 3 and "(did you mean EURUSD.a?)" in err

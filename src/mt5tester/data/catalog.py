@@ -431,8 +431,9 @@ class Catalog:
         return "; ".join(parts) if parts else "nothing (the catalog is empty)"
 
     def _missing_symbol(self, symbol: str, what: str) -> DataError:
-        near = [s for s in self.symbols() if s.lower() == symbol.lower() and s != symbol]
-        hint = f" (did you mean {near[0]}?)" if near else ""
+        # The same letters in other case, or the broker's spelling with a suffix (EURUSD -> EURUSD.a).
+        near = [s for s in self.symbols() if s != symbol and s.lower().startswith(symbol.lower())]
+        hint = f" (did you mean {' or '.join(near[:3])}?)" if near else ""
         return DataError(
             f"no {what} for symbol {symbol} in catalog {self.root}{hint}; the catalog holds: "
             f"{self._what_exists()}. Import it with: mt5tester data import FILE --symbol {symbol}"

@@ -5,6 +5,7 @@ A config lists only what differs from these defaults (``symbols:`` section).
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import Any, Literal
 
@@ -125,9 +126,27 @@ BUILTIN_SYMBOLS: dict[str, dict[str, Any]] = {
 }
 
 
+# A broker's suffix on a built-in symbol: EURUSD.a, XAUUSD.PRO, EURUSDm, EURUSD_i, EURUSD-ECN, EURUSD+.
+_BROKER_SUFFIX = re.compile(r"^[._\-#!+ ]?[A-Za-z0-9]{0,6}[+!#]?$")
+
+
+def builtin_name(name: str) -> str | None:
+    """The built-in symbol ``name`` spells with a broker suffix (``EURUSD.a`` -> ``EURUSD``), or None.
+    Longer additions (``GBPUSD DFX 10 Index``) are other instruments and need their own definition."""
+    if name in BUILTIN_SYMBOLS:
+        return name
+    upper = name.upper()
+    for base in sorted(BUILTIN_SYMBOLS, key=len, reverse=True):
+        if upper.startswith(base) and _BROKER_SUFFIX.match(name[len(base) :]):
+            return base
+    return None
+
+
 def build_symbol(name: str, overrides: dict[str, Any] | None) -> SymbolSpec:
-    """Merge config overrides over the built-in defaults. Unknown symbols need a full definition."""
-    base = dict(BUILTIN_SYMBOLS.get(name, {"name": name}))
+    """Merge config overrides over the built-in defaults (also for a built-in spelled with a broker
+    suffix, see ``builtin_name``). Unknown symbols need a full definition."""
+    known = builtin_name(name)
+    base = dict(BUILTIN_SYMBOLS[known] if known is not None else {"name": name})
     base.update(overrides or {})
     base["name"] = name
     if "digits" in (overrides or {}) and "point" not in (overrides or {}):

@@ -364,3 +364,38 @@ def test_missing_symbol_suggests_the_broker_spelling_in_the_catalog(run_cli, tmp
              "--catalog", cat)  # fmt: skip
     code, _, err = run_cli("data", "info", "EURUSD", "--catalog", cat)
     assert code == 3 and "(did you mean EURUSD.a?)" in err
+
+
+def test_data_validate_a_file_reports_order_grid_and_repeats_with_lines(run_cli, tmp_path: Path) -> None:
+    src = mt5_csv(tmp_path / "EURUSD_H1.csv", ["2024.01.02 10:00:00", "2024.01.02 12:00:00",
+                                               "2024.01.02 11:00:00", "2024.01.02 13:17:00",
+                                               "2024.01.02 14:00:00", "2024.01.02 14:00:00"])  # fmt: skip
+
+    code, out, err = run_cli("data", "validate", str(src), "--tz", "UTC", "--json")
+
+    assert code == 0, err
+    [rep] = json.loads(out)
+    got = [(f["kind"], f.get("lines"), f["start"]) for f in rep["findings"]]
+    assert ("non_monotonic", [4, 4], "2024-01-02T11:00:00+00:00") in got
+    assert ("misaligned", [5, 5], "2024-01-02T13:17:00+00:00") in got
+    assert ("duplicate_time", [7, 7], "2024-01-02T14:00:00+00:00") in got
+    assert (rep["file"], rep["symbol"], rep["timeframe"]) == (str(src), "EURUSD", "H1")
+
+    code, out, _ = run_cli("data", "validate", str(src), "--tz", "UTC")
+    assert code == 0
+    assert "EURUSD_H1.csv: misaligned line 5 2024-01-02T13:17:00+00:00 x1: open time off the H1 grid" in out
+    code, _, err = run_cli("data", "validate", str(src))
+    assert code == 2 and "MT5 exports are in the broker's server time" in err
+
+
+def test_import_reports_mt5_ticks_out_of_order_with_lines(run_cli, tmp_path: Path) -> None:
+    src = tmp_path / "EURUSD_202401020000_202401030000.csv"
+    src.write_bytes(b"<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>\r\n"
+                    b"2024.01.02\t10:00:00.000\t1.1\t1.2\t\t\t6\r\n"
+                    b"2024.01.02\t10:00:02.000\t1.1\t1.2\t\t\t6\r\n"
+                    b"2024.01.02\t10:00:01.000\t1.1\t1.2\t\t\t6\r\n")  # fmt: skip
+
+    [r] = imported(run_cli, str(src), "--tz", "UTC", "--catalog", str(tmp_path / "c"))
+
+    assert (r["symbol"], r["timeframe"], r["rows_new"]) == ("EURUSD", "TICKS", 3)
+    assert r["out_of_order"] == [{"line": 4, "time": "2024-01-02T10:00:01+00:00"}]

@@ -23,9 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mt5tester.data.catalog import TICKS, Catalog, ImportResult, OnConflict
-from mt5tester.data.health import SESSIONS, format_report, validate
+from mt5tester.data.health import SESSIONS, HealthReport, format_report, validate
 from mt5tester.data.importers import (
     ReadReport,
+    Ticks,
     parse_mt5_file_name,
     read_bars_table_checked,
     read_mt5_bars_csv_checked,
@@ -35,6 +36,7 @@ from mt5tester.data.importers import (
 )
 from mt5tester.data.resample import parse_server_tz, resample
 from mt5tester.errors import ConfigError, DataError
+from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -201,6 +203,63 @@ def _config_tz(config: Path) -> str | None:
     return None
 
 
+def _read_file(
+    path: Path,
+    symbol: str | None,
+    timeframe: Timeframe | None,
+    tz: str | None,
+    fmt: str,
+    point: float | None,
+    check_grid: bool = True,
+) -> tuple[str, Bars | Ticks, ReadReport]:
+    """Format, contents and row-order report of one file, in UTC (``tz``: the file's clock, None when
+    undeclared). Bars stay in file order; ``check_grid=False`` leaves off-grid bars to validation."""
+    kind = detect_format(path, fmt)
+    meta = _parquet_meta(path) if kind.endswith("parquet") else {}
+    name_symbol, name_tf = parse_mt5_file_name(path)
+    sym = symbol or meta.get("symbol") or name_symbol
+    if not sym:
+        raise ConfigError(
+            f"{path}: pass --symbol: the file does not name its symbol and its name is not an MT5 export "
+            "name like EURUSD_H1.csv or US30m_Daily_202401010000_202509080000.csv"
+        )
+    if kind in ("mt5_bars", "mt5_ticks") and tz is None:
+        # MT5 writes its exports in the broker's server time, almost never UTC (spec 5.2): guessing
+        # UTC would shift every bar by the server's offset without a word.
+        raise ConfigError(f"{path}: MT5 exports are in the broker's server time, not UTC; {_TZ_HOW}")
+    if kind == "mt5_bars":
+        assert tz is not None
+        return kind, *read_mt5_bars_csv_checked(path, sym, timeframe or name_tf, tz, check_grid)
+    if kind == "mt5_ticks":
+        assert tz is not None
+        ticks = read_mt5_ticks_csv(path, sym, tz)
+        return kind, ticks, ReadReport(out_of_order=_ticks_out_of_order(ticks.time))
+    if kind == "tick_parquet":
+        if tz is not None and tz.strip().upper() not in ("UTC", "GMT", "Z"):
+            raise ConfigError(
+                f"{path}: Parquet tick times are time-zone aware; --tz applies to CSV files only"
+            )
+        ticks = read_ticks_parquet(path, sym)
+        return kind, ticks, ReadReport(unit="row", out_of_order=_ticks_out_of_order(ticks.time, 1))
+    tf = timeframe
+    if tf is None and meta.get("timeframe"):
+        tf = _timeframe(meta["timeframe"])
+    if tf is None:
+        tf = name_tf
+    if tf is None:
+        names = _parquet_schema(path).names
+        tf = _infer_parquet_timeframe(path, "time" if "time" in names else names[0])
+    return kind, *read_bars_table_checked(path, sym, tf, tz=tz, point=point, check_grid=check_grid)
+
+
+def _ticks_out_of_order(time: np.ndarray, first_number: int = 2) -> tuple[tuple[int, int], ...]:
+    """Ticks earlier than a tick above them (equal times are normal for ticks), numbered from the file."""
+    if len(time) < 2:
+        return ()
+    back = np.flatnonzero(time[1:] < np.maximum.accumulate(time)[:-1]) + 1
+    return tuple((int(i) + first_number, int(time[i])) for i in back)
+
+
 def _import_one(
     cat: Catalog,
     path: Path,
@@ -211,46 +270,13 @@ def _import_one(
     point: float | None,
     on_conflict: str,
 ) -> tuple[str, ImportResult, ReadReport]:
-    kind = detect_format(path, fmt)
-    meta = _parquet_meta(path) if kind.endswith("parquet") else {}
-    name_symbol, name_tf = parse_mt5_file_name(path)
-    sym = symbol or meta.get("symbol") or name_symbol
-    if not sym:
-        raise ConfigError(
-            f"{path}: pass --symbol: the file does not name its symbol and its name is not an MT5 export "
-            "name like EURUSD_H1.csv or US30m_Daily_202401010000_202509080000.csv"
-        )
+    kind, content, report = _read_file(path, symbol, timeframe, tz, fmt, point)
     source = str(path.resolve())
     mode: OnConflict = "replace" if on_conflict == "replace" else "error"
-    if kind in ("mt5_bars", "mt5_ticks") and tz is None:
-        # MT5 writes its exports in the broker's server time, almost never UTC (spec 5.2): guessing
-        # UTC would shift every bar by the server's offset without a word.
-        raise ConfigError(f"{path}: MT5 exports are in the broker's server time, not UTC; {_TZ_HOW}")
-    if kind == "mt5_bars":
-        assert tz is not None
-        bars, report = read_mt5_bars_csv_checked(path, sym, timeframe or name_tf, tz)
-        return kind, cat.import_bars(bars, source, tz=tz, on_conflict=mode), report
-    if kind == "mt5_ticks":
-        assert tz is not None
-        ticks = read_mt5_ticks_csv(path, sym, tz)
-        return kind, cat.import_ticks(ticks, source, tz=tz, on_conflict=mode), ReadReport()
-    if kind == "tick_parquet":
-        if tz is not None and tz.strip().upper() not in ("UTC", "GMT", "Z"):
-            raise ConfigError(
-                f"{path}: Parquet tick times are time-zone aware; --tz applies to CSV files only"
-            )
-        ticks = read_ticks_parquet(path, sym)
-        return kind, cat.import_ticks(ticks, source, tz="UTC", on_conflict=mode), ReadReport()
-    tf = timeframe
-    if tf is None and meta.get("timeframe"):
-        tf = _timeframe(meta["timeframe"])
-    if tf is None:
-        tf = name_tf
-    if tf is None:
-        names = _parquet_schema(path).names
-        tf = _infer_parquet_timeframe(path, "time" if "time" in names else names[0])
-    bars, report = read_bars_table_checked(path, sym, tf, tz=tz, point=point)
-    return kind, cat.import_bars(bars, source, tz=tz or "UTC", on_conflict=mode), report
+    stored_tz = tz or "UTC"  # tz-aware files: the times were already UTC
+    if isinstance(content, Ticks):
+        return kind, cat.import_ticks(content, source, tz=stored_tz, on_conflict=mode), report
+    return kind, cat.import_bars(content, source, tz=stored_tz, on_conflict=mode), report
 
 
 @data.command("import", help="Import MT5 bar/tick CSV exports or Parquet bars/ticks into the catalog.")
@@ -445,29 +471,88 @@ def info_cmd(symbol: str, timeframe: str | None, catalog_dir: Path, as_json: boo
 # validate / resample / export
 
 
-@data.command("validate", help="Health check of stored bars: findings and a 0-100 score per symbol.")
-@click.argument("symbols", nargs=-1, required=True)
-@click.option("--timeframe", default="M1", show_default=True)
+def _with_lines(report: HealthReport, first_number: int, unit: str) -> dict[str, Any]:
+    """The report as JSON, each finding of a run of rows with its file lines (or Parquet rows)."""
+    out = report.to_dict()
+    for f, d in zip(report.findings, out["findings"], strict=True):
+        if f.rows is not None:
+            d[f"{unit}s"] = [f.rows[0] + first_number, f.rows[1] + first_number]
+    return out
+
+
+def _finding_text(f: dict[str, Any]) -> str:
+    """'non_monotonic line 4 2024-01-02T11:00:00+00:00 x1: time earlier than a previous row'."""
+    where = ""
+    for unit in ("line", "row"):
+        if f"{unit}s" in f:
+            a, b = f[f"{unit}s"]
+            where = f" {unit} {a}" if a == b else f" {unit}s {a}-{b}"
+    return f"{f['kind']}{where} {f['start']} x{f['count']}: {f['detail']}"
+
+
+def _validate_file(
+    path: Path, symbol: str | None, timeframe: str | None, tz: str | None, session: str
+) -> tuple[HealthReport, dict[str, Any]]:
+    tf = _timeframe(timeframe) if timeframe else None
+    kind, content, report = _read_file(path, symbol, tf, tz, "auto", None, check_grid=False)
+    if not isinstance(content, Bars):
+        raise ConfigError(f"{path}: data validate checks bars; this is a {kind} file")
+    health = validate(content, session=session)  # in file order: rows out of order are findings
+    return health, _with_lines(health, 1 if report.unit == "row" else 2, report.unit)
+
+
+@data.command(
+    "validate",
+    help="Health check of stored bars, or of bar files before importing them (findings with their "
+    "lines): a 0-100 score each.",
+)
+@click.argument("targets", nargs=-1, required=True, metavar="SYMBOL|FILE...")
+@click.option("--timeframe", help="catalog: the timeframe checked (default M1); files: default inferred")
 @click.option("--session", type=click.Choice(SESSIONS), default="fx", show_default=True,
               help="trading calendar for gaps (XAU*/XAG* use the metals calendar automatically)")  # fmt: skip
 @click.option("--min-health", type=float, default=0.0, show_default=True, help="exit 3 if any score is below")
+@click.option("--symbol", help="files: the symbol (default: from the file name or metadata)")
+@click.option("--tz", help="files: the zone of the file's clock (MT5 exports: broker server time)")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="files: take --tz from data.source_timezone / backtest.server_timezone")  # fmt: skip
 @catalog_option
 @json_option
 def validate_cmd(
-    symbols: tuple[str, ...],
-    timeframe: str,
+    targets: tuple[str, ...],
+    timeframe: str | None,
     session: str,
     min_health: float,
+    symbol: str | None,
+    tz: str | None,
+    config_path: Path | None,
     catalog_dir: Path,
     as_json: bool,
 ) -> None:
-    cat = _existing_catalog(catalog_dir)
-    tf = _timeframe(timeframe)
-    reports = [validate(cat.load(s, tf), session=session) for s in symbols]
+    if tz is not None:
+        _zone(tz, "--tz")
+    elif config_path is not None:
+        tz = _config_tz(config_path)
+    reports: list[HealthReport] = []
+    rows: list[dict[str, Any]] = []
+    for target in targets:
+        # A file path is checked as the file (rows in file order, findings with lines); else a symbol.
+        if Path(target).is_file():
+            health, row = _validate_file(Path(target), symbol, timeframe, tz, session)
+            row["file"] = target
+        else:
+            health = validate(_existing_catalog(catalog_dir).load(target, _timeframe(timeframe or "M1")),
+                              session=session)  # fmt: skip
+            row = health.to_dict()
+        reports.append(health)
+        rows.append(row)
     if as_json:
-        _echo_json([r.to_dict() for r in reports])
+        _echo_json(rows)
     else:
-        _console().print(format_report(reports))
+        console = _console()
+        console.print(format_report(reports))
+        for row in (r for r in rows if "file" in r):
+            for f in row["findings"]:
+                console.print(f"{Path(row['file']).name}: {_finding_text(f)}", markup=False)
     low = [r for r in reports if r.score < min_health]
     if low:
         raise DataError(

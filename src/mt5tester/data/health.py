@@ -133,6 +133,7 @@ class Finding:
     end_ns: int
     count: int
     detail: str
+    rows: tuple[int, int] | None = None  # first and last row (0-based, input order) of a run of rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,8 +211,15 @@ def _run_findings(kind: str, flag: B, time: I64, detail: str, min_len: int = 1) 
     tmin = np.minimum.reduceat(padded, pairs)[::2]
     tmax = np.maximum.reduceat(padded, pairs)[::2]
     return [
-        Finding(kind, int(a), int(b), int(n), detail)
-        for a, b, n in zip(tmin.tolist(), tmax.tolist(), (stops - starts).tolist(), strict=True)
+        Finding(kind, int(a), int(b), int(n), detail, (int(i), int(j) - 1))
+        for a, b, n, i, j in zip(
+            tmin.tolist(),
+            tmax.tolist(),
+            (stops - starts).tolist(),
+            starts.tolist(),
+            stops.tolist(),
+            strict=True,
+        )
     ]
 
 

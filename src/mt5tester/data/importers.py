@@ -669,9 +669,14 @@ def read_mt5_bars_csv(
 
 
 def read_mt5_bars_csv_checked(
-    path: PathArg, symbol: str, timeframe: Timeframe | None = None, tz: str | tzinfo = "UTC"
+    path: PathArg,
+    symbol: str,
+    timeframe: Timeframe | None = None,
+    tz: str | tzinfo = "UTC",
+    check_grid: bool = True,
 ) -> tuple[Bars, ReadReport]:
-    """``read_mt5_bars_csv`` plus what the file's row order showed (lines out of order, repeats)."""
+    """``read_mt5_bars_csv`` plus what the file's row order showed (lines out of order, repeats).
+    ``check_grid=False`` keeps off-grid bars (for validation, which reports them as findings)."""
     zone = _tz(tz)
     src = _Text(path)
     names = _canonical_columns(src, _BAR_ALIASES)
@@ -691,7 +696,8 @@ def read_mt5_bars_csv_checked(
     spread = np.asarray(table.column("spread").to_numpy(), dtype=np.int32)
     tf = timeframe if timeframe is not None else _infer_timeframe(local, has_time, src.path)
     utc = _local_to_utc(local, zone, src.row_error)
-    _check_grid(local, utc, tf, True, src.path, 2, "line")
+    if check_grid:
+        _check_grid(local, utc, tf, True, src.path, 2, "line")
     return _frozen_bars(symbol, tf, utc, prices, tick_volume, spread), _order_report(utc, 2, "line")
 
 
@@ -905,6 +911,7 @@ def read_bars_table_checked(
     columns: Mapping[str, str] | None = None,
     tz: str | tzinfo | None = "UTC",
     point: float | None = None,
+    check_grid: bool = True,
 ) -> tuple[Bars, ReadReport]:
     """Read bars from a CSV or Parquet table (by suffix: .parquet/.pq -> Parquet, else CSV).
 
@@ -1033,7 +1040,8 @@ def read_bars_table_checked(
         spread = np.rint((ask_close - prices[3]) / point).astype(np.int32)
     else:
         spread = np.zeros(n, np.int32)
-    _check_grid(local, utc, timeframe, wall_clock, p, first_number, unit)
+    if check_grid:
+        _check_grid(local, utc, timeframe, wall_clock, p, first_number, unit)
     report = _order_report(utc, first_number, unit)
     return _frozen_bars(symbol, timeframe, utc, prices, tick_volume, spread), report
 

@@ -1005,8 +1005,10 @@ def read_bars_table_checked(
         )
     if not wall_clock:
         if _fixed_offset_ns(zone) != 0:
-            raise DataError(f"{p}: column {wanted['time']!r} is already time-zone aware ({time_type.tz}); "
-                            "leave tz='UTC'")  # fmt: skip
+            raise DataError(
+                f"{p}: column {wanted['time']!r} is already time-zone aware ({time_type.tz}); "
+                "leave out --tz (or pass --tz UTC): the stored times are UTC already"
+            )
         utc = _aware_time_ns(table.column("time"), p, wanted["time"])
         local = utc
     else:

@@ -399,3 +399,24 @@ def test_import_reports_mt5_ticks_out_of_order_with_lines(run_cli, tmp_path: Pat
 
     assert (r["symbol"], r["timeframe"], r["rows_new"]) == ("EURUSD", "TICKS", 3)
     assert r["out_of_order"] == [{"line": 4, "time": "2024-01-02T10:00:01+00:00"}]
+
+
+def test_replace_clears_stale_ticks_in_range_and_a_second_replace_writes_nothing(tmp_path: Path) -> None:
+    from mt5tester.data.importers import Ticks
+
+    def ticks(ms: list[int]) -> Ticks:
+        n = len(ms)
+        t = np.asarray(ms, np.int64) * 1_000_000 + 1_704_189_600_000_000_000
+        return Ticks("EURUSD", t, np.full(n, 1.1), np.full(n, 1.2), np.zeros(n), np.zeros(n, np.int64),
+                     np.full(n, 6, np.int32))  # fmt: skip
+
+    cat = Catalog(tmp_path / "cat")
+    cat.import_ticks(ticks([0, 100, 200, 300, 400]), "a")
+
+    res = cat.import_ticks(ticks([100, 150, 300]), "b", on_conflict="replace")
+    again = cat.import_ticks(ticks([100, 150, 300]), "b", on_conflict="replace")
+
+    kept = (np.asarray(cat.load_ticks("EURUSD").time) - 1_704_189_600_000_000_000) // 1_000_000
+    assert kept.tolist() == [0, 100, 150, 300, 400]
+    assert (res.rows_new, res.duplicates, res.removed) == (1, 2, 1)
+    assert (again.rows_new, again.removed, again.partitions_written) == (0, 0, ())

@@ -16,7 +16,11 @@ Merging (``import_bars``/``import_ticks``)
 ------------------------------------------
 Rows are keyed by time. For bars an incoming time that is already stored with bit-identical values is a
 *duplicate* (counted, not an error); with different values it is a *conflict*: the import stops with a
-``DataError`` listing the first conflicting times and writes nothing, unless ``on_conflict="replace"``.
+``DataError`` listing the first conflicting times and writes nothing, unless ``on_conflict="replace"``:
+then the import owns its whole time range [first, last], and also the range an earlier import of the
+same file (same path or sha256, recorded in ``sources``) covered; stored rows there that the file does
+not hold are removed (``removed``), so a file re-read with the right time zone leaves no stale bar.
+Duplicates are reported as runs (``duplicate_ranges``).
 Ticks can legitimately share a millisecond, so for ticks the unit is the *group* of ticks at one time: an
 identical group (same count, same values, same order) is a duplicate, a different one a conflict.
 Re-importing a file is therefore idempotent: 0 new rows, every row a duplicate, no file touched.

@@ -420,3 +420,33 @@ def test_replace_clears_stale_ticks_in_range_and_a_second_replace_writes_nothing
     assert kept.tolist() == [0, 100, 150, 300, 400]
     assert (res.rows_new, res.duplicates, res.removed) == (1, 2, 1)
     assert (again.rows_new, again.removed, again.partitions_written) == (0, 0, ())
+
+
+def test_import_refuses_a_time_repeated_with_other_values_naming_both_lines(run_cli, tmp_path: Path) -> None:
+    src = tmp_path / "EURUSD_H1.csv"
+    src.write_bytes(HEADER + b"2024.01.02\t10:00:00\t1.1\t1.2\t1.0\t1.15\t5\t0\t7\r\n"
+                    b"2024.01.02\t11:00:00\t1.1\t1.2\t1.0\t1.15\t5\t0\t7\r\n"
+                    b"2024.01.02\t10:00:00\t1.1\t1.3\t1.0\t1.15\t5\t0\t7\r\n")  # fmt: skip
+    code, _, err = run_cli("data", "import", str(src), "--tz", "UTC", "--catalog", str(tmp_path / "c"))
+    assert code == 3
+    assert (
+        "1 time(s) appear more than once with different values: lines 2 and 4 (2024-01-02T10:00:00 UTC)"
+        in err
+    )
+
+
+def test_import_naive_tick_parquet_needs_tz(run_cli, tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-02 10:00", periods=3, freq="s")  # naive
+    path = tmp_path / "EURUSD_ticks.parquet"
+    pd.DataFrame({"time": times, "bid": 1.1, "ask": 1.2}).to_parquet(path)
+
+    code, _, err = run_cli(
+        "data", "import", str(path), "--symbol", "EURUSD", "--catalog", str(tmp_path / "c")
+    )
+    assert code == 2 and "without a time zone" in err
+
+    [r] = imported(
+        run_cli, str(path), "--symbol", "EURUSD", "--tz", "+02:00", "--catalog", str(tmp_path / "c")
+    )
+    assert (r["timeframe"], r["rows_new"]) == ("TICKS", 3)
+    assert Catalog(tmp_path / "c").info("EURUSD", "TICKS")["first"] == "2024-01-02T08:00:00+00:00"

@@ -235,11 +235,7 @@ def _read_file(
         ticks = read_mt5_ticks_csv(path, sym, tz)
         return kind, ticks, ReadReport(out_of_order=_ticks_out_of_order(ticks.time))
     if kind == "tick_parquet":
-        if tz is not None and tz.strip().upper() not in ("UTC", "GMT", "Z"):
-            raise ConfigError(
-                f"{path}: Parquet tick times are time-zone aware; --tz applies to CSV files only"
-            )
-        ticks = read_ticks_parquet(path, sym)
+        ticks = read_ticks_parquet(path, sym, tz)
         return kind, ticks, ReadReport(unit="row", out_of_order=_ticks_out_of_order(ticks.time, 1))
     tf = timeframe
     if tf is None and meta.get("timeframe"):

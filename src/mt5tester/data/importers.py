@@ -599,6 +599,35 @@ def _order_report(utc: I64, first_number: int, unit: str) -> ReadReport:
 _GRID_SHOWN = 5
 
 
+def _check_repeats(
+    utc: I64, columns: Sequence[npt.NDArray[Any]], where: object, first_number: int, unit: str
+) -> None:
+    """Refuse a time that appears twice with different values: which row is right cannot be known."""
+    order = np.argsort(utc, kind="stable")
+    st = utc[order]
+    same = np.flatnonzero(st[1:] == st[:-1]) + 1
+    if len(same) == 0:
+        return
+    later = order[same]
+    first = order[np.searchsorted(st, st[same], "left")]
+    differs = np.zeros(len(later), bool)
+    for col in columns:
+        differs |= col[later] != col[first]
+    bad = np.flatnonzero(differs)
+    if len(bad) == 0:
+        return
+    shown = ", ".join(
+        f"{unit}s {int(first[i]) + first_number} and {int(later[i]) + first_number} "
+        f"({_iso(int(utc[later[i]]))[:19]} UTC)"
+        for i in bad[:_GRID_SHOWN]
+    )
+    more = f" and {len(bad) - _GRID_SHOWN} more" if len(bad) > _GRID_SHOWN else ""
+    raise DataError(
+        f"{where}: {len(bad)} time(s) appear more than once with different values: {shown}{more}. "
+        "Only one bar can be stored per time: remove the wrong rows and import again"
+    )
+
+
 def _check_grid(
     local: I64, utc: I64, tf: Timeframe, wall_clock: bool, where: object, first_number: int, unit: str
 ) -> None:
@@ -698,6 +727,7 @@ def read_mt5_bars_csv_checked(
     utc = _local_to_utc(local, zone, src.row_error)
     if check_grid:
         _check_grid(local, utc, tf, True, src.path, 2, "line")
+        _check_repeats(utc, [*prices, tick_volume, spread], src.path, 2, "line")
     return _frozen_bars(symbol, tf, utc, prices, tick_volume, spread), _order_report(utc, 2, "line")
 
 
@@ -849,8 +879,11 @@ def _tick_flags(bid: F64, ask: F64) -> I32:
     return flags
 
 
-def read_ticks_parquet(path: PathArg, symbol: str) -> Ticks:
-    """Read Parquet ticks: ``time`` (tz-aware), ``bid``, ``ask``; optional ``last``, ``volume``, ``flags``.
+def read_ticks_parquet(path: PathArg, symbol: str, tz: str | tzinfo | None = None) -> Ticks:
+    """Read Parquet ticks: ``time``, ``bid``, ``ask``; optional ``last``, ``volume``, ``flags``.
+
+    ``time`` is tz-aware, or naive wall clock in ``tz`` (naive times without ``tz`` are refused: they
+    are never assumed to be UTC); with tz-aware times ``tz`` must be None or UTC.
 
     Without a ``flags`` column the flags are derived as MT5 sets them for quote ticks: BID|ASK bits for
     the prices that changed from the previous tick (an exact repeat gets 0).
@@ -862,7 +895,21 @@ def read_ticks_parquet(path: PathArg, symbol: str) -> Ticks:
     n = table.num_rows
     if n == 0:
         raise DataError(f"{p}: no rows")
-    time = _aware_time_ns(table.column("time"), p, "time")
+    col = table.column("time")
+    if pa.types.is_timestamp(col.type) and col.type.tz is None and tz is not None:
+        naive = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if col.null_count:
+            raise fail(int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0]), "empty time")
+        time = _local_to_utc(np.asarray(naive, np.int64), _tz(tz), fail)
+    elif pa.types.is_timestamp(col.type) and col.type.tz is None:
+        raise ConfigError(
+            f"{p}: column 'time' holds times without a time zone ({col.type}): pass --tz with the zone of "
+            "the file's clock (e.g. --tz UTC); naive times are never assumed to be UTC"
+        )
+    else:
+        if tz is not None and _fixed_offset_ns(_tz(tz)) != 0:
+            raise ConfigError(f"{p}: tick times are already time-zone aware ({col.type}); leave out --tz")
+        time = _aware_time_ns(col, p, "time")
     bid = _float_col(table, "bid", fail)
     ask = _float_col(table, "ask", fail)
     last = _float_col(table, "last", fail) if "last" in table.column_names else np.zeros(n, np.float64)
@@ -1044,6 +1091,7 @@ def read_bars_table_checked(
         spread = np.zeros(n, np.int32)
     if check_grid:
         _check_grid(local, utc, timeframe, wall_clock, p, first_number, unit)
+        _check_repeats(utc, [*prices, tick_volume, spread], p, first_number, unit)
     report = _order_report(utc, first_number, unit)
     return _frozen_bars(symbol, timeframe, utc, prices, tick_volume, spread), report
 

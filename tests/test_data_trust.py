@@ -450,3 +450,22 @@ def test_import_naive_tick_parquet_needs_tz(run_cli, tmp_path: Path) -> None:
     )
     assert (r["timeframe"], r["rows_new"]) == ("TICKS", 3)
     assert Catalog(tmp_path / "c").info("EURUSD", "TICKS")["first"] == "2024-01-02T08:00:00+00:00"
+
+
+def test_validate_does_not_flag_a_symbol_that_trades_all_weekend() -> None:
+    from mt5tester.data.health import validate
+    from mt5tester.model.bars import Bars
+
+    hour = 3_600_000_000_000
+    time = 1_704_067_200_000_000_000 + np.arange(24 * 14, dtype=np.int64) * hour  # 2024-01-01: two weeks
+    n = len(time)
+    bars = Bars("BTCUSD", Timeframe.H1, time, np.full(n, 1.1), np.full(n, 1.2), np.full(n, 1.0),
+                np.linspace(1.1, 1.19, n), np.zeros(n, np.int64), np.zeros(n, np.int32))  # fmt: skip
+
+    assert validate(bars).counts["closed_market"] == 0
+    assert validate(bars.slice(0, 24 * 4 + 23)).counts["closed_market"] == 0  # Monday .. Friday 23:00 UTC
+    friday_evening = np.concatenate([time[: 24 * 4 + 20], [time[24 * 4 + 23]]])  # + Fri 23:00 UTC = 18:00 EST
+    m = len(friday_evening)
+    late = Bars("EURUSD", Timeframe.H1, friday_evening, np.full(m, 1.1), np.full(m, 1.2), np.full(m, 1.0),
+                np.linspace(1.1, 1.19, m), np.zeros(m, np.int64), np.zeros(m, np.int32))  # fmt: skip
+    assert validate(late).counts["closed_market"] == 1

@@ -469,3 +469,16 @@ def test_validate_does_not_flag_a_symbol_that_trades_all_weekend() -> None:
     late = Bars("EURUSD", Timeframe.H1, friday_evening, np.full(m, 1.1), np.full(m, 1.2), np.full(m, 1.0),
                 np.linspace(1.1, 1.19, m), np.zeros(m, np.int64), np.zeros(m, np.int32))  # fmt: skip
     assert validate(late).counts["closed_market"] == 1
+
+
+def test_config_refuses_a_symbol_no_file_name_can_hold_and_keeps_broker_spellings(
+    run_cli, demo_data: Path, tmp_path: Path
+) -> None:
+    raw = base_config(demo_data, tmp_path, symbols=["EUR/USD"])
+    code, _, err = run_cli("config", "check", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 2 and "invalid symbol name 'EUR/USD' (contains '/')" in err
+
+    raw = base_config(demo_data, tmp_path, symbols=[" EURUSD.a ", "XAUUSD.PRO"])
+    code, out, err = run_cli("config", "check", str(write_yaml(tmp_path / "d.yaml", raw)))
+    assert code == 0, err
+    assert "symbols EURUSD.a, XAUUSD.PRO" in out

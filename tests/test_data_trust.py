@@ -482,3 +482,26 @@ def test_config_refuses_a_symbol_no_file_name_can_hold_and_keeps_broker_spelling
     code, out, err = run_cli("config", "check", str(write_yaml(tmp_path / "d.yaml", raw)))
     assert code == 0, err
     assert "symbols EURUSD.a, XAUUSD.PRO" in out
+
+
+def test_config_zone_applies_to_undeclared_clocks_only(run_cli, shared_data: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "backtest": {"start": "2025-07-01", "end": "2025-08-01", "symbols": ["EURUSD"]},
+        "data": {"source_timezone": "+03:00"},
+        "strategies": [{"class": "ma_cross"}],
+    }))  # fmt: skip
+    naive = tmp_path / "EURUSD_H1.parquet"
+    pd.DataFrame({"time": pd.date_range("2024-01-02 10:00", periods=3, freq="h"), "open": 1.1, "high": 1.2,
+                  "low": 1.0, "close": 1.15}).to_parquet(naive)  # fmt: skip
+    cat = str(tmp_path / "cat")
+
+    rows = imported(run_cli, str(naive), str(shared_data / "ticks/EURUSD_ticks_2014-05-01_2014-05-15_oanda.parquet"),
+                    "--config", str(cfg), "--catalog", cat)  # fmt: skip
+
+    assert [(r["timeframe"], r["rows_new"]) for r in rows] == [("H1", 3), ("TICKS", 532903)]
+    info = {tf: Catalog(cat).info("EURUSD", tf) for tf in ("H1", "TICKS")}
+    assert info["H1"]["first"] == "2024-01-02T07:00:00+00:00"  # 10:00 at +03:00
+    assert info["TICKS"]["first"] == "2014-05-01T00:00:00.292000+00:00"  # tz-aware: kept as stored
+    assert [s["tz"] for s in info["H1"]["sources"]] == ["+03:00"]
+    assert [s["tz"] for s in info["TICKS"]["sources"]] == ["UTC"]

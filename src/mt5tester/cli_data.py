@@ -203,19 +203,37 @@ def _config_tz(config: Path) -> str | None:
     return None
 
 
+def _clock(tz: str | None, config: Path | None) -> tuple[str | None, str | None]:
+    """(--tz, the config's zone): --tz applies to every file, the config's only to undeclared clocks."""
+    if tz is not None:
+        _zone(tz, "--tz")
+    return tz, _config_tz(config) if config is not None else None
+
+
+def _aware_times(path: Path) -> bool:
+    """Whether a Parquet file's ``time`` column carries a time zone (then its instants are known)."""
+    names = _parquet_schema(path)
+    typ = names.field("time").type if "time" in names.names else None
+    return typ is not None and pa.types.is_timestamp(typ) and typ.tz is not None
+
+
 def _read_file(
     path: Path,
     symbol: str | None,
     timeframe: Timeframe | None,
-    tz: str | None,
+    clock: tuple[str | None, str | None],
     fmt: str,
     point: float | None,
     check_grid: bool = True,
-) -> tuple[str, Bars | Ticks, ReadReport]:
-    """Format, contents and row-order report of one file, in UTC (``tz``: the file's clock, None when
-    undeclared). Bars stay in file order; ``check_grid=False`` leaves off-grid bars to validation."""
+) -> tuple[str, Bars | Ticks, ReadReport, str]:
+    """Format, contents, row-order report and the clock used (a zone name) of one file, in UTC.
+    ``clock``: (--tz, the config's zone); the config's zone only applies to files whose times carry
+    no zone. Bars stay in file order; ``check_grid=False`` leaves off-grid bars to validation."""
     kind = detect_format(path, fmt)
     meta = _parquet_meta(path) if kind.endswith("parquet") else {}
+    given, configured = clock
+    aware = kind.endswith("parquet") and _aware_times(path)
+    tz = given if aware else (given or configured)
     name_symbol, name_tf = parse_mt5_file_name(path)
     sym = symbol or meta.get("symbol") or name_symbol
     if not sym:
@@ -227,16 +245,17 @@ def _read_file(
         # MT5 writes its exports in the broker's server time, almost never UTC (spec 5.2): guessing
         # UTC would shift every bar by the server's offset without a word.
         raise ConfigError(f"{path}: MT5 exports are in the broker's server time, not UTC; {_TZ_HOW}")
+    used = tz or "UTC"  # None here: tz-aware times, stored as the UTC instants they are
     if kind == "mt5_bars":
         assert tz is not None
-        return kind, *read_mt5_bars_csv_checked(path, sym, timeframe or name_tf, tz, check_grid)
+        return kind, *read_mt5_bars_csv_checked(path, sym, timeframe or name_tf, tz, check_grid), used
     if kind == "mt5_ticks":
         assert tz is not None
         ticks = read_mt5_ticks_csv(path, sym, tz)
-        return kind, ticks, ReadReport(out_of_order=_ticks_out_of_order(ticks.time))
+        return kind, ticks, ReadReport(out_of_order=_ticks_out_of_order(ticks.time)), used
     if kind == "tick_parquet":
         ticks = read_ticks_parquet(path, sym, tz)
-        return kind, ticks, ReadReport(unit="row", out_of_order=_ticks_out_of_order(ticks.time, 1))
+        return kind, ticks, ReadReport(unit="row", out_of_order=_ticks_out_of_order(ticks.time, 1)), used
     tf = timeframe
     if tf is None and meta.get("timeframe"):
         tf = _timeframe(meta["timeframe"])
@@ -245,7 +264,8 @@ def _read_file(
     if tf is None:
         names = _parquet_schema(path).names
         tf = _infer_parquet_timeframe(path, "time" if "time" in names else names[0])
-    return kind, *read_bars_table_checked(path, sym, tf, tz=tz, point=point, check_grid=check_grid)
+    bars, report = read_bars_table_checked(path, sym, tf, tz=tz, point=point, check_grid=check_grid)
+    return kind, bars, report, used
 
 
 def _ticks_out_of_order(time: np.ndarray, first_number: int = 2) -> tuple[tuple[int, int], ...]:
@@ -261,18 +281,17 @@ def _import_one(
     path: Path,
     symbol: str | None,
     timeframe: Timeframe | None,
-    tz: str | None,
+    clock: tuple[str | None, str | None],
     fmt: str,
     point: float | None,
     on_conflict: str,
 ) -> tuple[str, ImportResult, ReadReport]:
-    kind, content, report = _read_file(path, symbol, timeframe, tz, fmt, point)
+    kind, content, report, tz = _read_file(path, symbol, timeframe, clock, fmt, point)
     source = str(path.resolve())
     mode: OnConflict = "replace" if on_conflict == "replace" else "error"
-    stored_tz = tz or "UTC"  # tz-aware files: the times were already UTC
     if isinstance(content, Ticks):
-        return kind, cat.import_ticks(content, source, tz=stored_tz, on_conflict=mode), report
-    return kind, cat.import_bars(content, source, tz=stored_tz, on_conflict=mode), report
+        return kind, cat.import_ticks(content, source, tz=tz, on_conflict=mode), report
+    return kind, cat.import_bars(content, source, tz=tz, on_conflict=mode), report
 
 
 @data.command("import", help="Import MT5 bar/tick CSV exports or Parquet bars/ticks into the catalog.")
@@ -322,14 +341,11 @@ def import_cmd(
     as_json: bool,
 ) -> None:
     tf = _timeframe(timeframe) if timeframe else None
-    if tz is not None:
-        _zone(tz, "--tz")
-    elif config_path is not None:
-        tz = _config_tz(config_path)
+    clock = _clock(tz, config_path)
     cat = Catalog(catalog_dir)
     rows: list[dict[str, Any]] = []
     for path in paths:
-        kind, res, report = _import_one(cat, path, symbol, tf, tz, fmt, point, on_conflict)
+        kind, res, report = _import_one(cat, path, symbol, tf, clock, fmt, point, on_conflict)
         rows.append({"file": str(path), "format": kind, **res.to_dict(), **report.to_dict()})
     if as_json:
         _echo_json(rows)
@@ -487,10 +503,10 @@ def _finding_text(f: dict[str, Any]) -> str:
 
 
 def _validate_file(
-    path: Path, symbol: str | None, timeframe: str | None, tz: str | None, session: str
+    path: Path, symbol: str | None, timeframe: str | None, clock: tuple[str | None, str | None], session: str
 ) -> tuple[HealthReport, dict[str, Any]]:
     tf = _timeframe(timeframe) if timeframe else None
-    kind, content, report = _read_file(path, symbol, tf, tz, "auto", None, check_grid=False)
+    kind, content, report, _ = _read_file(path, symbol, tf, clock, "auto", None, check_grid=False)
     if not isinstance(content, Bars):
         raise ConfigError(f"{path}: data validate checks bars; this is a {kind} file")
     health = validate(content, session=session)  # in file order: rows out of order are findings
@@ -524,16 +540,13 @@ def validate_cmd(
     catalog_dir: Path,
     as_json: bool,
 ) -> None:
-    if tz is not None:
-        _zone(tz, "--tz")
-    elif config_path is not None:
-        tz = _config_tz(config_path)
+    clock = _clock(tz, config_path)
     reports: list[HealthReport] = []
     rows: list[dict[str, Any]] = []
     for target in targets:
         # A file path is checked as the file (rows in file order, findings with lines); else a symbol.
         if Path(target).is_file():
-            health, row = _validate_file(Path(target), symbol, timeframe, tz, session)
+            health, row = _validate_file(Path(target), symbol, timeframe, clock, session)
             row["file"] = target
         else:
             health = validate(_existing_catalog(catalog_dir).load(target, _timeframe(timeframe or "M1")),

@@ -1,5 +1,5 @@
 """``mt5tester data``: import market-data files into the local catalog, list, inspect, validate, resample,
-export. Thin: every command calls ``mt5tester.data.catalog`` / importers / health and prints a rich table
+export, delete. Thin: every command calls ``mt5tester.data.catalog`` / importers / health and prints a rich table
 or, with ``--json``, JSON on stdout. Errors are ``Mt5TesterError`` subclasses, mapped to exit codes by
 ``mt5tester.cli.main`` (2 config, 3 data).
 
@@ -98,7 +98,7 @@ def _mb(n: int) -> str:
 
 
 @click.group(
-    help="Market data: import files into a local catalog, list, inspect, validate, resample, export."
+    help="Market data: import files into a local catalog, list, inspect, validate, resample, export, delete."
 )
 def data() -> None:
     pass
@@ -212,8 +212,8 @@ def _clock(tz: str | None, config: Path | None) -> tuple[str | None, str | None]
 
 def _aware_times(path: Path) -> bool:
     """Whether a Parquet file's ``time`` column carries a time zone (then its instants are known)."""
-    names = _parquet_schema(path)
-    typ = names.field("time").type if "time" in names.names else None
+    schema = _parquet_schema(path)
+    typ = schema.field("time").type if "time" in schema.names else None
     return typ is not None and pa.types.is_timestamp(typ) and typ.tz is not None
 
 

@@ -1,7 +1,7 @@
 """``mt5tester data``: import market-data files into the local catalog, list, inspect, validate, resample,
-export, delete. Thin: every command calls ``mt5tester.data.catalog`` / importers / health and prints a rich table
-or, with ``--json``, JSON on stdout. Errors are ``Mt5TesterError`` subclasses, mapped to exit codes by
-``mt5tester.cli.main`` (2 config, 3 data).
+export, delete. Thin: every command calls ``mt5tester.data.catalog`` / importers / health and prints a
+rich table or, with ``--json``, JSON on stdout. Errors are ``Mt5TesterError`` subclasses, mapped to exit
+codes by ``mt5tester.cli.main`` (2 config, 3 data).
 
 Catalog folder: ``--catalog DIR``, else ``$MT5TESTER_CATALOG``, else ``./catalog``.
 """

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,7 +35,7 @@ from pydantic_core.core_schema import ValidationInfo
 
 from mt5tester.errors import ConfigError
 from mt5tester.model import limits
-from mt5tester.model.symbol import SymbolSpec, build_symbol
+from mt5tester.model.symbol import SymbolSpec, build_symbol, check_symbol_name
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.regime.detectors import RegimeParams
 
@@ -58,7 +59,12 @@ def _parse_tf(v: Any) -> Any:
 
 # Text stored in a length-limited column of the results database is refused here, before bar 1:
 # PostgreSQL would refuse it mid-run and SQLite would store it silently.
-SymbolName = Annotated[str, StringConstraints(min_length=1, max_length=limits.SYMBOL)]
+# Broker spellings (EURUSD.a, "GBPUSD DFX 10 Index") are fine; characters no file name can hold are not.
+SymbolName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.SYMBOL),
+    AfterValidator(check_symbol_name),
+]
 
 TF = Annotated[
     Timeframe,
@@ -125,6 +131,11 @@ class DataConfig(_Section):
         default=0.0, ge=0, le=100, description="refuse to start below this health score"
     )
     allow_unhealthy: bool = Field(default=False, description="run even below min_health (said in the report)")
+    source_timezone: str | None = Field(
+        default=None,
+        description="clock of MT5 export files for `data import --config` (broker server time); "
+        "default: backtest.server_timezone",
+    )
 
 
 class StrategyConfig(_Section):

@@ -252,7 +252,8 @@ class Runner:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
         # The records' destination: the SQL recorder by default; a caller may hand another sink.
-        self.rec = sink or Recorder(c.engine, self.run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
+        resumable = c.cfg.results.checkpoint_seconds is not None
+        self.rec = sink or Recorder(c.engine, self.run_id, resumable=resumable)
         self.funnel = Funnel()
         self.disabled: set[int] = set()
         self._signal_seq = 0

@@ -400,3 +400,31 @@ def test_stops_wrong_after_a_gap_are_a_market_refusal_wrong_for_the_bar_a_bug(
     raw = scenario_config(data, tmp_path, script, on_strategy_error="continue")
     f = _run(raw, tmp_path).funnel.as_dict()
     assert (f["invalid_by_strategy"], f["order_failed"], f["executed"]) == (invalid, failed, 0)
+
+
+@pytest.mark.parametrize("mode", ["netting", "hedging"])
+def test_signal_rows_record_the_position_id_not_the_order_ticket(tmp_path: Path, mode: str) -> None:
+    """Two buys on one symbol: in netting mode they add to one position, so both signal rows carry
+    its id; in hedging mode each opens its own position, whose id is its order's ticket."""
+    data = tmp_path / "data"
+    write_m1(data, "EURUSD", flat_bars("2024-01-01T23:50", 60, 1.10000))
+    script = [
+        {"at": f"2024-01-02T00:{m:02d}:00Z", "direction": "buy", "volume": 0.1, "exit_opposite": False}
+        for m in (10, 15)
+    ]
+    runner = _run(scenario_config(data, tmp_path, script, account_mode=mode), tmp_path)
+    from sqlalchemy import select
+
+    from mt5tester.results import db
+
+    with runner.c.engine.connect() as conn:
+        rows = conn.execute(
+            select(db.signals.c.order_ticket, db.signals.c.position_id).order_by(db.signals.c.signal_id)
+        ).all()
+    positions = {d.order: d.position_id for d in runner.c.server.deals if d.order}
+    assert [r.position_id for r in rows] == [positions[r.order_ticket] for r in rows]
+    if mode == "netting":
+        assert rows[0].position_id == rows[1].position_id and rows[1].order_ticket != rows[1].position_id
+    else:
+        assert [r.position_id for r in rows] == [r.order_ticket for r in rows]
+        assert rows[0].position_id != rows[1].position_id

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,11 +80,11 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
         "strategies": [_strategy_state(ls.strategy) for ls in c.strategies],
         "breaker": {k: v for k, v in vars(c.coordinator.breaker).items()},
         "runner": {
-            "funnel": runner.funnel,
-            "disabled": runner.disabled,
-            "signal_seq": runner._signal_seq,
-            "error_seq": runner._error_seq,
-            "logged_tb": runner._logged_tb,
+            "funnel": runner.journal.funnel,
+            "disabled": runner.host.disabled,
+            "signal_seq": runner.journal.signal_seq,
+            "error_seq": runner.journal.error_seq,
+            "logged_tb": runner.journal.logged_tb,
             "ctx_now": runner.ctx.now,
         },
     }
@@ -108,8 +109,10 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
         _restore_strategy(ls.strategy, st)
     vars(c.coordinator.breaker).update(state["breaker"])
     r = state["runner"]
-    runner.funnel, runner.disabled = r["funnel"], r["disabled"]
-    runner._signal_seq, runner._error_seq, runner._logged_tb = r["signal_seq"], r["error_seq"], r["logged_tb"]
+    journal = runner.journal
+    journal.funnel, runner.host.disabled = r["funnel"], r["disabled"]
+    journal.signal_seq, journal.error_seq, journal.logged_tb = r["signal_seq"], r["error_seq"], r["logged_tb"]
+    journal.recorded = len(c.server.deals)  # the checkpoint is taken with every deal recorded
     runner.ctx.now = r["ctx_now"]
     return int(state["point"]) + 1
 
@@ -118,12 +121,26 @@ def save(runner: Any, point: int, t: int) -> None:
     """Store the checkpoint and the rows recorded up to it in one transaction, so the two agree."""
     blob = snapshot(runner, point, t)
     position = {
-        "signal_seq": runner._signal_seq,
-        "error_seq": runner._error_seq,
+        "signal_seq": runner.journal.signal_seq,
+        "error_seq": runner.journal.error_seq,
         "next_deal": runner.c.server._next_deal,
         "time": t,
     }
     runner.rec.flush(lambda conn: _insert(conn, runner.run_id, t, blob, position))
+
+
+class Timer:
+    """Saves a checkpoint when ``every`` seconds have passed since the last one (never when None)."""
+
+    def __init__(self, every: float | None, save: Callable[[int, int], None]) -> None:
+        self.every = every
+        self.save = save
+        self.last = time.monotonic()
+
+    def tick(self, point: int, t: int) -> None:
+        if self.every is not None and time.monotonic() - self.last >= self.every:
+            self.save(point, t)
+            self.last = time.monotonic()
 
 
 def start_marker(run_id: str, base_dir: str, start_ns: int) -> Callable[[Connection], None]:

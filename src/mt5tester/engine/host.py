@@ -1,0 +1,193 @@
+"""The host: calls the strategies. It hands each the window of closed bars it may see, feeds fusion
+strategies their members' signals, checks what comes back (invalid signals are a strategy bug), and
+applies ``backtest.on_strategy_error`` to exceptions and invalid signals alike."""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import ValidationError
+
+from mt5tester.engine.build import Components
+from mt5tester.engine.journal import Journal
+from mt5tester.engine.preflight import ts
+from mt5tester.errors import StrategyRuntimeError
+from mt5tester.model.signal import Signal
+from mt5tester.strategy.base import FusionStrategy, StrategyContext
+from mt5tester.terminal.server import Deal
+
+Event = tuple[int, str, int]  # (strategy index, symbol, index of the bar that closed)
+
+
+class Host:
+    def __init__(self, c: Components, journal: Journal, ctx: StrategyContext) -> None:
+        self.c = c
+        self.journal = journal
+        self.ctx = ctx
+        self.disabled: set[int] = set()
+        self.active: int | None = None  # index of the strategy being called (owner of its order_send)
+        self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
+        # Per strategy index: (strategy, is a fusion, warm-up rows); calls and their seconds are counted
+        # here and folded into the funnel by fold_calls (checkpoints, the end of the run).
+        self.slots = [
+            (ls.strategy, isinstance(ls.strategy, FusionStrategy), ls.strategy.warmup_bars)
+            for ls in c.strategies
+        ]
+        self._index = {ls.strategy.name: si for si, ls in enumerate(c.strategies)}
+        self._calls = [0] * len(c.strategies)
+        self._call_seconds = [0.0] * len(c.strategies)
+        for ls in c.strategies:
+            ls.strategy.ctx = ctx
+
+    def name(self, si: int) -> str:
+        return str(self.slots[si][0].name)
+
+    def fold_calls(self) -> None:
+        funnel = self.journal.funnel
+        for si, (s, _, _) in enumerate(self.slots):
+            funnel.calls[s.name] += self._calls[si]
+            funnel.call_seconds[s.name] += self._call_seconds[si]
+            funnel.strategy_calls += self._calls[si]
+            self._calls[si], self._call_seconds[si] = 0, 0.0
+
+    @contextmanager
+    def acting(self, si: int | None) -> Iterator[None]:
+        """While strategy ``si`` runs, the orders sent through the terminal are its own."""
+        caller, self.active = self.active, si
+        try:
+            yield
+        finally:
+            self.active = caller
+
+    def each(self, hook: str, record_each: bool) -> None:
+        """``on_start`` or ``on_stop`` of every strategy, in order; their deals are recorded after each
+        (on_start) or after all of them (on_stop)."""
+        for si, (s, _, _) in enumerate(self.slots):
+            with self.acting(si):
+                getattr(s, hook)(self.ctx)
+            if record_each:
+                self.journal.deals()
+        self.journal.deals()
+
+    def decide(self, events: list[Event], t: int) -> list[tuple[int, str, Signal]]:
+        """Call the strategies whose bar closed at this point (fusion strategies come last, in timeline
+        order, and get what their `trade: false` members said); return the trading signals."""
+        batch: list[tuple[int, str, Signal]] = []
+        members: dict[str, dict[str, list[Signal]]] | None = None
+        for si, symbol, i in events:
+            if si in self.disabled:
+                continue
+            sigs = self.call(si, symbol, i, t, members.get(symbol) if members else None)
+            if not self.trades[si]:
+                members = members if members is not None else {}
+                members.setdefault(symbol, {})[self.name(si)] = sigs
+                self.journal.fed(self.slots[si][0], symbol, sigs, t)
+            elif sigs:
+                batch += [(si, symbol, sig) for sig in sigs]
+        return batch
+
+    def call(
+        self, si: int, symbol: str, i: int, t: int, members: dict[str, list[Signal]] | None = None
+    ) -> list[Signal]:
+        """One strategy call (or a fusion's combine) with its errors handled per policy and its
+        output checked; invalid signals are counted and recorded, never executed."""
+        s, fusion, warmup = self.slots[si]
+        df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - warmup), i + 1)
+        self.active = si
+        t0 = _time.perf_counter()
+        try:
+            if fusion:
+                out = s.combine(symbol, s.timeframe, df, members or {})  # type: ignore[attr-defined]
+            else:
+                out = s.generate_signals(symbol, s.timeframe, df)
+        except ValidationError as e:
+            if e.title != "Signal":
+                return self.failed(si, symbol, t, e)
+            detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'signal'}: {x['msg']}" for x in e.errors())
+            self._invalid(si, symbol, t, "invalid Signal: " + detail)
+            return []
+        except Exception as e:
+            return self.failed(si, symbol, t, e)
+        finally:
+            self._call_seconds[si] += _time.perf_counter() - t0
+            self._calls[si] += 1
+            self.active = None
+        if not out:
+            return []
+        valid = []
+        bars = self.c.tf_bars[(symbol, s.timeframe)]
+        seen = (float(bars.close[i]), float(bars.close[i] + bars.spread[i] * self.c.specs[symbol].point))
+        for sig in out if isinstance(out, list | tuple) else [out]:
+            fault = signal_fault(sig, symbol, seen)
+            if fault:
+                self._invalid(si, symbol, t, *fault)
+                continue
+            valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
+        return valid
+
+    def on_trade(self, d: Deal) -> None:
+        """on_trade hook of the deal's strategy; its errors follow on_strategy_error like any call."""
+        si = self._index.get(d.strategy)
+        if si is None:
+            return
+        with self.acting(si):
+            try:
+                self.slots[si][0].on_trade(self.ctx, d)
+            except Exception as e:
+                self.failed(si, d.symbol, d.time, e)
+
+    def _invalid(self, si: int, symbol: str, t: int, reason: str, message: str | None = None) -> None:
+        """A returned signal that cannot be traded is a strategy bug: journaled and handled by
+        ``backtest.on_strategy_error`` like an exception."""
+        message = message or reason
+        self.journal.invalid(self.name(si), symbol, t, reason, message)
+        self._apply_policy(si, f"returned an invalid signal ({message})", symbol, t, None)
+
+    def failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
+        self.journal.error(self.name(si), symbol, t, e)
+        self._apply_policy(si, f"raised {type(e).__name__}: {e}", symbol, t, e)
+        return []
+
+    def _apply_policy(self, si: int, what: str, symbol: str, t: int, cause: Exception | None) -> None:
+        """``backtest.on_strategy_error``: stop (exit 5), disable the strategy, or continue."""
+        name = self.name(si)
+        policy = self.c.cfg.backtest.on_strategy_error
+        if policy == "stop":
+            raise StrategyRuntimeError(
+                f"strategy {name} {what} on {symbol} at bar close {ts(t)} UTC "
+                "(on_strategy_error: stop). Fix the strategy, or set backtest.on_strategy_error to "
+                "'disable' or 'continue'."
+            ) from cause
+        if policy == "disable" and si not in self.disabled:
+            self.disabled.add(si)
+            self.journal.funnel.disabled.append(name)
+
+
+def signal_fault(sig: Any, symbol: str, seen: tuple[float, float]) -> tuple[str, str] | None:
+    """Why a returned object cannot be traded (a strategy bug, not a market event), or None: the
+    reason counted in the funnel (stable across calls) and the full message with the values.
+
+    Stops are a bug when they are on the wrong side of the price (the pending price, or for a market
+    order the bid / ask of the closed bar the strategy saw, ``seen``). Right for that bar but wrong
+    for the quote now (a gap since the close) is a market event: the server refuses the order with
+    MT5's TRADE_RETCODE_INVALID_STOPS, counted under "order failed" (spec 5.5)."""
+    if not isinstance(sig, Signal):
+        return f"not a Signal: {type(sig).__name__}", f"not a Signal: {type(sig).__name__} {sig!r:.120}"
+    if sig.symbol != symbol:
+        reason = f"wrong symbol: signal for {sig.symbol} returned from a call for {symbol}"
+        return reason, reason
+    if sig.direction == "flat" or (sig.sl is None and sig.tp is None):
+        return None
+    buy = sig.direction == "buy"
+    # A market buy closes at Bid, a sell at Ask: its stops are measured from there.
+    ref = sig.price if sig.order_type != "market" and sig.price else seen[0 if buy else 1]
+    wrong_sl = bool(sig.sl) and (sig.sl >= ref if buy else sig.sl <= ref)  # type: ignore[operator]
+    wrong_tp = bool(sig.tp) and (sig.tp <= ref if buy else sig.tp >= ref)  # type: ignore[operator]
+    if not (wrong_sl or wrong_tp):
+        return None
+    which = " and ".join(k for k, bad in (("SL", wrong_sl), ("TP", wrong_tp)) if bad)
+    reason = f"stops on the wrong side: {sig.direction} with its {which} on the wrong side of the price"
+    return reason, f"stops on the wrong side: {sig.direction} with SL {sig.sl} / TP {sig.tp} around {ref}"

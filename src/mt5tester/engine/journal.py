@@ -1,0 +1,267 @@
+"""The journal: what a run records, and its funnel. Every row goes into the sink (the SQL recorder by
+default): signals, the terminal's deals (through a cursor, so each deal is stored once whatever made
+it), equity samples, strategy errors, and the book (orders, positions) at the end."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mt5tester.data.health import history_quality
+from mt5tester.engine.build import Components
+from mt5tester.engine.preflight import ts
+from mt5tester.results import db
+from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
+from mt5tester.results.recorder import Recorder
+from mt5tester.terminal import constants as C
+from mt5tester.terminal.server import Deal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Funnel:
+    decision_points: int = 0
+    strategy_calls: int = 0
+    signals: int = 0
+    order_sends: int = 0  # order_send requests of strategies themselves (self.ctx.mt5)
+    invalid_signals: int = 0
+    resized: int = 0
+    circuit_breaker_closes: int = 0
+    invalid: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    fed_to_fusion: int = 0
+    approved: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    executed: int = 0
+    order_failed: Counter[str] = field(default_factory=Counter)
+    closed: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    disabled: list[str] = field(default_factory=list)
+    ambiguous_bars: int = 0
+    stop_outs: int = 0
+    margin_level_min: float | None = None
+    call_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision_points": self.decision_points,
+            "strategy_calls": self.strategy_calls,
+            "signals_generated": self.signals,
+            "strategy_order_sends": self.order_sends,
+            "invalid_signals": self.invalid_signals,
+            "invalid_by_strategy": {k: dict(v) for k, v in sorted(self.invalid.items())},
+            "fed_to_fusion": self.fed_to_fusion,
+            "approved": self.approved,
+            "resized": self.resized,
+            "circuit_breaker_closes": self.circuit_breaker_closes,
+            "rejected": dict(sorted(self.rejected.items())),
+            "executed": self.executed,
+            "order_failed": dict(sorted(self.order_failed.items())),
+            "closed": {k: self.closed.get(k, 0) for k in ("sl", "tp", "signal", "end_of_run")},
+            "strategy_errors": dict(sorted(self.errors.items())),
+            "disabled_strategies": self.disabled,
+            "ambiguous_bars": self.ambiguous_bars,
+            "stop_outs": self.stop_outs,
+            "margin_level_min": self.margin_level_min,
+            "calls": {k: self.calls[k] for k in sorted(self.calls)},
+            "mean_call_us": {
+                k: round(self.call_seconds[k] / self.calls[k] * 1e6, 1)
+                for k in sorted(self.calls)
+                if self.calls[k]
+            },
+        }
+
+
+_CLOSED_BY = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}
+
+
+class Journal:
+    """Rows into the sink and counts into the funnel. Sequence numbers (signals, errors) and the deal
+    cursor live here: the checkpoint stores them so a resumed run continues the same numbering."""
+
+    def __init__(self, c: Components, rec: Recorder) -> None:
+        self.c = c
+        self.rec = rec
+        self.funnel = Funnel()
+        self.signal_seq = 0
+        self.error_seq = 0
+        self.logged_tb: set[str] = set()
+        self.logged_invalid: set[str] = set()
+        self.recorded = 0  # deals of the server already recorded (a cursor: every deal is stored once)
+        self.on_trade: Callable[[Deal], None] = lambda d: None  # the host's hook, set by the Runner
+
+    # ------------------------------------------------------------------------------ trading
+    def deals(self, notify: bool = True) -> None:
+        """Record every deal the server made since the last call, whatever made it (a signal, a strategy's
+        own order_send, SL/TP, a pending fill, a stop-out, the end of the run): the stored deals are the
+        terminal's deals, one row each. A cursor, so a deal made by an on_trade hook is recorded too."""
+        deals = self.c.server.deals
+        while self.recorded < len(deals):
+            d = deals[self.recorded]
+            self.recorded += 1
+            if d.entry != C.DEAL_ENTRY_IN:
+                key = _CLOSED_BY.get(d.reason) or ("end_of_run" if d.comment == "end of run" else "signal")
+                self.funnel.closed[key] += 1
+            self.rec.add(db.deals, deal_row(d))
+            if notify and d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+                self.on_trade(d)
+
+    def next_signal(self) -> int:
+        """The id of a new signal (also counted as generated)."""
+        self.signal_seq += 1
+        self.funnel.signals += 1
+        return self.signal_seq
+
+    def signal(self, row: dict[str, Any]) -> None:
+        self.rec.add(db.signals, row)
+
+    def fed(self, strategy: Any, symbol: str, sigs: list[Any], t: int) -> None:
+        """Signals of a `trade: false` member: recorded as generated and fed to fusion, not traded."""
+        for sig in sigs:
+            sid = self.next_signal()
+            self.funnel.fed_to_fusion += 1
+            self.signal(signal_row(sid, t, strategy, symbol, sig, status="to_fusion"))
+
+    def equity(self, t: int) -> None:
+        acc = self.c.server
+        if acc.positions:
+            equity, margin = acc.equity(t), acc.margin(t)
+        else:  # flat: equity is the balance and no margin is used
+            equity, margin = acc.balance, 0.0
+        if margin > 0:
+            level = round(equity / margin * 100, 2)
+            low = self.funnel.margin_level_min
+            self.funnel.margin_level_min = level if low is None else min(low, level)
+        row = {"time": t, "balance": acc.balance, "equity": equity, "margin": margin}
+        self.rec.add(db.equity, row | {"open_positions": len(acc.positions)})
+
+    # ------------------------------------------------------------------------------- errors
+    def error(self, name: str, symbol: str, t: int, e: Exception) -> None:
+        """A strategy's exception: counted, stored, and logged with its traceback once per strategy."""
+        self.funnel.errors[name] += 1
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        first = name not in self.logged_tb
+        if first:
+            self.logged_tb.add(name)
+            log.warning(
+                "strategy %s raised on %s at bar close %s: %s: %s\n%s",
+                *(name, symbol, ts(t), type(e).__name__, e, tb),
+            )
+        self._error_row(name, symbol, t, type(e).__name__, str(e), tb if first else None)
+
+    def invalid(self, name: str, symbol: str, t: int, reason: str, message: str) -> None:
+        """A returned signal that cannot be traded: counted per strategy and reason, stored, the first
+        of each strategy logged at WARNING."""
+        self.funnel.invalid_signals += 1
+        self.funnel.invalid[name][reason] += 1
+        self._error_row(name, symbol, t, "InvalidSignal", message, None)
+        if name not in self.logged_invalid:
+            self.logged_invalid.add(name)
+            log.warning(
+                "strategy %s returned an invalid signal on %s at %s UTC: %s", name, symbol, ts(t), message
+            )
+
+    def _error_row(
+        self, name: str, symbol: str, t: int, error_type: str, message: str, tb: str | None
+    ) -> None:
+        self.error_seq += 1
+        row = {"seq": self.error_seq, "strategy": name, "symbol": symbol, "time": t}
+        self.rec.add(
+            db.strategy_errors, row | {"error_type": error_type, "message": message, "traceback": tb}
+        )
+
+    # ------------------------------------------------------------------------ start and end
+    def start(self, run_id: str, then: Callable[[Any], None] | None) -> None:
+        """The run's row: its effective config (the database URL redacted), strategies and data health."""
+        c, cfg = self.c, self.c.cfg
+        effective = cfg.effective()
+        results = effective["results"] | {"database_url": db.redact(cfg.results.database_url)}
+        strategies = [
+            {
+                "name": ls.strategy.name,
+                "category": ls.strategy.category,
+                "spec": ls.spec,
+                "source_file": ls.source_file,
+                "source_hash": ls.source_hash,
+                "params": ls.strategy.params.model_dump(mode="json"),
+                "timeframe": ls.strategy.timeframe.name,
+                "symbols": ls.strategy.symbols,
+            }
+            for ls in c.strategies
+        ]
+        health = [
+            {
+                "symbol": h.symbol,
+                "timeframe": h.timeframe.name,
+                "score": h.score,
+                "bars": h.bars,
+                "report": h.to_dict()
+                | {
+                    "fingerprints": fingerprints(c, h.symbol),
+                    "history_quality_pct": history_quality(c.m1[h.symbol], h),
+                },
+            }
+            for h in c.health
+        ]
+        bt = cfg.backtest
+        self.rec.start_run(
+            effective | {"results": results},
+            cfg.config_hash(),
+            *(bt.seed, bt.initial_deposit, bt.deposit_currency, strategies, health),
+            then=then,
+        )
+
+    def book(self) -> None:
+        """Orders and positions (with MFE/MAE), written once at the end of the run (also a failed one)."""
+        for row in order_rows(self.c.server):
+            self.rec.add(db.orders, row)
+        for row in position_rows(self.c.server):
+            self.rec.add(db.positions, row)
+
+    def complete(self, run_id: str) -> None:
+        """The book and the daily equity (read back from the stored equity rows) of a completed run."""
+        self.book()
+        self.rec.flush()
+        with db.storage_errors(self.c.engine, f"reading the equity of run {run_id}", "Fix the database"):
+            daily = daily_rows(self.c.engine, run_id, self.c.cfg.backtest.server_timezone)
+        for row in daily:
+            self.rec.add(db.daily_equity, row)
+
+    def finish(self, status: str, error: str | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Mark the run finished with its funnel (returned as stored)."""
+        self.funnel.ambiguous_bars = self.c.server.ambiguous_bars
+        self.funnel.stop_outs = self.c.server.stop_outs
+        funnel = self.funnel.as_dict()
+        if extra is None:
+            self.rec.finish(status, funnel, error)
+        else:
+            self.rec.finish(status, funnel, error, extra)
+        return funnel
+
+
+def _digest(bars: Any) -> str:
+    h = hashlib.sha256()
+    for arr in (bars.time, bars.open, bars.high, bars.low, bars.close, bars.tick_volume, bars.spread):
+        h.update(np.ascontiguousarray(arr).data)  # the buffer itself: no copy
+    return h.hexdigest()[:16]
+
+
+def fingerprints(c: Components, symbol: str) -> dict[str, str]:
+    """SHA-256 (16 hex) of the exact arrays a run used, per timeframe of ``symbol``: two runs with the
+    same fingerprints saw the same data."""
+    m1 = c.m1[symbol]
+    m1_digest = _digest(m1)
+    out = {}
+    for (sym, tf), bars in sorted(c.tf_bars.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+        if sym == symbol:
+            out[tf.name] = m1_digest if bars is m1 else _digest(bars)
+    out["M1"] = m1_digest
+    return out

@@ -70,16 +70,6 @@ def test_exits_pass_even_when_full() -> None:
     assert review(w, {"max_positions": 1}, [(sig("EURUSD", "flat"), sc())]) == [Decision("approved", 0.0)]
 
 
-def test_legacy_single_signal_review_is_unchanged() -> None:
-    class View:
-        def open_positions(self) -> list[tuple[str, str]]:
-            return [("EURUSD", "a")]
-
-    coord = Coordinator(CoordinatorConfig(max_positions_per_symbol=1))
-    assert coord.review(sig("GBPUSD"), 0.2, View()) == Decision("approved", 0.2)
-    assert coord.review(sig("EURUSD"), 0.2, View()).reason == "max_positions_per_symbol"
-
-
 # ------------------------------------------------------------------------------------------ conflicts
 def conflict(policy: str | None, buy_conf: float = 0.9, same: bool = False) -> list[Decision]:
     w = fx_world()

@@ -63,9 +63,6 @@ class Runner:
     funnel = property(lambda self: self.journal.funnel)
     capture = property(lambda self: self.router.capture, lambda self, v: setattr(self.router, "capture", v))
 
-    def open_positions(self) -> list[tuple[str, str]]:
-        return [(p.symbol, p.strategy) for p in self.c.server.positions]
-
     def run(
         self, progress: Callable[[int, int], None] | None = None, resume: dict[str, Any] | None = None
     ) -> RunResult:

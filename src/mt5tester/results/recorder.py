@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Table, delete, insert, update
+from sqlalchemy import JSON, Engine, Table, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -137,19 +137,6 @@ class Recorder:
         if self._pending >= self.batch_rows and self.failure is None:
             self.flush()
 
-    def update_signal(self, signal_id: int, **values: Any) -> None:
-        """Signals are buffered until flush, so executions update the buffered row in place."""
-        for row in reversed(self._buffers.get("signals", [])):
-            if row["signal_id"] == signal_id:
-                row.update(values)
-                return
-        with self._transaction("updating a signal") as conn:
-            conn.execute(
-                update(db.signals)
-                .where(db.signals.c.run_id == self.run_id, db.signals.c.signal_id == signal_id)
-                .values(**values)
-            )
-
     def flush(self, then: Callable[[Connection], object] | None = None) -> None:
         """Write the buffered rows, and run ``then`` (e.g. a checkpoint insert), in one transaction."""
         if not self._pending and then is None:
@@ -215,9 +202,3 @@ class Recorder:
         log.error(
             "run %s could not be marked failed: %s", self.run_id, db.describe(last, str(self.engine.url))
         )
-
-    def discard(self) -> None:
-        """Drop an unfinished run entirely (used only by tests of the recorder)."""
-        with self.engine.begin() as conn:
-            for t in reversed(db.metadata.sorted_tables):
-                conn.execute(delete(t).where(t.c.run_id == self.run_id))

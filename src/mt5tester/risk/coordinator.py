@@ -20,7 +20,7 @@ result equals the old coordinator's: the requested volume, approved or rejected 
 
 from __future__ import annotations
 
-from typing import Any, Protocol, overload
+from typing import Any
 
 from mt5tester.config import CoordinatorConfig
 from mt5tester.model.signal import Signal
@@ -45,13 +45,7 @@ from mt5tester.risk.rules import (
 )
 from mt5tester.risk.sizing import size
 
-__all__ = ["AccountView", "Coordinator", "Decision", "ReviewContext", "SignalContext"]
-
-
-class AccountView(Protocol):
-    """Legacy single-signal review: open positions as (symbol, strategy) pairs."""
-
-    def open_positions(self) -> list[tuple[str, str]]: ...
+__all__ = ["Coordinator", "Decision", "ReviewContext", "SignalContext"]
 
 
 class Coordinator:
@@ -100,41 +94,11 @@ class Coordinator:
             self.breaker.observe(float(acc.equity), int(server_time))
 
     # ----------------------------------------------------------------------------------- review
-    @overload
-    def review(self, signals: list[Signal], context: ReviewContext) -> list[Decision]: ...
-
-    @overload
-    def review(self, signals: Signal, context: float, view: AccountView) -> Decision: ...
-
-    def review(
-        self, signals: list[Signal] | Signal, context: ReviewContext | float, view: AccountView | None = None
-    ) -> list[Decision] | Decision:
-        """One Decision per signal (see the module doc). The legacy form ``review(signal, volume, view)``
-        (count rules only) stays until the engine passes a ReviewContext."""
-        if isinstance(signals, Signal):
-            assert view is not None and not isinstance(context, ReviewContext)
-            return self._legacy(signals, float(context), view)
-        assert isinstance(context, ReviewContext)
+    def review(self, signals: list[Signal], context: ReviewContext) -> list[Decision]:
+        """One Decision per signal (see the module doc), with one SignalContext per signal."""
         if len(context.signals) != len(signals):
             raise ValueError(f"{len(signals)} signals but {len(context.signals)} signal contexts")
         return self._review(signals, context)
-
-    def _legacy(self, signal: Signal, volume: float, view: AccountView) -> Decision:
-        if signal.direction == "flat":
-            return Decision("approved", 0.0)
-        open_ = view.open_positions()
-        n_sym = sum(1 for s, _ in open_ if s == signal.symbol)
-        if len(open_) >= self.cfg.max_positions:
-            return reject("max_positions", "max_positions", limit=self.cfg.max_positions, value=len(open_))
-        if n_sym >= self.cfg.max_positions_per_symbol:
-            return reject(
-                "max_positions_per_symbol",
-                "max_positions_per_symbol",
-                limit=self.cfg.max_positions_per_symbol,
-                value=n_sym,
-                symbol=signal.symbol,
-            )
-        return Decision("approved", volume)
 
     def _review(self, signals: list[Signal], ctx: ReviewContext) -> list[Decision]:
         if self.mt5 is None:

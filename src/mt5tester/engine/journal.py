@@ -4,6 +4,7 @@ it), equity samples, strategy errors, and the book (orders, positions) at the en
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import traceback
@@ -15,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from mt5tester.data.health import history_quality
+from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
-from mt5tester.engine.preflight import ts
+from mt5tester.engine.preflight import day_ns, ts
+from mt5tester.errors import StorageError
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
 from mt5tester.results.recorder import Recorder
@@ -78,6 +81,17 @@ class Funnel:
                 if self.calls[k]
             },
         }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    funnel: dict[str, Any]
+    final_balance: float
+    deals: int
+    loop_seconds: float = 0.0
+    m1_bars: int = 0  # M1 bars of the tested symbols in [start, end): what the run simulated
 
 
 _CLOSED_BY = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}
@@ -179,9 +193,13 @@ class Journal:
         )
 
     # ------------------------------------------------------------------------ start and end
-    def start(self, run_id: str, then: Callable[[Any], None] | None) -> None:
-        """The run's row: its effective config (the database URL redacted), strategies and data health."""
+    def start(self, run_id: str) -> None:
+        """The run's row: its effective config (the database URL redacted), strategies and data health,
+        with the checkpoint "before bar 1" of a resumable run."""
         c, cfg = self.c, self.c.cfg
+        then = None
+        if cfg.results.checkpoint_seconds is not None:
+            then = checkpoint.start_marker(run_id, str(c.base_dir), day_ns(cfg.backtest.start))
         effective = cfg.effective()
         results = effective["results"] | {"database_url": db.redact(cfg.results.database_url)}
         strategies = [
@@ -234,6 +252,15 @@ class Journal:
             daily = daily_rows(self.c.engine, run_id, self.c.cfg.backtest.server_timezone)
         for row in daily:
             self.rec.add(db.daily_equity, row)
+
+    def failed(self, e: BaseException) -> None:
+        """A run that raised: it keeps every deal the terminal made and its book, then is marked failed
+        (or interrupted). A failed write here is left to finish(), which marks the run failed with it."""
+        with contextlib.suppress(StorageError):
+            self.deals(notify=False)
+            self.book()
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        self.finish(status, f"{type(e).__name__}: {e}")
 
     def finish(self, status: str, error: str | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Mark the run finished with its funnel (returned as stored)."""

@@ -9,39 +9,24 @@ records everything into the sink.
 
 from __future__ import annotations
 
-import contextlib
 import time as _time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
-from mt5tester.engine.journal import Journal
+from mt5tester.engine.journal import Journal, RunResult
 from mt5tester.engine.preflight import day_ns
 from mt5tester.engine.router import Router
-from mt5tester.engine.timeline import Point, frozen_gc, points, timeline
+from mt5tester.engine.timeline import Point, frozen_gc, m1_bars, points, timeline
 from mt5tester.errors import StorageError
 from mt5tester.results.recorder import Recorder
 from mt5tester.strategy.base import StrategyContext
 from mt5tester.terminal.shim import build_module
 
 __all__ = ["RunResult", "Runner", "timeline"]
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    status: str
-    funnel: dict[str, Any]
-    final_balance: float
-    deals: int
-    loop_seconds: float = 0.0
-    m1_bars: int = 0  # M1 bars of the tested symbols in [start, end): what the run simulated
 
 
 class Runner:
@@ -72,13 +57,7 @@ class Runner:
             first = checkpoint.restore(self, resume)
         else:
             if resume is None:
-                day0, every = day_ns(self.c.cfg.backtest.start), self.c.cfg.results.checkpoint_seconds
-                marker = (
-                    None
-                    if every is None
-                    else checkpoint.start_marker(self.run_id, str(self.c.base_dir), day0)
-                )
-                self.journal.start(self.run_id, marker)
+                self.journal.start(self.run_id)
             self.journal.deals()  # the deposit
             self.host.each("on_start", record_each=True)
         with frozen_gc():
@@ -97,11 +76,7 @@ class Runner:
             self._wind_down(day_ns(c.cfg.backtest.end))
         except BaseException as e:
             self.host.fold_calls()
-            with contextlib.suppress(StorageError):  # a failed write: finish() marks the run failed with it
-                self.journal.deals(notify=False)  # a failed run keeps every deal the terminal made
-                self.journal.book()
-            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            self.journal.finish(status, f"{type(e).__name__}: {e}")
+            self.journal.failed(e)
             raise
         return self._complete(_time.perf_counter() - t_start)
 
@@ -134,7 +109,6 @@ class Runner:
         checkpoint.save(self, point, t)
 
     def _complete(self, seconds: float) -> RunResult:
-        c = self.c
         self.host.fold_calls()
         try:
             self.journal.complete(self.run_id)
@@ -142,15 +116,5 @@ class Runner:
             self.journal.finish("failed", f"{type(e).__name__}: {e}")
             raise
         funnel = self.journal.finish("completed", None, {"loop_seconds": round(seconds, 3)})
-        start, end = day_ns(c.cfg.backtest.start), day_ns(c.cfg.backtest.end)
-        m1 = [c.m1[s].time for s in c.cfg.backtest.symbols]
-        m1_bars = sum(int(np.searchsorted(x, end) - np.searchsorted(x, start)) for x in m1)
-        return RunResult(
-            self.run_id,
-            "completed",
-            funnel,
-            c.server.balance,
-            len(c.server.deals),
-            round(seconds, 3),
-            m1_bars,
-        )
+        balance, deals = self.c.server.balance, len(self.c.server.deals)
+        return RunResult(self.run_id, "completed", funnel, balance, deals, round(seconds, 3), m1_bars(self.c))

@@ -150,3 +150,10 @@ def frozen_gc() -> Iterator[None]:
     finally:
         if freeze:
             gc.unfreeze()
+
+
+def m1_bars(c: Components) -> int:
+    """M1 bars of the tested symbols in [start, end): what the run simulated."""
+    start, end = day_ns(c.cfg.backtest.start), day_ns(c.cfg.backtest.end)
+    m1 = [c.m1[s].time for s in c.cfg.backtest.symbols]
+    return sum(int(np.searchsorted(x, end) - np.searchsorted(x, start)) for x in m1)

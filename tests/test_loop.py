@@ -160,9 +160,9 @@ def test_scenario_reversal_closes_opposite_then_end_of_run_closes_rest(tmp_path:
     runner = _run(scenario_config(data, tmp_path, script), tmp_path)
     d = runner.c.server.deals
     assert [(x.type, x.entry, x.price, x.comment) for x in d[1:]] == [
-        (0, 0, pytest.approx(1.10110), ""),
+        (0, 0, pytest.approx(1.10110), "signal 1"),  # an entry's comment names its signal, as an EA's
         (1, 1, pytest.approx(1.10300), "signal 2"),
-        (1, 0, pytest.approx(1.10300), ""),
+        (1, 0, pytest.approx(1.10300), "signal 2"),
         (0, 1, pytest.approx(1.10310), "end of run"),
     ]
     assert d[2].profit == pytest.approx(19.0) and d[4].profit == pytest.approx(-1.0)
@@ -428,3 +428,37 @@ def test_signal_rows_record_the_position_id_not_the_order_ticket(tmp_path: Path,
     else:
         assert [r.position_id for r in rows] == [r.order_ticket for r in rows]
         assert rows[0].position_id != rows[1].position_id
+
+
+def test_engine_orders_go_through_order_send_with_magic_and_comment(tmp_path: Path) -> None:
+    """The engine sends as a live EA does: order_send on the strategies' MetaTrader5 module, the
+    strategy in ``magic`` and the signal in ``comment``; the stored deals get both back from there.
+    The circuit breaker's close goes the same way, with its comment."""
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 25, 1.10000) + flat_bars("2024-01-02T00:15", 40, 1.09700)
+    write_m1(data, "EURUSD", bars)
+    script = [
+        {"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 1.0, "exit_opposite": False},
+        {"at": "2024-01-02T00:20:00Z", "direction": "buy", "volume": 0.1, "exit_opposite": False},
+    ]
+    raw = scenario_config(data, tmp_path, script)
+    raw["coordinator"] = {"daily_loss_limit_pct": 1.0, "close_all_on_breach": True}
+    runner = Runner(build(parse_config(raw), tmp_path))
+    sent: list[dict] = []
+    send = runner.ctx.mt5.order_send
+    runner.ctx.mt5.order_send = lambda request: sent.append(request) or send(request)
+    result = runner.run()
+
+    magic = result.funnel["magic_numbers"]["script"]
+    assert [(r["magic"], r["comment"], r["position"] > 0) for r in sent] == [
+        (magic, "signal 1", False),  # the entry
+        (magic, "circuit breaker", True),  # the breach at 00:20 closes everything
+    ]
+    d = runner.c.server.deals
+    assert [(x.entry, x.magic, x.comment, x.strategy, x.signal_id) for x in d[1:]] == [
+        (0, magic, "signal 1", "script", 1),
+        (1, magic, "circuit breaker", "script", 1),
+    ]
+    assert d[2].time == pd.Timestamp("2024-01-02T00:20Z").value and d[2].price == pytest.approx(1.097)
+    assert result.funnel["circuit_breaker_closes"] == 1
+    assert result.funnel["rejected"] == {"daily_loss_limit": 1}

@@ -26,7 +26,8 @@ from mt5tester.results.recorder import Recorder
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
 
-log = logging.getLogger(__name__)
+# Strategy warnings keep the logger name users filter on (they came from the loop before the split).
+log = logging.getLogger("mt5tester.engine.loop")
 
 
 @dataclass
@@ -92,6 +93,19 @@ class RunResult:
     deals: int
     loop_seconds: float = 0.0
     m1_bars: int = 0  # M1 bars of the tested symbols in [start, end): what the run simulated
+
+
+MAGIC_BASE = 770_000  # magic of the strategy at index si: MAGIC_BASE + si, stored with the run
+
+
+def magic_of(si: int) -> int:
+    return MAGIC_BASE + si
+
+
+def signal_of(comment: str) -> int | None:
+    """The signal id in a request's comment ("signal 12"), as an EA reads it back; None otherwise."""
+    head, _, number = comment.partition(" ")
+    return int(number) if head == "signal" and number.isdigit() else None
 
 
 _CLOSED_BY = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}
@@ -266,7 +280,9 @@ class Journal:
         """Mark the run finished with its funnel (returned as stored)."""
         self.funnel.ambiguous_bars = self.c.server.ambiguous_bars
         self.funnel.stop_outs = self.c.server.stop_outs
-        funnel = self.funnel.as_dict()
+        # The magic number of each strategy's orders, stored with the run (how its deals are told apart).
+        magic = {ls.strategy.name: magic_of(si) for si, ls in enumerate(self.c.strategies)}
+        funnel = self.funnel.as_dict() | {"magic_numbers": magic}
         if extra is None:
             self.rec.finish(status, funnel, error)
         else:

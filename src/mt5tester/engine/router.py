@@ -11,7 +11,7 @@ import numpy as np
 
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
-from mt5tester.engine.journal import Funnel, Journal
+from mt5tester.engine.journal import Funnel, Journal, magic_of, signal_of
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.results.book import signal_row
@@ -43,7 +43,10 @@ class Router:
         self.host = host
         self.journal = journal
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
-        c.terminal.router = self.route  # the strategies' order_send comes here
+        self.mt5 = host.ctx.mt5  # the strategies' MetaTrader5 module: the engine's orders go through it too
+        self._own = False  # True while the engine itself sends through order_send (already reviewed)
+        self._magic = {magic_of(si): host.name(si) for si in range(len(host.slots))}
+        c.terminal.router = self.route  # every order_send on the terminal comes here
 
     @property
     def funnel(self) -> Funnel:
@@ -64,11 +67,36 @@ class Router:
         )
         return list(self.c.coordinator.review(sigs, ctx))
 
+    def _order_send(self, req: TradeRequest) -> OrderSendResult:
+        """The engine's own request, sent as an EA sends it: ``order_send`` on the MetaTrader5 module with
+        the strategy in ``magic`` and the signal in ``comment``; its deals are journaled."""
+        self._own = True
+        try:
+            res = self.mt5.order_send(req._asdict())
+        finally:
+            self._own = False
+        if res is None:  # the terminal is not connected (a strategy called shutdown())
+            _, text = self.mt5.last_error()
+            res = OrderSendResult(C.TRADE_RETCODE_CONNECTION, 0, 0, 0.0, 0.0, 0.0, 0.0, text, 0, 0, req)
+        self.journal.deals()
+        return res
+
     def _send(self, req: TradeRequest, strategy: str, sid: int | None = None) -> OrderSendResult:
-        """Send one request to the trade server and journal the deals it made."""
+        """A strategy's own request, attributed to it; its deals are journaled."""
         res = self.c.server.send(req, strategy, sid)
         self.journal.deals()
         return res
+
+    def _deliver(self, req: TradeRequest) -> OrderSendResult:
+        """The engine's request reaching the server: the strategy and the signal are read back from
+        ``magic`` and ``comment``, as from a live account's history; a close the magic or the comment
+        does not attribute (the circuit breaker's) keeps its position's owner and signal."""
+        strategy, sid = self._magic.get(req.magic), signal_of(req.comment)
+        held = next((p for p in self.c.server.positions if p.ticket == req.position), None)
+        if held is not None:
+            strategy = strategy if strategy is not None else held.strategy
+            sid = sid if sid is not None else held.signal_id
+        return self.c.server.send(req, strategy or "", sid)
 
     def _position_id(self, res: OrderSendResult) -> int | None:
         """The position a filled request opened or changed: its deal's position id (in netting mode an
@@ -128,7 +156,7 @@ class Router:
                 if decision.status == "resized":
                     self.funnel.resized += 1
                 if sig.direction != "flat":
-                    row.update(self._execute(sig, symbol, decision.volume, sid, s.name))
+                    row.update(self._execute(sig, symbol, decision.volume, sid, si))
             else:
                 self.funnel.rejected[decision.reason or "unknown"] += 1
             self.journal.signal(row)
@@ -140,16 +168,7 @@ class Router:
         opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
         for p in list(self.c.server.positions):
             if p.symbol == symbol and p.strategy == name and opposite in (-1, p.type):
-                close = TradeRequest(
-                    action=C.TRADE_ACTION_DEAL,
-                    symbol=symbol,
-                    volume=p.volume,
-                    position=p.ticket,
-                    type=C.ORDER_TYPE_SELL if p.type == C.POSITION_TYPE_BUY else C.ORDER_TYPE_BUY,
-                    comment=f"signal {sid}",
-                    magic=p.magic,
-                )
-                res = self._send(close, name, sid)
+                res = self._order_send(_close_request(p, f"signal {sid}", magic_of(si)))
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
 
@@ -167,7 +186,7 @@ class Router:
         tp = sig.tp or (round(ref + sign * sig.tp_points * spec.point, spec.digits) if sig.tp_points else 0.0)
         return float(sl), float(tp), float(ref)
 
-    def _execute(self, sig: Signal, symbol: str, volume: float, sid: int, strategy: str) -> dict[str, Any]:
+    def _execute(self, sig: Signal, symbol: str, volume: float, sid: int, si: int) -> dict[str, Any]:
         """Send the approved signal as an MT5 request; return the execution columns of its row."""
         if self.c.server.quote(symbol) is None:
             self.funnel.order_failed["Market closed"] += 1
@@ -186,9 +205,10 @@ class Router:
             price=float(sig.price or 0.0),
             sl=float(sl),
             tp=float(tp),
-            comment=sig.comment[:31],
+            magic=magic_of(si),
+            comment=f"signal {sid}",
         )
-        res = self._send(req, strategy, sid)
+        res = self._order_send(req)
         self._counted(res)
         return {
             "order_ticket": res.order or None,
@@ -203,9 +223,9 @@ class Router:
         server = self.c.server
         self.funnel.circuit_breaker_closes += len(server.positions)
         for p in sorted(server.positions, key=lambda p: p.ticket):
-            _, price = server.position_profit(p, t)
-            server.close_position(p, t, price, C.DEAL_REASON_EXPERT, "circuit breaker")
-            self.journal.deals()
+            res = self._order_send(_close_request(p, "circuit breaker", p.magic))
+            if res.retcode != C.TRADE_RETCODE_DONE:
+                self.funnel.order_failed[f"close: {res.comment}"] += 1
 
     def close_all_at_end(self, end: int) -> None:
         """Close what is open at the last quote before ``end`` (the tester's last tick)."""
@@ -227,6 +247,9 @@ class Router:
         signal (a rejection returns TRADE_RETCODE_REJECT) while exits and order changes pass, as a
         signal's exits do; with ``refuse`` any request is a strategy error. Every deal is recorded.
         """
+        if self._own:  # the engine's own request (reviewed already): straight to the server
+            self._own = False
+            return self._deliver(req)
         si = self.host.active
         name = self.host.name(si) if si is not None else ""
         self.funnel.order_sends += 1
@@ -325,3 +348,16 @@ class Router:
         if decision.details.get("close_all"):
             self._close_all_breaker(t)
         return res
+
+
+def _close_request(p: Any, comment: str, magic: int) -> TradeRequest:
+    """A market request closing all of position ``p``."""
+    return TradeRequest(
+        action=C.TRADE_ACTION_DEAL,
+        symbol=p.symbol,
+        volume=float(p.volume),
+        position=p.ticket,
+        type=C.ORDER_TYPE_SELL if p.type == C.POSITION_TYPE_BUY else C.ORDER_TYPE_BUY,
+        comment=comment,
+        magic=magic,
+    )

@@ -83,8 +83,9 @@ class SimTerminal:
         self._books: set[str] = set()
         self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
         self._symbol_static: dict[str, SymbolInfo] = {}
-        # The engine routes trading requests through its own router (coordinator review, records,
-        # strategy attribution) so nothing sent through this API bypasses them; None: straight to the server.
+        # The engine routes every trading request through its router (coordinator review, records,
+        # strategy attribution from magic / comment) so nothing sent through this API bypasses them, its
+        # own approved signals included; None (a plain script run): straight to the server.
         self.router: Callable[[TradeRequest], OrderSendResult] | None = None
 
     # ------------------------------------------------------------------------------- plumbing
@@ -689,9 +690,7 @@ class SimTerminal:
         self._ok()
         return self.server.check(req)
 
-    def order_send(
-        self, request: dict[str, Any], strategy: str = "", signal_id: int | None = None
-    ) -> OrderSendResult | None:
+    def order_send(self, request: dict[str, Any]) -> OrderSendResult | None:
         if not self._ready():
             return None
         req = self._request(request)
@@ -700,7 +699,7 @@ class SimTerminal:
         self._ok()
         if self.router is not None:
             return self.router(req)
-        return self.server.send(req, strategy, signal_id)
+        return self.server.send(req)
 
     # ------------------------------------------------------ the package's undocumented helpers
     def Buy(

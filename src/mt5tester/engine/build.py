@@ -217,7 +217,7 @@ def build(
         for si, ls in enumerate(strategies)
         for sym in ls.strategy.symbols
     }
-    terminal = SimTerminal(market, server)
+    terminal = SimTerminal(market, server, data_path=Path(cfg.results.out_dir) / "terminal")
     regimes = None
     if cfg.regime.enabled:
         params = RegimeParams(**cfg.regime.model_dump(exclude={"enabled"}))

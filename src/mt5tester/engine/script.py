@@ -9,10 +9,13 @@ the script is stopped there. Everything the account did is recorded as a run.
 
 from __future__ import annotations
 
+import logging
 import runpy
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,33 @@ class ScriptResult:
     balance: float
     equity: float
     stopped_at_end: bool
+
+
+@contextmanager
+def _script_owns_root_logger() -> Iterator[None]:
+    """Hand the script an unconfigured root logger, so its own ``logging.basicConfig`` takes effect
+    as under plain ``python``; mt5tester's messages keep the CLI's handlers meanwhile."""
+    root, ours = logging.getLogger(), logging.getLogger("mt5tester")
+    saved_root = (list(root.handlers), root.level)
+    saved_ours = (list(ours.handlers), ours.level, ours.propagate)
+    for h in saved_root[0]:
+        root.removeHandler(h)
+        ours.addHandler(h)
+    if saved_root[0]:
+        ours.setLevel(ours.getEffectiveLevel())
+        ours.propagate = False
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved_root[0]:
+            root.addHandler(h)
+        root.setLevel(saved_root[1])
+        ours.handlers[:] = saved_ours[0]
+        ours.setLevel(saved_ours[1])
+        ours.propagate = saved_ours[2]
 
 
 def _first_tick(c: Components, start: int) -> int:
@@ -111,25 +141,30 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
 
     move_to(_first_tick(c, day_ns(cfg.backtest.start)))
     real_sleep = time.sleep
-    old_argv = sys.argv
+    old_argv, old_path = sys.argv, list(sys.path)
     shim.install(terminal)
     stopped = False
     try:
         time.sleep = sim_sleep  # type: ignore[assignment]
         sys.argv = [str(script), *(args or [])]
-        try:
-            runpy.run_path(str(script), run_name="__main__")
-        except EndOfTest:
-            stopped = True
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                raise StrategyRuntimeError(f"script {script} exited with {e.code!r}") from None
-        except Exception as e:
-            rec.finish("failed", None, f"{type(e).__name__}: {e}")
-            raise StrategyRuntimeError(f"script {script} raised {type(e).__name__}: {e}") from e
+        # As under `python script.py`: the script's folder comes first on sys.path (its own modules
+        # import), and the root logger is the script's to configure.
+        sys.path.insert(0, str(script.resolve().parent))
+        with _script_owns_root_logger():
+            try:
+                runpy.run_path(str(script), run_name="__main__")
+            except EndOfTest:
+                stopped = True
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    raise StrategyRuntimeError(f"script {script} exited with {e.code!r}") from None
+            except Exception as e:
+                rec.finish("failed", None, f"{type(e).__name__}: {e}")
+                raise StrategyRuntimeError(f"script {script} raised {type(e).__name__}: {e}") from e
     finally:
         time.sleep = real_sleep
         sys.argv = old_argv
+        sys.path[:] = old_path
         shim.uninstall()
     record()
     rec.finish(

@@ -141,7 +141,7 @@ class Account:
 
     def floating(self, t: int | None = None) -> float:
         t = self.now if t is None else t
-        return round(sum(self.position_profit(p, t)[0] + p.swap for p in self.positions), 2)
+        return round(sum((self.position_profit(p, t)[0] + p.swap for p in self.positions), 0.0), 2)
 
     def margin(self, t: int | None = None, positions: list[Position] | None = None) -> float:
         """Margin of the open positions. Hedged (opposite) volume of a symbol is margined once, on the

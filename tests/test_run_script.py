@@ -6,6 +6,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import FIXTURES, base_config, write_yaml
 
 SCRIPTS = FIXTURES / "scripts"
@@ -125,3 +127,82 @@ def test_terminal_float_fields_are_floats_in_every_structure(demo_data: Path, tm
             if kind in (float, int):
                 value = getattr(rec, name)
                 assert type(value) is kind, f"{type(rec).__name__}.{name} = {value!r} is not {kind.__name__}"
+
+
+def _quotes_expected(mode: str, data: Path, start: str, seed: int) -> tuple[list[tuple[int, float, float]], list]:
+    """(UTC ns, bid, ask) the tester knows at +2 s, +25 s and +45 s after the first bar at/after start,
+    computed from the data files (independently of the terminal), and the bar's close (the future)."""
+    import numpy as np
+    import pandas as pd
+
+    from mt5tester.data.importers import read_ticks_parquet
+    from mt5tester.data.store import read_m1_parquet
+    from mt5tester.terminal.ticks import generate_ticks
+
+    t_start = pd.Timestamp(start, tz="UTC").value
+    if mode == "real_ticks":
+        ticks = read_ticks_parquet(next(data.glob("EURUSD_ticks*.parquet")), "EURUSD")
+        t0 = (int(ticks.time[np.searchsorted(ticks.time, t_start)]) // MIN) * MIN
+        out = []
+        for s in (2, 25, 45):
+            i = int(np.searchsorted(ticks.time, t0 + s * SEC, "right")) - 1
+            out.append((t0 + s * SEC, float(ticks.bid[i]), float(ticks.ask[i])))
+        return out, []
+    bars = read_m1_parquet(next(data.glob("EURUSD_M1*.parquet")), "EURUSD")
+    k = int(np.searchsorted(bars.time, t_start))
+    t0 = int(bars.time[k])
+    o, h, lo, c = bars.open[k], bars.high[k], bars.low[k], bars.close[k]
+    assert c != o  # a directional bar: bullish visits the Low first (spec 6.2)
+    if mode == "every_tick":
+        gen = generate_ticks(bars, 1e-5, seed, k, k + 1)
+        times, bids = gen.time, gen.bid
+    else:  # 1-minute OHLC ticks at +0/20/40/59 s
+        times = t0 + np.array([0, 20, 40, 59]) * SEC
+        bids = np.array([o, lo, h, c] if c > o else [o, h, lo, c])
+    out = []
+    for s in (2, 25, 45):
+        i = int(np.searchsorted(times, t0 + s * SEC, "right")) - 1
+        bid = float(bids[i])
+        out.append((t0 + s * SEC, bid, round(bid + int(bars.spread[k]) * 1e-5, 5)))
+    return out, [float(c)]
+
+
+SEC = 1_000_000_000
+MIN = 60 * SEC
+
+
+@pytest.mark.parametrize("mode", ["open_prices", "ohlc_m1", "every_tick", "real_ticks"])
+def test_run_script_order_between_minutes_fills_at_the_quote_known_then(
+    mode: str, demo_data: Path, shared_data: Path, tmp_path: Path, run_cli
+) -> None:
+    if mode == "real_ticks":
+        data = tmp_path / "data"
+        data.mkdir()
+        src = shared_data / "ticks" / "EURUSD_ticks_2014-05-01_2014-05-15_oanda.parquet"
+        (data / "EURUSD_ticks_oanda.parquet").symlink_to(src)
+        raw = base_config(data, tmp_path, start="2014-05-06", end="2014-05-08", primary_timeframe="M5")
+        raw["backtest"]["warmup_bars"] = 5
+    else:
+        data = demo_data
+        raw = base_config(data, tmp_path, start="2024-01-03", end="2024-01-05")
+    raw["backtest"]["tester_mode"] = mode
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli("run-script", str(SCRIPTS / "sleep_and_trade.py"), "--config", str(cfg))
+    assert code == 0, err
+    rows = [line.split()[1:] for line in out.splitlines() if line.startswith("at ")]
+    expected, future = _quotes_expected(mode, data, raw["backtest"]["start"], 42)
+    assert len(rows) == 3
+    for row, (t, bid, ask) in zip(rows, expected, strict=True):
+        time_msc, tick_bid, tick_ask, close, buy, buy_bid, buy_ask, sell, sell_bid = row
+        assert int(time_msc) <= t // 1_000_000  # the terminal's tick is not after now
+        assert (float(tick_bid), float(tick_ask)) == (bid, ask)
+        # the server fills at the very quote the terminal shows, and echoes it
+        assert (float(buy), float(buy_bid), float(buy_ask)) == (ask, bid, ask)
+        assert (float(sell), float(sell_bid)) == (bid, bid)
+        if mode != "real_ticks":
+            assert float(close) == bid  # the forming M1 bar's close is the current bid
+    if future:  # before the fix the fills were at the forming bar's close, 58 s ahead
+        assert any(bid != future[0] for _, bid, _ in expected)
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        fills = conn.execute("SELECT time, price FROM deals WHERE type IN (0, 1) AND entry = 0 ORDER BY ticket").fetchall()
+    assert fills == [(t, p) for t, bid, ask in expected for p in (ask, bid)]

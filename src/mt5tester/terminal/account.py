@@ -36,8 +36,8 @@ class Account:
     def quote(self, symbol: str, t: int | None = None) -> tuple[float, float, int] | None:
         """(bid, ask, index of the M1 bar) of the current tick at t, or None when no quote is recent.
 
-        The current tick is the open of an M1 bar starting exactly at t, else the close of the last
-        bar before t (spec 6.1: Ask = Bid + the M1 bar's spread).
+        The current tick is ``market.quote_at(t)``, the one the terminal shows: the last tick at or
+        before t of the tester mode's path (spec 6.1: Ask = Bid + the M1 bar's spread).
         """
         t = self.now if t is None else t
         cached = self._quote_cache.get(symbol)
@@ -48,23 +48,13 @@ class Account:
         return q
 
     def _quote(self, symbol: str, t: int) -> tuple[float, float, int] | None:
-        bars = self.market.m1[symbol]
-        spec = self.specs[symbol]
-        if self.settings.tick_mode == "real_ticks" and symbol in self.real_ticks:
-            st = self.real_ticks[symbol]
-            j = int(st.time.searchsorted(t, "right")) - 1
-            if j < 0 or t - int(st.time[j]) > MARKET_CLOSED_AFTER_NS:
-                return None
-            return float(st.bid[j]), float(st.ask[j]), max(self.market.index_at(symbol, t + 1) - 1, 0)
-        k = self.market.index_at(symbol, t)
-        if k < len(bars) and int(bars.time[k]) == t:
-            bid = float(bars.open[k])
-        else:
-            k -= 1
-            if k < 0 or t - int(bars.time[k]) > MARKET_CLOSED_AFTER_NS:
-                return None
-            bid = float(bars.close[k])
-        ask = round(bid + int(self.market.spread[symbol][k]) * spec.point, spec.digits)
+        q = self.market.quote_at(symbol, t)  # the terminal's quote: fills never use a later price
+        if q is None:
+            return None
+        bid, ask, k, tick_time = q
+        last = tick_time if self.settings.tick_mode == "real_ticks" else int(self.market.m1[symbol].time[k])
+        if t - last > MARKET_CLOSED_AFTER_NS:
+            return None
         return bid, ask, k
 
     # ------------------------------------------------------------------------------- conversion

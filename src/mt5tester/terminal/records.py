@@ -40,6 +40,8 @@ class PriceSource(Protocol):
 
     def bid_before(self, symbol: str, t: int) -> float: ...
 
+    def quote_at(self, symbol: str, t: int) -> tuple[float, float, int, int] | None: ...
+
 
 @dataclass(slots=True)
 class Position:

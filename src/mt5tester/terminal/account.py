@@ -3,6 +3,8 @@ swap, equity (spec 5.4, 5.7-5.10). A mixin of ``TradeServer``, which holds the s
 
 from __future__ import annotations
 
+import numpy as np
+
 from mt5tester.errors import DataError
 from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
 from mt5tester.terminal import constants as C
@@ -65,10 +67,17 @@ class Account:
             return 1.0
         direct, inverse = ccy + dep, dep + ccy
         if direct in self.market.m1:
-            return self.market.bid_before(direct, t + 1)
+            return self._bid_at(direct, t)
         if inverse in self.market.m1:
-            return 1.0 / self.market.bid_before(inverse, t + 1)
+            return 1.0 / self._bid_at(inverse, t)
         raise DataError(f"no conversion pair for {ccy}->{dep}: add {direct} or {inverse} to backtest.symbols")
+
+    def _bid_at(self, symbol: str, t: int) -> float:
+        """The pair's bid known at t (its quote, however old), never a later one."""
+        q = self.market.quote_at(symbol, t)
+        if q is None:
+            raise DataError(f"{symbol}: no price at or before {np.datetime64(t, 'ns')}")
+        return q[0]
 
     def profit_raw(
         self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
@@ -119,11 +128,11 @@ class Account:
     def position_profit(self, p: Position, t: int) -> tuple[float, float]:
         """(floating profit without swap, current close price) of a position at t."""
         q = self.quote(p.symbol, t)
-        if q is None:
-            bid = self.market.bid_before(p.symbol, t + 1)
-            i = max(self.market.index_at(p.symbol, t + 1) - 1, 0)
-            spec = self.specs[p.symbol]
-            ask = round(bid + int(self.market.spread[p.symbol][i]) * spec.point, spec.digits)
+        if q is None:  # market closed: valued at its last quote
+            last = self.market.quote_at(p.symbol, t)
+            if last is None:
+                raise DataError(f"{p.symbol}: no price at or before {np.datetime64(t, 'ns')}")
+            bid, ask = last[0], last[1]
         else:
             bid, ask, _ = q
         price = bid if p.type == C.POSITION_TYPE_BUY else ask

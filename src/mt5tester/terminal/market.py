@@ -317,11 +317,11 @@ class MarketData:
             bid = float(bars.open[k] if elapsed == 0 else bars.close[k])
             ask = round(bid + int(bars.spread[k]) * spec.point, spec.digits)
             return bid, ask, k, int(time[k]) + (0 if elapsed == 0 else SYNTH_OFFSETS_NS[-1])
-        times, bids, asks = self._path(symbol, k)
+        times, bids, asks = self.tick_path(symbol, k)
         m = int(times.searchsorted(t, "right"))
         return float(bids[m - 1]), float(asks[m - 1]), k, int(times[m - 1])
 
-    def _path(self, symbol: str, k: int) -> tuple[I64, F64, F64]:
+    def tick_path(self, symbol: str, k: int) -> tuple[I64, F64, F64]:
         """(UTC ns, bid, ask) of every tick of M1 row k in the tester mode's path (cached per symbol)."""
         cached = self._paths.get(symbol)
         if cached is not None and cached[0] == k:
@@ -403,7 +403,7 @@ class MarketData:
                 o = float(bars.open[full])  # only the open so far (every decision point is a bar's open)
                 cur = _Cursor(now, full, True, 1, o, o, o)
             else:  # the ticks of the bar's path up to now: the same ones quote_at reads
-                times, bids, _ = self._path(symbol, full)
+                times, bids, _ = self.tick_path(symbol, full)
                 m = int(times.searchsorted(now, "right"))
                 seen = bids[:m]
                 cur = _Cursor(now, full, True, m, float(seen.max()), float(seen.min()), float(seen[-1]))
@@ -683,7 +683,7 @@ class MarketData:
             return np.zeros(0, TICKS_DTYPE)
         spec = self.specs[symbol]
         if self.tick_seed is not None:  # the generated ticks quote_at and the trade server use
-            self._path(symbol, b0)  # computes the doji chain once
+            self.tick_path(symbol, b0)  # computes the doji chain once
             gen = tickgen.generate_ticks(
                 self._eff[symbol], spec.point, self.tick_seed, b0, b1, self._directions[symbol]
             )

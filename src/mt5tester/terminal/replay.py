@@ -43,6 +43,7 @@ class Replay(Account):
     _tick_cache: dict[str, tuple[int, int, TickStream]]
     _extreme_cache: dict[str, tuple[float, float]]
     _spread_cache: dict[str, np.ndarray]
+    _close_cache: dict[str, np.ndarray]
     close_position: Callable[[Position, int, float, int, str], Deal]
     _execute: Callable[..., Deal]
     _ticket: Callable[[], int]
@@ -52,6 +53,36 @@ class Replay(Account):
         """Index of the first trigger bar at or after t."""
         assert self.trigger_bars is not None
         return int(self.trigger_bars[symbol].time.searchsorted(t, "left"))
+
+    def _complete_index(self, symbol: str, t: int) -> int:
+        """Number of trigger bars closed by t. Only those are replayed whole: at a time inside a bar
+        (a script's sleep) its later ticks are not known yet (ARCHITECTURE 2, one quote at t)."""
+        assert self.trigger_bars is not None
+        bars = self.trigger_bars[symbol]
+        if bars is self.market.m1[symbol]:
+            return int(bars.time.searchsorted(t - MINUTE_NS, "right"))
+        closes = self._close_cache.get(symbol)
+        if closes is None:
+            # A bar is over at its period's end or at the next bar's open, whichever comes first
+            # (a server day shortened by DST ends at the next day's open).
+            nxt = np.append(np.asarray(bars.time[1:], np.int64), NEVER_NS)
+            closes = self._close_cache[symbol] = np.minimum(bars.close_time, nxt)
+        return int(closes.searchsorted(t, "right"))
+
+    def _forming_ticks(
+        self, symbol: str, t: int, after: int
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """The M1 bar forming at t (bar modes on M1): (its index, then the times, bids and asks of
+        its 1-minute OHLC ticks after ``after`` and before t); index -1 when no bar is forming."""
+        assert self.trigger_bars is not None
+        bars = self.trigger_bars[symbol]
+        k = self._complete_index(symbol, t)
+        empty = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        if bars is not self.market.m1[symbol] or k >= len(bars) or int(bars.time[k]) >= t:
+            return -1, *empty
+        times, bids, asks = self.market.tick_path(symbol, k)
+        keep = (times > after) & (times < t)
+        return k, times[keep], bids[keep], asks[keep]
 
     def _extremes(self, symbol: str) -> tuple[float, float]:
         """(lowest Bid, highest Ask) over all trigger bars of a symbol, computed once."""
@@ -132,9 +163,11 @@ class Replay(Account):
         when = int(st.time[i])
         return when, int(kind), float(price), False, self._trigger_index(p.symbol, when)
 
-    def _scan_position(self, p: Position, stop: int) -> tuple[int, int, float, bool, int] | None:
-        """(time, kind, price, ambiguous, index) of p's first SL/TP hit before bar ``stop``, else None."""
+    def _scan_position(self, p: Position, t: int) -> tuple[int, int, float, bool, int] | None:
+        """(time, kind, price, ambiguous, index) of p's first SL/TP hit before t, else None: on the
+        trigger bars closed by t, then on the ticks so far of the M1 bar forming at t."""
         assert self.trigger_bars is not None
+        stop = self._complete_index(p.symbol, t)
         bars = self.trigger_bars[p.symbol]
         spec = self.specs[p.symbol]
         i, kind, price, ambiguous = kernels.first_trigger(
@@ -152,7 +185,7 @@ class Replay(Account):
         )
         if kind == kernels.NONE:
             p.cursor, p.no_gap_at_cursor = max(p.cursor, stop), p.no_gap_at_cursor and stop <= p.cursor
-            return None
+            return self._scan_forming(p, t, p.sl, p.tp, 0.0, 0.0)
         if ambiguous and self.settings.intrabar == "ohlc_path":
             # MT5's 1-minute OHLC path (Open, then Low/High by the bar's direction, Close) decides.
             _, kind, price = tickgen.first_touch_ohlc(
@@ -170,6 +203,27 @@ class Replay(Account):
                 p.tp,
             )
         return int(bars.time[i]), int(kind), float(price), bool(ambiguous), i
+
+    def _scan_forming(
+        self, x: Position | Order, t: int, sl: float, tp: float, limit: float, stop: float
+    ) -> tuple[int, int, float, bool, int] | None:
+        """First touch of a level on the ticks of the M1 bar forming at t (spec 5.4 on the OHLC path):
+        (tick time, kind, fill, False, bar index). A level met at the bar's open fills at the open (a
+        gap), one passed between two ticks at the level, as on whole bars."""
+        if x.cursor != self._complete_index(x.symbol, t):
+            return None  # opened inside that bar: its remaining ticks are replayed once it closes
+        opened = x.time if isinstance(x, Position) else x.time_setup
+        # Opened at the bar's open (no gap at the cursor): its opening tick was the fill, not a trigger.
+        k, times, bids, asks = self._forming_ticks(x.symbol, t, opened if x.no_gap_at_cursor else -1)
+        if k < 0 or not len(times):
+            return None
+        is_buy = x.type == C.POSITION_TYPE_BUY if isinstance(x, Position) else x.type in BUY_TYPES
+        i, kind, price = tickgen.first_touch_ticks(bids, asks, 0, len(times), is_buy, sl, tp, limit, stop)
+        if kind == kernels.NONE:
+            return None
+        at_open = int(times[i]) == int(self.market.m1[x.symbol].time[k])
+        level = (sl, tp, limit, stop)[int(kind) - 1]
+        return int(times[i]), int(kind), float(price if at_open else level), False, k
 
     def _scan_order_ticks(self, o: Order, t_to: int) -> tuple[int, int, float, int] | None:
         is_buy = o.type in BUY_TYPES
@@ -194,9 +248,11 @@ class Replay(Account):
             return None
         return when, 1, float(price), self._trigger_index(o.symbol, when)
 
-    def _scan_order(self, o: Order, stop: int) -> tuple[int, int, float, int] | None:
-        """(time, what, price, index): activation (what 1) or expiry (what 2) before ``stop``."""
+    def _scan_order(self, o: Order, t: int) -> tuple[int, int, float, int] | None:
+        """(time, what, price, index): activation (what 1) or expiry (what 2) before t, on the trigger
+        bars closed by t, then on the ticks so far of the M1 bar forming at t."""
         assert self.trigger_bars is not None
+        stop = self._complete_index(o.symbol, t)
         bars = self.trigger_bars[o.symbol]
         spec = self.specs[o.symbol]
         trigger_type = {
@@ -221,7 +277,12 @@ class Replay(Account):
                 return o.time_expiration, 2, 0.0, j
         if i < 0:
             o.cursor, o.no_gap_at_cursor = max(o.cursor, stop), o.no_gap_at_cursor and stop <= o.cursor
-            return None
+            limit = o.type in (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
+            hit = self._scan_forming(o, t, 0.0, 0.0, *((o.price_open, 0.0) if limit else (0.0, o.price_open)))
+            expires = o.time_expiration and o.time_expiration < t
+            if hit is not None and not (expires and o.time_expiration <= hit[0]):
+                return hit[0], 1, hit[2], hit[4]
+            return (o.time_expiration, 2, 0.0, stop) if expires else None
         return int(bars.time[i]), 1, float(price), i
 
     def _finish_order(self, o: Order, state: int, t: int) -> None:
@@ -342,7 +403,7 @@ class Replay(Account):
             r = (
                 self._scan_position_ticks(p, t)
                 if ticks_mode
-                else self._scan_position(p, self._trigger_index(p.symbol, t))
+                else self._scan_position(p, t)
             )
             if r is not None:
                 found[p.ticket] = ("p", p, r)
@@ -352,7 +413,7 @@ class Replay(Account):
             r = (
                 self._scan_order_ticks(o, t)
                 if ticks_mode
-                else self._scan_order(o, self._trigger_index(o.symbol, t))
+                else self._scan_order(o, t)
             )
             if r is not None:
                 found[o.ticket] = ("o", o, r)
@@ -463,7 +524,8 @@ class Replay(Account):
         worst_total = self.balance + sum(p.swap for p in self.positions)
         for p in self.positions:
             bars = self.trigger_bars[p.symbol]
-            lo, hi = self._trigger_index(p.symbol, self.now), self._trigger_index(p.symbol, before)
+            # bars closed by `before` and not yet checked (a bar forming at `now` is checked once closed)
+            lo, hi = self._complete_index(p.symbol, self.now), self._complete_index(p.symbol, before)
             if hi <= lo:
                 worst_total += self.position_profit(p, self.now)[0]
                 per_pos.append((p, lo, hi))

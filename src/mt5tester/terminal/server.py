@@ -98,6 +98,7 @@ class TradeServer(Replay):
     _quiet: tuple[int, int] | None = None
     _rollover_at: tuple[int, int] = (-1, 0)  # (_next_rollover, its time) cached for advance
     _quote_cache: dict[str, tuple[int, tuple[float, float, int] | None]] = field(default_factory=dict)
+    _close_cache: dict[str, np.ndarray] = field(default_factory=dict)  # trigger bars' close times
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)

@@ -1,0 +1,78 @@
+"""One quote per simulated time (ARCHITECTURE 2): between minute boundaries the trade server and the
+terminal use the price known at t, and nothing replayed at t reaches a later tick (issue 12, point 9)."""
+
+from __future__ import annotations
+
+from mt5tester.data.resample import resample
+from mt5tester.model.timeframe import Timeframe
+from mt5tester.terminal import constants as C
+from mt5tester.terminal.server import TradeServer
+from mt5tester.terminal.structs import TradeRequest
+from test_server import MIN, T0, bars, buy, flat, server
+
+SEC = 1_000_000_000
+# A bullish M1 bar seen through the 1-minute OHLC ticks: Open +0 s, Low +20 s, High +40 s, Close +59 s.
+BULL = (1.10000, 1.10100, 1.09900, 1.10050)
+
+
+def test_quote_between_minutes_is_the_last_ohlc_tick_for_server_and_terminal() -> None:
+    srv = server({"EURUSD": bars("EURUSD", [BULL, *flat(1.10050, 3)], spread=10)})
+    expected = {0: 1.10000, 5: 1.10000, 19: 1.10000, 20: 1.09900, 39: 1.09900, 40: 1.10100, 58: 1.10100}
+    expected |= {59: 1.10050, 60: 1.10050}
+    for s, bid in expected.items():
+        t = T0 + s * SEC
+        srv.market.set_time(t)  # type: ignore[attr-defined]
+        tick = srv.market.tick("EURUSD")  # type: ignore[attr-defined]
+        srv.now = t
+        assert srv.quote("EURUSD")[:2] == (bid, round(bid + 0.00010, 5)), s
+        assert (tick.bid, tick.ask) == (bid, round(bid + 0.00010, 5)), s
+        r = srv.send(buy("EURUSD", 0.1))
+        assert (r.price, r.bid, r.ask) == (round(bid + 0.00010, 5), bid, round(bid + 0.00010, 5)), s
+
+
+def test_conversion_rate_is_the_pair_quote_at_t_not_its_bar_close() -> None:
+    srv = server(
+        {
+            "EURGBP": bars("EURGBP", flat(0.86000, 4)),
+            "GBPUSD": bars("GBPUSD", [(1.27000, 1.27500, 1.26500, 1.27300), *flat(1.27300, 3)]),
+        }
+    )
+    assert srv.rate("GBP", T0) == 1.27000  # the bar opening at t: its open, the close comes 59 s later
+    assert srv.rate("GBP", T0 + 30 * SEC) == 1.26500  # bearish bar: High at +20 s, Low at +40 s
+    assert srv.rate("GBP", T0 + MIN) == 1.27300
+
+
+def _stopped_buy(srv: TradeServer, sl: float) -> None:
+    srv.send(buy("EURUSD", 0.1, sl=sl))  # at T0, the open of a flat bar
+
+
+def test_sl_inside_the_forming_m1_bar_waits_for_its_tick() -> None:
+    srv = server({"EURUSD": bars("EURUSD", [*flat(1.10000, 1), BULL, *flat(1.10050, 3)])})
+    _stopped_buy(srv, 1.09950)
+    assert srv.advance(T0 + MIN + 10 * SEC) == []  # the Low comes at +20 s: not known at +10 s
+    assert len(srv.positions) == 1
+    deals = srv.advance(T0 + MIN + 25 * SEC)
+    assert [(d.time, d.price, d.reason) for d in deals] == [(T0 + MIN + 20 * SEC, 1.09950, C.DEAL_REASON_SL)]
+
+
+def test_pending_limit_inside_the_forming_m1_bar_fills_at_its_level_when_reached() -> None:
+    srv = server({"EURUSD": bars("EURUSD", [*flat(1.10000, 1), BULL, *flat(1.10050, 3)])})
+    req = TradeRequest(
+        action=C.TRADE_ACTION_PENDING, symbol="EURUSD", volume=0.1, type=C.ORDER_TYPE_BUY_LIMIT, price=1.09920
+    )
+    assert srv.send(req).retcode == C.TRADE_RETCODE_PLACED
+    assert srv.advance(T0 + MIN + 19 * SEC) == [] and len(srv.orders) == 1
+    deals = srv.advance(T0 + MIN + 21 * SEC)
+    assert [(d.time, d.price, d.entry) for d in deals] == [(T0 + MIN + 20 * SEC, 1.09920, C.DEAL_ENTRY_IN)]
+
+
+def test_open_prices_mode_resolves_only_closed_bars_of_the_tested_timeframe() -> None:
+    rows = [*flat(1.10000, 60), BULL, *flat(1.10050, 119)]  # the H1 bar 11:00 holds the dip at 11:00:20
+    srv = server({"EURUSD": bars("EURUSD", rows)})
+    srv.trigger_bars = {"EURUSD": resample(srv.market.m1["EURUSD"], Timeframe.H1, "UTC")}
+    _stopped_buy(srv, 1.09950)
+    hour = 60 * MIN
+    assert srv.advance(T0 + hour + 30 * MIN) == []  # the 11:00 bar is still forming at 11:30
+    deals = srv.advance(T0 + 2 * hour)
+    assert [(d.time, d.price, d.reason) for d in deals] == [(T0 + hour, 1.09950, C.DEAL_REASON_SL)]
+

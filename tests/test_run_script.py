@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -47,9 +48,10 @@ def test_run_script_polling_loop_runs_through_history_until_end(
     assert code == 0, err
     assert "(stopped at backtest.end)" in out
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
-        reasons = [r[0] for r in conn.execute("SELECT reason FROM deals WHERE entry = 1")]
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM deals WHERE entry = 1 ORDER BY ticket")]
         last = conn.execute("SELECT max(time) FROM deals").fetchone()[0]
-    assert len(reasons) >= 5 and set(reasons) <= {4, 5}  # every exit by SL (4) or TP (5)
+    # every exit by SL (4) or TP (5); the position open at backtest.end is closed then (close_at_end)
+    assert len(reasons) >= 5 and set(reasons[:-1]) <= {4, 5} and reasons[-1] == 3
     assert last < 1704758400 * 10**9  # nothing after backtest.end 2024-01-09
 
 
@@ -206,3 +208,86 @@ def test_run_script_order_between_minutes_fills_at_the_quote_known_then(
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         fills = conn.execute("SELECT time, price FROM deals WHERE type IN (0, 1) AND entry = 0 ORDER BY ticket").fetchall()
     assert fills == [(t, p) for t, bid, ask in expected for p in (ask, bid)]
+
+
+def test_run_script_is_a_full_run_funnel_metrics_report_and_close_at_end(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    cfg = write_yaml(
+        tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-05")
+    )
+    code, out, err = run_cli("run-script", str(SCRIPTS / "sleep_and_trade.py"), "--config", str(cfg))
+    assert code == 0, err
+    assert "Lifecycle funnel" in out and "MT5 report metrics" in out
+    assert re.search(r"closed by end of run\W+6\W", out)
+    report = Path(out.split("report: ")[1].split()[0])
+    assert report.is_file() and report.parent == tmp_path / "reports"
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        run_id, status, funnel = conn.execute("SELECT run_id, status, funnel FROM runs").fetchone()
+        closes = conn.execute("SELECT time, comment, strategy FROM deals WHERE entry = 1").fetchall()
+        positions = conn.execute("SELECT count(*), count(time_close) FROM positions").fetchone()
+        last_entry = conn.execute("SELECT max(time) FROM deals WHERE entry = 0").fetchone()[0]
+        equity = conn.execute("SELECT time, open_positions FROM equity ORDER BY time").fetchall()
+    assert status == "completed" and '"end_of_run": 6' in funnel
+    # the script returned with 6 positions open: closed at its last clock time, at the quote then
+    assert closes == [(last_entry, "end of run", "script:sleep_and_trade.py")] * 6
+    assert positions == (6, 6)
+    assert equity[-1] == (last_entry, 0) and len(equity) == len({t for t, _ in equity}) == 4
+    db_url = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    code, _, err = run_cli("report", run_id, "--db", db_url, "--out", str(tmp_path / "again"))
+    assert code == 0, err
+
+
+def test_report_of_a_run_ending_with_open_positions(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path, start="2024-01-02", end="2024-01-09", close_at_end=False)
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli("run-script", str(SCRIPTS / "poll_loop.py"), "--config", str(cfg))
+    assert code == 0, err
+    assert "report: " in out  # the run's own report was written too
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        run_id = conn.execute("SELECT run_id FROM runs").fetchone()[0]
+        total, closed = conn.execute("SELECT count(*), count(time_close) FROM positions").fetchone()
+        end_of_run = conn.execute("SELECT count(*) FROM deals WHERE comment = 'end of run'").fetchone()[0]
+    assert total == closed + 1 and closed >= 5 and end_of_run == 0  # close_at_end: false keeps it open
+    db_url = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    code, _, err = run_cli("report", run_id, "--db", db_url, "--out", str(tmp_path / "r"))
+    assert code == 0, err  # was exit 1: "NaTType does not support strftime"
+    page = next((tmp_path / "r").glob("*.html")).read_text()
+    assert f"{closed + 1} trades" in page
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "code", "error"),
+    [
+        ("ctrl-c", "interrupted", 1, "KeyboardInterrupt"),
+        ("exit", "failed", 5, "StrategyRuntimeError: script"),
+        ("error", "failed", 5, "StrategyRuntimeError: script"),
+    ],
+)
+def test_run_script_stopped_by_ctrl_c_or_error_is_marked_never_left_running(
+    how: str, status: str, code: int, error: str, demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    cfg = write_yaml(
+        tmp_path / "c.yaml", base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-05")
+    )
+    got, _, err = run_cli("run-script", str(SCRIPTS / "interrupted.py"), "--config", str(cfg), how)
+    assert got == code, err
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        row = conn.execute("SELECT status, error FROM runs").fetchone()
+        positions = conn.execute("SELECT count(*) FROM positions").fetchone()[0]
+        deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
+    assert row[0] == status and row[1].startswith(error)
+    assert (positions, deals) == (1, 2)  # what happened before the stop is kept: deposit + the buy
+
+
+def test_run_script_reports_progress_in_simulated_seconds(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.config import parse_config
+    from mt5tester.engine.build import build
+    from mt5tester.engine.script import run_script
+
+    raw = base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-04")
+    c = build(parse_config(raw), tmp_path, with_strategies=False)
+    calls: list[tuple[int, int]] = []
+    result = run_script(c, SCRIPTS / "poll_loop.py", progress=lambda n, total: calls.append((n, total)))
+    assert result.stopped_at_end and calls[0] == (0, 86_400) and calls[-1] == (86_400, 86_400)
+    assert [n for n, _ in calls] == sorted(n for n, _ in calls) and len(calls) == 1 + 1440

@@ -9,24 +9,26 @@ the script is stopped there. Everything the account did is recorded as a run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import runpy
 import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mt5tester.engine.build import Components
+from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.results import db
-from mt5tester.results.book import deal_row
-from mt5tester.results.recorder import Recorder
+from mt5tester.results.book import daily_rows
+from mt5tester.terminal import constants as C
 from mt5tester.terminal import shim
 
 SECOND_NS = 1_000_000_000
@@ -44,6 +46,7 @@ class ScriptResult:
     balance: float
     equity: float
     stopped_at_end: bool
+    funnel: dict[str, Any]
 
 
 @contextmanager
@@ -82,10 +85,22 @@ def _first_tick(c: Components, start: int) -> int:
     return min(firsts) if firsts else start
 
 
-def run_script(c: Components, script: Path, args: list[str] | None = None) -> ScriptResult:
+def run_script(
+    c: Components,
+    script: Path,
+    args: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScriptResult:
+    """Run ``script`` as ``__main__`` in the tester and record it like a backtest: every deal, the
+    equity at each clock step, the book, the funnel; positions still open at the end are closed per
+    ``backtest.close_at_end``. ``progress(done, total)`` gets simulated seconds. A KeyboardInterrupt
+    marks the run ``interrupted``, an error ``failed`` (then it is raised again)."""
     cfg = c.cfg
-    run_id = uuid.uuid4().hex[:12]
-    rec = Recorder(c.engine, run_id)
+    name = f"script:{script.name}"
+    runner = Runner(c)  # the recorder, funnel, end-of-run closing and book rows of a backtest
+    rec, server, terminal = runner.rec, c.server, c.terminal
+    terminal.connected = False  # the script connects itself with initialize()
+    terminal.strategy = name  # its orders, deals and positions carry its name
     effective = cfg.effective()
     effective["results"]["database_url"] = db.redact(cfg.results.database_url)
     rec.start_run(
@@ -96,41 +111,37 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
         cfg.backtest.deposit_currency,
         [
             {
-                "name": f"script:{script.name}",
+                "name": name,
                 "category": "script",
                 "spec": str(script),
                 "source_file": str(script.resolve()),
-                "source_hash": "",
-                "params": {},
+                "source_hash": hashlib.sha256(script.read_bytes()).hexdigest()[:16],
+                "params": {"argv": list(args or [])},
                 "timeframe": "",
                 "symbols": list(cfg.backtest.symbols),
             }
         ],
     )
-    end = day_ns(cfg.backtest.end)
-    server, terminal = c.server, c.terminal
+    first, end = _first_tick(c, day_ns(cfg.backtest.start)), day_ns(cfg.backtest.end)
     recorded = 0
+    shown: int | None = None  # the clock step whose equity row waits for what the script does there
 
     def record() -> None:
         nonlocal recorded
-        for d in server.deals[recorded:]:
-            rec.add(db.deals, deal_row(d, f"script:{script.name}"))
+        runner._record_deals(server.deals[recorded:])
         recorded = len(server.deals)
 
     def move_to(t: int) -> None:
+        nonlocal shown
+        if shown is not None and t > shown:
+            runner._record_equity(shown)  # the account after what the script did at that step
         server.advance(t)
         terminal.set_time(t)
         record()
-        rec.add(
-            db.equity,
-            {
-                "time": t,
-                "balance": server.balance,
-                "equity": server.equity(t),
-                "margin": server.margin(t),
-                "open_positions": len(server.positions),
-            },
-        )
+        shown = t
+        runner.funnel.decision_points += 1  # each clock step is a point where the script sees the market
+        if progress is not None:
+            progress((t - first) // SECOND_NS, (end - first) // SECOND_NS)
 
     def sim_sleep(seconds: float) -> None:
         target = terminal.market.now + int(float(seconds) * SECOND_NS)
@@ -139,12 +150,13 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
             raise EndOfTest
         move_to(target)
 
-    move_to(_first_tick(c, day_ns(cfg.backtest.start)))
+    t_start = time.perf_counter()
     real_sleep = time.sleep
     old_argv, old_path = sys.argv, list(sys.path)
-    shim.install(terminal)
     stopped = False
     try:
+        move_to(first)
+        shim.install(terminal)
         time.sleep = sim_sleep  # type: ignore[assignment]
         sys.argv = [str(script), *(args or [])]
         # As under `python script.py`: the script's folder comes first on sys.path (its own modules
@@ -159,15 +171,49 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
                 if e.code not in (None, 0):
                     raise StrategyRuntimeError(f"script {script} exited with {e.code!r}") from None
             except Exception as e:
-                rec.finish("failed", None, f"{type(e).__name__}: {e}")
                 raise StrategyRuntimeError(f"script {script} raised {type(e).__name__}: {e}") from e
+        time.sleep = real_sleep
+        record()
+        now = terminal.market.now
+        if cfg.backtest.close_at_end and stopped:
+            runner._close_all_at_end(end)  # as a backtest: at the last tick before backtest.end
+        elif cfg.backtest.close_at_end:  # the script returned: its run ends now, at the current quote
+            for p in sorted(server.positions, key=lambda p: p.ticket):
+                price = server.position_profit(p, now)[1]
+                deal = server.close_position(p, now, price, C.DEAL_REASON_EXPERT, "end of run")
+                runner._record_deals([deal])
+        runner._record_equity(now)
+    except BaseException as e:
+        _finish(runner, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", e)
+        raise
     finally:
         time.sleep = real_sleep
         sys.argv = old_argv
         sys.path[:] = old_path
         shim.uninstall()
-    record()
-    rec.finish(
-        "completed", {"script": str(script), "stopped_at_end": stopped, "deals": len(server.deals)}, None
+        terminal.strategy = ""
+    seconds = round(time.perf_counter() - t_start, 3)
+    funnel = _finish(runner, "completed", None, {"script": str(script), "stopped_at_end": stopped}, seconds)
+    return ScriptResult(
+        runner.run_id, "completed", len(server.deals), server.balance, server.equity(), stopped, funnel
     )
-    return ScriptResult(run_id, "completed", len(server.deals), server.balance, server.equity(), stopped)
+
+
+def _finish(
+    runner: Runner,
+    status: str,
+    error: BaseException | None,
+    extra: dict[str, Any] | None = None,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """Book, daily equity and funnel of a script run, and its final status."""
+    c = runner.c
+    runner.funnel.ambiguous_bars, runner.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
+    runner._record_book()
+    runner.rec.flush()
+    for row in daily_rows(c.engine, runner.run_id, c.cfg.backtest.server_timezone):
+        runner.rec.add(db.daily_equity, row)
+    funnel = runner.funnel.as_dict() | (extra or {})
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    runner.rec.finish(status, funnel, message, None if seconds is None else {"loop_seconds": seconds})
+    return funnel

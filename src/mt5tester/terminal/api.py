@@ -82,6 +82,7 @@ class SimTerminal:
         # created when terminal_info() is first asked, so a script can use them at once.
         self.data_path = (data_path or Path.cwd() / "mt5tester_terminal").resolve()
         self.connected = False
+        self.strategy = ""  # recorded with the orders sent here without a strategy name (run-script)
         self.selected: set[str] = set(market.m1)
         self._error: tuple[int, str] = (C.RES_S_OK, "Success")
         self._books: set[str] = set()
@@ -715,7 +716,7 @@ class SimTerminal:
         if req is None:
             return None
         self._ok()
-        return self.server.send(req, strategy, signal_id)
+        return self.server.send(req, strategy or self.strategy, signal_id)
 
     # ------------------------------------------------------ the package's undocumented helpers
     def Buy(

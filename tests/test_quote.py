@@ -3,9 +3,14 @@ terminal use the price known at t, and nothing replayed at t reaches a later tic
 
 from __future__ import annotations
 
+import numpy as np
+
+from mt5tester.config import parse_config
+from mt5tester.data.importers import Ticks
 from mt5tester.data.resample import resample
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.terminal import constants as C
+from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import TradeServer
 from mt5tester.terminal.structs import TradeRequest
 from test_server import MIN, T0, bars, buy, flat, server
@@ -76,3 +81,41 @@ def test_open_prices_mode_resolves_only_closed_bars_of_the_tested_timeframe() ->
     deals = srv.advance(T0 + 2 * hour)
     assert [(d.time, d.price, d.reason) for d in deals] == [(T0 + hour, 1.09950, C.DEAL_REASON_SL)]
 
+
+
+def _real_market() -> MarketData:
+    """M1 bars built from recorded ticks; the 10:01 bar's ticks: 10:01:05 (low), :30 (high), :50."""
+    rows = [(1.10000, 1.10000, 1.10000, 1.10000), (1.10010, 1.10040, 1.09990, 1.10020)]
+    m1 = bars("EURUSD", rows, spread=5)
+    times = [T0 + 10 * SEC, T0 + MIN + 5 * SEC, T0 + MIN + 30 * SEC, T0 + MIN + 50 * SEC]
+    bids = [1.10000, 1.09990, 1.10040, 1.10020]
+    n = len(times)
+    ticks = Ticks(
+        "EURUSD",
+        np.array(times, np.int64),
+        np.array(bids),
+        np.array(bids) + 0.00005,
+        np.zeros(n),
+        np.zeros(n, np.int64),
+        np.full(n, 6, np.int32),
+    )
+    cfg = parse_config({"backtest": {"start": "2024-01-01", "end": "2024-02-01", "symbols": ["EURUSD"]}})
+    return MarketData({"EURUSD": m1}, {"EURUSD": cfg.symbol_spec("EURUSD")}, "UTC", ticks={"EURUSD": ticks})
+
+
+def test_real_ticks_forming_bar_is_built_from_the_recorded_ticks_so_far() -> None:
+    md = _real_market()
+    md.set_time(T0 + MIN + 2 * SEC)  # the 10:01 bar has no tick yet: index 0 is still the 10:00 bar
+    assert md.copy_rates_from_pos("EURUSD", C.TIMEFRAME_M1, 0, 1)[-1]["time"] == T0 // SEC
+    assert md.tick("EURUSD").bid == 1.10000
+    md.set_time(T0 + MIN + 40 * SEC)
+    bar = md.copy_rates_from_pos("EURUSD", C.TIMEFRAME_M1, 0, 1)[-1]
+    tick = md.tick("EURUSD")
+    assert (bar["time"], bar["high"], bar["low"], bar["close"], bar["tick_volume"]) == (
+        (T0 + MIN) // SEC,
+        1.10040,
+        1.09990,
+        1.10040,
+        2,
+    )
+    assert tick.bid == bar["close"] == md.quote_at("EURUSD", T0 + MIN + 40 * SEC)[0]

@@ -201,8 +201,7 @@ def test_run_script_order_between_minutes_fills_at_the_quote_known_then(
         # the server fills at the very quote the terminal shows, and echoes it
         assert (float(buy), float(buy_bid), float(buy_ask)) == (ask, bid, ask)
         assert (float(sell), float(sell_bid)) == (bid, bid)
-        if mode != "real_ticks":
-            assert float(close) == bid  # the forming M1 bar's close is the current bid
+        assert float(close) == bid  # the forming M1 bar's close is the current bid
     if future:  # before the fix the fills were at the forming bar's close, 58 s ahead
         assert any(bid != future[0] for _, bid, _ in expected)
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:

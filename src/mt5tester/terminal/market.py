@@ -2,13 +2,15 @@
 answer at the simulated time ``now`` (ARCHITECTURE section 2, spec sections 2, 3.1, 3.2, 5.1, 5.2).
 
 Visibility (the anti-lookahead contract)
-    ``now`` is UTC ns, set by the engine with :meth:`MarketData.set_time` and never moves back. In bar
-    modes it is a whole minute; in tick modes it may be any tick time. Every M1 bar is seen through the
-    ticks of "1 minute OHLC" mode (spec 6.1, model 1): open at +0 s, the first extreme at +20 s, the
-    second at +40 s, close at +59 s. An M1 bar with ``time + 60 s <= now`` is complete; the M1 bar
-    containing ``now`` shows only its ticks at or before ``now`` (at a whole minute: its opening tick,
-    so O=H=L=C=open and tick_volume 1); nothing after ``now`` is ever returned. So the forming bar's
-    close is always ``tick().bid`` (without real ticks).
+    ``now`` is UTC ns, set by the engine with :meth:`MarketData.set_time` and never moves back. At
+    decision points it is a whole minute or a tick time; a script's ``time.sleep`` makes it any time.
+    Every M1 bar is seen through the tester mode's ticks (:meth:`tick_path`): those of "1 minute
+    OHLC" mode (spec 6.1, model 1: open at +0 s, the first extreme at +20 s, the second at +40 s,
+    close at +59 s), the generated ones with ``tick_seed`` ("Every tick"), or the recorded ones. An M1
+    bar with ``time + 60 s <= now`` is complete; the M1 bar containing ``now`` shows only its ticks at
+    or before ``now`` (at a whole minute in bar modes: its opening tick, so O=H=L=C=open and
+    tick_volume 1); nothing after ``now`` is ever returned. So the forming bar's close is always
+    ``tick().bid``, the quote the trade server fills at (:meth:`quote_at`).
 
 Forming bar (spec 5.1)
     Index 0 of ``copy_rates_from_pos`` is the bar of the timeframe that holds the latest visible M1
@@ -34,8 +36,8 @@ Higher timeframes
 
 Real ticks
     With ``ticks`` given for a symbol, ``tick()`` and ``copy_ticks_*`` answer from them (the last real
-    tick <= now). Rates still come from M1 and the 1-minute OHLC view of the M1 bar containing now;
-    building the forming bar from real ticks (as "Every tick based on real ticks" does) is left out.
+    tick <= now). Complete bars come from M1; the M1 bar containing now is built from its recorded
+    ticks up to now (it is not visible before its first tick), so its close is the current bid.
 
 Errors (spec 1, 2, 4.13): functions return ``None`` and set :meth:`MarketData.last_error`:
     unknown symbol -> ``(-1, 'Terminal: Call failed')`` [U, spec 2: seen in issue reports];
@@ -328,7 +330,11 @@ class MarketData:
             return cached[1], cached[2], cached[3]
         bars = self._eff[symbol]
         spec = self.specs[symbol]
-        if self.tick_seed is not None:
+        real = self.ticks.get(symbol)
+        if real is not None:  # the recorded ticks inside the minute
+            a, b = np.searchsorted(real.time, [int(bars.time[k]), int(bars.time[k]) + MINUTE_NS], "left")
+            times, bids, asks = real.time[a:b], real.bid[a:b], real.ask[a:b]
+        elif self.tick_seed is not None:
             directions = self._directions.get(symbol)
             if directions is None:
                 directions = self._directions[symbol] = tickgen.bar_directions(
@@ -399,14 +405,17 @@ class MarketData:
         time = bars.time
         full = int(time.searchsorted(now - MINUTE_NS, "right"))
         if full < len(time) and int(time[full]) <= now:
-            if now == int(time[full]) and self.tick_seed is None:
+            if now == int(time[full]) and self.tick_seed is None and symbol not in self.ticks:
                 o = float(bars.open[full])  # only the open so far (every decision point is a bar's open)
                 cur = _Cursor(now, full, True, 1, o, o, o)
             else:  # the ticks of the bar's path up to now: the same ones quote_at reads
                 times, bids, _ = self.tick_path(symbol, full)
                 m = int(times.searchsorted(now, "right"))
                 seen = bids[:m]
-                cur = _Cursor(now, full, True, m, float(seen.max()), float(seen.min()), float(seen[-1]))
+                if m:
+                    cur = _Cursor(now, full, True, m, float(seen.max()), float(seen.min()), float(seen[-1]))
+                else:  # a bar opens on its first tick (spec 5.1): none yet
+                    cur = _Cursor(now, full, False, 0, 0.0, 0.0, 0.0)
         else:
             cur = _Cursor(now, full, False, 0, 0.0, 0.0, 0.0)
         self._cursors[symbol] = cur

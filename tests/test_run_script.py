@@ -289,4 +289,20 @@ def test_run_script_reports_progress_in_simulated_seconds(demo_data: Path, tmp_p
     calls: list[tuple[int, int]] = []
     result = run_script(c, SCRIPTS / "poll_loop.py", progress=lambda n, total: calls.append((n, total)))
     assert result.stopped_at_end and calls[0] == (0, 86_400) and calls[-1] == (86_400, 86_400)
-    assert [n for n, _ in calls] == sorted(n for n, _ in calls) and len(calls) == 1 + 1440
+    # every 256 clock steps (1441 here: the start and 1440 sleeps of 60 s) and at the end
+    assert [n for n, _ in calls] == [0, 256 * 60, 512 * 60, 768 * 60, 1024 * 60, 1280 * 60, 86_400]
+
+
+def test_run_script_equity_rows_follow_results_equity_sampling(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.config import parse_config
+    from mt5tester.engine.build import build
+    from mt5tester.engine.script import run_script
+
+    raw = base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-04")
+    raw["results"]["equity_sampling"] = "H1"
+    c = build(parse_config(raw), tmp_path, with_strategies=False)
+    result = run_script(c, SCRIPTS / "poll_loop.py")
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        times = [r[0] for r in conn.execute("SELECT time FROM equity WHERE run_id = ?", (result.run_id,))]
+    hours = [(t - times[0]) // (3600 * 10**9) for t in times]
+    assert hours == list(range(24)) + [24]  # the first minute of each hour, then the end

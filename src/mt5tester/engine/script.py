@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
 from mt5tester.errors import StrategyRuntimeError
+from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows
 from mt5tester.terminal import constants as C
@@ -125,6 +127,9 @@ def run_script(
     first, end = _first_tick(c, day_ns(cfg.backtest.start)), day_ns(cfg.backtest.end)
     recorded = 0
     shown: int | None = None  # the clock step whose equity row waits for what the script does there
+    # results.equity_sampling: every step ("point") or the first step of each period of a timeframe
+    every = None if cfg.results.equity_sampling == "point" else Timeframe.parse(cfg.results.equity_sampling)
+    last_period: int | None = None
 
     def record() -> None:
         nonlocal recorded
@@ -132,15 +137,19 @@ def run_script(
         recorded = len(server.deals)
 
     def move_to(t: int) -> None:
-        nonlocal shown
+        nonlocal shown, last_period
         if shown is not None and t > shown:
-            runner._record_equity(shown)  # the account after what the script did at that step
+            tz = cfg.backtest.server_timezone
+            period = shown if every is None else int(bucket_start(np.array([shown]), every, tz)[0])
+            if period != last_period:
+                runner._record_equity(shown)  # the account after what the script did at that step
+                last_period = period
         server.advance(t)
         terminal.set_time(t)
         record()
         shown = t
         runner.funnel.decision_points += 1  # each clock step is a point where the script sees the market
-        if progress is not None:
+        if progress is not None and (runner.funnel.decision_points % 256 == 1 or t >= end):
             progress((t - first) // SECOND_NS, (end - first) // SECOND_NS)
 
     def sim_sleep(seconds: float) -> None:

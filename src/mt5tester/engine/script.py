@@ -26,7 +26,7 @@ from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
-from mt5tester.errors import StrategyRuntimeError
+from mt5tester.errors import StorageError, StrategyRuntimeError
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows
@@ -101,6 +101,7 @@ def run_script(
     name = f"script:{script.name}"
     runner = Runner(c)  # the recorder, funnel, end-of-run closing and book rows of a backtest
     rec, server, terminal = runner.rec, c.server, c.terminal
+    rec.resumable = False  # no checkpoints: a script cannot be resumed, a failed write says "run it again"
     terminal.connected = False  # the script connects itself with initialize()
     terminal.strategy = name  # its orders, deals and positions carry its name
     effective = cfg.effective()
@@ -215,14 +216,21 @@ def _finish(
     extra: dict[str, Any] | None = None,
     seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Book, daily equity and funnel of a script run, and its final status."""
+    """Book, daily equity and funnel of a script run, and its final status (a failed write: failed)."""
     c = runner.c
     runner.funnel.ambiguous_bars, runner.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-    runner._record_book()
-    runner.rec.flush()
-    for row in daily_rows(c.engine, runner.run_id, c.cfg.backtest.server_timezone):
-        runner.rec.add(db.daily_equity, row)
     funnel = runner.funnel.as_dict() | (extra or {})
+    try:
+        runner._record_book()
+        runner.rec.flush()
+        with db.storage_errors(c.engine, f"reading the equity of run {runner.run_id}", "Fix the database"):
+            daily = daily_rows(c.engine, runner.run_id, c.cfg.backtest.server_timezone)
+        for row in daily:
+            runner.rec.add(db.daily_equity, row)
+    except StorageError as e:
+        if error is None:  # the script went well: the failed write fails the run
+            runner.rec.finish("failed", funnel, f"{type(e).__name__}: {e}")
+            raise
     message = None if error is None else f"{type(error).__name__}: {error}"
     runner.rec.finish(status, funnel, message, None if seconds is None else {"loop_seconds": seconds})
     return funnel

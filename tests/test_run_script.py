@@ -306,3 +306,19 @@ def test_run_script_equity_rows_follow_results_equity_sampling(demo_data: Path, 
         times = [r[0] for r in conn.execute("SELECT time FROM equity WHERE run_id = ?", (result.run_id,))]
     hours = [(t - times[0]) // (3600 * 10**9) for t in times]
     assert hours == list(range(24)) + [24]  # the first minute of each hour, then the end
+
+
+def test_terminal_initialize_and_login_take_the_scripts_account(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.config import parse_config
+    from mt5tester.engine.build import build
+
+    c = build(parse_config(base_config(demo_data, tmp_path)), tmp_path, with_strategies=False)
+    term = c.terminal
+    assert term.initialize("C:\\MT5\\terminal64.exe", login=87654321, password="pw", server="Demo-1") is True
+    info = term.account_info()
+    assert (info.login, info.server, info.balance) == (87654321, "Demo-1", 10000.0)
+    assert term.login(11112222, password="pw") is True and term.account_info().login == 11112222
+    assert term.account_info().server == "Demo-1"  # server falls back to the one already set (spec 2)
+    assert term.login("11112222") is False and term.last_error() == (-2, 'Invalid "login" argument')
+    term.shutdown()
+    assert term.initialize(login="x") is False and term.account_info() is None

@@ -119,3 +119,28 @@ def test_real_ticks_forming_bar_is_built_from_the_recorded_ticks_so_far() -> Non
         2,
     )
     assert tick.bid == bar["close"] == md.quote_at("EURUSD", T0 + MIN + 40 * SEC)[0]
+
+
+def test_every_tick_quote_ticks_and_fill_are_the_generated_ticks_up_to_t() -> None:
+    from mt5tester.terminal.server import ServerSettings
+    from mt5tester.terminal.ticks import generate_ticks
+
+    m1 = bars("EURUSD", [*flat(1.10000, 1), BULL, *flat(1.10050, 3)], spread=7)
+    m1.tick_volume[1] = 40  # 40 generated ticks inside the 10:01 bar
+    cfg = parse_config({"backtest": {"start": "2024-01-01", "end": "2024-02-01", "symbols": ["EURUSD"]}})
+    md = MarketData({"EURUSD": m1}, {"EURUSD": cfg.symbol_spec("EURUSD")}, "UTC", tick_seed=42)
+    srv = TradeServer(md, ServerSettings(tick_mode="every_tick", seed=42))
+    gen = generate_ticks(m1, 1e-5, 42, 1, 2)
+    for s in (0, 7, 31, 44, 59):
+        t = T0 + MIN + s * SEC
+        i = int(np.searchsorted(gen.time, t, "right")) - 1
+        srv.advance(t)
+        md.set_time(t)
+        srv.now = t
+        tick = md.tick("EURUSD")
+        ticks = md.copy_ticks_range("EURUSD", (T0 + MIN) // SEC, t // SEC + 1, C.COPY_TICKS_ALL)
+        assert (tick.bid, tick.ask, tick.time_msc) == (gen.bid[i], gen.ask[i], gen.time[i] // 1_000_000)
+        assert list(ticks["bid"]) == list(gen.bid[: i + 1])  # every tick so far, none after t
+        assert md.copy_rates_from_pos("EURUSD", C.TIMEFRAME_M1, 0, 1)[-1]["close"] == gen.bid[i]
+        r = srv.send(buy("EURUSD", 0.1))
+        assert (r.price, r.bid) == (gen.ask[i], gen.bid[i])

@@ -144,3 +144,26 @@ def test_every_tick_quote_ticks_and_fill_are_the_generated_ticks_up_to_t() -> No
         assert md.copy_rates_from_pos("EURUSD", C.TIMEFRAME_M1, 0, 1)[-1]["close"] == gen.bid[i]
         r = srv.send(buy("EURUSD", 0.1))
         assert (r.price, r.bid) == (gen.ask[i], gen.bid[i])
+
+
+def test_position_opened_inside_a_bar_sees_that_bars_later_ticks_only() -> None:
+    srv = server({"EURUSD": bars("EURUSD", [*flat(1.10000, 1), BULL, *flat(1.10050, 3)])})
+    srv.advance(T0 + MIN + 5 * SEC)
+    srv.now = T0 + MIN + 5 * SEC
+    srv.send(buy("EURUSD", 0.1, sl=1.09950))  # at the open tick 1.10000; the Low 1.09900 comes at +20 s
+    deals = srv.advance(T0 + MIN + 25 * SEC)
+    assert [(d.time, d.price, d.reason) for d in deals] == [(T0 + MIN + 20 * SEC, 1.09950, C.DEAL_REASON_SL)]
+    srv.now = T0 + MIN + 45 * SEC  # after the Low (+20 s) and the High (+40 s): bid 1.10100
+    srv.send(buy("EURUSD", 0.1, sl=1.09950, tp=1.10120))
+    assert srv.advance(T0 + 3 * MIN) == []  # the bar's earlier Low is not a trigger; the close 1.10050 is none
+
+
+def test_sl_added_later_is_not_hit_by_prices_before_it_was_set() -> None:
+    srv = server({"EURUSD": bars("EURUSD", [*flat(1.10000, 1), BULL, *flat(1.10050, 3)])})
+    r = srv.send(buy("EURUSD", 0.1))  # no SL: the position is not replayed
+    srv.advance(T0 + 3 * MIN)
+    srv.now = T0 + 3 * MIN
+    req = TradeRequest(action=C.TRADE_ACTION_SLTP, symbol="EURUSD", position=r.order, sl=1.09950)
+    assert srv.send(req).retcode == C.TRADE_RETCODE_DONE
+    assert srv.advance(T0 + 5 * MIN) == []  # the 10:01 Low (1.09900) was before the SL existed
+    assert len(srv.positions) == 1

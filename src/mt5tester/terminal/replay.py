@@ -69,20 +69,15 @@ class Replay(Account):
             closes = self._close_cache[symbol] = np.minimum(bars.close_time, nxt)
         return int(closes.searchsorted(t, "right"))
 
-    def _forming_ticks(
-        self, symbol: str, t: int, after: int
-    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """The M1 bar forming at t (bar modes on M1): (its index, then the times, bids and asks of
-        its 1-minute OHLC ticks after ``after`` and before t); index -1 when no bar is forming."""
+    def _entry_index(self, symbol: str, t: int) -> int:
+        """First trigger bar to watch for an order or position placed at t: on M1, the bar t falls
+        inside of (only its ticks after t count, ``_scan_inside``); else the first bar opening at or
+        after t."""
         assert self.trigger_bars is not None
         bars = self.trigger_bars[symbol]
-        k = self._complete_index(symbol, t)
-        empty = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        if bars is not self.market.m1[symbol] or k >= len(bars) or int(bars.time[k]) >= t:
-            return -1, *empty
-        times, bids, asks = self.market.tick_path(symbol, k)
-        keep = (times > after) & (times < t)
-        return k, times[keep], bids[keep], asks[keep]
+        k = self._trigger_index(symbol, t)
+        inside = k > 0 and (k == len(bars) or int(bars.time[k]) > t) and t - int(bars.time[k - 1]) < MINUTE_NS
+        return k - 1 if inside and bars is self.market.m1[symbol] else k
 
     def _extremes(self, symbol: str) -> tuple[float, float]:
         """(lowest Bid, highest Ask) over all trigger bars of a symbol, computed once."""
@@ -170,6 +165,11 @@ class Replay(Account):
         stop = self._complete_index(p.symbol, t)
         bars = self.trigger_bars[p.symbol]
         spec = self.specs[p.symbol]
+        if self._placed_inside(p, stop):  # that bar is closed now: its ticks after p opened first
+            hit = self._scan_inside(p, p.cursor, t)
+            if hit is not None:
+                return hit
+            p.cursor, p.no_gap_at_cursor = p.cursor + 1, False
         i, kind, price, ambiguous = kernels.first_trigger(
             bars.open,
             bars.high,
@@ -185,7 +185,7 @@ class Replay(Account):
         )
         if kind == kernels.NONE:
             p.cursor, p.no_gap_at_cursor = max(p.cursor, stop), p.no_gap_at_cursor and stop <= p.cursor
-            return self._scan_forming(p, t, p.sl, p.tp, 0.0, 0.0)
+            return self._scan_inside(p, stop, t) if self._forming(p, stop, t) else None
         if ambiguous and self.settings.intrabar == "ohlc_path":
             # MT5's 1-minute OHLC path (Open, then Low/High by the bar's direction, Close) decides.
             _, kind, price = tickgen.first_touch_ohlc(
@@ -204,26 +204,48 @@ class Replay(Account):
             )
         return int(bars.time[i]), int(kind), float(price), bool(ambiguous), i
 
-    def _scan_forming(
-        self, x: Position | Order, t: int, sl: float, tp: float, limit: float, stop: float
-    ) -> tuple[int, int, float, bool, int] | None:
-        """First touch of a level on the ticks of the M1 bar forming at t (spec 5.4 on the OHLC path):
-        (tick time, kind, fill, False, bar index). A level met at the bar's open fills at the open (a
-        gap), one passed between two ticks at the level, as on whole bars."""
-        if x.cursor != self._complete_index(x.symbol, t):
-            return None  # opened inside that bar: its remaining ticks are replayed once it closes
-        opened = x.time if isinstance(x, Position) else x.time_setup
-        # Opened at the bar's open (no gap at the cursor): its opening tick was the fill, not a trigger.
-        k, times, bids, asks = self._forming_ticks(x.symbol, t, opened if x.no_gap_at_cursor else -1)
-        if k < 0 or not len(times):
+    def _placed_inside(self, x: Position | Order, stop: int) -> bool:
+        """x was placed inside its cursor's M1 bar (after its opening tick) and that bar is closed."""
+        bars = self.market.m1[x.symbol]
+        placed = _placed(x)
+        return self.trigger_bars is not None and self.trigger_bars[x.symbol] is bars and (
+            x.cursor < stop and int(bars.time[x.cursor]) < placed
+        )
+
+    def _forming(self, x: Position | Order, stop: int, t: int) -> bool:
+        """The M1 bar at x's cursor is the one forming at t (opened before t, not closed)."""
+        bars = self.market.m1[x.symbol]
+        return (
+            self.trigger_bars is not None
+            and self.trigger_bars[x.symbol] is bars
+            and x.cursor == stop < len(bars)
+            and int(bars.time[stop]) < t
+        )
+
+    def _scan_inside(self, x: Position | Order, k: int, t: int) -> tuple[int, int, float, bool, int] | None:
+        """First touch of x's levels on the 1-minute OHLC ticks of M1 bar k after x was placed and
+        before t (a bar still forming at t, or the one x was placed inside of): (tick time, kind, fill,
+        False, k). Spec 5.4 on the tester's path: a level met at the bar's opening tick fills there
+        (a gap), one passed between two ticks at the level, as on whole bars."""
+        placed = _placed(x)
+        bar_open = int(self.market.m1[x.symbol].time[k])
+        times, bids, asks = self.market.tick_path(x.symbol, k)
+        # Placed at or after the bar's opening tick: only the later ticks count (the opening one was
+        # the fill itself, or came before).
+        keep = np.flatnonzero((times > (placed if placed >= bar_open else -1)) & (times < t))
+        if not len(keep):
             return None
-        is_buy = x.type == C.POSITION_TYPE_BUY if isinstance(x, Position) else x.type in BUY_TYPES
-        i, kind, price = tickgen.first_touch_ticks(bids, asks, 0, len(times), is_buy, sl, tp, limit, stop)
+        if isinstance(x, Position):
+            is_buy, levels = x.type == C.POSITION_TYPE_BUY, (x.sl, x.tp, 0.0, 0.0)
+        else:
+            limit = x.type in (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
+            is_buy = x.type in BUY_TYPES
+            levels = (0.0, 0.0, x.price_open, 0.0) if limit else (0.0, 0.0, 0.0, x.price_open)
+        i, kind, price = tickgen.first_touch_ticks(bids[keep], asks[keep], 0, len(keep), is_buy, *levels)
         if kind == kernels.NONE:
             return None
-        at_open = int(times[i]) == int(self.market.m1[x.symbol].time[k])
-        level = (sl, tp, limit, stop)[int(kind) - 1]
-        return int(times[i]), int(kind), float(price if at_open else level), False, k
+        when = int(times[keep[i]])
+        return when, int(kind), float(price if when == bar_open else levels[int(kind) - 1]), False, k
 
     def _scan_order_ticks(self, o: Order, t_to: int) -> tuple[int, int, float, int] | None:
         is_buy = o.type in BUY_TYPES
@@ -255,6 +277,11 @@ class Replay(Account):
         stop = self._complete_index(o.symbol, t)
         bars = self.trigger_bars[o.symbol]
         spec = self.specs[o.symbol]
+        if self._placed_inside(o, stop):  # that bar is closed now: its ticks after the placement first
+            hit = self._scan_inside(o, o.cursor, t)
+            if hit is not None:
+                return self._unless_expired(o, hit)
+            o.cursor, o.no_gap_at_cursor = o.cursor + 1, False
         trigger_type = {
             C.ORDER_TYPE_BUY_STOP_LIMIT: C.ORDER_TYPE_BUY_STOP,
             C.ORDER_TYPE_SELL_STOP_LIMIT: C.ORDER_TYPE_SELL_STOP,
@@ -277,13 +304,18 @@ class Replay(Account):
                 return o.time_expiration, 2, 0.0, j
         if i < 0:
             o.cursor, o.no_gap_at_cursor = max(o.cursor, stop), o.no_gap_at_cursor and stop <= o.cursor
-            limit = o.type in (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
-            hit = self._scan_forming(o, t, 0.0, 0.0, *((o.price_open, 0.0) if limit else (0.0, o.price_open)))
-            expires = o.time_expiration and o.time_expiration < t
-            if hit is not None and not (expires and o.time_expiration <= hit[0]):
-                return hit[0], 1, hit[2], hit[4]
-            return (o.time_expiration, 2, 0.0, stop) if expires else None
+            hit = self._scan_inside(o, stop, t) if self._forming(o, stop, t) else None
+            if hit is not None:
+                return self._unless_expired(o, hit)
+            return (o.time_expiration, 2, 0.0, stop) if o.time_expiration and o.time_expiration < t else None
         return int(bars.time[i]), 1, float(price), i
+
+    @staticmethod
+    def _unless_expired(o: Order, hit: tuple[int, int, float, bool, int]) -> tuple[int, int, float, int]:
+        """An activation found on ticks, or the order's expiry when that came first."""
+        if o.time_expiration and o.time_expiration <= hit[0]:
+            return o.time_expiration, 2, 0.0, hit[4]
+        return hit[0], 1, hit[2], hit[4]
 
     def _finish_order(self, o: Order, state: int, t: int) -> None:
         o.state, o.time_done = state, t
@@ -564,6 +596,12 @@ class Replay(Account):
         victim, _, price = min(profits, key=lambda x: x[1][k])
         spec = self.specs[victim.symbol]
         return int(times[k]), victim, round(float(price[k]), spec.digits)
+
+
+def _placed(x: Position | Order) -> int:
+    """When x got its current levels: a position's last change (open, SL/TP, add, reversal), an order's
+    placement. Ticks before it were checked against the levels it had then."""
+    return x.time_update if isinstance(x, Position) else x.time_setup
 
 
 def rollover_schedule(start_ns: int, end_ns: int, server_tz: str) -> tuple[np.ndarray, np.ndarray]:

@@ -103,6 +103,9 @@ def run_script(
     rec, server, terminal = runner.rec, c.server, c.terminal
     rec.resumable = False  # no checkpoints: a script cannot be resumed, a failed write says "run it again"
     terminal.connected = False  # the script connects itself with initialize()
+    # The script is the only trader: its orders go to the trade server as sent (no coordinator, which
+    # reviews strategies' signals); every deal is recorded by the runner's cursor.
+    terminal.router = None
     terminal.strategy = name  # its orders, deals and positions carry its name
     effective = cfg.effective()
     effective["results"]["database_url"] = db.redact(cfg.results.database_url)
@@ -126,16 +129,10 @@ def run_script(
         ],
     )
     first, end = _first_tick(c, day_ns(cfg.backtest.start)), day_ns(cfg.backtest.end)
-    recorded = 0
     shown: int | None = None  # the clock step whose equity row waits for what the script does there
     # results.equity_sampling: every step ("point") or the first step of each period of a timeframe
     every = None if cfg.results.equity_sampling == "point" else Timeframe.parse(cfg.results.equity_sampling)
     last_period: int | None = None
-
-    def record() -> None:
-        nonlocal recorded
-        runner._record_deals(server.deals[recorded:])
-        recorded = len(server.deals)
 
     def move_to(t: int) -> None:
         nonlocal shown, last_period
@@ -147,7 +144,7 @@ def run_script(
                 last_period = period
         server.advance(t)
         terminal.set_time(t)
-        record()
+        runner._record_deals()
         shown = t
         runner.funnel.decision_points += 1  # each clock step is a point where the script sees the market
         if progress is not None and (runner.funnel.decision_points % 256 == 1 or t >= end):
@@ -183,15 +180,15 @@ def run_script(
             except Exception as e:
                 raise StrategyRuntimeError(f"script {script} raised {type(e).__name__}: {e}") from e
         time.sleep = real_sleep
-        record()
+        runner._record_deals()
         now = terminal.market.now
         if cfg.backtest.close_at_end and stopped:
             runner._close_all_at_end(end)  # as a backtest: at the last tick before backtest.end
         elif cfg.backtest.close_at_end:  # the script returned: its run ends now, at the current quote
             for p in sorted(server.positions, key=lambda p: p.ticket):
                 price = server.position_profit(p, now)[1]
-                deal = server.close_position(p, now, price, C.DEAL_REASON_EXPERT, "end of run")
-                runner._record_deals([deal])
+                server.close_position(p, now, price, C.DEAL_REASON_EXPERT, "end of run")
+                runner._record_deals()
         runner._record_equity(now)
     except BaseException as e:
         _finish(runner, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", e)
@@ -221,6 +218,7 @@ def _finish(
     runner.funnel.ambiguous_bars, runner.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
     funnel = runner.funnel.as_dict() | (extra or {})
     try:
+        runner._record_deals(notify=False)  # also those the script made after its last clock step
         runner._record_book()
         runner.rec.flush()
         with db.storage_errors(c.engine, f"reading the equity of run {runner.run_id}", "Fix the database"):

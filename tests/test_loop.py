@@ -462,3 +462,14 @@ def test_engine_orders_go_through_order_send_with_magic_and_comment(tmp_path: Pa
     assert d[2].time == pd.Timestamp("2024-01-02T00:20Z").value and d[2].price == pytest.approx(1.097)
     assert result.funnel["circuit_breaker_closes"] == 1
     assert result.funnel["rejected"] == {"daily_loss_limit": 1}
+
+
+def test_loop_fits_one_screen_and_only_the_router_talks_to_the_trade_server() -> None:
+    """engine/loop.py stays a one-screen loop (issue 13: at most 120 lines); orders reach the trade
+    server only through the router (the terminal's order_send hook)."""
+    engine = Path(__file__).resolve().parents[1] / "src" / "mt5tester" / "engine"
+    assert len((engine / "loop.py").read_text().splitlines()) <= 120
+    for path in engine.glob("*.py"):
+        text = path.read_text()
+        if path.name not in ("router.py", "script.py"):  # script.py: a script's closes at its own end
+            assert "server.send(" not in text and "close_position(" not in text, path.name

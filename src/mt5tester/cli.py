@@ -27,7 +27,7 @@ EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 @click.group(help="mt5tester: MetaTrader 5 faithful backtester.\n\n" + EXIT_HELP, epilog=None)

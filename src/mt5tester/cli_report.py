@@ -33,7 +33,7 @@ class _RunOrSubcommand(click.Group):
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def _size(path: Path) -> str:

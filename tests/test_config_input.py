@@ -103,6 +103,7 @@ def test_config_utf8_bom_is_accepted(tmp_path: Path, run_cli) -> None:
     p.write_bytes(HEAD.encode("utf-8-sig"))
     code, out, err = run_cli("config", "check", str(p))
     assert code == 0, err
+    assert f"{p}: valid" in out
 
 
 def test_config_impossible_date_names_key_and_line(tmp_path: Path, run_cli) -> None:

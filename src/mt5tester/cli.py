@@ -397,10 +397,22 @@ def config() -> None:
     pass
 
 
-@config.command("check", help="Validate a config file; exit 0 when valid, 2 otherwise.")
+@config.command(
+    "check",
+    help="Validate a config file and its strategies (import, params, names, fusion members) without "
+    "data or database; exit 0 when valid, 2 otherwise.",
+)
 @click.argument("file", type=click.Path(path_type=Path))
 def config_check(file: Path) -> None:
+    from mt5tester.errors import ConfigError, StrategyLoadError
+    from mt5tester.strategy.loader import load_strategies
+
     cfg = load_config(file)
+    if cfg.strategies:  # none is valid here: a run-script config has none
+        try:
+            load_strategies(cfg, file.resolve().parent)
+        except StrategyLoadError as e:
+            raise ConfigError(str(e)) from None
     _console().print(
         f"{file}: valid (hash {cfg.config_hash()}, {len(cfg.strategies)} strategies, "
         f"symbols {', '.join(cfg.backtest.symbols)})"

@@ -14,8 +14,10 @@ import difflib
 import hashlib
 import json
 import logging
+import re
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -26,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -46,12 +49,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the choice closest to ``word``, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def value_hint(error: Any) -> str:
+    """A "did you mean" for a value outside a fixed set (pydantic literal or enum error)."""
+    if error["type"] not in ("literal_error", "enum"):
+        return ""
+    return did_you_mean(error["input"], re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected"))))
+
+
 def _parse_tf(v: Any) -> Any:
     if isinstance(v, str):
         try:
             return Timeframe.parse(v)
         except ValueError as e:
-            raise ValueError(str(e)) from None
+            raise ValueError(f"{e}{did_you_mean(v.strip().upper(), (t.name for t in Timeframe))}") from None
     return v
 
 
@@ -317,6 +333,7 @@ class Config(_Section):
     execution: ExecutionConfig = ExecutionConfig()
     results: ResultsConfig = ResultsConfig()
     report: ReportConfig = ReportConfig()
+    _origin: dict[str, Any] = PrivateAttr(default_factory=dict)  # source file and key-path lines
 
     @model_validator(mode="after")
     def _regime_rules_need_detection(self) -> Config:
@@ -326,6 +343,11 @@ class Config(_Section):
                 "signal's regime is unknown)"
             )
         return self
+
+    def where(self, *loc: Any) -> str:
+        """'file:line' of a key path in the file this config was read from (for checks made after
+        parsing, e.g. strategy params); just the file when the key is not in it."""
+        return _where(self._origin.get("source", "<config>"), self._origin.get("lines", {}), loc)
 
     def symbol_spec(self, name: str) -> SymbolSpec:
         return build_symbol(name, self.symbols.get(name))
@@ -581,12 +603,10 @@ def _format_errors(err: ValidationError, source: str, lines: dict[tuple[Any, ...
             hint = ""
             if parent is not None:
                 keys = _valid_keys(parent)
-                close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                hint += f" Valid keys here: {', '.join(keys)}"
+                hint = f"{did_you_mean(loc[-1], keys)} Valid keys here: {', '.join(keys)}"
             msgs.append(f"{where}: unknown key '{path}'{hint}")
         else:
-            msgs.append(f"{where}: {path}: {e['msg']}")
+            msgs.append(f"{where}: {path}: {e['msg']}{value_hint(e)}")
     return "config error in " + source + "\n  " + "\n  ".join(msgs)
 
 
@@ -632,6 +652,7 @@ def parse_config(
     except ValidationError as e:
         raise ConfigError(_format_errors(e, source, lines or {})) from None
     _check_symbols(cfg, source, lines or {})
+    cfg._origin.update(source=source, lines=lines or {})
     return cfg
 
 

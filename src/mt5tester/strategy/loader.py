@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mt5tester.config import Config, StrategyConfig
+from mt5tester.config import Config, StrategyConfig, did_you_mean, value_hint
 from mt5tester.errors import StrategyLoadError
 from mt5tester.strategy.base import FusionStrategy, Strategy
 
@@ -114,17 +114,30 @@ def _file_hash(path: str) -> str:
         return ""
 
 
+def _params_error(
+    err: ValidationError, cls: type[Strategy], sc: StrategyConfig, cfg: Config, index: int, label: str
+) -> str:
+    """The bad params at the first one's line, a "did you mean" for a misspelt name or value, and the
+    valid params (or that there are none)."""
+    fields = list(cls.Params.model_fields)
+    errors = err.errors()
+    bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}{value_hint(x)}" for x in errors)
+    names = [str(x["loc"][0]) for x in errors if x["type"] == "extra_forbidden" and len(x["loc"]) == 1]
+    hints = "".join(did_you_mean(n, fields)[:-1] + f" for '{n}'?" for n in names if did_you_mean(n, fields))
+    valid = (
+        f"Valid params: {', '.join(fields)}" if fields else "This strategy takes no params: remove 'params:'"
+    )
+    where = cfg.where("strategies", index, "params", *errors[0]["loc"])
+    return f"{where}: strategy {label} ({sc.class_}): bad params: {bad}. {valid}{hints}"
+
+
 def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) -> LoadedStrategy:
     label = f"#{index + 1} '{sc.name or sc.class_}'"
     cls, source = resolve_class(sc.class_, base_dir, label)
     try:
         params = cls.Params.model_validate(sc.params)
     except ValidationError as e:
-        bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        valid = ", ".join(cls.Params.model_fields)
-        raise StrategyLoadError(
-            f"strategy {label} ({sc.class_}): bad params: {bad}. Valid params: {valid}"
-        ) from None
+        raise StrategyLoadError(_params_error(e, cls, sc, cfg, index, label)) from None
     name = sc.name or cls.__name__
     symbols = sc.symbols or list(cfg.backtest.symbols)
     unknown = [s for s in symbols if s not in cfg.backtest.symbols]

@@ -186,10 +186,28 @@ def run_backtest(
         f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deals} deals"
     )
     console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
-    if cfg.report.html:
-        path = write_html_report(components.engine, result.run_id, cfg.results.out_dir)
-        console.print(f"report: {path}")
+    report = (
+        write_html_report(components.engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    )
+    print_locations(console, components.engine, result.run_id, report)
     return 0
+
+
+def print_locations(console: Console, engine: Any, run_id: str, report: Path | None) -> None:
+    """Where a run is stored and its report, with the commands that read them (issue 12: every run
+    says where it went, so `runs list` and `report` find it)."""
+    from mt5tester.results.queries import resolve_url
+
+    url = engine.url.render_as_string(hide_password=True)
+    default = resolve_url(None)
+    if default.startswith("sqlite:///") and not default.startswith("sqlite:////"):
+        default = "sqlite:///" + str(Path(default[len("sqlite:///") :]).resolve())
+    db = "" if url == default else f" --db '{url}'"
+    console.print(f"results database: {url} (mt5tester runs show {run_id}{db})")
+    if report is None:
+        console.print(f"report: not written; mt5tester report {run_id}{db} writes it")
+    else:
+        console.print(f"report: {report}")
 
 
 @cli.command(help="Run a backtest from a YAML config, or resume a killed one (--resume RUN_ID).")
@@ -301,6 +319,7 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
         f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
         f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
     )
+    print_locations(console, components.engine, result.run_id, None)
 
 
 @cli.command(

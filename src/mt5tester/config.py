@@ -289,8 +289,18 @@ class ExecutionConfig(_Section):
     )
 
 
+# One results database by default for every command (backtest, demo, run-script, runs, report), relative
+# to the current folder, so runs of different configs can be listed and compared together.
+DEFAULT_DATABASE_URL = "sqlite:///runs/mt5tester.sqlite"
+
+
 class ResultsConfig(_Section):
-    database_url: str = "sqlite:///runs/mt5tester.sqlite"
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL; default: runs/mt5tester.sqlite in the current folder, the database "
+        "every command uses by default (runs, report, demo); a relative sqlite path set here is relative "
+        "to this file",
+    )
     out_dir: Path = Path("runs")
     checkpoint_seconds: float | None = Field(
         default=60.0,
@@ -681,7 +691,10 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     url = cfg.results.database_url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        url = prefix + str((base / url[len(prefix) :]).resolve())
+        # the default database is the current folder's (shared by every command); a path the file sets
+        # is relative to the file, like every other path in it
+        folder = base if "database_url" in cfg.results.model_fields_set else Path.cwd()
+        url = prefix + str((folder / url[len(prefix) :]).resolve())
     return cfg.model_copy(
         update={
             "data": cfg.data.model_copy(update={"path": data_path.resolve(), "catalog": catalog.resolve()}),

@@ -539,11 +539,13 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
     if len(local) < 2:
         if not has_time:
             return Timeframe.D1
-        raise DataError(f"{where}: cannot infer the timeframe from {len(local)} bar; pass timeframe=")
+        raise DataError(f"{where}: cannot infer the timeframe from {len(local)} bar; pass --timeframe TF")
     diffs = np.diff(local)
     pos = diffs[diffs > 0]
     if len(pos) == 0:
-        raise DataError(f"{where}: cannot infer the timeframe: bar times do not increase; pass timeframe=")
+        raise DataError(
+            f"{where}: cannot infer the timeframe: bar times do not increase; pass --timeframe TF"
+        )
     k = len(pos) // 2
     med = int(np.partition(pos, k)[k])
     tf = _TF_BY_PERIOD.get(med)
@@ -552,13 +554,13 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
     if tf is None:
         raise DataError(
             f"{where}: cannot infer the timeframe: median bar spacing {med / MINUTE_NS:g} min is not an "
-            "MT5 timeframe; pass timeframe="
+            "MT5 timeframe; pass --timeframe TF"
         )
     if tf.is_fixed and tf.period_ns <= DAY_NS and (local % tf.period_ns != 0).any():
         row = int(np.flatnonzero(local % tf.period_ns != 0)[0])
         raise DataError(
             f"{where}: cannot infer the timeframe: spacing suggests {tf.name} but bar {row + 1} is not on a "
-            f"{tf.name} boundary; pass timeframe="
+            f"{tf.name} boundary; pass --timeframe TF"
         )
     return tf
 
@@ -859,7 +861,7 @@ def read_bars_table(
         *(f"{s}_{f}" for s in ("bid", "ask") for f in _PRICE_FIELDS),
     }  # fmt: skip
     if unknown:
-        raise ConfigError(f"read_bars_table: unknown target name(s) {sorted(unknown)} in columns=")
+        raise ConfigError(f"read_bars_table: unknown target name(s) {sorted(unknown)} in the column mapping")
     wanted: dict[str, str] = {}  # our name -> file column
     missing: list[str] = []
     for our in ("time", *_PRICE_FIELDS):
@@ -876,7 +878,7 @@ def read_bars_table(
             wanted[our] = c
     if "spread" not in wanted and "ask_close" in wanted and point is None:
         raise DataError(
-            f"{p}: bid+ask bars need point= (the symbol's point, e.g. 0.00001) to turn ask - bid into "
+            f"{p}: bid+ask bars need --point (the symbol's point, e.g. 0.00001) to turn ask - bid into "
             "spread points"
         )
     if point is not None and not point > 0:
@@ -900,7 +902,7 @@ def read_bars_table(
     if pa.types.is_timestamp(time_type) and time_type.tz is not None:
         if _fixed_offset_ns(zone) != 0:
             raise DataError(f"{p}: column {wanted['time']!r} is already time-zone aware ({time_type.tz}); "
-                            "leave tz='UTC'")  # fmt: skip
+                            "leave --tz UTC")  # fmt: skip
         utc = _aware_time_ns(table.column("time"), p, wanted["time"])
     else:
         if pa.types.is_timestamp(time_type):

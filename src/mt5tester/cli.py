@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mt5tester import __version__
-from mt5tester.config import Config, json_schema, load_config
+from mt5tester.config import DEFAULT_DATABASE_URL, Config, json_schema, load_config
 from mt5tester.errors import EXIT_CODES, Mt5TesterError
 
 log = logging.getLogger("mt5tester")
@@ -263,11 +263,7 @@ def _resume_target(
     url = (
         db_url
         or os.environ.get("MT5TESTER_DB_URL")
-        or (
-            load_config(config_path).results.database_url
-            if config_path
-            else "sqlite:///runs/mt5tester.sqlite"
-        )
+        or (load_config(config_path).results.database_url if config_path else DEFAULT_DATABASE_URL)
     )
     engine = db.connect(url)
     with engine.connect() as conn:

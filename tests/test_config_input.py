@@ -113,7 +113,9 @@ def test_config_impossible_date_names_key_and_line(tmp_path: Path, run_cli) -> N
     assert code == 2
     assert f"{p}:3: backtest.end: Input should be a valid date or datetime, day value is outside" in err
     explicit = tmp_path / "tagged.yaml"
-    explicit.write_text("backtest:\n  start: !!timestamp 2019-02-31\n  end: 2019-03-01\n  symbols: [EURUSD]\n")
+    explicit.write_text(
+        "backtest:\n  start: !!timestamp 2019-02-31\n  end: 2019-03-01\n  symbols: [EURUSD]\n"
+    )
     code, _, err = run_cli("config", "check", str(explicit))
     assert code == 2
     assert f"{explicit}:2: invalid YAML: day is out of range for month" in err
@@ -176,3 +178,30 @@ def test_config_check_markup_in_key_and_path_printed_as_text(tmp_path: Path, run
     code, out, err = run_cli("config", "check", str(p))
     assert code == 0, err
     assert f"{p}: valid (hash " in out
+
+
+def test_config_recursive_or_undefined_alias_refused_with_line(tmp_path: Path, run_cli) -> None:
+    p = tmp_path / "rec.yaml"
+    p.write_text(HEAD + "strategies:\n  - &s\n    class: ma_cross\n    params: {x: *s}\n")
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert f"{p}:8: alias '*s' needs a complete '&s' value before it" in err
+    p.write_text(HEAD + "strategies:\n  - class: ma_cross\n    symbols: *nope\n")
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert f"{p}:7: alias '*nope' needs a complete '&nope' value before it" in err
+
+
+def test_config_merge_keys_and_shared_windows_still_load(tmp_path: Path, run_cli) -> None:
+    p = tmp_path / "merge.yaml"
+    p.write_text(
+        HEAD + "coordinator:\n  blocked:\n    - &w {days: [fri], from: '21:55', to: '22:10'}\n"
+        "    - {<<: *w, days: [mon]}\n  sessions: [*w]\n"
+    )
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 0, err
+    from mt5tester.config import load_config
+
+    cfg = load_config(p)
+    assert [w.days for w in cfg.coordinator.blocked] == [["fri"], ["mon"]]
+    assert cfg.coordinator.sessions[0].from_ == "21:55"

@@ -466,8 +466,9 @@ def _scan(text: str, source: str) -> dict[tuple[Any, ...], int]:
         depth = len(stack) + 1
         if isinstance(ev, yaml.AliasEvent):
             if ev.anchor not in anchors:
-                raise ConfigError(
-                    f"{source}:{line}: alias '*{ev.anchor}' has no anchor '&{ev.anchor}' above it"
+                raise ConfigError(  # undefined, or inside its own anchor (a recursive value)
+                    f"{source}:{line}: alias '*{ev.anchor}' needs a complete '&{ev.anchor}' value before it "
+                    "(an alias may not refer to the value that contains it)"
                 )
             size, height = anchors[ev.anchor]
             added += size

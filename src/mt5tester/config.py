@@ -446,7 +446,7 @@ def _scan(text: str, source: str) -> dict[tuple[Any, ...], int]:
                 parent.expect_key = False
                 parent.key = ev.value if isinstance(ev, yaml.ScalarEvent) else None
                 path = None  # nothing inside a key is validated by key path
-                if parent.key is not None and parent.path is not None:
+                if parent.key is not None:
                     first = parent.keys.get(parent.key)
                     if first is not None:
                         raise ConfigError(
@@ -454,7 +454,8 @@ def _scan(text: str, source: str) -> dict[tuple[Any, ...], int]:
                             "would silently keep the last value: remove one of them"
                         )
                     parent.keys[parent.key] = line
-                    lines[(*parent.path, parent.key)] = line
+                    if parent.path is not None:
+                        lines[(*parent.path, parent.key)] = line
             elif parent.is_map:
                 parent.expect_key = True
                 path = None if parent.path is None or parent.key is None else (*parent.path, parent.key)

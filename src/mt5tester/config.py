@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import collections
-import copy
 import datetime as dt
 import difflib
 import hashlib
@@ -643,9 +642,10 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node = raw
     *parents, last = dotted.split(".")
     for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
+        child = node.get(p, {})
+        if not isinstance(child, dict):
             raise ConfigError(f"cannot override {dotted}: {p} is not a section")
+        node[p] = node = dict(child)  # a copy: the caller's dict (or a shared alias) stays as it was
     node[last] = value
 
 
@@ -654,7 +654,8 @@ def parse_config(
 ) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a mapping with sections (backtest, data, ...)")
-    raw = copy.deepcopy(raw)
+    # the sections changed below are copied, not the whole tree (which may be large)
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     _apply_aliases(raw, source)
     for key, value in (overrides or {}).items():
         if value is not None:

@@ -154,7 +154,8 @@ def test_cli_config_check_finds_bad_param_value_and_unknown_class(tmp_path: Path
     p.write_text(TYPO.replace("class: ma_cross", "class: ma_crosss"))
     code, _, err = run_cli("config", "check", str(p))
     assert code == 2
-    assert "strategy #1 'ma': class 'ma_crosss' is neither a built-in" in err
+    assert f"{p}:3: strategy #1 'ma': class 'ma_crosss' is neither a built-in" in err
+    assert err.rstrip().endswith("nor 'module:Class' nor 'file.py:Class'; did you mean 'ma_cross'?")
 
 
 def test_cli_config_check_strategy_enum_param_did_you_mean(tmp_path: Path, run_cli) -> None:

@@ -84,9 +84,10 @@ def resolve_class(spec: str, base_dir: Path, label: str) -> tuple[type[Strategy]
     if ":" not in target:
         known = ", ".join(sorted(BUILTINS))
         plugins = ", ".join(sorted(plugin_targets())) or "none installed"
+        hint = did_you_mean(spec, [*BUILTINS, *plugin_targets()])
         raise StrategyLoadError(
             f"strategy {label}: class '{spec}' is neither a built-in ({known}), an installed plug-in "
-            f"(entry points '{ENTRY_POINT_GROUP}': {plugins}) nor 'module:Class' nor 'file.py:Class'"
+            f"(entry points '{ENTRY_POINT_GROUP}': {plugins}) nor 'module:Class' nor 'file.py:Class'{hint}"
         )
     where, cls_name = target.rsplit(":", 1)
     if where.endswith(".py"):
@@ -133,7 +134,10 @@ def _params_error(
 
 def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) -> LoadedStrategy:
     label = f"#{index + 1} '{sc.name or sc.class_}'"
-    cls, source = resolve_class(sc.class_, base_dir, label)
+    try:
+        cls, source = resolve_class(sc.class_, base_dir, label)
+    except StrategyLoadError as e:
+        raise StrategyLoadError(f"{cfg.where('strategies', index, 'class')}: {e}") from e
     try:
         params = cls.Params.model_validate(sc.params)
     except ValidationError as e:

@@ -227,3 +227,17 @@ def test_load_config_enum_in_list_did_you_mean(tmp_path: Path) -> None:
         f"{p}:5: portfolio.categories.1: Input should be 'technical', 'smc', 'ml' or 'fusion'; did you "
         "mean 'smc'?" in str(e.value)
     )
+
+
+def test_load_config_symbol_enum_value_did_you_mean(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "backtest: {start: 2024-01-01, end: 2024-02-01, symbols: [EURUSD]}\n"
+        "symbols:\n  EURUSD:\n    commission_mode: per_lots\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == (
+        f"{p}:4: symbols.EURUSD.commission_mode: Input should be 'per_lot' or 'percent_of_value'; "
+        "did you mean 'per_lot'?"
+    )

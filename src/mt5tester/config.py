@@ -585,7 +585,7 @@ def _check_symbols(cfg: Config, source: str, lines: dict[tuple[Any, ...], int]) 
             first = e.errors()[0]
             loc = ("symbols", name, *first["loc"])
             raise ConfigError(
-                f"{_where(source, lines, loc)}: {'.'.join(map(str, loc))}: {first['msg']}"
+                f"{_where(source, lines, loc)}: {'.'.join(map(str, loc))}: {first['msg']}{value_hint(first)}"
             ) from None
     for i, name in enumerate(cfg.backtest.symbols):
         if name in cfg.symbols:

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mt5tester import __version__
-from mt5tester.config import DEFAULT_DATABASE_URL, Config, json_schema, load_config
-from mt5tester.errors import EXIT_CODES, Mt5TesterError
+from mt5tester.config import Config, json_schema, load_config
+from mt5tester.errors import EXIT_CODES, Mt5TesterError, StorageError
 
 log = logging.getLogger("mt5tester")
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
@@ -255,17 +255,18 @@ def _resume_target(
 
     from sqlalchemy import select
 
-    from mt5tester.config import parse_config
+    from mt5tester.config import ResultsConfig, parse_config
     from mt5tester.engine import checkpoint
     from mt5tester.errors import StorageError
     from mt5tester.results import db
 
-    url = (
-        db_url
-        or os.environ.get("MT5TESTER_DB_URL")
-        or (load_config(config_path).results.database_url if config_path else DEFAULT_DATABASE_URL)
+    results = load_config(config_path).results if config_path else ResultsConfig()
+    url = db_url or os.environ.get("MT5TESTER_DB_URL") or results.database_url
+    engine = db.connect(
+        url,
+        connect_timeout=results.connect_timeout_seconds,
+        statement_timeout=results.statement_timeout_seconds,
     )
-    engine = db.connect(url)
     with engine.connect() as conn:
         row = conn.execute(
             select(db.runs.c.status, db.runs.c.config).where(db.runs.c.run_id == run_id)
@@ -475,7 +476,17 @@ def main(argv: list[str] | None = None) -> int:
     except Mt5TesterError as e:
         click.echo(f"error ({type(e).__name__}, exit {e.exit_code}): {e}", err=True)
         return e.exit_code
-    except Exception:
+    except Exception as e:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(e, OperationalError):  # the database failed: disk full, timeout, connection lost
+            cause = e.orig if e.orig is not None else e
+            click.echo(
+                f"error (StorageError, exit 6): the results database failed: {type(cause).__name__}: "
+                f"{str(cause).strip()}. Fix the database (results.database_url, MT5TESTER_DB_URL or --db).",
+                err=True,
+            )
+            return StorageError.exit_code
         click.echo("internal error (a bug in mt5tester, please report it):", err=True)
         traceback.print_exc()
         return 1

@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    StringConstraints,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -35,6 +36,7 @@ from pydantic import (
 )
 
 from mt5tester.errors import ConfigError
+from mt5tester.model import limits
 from mt5tester.model.symbol import BUILTIN_SYMBOLS, SymbolSpec, build_symbol
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.regime.detectors import RegimeParams
@@ -70,6 +72,10 @@ def _parse_tf(v: Any) -> Any:
     return v
 
 
+# Text stored in a length-limited column of the results database is refused here, before bar 1:
+# PostgreSQL would refuse it mid-run and SQLite would store it silently.
+SymbolName = Annotated[str, StringConstraints(min_length=1, max_length=limits.SYMBOL)]
+
 TF = Annotated[
     Timeframe,
     BeforeValidator(_parse_tf),
@@ -82,7 +88,7 @@ TF = Annotated[
 class BacktestConfig(_Section):
     start: dt.date = Field(description="first day simulated (00:00 UTC)")
     end: dt.date = Field(description="end day, not included (as MT5's tester)")
-    symbols: list[str] = Field(min_length=1)
+    symbols: list[SymbolName] = Field(min_length=1)
     timeframes: list[TF] = Field(default_factory=list, description="extra timeframes to preload")
     primary_timeframe: TF = Timeframe.H1
     warmup_bars: int = Field(default=100, ge=1, description="closed bars each strategy call sees")
@@ -131,10 +137,16 @@ class DataConfig(_Section):
 
 
 class StrategyConfig(_Section):
-    class_: str = Field(alias="class", description="built-in name, 'pkg.module:Class' or 'file.py:Class'")
-    name: str | None = None
+    class_: str = Field(
+        alias="class",
+        max_length=limits.STRATEGY_SPEC,
+        description="built-in name, 'pkg.module:Class' or 'file.py:Class'",
+    )
+    name: str | None = Field(
+        default=None, max_length=limits.STRATEGY_NAME, description="default: the class name"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
-    symbols: list[str] | None = Field(default=None, description="default: all backtest symbols")
+    symbols: list[SymbolName] | None = Field(default=None, description="default: all backtest symbols")
     timeframe: TF | None = Field(default=None, description="default: backtest.primary_timeframe")
     volume: float = Field(default=0.1, gt=0, description="lots per signal before sizing rules")
     trade: bool = Field(default=True, description="false: signals only feed the fusion strategies naming it")
@@ -305,6 +317,17 @@ class ResultsConfig(_Section):
         default=60.0,
         gt=0,
         description="wall seconds between checkpoints (resume with --resume RUN_ID); null: off",
+    )
+    connect_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="give up connecting to the results database after this long (exit 6); PostgreSQL "
+        "counts whole seconds, at least 2",
+    )
+    statement_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="give up a statement (or a lock wait) of the results database after this long (exit 6)",
     )
     equity_sampling: str = Field(
         default="point",

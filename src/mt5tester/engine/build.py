@@ -117,7 +117,11 @@ def build(
     except ValueError as e:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
-    engine = db.connect(cfg.results.database_url)
+    engine = db.connect(
+        cfg.results.database_url,
+        connect_timeout=cfg.results.connect_timeout_seconds,
+        statement_timeout=cfg.results.statement_timeout_seconds,
+    )
     strategies = load_strategies(cfg, base_dir) if with_strategies else []
 
     m1: dict[str, Bars] = {}

@@ -10,6 +10,7 @@ everything is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
@@ -29,7 +30,7 @@ from mt5tester.data.resample import bucket_start
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
-from mt5tester.errors import StrategyRuntimeError
+from mt5tester.errors import StorageError, StrategyRuntimeError
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
@@ -237,7 +238,7 @@ class Runner:
     def __init__(self, c: Components, run_id: str | None = None) -> None:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.rec = Recorder(c.engine, self.run_id)
+        self.rec = Recorder(c.engine, self.run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
         self.funnel = Funnel()
         self.disabled: set[int] = set()
         self._signal_seq = 0
@@ -615,10 +616,24 @@ class Runner:
     ) -> RunResult:
         """Run the loop; with ``resume`` (a checkpoint state) continue a recorded run after its point."""
         c = self.c
-        cfg = c.cfg
-        if resume is not None:
+        if resume is not None and not resume.get("fresh"):  # "fresh": the checkpoint before bar 1
             first_point = checkpoint.restore(self, resume)
             return self._loop(progress, first_point)
+        if resume is None:
+            self._start_run()
+        self._record_deals(c.server.deals[:1])
+        for ls in c.strategies:
+            ls.strategy.on_start(self.ctx)
+        return self._loop(progress, 0)
+
+    def _start_run(self) -> None:
+        c = self.c
+        cfg = c.cfg
+        start_marker = (
+            None
+            if cfg.results.checkpoint_seconds is None
+            else checkpoint.start_marker(self.run_id, str(c.base_dir), day_ns(cfg.backtest.start))
+        )
         self.rec.start_run(
             cfg.effective()
             | {"results": cfg.effective()["results"] | {"database_url": db.redact(cfg.results.database_url)}},
@@ -653,11 +668,8 @@ class Runner:
                 }
                 for h in c.health
             ],
+            then=start_marker,
         )
-        self._record_deals(c.server.deals[:1])
-        for ls in c.strategies:
-            ls.strategy.on_start(self.ctx)
-        return self._loop(progress, 0)
 
     def _loop(self, progress: Callable[[int, int], None] | None, first_point: int) -> RunResult:
         # What the build made (data, frames, strategies) lives through the whole run: frozen, the cyclic
@@ -732,16 +744,23 @@ class Runner:
         except BaseException as e:
             self._fold_calls()
             self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-            self._record_book()
+            with contextlib.suppress(StorageError):  # a failed write: finish() marks the run failed with it
+                self._record_book()
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
             raise
         self._fold_calls()
         self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-        self._record_book()
-        self.rec.flush()
-        for row in daily_rows(c.engine, self.run_id, cfg.backtest.server_timezone):
-            self.rec.add(db.daily_equity, row)
+        try:
+            self._record_book()
+            self.rec.flush()
+            with db.storage_errors(c.engine, f"reading the equity of run {self.run_id}", "Fix the database"):
+                daily = daily_rows(c.engine, self.run_id, cfg.backtest.server_timezone)
+            for row in daily:
+                self.rec.add(db.daily_equity, row)
+        except StorageError as e:  # marked failed with the error; resumable from its last checkpoint
+            self.rec.finish("failed", self.funnel.as_dict(), f"{type(e).__name__}: {e}")
+            raise
         funnel = self.funnel.as_dict()
         seconds = round(_time.perf_counter() - t_start, 3)
         self.rec.finish("completed", funnel, None, {"loop_seconds": seconds})

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from mt5tester.config import Config, StrategyConfig, did_you_mean, value_hint
 from mt5tester.errors import StrategyLoadError
+from mt5tester.model import limits
 from mt5tester.strategy.base import FusionStrategy, Strategy
 
 BUILTINS: dict[str, str] = {
@@ -143,6 +144,17 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
     except ValidationError as e:
         raise StrategyLoadError(_params_error(e, cls, sc, cfg, index, label)) from None
     name = sc.name or cls.__name__
+    # the results database holds names and paths of bounded length (model/limits.py): refused before bar 1
+    if len(name) > limits.STRATEGY_NAME:
+        raise StrategyLoadError(
+            f"strategy {label}: its name {name[:40]!r}... has {len(name)} characters, more than the "
+            f"{limits.STRATEGY_NAME} the results database stores; set a shorter 'name:'"
+        )
+    if len(source) > limits.SOURCE_FILE:
+        raise StrategyLoadError(
+            f"strategy {label}: its source path has {len(source)} characters, more than the "
+            f"{limits.SOURCE_FILE} the results database stores; move the file to a shorter path"
+        )
     symbols = sc.symbols or list(cfg.backtest.symbols)
     unknown = [s for s in symbols if s not in cfg.backtest.symbols]
     if unknown:

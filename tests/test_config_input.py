@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
+from mt5tester.config_input import read_yaml
+from mt5tester.errors import ConfigError
+
 from conftest import base_config, write_yaml
 
 HEAD = "backtest:\n  start: 2024-01-01\n  end: 2024-02-01\n  symbols: [EURUSD]\n"
@@ -205,3 +211,71 @@ def test_config_merge_keys_and_shared_windows_still_load(tmp_path: Path, run_cli
     cfg = load_config(p)
     assert [w.days for w in cfg.coordinator.blocked] == [["fri"], ["mon"]]
     assert cfg.coordinator.sessions[0].from_ == "21:55"
+
+
+class _Reference(yaml.SafeLoader):
+    """PyYAML's SafeLoader with dates left as text: what read_yaml must build."""
+
+
+_Reference.yaml_implicit_resolvers = {
+    k: [(t, r) for t, r in v if t != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+SNIPPETS = [
+    "",
+    "# only a comment\n",
+    "a: 1\nb: 1.5\nc: .inf\nd: 1e3\ne: 0x1F\nf: 017\ng: 21:55\nh: '21:55'\ni: -0\n",
+    "a: yes\nb: No\nc: on\nd: OFF\ne: true\nf: ~\ng: null\nh:\ni: ''\n",
+    "a: 2024-01-01\nb: 2024-01-01 10:00:00\nc: '2024-01-01'\n",
+    "a: !!str 123\nb: !!int '3'\nc: !!float '2'\nd: !!bool 'yes'\ne: !!null ''\nf: !!binary aGVsbG8=\n",
+    "base: &b {x: 1, y: 2}\nm: {<<: *b, y: 3}\nn:\n  <<: [*b, {z: 4, x: 9}]\n  w: 0\n",
+    "l: &l [1, [2, 3], {a: b}]\nm: [*l, *l]\ns: &s text\nt: *s\n",
+    'a: |\n  line 1\n  line 2\nb: >\n  folded\n  text\nc: "esc\\tape"\n',
+    "1: one\n2.5: two\nfalse: three\n? long key\n: value\n",
+    "- a\n- - b\n  - c\n- {d: [e, {f: g}]}\n",
+    "symbols: [EURUSD, 'GBPUSD', \"USDJPY\"]\nnested: {a: {b: {c: [1, {d: 2}]}}}\n",
+]
+
+
+@pytest.mark.parametrize("text", SNIPPETS)
+def test_read_yaml_builds_what_safeloader_builds(text: str) -> None:
+    value, _ = read_yaml(text, "x.yaml")
+    assert value == yaml.load(text, Loader=_Reference)
+
+
+def test_read_yaml_builds_example_and_demo_configs_as_safeloader() -> None:
+    from mt5tester.demo_run import demo_config
+
+    root = Path(__file__).resolve().parents[1]
+    for text in (
+        (root / "configs" / "example.yaml").read_text(),
+        yaml.safe_dump(demo_config(), sort_keys=False),
+        yaml.safe_dump(base_config(Path("/d"), Path("/t"))),
+    ):
+        value, lines = read_yaml(text, "x.yaml")
+        assert value == yaml.load(text, Loader=_Reference)
+        assert lines[("backtest",)] == 1 or ("backtest",) in lines
+
+
+def test_read_yaml_lines_of_keys_and_items() -> None:
+    _, lines = read_yaml("a:\n  b: [x,\n    y]\n  c:\n    - {d: 1}\n", "x.yaml")
+    assert lines == {("a",): 1, ("a", "b"): 2, ("a", "b", 0): 2, ("a", "b", 1): 3, ("a", "c"): 4,
+                     ("a", "c", 0): 5, ("a", "c", 0, "d"): 5}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("a: 1\n---\nb: 2\n", 2, "a second YAML document ('---'); a config is one document"),
+        ("a: !!set {x}\n", 1, "tag tag:yaml.org,2002:set is not supported in a config; remove it"),
+        ("a: !!python/name:os.system x\n", 1, "tag tag:yaml.org,2002:python/name:os.system is not supported"),
+        ("? [a, b]\n: 1\n", 1, "a key must be a single value, not a list or mapping"),
+        ("a: {<<: 1}\n", 1, "'<<' (merge) needs a mapping or a list of mappings"),
+        ("a: 1\n1: 2\nA: 3\ntrue: 4\n", 4, "duplicate key 'True' (first at line 2)"),
+    ],
+)
+def test_read_yaml_refusals_name_line_and_reason(text: str, line: int, reason: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        read_yaml(text, "x.yaml")
+    assert str(e.value).startswith(f"x.yaml:{line}: {reason}")

@@ -6,7 +6,6 @@ deprecated alias of ``warmup_bars``.
 
 from __future__ import annotations
 
-import codecs
 import collections
 import datetime as dt
 import difflib
@@ -35,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from mt5tester.config_input import read_config_text, read_yaml
 from mt5tester.errors import ConfigError
 from mt5tester.model import limits
 from mt5tester.model.symbol import BUILTIN_SYMBOLS, SymbolSpec, build_symbol
@@ -400,161 +400,6 @@ class Config(_Section):
 # ----------------------------------------------------------------------------------------------- loading
 
 
-# Limits that keep any config under 1 MB checked in bounded time and memory: real configs are a few
-# kilobytes, nest about 6 levels deep and use a handful of aliases.
-MAX_CONFIG_BYTES = 4_000_000
-MAX_DEPTH = 64  # nested mappings/sequences, aliases included (deeper input would exhaust the stack)
-MAX_ALIAS_VALUES = 100_000  # values added by expanding aliases ("billion laughs" adds ~10^9)
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-
-
-class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that leaves dates as text (pydantic parses them and names the key of a bad one,
-    e.g. 2019-02-30) and reports any value it cannot construct as a YAML error with its line."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, OverflowError) as e:
-            raise yaml.constructor.ConstructorError(None, None, str(e), node.start_mark) from None
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-class _Open:
-    """A mapping or sequence being read by ``_scan``."""
-
-    def __init__(self, path: tuple[Any, ...] | None, anchor: str | None, is_map: bool) -> None:
-        self.path, self.anchor, self.is_map = path, anchor, is_map
-        self.size = 1  # values inside, aliases expanded
-        self.height = 1  # nesting levels inside, aliases expanded
-        self.keys: dict[str, int] = {}  # key -> line (mappings)
-        self.key: Any = None  # the key whose value comes next (mappings)
-        self.expect_key = is_map
-        self.index = 0  # next item (sequences)
-
-
-def _scan(text: str, source: str) -> dict[tuple[Any, ...], int]:
-    """Check the YAML events in one pass without recursion and return the line of every key path.
-
-    Refuses, naming the line: a key given twice in one mapping (YAML keeps the last value silently),
-    nesting deeper than MAX_DEPTH, and aliases that expand to more than MAX_ALIAS_VALUES values. An
-    alias is not followed: a path inside it maps to the alias's own line.
-    """
-    lines: dict[tuple[Any, ...], int] = {}
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (size, height) with aliases expanded
-    stack: list[_Open] = []
-    added = 0
-    for ev in yaml.parse(text, Loader=_Loader):
-        line = (ev.start_mark.line if ev.start_mark else 0) + 1
-        if isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            done = stack.pop()
-            if done.anchor:
-                anchors[done.anchor] = (done.size, done.height)
-            if stack:
-                stack[-1].size += done.size
-                stack[-1].height = max(stack[-1].height, done.height + 1)
-            continue
-        if not isinstance(ev, yaml.NodeEvent):
-            continue  # stream and document start/end
-        path: tuple[Any, ...] | None = ()
-        if stack:
-            parent = stack[-1]
-            if parent.is_map and parent.expect_key:
-                parent.expect_key = False
-                parent.key = ev.value if isinstance(ev, yaml.ScalarEvent) else None
-                path = None  # nothing inside a key is validated by key path
-                if parent.key is not None:
-                    first = parent.keys.get(parent.key)
-                    if first is not None:
-                        raise ConfigError(
-                            f"{source}:{line}: duplicate key '{parent.key}' (first at line {first}); YAML "
-                            "would silently keep the last value: remove one of them"
-                        )
-                    parent.keys[parent.key] = line
-                    if parent.path is not None:
-                        lines[(*parent.path, parent.key)] = line
-            elif parent.is_map:
-                parent.expect_key = True
-                path = None if parent.path is None or parent.key is None else (*parent.path, parent.key)
-            else:
-                path = None if parent.path is None else (*parent.path, parent.index)
-                parent.index += 1
-                if path is not None:
-                    lines[path] = line
-        depth = len(stack) + 1
-        if isinstance(ev, yaml.AliasEvent):
-            if ev.anchor not in anchors:
-                raise ConfigError(  # undefined, or inside its own anchor (a recursive value)
-                    f"{source}:{line}: alias '*{ev.anchor}' needs a complete '&{ev.anchor}' value before it "
-                    "(an alias may not refer to the value that contains it)"
-                )
-            size, height = anchors[ev.anchor]
-            added += size
-            if added > MAX_ALIAS_VALUES:
-                raise ConfigError(
-                    f"{source}:{line}: alias '*{ev.anchor}' expands the config beyond {MAX_ALIAS_VALUES:,} "
-                    "values (nested aliases); write the values out or use fewer aliases"
-                )
-            if depth - 1 + height > MAX_DEPTH:
-                raise ConfigError(
-                    f"{source}:{line}: alias '*{ev.anchor}' nests the config deeper than {MAX_DEPTH} levels"
-                )
-            if stack:
-                stack[-1].size += size
-                stack[-1].height = max(stack[-1].height, height + 1)
-        elif isinstance(ev, yaml.ScalarEvent):
-            if ev.anchor:
-                anchors[ev.anchor] = (1, 0)
-            if stack:
-                stack[-1].size += 1
-        else:
-            if depth > MAX_DEPTH:
-                raise ConfigError(
-                    f"{source}:{line}: the config nests deeper than {MAX_DEPTH} levels; a config needs "
-                    "about 6 (check the brackets and indentation)"
-                )
-            stack.append(_Open(path, ev.anchor, isinstance(ev, yaml.MappingStartEvent)))
-    return lines
-
-
-def _read_text(p: Path) -> str:
-    """The file as text; anything but UTF-8 (a BOM is allowed) is refused with the line and how to fix."""
-    try:
-        size = p.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"{p}: {size:,} bytes; a config is at most {MAX_CONFIG_BYTES:,} bytes (is this the config?)"
-            )
-        data = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read the config: {e.strerror or e}") from None
-    save = "save the file as UTF-8 (the config must be UTF-8 text)"
-    for bom, name in (
-        (codecs.BOM_UTF32_LE, "UTF-32"),
-        (codecs.BOM_UTF32_BE, "UTF-32"),
-        (codecs.BOM_UTF16_LE, "UTF-16"),
-        (codecs.BOM_UTF16_BE, "UTF-16"),
-    ):
-        if data.startswith(bom):
-            raise ConfigError(f"{p}:1: the file is {name} text (byte-order mark); {save}")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise ConfigError(f"{p}:{line}: NUL byte at offset {nul}: not UTF-8 text (UTF-16?); {save}")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ConfigError(
-            f"{p}:{line}: byte 0x{data[e.start]:02x} at offset {e.start} is not UTF-8; {save}"
-        ) from None
-
-
 def _field_model(model: Any, loc: tuple[Any, ...]) -> Any:
     """The pydantic model class reached by following ``loc`` from ``model`` (None if not a model)."""
     current: Any = model
@@ -697,10 +542,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    text = _read_text(p)
+    text = read_config_text(p)
     try:
-        lines = _scan(text, str(p))
-        raw = yaml.load(text, Loader=_Loader)
+        raw, lines = read_yaml(text, str(p))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)

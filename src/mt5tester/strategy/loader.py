@@ -7,6 +7,7 @@ StrategyLoadError naming the strategy, the source and the cause; zero strategies
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import importlib.metadata
@@ -179,7 +180,7 @@ def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:
         )
     loaded = [build_strategy(sc, cfg, base_dir, i) for i, sc in enumerate(cfg.strategies)]
     names = [ls.strategy.name for ls in loaded]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in collections.Counter(names).items() if k > 1)
     if dupes:
         raise StrategyLoadError(f"strategy names must be unique; repeated: {', '.join(dupes)} (set 'name:')")
     check_fusion(loaded, cfg)

@@ -54,6 +54,23 @@ def inputs() -> dict[str, bytes]:
         "1 MB of symbol overrides": (
             HEAD + "symbols:\n" + "".join(f"  S{i:06d}: {{digits: 5}}\n" for i in range(40_000))
         ).encode(),
+        "1 MB of strategies": (
+            HEAD
+            + "strategies:\n"
+            + "".join(
+                f"  - {{class: ma_cross, name: s{i:06d}, params: {{fast: 5}}}}\n" for i in range(16_000)
+            )
+        ).encode(),
+        "1 MB of defined symbols": (
+            HEAD.replace("[EURUSD]", "[" + ", ".join(f"S{i:05d}" for i in range(8_000)) + "]")
+            + "symbols:\n"
+            + "".join(
+                f"  S{i:05d}: {{digits: 2, trade_contract_size: 1, currency_base: USD, currency_profit: USD, "
+                "currency_margin: USD}\n"
+                for i in range(8_000)
+            )
+            + "strategies:\n  - {class: ma_cross}\n"
+        ).encode(),
         "1 MB symbols list": (
             "backtest:\n  start: 2024-01-01\n  end: 2024-02-01\n  symbols: ["
             + ", ".join(f"S{i:06d}" for i in range(120_000))

@@ -157,7 +157,8 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
             f"{limits.SOURCE_FILE} the results database stores; move the file to a shorter path"
         )
     symbols = sc.symbols or list(cfg.backtest.symbols)
-    unknown = [s for s in symbols if s not in cfg.backtest.symbols]
+    known = set(cfg.backtest.symbols)
+    unknown = [s for s in symbols if s not in known]
     if unknown:
         raise StrategyLoadError(
             f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"

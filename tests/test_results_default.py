@@ -93,15 +93,15 @@ def test_data_import_messages_name_cli_flags_not_python_keywords(tmp_path: Path,
     b = tmp_path / "b.csv"
     b.write_text(a.read_text().replace("1.1\t1.2\t1.0\t1.1\t5", "1.1\t1.3\t1.0\t1.1\t5", 1))
     cat = str(tmp_path / "cat")
-    assert run_cli("data", "import", str(a), "--symbol", "EURUSD", "--catalog", cat)[0] == 0
-    code, _, err = run_cli("data", "import", str(b), "--symbol", "EURUSD", "--catalog", cat)
+    assert run_cli("data", "import", str(a), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)[0] == 0
+    code, _, err = run_cli("data", "import", str(b), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)
     assert code == 3
     assert err.rstrip().endswith("to overwrite the stored rows pass --on-conflict replace")
     assert "on_conflict" not in err
 
     one = tmp_path / "one.csv"
     one.write_text(MT5_HEADER + "2024.01.02\t10:00:00\t1.1\t1.2\t1.0\t1.1\t5\t0\t10\n")
-    code, _, err = run_cli("data", "import", str(one), "--symbol", "EURUSD", "--catalog", cat)
+    code, _, err = run_cli("data", "import", str(one), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)
     assert code == 3
     assert err.rstrip().endswith("cannot infer the timeframe from 1 bar; pass --timeframe TF")
     assert "timeframe=" not in err

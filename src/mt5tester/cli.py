@@ -49,6 +49,8 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     t.add_row("decision points (bar closes)", str(funnel["decision_points"]))
     t.add_row("strategy calls", str(funnel["strategy_calls"]))
     t.add_row("signals generated", str(funnel["signals_generated"]))
+    if funnel.get("strategy_order_sends"):
+        t.add_row("  orders sent by strategies (order_send)", str(funnel["strategy_order_sends"]))
     t.add_row("invalid signals", str(funnel["invalid_signals"]))
     for name, reasons in funnel["invalid_by_strategy"].items():
         for reason, n in reasons.items():
@@ -238,12 +240,15 @@ def backtest(
         raise click.UsageError("give --config FILE (or --resume RUN_ID)")
     overrides: dict[str, Any] = {
         "data.allow_unhealthy": True if allow_unhealthy else None,
-        "backtest.symbols": [s.strip() for s in symbols.split(",")] if symbols else None,
         "backtest.start": start,
         "backtest.end": end,
         "results.out_dir": str(out.resolve()) if out else None,
     }
     cfg = load_config(config_path, overrides)
+    if symbols:  # narrows the strategies that list their own symbols too (README: flags override)
+        from mt5tester.strategy.loader import narrow_symbols
+
+        cfg = narrow_symbols(cfg, [s.strip() for s in symbols.split(",") if s.strip()])
     sys.exit(run_backtest(cfg, config_path.resolve().parent, _console()))
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mt5tester.config import Config, StrategyConfig, did_you_mean, value_hint
-from mt5tester.errors import StrategyLoadError
+from mt5tester.config import BacktestConfig, Config, StrategyConfig, did_you_mean, value_hint
+from mt5tester.errors import ConfigError, StrategyLoadError
 from mt5tester.model import limits
 from mt5tester.strategy.base import FusionStrategy, Strategy
 
@@ -157,12 +157,7 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
             f"{limits.SOURCE_FILE} the results database stores; move the file to a shorter path"
         )
     symbols = sc.symbols or list(cfg.backtest.symbols)
-    known = set(cfg.backtest.symbols)
-    unknown = [s for s in symbols if s not in known]
-    if unknown:
-        raise StrategyLoadError(
-            f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"
-        )
+    _check_known(symbols, cfg, label)
     tf = sc.timeframe or cfg.backtest.primary_timeframe
     try:
         strategy = cls(name, params, symbols, tf, cfg.backtest.warmup_bars, sc.volume)
@@ -171,6 +166,38 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
             f"strategy {label} ({sc.class_}): constructor raised {type(e).__name__}: {e}\n{_tail(e)}"
         ) from e
     return LoadedStrategy(strategy, sc.class_, source, _file_hash(source))
+
+
+def _check_known(symbols: list[str], cfg: Config, label: str) -> None:
+    known = set(cfg.backtest.symbols)  # a set: configs may define thousands of symbols
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        raise StrategyLoadError(
+            f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"
+        )
+
+
+def narrow_symbols(cfg: Config, symbols: list[str]) -> Config:
+    """``--symbols``: backtest.symbols becomes ``symbols`` and a strategy that lists its own symbols
+    keeps those also in ``symbols``; a strategy left with none is a StrategyLoadError naming it."""
+    try:
+        backtest = BacktestConfig.model_validate(cfg.backtest.model_dump() | {"symbols": symbols})
+    except ValidationError as e:
+        raise ConfigError("--symbols: " + "; ".join(x["msg"] for x in e.errors())) from None
+    strategies = []
+    for i, sc in enumerate(cfg.strategies):
+        if sc.symbols is not None:
+            label = f"#{i + 1} '{sc.name or sc.class_}'"
+            _check_known(sc.symbols, cfg, label)  # the config as written must be valid first
+            keep = [s for s in sc.symbols if s in backtest.symbols]
+            if not keep:
+                raise StrategyLoadError(
+                    f"strategy {label}: none of its symbols {sc.symbols} is in --symbols "
+                    f"{backtest.symbols}; add one of them to --symbols or remove the strategy from the config"
+                )
+            sc = sc.model_copy(update={"symbols": keep})
+        strategies.append(sc)
+    return cfg.model_copy(update={"backtest": backtest, "strategies": strategies})
 
 
 def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:

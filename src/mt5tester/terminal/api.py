@@ -10,6 +10,7 @@ instance as an importable ``MetaTrader5`` module so unmodified scripts run again
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,9 @@ class SimTerminal:
         self._books: set[str] = set()
         self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
         self._symbol_static: dict[str, SymbolInfo] = {}
+        # The engine routes trading requests through its own router (coordinator review, records,
+        # strategy attribution) so nothing sent through this API bypasses them; None: straight to the server.
+        self.router: Callable[[TradeRequest], OrderSendResult] | None = None
 
     # ------------------------------------------------------------------------------- plumbing
     def set_time(self, t: int) -> None:
@@ -694,6 +698,8 @@ class SimTerminal:
         if req is None:
             return None
         self._ok()
+        if self.router is not None:
+            return self.router(req)
         return self.server.send(req, strategy, signal_id)
 
     # ------------------------------------------------------ the package's undocumented helpers

@@ -279,3 +279,12 @@ def test_read_yaml_refusals_name_line_and_reason(text: str, line: int, reason: s
     with pytest.raises(ConfigError) as e:
         read_yaml(text, "x.yaml")
     assert str(e.value).startswith(f"x.yaml:{line}: {reason}")
+
+
+def test_symbols_flag_without_spec_is_exit_2_before_bar_1(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    p = write_yaml(tmp_path / "c.yaml", base_config(demo_data, tmp_path))
+    line = next(i for i, t in enumerate(p.read_text().splitlines(), 1) if t.strip().startswith("symbols:"))
+    code, _, err = run_cli("backtest", "--config", str(p), "--symbols", "FOOBAR")
+    assert code == 2, err
+    assert f"{p}:{line}: backtest.symbols: 'FOOBAR' has no built-in symbol spec" in err
+    assert not (tmp_path / "results.sqlite").exists()  # refused before the database is opened

@@ -429,6 +429,7 @@ def config_check(file: Path) -> None:
     from mt5tester.strategy.loader import load_strategies
 
     cfg = load_config(file)
+    cfg.check_symbol_specs()
     if cfg.strategies:  # none is valid here: a run-script config has none
         try:
             load_strategies(cfg, file.resolve().parent)

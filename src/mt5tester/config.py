@@ -400,6 +400,27 @@ class Config(_Section):
         parsing, e.g. strategy params); just the file when the key is not in it."""
         return _where(self._origin.get("source", "<config>"), self._origin.get("lines", {}), loc)
 
+    def check_symbol_specs(self) -> None:
+        """Every symbol the run trades has a complete spec (built-in, also with a broker suffix, or
+        defined under ``symbols:``), so the build never meets an incomplete one. Checked by
+        ``config check`` and by the build, after ``--symbols`` has narrowed the run."""
+        written = self._origin.get("symbols", [])
+        for name in self.backtest.symbols:
+            if name in self.symbols:
+                continue
+            try:
+                build_symbol(name, None)
+            except ValidationError as e:
+                missing = [str(x["loc"][0]) for x in e.errors() if x["type"] == "missing"]
+                if "digits" in missing and "point" in missing:  # point defaults to 10^-digits
+                    missing.remove("point")
+                at = (written.index(name),) if name in written else ()
+                raise ConfigError(
+                    f"{self.where('backtest', 'symbols', *at)}: backtest.symbols: '{name}' has no built-in "
+                    f"symbol spec (built-ins: {', '.join(BUILTIN_SYMBOLS)}); define it under "
+                    f"'symbols: {name}:' with {', '.join(missing)}"
+                ) from None
+
     def symbol_spec(self, name: str) -> SymbolSpec:
         return build_symbol(name, self.symbols.get(name))
 
@@ -488,8 +509,7 @@ def _where(source: str, lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...])
 
 
 def _check_symbols(cfg: Config, source: str, lines: dict[tuple[Any, ...], int]) -> None:
-    """Every symbol override is valid and every backtest symbol has a complete spec (built-in or
-    defined under ``symbols:``), so the build never meets an incomplete one."""
+    """Every symbol defined under ``symbols:`` is valid (whether or not this run trades it)."""
     for name, overrides in cfg.symbols.items():
         try:
             build_symbol(name, overrides)
@@ -498,20 +518,6 @@ def _check_symbols(cfg: Config, source: str, lines: dict[tuple[Any, ...], int]) 
             loc = ("symbols", name, *first["loc"])
             raise ConfigError(
                 f"{_where(source, lines, loc)}: {'.'.join(map(str, loc))}: {first['msg']}{value_hint(first)}"
-            ) from None
-    for i, name in enumerate(cfg.backtest.symbols):
-        if name in cfg.symbols:
-            continue
-        try:
-            build_symbol(name, None)
-        except ValidationError as e:
-            missing = [str(x["loc"][0]) for x in e.errors() if x["type"] == "missing"]
-            if "digits" in missing and "point" in missing:  # point defaults to 10^-digits
-                missing.remove("point")
-            raise ConfigError(
-                f"{_where(source, lines, ('backtest', 'symbols', i))}: backtest.symbols: '{name}' has no "
-                f"built-in symbol spec (built-ins: {', '.join(BUILTIN_SYMBOLS)}); define it under "
-                f"'symbols: {name}:' with {', '.join(missing)}"
             ) from None
 
 
@@ -577,7 +583,7 @@ def parse_config(
     except ValidationError as e:
         raise ConfigError(_format_errors(e, source, lines or {})) from None
     _check_symbols(cfg, source, lines or {})
-    cfg._origin.update(source=source, lines=lines or {})
+    cfg._origin.update(source=source, lines=lines or {}, symbols=list(cfg.backtest.symbols))
     return cfg
 
 

@@ -248,10 +248,12 @@ def _describe(req: TradeRequest) -> str:
 
 
 class Runner:
-    def __init__(self, c: Components, run_id: str | None = None) -> None:
+    def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.rec = Recorder(c.engine, self.run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
+        # The records' destination: the SQL recorder by default; a caller may hand another sink.
+        resumable = c.cfg.results.checkpoint_seconds is not None
+        self.rec = sink or Recorder(c.engine, self.run_id, resumable=resumable)
         self.funnel = Funnel()
         self.disabled: set[int] = set()
         self._signal_seq = 0

@@ -304,9 +304,8 @@ def _activate(m: Market, s: TradeState, o: Order, t: int, price: float, index: i
         *s.positions,
         Position(0, 0, o.symbol, 0 if is_buy else 1, o.volume_current, price, 0, 0, t, t),
     ]
-    if (target is None or (target.type == 0) == is_buy) and money.equity(m, s, t) - money.margin(
-        m, s, t, after
-    ) < 0:
+    adds = target is None or (target.type == 0) == is_buy
+    if adds and money.equity(m, s, t) - money.margin(m, s, t, after) < 0:
         ledger.finish_order(s, o, C.ORDER_STATE_REJECTED, t)  # no money at activation: the order is rejected
         return None
     ledger.finish_order(s, o, C.ORDER_STATE_FILLED, t)

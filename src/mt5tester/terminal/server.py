@@ -40,7 +40,7 @@ from mt5tester.terminal.records import (
     TickStream,
 )
 from mt5tester.terminal.replay import real_tick_stream, rollover_schedule
-from mt5tester.terminal.state import Market, MarketMemo, TradeCore, TradeState
+from mt5tester.terminal.state import Market, MarketMemo, StateMemo, TradeCore, TradeState
 from mt5tester.terminal.structs import OrderCheckResult, OrderSendResult, TradeRequest
 
 __all__ = [  # the records and schedules are re-exported: callers import them from here
@@ -112,6 +112,7 @@ class TradeServer:
         """Replace read-only inputs (the engine sets the schedule after construction); the derived
         values are recomputed for the new ones."""
         self.inputs = dataclasses.replace(self.inputs, memo=MarketMemo(), **changes)  # type: ignore[arg-type]
+        self.state.memo = StateMemo()  # e.g. the time of the next rollover, read from the old schedule
         self.core = self._make_core(self.inputs)
 
     # ------------------------------------------------------------------------------- inputs

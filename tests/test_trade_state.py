@@ -229,3 +229,33 @@ def test_no_mixins_in_the_terminal() -> None:
     for cls in own:
         inherited = [b.__qualname__ for b in cls.__mro__[1:] if b in own]
         assert not inherited, f"{cls.__module__}.{cls.__qualname__} inherits {inherited}"
+
+
+def test_checkpoint_of_the_old_format_is_read_into_a_trade_state() -> None:
+    """A run checkpointed before the TradeState (a dict of the server's fields) can still resume."""
+    from mt5tester.engine import checkpoint
+
+    srv = _server()
+    _run(srv, range(50))
+    s = srv.state
+    old = {
+        "balance": s.balance,
+        "positions": s.positions,
+        "orders": s.orders,
+        "history_orders": s.history_orders,
+        "deals": s.deals,
+        "ambiguous_bars": s.ambiguous_bars,
+        "stop_outs": s.stop_outs,
+        "now": s.now,
+        "server_offset_ns": s.server_offset_ns,
+        "_next_rollover": s.next_rollover,
+        "_next_ticket": s.next_ticket,
+        "_next_deal": s.next_deal,
+        "_rng": s.rng,
+    }
+    read = checkpoint._server_state(pickle.loads(pickle.dumps(old)))
+    assert pickle.dumps(read) == pickle.dumps(s)
+    assert checkpoint._next_deal({"server": old}) == s.next_deal == checkpoint._next_deal({"server": s})
+    assert (
+        checkpoint._next_deal({"server": {"_next_deal": 0}}) == 0 == checkpoint._next_deal({"server": None})
+    )

@@ -85,7 +85,7 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
 def restore(runner: Any, state: dict[str, Any]) -> int:
     """Put a snapshot back into a freshly built runner; return the index of the next point to run."""
     c = runner.c
-    c.server.state = state["server"]
+    c.server.state = _server_state(state["server"])
     c.terminal.market.set_time(state["market_now"])
     c.terminal.selected, c.terminal._books = state["terminal"]["selected"], state["terminal"]["books"]
     for ls, st in zip(c.strategies, state["strategies"], strict=True):
@@ -168,9 +168,19 @@ def latest(engine: Any, run_id: str) -> Checkpoint | None:
     return Checkpoint(int(row[0]), int(row[1]), pickle.loads(row[2]))
 
 
+def _server_state(saved: TradeState | dict[str, Any]) -> TradeState:
+    """The saved TradeState; a checkpoint written before it existed (a dict of the server's fields,
+    private ones with a leading underscore) is read into one, so such a run can still be resumed."""
+    if isinstance(saved, TradeState):
+        return saved
+    return TradeState(**{k.lstrip("_"): v for k, v in saved.items()})
+
+
 def _next_deal(state: dict[str, Any]) -> int:
     """Ticket of the first deal made after the checkpoint (0 before bar 1: every deal goes)."""
-    server: TradeState | None = state["server"]
+    server: TradeState | dict[str, Any] | None = state["server"]
+    if isinstance(server, dict):  # written before the TradeState, as _server_state reads it
+        return int(server["_next_deal"])
     return 0 if server is None else server.next_deal
 
 

@@ -97,7 +97,8 @@ def walk_forward_folds(start: dt.date, end: dt.date, wf: WalkForwardConfig) -> l
     folds = []
     for k in range(wf.folds):
         oos = Window(bounds[k], bounds[k + 1])
-        is_start = start if wf.mode == "anchored" else add_period(oos.start, wf.in_sample, -1)
+        # max(): month-end clamping can put "start + 1m - 1m" before start (Jan 31 -> Feb 29 -> Jan 29)
+        is_start = start if wf.mode == "anchored" else max(start, add_period(oos.start, wf.in_sample, -1))
         folds.append(Fold(k, Window(is_start, oos.start), oos))
     return folds
 

@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from mt5tester.optimize.space import parse_optimize
 from mt5tester.optimize.search import GeneticSearch, make_search
+from mt5tester.optimize.space import parse_optimize
 
 X, Y = "strategies.s.params.x", "strategies.s.params.y"
 OPTIMUM = {X: 13, Y: 27}

@@ -1,4 +1,5 @@
 import datetime as dt
+import itertools
 
 import pandas as pd
 import pytest
@@ -58,7 +59,7 @@ def test_rolling_folds_keep_in_sample_length():
         (D(2023, 5, 1), D(2023, 11, 1), D(2024, 1, 1)),
     ]
     # out-of-sample windows tile without gap or overlap
-    assert all(a.out_of_sample.end == b.out_of_sample.start for a, b in zip(folds, folds[1:], strict=False))
+    assert all(a.out_of_sample.end == b.out_of_sample.start for a, b in itertools.pairwise(folds))
 
 
 def test_rolling_first_fold_never_starts_before_the_backtest():

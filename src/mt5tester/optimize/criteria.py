@@ -110,7 +110,7 @@ def load_custom(spec: str) -> CriterionFn:
     fn = getattr(importlib.import_module(module), name, None)
     if not callable(fn):
         raise ValueError(f"custom criterion '{spec}': {module} has no function {name}")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 @dataclass(frozen=True)

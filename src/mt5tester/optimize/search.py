@@ -243,9 +243,7 @@ class OptunaSearch(Search):
             sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=max(population, 2))
         else:
             raise ValueError(f"not an optuna method: {method}")
-        self._study = optuna.create_study(
-            sampler=sampler, directions=["maximize"] * len(objective.criteria)
-        )
+        self._study = optuna.create_study(sampler=sampler, directions=["maximize"] * len(objective.criteria))
         self._trials: dict[Point, optuna.trial.Trial] = {}
         self._rng = np.random.default_rng(seed)
 
@@ -282,13 +280,14 @@ class OptunaSearch(Search):
                 self._tell_study(trial, self.history[number].scores)
             else:
                 self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        p = self._random_unseen(self._rng, batch)
-        if p is not None:
-            self._study.enqueue_trial({d.path: i for d, i in zip(self.space.dims, p, strict=True)})
+        # still repeating: an unseen point at random, enqueued so the study holds it as its own trial
+        fallback = self._random_unseen(self._rng, batch)
+        if fallback is not None:
+            self._study.enqueue_trial({d.path: i for d, i in zip(self.space.dims, fallback, strict=True)})
             trial = self._study.ask()
             self._suggest(trial)
-            self._trials[p] = trial
-        return p
+            self._trials[fallback] = trial
+        return fallback
 
     def _tell_study(self, trial: optuna.trial.Trial, scores: tuple[float, ...]) -> None:
         if any(s == WORST for s in scores):

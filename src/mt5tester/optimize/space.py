@@ -157,7 +157,9 @@ def _param_kind(v: Any) -> str | None:
 
 
 ParamSpec = Annotated[
-    Annotated[RangeParam, Tag("range")] | Annotated[ChoiceParam, Tag("choice")] | Annotated[LogParam, Tag("log")],
+    Annotated[RangeParam, Tag("range")]
+    | Annotated[ChoiceParam, Tag("choice")]
+    | Annotated[LogParam, Tag("log")],
     Discriminator(
         _param_kind,
         custom_error_type="param_spec",

@@ -124,7 +124,8 @@ def stitch_equity(curves: Sequence[pd.Series], initial: float, compound: bool = 
         moved = curve * (level / base) if compound else curve - base + level
         if last_time is not None:
             if moved.index[0] < last_time:
-                raise ValueError(f"fold {k} starts at {moved.index[0]}, before fold {k - 1} ends ({last_time})")
+                first = moved.index[0]
+                raise ValueError(f"fold {k} starts at {first}, before fold {k - 1} ends ({last_time})")
             if moved.index[0] == last_time:
                 moved = moved.iloc[1:]
         if moved.empty:

@@ -18,13 +18,15 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 
 from mt5tester.optimize.criteria import WORST, Metrics, Objective
 from mt5tester.optimize.space import GeneticConfig, OptimizeConfig, Scalar, Space
+
+if TYPE_CHECKING:
+    import optuna
 
 Point = tuple[int, ...]
 
@@ -90,7 +92,7 @@ class Search(ABC):
     @property
     def best(self) -> Trial | None:
         """The best told pass by the first criterion (the earliest of equals)."""
-        return max(reversed(self.history), key=lambda t: t.score, default=None)
+        return max(self.history, key=lambda t: t.score, default=None)  # max keeps the first of equals
 
     # -- per method ---------------------------------------------------------------------------------
     @abstractmethod
@@ -228,6 +230,8 @@ class OptunaSearch(Search):
         population: int = 32,
     ) -> None:
         super().__init__(space, objective, budget)
+        import optuna  # here: grid, random and genetic searches never pay its import
+
         # one log line per trial from optuna would drown the optimizer's own progress output
         optuna.logging.set_verbosity(logging.WARNING)
         sampler: optuna.samplers.BaseSampler
@@ -245,6 +249,7 @@ class OptunaSearch(Search):
             raise ValueError(f"not an optuna method: {method}")
         self._study = optuna.create_study(sampler=sampler, directions=["maximize"] * len(objective.criteria))
         self._trials: dict[Point, optuna.trial.Trial] = {}
+        self._fail = optuna.trial.TrialState.FAIL
         self._rng = np.random.default_rng(seed)
 
     def _suggest(self, trial: optuna.trial.Trial) -> Point:
@@ -279,7 +284,7 @@ class OptunaSearch(Search):
             if number is not None and number < len(self.history):
                 self._tell_study(trial, self.history[number].scores)
             else:
-                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self._study.tell(trial, state=self._fail)
         # still repeating: an unseen point at random, enqueued so the study holds it as its own trial
         fallback = self._random_unseen(self._rng, batch)
         if fallback is not None:
@@ -292,7 +297,7 @@ class OptunaSearch(Search):
     def _tell_study(self, trial: optuna.trial.Trial, scores: tuple[float, ...]) -> None:
         if any(s == WORST for s in scores):
             # discarded passes (constraints, undefined criterion) carry no value a sampler can model
-            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._study.tell(trial, state=self._fail)
         else:
             self._study.tell(trial, list(scores))
 

@@ -45,7 +45,6 @@ from pydantic import (
     model_validator,
 )
 
-from mt5tester.config import CoordinatorConfig
 from mt5tester.errors import ConfigError
 
 Method = Literal["grid", "random", "genetic", "tpe", "cmaes", "nsga2"]
@@ -214,6 +213,10 @@ class OptimizeConfig(_Section):
     @field_validator("parameters")
     @classmethod
     def _targets(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # imported here: config.py pulls in the regime detectors (scikit-learn, hmmlearn), seconds that a
+        # worker importing the search space only to enumerate it should not pay
+        from mt5tester.config import CoordinatorConfig
+
         for path in v:
             if not _TARGET.match(path):
                 raise ValueError(

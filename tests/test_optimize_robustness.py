@@ -5,6 +5,9 @@ import pandas as pd
 import pytest
 
 from mt5tester.optimize.robustness import (
+    deflated_sharpe_of_returns as deflated_sharpe_ratio_of,
+)
+from mt5tester.optimize.robustness import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
     monte_carlo_order,
@@ -47,6 +50,16 @@ def test_dsr_matches_bailey_lopez_de_prado_2014_example():
 
 def test_dsr_of_one_trial_is_psr_against_zero():
     assert deflated_sharpe_ratio(0.1, 101, 1, 0.3) == probabilistic_sharpe_ratio(0.1, 0.0, 101)
+
+
+def test_dsr_of_returns_uses_the_sample_moments():
+    # returns -1, 0, 1, 2 (x 1 %): mean 0.5 %, sd (ddof 1) = sqrt(5/3) % -> SR = 0.5 / 1.290994 = 0.387298;
+    # symmetric: skew 0; kurtosis = mean(z⁴) with z = (r - 0.5)/sqrt(1.25) -> (2·0.0625 + 2·5.0625)/4 / 1.5625
+    # = 1.64. Trials' SRs 0.1, 0.2, 0.387298: N = 3, V = their sample variance.
+    r = np.array([-0.01, 0.0, 0.01, 0.02])
+    srs = np.array([0.1, 0.2, 0.5 / math.sqrt(5 / 3)])
+    expected = deflated_sharpe_ratio(0.5 / math.sqrt(5 / 3), 4, 3, float(np.var(srs, ddof=1)), 0.0, 1.64)
+    assert deflated_sharpe_ratio_of(r, srs) == pytest.approx(expected)
 
 
 def test_pbo_hand_enumerated_splits():

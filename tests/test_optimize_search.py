@@ -137,3 +137,10 @@ def test_nsga2_two_objectives_runs_and_scores_both():
     search = _run(make_search(_cfg("nsga2", 40, objectives=["balance", "drawdown_min"])))
     assert all(len(t.scores) == 2 for t in search.history)
     assert all(t.scores[1] < 0 for t in search.history)  # drawdown is minimised: negated score
+
+
+def test_best_is_the_earliest_of_equal_passes():
+    search = make_search(_cfg("grid", stop=2))
+    for p in search.ask(9):
+        search.tell(p, {"final_balance": 1.0, "total_trades": 1})
+    assert search.best.number == 0

@@ -68,6 +68,22 @@ def deflated_sharpe_ratio(
     return probabilistic_sharpe_ratio(sr, expected_max_sharpe(n_trials, var_trials), n_obs, skew, kurtosis)
 
 
+def deflated_sharpe_of_returns(returns: np.ndarray, trial_sharpes: np.ndarray) -> float:
+    """DSR of the selected pass from its per-period ``returns`` and the per-period Sharpe ratios of all
+    the trials (the selected one included): SR, skewness and kurtosis (not excess) from the returns,
+    N = number of trials, V = sample variance (ddof 1) of the trials' Sharpe ratios."""
+    r = np.asarray(returns, dtype=float)
+    sd = float(r.std(ddof=1))
+    if len(r) < 3 or sd <= 0:
+        raise ValueError("DSR needs at least 3 returns that are not all equal")
+    z = (r - r.mean()) / r.std(ddof=0)
+    srs = np.asarray(trial_sharpes, dtype=float)
+    var = float(srs.var(ddof=1)) if len(srs) > 1 else 0.0
+    return deflated_sharpe_ratio(
+        float(r.mean()) / sd, len(r), len(srs), var, float(np.mean(z**3)), float(np.mean(z**4))
+    )
+
+
 # ------------------------------------------------------------------------------------------- PBO (CSCV)
 
 

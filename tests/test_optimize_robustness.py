@@ -93,12 +93,15 @@ def test_pbo_tie_takes_average_rank():
     assert res.pbo == pytest.approx(0.5)
 
 
-def test_pbo_noise_is_overfit_skill_is_not():
+def test_pbo_noise_is_a_coin_flip_skill_is_not_overfit():
+    # Pure noise: a split's in-sample and out-of-sample halves are disjoint blocks of independent returns, so
+    # the out-of-sample rank of the in-sample winner is uniform and PBO is 1/2 in expectation (Bailey et
+    # al. 2017, section 4). One sample's PBO varies widely (the C(S, S/2) splits share blocks): average
+    # over seeds.
+    noise_pbo = [pbo_cscv(np.random.default_rng(s).normal(0, 0.01, (400, 20)), n_blocks=8).pbo for s in range(60)]
+    assert 0.4 < float(np.mean(noise_pbo)) < 0.65
     rng = np.random.default_rng(7)
     noise = rng.normal(0, 0.01, (800, 30))
-    # pure noise: in-sample and out-of-sample of a split add up to the trial's whole-sample figure, so the
-    # in-sample winner tends to be an out-of-sample loser: PBO well above 1/2
-    assert pbo_cscv(noise, n_blocks=8).pbo > 0.5
     skill = noise + np.linspace(-0.002, 0.004, 30)  # trial quality persists in and out of sample
     assert pbo_cscv(skill, n_blocks=8).pbo < 0.05
 

@@ -77,3 +77,37 @@ def test_stored_funnel_counts_stop_out_and_circuit_breaker_closes_as_the_printed
     from_deals = funnel_from_db(engine, run_id)["closed"]
     assert from_deals[closed_by] > 0
     assert stored_closed == from_deals
+
+
+CREDIT_DEALS = """Time,Deal,Symbol,Type,Direction,Volume,Price,Order,Commission,Swap,Profit,Balance,Comment
+2024.01.02 00:00:00,1,,balance,,,,,0.00,0.00,10000.00,10000.00,deposit
+2024.01.02 01:00:00,2,EURUSD,buy,in,0.1,1.1,2,0.00,0.00,0.00,10000.00,
+2024.01.02 02:00:00,3,EURUSD,sell,out,0.1,1.1,3,0.00,0.00,100.00,10100.00,
+2024.01.02 03:00:00,4,EURUSD,buy,in,0.1,1.1,4,0.00,0.00,0.00,10100.00,
+2024.01.02 04:00:00,5,EURUSD,sell,out,0.1,1.1,5,0.00,0.00,-50.00,10050.00,
+2024.01.02 04:30:00,6,,credit,,,,,0.00,0.00,500.00,10050.00,credit
+2024.01.03 05:00:00,7,EURUSD,buy,in,0.1,1.1,6,0.00,0.00,0.00,10050.00,
+2024.01.03 06:00:00,8,EURUSD,sell,out,0.1,1.1,7,0.00,0.00,-80.00,9970.00,
+"""
+
+
+@pytest.mark.parametrize("with_balance_column", [True, False])
+def test_metrics_credit_deal_is_not_balance(tmp_path: Path, with_balance_column: bool) -> None:
+    # Point 4 (hand-made deal lists with balance and credit deals): a credit operation (DEAL_TYPE_CREDIT)
+    # is credit, not balance (spec 7: equity = balance + credit + floating), so MT5's Balance column does
+    # not move on it. Whether or not the file carries that column, the balance curve, the drawdowns and
+    # the HPRs are the trades' only, and the credit is no deposit/withdrawal restarting the drawdowns.
+    from mt5tester.results.metrics import compute_metrics, read_deals_csv
+
+    text_ = CREDIT_DEALS
+    if not with_balance_column:
+        text_ = "\n".join(",".join(r.split(",")[:11] + r.split(",")[12:]) for r in text_.splitlines())
+    path = tmp_path / "deals.csv"
+    path.write_text(text_)
+    m = compute_metrics(read_deals_csv(path))
+    assert m.final_balance == pytest.approx(9970.0)
+    assert (m.total_deals, m.total_trades) == (6, 3)
+    assert m.balance_dd_maximal == pytest.approx(130.0)  # 10100 -> 9970 across the credit
+    assert m.balance_dd_relative_pct == pytest.approx(130.0 / 10100 * 100)
+    assert m.balance_dd_absolute == pytest.approx(30.0)
+    assert m.ahpr == pytest.approx((10100 / 10000 + 10050 / 10100 + 9970 / 10050) / 3)

@@ -69,7 +69,6 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
         t.add_row(f"closed by {how.replace('_', ' ')}", str(n))
     t.add_row("ambiguous M1 bars (SL and TP inside one bar)", str(funnel["ambiguous_bars"]))
     t.add_row("stop-outs", str(funnel["stop_outs"]))
-    t.add_row("closed by circuit breaker", str(funnel["circuit_breaker_closes"]))
     for name, n in funnel["strategy_errors"].items():
         t.add_row(f"strategy errors: {name}", str(n))
     if not funnel["strategy_errors"]:

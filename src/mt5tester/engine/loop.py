@@ -85,7 +85,10 @@ class Funnel:
             "rejected": dict(sorted(self.rejected.items())),
             "executed": self.executed,
             "order_failed": dict(sorted(self.order_failed.items())),
-            "closed": {k: self.closed.get(k, 0) for k in ("sl", "tp", "signal", "end_of_run")},
+            "closed": {
+                k: self.closed.get(k, 0)
+                for k in ("sl", "tp", "signal", "end_of_run", "stop_out", "circuit_breaker")
+            },
             "strategy_errors": dict(sorted(self.errors.items())),
             "disabled_strategies": self.disabled,
             "ambiguous_bars": self.ambiguous_bars,
@@ -300,7 +303,10 @@ class Runner:
                 key = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}.get(
                     d.reason
                 )
-                key = key or ("end_of_run" if d.comment == "end of run" else "signal")
+                # the same keys as results.funnel, which rebuilds them from the stored deals
+                key = key or {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}.get(
+                    d.comment, "signal"
+                )
                 self.funnel.closed[key] += 1
             self.rec.add(db.deals, deal_row(d))
             if notify and d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):

@@ -15,7 +15,6 @@ from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.feed import StrategyFeed, full_frame
 from mt5tester.engine.loop import Runner
-from mt5tester.engine.window_frame import WindowFrame
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.strategy.base import Strategy, StrategyParams
@@ -88,7 +87,9 @@ def test_window_is_the_same_dataframe(lo: int, hi: int) -> None:
         pd.testing.assert_series_equal(feed.window(lo, hi).iloc[-1], ref.iloc[-1])
         assert feed.window(lo, hi)["time"].iloc[-1] == ref["time"].iloc[-1]
         pd.testing.assert_series_equal(
-            feed.window(lo, hi)["close"].rolling(3).mean(), ref["close"].rolling(3).mean(), check_series_type=False
+            feed.window(lo, hi)["close"].rolling(3).mean(),
+            ref["close"].rolling(3).mean(),
+            check_series_type=False,
         )
 
 
@@ -143,7 +144,10 @@ def test_pickle_and_copy_give_the_window() -> None:
 
     bars = _bars()
     ref = _reference(bars, {}, 50, 80)
-    for df in (pickle.loads(pickle.dumps(_feed(bars, {}).window(50, 80))), copy.deepcopy(_feed(bars, {}).window(50, 80))):
+    for df in (
+        pickle.loads(pickle.dumps(_feed(bars, {}).window(50, 80))),
+        copy.deepcopy(_feed(bars, {}).window(50, 80)),
+    ):
         pd.testing.assert_frame_equal(df, ref, check_frame_type=False)
 
 

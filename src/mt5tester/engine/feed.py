@@ -14,8 +14,8 @@ import traceback
 import numpy as np
 import pandas as pd
 
-from mt5tester.errors import StrategyLoadError
 from mt5tester.engine.window_frame import FrameSource, WindowFrame
+from mt5tester.errors import StrategyLoadError
 from mt5tester.model.bars import Bars
 from mt5tester.strategy.base import BAR_COLUMNS, BarArrays, Strategy
 

@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - pandas moved its internals
 def _range_index(lo: int, hi: int) -> pd.RangeIndex:
     """The index the window had as ``frame.iloc[lo:hi]`` (RangeIndex(lo, hi)), without its argument checks."""
     if _FAST:
-        return pd.RangeIndex._simple_new(range(lo, hi))
+        return pd.RangeIndex._simple_new(range(lo, hi))  # type: ignore[attr-defined]
     return pd.RangeIndex(lo, hi)  # pragma: no cover
 
 
@@ -53,7 +53,7 @@ class FrameSource:
             if isinstance(dtype, np.dtype):
                 values, tz = frame[name].to_numpy(), None
             elif isinstance(dtype, DatetimeTZDtype):
-                values, tz = frame[name].array._ndarray, dtype  # type: ignore[attr-defined]
+                values, tz = frame[name].array._ndarray, dtype
             else:
                 continue
             values = values.view()
@@ -69,13 +69,13 @@ class FrameSource:
         values, tz = col
         data: Any = values[lo:hi].copy()
         if tz is not None:
-            data = DatetimeArray._simple_new(data, dtype=tz)
+            data = DatetimeArray._simple_new(data, dtype=tz)  # type: ignore[attr-defined]
         n = hi - lo
         placement = self._placements.get(n)
         if placement is None:
             placement = self._placements[n] = BlockPlacement(slice(0, n))
         mgr = SingleBlockManager(new_block(data, placement, ndim=1), index)
-        ser = WindowSeries._from_mgr(mgr, [index])
+        ser = WindowSeries._from_mgr(mgr, [index])  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", name)  # as pandas does: skips NDFrame.__setattr__
         return ser
 
@@ -88,7 +88,7 @@ class WindowSeries(pd.Series):
     names are never labels served as attributes here, so they fail at once. Results of operations
     are plain Series and DataFrames."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
         if name.startswith("__"):
             raise AttributeError(name)
         return super().__getattr__(name)
@@ -98,7 +98,7 @@ class WindowSeries(pd.Series):
         return pd.Series
 
     def _constructor_from_mgr(self, mgr: Any, axes: Any) -> pd.Series:
-        ser = pd.Series._from_mgr(mgr, axes)
+        ser = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
         return ser
 
@@ -117,7 +117,7 @@ class WindowFrame(pd.DataFrame):
         d = self.__dict__
         d["_wf_src"], d["_wf_lo"], d["_wf_hi"] = src, lo, hi
         d["_attrs"] = {}
-        d["_flags"] = pd.Flags(self, allows_duplicate_labels=True)
+        d["_flags"] = pd.Flags(self, allows_duplicate_labels=True)  # type: ignore[attr-defined]
         return self
 
     # ------------------------------------------------------------------ materialisation
@@ -137,7 +137,7 @@ class WindowFrame(pd.DataFrame):
         self.__dict__["_wf_src"] = None
 
     # Every pandas code path reads self._mgr: the first read builds the window's own copy.
-    _mgr = property(_wf_mgr, _wf_set_mgr)  # type: ignore[assignment]
+    _mgr = property(_wf_mgr, _wf_set_mgr)
 
     def _wf_index(self) -> pd.Index:
         d = self.__dict__
@@ -153,7 +153,7 @@ class WindowFrame(pd.DataFrame):
             return src.series(key, self._wf_lo, self._wf_hi, self._wf_index())
         return super().__getitem__(key)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
         src = self.__dict__.get("_wf_src")
         if src is not None and name in src.names:
             return src.series(name, self._wf_lo, self._wf_hi, self._wf_index())
@@ -172,9 +172,9 @@ class WindowFrame(pd.DataFrame):
         return pd.DataFrame
 
     def _constructor_from_mgr(self, mgr: Any, axes: Any) -> pd.DataFrame:
-        return pd.DataFrame._from_mgr(mgr, axes=axes)
+        return pd.DataFrame._from_mgr(mgr, axes=axes)  # type: ignore[attr-defined]
 
     def _constructor_sliced_from_mgr(self, mgr: Any, axes: Any) -> pd.Series:
-        ser = pd.Series._from_mgr(mgr, axes)
+        ser = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
         return ser

@@ -168,3 +168,14 @@ def test_loop_routes_and_mutations(demo_data: Path, tmp_path: Path) -> None:
     closes = set(bars.close.tolist())
     assert all(seen in closes for *_, seen in probe + reader)  # never a mutated (0, -1, -2) value
     assert [e[2] for e in probe] == [e[2] for e in reader]
+
+
+def test_materialising_drops_the_source() -> None:
+    """Once the window is a full DataFrame it no longer refers to the feed's series (nor do its Series)."""
+    df = _feed(_bars(), {}).window(10, 40)
+    assert df.__dict__["_wf_src"] is not None
+    _ = df.iloc[-1]
+    assert df.__dict__["_wf_src"] is None
+    col = _feed(_bars(), {}).window(10, 40)["close"]
+    assert "_wf_src" not in col.__dict__
+    assert type(col * 2) is pd.Series

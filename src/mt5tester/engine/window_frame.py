@@ -9,8 +9,10 @@ of the full frame, and from then on the object is an ordinary DataFrame.
 
 The closed-bars-only guarantee: every array a strategy can reach through it (Series values, ``.base``,
 blocks of the manager) is a copy of rows [lo, hi) made for this df (or this Series), so nothing after
-the current bar is reachable and writes never reach the source or another call's df. The source
-reference is private and dropped when the window materialises.
+the current bar is reachable and writes never reach the source or another call's df. The lazy window
+must refer to the feed's full series to copy from it: that reference is a private attribute
+(``_wf_src``, as ``BarArrays`` keeps ``_bars``), never an array of the window, and it is dropped when
+the window materialises.
 """
 
 from __future__ import annotations

@@ -303,16 +303,45 @@ def demo(out: Path) -> None:
 def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]) -> None:
     from mt5tester.engine.build import build
     from mt5tester.engine.script import run_script
+    from mt5tester.reports.html import write_html_report
+    from mt5tester.results.funnel import funnel_from_db
+    from mt5tester.results.metrics import run_metrics
 
     cfg = load_config(config_path)
     components = build(cfg, config_path.resolve().parent, with_strategies=False)
-    result = run_script(components, script, list(script_args))
     console = _console()
+    if console.is_terminal:
+        with Progress(
+            TextColumn("script (simulated time)"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("run", total=None)
+            result = run_script(
+                components,
+                script,
+                list(script_args),
+                lambda n, total: bar.update(task, completed=n, total=total),
+            )
+    else:
+        result = run_script(components, script, list(script_args))
+    # The same end of run as a backtest: funnel, metrics, report.
+    print_funnel(console, result.funnel | funnel_from_db(components.engine, result.run_id))
+    print_metrics(
+        console,
+        run_metrics(
+            components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
+        ),
+    )
     console.print(
         f"run {result.run_id}: script {script} {result.status}"
         f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
         f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
     )
+    if cfg.report.html:
+        console.print(f"report: {write_html_report(components.engine, result.run_id, cfg.results.out_dir)}")
 
 
 @cli.command(

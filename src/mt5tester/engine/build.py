@@ -160,7 +160,14 @@ def build(
     if cfg.execution.spread.source == "fixed" and fixed is None:
         raise ConfigError("execution.spread.points is required with execution.spread.source: fixed")
     bt = cfg.backtest
-    market = MarketData(m1, specs, bt.server_timezone, fixed, timeframes=bt.timeframes)
+    market = MarketData(
+        m1,
+        specs,
+        bt.server_timezone,
+        fixed,
+        timeframes=bt.timeframes,
+        tick_seed=bt.seed if bt.tester_mode == "every_tick" else None,
+    )
     streams = {
         sym: real_tick_stream(
             m1[sym], market.spread[sym], raw.time, raw.bid, raw.ask, specs[sym].point, bt.seed
@@ -221,7 +228,7 @@ def build(
         for si, ls in enumerate(strategies)
         for sym in ls.strategy.symbols
     }
-    terminal = SimTerminal(market, server)
+    terminal = SimTerminal(market, server, data_path=Path(cfg.results.out_dir) / "terminal")
     regimes = None
     if cfg.regime.enabled:
         params = RegimeParams(**cfg.regime.model_dump(exclude={"enabled"}))

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import mt5tester
+
 from conftest import base_config, write_yaml
 
 FRAMES = ("deals", "orders", "positions", "signals", "equity")

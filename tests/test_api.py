@@ -153,3 +153,13 @@ def test_notebook_runs_loads_and_plots(demo_data: Path, tmp_path: Path) -> None:
     )
     assert "same run: True" in outputs and "equity points:" in outputs
     assert (tmp_path / "equity.png").stat().st_size > 0
+
+
+def test_import_is_lazy() -> None:
+    """`import mt5tester` (and so `mt5tester --help`) loads no engine, pandas or database code."""
+    import subprocess
+
+    code = "import sys, mt5tester; print(sorted(m for m in ('pandas', 'sqlalchemy', 'mt5tester.engine') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert mt5tester.run.__module__ == "mt5tester.engine.run" and "RunResult" in dir(mt5tester)

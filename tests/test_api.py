@@ -163,3 +163,40 @@ def test_import_is_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert mt5tester.run.__module__ == "mt5tester.engine.run" and "RunResult" in dir(mt5tester)
+
+
+# --- preloaded data is a cache: used only where it is what the run would read -------------------------------
+def test_dataset_is_used_only_for_the_same_source_mode_and_window(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.engine.dataset import Dataset, history_window
+
+    cfg = _config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD"])
+    data = mt5tester.load_data(cfg)
+    assert set(data.symbols) == {"EURUSD", "GBPUSD"} and data.window is None
+    assert data.lookup(cfg, "EURUSD") is data.symbols["EURUSD"]
+    assert data.lookup(cfg, "USDJPY") is None  # not loaded: the run reads it
+    elsewhere = cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": tmp_path})})
+    assert data.lookup(elsewhere, "EURUSD") is None
+    real = cfg.model_copy(update={"backtest": cfg.backtest.model_copy(update={"tester_mode": "real_ticks"})})
+    assert data.lookup(real, "EURUSD") is None  # loaded without recorded ticks
+    # A catalog preload covering a wider window is cut to the run's window (what a catalog read returns).
+    catalog = cfg.model_copy(update={"data": cfg.data.model_copy(update={"source": "catalog"})})
+    want = history_window(catalog)
+    assert want is not None
+    m1 = data.symbols["EURUSD"].m1
+    wide = Dataset(f"catalog:{catalog.data.catalog}", (want[0] - 1, int(m1.time[-1]) + 1), data.symbols)
+    got = wide.lookup(catalog, "EURUSD")
+    assert got is not None and got.m1.time[0] >= want[0] and got.m1.time[-1] < want[1]
+    assert len(got.m1) == len(m1.between(*want))
+    narrow = Dataset(wide.source, (want[0] + 1, want[1]), data.symbols)
+    assert narrow.lookup(catalog, "EURUSD") is None
+    assert pickle.loads(pickle.dumps(data)).symbols["GBPUSD"].m1.time.tolist() == (
+        data.symbols["GBPUSD"].m1.time.tolist()
+    )
+
+
+def test_run_with_data_equals_run_from_files(demo_data: Path, tmp_path: Path) -> None:
+    cfg = _config(demo_data, tmp_path)
+    with_data = mt5tester.run(
+        cfg, base_dir=tmp_path, data=mt5tester.load_data(cfg), sink=mt5tester.MemorySink()
+    )
+    assert_same_run(with_data, mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink()))

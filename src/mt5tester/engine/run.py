@@ -156,9 +156,9 @@ def run(
 ) -> RunResult:
     """Run one backtest and return its result.
 
-    ``config``: a Config, or the path of a YAML config (strategy files are then found next to it;
-    for a Config, under ``base_dir``, default the working directory). ``data``: preloaded market data
-    (``load_data``). ``sink``: where the records go (default: the SQL database of
+    ``config``: a Config, or the path of a YAML config. Strategy files are found under ``base_dir``:
+    by default the config file's folder, or the working directory for a Config. ``data``: preloaded
+    market data (``load_data``). ``sink``: where the records go (default: the SQL database of
     ``results.database_url``). ``progress(n, total)`` is called as decision points pass.
     ``resume`` (run id, checkpoint state) continues a stored run; ``on_start(components, run_id)`` is
     called once everything is built, before the first point (the CLI prints its tables there).
@@ -167,7 +167,7 @@ def run(
 
     if not isinstance(config, Config):
         path = Path(config)
-        config, base_dir = load_config(path), path.resolve().parent
+        config, base_dir = load_config(path), base_dir or path.resolve().parent
     base_dir = base_dir if base_dir is not None else Path.cwd()
     run_id = resume[0] if resume else getattr(sink, "run_id", "") or uuid.uuid4().hex[:12]
     if isinstance(sink, MemorySink):

@@ -1,7 +1,8 @@
-"""Where a run's records go: the interface the loop and checkpoints write through.
+"""Where a run's records go: the calls the loop and checkpoints make (start_run, add, flush, finish).
 
 Two implementations: ``results.recorder.Recorder`` (SQL, the default, durable and resumable) and
-``results.memory.MemorySink`` (lists in memory, for tests and optimizer trials).
+``results.memory.MemorySink`` (lists in memory, for tests and optimizer trials; it also has the
+Recorder's ``update_signal`` and ``discard``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ class Sink(Protocol):
 
     def add(self, table: Table, row: dict[str, Any]) -> None: ...
 
-    def update_signal(self, signal_id: int, **values: Any) -> None: ...
-
     def flush(self, then: Callable[[Any], object] | None = None) -> None: ...
 
     def finish(
@@ -40,5 +39,3 @@ class Sink(Protocol):
         error: str | None,
         timings: dict[str, float] | None = None,
     ) -> None: ...
-
-    def discard(self) -> None: ...

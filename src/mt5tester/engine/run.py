@@ -73,7 +73,7 @@ class RunResult:
     deal_count: int
     deposit: float
     currency: str
-    config: dict[str, Any]  # the effective config, database password redacted
+    config: dict[str, Any] = field(repr=False)  # the effective config, database password redacted
     source: RowSource = field(repr=False, compare=False)
     loop_seconds: float = 0.0
     m1_bars: int = 0

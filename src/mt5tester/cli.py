@@ -11,7 +11,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 from mt5tester import __version__
 from mt5tester.config import Config, json_schema, load_config
 from mt5tester.errors import EXIT_CODES, Mt5TesterError, StorageError
+
+if TYPE_CHECKING:  # imported when a run starts, so --help stays fast
+    from mt5tester.engine.build import Components
 
 log = logging.getLogger("mt5tester")
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
@@ -143,7 +146,6 @@ def run_backtest(
     cfg: Config, base_dir: Path, console: Console, resume: tuple[str, dict[str, Any]] | None = None
 ) -> int:
     from mt5tester.data.health import format_report, history_quality
-    from mt5tester.engine.build import Components
     from mt5tester.engine.run import SqlRows, run
     from mt5tester.reports.html import write_html_report
 
@@ -186,7 +188,7 @@ def run_backtest(
     return 0
 
 
-def print_strategies(console: Console, components: Any) -> None:
+def print_strategies(console: Console, components: Components) -> None:
     loaded = Table(title="Strategies loaded")
     for col in ("name", "category", "timeframe", "symbols", "params", "source", "hash"):
         loaded.add_column(col)

@@ -125,3 +125,119 @@ def test_cli_config_schema_is_json_schema_rejecting_extra_keys(run_cli) -> None:
     assert schema["additionalProperties"] is False
     assert "warmup_bars" in schema["$defs"]["BacktestConfig"]["properties"]
     assert schema["$defs"]["BacktestConfig"]["properties"]["primary_timeframe"]["enum"][0] == "M1"
+
+
+# --- issue 12 point 17: `config check` validates strategies; enum values get a "did you mean" --------------
+TYPO = (
+    "backtest: {start: 2024-01-01, end: 2024-02-01, symbols: [EURUSD]}\n"
+    "strategies:\n  - class: ma_cross\n    name: ma\n    params:\n      slow: 30\n      fats: 3\n"
+)
+
+
+def test_cli_config_check_finds_typoed_strategy_param_with_line(tmp_path: Path, run_cli) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(TYPO)
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert (
+        f"{p}:7: strategy #1 'ma' (ma_cross): bad params: fats: Extra inputs are not permitted. "
+        "Valid params: fast, slow, sl_points, tp_points; did you mean 'fast' for 'fats'?" in err
+    )
+
+
+def test_cli_config_check_finds_bad_param_value_and_unknown_class(tmp_path: Path, run_cli) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(TYPO.replace("      fats: 3\n", "      fast: -1\n"))
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert f"{p}:7: strategy #1 'ma' (ma_cross): bad params: fast: Input should be greater than" in err
+    p.write_text(TYPO.replace("class: ma_cross", "class: ma_crosss"))
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert f"{p}:3: strategy #1 'ma': class 'ma_crosss' is neither a built-in" in err
+    assert err.rstrip().endswith("nor 'module:Class' nor 'file.py:Class'; did you mean 'ma_cross'?")
+
+
+def test_cli_config_check_strategy_enum_param_did_you_mean(tmp_path: Path, run_cli) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        TYPO.replace("class: ma_cross", "class: htf_trend_filter").replace("fats: 3", "entry: pulback")
+    )
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert (
+        f"{p}:7: strategy #1 'ma' (htf_trend_filter): bad params: entry: Input should be 'cross' or "
+        "'pullback'; did you mean 'pullback'?" in err
+    )
+
+
+def test_cli_config_check_strategy_without_params_never_lists_empty_valid_params(
+    tmp_path: Path, run_cli
+) -> None:
+    from conftest import STRATEGIES_FILE
+
+    p = tmp_path / "c.yaml"
+    p.write_text(TYPO.replace("class: ma_cross", f"class: '{STRATEGIES_FILE}:Probe'"))
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert "bad params: slow: Extra inputs are not permitted" in err
+    assert err.rstrip().endswith("This strategy takes no params: remove 'params:'")
+    assert "Valid params: \n" not in err and "Valid params: ." not in err
+
+
+def test_cli_config_check_runs_strategy_checks_beyond_params(tmp_path: Path, run_cli) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(TYPO.replace("      fats: 3\n", "") + "  - class: ma_cross\n    name: ma\n")
+    code, _, err = run_cli("config", "check", str(p))
+    assert code == 2
+    assert "strategy names must be unique; repeated: ma" in err
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "line", "hint"),
+    [
+        ("tester_mode", "ohlc_m2", "backtest.tester_mode", "did you mean 'ohlc_m1'?"),
+        ("account_mode", "heging", "backtest.account_mode", "did you mean 'hedging'?"),
+        ("on_strategy_error", "disabled", "backtest.on_strategy_error", "did you mean 'disable'?"),
+        ("primary_timeframe", "HOUR1", "backtest.primary_timeframe", "did you mean 'H1'?"),
+    ],
+)
+def test_load_config_enum_value_did_you_mean(
+    tmp_path: Path, key: str, value: str, line: str, hint: str
+) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        f"backtest:\n  start: 2024-01-01\n  end: 2024-02-01\n  symbols: [EURUSD]\n  {key}: {value}\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}:5: {line}: " in str(e.value)
+    assert str(e.value).endswith(hint)
+
+
+def test_load_config_enum_in_list_did_you_mean(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "backtest: {start: 2024-01-01, end: 2024-02-01, symbols: [EURUSD]}\n"
+        "portfolio:\n  categories:\n    - technical\n    - smcc\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert (
+        f"{p}:5: portfolio.categories.1: Input should be 'technical', 'smc', 'ml' or 'fusion'; did you "
+        "mean 'smc'?" in str(e.value)
+    )
+
+
+def test_load_config_symbol_enum_value_did_you_mean(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "backtest: {start: 2024-01-01, end: 2024-02-01, symbols: [EURUSD]}\n"
+        "symbols:\n  EURUSD:\n    commission_mode: per_lots\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == (
+        f"{p}:4: symbols.EURUSD.commission_mode: Input should be 'per_lot' or 'percent_of_value'; "
+        "did you mean 'per_lot'?"
+    )

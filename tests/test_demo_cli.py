@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -14,8 +16,14 @@ import pytest
 @pytest.mark.slow
 def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "mt5tester"
+    env = {k: v for k, v in os.environ.items() if k != "MT5TESTER_DB_URL"}
     proc = subprocess.run(
-        [str(exe), "demo", "--out", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300
+        [str(exe), "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -31,7 +39,16 @@ def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_pa
         assert stage in out
     report = Path(re.search(r"report: (\S+\.html)", out).group(1))  # type: ignore[union-attr]
     assert report.is_file()
-    with sqlite3.connect(tmp_path / "demo" / "mt5tester.sqlite") as conn:
+    # the demo's run is in the default database (runs/ of the current folder), where `runs list` looks
+    db_file = tmp_path / "runs" / "mt5tester.sqlite"
+    run_id = re.search(r"^run (\w+):", out, re.M).group(1)  # type: ignore[union-attr]
+    assert f"results database: sqlite:///{db_file} (mt5tester runs show {run_id})" in out
+    listed = subprocess.run(
+        [str(exe), "runs", "list", "--json"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_id]
+    with sqlite3.connect(db_file) as conn:
         status, funnel = conn.execute("SELECT status, funnel FROM runs").fetchone()
         deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
     assert status == "completed" and deals > 100

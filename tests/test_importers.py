@@ -140,7 +140,7 @@ def test_read_bars_table_bidask_parquet_spread_in_points(shared_data: Path) -> N
 
 def test_read_bars_table_bidask_without_point_raises(shared_data: Path) -> None:
     path = shared_data / "h1" / "EURUSD_H1_2007-2018_oanda_bidask.parquet"
-    with pytest.raises(DataError, match="need point="):
+    with pytest.raises(DataError, match="need --point "):
         read_bars_table(path, "EURUSD", Timeframe.H1)
 
 

@@ -30,7 +30,7 @@ EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 @click.group(help="mt5tester: MetaTrader 5 faithful backtester.\n\n" + EXIT_HELP, epilog=None)
@@ -181,10 +181,10 @@ def run_backtest(
         f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deal_count} deals"
     )
     console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
-    if cfg.report.html:
-        assert isinstance(result.source, SqlRows)  # the CLI records into the results database
-        path = write_html_report(result.source.engine, result.run_id, cfg.results.out_dir)
-        console.print(f"report: {path}")
+    assert isinstance(result.source, SqlRows)  # the CLI records into the results database
+    engine = result.source.engine
+    report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    print_locations(console, engine, result.run_id, report)
     return 0
 
 
@@ -204,6 +204,23 @@ def print_strategies(console: Console, components: Components) -> None:
             ls.source_hash,
         )
     console.print(loaded)
+
+
+def print_locations(console: Console, engine: Any, run_id: str, report: Path | None) -> None:
+    """Where a run is stored and its report, with the commands that read them (issue 12: every run
+    says where it went, so `runs list` and `report` find it)."""
+    from mt5tester.results.queries import resolve_url
+
+    url = engine.url.render_as_string(hide_password=True)
+    default = resolve_url(None)
+    if default.startswith("sqlite:///") and not default.startswith("sqlite:////"):
+        default = "sqlite:///" + str(Path(default[len("sqlite:///") :]).resolve())
+    db = "" if url == default else f" --db '{url}'"
+    console.print(f"results database: {url} (mt5tester runs show {run_id}{db})")
+    if report is None:
+        console.print(f"report: not written; mt5tester report {run_id}{db} writes it")
+    else:
+        console.print(f"report: {report}")
 
 
 @cli.command(help="Run a backtest from a YAML config, or resume a killed one (--resume RUN_ID).")
@@ -342,8 +359,10 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
         f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
         f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
     )
-    if cfg.report.html:
-        console.print(f"report: {write_html_report(components.engine, result.run_id, cfg.results.out_dir)}")
+    report = (
+        write_html_report(components.engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    )
+    print_locations(console, components.engine, result.run_id, report)
 
 
 @cli.command(
@@ -440,10 +459,23 @@ def config() -> None:
     pass
 
 
-@config.command("check", help="Validate a config file; exit 0 when valid, 2 otherwise.")
+@config.command(
+    "check",
+    help="Validate a config file and its strategies (import, params, names, fusion members) without "
+    "data or database; exit 0 when valid, 2 otherwise.",
+)
 @click.argument("file", type=click.Path(path_type=Path))
 def config_check(file: Path) -> None:
+    from mt5tester.errors import ConfigError, StrategyLoadError
+    from mt5tester.strategy.loader import load_strategies
+
     cfg = load_config(file)
+    cfg.check_symbol_specs()
+    if cfg.strategies:  # none is valid here: a run-script config has none
+        try:
+            load_strategies(cfg, file.resolve().parent)
+        except StrategyLoadError as e:
+            raise ConfigError(str(e)) from None
     _console().print(
         f"{file}: valid (hash {cfg.config_hash()}, {len(cfg.strategies)} strategies, "
         f"symbols {', '.join(cfg.backtest.symbols)})"

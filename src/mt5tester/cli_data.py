@@ -46,7 +46,7 @@ FORMATS = ("auto", "mt5", "ticks", "parquet")
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def _echo_json(obj: Any) -> None:

@@ -110,4 +110,4 @@ def metrics(deals_file: Path, deposit: float | None, as_json: bool) -> None:
     table.add_column("value", justify="right")
     for label, text in report_rows(m):
         table.add_row(label, text)
-    Console(highlight=False, soft_wrap=True).print(table)
+    Console(highlight=False, markup=False, emoji=False, soft_wrap=True).print(table)

@@ -24,16 +24,29 @@ OUT_OPTION = click.option(
 
 
 class _RunOrSubcommand(click.Group):
-    """`report RUN_ID ...` is `report run RUN_ID ...`; `report compare ...` stays a subcommand."""
+    """`report RUN_ID ...` (the form README and --help show) is the hidden `report run RUN_ID ...`;
+    `report compare ...` stays a subcommand."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
+        if args and args[0] not in self.commands and args[0] not in self.get_help_option_names(ctx):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "RUN_ID [--pdf] [--out DIR] [--db URL]")
+        formatter.write_usage(ctx.command_path, "compare RUN_ID RUN_ID... [--out DIR] [--db URL]", "   or: ")
+
+
+class _ReportRun(click.Command):
+    """Shows its usage as `mt5tester report RUN_ID [OPTIONS]`, the form users type."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        parent = ctx.parent.command_path if ctx.parent else "mt5tester report"
+        formatter.write_usage(parent, "RUN_ID [OPTIONS]")
+
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def _size(path: Path) -> str:
@@ -43,13 +56,20 @@ def _size(path: Path) -> str:
 @click.group(
     "report",
     cls=_RunOrSubcommand,
-    help="Reports from the results database: `report RUN_ID [--pdf]`, `report compare RUN_ID RUN_ID...`.",
+    help="Reports from the results database: `report RUN_ID` writes the HTML report of one run "
+    "(self-contained, offline; --pdf adds an A4 PDF); `report compare RUN_ID RUN_ID...` puts runs side by "
+    "side. `mt5tester report RUN_ID --help` lists its options.",
 )
 def report() -> None:
     pass
 
 
-@report.command("run", help="The HTML report of one run (self-contained, offline); --pdf adds an A4 PDF.")
+@report.command(
+    "run",
+    cls=_ReportRun,
+    hidden=True,
+    help="The HTML report of one run (self-contained, offline); --pdf adds an A4 PDF.",
+)
 @click.argument("run_id")
 @click.option("--pdf", is_flag=True, help="also write the PDF report")
 @OUT_OPTION
@@ -72,7 +92,7 @@ def report_run(run_id: str, pdf: bool, out: Path, db_url: str) -> None:
 
 
 @report.command("compare", help="Runs side by side: metrics, overlaid equity curves, config differences.")
-@click.argument("run_ids", nargs=-1, required=True)
+@click.argument("run_ids", metavar="RUN_ID RUN_ID...", nargs=-1, required=True)
 @OUT_OPTION
 @DB_OPTION
 def report_compare(run_ids: tuple[str, ...], out: Path, db_url: str) -> None:

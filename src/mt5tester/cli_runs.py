@@ -26,9 +26,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="print JSON i
 
 
 def _console() -> Console:
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
     if not console.is_terminal:  # piped: room for whole ids and times instead of 80 columns
-        console = Console(highlight=False, soft_wrap=True, width=200)
+        console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True, width=200)
     return console
 
 

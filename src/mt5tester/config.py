@@ -6,14 +6,16 @@ deprecated alias of ``warmup_bars``.
 
 from __future__ import annotations
 
-import copy
+import collections
 import datetime as dt
 import difflib
 import hashlib
 import json
 import logging
+import re
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -25,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
@@ -33,9 +36,10 @@ from pydantic import (
 )
 from pydantic_core.core_schema import ValidationInfo
 
+from mt5tester.config_input import read_config_text, read_yaml
 from mt5tester.errors import ConfigError
 from mt5tester.model import limits
-from mt5tester.model.symbol import SymbolSpec, build_symbol, check_symbol_name
+from mt5tester.model.symbol import BUILTIN_SYMBOLS, SymbolSpec, build_symbol, check_symbol_name
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.regime.detectors import RegimeParams
 
@@ -48,12 +52,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the choice closest to ``word``, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def value_hint(error: Any) -> str:
+    """A "did you mean" for a value outside a fixed set (pydantic literal or enum error)."""
+    if error["type"] not in ("literal_error", "enum"):
+        return ""
+    return did_you_mean(error["input"], re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected"))))
+
+
 def _parse_tf(v: Any) -> Any:
     if isinstance(v, str):
         try:
             return Timeframe.parse(v)
         except ValueError as e:
-            raise ValueError(str(e)) from None
+            raise ValueError(f"{e}{did_you_mean(v.strip().upper(), (t.name for t in Timeframe))}") from None
     return v
 
 
@@ -108,7 +125,7 @@ class BacktestConfig(_Section):
     @classmethod
     def _upper_unique(cls, v: list[str]) -> list[str]:
         out = [s.strip() for s in v]
-        dupes = sorted({s for s in out if out.count(s) > 1})
+        dupes = sorted(s for s, n in collections.Counter(out).items() if n > 1)
         if dupes:
             raise ValueError(f"symbols listed twice: {', '.join(dupes)}")
         return out
@@ -302,8 +319,18 @@ class ExecutionConfig(_Section):
     )
 
 
+# One results database by default for every command (backtest, demo, run-script, runs, report), relative
+# to the current folder, so runs of different configs can be listed and compared together.
+DEFAULT_DATABASE_URL = "sqlite:///runs/mt5tester.sqlite"
+
+
 class ResultsConfig(_Section):
-    database_url: str = "sqlite:///runs/mt5tester.sqlite"
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL; default: runs/mt5tester.sqlite in the current folder, the database "
+        "every command uses by default (runs, report, demo); a relative sqlite path set here is relative "
+        "to this file",
+    )
     out_dir: Path = Path("runs")
     checkpoint_seconds: float | None = Field(
         default=60.0,
@@ -357,17 +384,7 @@ class Config(_Section):
     execution: ExecutionConfig = ExecutionConfig()
     results: ResultsConfig = ResultsConfig()
     report: ReportConfig = ReportConfig()
-
-    @model_validator(mode="after")
-    def _symbols_valid(self) -> Config:
-        for name, overrides in self.symbols.items():
-            try:
-                build_symbol(name, overrides)
-            except ValidationError as e:
-                first = e.errors()[0]
-                key = ".".join(str(x) for x in first["loc"])
-                raise ValueError(f"symbols.{name}.{key}: {first['msg']}") from None
-        return self
+    _origin: dict[str, Any] = PrivateAttr(default_factory=dict)  # source file and key-path lines
 
     @model_validator(mode="after")
     def _regime_rules_need_detection(self) -> Config:
@@ -377,6 +394,32 @@ class Config(_Section):
                 "signal's regime is unknown)"
             )
         return self
+
+    def where(self, *loc: Any) -> str:
+        """'file:line' of a key path in the file this config was read from (for checks made after
+        parsing, e.g. strategy params); just the file when the key is not in it."""
+        return _where(self._origin.get("source", "<config>"), self._origin.get("lines", {}), loc)
+
+    def check_symbol_specs(self) -> None:
+        """Every symbol the run trades has a complete spec (built-in, also with a broker suffix, or
+        defined under ``symbols:``), so the build never meets an incomplete one. Checked by
+        ``config check`` and by the build, after ``--symbols`` has narrowed the run."""
+        written = self._origin.get("symbols", [])
+        for name in self.backtest.symbols:
+            if name in self.symbols:
+                continue
+            try:
+                build_symbol(name, None)
+            except ValidationError as e:
+                missing = [str(x["loc"][0]) for x in e.errors() if x["type"] == "missing"]
+                if "digits" in missing and "point" in missing:  # point defaults to 10^-digits
+                    missing.remove("point")
+                at = (written.index(name),) if name in written else ()
+                raise ConfigError(
+                    f"{self.where('backtest', 'symbols', *at)}: backtest.symbols: '{name}' has no built-in "
+                    f"symbol spec (built-ins: {', '.join(BUILTIN_SYMBOLS)}); define it under "
+                    f"'symbols: {name}:' with {', '.join(missing)}"
+                ) from None
 
     def symbol_spec(self, name: str) -> SymbolSpec:
         return build_symbol(name, self.symbols.get(name))
@@ -422,22 +465,6 @@ class Config(_Section):
 # ----------------------------------------------------------------------------------------------- loading
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that keeps the line of every mapping key, by key path."""
-
-
-def _key_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value
-            out[(*path, key)] = k.start_mark.line + 1
-            _key_lines(v, (*path, key), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out[(*path, i)] = v.start_mark.line + 1
-            _key_lines(v, (*path, i), out)
-
-
 def _field_model(model: Any, loc: tuple[Any, ...]) -> Any:
     """The pydantic model class reached by following ``loc`` from ``model`` (None if not a model)."""
     current: Any = model
@@ -473,28 +500,42 @@ def _valid_keys(model: Any) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
+def _where(source: str, lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> str:
+    """``file:line`` of the innermost key of ``loc`` that the file has (just ``file`` if none)."""
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return f"{source}:{lines[loc[:n]]}"
+    return source
+
+
+def _check_symbols(cfg: Config, source: str, lines: dict[tuple[Any, ...], int]) -> None:
+    """Every symbol defined under ``symbols:`` is valid (whether or not this run trades it)."""
+    for name, overrides in cfg.symbols.items():
+        try:
+            build_symbol(name, overrides)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ("symbols", name, *first["loc"])
+            raise ConfigError(
+                f"{_where(source, lines, loc)}: {'.'.join(map(str, loc))}: {first['msg']}{value_hint(first)}"
+            ) from None
+
+
 def _format_errors(err: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
     msgs = []
     for e in err.errors():
         loc = tuple(e["loc"])
         path = ".".join(str(p) for p in loc) or "(top level)"
-        line = None
-        for n in range(len(loc), 0, -1):
-            if loc[:n] in lines:
-                line = lines[loc[:n]]
-                break
-        where = f"{source}:{line}" if line else source
+        where = _where(source, lines, loc)
         if e["type"] == "extra_forbidden":
             parent = _field_model(Config, loc[:-1])
             hint = ""
             if parent is not None:
                 keys = _valid_keys(parent)
-                close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                hint += f" Valid keys here: {', '.join(keys)}"
+                hint = f"{did_you_mean(loc[-1], keys)} Valid keys here: {', '.join(keys)}"
             msgs.append(f"{where}: unknown key '{path}'{hint}")
         else:
-            msgs.append(f"{where}: {path}: {e['msg']}")
+            msgs.append(f"{where}: {path}: {e['msg']}{value_hint(e)}")
     return "config error in " + source + "\n  " + "\n  ".join(msgs)
 
 
@@ -519,9 +560,10 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node = raw
     *parents, last = dotted.split(".")
     for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
+        child = node.get(p, {})
+        if not isinstance(child, dict):
             raise ConfigError(f"cannot override {dotted}: {p} is not a section")
+        node[p] = node = dict(child)  # a copy: the caller's dict (or a shared alias) stays as it was
     node[last] = value
 
 
@@ -530,15 +572,19 @@ def parse_config(
 ) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a mapping with sections (backtest, data, ...)")
-    raw = copy.deepcopy(raw)
+    # the sections changed below are copied, not the whole tree (which may be large)
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     _apply_aliases(raw, source)
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(raw, key, value)
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_errors(e, source, lines or {})) from None
+    _check_symbols(cfg, source, lines or {})
+    cfg._origin.update(source=source, lines=lines or {}, symbols=list(cfg.backtest.symbols))
+    return cfg
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -546,15 +592,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    text = read_config_text(p)
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        raw = yaml.load(text, Loader=_LineLoader)
+        raw, lines = read_yaml(text, str(p))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _key_lines(node, (), lines)
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        reason = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+        raise ConfigError(f"{where}: invalid YAML: {reason or e}") from None
     cfg = parse_config(raw, str(p), overrides, lines)
     return _resolve_paths(cfg, p.parent)
 
@@ -566,7 +611,10 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     url = cfg.results.database_url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        url = prefix + str((base / url[len(prefix) :]).resolve())
+        # the default database is the current folder's (shared by every command); a path the file sets
+        # is relative to the file, like every other path in it
+        folder = base if "database_url" in cfg.results.model_fields_set else Path.cwd()
+        url = prefix + str((folder / url[len(prefix) :]).resolve())
     return cfg.model_copy(
         update={
             "data": cfg.data.model_copy(update={"path": data_path.resolve(), "catalog": catalog.resolve()}),

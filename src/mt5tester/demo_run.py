@@ -69,7 +69,8 @@ def demo_config() -> dict[str, Any]:
             "regime_risk": {"volatile": 0.5},
         },
         "regime": {"enabled": True, "timeframe": "H4", "atr_pct_window": 200},
-        "results": {"database_url": "sqlite:///mt5tester.sqlite", "out_dir": "reports"},
+        # no database_url: the demo's run goes to the default database, where `runs list` finds it
+        "results": {"out_dir": "reports"},
     }
 
 

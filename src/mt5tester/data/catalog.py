@@ -834,7 +834,7 @@ class Catalog:
                         f"catalog {self.root} with different values: "
                         f"{_listed(bad)}. Nothing was written. Check the "
                         "source time zone (--tz) and symbol; to overwrite the stored rows pass "
-                        "on_conflict='replace' (CLI: --on-conflict replace)"
+                        "--on-conflict replace"
                     )
             self._commit(plans)
         return ImportResult(

@@ -84,6 +84,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
@@ -623,7 +624,7 @@ def format_report(reports: list[HealthReport]) -> Table:
             rep.timeframe.name,
             f"{rep.bars:,}",
             rng,
-            f"[{colour}]{rep.score:.1f}[/{colour}]",
+            Text(f"{rep.score:.1f}", style=colour),
             counts,
             _top(rep),
         )

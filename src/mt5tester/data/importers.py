@@ -544,10 +544,12 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
     if len(local) < 2:
         if not has_time:
             return Timeframe.D1
-        raise DataError(f"{where}: cannot infer the timeframe from {len(local)} bar; pass timeframe=")
+        raise DataError(f"{where}: cannot infer the timeframe from {len(local)} bar; pass --timeframe TF")
     pos = np.diff(np.unique(local))  # rows out of order or repeated do not change the spacing
     if len(pos) == 0:
-        raise DataError(f"{where}: cannot infer the timeframe: bar times do not increase; pass timeframe=")
+        raise DataError(
+            f"{where}: cannot infer the timeframe: bar times do not increase; pass --timeframe TF"
+        )
     k = len(pos) // 2
     med = int(np.partition(pos, k)[k])
     tf = _TF_BY_PERIOD.get(med)
@@ -556,7 +558,7 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
     if tf is None:
         raise DataError(
             f"{where}: cannot infer the timeframe: median bar spacing {med / MINUTE_NS:g} min is not an "
-            "MT5 timeframe; pass timeframe="
+            "MT5 timeframe; pass --timeframe TF"
         )
     return tf
 
@@ -1004,7 +1006,7 @@ def read_bars_table_checked(
         *(f"{s}_{f}" for s in ("bid", "ask") for f in _PRICE_FIELDS),
     }  # fmt: skip
     if unknown:
-        raise ConfigError(f"read_bars_table: unknown target name(s) {sorted(unknown)} in columns=")
+        raise ConfigError(f"read_bars_table: unknown target name(s) {sorted(unknown)} in the column mapping")
     wanted: dict[str, str] = {}  # our name -> file column
     missing: list[str] = []
     for our in ("time", *_PRICE_FIELDS):
@@ -1021,7 +1023,7 @@ def read_bars_table_checked(
             wanted[our] = c
     if "spread" not in wanted and "ask_close" in wanted and point is None:
         raise DataError(
-            f"{p}: bid+ask bars need point= (the symbol's point, e.g. 0.00001) to turn ask - bid into "
+            f"{p}: bid+ask bars need --point (the symbol's point, e.g. 0.00001) to turn ask - bid into "
             "spread points"
         )
     if point is not None and not point > 0:

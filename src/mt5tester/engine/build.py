@@ -112,6 +112,7 @@ def build(
         parse_server_tz(cfg.backtest.server_timezone)
     except ValueError as e:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
+    cfg.check_symbol_specs()
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
     engine = engine or db.connect(
         cfg.results.database_url,

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, MetaData, create_engine, inspect, make_url, selec
 from sqlalchemy import Table as SaTable
 from sqlalchemy.exc import SQLAlchemyError
 
+from mt5tester.config import DEFAULT_DATABASE_URL
 from mt5tester.errors import StorageError
 from mt5tester.results import db
 from mt5tester.results.metrics import (
@@ -34,7 +35,7 @@ from mt5tester.results.metrics import (
     run_metrics,
 )
 
-DEFAULT_DB_URL = "sqlite:///runs/mt5tester.sqlite"
+DEFAULT_DB_URL = DEFAULT_DATABASE_URL  # the one default of every command
 DEAL_TYPES = {0: "buy", 1: "sell", 2: "balance"}
 DEAL_ENTRIES = {0: "in", 1: "out", 2: "in/out", 3: "out by"}
 DEAL_REASONS = {0: "client", 1: "mobile", 2: "web", 3: "expert", 4: "sl", 5: "tp", 6: "so", 7: "rollover"}

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.engine import make_url
 
+from mt5tester.config import DEFAULT_DATABASE_URL
 from mt5tester.errors import StorageError
 from mt5tester.results import db
 from mt5tester.results.metrics import (
@@ -30,7 +31,7 @@ from mt5tester.results.metrics import (
     run_metrics,
 )
 
-DEFAULT_DB_URL = "sqlite:///runs/mt5tester.sqlite"
+DEFAULT_DB_URL = DEFAULT_DATABASE_URL  # the one default of every command
 EXPORT_FORMATS = ("csv", "parquet")
 # the words MT5's report prints in the Type and Direction columns (read back by metrics.read_deals_csv)
 TYPE_WORDS = {v: k for k, v in DEAL_TYPE_NAMES.items()}

@@ -7,6 +7,7 @@ StrategyLoadError naming the strategy, the source and the cause; zero strategies
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import importlib.metadata
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mt5tester.config import BacktestConfig, Config, StrategyConfig
+from mt5tester.config import BacktestConfig, Config, StrategyConfig, did_you_mean, value_hint
 from mt5tester.errors import ConfigError, StrategyLoadError
 from mt5tester.model import limits
 from mt5tester.strategy.base import FusionStrategy, Strategy
@@ -85,9 +86,10 @@ def resolve_class(spec: str, base_dir: Path, label: str) -> tuple[type[Strategy]
     if ":" not in target:
         known = ", ".join(sorted(BUILTINS))
         plugins = ", ".join(sorted(plugin_targets())) or "none installed"
+        hint = did_you_mean(spec, [*BUILTINS, *plugin_targets()])
         raise StrategyLoadError(
             f"strategy {label}: class '{spec}' is neither a built-in ({known}), an installed plug-in "
-            f"(entry points '{ENTRY_POINT_GROUP}': {plugins}) nor 'module:Class' nor 'file.py:Class'"
+            f"(entry points '{ENTRY_POINT_GROUP}': {plugins}) nor 'module:Class' nor 'file.py:Class'{hint}"
         )
     where, cls_name = target.rsplit(":", 1)
     if where.endswith(".py"):
@@ -115,17 +117,33 @@ def _file_hash(path: str) -> str:
         return ""
 
 
+def _params_error(
+    err: ValidationError, cls: type[Strategy], sc: StrategyConfig, cfg: Config, index: int, label: str
+) -> str:
+    """The bad params at the first one's line, a "did you mean" for a misspelt name or value, and the
+    valid params (or that there are none)."""
+    fields = list(cls.Params.model_fields)
+    errors = err.errors()
+    bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}{value_hint(x)}" for x in errors)
+    names = [str(x["loc"][0]) for x in errors if x["type"] == "extra_forbidden" and len(x["loc"]) == 1]
+    hints = "".join(did_you_mean(n, fields)[:-1] + f" for '{n}'?" for n in names if did_you_mean(n, fields))
+    valid = (
+        f"Valid params: {', '.join(fields)}" if fields else "This strategy takes no params: remove 'params:'"
+    )
+    where = cfg.where("strategies", index, "params", *errors[0]["loc"])
+    return f"{where}: strategy {label} ({sc.class_}): bad params: {bad}. {valid}{hints}"
+
+
 def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) -> LoadedStrategy:
     label = f"#{index + 1} '{sc.name or sc.class_}'"
-    cls, source = resolve_class(sc.class_, base_dir, label)
+    try:
+        cls, source = resolve_class(sc.class_, base_dir, label)
+    except StrategyLoadError as e:
+        raise StrategyLoadError(f"{cfg.where('strategies', index, 'class')}: {e}") from e
     try:
         params = cls.Params.model_validate(sc.params)
     except ValidationError as e:
-        bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        valid = ", ".join(cls.Params.model_fields)
-        raise StrategyLoadError(
-            f"strategy {label} ({sc.class_}): bad params: {bad}. Valid params: {valid}"
-        ) from None
+        raise StrategyLoadError(_params_error(e, cls, sc, cfg, index, label)) from None
     name = sc.name or cls.__name__
     # the results database holds names and paths of bounded length (model/limits.py): refused before bar 1
     if len(name) > limits.STRATEGY_NAME:
@@ -151,7 +169,8 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
 
 
 def _check_known(symbols: list[str], cfg: Config, label: str) -> None:
-    unknown = [s for s in symbols if s not in cfg.backtest.symbols]
+    known = set(cfg.backtest.symbols)  # a set: configs may define thousands of symbols
+    unknown = [s for s in symbols if s not in known]
     if unknown:
         raise StrategyLoadError(
             f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"
@@ -189,7 +208,7 @@ def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:
         )
     loaded = [build_strategy(sc, cfg, base_dir, i) for i, sc in enumerate(cfg.strategies)]
     names = [ls.strategy.name for ls in loaded]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in collections.Counter(names).items() if k > 1)
     if dupes:
         raise StrategyLoadError(f"strategy names must be unique; repeated: {', '.join(dupes)} (set 'name:')")
     check_fusion(loaded, cfg)

@@ -439,8 +439,8 @@ def test_quiet_book_skips_replay_only_while_stop_out_is_out_of_reach() -> None:
     eur = bars("EURUSD", flat(1.10000, 2) + [(1.10000, 1.10000, 1.05000, 1.05000)] + flat(1.05, 4))
     srv = server({"EURUSD": eur}, deposit=10_000.0, leverage=100)
     srv.send(buy("EURUSD", 0.1))
-    assert srv._quiet is None  # a new book: not proved quiet yet
-    assert srv.advance(T0 + MIN) == [] and srv._quiet == (len(srv.deals), srv._next_rollover)
+    assert srv.state.memo.quiet is None  # a new book: not proved quiet yet
+    assert srv.advance(T0 + MIN) == [] and srv.state.memo.quiet == (len(srv.deals), srv.state.next_rollover)
     assert srv.advance(T0 + 5 * MIN) == [] and srv.now == T0 + 5 * MIN
     # An SL on the position ends the quiet path: the SL at 1.06000 is hit at bar 2 (gap: its open 1.1).
     srv.positions[0].sl = 1.06
@@ -454,6 +454,6 @@ def test_book_within_reach_of_stop_out_is_never_quiet() -> None:
     eur = bars("EURUSD", flat(1.10000, 2) + [(1.10000, 1.10000, 1.05000, 1.05000)] + flat(1.05, 4))
     srv = server({"EURUSD": eur}, deposit=600.0, leverage=100)
     srv.send(buy("EURUSD", 0.5))
-    assert srv.advance(T0 + MIN) == [] and srv._quiet is None
+    assert srv.advance(T0 + MIN) == [] and srv.state.memo.quiet is None
     deals = srv.advance(T0 + 5 * MIN)
     assert [(d.reason, d.profit, d.time) for d in deals] == [(C.DEAL_REASON_SO, -2500.0, T0 + 2 * MIN)]

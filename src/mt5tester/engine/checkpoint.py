@@ -24,24 +24,9 @@ from sqlalchemy.engine import Connection
 
 from mt5tester.errors import StorageError
 from mt5tester.results import db
+from mt5tester.terminal.state import TradeState
 
 _FIX = "Fix the database (results.database_url, MT5TESTER_DB_URL or --db) and resume again"
-
-SERVER_FIELDS = (
-    "balance",
-    "positions",
-    "orders",
-    "history_orders",
-    "deals",
-    "ambiguous_bars",
-    "stop_outs",
-    "now",
-    "server_offset_ns",
-    "_next_rollover",
-    "_next_ticket",
-    "_next_deal",
-    "_rng",
-)
 
 
 @dataclass
@@ -73,7 +58,7 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
         "point": point,
         "time": t,
         "base_dir": str(c.base_dir),
-        "server": {f: getattr(c.server, f) for f in SERVER_FIELDS},
+        "server": c.server.state,  # the whole TradeState: book, history, tickets, RNG, counters
         "market_now": c.terminal.market.now,
         "terminal": {"selected": c.terminal.selected, "books": c.terminal._books},
         "strategies": [_strategy_state(ls.strategy) for ls in c.strategies],
@@ -100,8 +85,7 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
 def restore(runner: Any, state: dict[str, Any]) -> int:
     """Put a snapshot back into a freshly built runner; return the index of the next point to run."""
     c = runner.c
-    for f, v in state["server"].items():
-        setattr(c.server, f, v)
+    c.server.state = _server_state(state["server"])
     c.terminal.market.set_time(state["market_now"])
     c.terminal.selected, c.terminal._books = state["terminal"]["selected"], state["terminal"]["books"]
     for ls, st in zip(c.strategies, state["strategies"], strict=True):
@@ -120,7 +104,7 @@ def save(runner: Any, point: int, t: int) -> None:
     position = {
         "signal_seq": runner._signal_seq,
         "error_seq": runner._error_seq,
-        "next_deal": runner.c.server._next_deal,
+        "next_deal": runner.c.server.state.next_deal,
         "time": t,
     }
     runner.rec.flush(lambda conn: _insert(conn, runner.run_id, t, blob, position))
@@ -138,7 +122,7 @@ def start_marker(run_id: str, base_dir: str, start_ns: int) -> Callable[[Connect
         "time": start_ns - 1,
         "base_dir": base_dir,
         "fresh": True,
-        "server": {"_next_deal": 0},  # truncate_after: every row goes, the deposit deal is recorded again
+        "server": None,  # no state: truncate_after deletes every row, the deposit deal is recorded again
         "runner": {"signal_seq": 0, "error_seq": 0},
     }
     blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
@@ -184,11 +168,27 @@ def latest(engine: Any, run_id: str) -> Checkpoint | None:
     return Checkpoint(int(row[0]), int(row[1]), pickle.loads(row[2]))
 
 
+def _server_state(saved: TradeState | dict[str, Any]) -> TradeState:
+    """The saved TradeState; a checkpoint written before it existed (a dict of the server's fields,
+    private ones with a leading underscore) is read into one, so such a run can still be resumed."""
+    if isinstance(saved, TradeState):
+        return saved
+    return TradeState(**{k.lstrip("_"): v for k, v in saved.items()})
+
+
+def _next_deal(state: dict[str, Any]) -> int:
+    """Ticket of the first deal made after the checkpoint (0 before bar 1: every deal goes)."""
+    server: TradeState | dict[str, Any] | None = state["server"]
+    if isinstance(server, dict):  # written before the TradeState, as _server_state reads it
+        return int(server["_next_deal"])
+    return 0 if server is None else server.next_deal
+
+
 def truncate_after(engine: Any, run_id: str, state: dict[str, Any]) -> None:
     """Delete what a killed run recorded after the checkpoint, and mark the run running again."""
     r = state["runner"]
     t = int(state["time"])
-    next_deal = int(state["server"]["_next_deal"])
+    next_deal = _next_deal(state)
     with (
         db.storage_errors(engine, f"deleting what run {run_id} wrote after its checkpoint", _FIX),
         engine.begin() as conn,

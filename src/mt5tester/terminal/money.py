@@ -1,0 +1,196 @@
+"""Money of the trade server: quotes, currency conversion, profit, margin, commission, swap, equity
+(spec 5.4, 5.7-5.10). Functions of the ``Market`` (and, for the account totals, the ``TradeState``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mt5tester.errors import DataError
+from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
+from mt5tester.terminal import constants as C
+from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS, Position
+from mt5tester.terminal.state import Market, TradeState
+
+
+# --------------------------------------------------------------------------------------- prices
+def quote(m: Market, symbol: str, t: int) -> tuple[float, float, int] | None:
+    """(bid, ask, index of the M1 bar) of the current tick at t, or None when no quote is recent.
+
+    The current tick is ``prices.quote_at(t)``, the one the terminal shows: the last tick at or
+    before t of the tester mode's path (spec 6.1: Ask = Bid + the M1 bar's spread).
+    """
+    cached = m.memo.quotes.get(symbol)
+    if cached is not None and cached[0] == t:
+        return cached[1]
+    q = _quote(m, symbol, t)
+    m.memo.quotes[symbol] = (t, q)
+    return q
+
+
+def _quote(m: Market, symbol: str, t: int) -> tuple[float, float, int] | None:
+    q = m.prices.quote_at(symbol, t)  # the terminal's quote: fills never use a later price
+    if q is None:
+        return None
+    bid, ask, k, tick_time = q
+    last = tick_time if m.settings.tick_mode == "real_ticks" else int(m.prices.m1[symbol].time[k])
+    if t - last > MARKET_CLOSED_AFTER_NS:
+        return None
+    return bid, ask, k
+
+
+# ----------------------------------------------------------------------------------- conversion
+def rate(m: Market, ccy: str, t: int) -> float:
+    """Units of deposit currency per unit of ``ccy`` at time t, from the loaded pairs (spec 5.8)."""
+    dep = m.settings.currency
+    if ccy == dep:
+        return 1.0
+    direct, inverse = ccy + dep, dep + ccy
+    if direct in m.prices.m1:
+        return _bid_at(m, direct, t)
+    if inverse in m.prices.m1:
+        return 1.0 / _bid_at(m, inverse, t)
+    raise DataError(f"no conversion pair for {ccy}->{dep}: add {direct} or {inverse} to backtest.symbols")
+
+
+def _bid_at(m: Market, symbol: str, t: int) -> float:
+    """The pair's bid known at t (its quote, however old), never a later one."""
+    q = m.prices.quote_at(symbol, t)
+    if q is None:
+        raise DataError(f"{symbol}: no price at or before {np.datetime64(t, 'ns')}")
+    return q[0]
+
+
+def profit_raw(
+    m: Market, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
+) -> float:
+    """Profit in deposit currency (spec 5.8), unrounded."""
+    raw = (close - open_) * spec.trade_contract_size * volume * (1 if is_buy else -1)
+    dep = m.settings.currency
+    if spec.currency_profit == dep:
+        conv = 1.0
+    elif spec.currency_base == dep:
+        conv = 1.0 / close  # USDJPY on a USD account: divide by the closing rate (spec 5.8)
+    else:
+        conv = rate(m, spec.currency_profit, t)
+    return float(raw * conv)
+
+
+def profit(
+    m: Market, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
+) -> float:
+    """Profit in deposit currency, rounded to cents as MT5 does per deal."""
+    return round(profit_raw(m, spec, is_buy, volume, open_, close, t), 2)
+
+
+def margin_for(m: Market, spec: SymbolSpec, volume: float, price: float, t: int) -> float:
+    """Initial margin in deposit currency for ``volume`` lots (spec 5.9)."""
+    contracts = volume * spec.trade_contract_size
+    lev = m.settings.leverage
+    mode = spec.trade_calc_mode
+    if mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
+        mg = contracts * spec.margin_rate / (lev if mode == CalcMode.FOREX else 1)
+        ccy = spec.currency_margin
+        if ccy != m.settings.currency and spec.currency_profit == m.settings.currency:
+            return mg * price  # base currency margin valued at the symbol's own price
+        return mg * rate(m, ccy, t)
+    if mode == CalcMode.CFDLEVERAGE:
+        mg = contracts * price / lev * spec.margin_rate
+    else:  # CFD, CFDINDEX (tick price = tick size here), FUTURES approximated as CFD
+        mg = contracts * price * spec.margin_rate
+    return mg * rate(m, spec.currency_profit, t)
+
+
+def commission(m: Market, spec: SymbolSpec, volume: float, price: float, t: int) -> float:
+    if not m.settings.commission_enabled or spec.commission == 0:
+        return 0.0
+    if spec.commission_mode == "per_lot":
+        return -round(spec.commission * volume, 2)
+    value = volume * spec.trade_contract_size * price * rate(m, spec.currency_profit, t)
+    return -round(value * spec.commission / 100.0, 2)
+
+
+# -------------------------------------------------------------------------------------- account
+def position_profit(m: Market, p: Position, t: int) -> tuple[float, float]:
+    """(floating profit without swap, current close price) of a position at t."""
+    q = quote(m, p.symbol, t)
+    if q is None:  # market closed: valued at its last quote
+        last = m.prices.quote_at(p.symbol, t)
+        if last is None:
+            raise DataError(f"{p.symbol}: no price at or before {np.datetime64(t, 'ns')}")
+        bid, ask = last[0], last[1]
+    else:
+        bid, ask, _ = q
+    price = bid if p.type == C.POSITION_TYPE_BUY else ask
+    return profit(m, m.specs[p.symbol], p.type == 0, p.volume, p.price_open, price, t), price
+
+
+def floating(m: Market, s: TradeState, t: int) -> float:
+    return round(sum((position_profit(m, p, t)[0] + p.swap for p in s.positions), 0.0), 2)
+
+
+def margin(m: Market, s: TradeState, t: int, positions: list[Position] | None = None) -> float:
+    """Margin of the open positions (or of ``positions``). Hedged (opposite) volume of a symbol is
+    margined once, on the larger leg (spec 5.7: margin_hedged_use_leg; the exact formula is [U])."""
+    if positions is not None:
+        return margin_of(m, t, positions)
+    if not s.positions:
+        return 0.0
+    # The open positions change only through deals (and volume through partial-close deals), so
+    # (t, deals so far) identifies the book: the same margin is not recomputed within a point.
+    key = (t, len(s.deals))
+    if s.memo.margin[0] == key:
+        return s.memo.margin[1]
+    value = margin_of(m, t, s.positions)
+    s.memo.margin = (key, value)
+    return value
+
+
+def margin_of(m: Market, t: int, positions: list[Position]) -> float:
+    total = 0.0
+    by_symbol: dict[str, list[Position]] = {}
+    for p in positions:
+        by_symbol.setdefault(p.symbol, []).append(p)
+    for sym, ps in by_symbol.items():
+        spec = m.specs[sym]
+        value = {0: 0.0, 1: 0.0}
+        for p in ps:
+            value[p.type] += margin_for(m, spec, p.volume, p.price_open, t)
+        if m.settings.hedging:
+            total += max(value[0], value[1])
+        else:
+            total += value[0] + value[1]
+    return round(total, 2)
+
+
+def equity(m: Market, s: TradeState, t: int) -> float:
+    return round(s.balance + floating(m, s, t), 2)
+
+
+def margin_level(m: Market, s: TradeState, t: int) -> float:
+    mg = margin(m, s, t)
+    return round(equity(m, s, t) / mg * 100.0, 2) if mg > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------- swaps
+def swap_charge(m: Market, p: Position, t: int) -> float:
+    """One night's swap for position p in deposit currency (spec 5.10), rounded to cents."""
+    spec = m.specs[p.symbol]
+    rate_ = spec.swap_long if p.type == 0 else spec.swap_short
+    mode = spec.swap_mode
+    if mode == SwapMode.DISABLED or rate_ == 0:
+        return 0.0
+    if mode == SwapMode.POINTS:
+        amount, ccy = rate_ * spec.point * spec.trade_contract_size * p.volume, spec.currency_profit
+    elif mode == SwapMode.CURRENCY_SYMBOL:
+        amount, ccy = rate_ * p.volume, spec.currency_base
+    elif mode == SwapMode.CURRENCY_MARGIN:
+        amount, ccy = rate_ * p.volume, spec.currency_margin
+    elif mode == SwapMode.CURRENCY_DEPOSIT:
+        amount, ccy = rate_ * p.volume, m.settings.currency
+    else:  # INTEREST_CURRENT / INTEREST_OPEN: annual % of the price, 360-day year
+        price = m.prices.bid_before(p.symbol, t) if mode == SwapMode.INTEREST_CURRENT else p.price_open
+        amount, ccy = (
+            rate_ / 100.0 / 360.0 * price * spec.trade_contract_size * p.volume,
+            spec.currency_profit,
+        )
+    return round(amount * rate(m, ccy, t), 2)

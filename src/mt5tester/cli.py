@@ -11,7 +11,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 from mt5tester import __version__
 from mt5tester.config import Config, json_schema, load_config
 from mt5tester.errors import EXIT_CODES, Mt5TesterError, StorageError
+
+if TYPE_CHECKING:  # imported when a run starts, so --help stays fast
+    from mt5tester.engine.build import Components
 
 log = logging.getLogger("mt5tester")
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
@@ -69,7 +72,6 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
         t.add_row(f"closed by {how.replace('_', ' ')}", str(n))
     t.add_row("ambiguous M1 bars (SL and TP inside one bar)", str(funnel["ambiguous_bars"]))
     t.add_row("stop-outs", str(funnel["stop_outs"]))
-    t.add_row("closed by circuit breaker", str(funnel["circuit_breaker_closes"]))
     for name, n in funnel["strategy_errors"].items():
         t.add_row(f"strategy errors: {name}", str(n))
     if not funnel["strategy_errors"]:
@@ -112,23 +114,80 @@ def speed_line(m1_bars: int, points: int, seconds: float) -> str:
     return f"loop: {m1_bars:,} M1 bars, {points:,} decision points in {seconds:.2f} s ({rate})"
 
 
+class _ProgressBar:
+    """The run's progress bar on a terminal: shown from the first progress call until ``close``."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def __call__(self, n: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = Progress(
+                TextColumn("backtest"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=None)
+        self.bar.update(self.task, completed=n, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def run_backtest(
     cfg: Config, base_dir: Path, console: Console, resume: tuple[str, dict[str, Any]] | None = None
 ) -> int:
-    from mt5tester.data.health import format_report
-    from mt5tester.engine.build import build
-    from mt5tester.engine.loop import Runner
+    from mt5tester.data.health import format_report, history_quality
+    from mt5tester.engine.run import SqlRows, run
     from mt5tester.reports.html import write_html_report
-    from mt5tester.results.metrics import run_metrics
 
-    components = build(cfg, base_dir)
-    console.print(format_report(components.health))
-    runner = Runner(components, run_id=resume[0] if resume else None)
-    if resume:
-        from mt5tester.engine import checkpoint
+    quality: list[str] = []  # filled when the run starts: the history quality line printed at the end
 
-        checkpoint.truncate_after(components.engine, resume[0], resume[1])
-        console.print(f"resuming run {resume[0]} after {resume[1]['point'] + 1} decision points")
+    def announce(components: Components, run_id: str) -> None:
+        console.print(format_report(components.health))
+        if resume:
+            console.print(f"resuming run {run_id} after {resume[1]['point'] + 1} decision points")
+        print_strategies(console, components)
+        console.print(
+            f"run {run_id}: {', '.join(cfg.backtest.symbols)} {cfg.backtest.start} .. "
+            f"{cfg.backtest.end}, {len(components.strategies)} strategies: "
+            + ", ".join(
+                f"{ls.strategy.name} ({ls.strategy.category}, {ls.strategy.timeframe.name})"
+                for ls in components.strategies
+            )
+        )
+        quality.extend(
+            f"{h.symbol} {history_quality(components.m1[h.symbol], h):.2f}%" for h in components.health
+        )
+
+    bar = _ProgressBar(console) if console.is_terminal else None
+    try:
+        result = run(cfg, base_dir=base_dir, progress=bar, resume=resume, on_start=announce)
+    finally:
+        if bar is not None:
+            bar.close()
+    print_funnel(console, result.funnel)
+    print_metrics(console, result.metrics)
+    console.print(f"history quality (M1): {', '.join(quality)}")
+    console.print(
+        f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deal_count} deals"
+    )
+    console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
+    assert isinstance(result.source, SqlRows)  # the CLI records into the results database
+    engine = result.source.engine
+    report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    print_locations(console, engine, result.run_id, report)
+    return 0
+
+
+def print_strategies(console: Console, components: Components) -> None:
     loaded = Table(title="Strategies loaded")
     for col in ("name", "category", "timeframe", "symbols", "params", "source", "hash"):
         loaded.add_column(col)
@@ -144,55 +203,6 @@ def run_backtest(
             ls.source_hash,
         )
     console.print(loaded)
-    console.print(
-        f"run {runner.run_id}: {', '.join(cfg.backtest.symbols)} {cfg.backtest.start} .. "
-        f"{cfg.backtest.end}, {len(components.strategies)} strategies: "
-        + ", ".join(
-            f"{ls.strategy.name} ({ls.strategy.category}, {ls.strategy.timeframe.name})"
-            for ls in components.strategies
-        )
-    )
-    if console.is_terminal:
-        with Progress(
-            TextColumn("backtest"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("run", total=None)
-            result = runner.run(
-                lambda n, total: bar.update(task, completed=n, total=total), resume[1] if resume else None
-            )
-    else:
-        result = runner.run(resume=resume[1] if resume else None)
-    from mt5tester.results.funnel import funnel_from_db
-
-    # The funnel shown is computed from the stored rows; counters that live only in the engine
-    # (ambiguous bars, stop-outs, call timings, invalid-signal reasons) are added from it.
-    print_funnel(console, result.funnel | funnel_from_db(components.engine, result.run_id))
-    print_metrics(
-        console,
-        run_metrics(
-            components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
-        ),
-    )
-    from mt5tester.data.health import history_quality
-
-    quality = ", ".join(
-        f"{h.symbol} {history_quality(components.m1[h.symbol], h):.2f}%" for h in components.health
-    )
-    console.print(f"history quality (M1): {quality}")
-    console.print(
-        f"final balance {result.final_balance:.2f} {cfg.backtest.deposit_currency}, {result.deals} deals"
-    )
-    console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
-    report = (
-        write_html_report(components.engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
-    )
-    print_locations(console, components.engine, result.run_id, report)
-    return 0
 
 
 def print_locations(console: Console, engine: Any, run_id: str, report: Path | None) -> None:

@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 
 from mt5tester.config import Config
 from mt5tester.data.health import HealthReport
-from mt5tester.data.importers import Ticks, read_ticks_parquet
+from mt5tester.data.importers import Ticks
 from mt5tester.data.resample import parse_server_tz, resample
-from mt5tester.data.store import find_m1_file, find_ticks_file, m1_from_ticks, read_m1_parquet
 from mt5tester.engine import preflight
+from mt5tester.engine.dataset import Dataset, read_symbol
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
-from mt5tester.errors import ConfigError, DataError
+from mt5tester.errors import ConfigError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.timeframe import Timeframe
@@ -71,39 +71,6 @@ def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
     return sorted(set(need))
 
 
-def _load_m1(cfg: Config, symbol: str, spec: SymbolSpec, real: dict[str, TickStream]) -> Bars:
-    """M1 bars of a symbol; in real_ticks mode also its recorded ticks (M1 built from them if absent).
-
-    From the catalog, the tester's history window is read: from January 1 of the year before
-    ``start`` (as MT5 preloads) through ``end``.
-    """
-    if cfg.data.source == "catalog":
-        from mt5tester.data.catalog import Catalog
-
-        cat = Catalog(cfg.data.catalog)
-        first = preflight.day_ns(f"{cfg.backtest.start.year - 1}-01-01")
-        end = preflight.day_ns(cfg.backtest.end)
-        if cfg.backtest.tester_mode == "real_ticks":
-            t = cat.load_ticks(symbol, first, end)
-            real[symbol] = TickStream(t.time, t.bid, t.ask)
-        return cat.load(symbol, "M1", first, end)
-    ticks_path = find_ticks_file(cfg.data.path, symbol)
-    if cfg.backtest.tester_mode == "real_ticks":
-        if ticks_path is None:
-            raise DataError(
-                f"tester_mode real_ticks needs recorded ticks for {symbol}: no {symbol}_ticks*.parquet in "
-                f"{cfg.data.path} (columns time UTC, bid, ask)"
-            )
-        t = read_ticks_parquet(ticks_path, symbol)
-        real[symbol] = TickStream(t.time, t.bid, t.ask)
-        try:
-            m1_path = find_m1_file(cfg.data.path, symbol)
-        except DataError:
-            return m1_from_ticks(symbol, t.time, t.bid, t.ask, spec.point)
-        return read_m1_parquet(m1_path, symbol)
-    return read_m1_parquet(find_m1_file(cfg.data.path, symbol), symbol)
-
-
 def open_price_bars(m1: Bars, tested: Timeframe, server_tz: str) -> Bars:
     """The bars "open prices only" resolves SL/TP, pending orders and stop-out on (spec 6.1): the
     tested timeframe's, daily ones for W1 and MN1. Each is stamped at its first tick, the moment MT5
@@ -127,12 +94,19 @@ def open_price_bars(m1: Bars, tested: Timeframe, server_tz: str) -> Bars:
 
 
 def build(
-    cfg: Config, base_dir: Path, with_strategies: bool = True, truncate_ns: int | None = None
+    cfg: Config,
+    base_dir: Path,
+    with_strategies: bool = True,
+    truncate_ns: int | None = None,
+    data: Dataset | None = None,
+    engine: Engine | None = None,
 ) -> Components:
     """Build everything, in the order that makes failures cheapest: config, storage, strategies, data.
 
     ``with_strategies=False`` (run-script: the script is the strategy) skips the strategy loader.
     ``truncate_ns`` (the lookahead checker): drop every M1 bar at or after it, as if history ended there.
+    ``data``: preloaded market data (``load_data``), used instead of reading files where it applies.
+    ``engine``: the results database already open (default: open ``results.database_url``).
     """
     try:
         parse_server_tz(cfg.backtest.server_timezone)
@@ -140,7 +114,7 @@ def build(
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     cfg.check_symbol_specs()
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
-    engine = db.connect(
+    engine = engine or db.connect(
         cfg.results.database_url,
         connect_timeout=cfg.results.connect_timeout_seconds,
         statement_timeout=cfg.results.statement_timeout_seconds,
@@ -156,7 +130,10 @@ def build(
     real: dict[str, TickStream] = {}
     health: list[HealthReport] = []
     for sym in cfg.backtest.symbols:
-        bars = _load_m1(cfg, sym, specs[sym], real)
+        got = (data.lookup(cfg, sym) if data is not None else None) or read_symbol(cfg, sym, specs[sym])
+        bars = got.m1
+        if got.ticks is not None and cfg.backtest.tester_mode == "real_ticks":
+            real[sym] = got.ticks
         if truncate_ns is not None:
             bars = bars.between(int(bars.time[0]) if len(bars) else 0, truncate_ns)
             if sym in real:

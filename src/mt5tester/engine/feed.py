@@ -2,8 +2,9 @@
 
 Built once before bar 1: for every (strategy, symbol) the full bar series of the strategy's
 timeframe as a DataFrame, plus the columns its ``prepare()`` returned (checked: same length, no clash
-with the bar columns). Per call the loop hands out row-sliced **copies**, so nothing after the
-current bar is reachable through a view.
+with the bar columns). Per call the loop hands out a window of rows [lo, hi): a lazy ``WindowFrame``
+(pandas form) or ``BarArrays`` (numpy form), both serving **copies** of just those rows, so nothing
+after the current bar is reachable through a view.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import traceback
 import numpy as np
 import pandas as pd
 
+from mt5tester.engine.window_frame import FrameSource, WindowFrame
 from mt5tester.errors import StrategyLoadError
 from mt5tester.model.bars import Bars
 from mt5tester.strategy.base import BAR_COLUMNS, BarArrays, Strategy
@@ -70,14 +72,15 @@ class StrategyFeed:
         self.numpy = strategy.data_format == "numpy"
         self.bars = bars
         self.extra = extra
-        self._frame: pd.DataFrame | None = None
+        self._source: FrameSource | None = None
         if not self.numpy:
             frame = full_frame(bars)
             for name, values in extra.items():
                 frame[name] = values
-            self._frame = frame
+            self._source = FrameSource(frame)
 
     def window(self, lo: int, hi: int) -> pd.DataFrame | BarArrays:
-        if self._frame is not None:
-            return self._frame.iloc[lo:hi].copy()
+        """Rows [lo, hi): built in microseconds; each column a copy of those rows when first read."""
+        if self._source is not None:
+            return WindowFrame.window(self._source, lo, hi)
         return BarArrays.window(self.bars, lo, hi, self.extra)

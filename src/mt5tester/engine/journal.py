@@ -69,7 +69,10 @@ class Funnel:
             "rejected": dict(sorted(self.rejected.items())),
             "executed": self.executed,
             "order_failed": dict(sorted(self.order_failed.items())),
-            "closed": {k: self.closed.get(k, 0) for k in ("sl", "tp", "signal", "end_of_run")},
+            "closed": {
+                k: self.closed.get(k, 0)
+                for k in ("sl", "tp", "signal", "end_of_run", "stop_out", "circuit_breaker")
+            },
             "strategy_errors": dict(sorted(self.errors.items())),
             "disabled_strategies": self.disabled,
             "ambiguous_bars": self.ambiguous_bars,
@@ -109,6 +112,7 @@ def signal_of(comment: str) -> int | None:
 
 
 _CLOSED_BY = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}
+_CLOSED_AS = {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}
 
 
 class Journal:
@@ -136,7 +140,8 @@ class Journal:
             d = deals[self.recorded]
             self.recorded += 1
             if d.entry != C.DEAL_ENTRY_IN:
-                key = _CLOSED_BY.get(d.reason) or ("end_of_run" if d.comment == "end of run" else "signal")
+                # the same keys as results.funnel, which rebuilds them from the stored deals
+                key = _CLOSED_BY.get(d.reason) or _CLOSED_AS.get(d.comment, "signal")
                 self.funnel.closed[key] += 1
             self.rec.add(db.deals, deal_row(d))
             if notify and d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):

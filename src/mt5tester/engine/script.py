@@ -26,7 +26,8 @@ from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
-from mt5tester.errors import StorageError, StrategyRuntimeError
+from mt5tester.errors import ConfigError, StorageError, StrategyRuntimeError
+from mt5tester.model import limits
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows
@@ -99,6 +100,13 @@ def run_script(
     marks the run ``interrupted``, an error ``failed`` (then it is raised again)."""
     cfg = c.cfg
     name = f"script:{script.name}"
+    if len(name) > limits.STRATEGY_NAME:  # refused before the run on every backend, as config names are
+        most = limits.STRATEGY_NAME - len("script:")
+        raise ConfigError(
+            f"script file name {script.name!r} has {len(script.name)} characters; the results database "
+            f"stores at most {most} (strategy names hold {limits.STRATEGY_NAME}, with 'script:'). "
+            "Rename the script."
+        )
     runner = Runner(c)  # the recorder, funnel, end-of-run closing and book rows of a backtest
     rec, server, terminal = runner.rec, c.server, c.terminal
     rec.resumable = False  # no checkpoints: a script cannot be resumed, a failed write says "run it again"

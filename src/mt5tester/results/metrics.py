@@ -31,7 +31,7 @@ import pandas as pd
 from mt5tester.errors import DataError
 
 # --- DEAL_TYPE_* / DEAL_ENTRY_* (spec 4.8) and the words MT5's report prints for them -------------------
-DEAL_BUY, DEAL_SELL, DEAL_BALANCE = 0, 1, 2
+DEAL_BUY, DEAL_SELL, DEAL_BALANCE, DEAL_CREDIT = 0, 1, 2, 3
 ENTRY_IN, ENTRY_OUT, ENTRY_INOUT, ENTRY_OUT_BY = 0, 1, 2, 3
 ENTRY_NONE = -1  # balance operations carry no direction in the report
 CLOSING_ENTRIES = (ENTRY_OUT, ENTRY_INOUT, ENTRY_OUT_BY)
@@ -656,8 +656,10 @@ def compute_metrics(
         deposit = float(net[0])
     b0 = float(deposit)
 
-    # balance after every row; balance operations after the deposit are cash flows (not P/L)
-    flows = np.where(is_trade_deal, 0.0, net)
+    # balance after every row; balance operations after the deposit are cash flows (not P/L). A credit
+    # operation moves the account's credit, not its balance (spec 7: equity = balance + credit + ...):
+    # MT5's Balance column stays put on it, so it is neither P/L nor a flow here.
+    flows = np.where(is_trade_deal | (types == DEAL_CREDIT), 0.0, net)
     if has_deposit_row:
         flows[0] = 0.0
     steps = np.where(is_trade_deal, net, flows)

@@ -120,11 +120,18 @@ class Strategy:
     ``generate_signals`` is called at each close of a ``timeframe`` bar for each of ``symbols`` with
     ``df``: the last ``warmup_bars`` *closed* bars (columns time, open, high, low, close,
     tick_volume, spread; time is the bar open in UTC). It returns a list of Signals (maybe empty).
+
+    ``df`` is a ``pandas.DataFrame`` (index: the rows' positions in the run's series). It is built
+    lazily (engine/window_frame.py): ``df["close"]``, ``df.close`` and ``len(df)`` cost microseconds,
+    each column a new Series holding a copy of just these rows; any other use builds the whole frame
+    once, as a copy. Nothing reachable through it holds a later bar, and writing into it (or into a
+    Series taken from it) changes only that object, never a later call's df or another strategy's.
     """
 
     category: ClassVar[Category] = "technical"
     Params: ClassVar[type[StrategyParams]] = StrategyParams
-    # "pandas": df is a DataFrame; "numpy": df is a BarArrays of the same bars (faster per call).
+    # "pandas": df is a DataFrame (lazy, see above); "numpy": df is a BarArrays of the same bars (plain
+    # arrays, the fastest per call: no pandas object is built at all).
     data_format: ClassVar[Literal["pandas", "numpy"]] = "pandas"
     # Name of a prepare() column that is non-zero exactly on the bars where the strategy may signal:
     # the engine then calls generate_signals only on those bars (vectorised strategies run at array

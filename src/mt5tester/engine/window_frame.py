@@ -1,0 +1,182 @@
+"""The pandas ``df`` of one strategy call, built lazily: a DataFrame of rows [lo, hi) of a full frame.
+
+Building a DataFrame per call (``frame.iloc[lo:hi].copy()``) costs ~100x a numpy slice, while most
+strategies only read a column or two. A ``WindowFrame`` is a real ``pandas.DataFrame`` subclass that
+starts empty-handed: ``df["close"]``, ``df.close`` and ``len(df)`` are served straight from the source
+arrays as new Series owning a copy of just these rows; anything else (``df.iloc``, ``df.index``,
+``df.values``, assignment, ...) first materialises the window exactly as before, as a copy of these rows
+of the full frame, and from then on the object is an ordinary DataFrame.
+
+The closed-bars-only guarantee: every array a strategy can reach through it (Series values, ``.base``,
+blocks of the manager) is a copy of rows [lo, hi) made for this df (or this Series), so nothing after
+the current bar is reachable and writes never reach the source or another call's df. The lazy window
+must refer to the feed's full series to copy from it: that reference is a private attribute
+(``_wf_src``, as ``BarArrays`` keeps ``_bars``), never an array of the window, and it is dropped when
+the window materialises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import DatetimeTZDtype
+
+try:  # the fast Series path uses pandas internals; without them every column takes the public path
+    from pandas._libs.internals import BlockPlacement
+    from pandas.core.arrays import DatetimeArray
+    from pandas.core.internals.blocks import new_block
+    from pandas.core.internals.managers import SingleBlockManager
+
+    _FAST = hasattr(pd.Series, "_from_mgr") and hasattr(pd.RangeIndex, "_simple_new")
+except ImportError:  # pragma: no cover - pandas moved its internals
+    _FAST = False
+
+
+def _range_index(lo: int, hi: int) -> pd.RangeIndex:
+    """The index the window had as ``frame.iloc[lo:hi]`` (RangeIndex(lo, hi)), without its argument checks."""
+    if _FAST:
+        return pd.RangeIndex._simple_new(range(lo, hi))  # type: ignore[attr-defined]
+    return pd.RangeIndex(lo, hi)  # pragma: no cover
+
+
+class FrameSource:
+    """The full frame of one feed, and per column the numpy data a window's Series is copied from."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        # name -> (values, tz dtype or None); columns of other extension dtypes are absent and go
+        # through pandas (frame[name].iloc[lo:hi].copy()).
+        self.columns: dict[str, tuple[np.ndarray, DatetimeTZDtype | None]] = {}
+        self.names = frozenset(str(c) for c in frame.columns)
+        for name in frame.columns:
+            dtype = frame[name].dtype
+            if isinstance(dtype, np.dtype):
+                values, tz = frame[name].to_numpy(), None
+            elif isinstance(dtype, DatetimeTZDtype):
+                values, tz = frame[name].array._ndarray, dtype
+            else:
+                continue
+            values = values.view()
+            values.flags.writeable = False  # defence in depth: the source is never handed out anyway
+            self.columns[str(name)] = (values, tz)
+        self._placements: dict[int, Any] = {}
+
+    def series(self, name: str, lo: int, hi: int, index: pd.Index) -> pd.Series:
+        """Rows [lo, hi) of column ``name`` as a new Series that owns a copy of them."""
+        col = self.columns.get(name)
+        if col is None or not _FAST:
+            return self.frame[name].iloc[lo:hi].copy()
+        values, tz = col
+        data: Any = values[lo:hi].copy()
+        if tz is not None:
+            data = DatetimeArray._simple_new(data, dtype=tz)  # type: ignore[attr-defined]
+        n = hi - lo
+        placement = self._placements.get(n)
+        if placement is None:
+            placement = self._placements[n] = BlockPlacement(slice(0, n))
+        mgr = SingleBlockManager(new_block(data, placement, ndim=1), index)
+        ser = WindowSeries._from_mgr(mgr, [index])  # type: ignore[attr-defined]
+        object.__setattr__(ser, "_name", name)  # as pandas does: skips NDFrame.__setattr__
+        return ser
+
+
+class WindowSeries(pd.Series):
+    """A column of a window: a plain Series that answers numpy's protocol probes quickly.
+
+    ``np.asarray(series)`` first asks for ``__array_interface__`` and ``__array_struct__``; a Series
+    answers through NDFrame.__getattr__, which searches its index for that label (~1 us each). Dunder
+    names are never labels served as attributes here, so they fail at once. Results of operations
+    are plain Series and DataFrames."""
+
+    def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+    @property
+    def _constructor(self) -> Any:
+        return pd.Series
+
+    def _constructor_from_mgr(self, mgr: Any, axes: Any) -> pd.Series:
+        ser = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
+        object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
+        return ser
+
+
+class WindowFrame(pd.DataFrame):
+    """Rows [lo, hi) of a ``FrameSource``'s frame; a plain DataFrame in every respect but cost."""
+
+    # Class defaults so an instance pandas builds by itself (copy, pickle) is simply materialised.
+    _wf_src: FrameSource | None = None
+    _wf_lo = 0
+    _wf_hi = 0
+
+    @classmethod
+    def window(cls, src: FrameSource, lo: int, hi: int) -> WindowFrame:
+        self = cls.__new__(cls)
+        d = self.__dict__
+        d["_wf_src"], d["_wf_lo"], d["_wf_hi"] = src, lo, hi
+        d["_attrs"] = {}
+        d["_flags"] = pd.Flags(self, allows_duplicate_labels=True)  # type: ignore[attr-defined]
+        return self
+
+    # ------------------------------------------------------------------ materialisation
+    def _wf_mgr(self) -> Any:
+        d = self.__dict__
+        mgr = d.get("_wf_real")
+        if mgr is None:
+            src = d.get("_wf_src")
+            if src is None:  # pragma: no cover - pandas always sets _mgr before reading it
+                raise RuntimeError("WindowFrame without data")
+            mgr = src.frame.iloc[self._wf_lo : self._wf_hi].copy()._mgr
+            d["_wf_real"], d["_wf_src"] = mgr, None
+        return mgr
+
+    def _wf_set_mgr(self, mgr: Any) -> None:
+        self.__dict__["_wf_real"] = mgr
+        self.__dict__["_wf_src"] = None
+
+    # Every pandas code path reads self._mgr: the first read builds the window's own copy.
+    _mgr = property(_wf_mgr, _wf_set_mgr)
+
+    def _wf_index(self) -> pd.Index:
+        d = self.__dict__
+        index = d.get("_wf_ix")
+        if index is None:
+            index = d["_wf_ix"] = _range_index(self._wf_lo, self._wf_hi)
+        return index
+
+    # ------------------------------------------------------------------ fast paths (lazy only)
+    def __getitem__(self, key: Any) -> Any:
+        src = self.__dict__.get("_wf_src")
+        if src is not None and type(key) is str and key in src.names:
+            return src.series(key, self._wf_lo, self._wf_hi, self._wf_index())
+        return super().__getitem__(key)
+
+    def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
+        src = self.__dict__.get("_wf_src")
+        if src is not None and name in src.names:
+            return src.series(name, self._wf_lo, self._wf_hi, self._wf_index())
+        if name.startswith("__"):  # numpy probes __array_interface__ etc.: not a column, ever
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+    def __len__(self) -> int:
+        if self.__dict__.get("_wf_src") is not None:
+            return self._wf_hi - self._wf_lo
+        return super().__len__()
+
+    # Results of operations are plain DataFrames/Series (never lazy, never bound to the source).
+    @property
+    def _constructor(self) -> Any:
+        return pd.DataFrame
+
+    def _constructor_from_mgr(self, mgr: Any, axes: Any) -> pd.DataFrame:
+        return pd.DataFrame._from_mgr(mgr, axes=axes)  # type: ignore[attr-defined]
+
+    def _constructor_sliced_from_mgr(self, mgr: Any, axes: Any) -> pd.Series:
+        ser = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
+        object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
+        return ser

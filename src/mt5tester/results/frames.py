@@ -1,0 +1,231 @@
+"""A run's stored rows as pandas DataFrames for people: tz-aware UTC times and enum names, not codes.
+
+The builders take the rows of one table as dicts, whether they come from a ``MemorySink`` or from the
+SQL tables, so both sources give equal frames. Rows are sorted by their key here (the database does
+not promise an order). Names are the MT5 constant names without their prefix, in lower case:
+deal type "buy", entry "in", reason "sl", order state "filled".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from mt5tester.results.funnel import CLOSE_KEYS
+from mt5tester.terminal import constants as C
+
+Rows = Sequence[dict[str, Any]]
+COMMENT_KEYS = {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}
+
+
+def _names(prefix: str) -> dict[int, str]:
+    """{code: name} of the constants ``prefix*`` (e.g. DEAL_ENTRY_OUT_BY -> "out_by")."""
+    return {
+        int(getattr(C, k)): k[len(prefix) :].lower()
+        for k in vars(C)
+        if k.startswith(prefix) and isinstance(getattr(C, k), int)
+    }
+
+
+DEAL_TYPES = _names("DEAL_TYPE_")
+DEAL_ENTRIES = _names("DEAL_ENTRY_")
+DEAL_REASONS = _names("DEAL_REASON_")
+ORDER_TYPES = _names("ORDER_TYPE_")
+ORDER_STATES = _names("ORDER_STATE_")
+ORDER_REASONS = _names("ORDER_REASON_")
+POSITION_TYPES = _names("POSITION_TYPE_")
+
+
+def _time(values: list[Any]) -> pd.Series:
+    """UTC ns integers (None: not yet) as tz-aware timestamps (NaT)."""
+    return pd.to_datetime(pd.Series(values, dtype="Int64"), unit="ns", utc=True)
+
+
+def _name(values: list[Any], names: dict[int, str]) -> pd.Series:
+    return pd.Series([None if v is None else names.get(int(v), str(v)) for v in values], dtype=object)
+
+
+def _frame(rows: Rows, key: str, spec: dict[str, Any]) -> pd.DataFrame:
+    """Columns in ``spec`` order: a dtype string, "time", or a names dict for an enum column."""
+    ordered = sorted(rows, key=lambda r: r[key])
+    columns: dict[str, pd.Series] = {}
+    for col, kind in spec.items():
+        values = [r.get(col) for r in ordered]
+        if kind == "time":
+            columns[col] = _time(values)
+        elif isinstance(kind, dict):
+            columns[col] = _name(values, kind)
+        else:
+            columns[col] = pd.Series(values, dtype=kind)
+    return pd.DataFrame(columns, columns=list(spec))
+
+
+DEALS = {
+    "ticket": "int64",
+    "time": "time",
+    "symbol": object,
+    "type": DEAL_TYPES,
+    "entry": DEAL_ENTRIES,
+    "reason": DEAL_REASONS,
+    "volume": "float64",
+    "price": "float64",
+    "commission": "float64",
+    "swap": "float64",
+    "profit": "float64",
+    "balance": "float64",
+    "order": "int64",
+    "position_id": "int64",
+    "comment": object,
+    "strategy": object,
+    "signal_id": "Int64",
+}
+ORDERS = {
+    "ticket": "int64",
+    "time_setup": "time",
+    "time_done": "time",
+    "type": ORDER_TYPES,
+    "state": ORDER_STATES,
+    "reason": ORDER_REASONS,
+    "symbol": object,
+    "volume_initial": "float64",
+    "volume_current": "float64",
+    "price_open": "float64",
+    "price_done": "float64",
+    "sl": "float64",
+    "tp": "float64",
+    "price_stoplimit": "float64",
+    "position_id": "int64",
+    "comment": object,
+    "strategy": object,
+    "signal_id": "Int64",
+}
+POSITIONS = {
+    "position_id": "int64",
+    "symbol": object,
+    "type": POSITION_TYPES,
+    "volume": "float64",
+    "time_open": "time",
+    "time_close": "time",
+    "price_open": "float64",
+    "price_close": "float64",
+    "net": "float64",
+    "mfe": "float64",
+    "mae": "float64",
+    "close_reason": DEAL_REASONS,
+    "strategy": object,
+    "signal_id": "Int64",
+}
+SIGNALS = {
+    "signal_id": "int64",
+    "time": "time",
+    "strategy": object,
+    "symbol": object,
+    "timeframe": object,
+    "direction": object,
+    "order_type": object,
+    "price": "float64",
+    "sl": "float64",
+    "tp": "float64",
+    "confidence": "float64",
+    "comment": object,
+    "tags": object,
+    "status": object,
+    "rule": object,
+    "reason": object,
+    "details": object,
+    "volume": "float64",
+    "order_ticket": "Int64",
+    "retcode": "Int64",
+    "position_id": "Int64",
+}
+EQUITY = {
+    "time": "time",
+    "balance": "float64",
+    "equity": "float64",
+    "margin": "float64",
+    "open_positions": "int64",
+}
+# table -> (sort key, columns)
+LAYOUT: dict[str, tuple[str, dict[str, Any]]] = {
+    "deals": ("ticket", DEALS),
+    "orders": ("ticket", ORDERS),
+    "positions": ("position_id", POSITIONS),
+    "signals": ("signal_id", SIGNALS),
+    "equity": ("time", EQUITY),
+}
+
+
+def table_frame(table: str, rows: Rows) -> pd.DataFrame:
+    key, spec = LAYOUT[table]
+    return _frame(rows, key, spec)
+
+
+def metrics_deals(rows: Rows) -> pd.DataFrame:
+    """Deals in the layout ``compute_metrics`` reads (that of ``metrics.deals_frame_from_db``)."""
+    ordered = sorted(rows, key=lambda r: r["ticket"])
+
+    def col(name: str, dtype: str) -> pd.Series:
+        return pd.Series([r[name] for r in ordered], dtype=dtype)
+
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(col("time", "int64"), unit="ns", utc=True),
+            "deal": col("ticket", "int64"),
+            "symbol": col("symbol", "str"),
+            "type": col("type", "int64"),
+            "direction": col("entry", "int64"),
+            "volume": col("volume", "float64"),
+            "price": col("price", "float64"),
+            "order": col("order", "int64"),
+            "commission": col("commission", "float64"),
+            "swap": col("swap", "float64"),
+            "profit": col("profit", "float64"),
+            "balance": col("balance", "float64"),
+            "comment": col("comment", "str"),
+            "position_id": col("position_id", "int64"),
+        }
+    )
+
+
+def metrics_equity(rows: Rows) -> pd.DataFrame:
+    """Equity samples as (time UTC, equity), the layout of ``metrics.equity_frame_from_db``."""
+    ordered = sorted(rows, key=lambda r: r["time"])
+    return pd.DataFrame(
+        {
+            "time": _time([r["time"] for r in ordered]),
+            "equity": pd.Series([r["equity"] for r in ordered], dtype=float),
+        }
+    )
+
+
+def funnel_from_rows(signals: Rows, deals: Rows, errors: Rows, equity: Rows) -> dict[str, Any]:
+    """``results.funnel.funnel_from_db`` computed over rows in memory (same keys, same counts)."""
+    status = Counter(r["status"] for r in signals)
+    rejected = Counter(r["reason"] for r in signals if r["status"] == "rejected")
+    executed = sum(1 for r in signals if r["retcode"] in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED))
+    closed: Counter[str] = Counter()
+    for d in deals:
+        if d["entry"] == C.DEAL_ENTRY_IN or d["type"] not in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+            continue
+        key = CLOSE_KEYS.get(d["reason"])
+        if key is None:
+            key = COMMENT_KEYS.get(d["comment"], "signal")
+        closed[key] += 1
+    failed = Counter(e["strategy"] for e in errors if e["error_type"] != "InvalidSignal")
+    return {
+        "decision_points": max(len(equity) - 1, 0),  # one equity row per point, plus the end
+        "signals_generated": sum(status.values()),
+        "fed_to_fusion": status["to_fusion"],
+        "invalid_signals": sum(1 for e in errors if e["error_type"] == "InvalidSignal"),
+        "approved": status["approved"] + status["resized"],
+        "resized": status["resized"],
+        "rejected": {k: rejected[k] for k in sorted(rejected, key=lambda k: (k is None, k or ""))},
+        "executed": executed,
+        "closed": {
+            k: closed.get(k, 0) for k in ("sl", "tp", "signal", "end_of_run", "stop_out", "circuit_breaker")
+        },
+        "strategy_errors": {k: failed[k] for k in sorted(failed)},
+    }

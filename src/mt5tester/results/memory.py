@@ -1,0 +1,87 @@
+"""An in-memory sink: the Recorder's interface, keeping a run's rows in lists instead of a database.
+
+For tests and optimizer trials: no database, no I/O, and the rows pickle with the result. The rows
+are the very dicts the Recorder would insert (same tables, same columns), so the DataFrames built from
+them equal the ones read back from SQL. Nothing here is durable: ``then`` callbacks (checkpoint rows
+joined to a transaction) have no database to run in and are skipped, so a memory run cannot be resumed.
+The per-day equity table, which the loop derives by reading the database back, stays empty: the equity
+frame holds every sample it would be computed from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Table
+
+from mt5tester import __version__
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class MemorySink:
+    def __init__(self, run_id: str = "") -> None:
+        self.run_id = run_id  # set by run() (or the caller) before start_run
+        self.run: dict[str, Any] = {}  # the runs-table row
+        self.tables: dict[str, list[dict[str, Any]]] = {}  # table name -> rows, in insertion order
+        self._signal_at: dict[int, dict[str, Any]] = {}  # signal id -> its row (updated in place)
+
+    def start_run(
+        self,
+        config: dict[str, Any],
+        config_hash: str,
+        seed: int,
+        deposit: float,
+        currency: str,
+        strategies: list[dict[str, Any]],
+        health: list[dict[str, Any]] | None = None,
+        then: Callable[[Any], object] | None = None,
+    ) -> None:
+        self.run = {
+            "run_id": self.run_id,
+            "status": "running",
+            "started_at": _now(),
+            "finished_at": None,
+            "config": config,
+            "config_hash": config_hash,
+            "package_version": __version__,
+            "seed": seed,
+            "deposit": deposit,
+            "currency": currency,
+            "funnel": None,
+            "error": None,
+            "timings": None,
+        }
+        self.tables["run_strategies"] = [{"run_id": self.run_id, **s} for s in strategies]
+        self.tables["data_health"] = [{"run_id": self.run_id, **h} for h in health or []]
+
+    def add(self, table: Table, row: dict[str, Any]) -> None:
+        row["run_id"] = self.run_id
+        self.tables.setdefault(table.name, []).append(row)
+        if table.name == "signals":
+            self._signal_at[row["signal_id"]] = row
+
+    def update_signal(self, signal_id: int, **values: Any) -> None:
+        self._signal_at[signal_id].update(values)
+
+    def flush(self, then: Callable[[Any], object] | None = None) -> None:
+        """Nothing to write; ``then`` (a checkpoint insert) needs a database and is skipped."""
+
+    def finish(
+        self,
+        status: str,
+        funnel: dict[str, Any] | None,
+        error: str | None,
+        timings: dict[str, float] | None = None,
+    ) -> None:
+        self.run.update(status=status, funnel=funnel, error=error, timings=timings, finished_at=_now())
+
+    def discard(self) -> None:
+        self.run, self.tables, self._signal_at = {}, {}, {}
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return self.tables.get(table, [])

@@ -1,56 +1,161 @@
-"""The lookahead checker through the CLI: built-ins clean, leaky strategies caught (exit 7)."""
+"""The lookahead checker (issue 12 point 2): every leak class of tests/fixtures/adversarial/leaky.py is
+flagged with exit 7 and its first differing decision; every honest strategy and built-in passes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from mt5tester.engine.lookahead import _cuts, changed_bars
+from mt5tester.model.bars import Bars
+from mt5tester.model.timeframe import Timeframe
 
 from conftest import FIXTURES, base_config, write_yaml
 
-LEAKY = FIXTURES / "leaky.py"
+LEAKY = FIXTURES / "adversarial" / "leaky.py"
+HONEST = FIXTURES / "adversarial" / "honest.py"
+MINUTE = 60_000_000_000
 
 
-def _config(demo_data: Path, tmp_path: Path, spec: str) -> Path:
+def _config(demo_data: Path, tmp_path: Path, spec: str, **extra: object) -> Path:
     raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-02-01")
-    raw["strategies"] = [{"class": spec, "name": "s"}]
+    raw["strategies"] = [{"class": spec, "name": "s", **extra}]
     return write_yaml(tmp_path / "c.yaml", raw)
 
 
+def _check(run_cli, cfg: Path, *args: str) -> tuple[int, dict, str]:
+    code, out, err = run_cli("check-lookahead", "s", "--config", str(cfg), "--jobs", "2", "--json", *args)
+    return code, json.loads(out) if out.strip() else {}, err
+
+
 @pytest.mark.parametrize(
-    ("cls", "kind"),
+    ("cls", "kinds"),
     [
-        ("CentredWindow", "prepare"),
-        ("UnclosedHigherTimeframe", "prepare"),
-        ("WholeSeriesNormalised", "prepare"),
+        ("TerminalPrivateArrays", {"signal"}),  # 20 minutes ahead: less than one H1 interval
+        ("FeedPrivateArrays", {"signal"}),
+        ("NumpyWindowBase", {"signal"}),
+        ("ModuleCache", {"signal"}),
+        ("WrongLabelResample", {"signal", "prepare"}),
+        ("WrongLabelMonthly", {"signal"}),
+        ("DataFileReader", {"signal"}),
+        ("ApiFuturePrice", {"order"}),
+        ("CentredWindow", {"signal", "prepare"}),
+        ("WholeSeriesNormalised", {"signal", "prepare"}),
     ],
 )
-def test_check_lookahead_catches_leaky_strategy(
-    demo_data: Path, tmp_path: Path, run_cli, cls: str, kind: str
+def test_check_lookahead_leak_class_flagged_with_first_difference(
+    demo_data: Path, tmp_path: Path, run_cli, cls: str, kinds: set[str]
 ) -> None:
-    cfg = _config(demo_data, tmp_path, f"{LEAKY}:{cls}")
-    code, out, err = run_cli("check-lookahead", "s", "--config", str(cfg), "--points", "3", "--json")
+    code, report, err = _check(run_cli, _config(demo_data, tmp_path, f"{LEAKY}:{cls}"), "--points", "3")
     assert code == 7, err
-    report = json.loads(out)
-    assert report["clean"] is False
-    assert any(d["kind"] == kind for d in report["differences"])
-    assert "LookaheadFound" in err and "differences between full and truncated runs" in err
+    first = report["first_difference"]
+    assert report["clean"] is False and first["kind"] in kinds and first["strategy"] == "s"
+    assert first["full"] != first["changed"] and first["time"] <= first["cut"]
+    assert "error (LookaheadFound, exit 7): s: lookahead: " in err
+    assert f"full run {first['full']} | changed {first['changed']}" in err
+    assert f"changes when the data after {first['cut']} changes" in err
 
 
-def test_check_lookahead_terminal_cannot_leak(demo_data: Path, tmp_path: Path, run_cli) -> None:
-    cfg = _config(demo_data, tmp_path, f"{LEAKY}:TerminalPeek")
-    code, out, err = run_cli("check-lookahead", "s", "--config", str(cfg), "--points", "2")
+def test_check_lookahead_cache_surviving_between_runs_flagged(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    code, report, err = _check(
+        run_cli, _config(demo_data, tmp_path, f"{LEAKY}:CrossRunCache"), "--points", "1"
+    )
+    assert code == 7, err
+    first = report["first_difference"]
+    assert first["cut"] is None and first["kind"] == "signal" and first["full"] == "(none)"
+    assert "on a second run in the same process (state carried between runs)" in err
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        "ExpandingZ",
+        "EwmCross",
+        "WarmupNaN",
+        "HigherTimeframeViaApi",
+        "ApiTrader",
+        "MemoCache",
+        "NumpyMomentum",
+        "TerminalPeek",
+    ],
+)
+def test_check_lookahead_honest_tricky_strategy_clean(
+    demo_data: Path, tmp_path: Path, run_cli, cls: str
+) -> None:
+    code, report, err = _check(run_cli, _config(demo_data, tmp_path, f"{HONEST}:{cls}"), "--points", "3")
     assert code == 0, err
-    assert "clean: no lookahead found" in out
-    import sys
-
-    mod = next(m for m in sys.modules.values() if getattr(m, "__file__", None) == str(LEAKY))
-    assert mod.PEEKS and all(newest <= now for now, newest in mod.PEEKS)
+    assert report["clean"] is True and report["first_difference"] is None
+    assert len(report["cuts"]) == 3 and report["signals_checked"] > 100
 
 
 def test_check_lookahead_builtin_ma_cross_clean(demo_data: Path, tmp_path: Path, run_cli) -> None:
-    cfg = _config(demo_data, tmp_path, "ma_cross")
-    code, out, _ = run_cli("check-lookahead", "s", "--config", str(cfg), "--points", "4", "--json")
-    report = json.loads(out)
-    assert code == 0 and report["clean"] is True and report["signals_checked"] > 10
+    code, out, _ = run_cli(
+        "check-lookahead", "s", "--config", str(_config(demo_data, tmp_path, "ma_cross")), "--points", "4"
+    )
+    assert code == 0 and "4 cuts (seed 0)" in out and "clean: no lookahead found" in out
+
+
+def _bars(n: int = 300) -> Bars:
+    rng = np.random.default_rng(3)
+    close = np.round(1.1 * np.exp(np.cumsum(rng.normal(0, 2e-4, n))), 5)
+    open_ = np.r_[1.1, close[:-1]]
+    return Bars(
+        "EURUSD",
+        Timeframe.M1,
+        np.arange(n, dtype=np.int64) * MINUTE + 1_704_067_200_000_000_000,
+        open_,
+        np.maximum(open_, close) + 1e-4,
+        np.minimum(open_, close) - 1e-4,
+        close,
+        np.full(n, 10, np.int64),
+        np.full(n, 7, np.int32),
+    )
+
+
+def test_changed_bars_keep_the_past_and_the_cut_open_and_change_the_rest_validly() -> None:
+    bars = _bars()
+    cut = int(bars.time[200])
+    new = changed_bars(bars, cut, np.random.default_rng(1), 5)
+    for col in ("time", "open", "high", "low", "close", "tick_volume", "spread"):
+        assert np.array_equal(getattr(new, col)[:200], getattr(bars, col)[:200]), col
+    assert (
+        new.open[200] == bars.open[200] and new.spread[200] == bars.spread[200]
+    )  # the tick known at the cut
+    assert np.array_equal(new.time, bars.time)
+    assert not np.isclose(new.close[200:], bars.close[200:]).any()
+    assert (new.high >= np.maximum(new.open, new.close)).all() and (
+        new.low <= np.minimum(new.open, new.close)
+    ).all()
+    assert (new.low > 0).all() and np.array_equal(new.open[201:], new.close[200:-1])
+    again = changed_bars(bars, cut, np.random.default_rng(1), 5)
+    other = changed_bars(bars, cut, np.random.default_rng(2), 5)
+    assert np.array_equal(again.close, new.close) and not np.array_equal(other.close, new.close)
+
+
+def test_changed_bars_cut_between_bars_changes_the_next_open() -> None:
+    bars = _bars()
+    new = changed_bars(bars, int(bars.time[100]) + MINUTE // 2, np.random.default_rng(1), 5)
+    assert np.array_equal(new.close[:101], bars.close[:101]) and new.open[101] == bars.close[100]
+    assert new.close[101] != bars.close[101]
+
+
+def test_cuts_seeded_and_taken_between_decision_points_too() -> None:
+    times = np.arange(0, 48) * 60 * MINUTE  # H1 decision points
+    m1 = np.arange(0, 48 * 60) * MINUTE
+    ref = {
+        "events": [
+            (int(times[5]), "signal", "s", "EURUSD", "buy"),
+            (int(times[9]), "signal", "s", "X", "(none)"),
+        ]
+    }
+    cuts = _cuts(times, m1, ref, 9, seed=4)
+    assert cuts == _cuts(times, m1, ref, 9, seed=4) and cuts != _cuts(times, m1, ref, 9, seed=5)
+    assert len(cuts) == 9 and cuts == sorted(set(cuts))
+    assert int(times[5]) in cuts  # the decision that did something
+    between = [c for c in cuts if c % (60 * MINUTE)]
+    assert len(between) >= 3 and all(0 < c < times[-1] for c in between)

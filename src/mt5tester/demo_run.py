@@ -83,9 +83,22 @@ def prepare_demo(out: Path) -> Path:
 
 
 def lookahead_config(strategy: str) -> Path:
-    """A config running ``strategy`` (a class spec) alone on the demo data's EURUSD H1, in a temp folder."""
+    """A config running ``strategy`` (a class spec) alone on the demo data's EURUSD H1, in a temp folder
+    (the caller removes it). A fusion strategy gets two built-in members (``trade: false``)."""
     import tempfile
 
+    from mt5tester.strategy.base import FusionStrategy
+    from mt5tester.strategy.loader import resolve_class
+
+    cls, _ = resolve_class(strategy, Path.cwd(), f"'{strategy}'")
+    entry: dict[str, Any] = {"class": strategy, "name": strategy}
+    members: list[dict[str, Any]] = []
+    if issubclass(cls, FusionStrategy):
+        members = [
+            {"class": "ma_cross", "name": "member_ma_cross", "trade": False},
+            {"class": "rsi_reversion", "name": "member_rsi_reversion", "trade": False},
+        ]
+        entry["params"] = {"members": [m["name"] for m in members]}
     out = Path(tempfile.mkdtemp(prefix="mt5tester-check-"))
     write_demo_data(out / "data", ["EURUSD"], DATA_START, "2024-03-01", seed=42)
     cfg = {
@@ -97,7 +110,7 @@ def lookahead_config(strategy: str) -> Path:
             "warmup_bars": 200,
         },
         "data": {"path": "data"},
-        "strategies": [{"class": strategy, "name": strategy}],
+        "strategies": [*members, entry],
         "results": {"database_url": "sqlite:///check.sqlite", "out_dir": "reports"},
     }
     path = out / "check.yaml"

@@ -4,6 +4,7 @@ flagged with exit 7 and its first differing decision; every honest strategy and 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,42 @@ def test_cuts_seeded_and_taken_between_decision_points_too() -> None:
     assert int(times[5]) in cuts  # the decision that did something
     between = [c for c in cuts if c % (60 * MINUTE)]
     assert len(between) >= 3 and all(0 < c < times[-1] for c in between)
+
+
+def test_check_lookahead_accepts_the_shown_name(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-01-15")
+    raw["strategies"] = [{"class": f"{HONEST}:EwmCross"}, {"class": "ma_cross"}]
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli("check-lookahead", "EwmCross", "--config", str(cfg), "--points", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["strategy"] == "EwmCross"
+    code, _, err = run_cli("check-lookahead", "Nope", "--config", str(cfg), "--points", "1")
+    assert code == 2
+    assert "no strategy 'Nope' in the config (configured: ['EwmCross', 'MovingAverageCross'])" in err
+
+
+def test_check_lookahead_one_strategy_despite_portfolio_categories(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-01-15")
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "ma", "params": {"fast": 5, "slow": 20}},
+        {"class": "smc_structure", "name": "smc"},
+    ]
+    raw["portfolio"] = {"categories": ["technical", "smc"]}
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli("check-lookahead", "ma", "--config", str(cfg), "--points", "1")
+    assert code == 0, err
+    assert "clean: no lookahead found" in out
+
+
+def test_check_lookahead_fusion_without_config_gets_default_members_and_cleans_up(
+    tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    code, out, err = run_cli("check-lookahead", "weighted_vote", "--points", "1", "--jobs", "2")
+    assert code == 0, err
+    assert "weighted_vote: 1 cuts (seed 0)" in out and "clean: no lookahead found" in out
+    assert list(temp.iterdir()) == []  # the demo config and every side's folder are removed

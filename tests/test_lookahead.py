@@ -199,3 +199,18 @@ def test_check_lookahead_fusion_without_config_gets_default_members_and_cleans_u
     assert code == 0, err
     assert "weighted_vote: 1 cuts (seed 0)" in out and "clean: no lookahead found" in out
     assert list(temp.iterdir()) == []  # the demo config and every side's folder are removed
+
+
+@pytest.mark.parametrize("mode", ["open_prices", "ohlc_m1", "every_tick"])
+def test_check_lookahead_honest_stops_clean_in_every_bar_mode(
+    demo_data: Path, tmp_path: Path, run_cli, mode: str
+) -> None:
+    """Tight SL/TP make many fills inside bars (stamped with the bar's open time, known only when the
+    replay reaches them): none may count as a difference, cuts on such bars included."""
+    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-01-15", tester_mode=mode)
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "s", "params": {"fast": 3, "slow": 8, "sl_points": 60, "tp_points": 60}}
+    ]
+    code, report, err = _check(run_cli, write_yaml(tmp_path / "c.yaml", raw), "--points", "4")
+    assert code == 0, err
+    assert report["clean"] is True and report["signals_checked"] > 50

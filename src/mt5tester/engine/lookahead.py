@@ -420,12 +420,21 @@ def _observe(job: dict[str, Any]) -> dict[str, Any]:
 
 class Watch(Runner):
     """A Runner that records every decision: each call's output, each request a strategy sends
-    through the terminal (with its result) and, at the end, every deal."""
+    through the terminal (with its result) and, at the end, every deal at the time it became known."""
 
     def __init__(self, c: Components) -> None:
         self.events: list[Event] = []
         self._who = ""
-        send = c.terminal.order_send
+        self._known: dict[int, int] = {}  # deal ticket -> the time of the replay that made it
+        send, advance, server = c.terminal.order_send, c.server.advance, c.server
+
+        def replay(t: int) -> Any:
+            # A fill inside an M1 (or open-prices) bar is stamped with the bar's open time but is only
+            # known when the replay reaches t: deals are compared at that time, not their stamp.
+            n = len(server.deals)
+            out = advance(t)
+            self._known.update((d.ticket, t) for d in server.deals[n:])
+            return out
 
         def order_send(request: Any, *args: Any, **kwargs: Any) -> Any:
             result = send(request, *args, **kwargs)
@@ -435,7 +444,9 @@ class Watch(Runner):
             self.events.append((self.ctx.now, "order", self._who, symbol, f"{_sorted(req)} -> {got}"))
             return result
 
-        c.terminal.order_send = order_send  # type: ignore[method-assign]  # shadows the method: ctx.mt5 and Buy/Sell/Close use it
+        # Instance attributes shadow the methods: ctx.mt5, Buy/Sell/Close and the loop call these.
+        c.terminal.order_send = order_send  # type: ignore[method-assign]
+        c.server.advance = replay  # type: ignore[method-assign]
         super().__init__(c)
 
     def _call(self, si: int, symbol: str, i: int, t: int, members: Any = None) -> Any:
@@ -457,9 +468,10 @@ class Watch(Runner):
         for d in self.c.server.deals:
             value = (
                 f"type {d.type} entry {d.entry} reason {d.reason} volume {d.volume} price {d.price} "
-                f"profit {d.profit} commission {d.commission} swap {d.swap} position {d.position_id}"
+                f"profit {d.profit} commission {d.commission} swap {d.swap} position {d.position_id} "
+                f"at {when(d.time)}"
             )
-            self.events.append((int(d.time), "deal", d.strategy, d.symbol, value))
+            self.events.append((self._known.get(d.ticket, int(d.time)), "deal", d.strategy, d.symbol, value))
 
     def prepared(self, cut: int | None) -> dict[tuple[str, str], Any]:
         out = {}

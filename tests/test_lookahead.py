@@ -214,3 +214,24 @@ def test_check_lookahead_honest_stops_clean_in_every_bar_mode(
     code, report, err = _check(run_cli, write_yaml(tmp_path / "c.yaml", raw), "--points", "4")
     assert code == 0, err
     assert report["clean"] is True and report["signals_checked"] > 50
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("spec", "code"), [("ma_cross", 0), (f"{LEAKY}:TerminalPrivateArrays", 7)])
+def test_check_lookahead_real_ticks_mode(
+    shared_data: Path, tmp_path: Path, run_cli, spec: str, code: int
+) -> None:
+    """Recorded ticks after the cut are changed too (the ticks at or before it kept)."""
+    raw = base_config(
+        shared_data / "ticks",
+        tmp_path,
+        start="2014-05-06",
+        end="2014-05-10",
+        primary_timeframe="M15",
+        warmup_bars=40,
+        tester_mode="real_ticks",
+    )
+    raw["strategies"] = [{"class": spec, "name": "s", "params": {"fast": 3, "slow": 8} if code == 0 else {}}]
+    got, report, err = _check(run_cli, write_yaml(tmp_path / "c.yaml", raw), "--points", "3")
+    assert got == code, err
+    assert report["clean"] is (code == 0)

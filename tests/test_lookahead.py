@@ -138,6 +138,27 @@ def test_changed_bars_keep_the_past_and_the_cut_open_and_change_the_rest_validly
     assert np.array_equal(again.close, new.close) and not np.array_equal(other.close, new.close)
 
 
+@pytest.mark.parametrize("mirror", [False, True])
+def test_changed_bars_both_variants_valid_and_different(mirror: bool) -> None:
+    bars = _bars()
+    new = changed_bars(bars, int(bars.time[150]), np.random.default_rng(5), 5, mirror)
+    assert np.array_equal(new.close[:150], bars.close[:150]) and new.open[150] == bars.open[150]
+    assert (new.high >= np.maximum(new.open, new.close)).all() and (
+        new.low <= np.minimum(new.open, new.close)
+    ).all()
+    moved = bars.close[150:] != bars.open[150]
+    assert (new.close[150:][moved] != bars.close[150:][moved]).all()
+
+
+def test_changed_bars_mirror_flips_every_move_from_the_cut_price() -> None:
+    bars = _bars()
+    p = bars.open[150]
+    new = changed_bars(bars, int(bars.time[150]), np.random.default_rng(5), 5, mirror=True)
+    up, down = bars.close[150:] > p, bars.close[150:] < p
+    assert (new.close[150:][up] < p).all() and (new.close[150:][down] > p).all()
+    assert np.abs(np.log(new.close[150:] / p)).max() > 1.5 * np.abs(np.log(bars.close[150:] / p)).max()
+
+
 def test_changed_bars_cut_between_bars_changes_the_next_open() -> None:
     bars = _bars()
     new = changed_bars(bars, int(bars.time[100]) + MINUTE // 2, np.random.default_rng(1), 5)

@@ -176,7 +176,9 @@ def check_lookahead(
         with ThreadPoolExecutor(workers) as pool:
             sides = list(
                 pool.map(
-                    lambda k: _side(cfg, base_dir, work / f"cut{k}", report.cuts[k], seed + 1 + k),
+                    lambda k: _side(
+                        cfg, base_dir, work / f"cut{k}", report.cuts[k], seed + 1 + k, k % 2 == 0
+                    ),
                     range(len(report.cuts)),
                 )
             )
@@ -256,7 +258,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ one side
-def _side(cfg: Config, base_dir: Path, work: Path, cut: int | None, seed: int, repeat: int = 1) -> Any:
+def _side(
+    cfg: Config, base_dir: Path, work: Path, cut: int | None, seed: int, mirror: bool = False, repeat: int = 1
+) -> Any:
     """Run one side in a fresh Python process; return what it observed, or raise what it raised."""
     work.mkdir(parents=True)
     job = work / "job.pickle"
@@ -265,6 +269,7 @@ def _side(cfg: Config, base_dir: Path, work: Path, cut: int | None, seed: int, r
         "base_dir": str(base_dir),
         "work": str(work),
         "cut": cut,
+        "mirror": mirror,
         "seed": seed,
         "repeat": repeat,
     }
@@ -295,22 +300,36 @@ def _side(cfg: Config, base_dir: Path, work: Path, cut: int | None, seed: int, r
     return result
 
 
-def changed_bars(bars: Bars, cut: int, rng: np.random.Generator, digits: int) -> Bars:
-    """The same bars before ``cut``; after it a different valid path (a seeded random walk with the
-    symbol's own M1 volatility, new spreads and volumes) on the same times. The bar opening at ``cut``
-    keeps its open and spread (the tick known at ``cut``)."""
+def changed_bars(bars: Bars, cut: int, rng: np.random.Generator, digits: int, mirror: bool = False) -> Bars:
+    """The same bars before ``cut``; after it a different valid path on the same times, with new
+    spreads and volumes. The bar opening at ``cut`` keeps its open and spread (the tick known at
+    ``cut``). The path is a seeded random walk with the symbol's own M1 volatility or, with
+    ``mirror``, the real path mirrored around the price at the cut and stretched 1.7x in log terms
+    (every rise becomes a larger fall: a leak of the future's direction flips, one of its size changes)."""
     k = int(np.searchsorted(bars.time, cut, "left"))
     n = len(bars) - k
     if n <= 0:
         return bars
     keep = bool(bars.time[k] == cut)
-    sigma = float(np.std(np.diff(np.log(bars.close[max(0, k - 10_000) : k + 2])))) if len(bars) > 2 else 0.0
-    sigma = max(sigma, 1e-5)
     start = float(bars.open[k]) if keep or k == 0 else float(bars.close[k - 1])
-    close = start * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
-    open_ = np.r_[start, close[:-1]]
-    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, sigma, n)))
-    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, sigma, n)))
+    if mirror:
+
+        def flip(x: np.ndarray) -> np.ndarray:
+            return start * (start / x) ** 1.7
+
+        open_, high, low, close = (
+            flip(bars.open[k:]),
+            flip(bars.low[k:]),
+            flip(bars.high[k:]),
+            flip(bars.close[k:]),
+        )
+    else:
+        window = bars.close[max(0, k - 10_000) : k + 2]
+        sigma = max(float(np.std(np.diff(np.log(window)))) if len(window) > 2 else 0.0, 1e-5)
+        close = start * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
+        open_ = np.r_[start, close[:-1]]
+        high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, sigma, n)))
+        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, sigma, n)))
     open_, high, low, close = (np.round(x, digits) for x in (open_, high, low, close))
     high, low = np.maximum.reduce([high, open_, close]), np.minimum.reduce([low, open_, close])
     spread = rng.permutation(bars.spread[k:]).astype(np.int32) + rng.integers(0, 3, n).astype(np.int32)
@@ -330,15 +349,25 @@ def changed_bars(bars: Bars, cut: int, rng: np.random.Generator, digits: int) ->
 
 
 def _changed_ticks(
-    time: np.ndarray, bid: np.ndarray, ask: np.ndarray, cut: int, rng: np.random.Generator, digits: int
+    time: np.ndarray,
+    bid: np.ndarray,
+    ask: np.ndarray,
+    cut: int,
+    rng: np.random.Generator,
+    digits: int,
+    mirror: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Recorded ticks: those at or before ``cut`` kept, the later ones a seeded random walk."""
+    """Recorded ticks: those at or before ``cut`` kept, the later ones changed as ``changed_bars``."""
     k = int(np.searchsorted(time, cut, "right"))
     n = len(time) - k
     if n <= 0 or k == 0:
         return bid, ask
-    sigma = max(float(np.std(np.diff(np.log(bid[max(0, k - 10_000) : k + 1])))), 1e-6)
-    new_bid = np.round(bid[k - 1] * np.exp(np.cumsum(rng.normal(0.0, sigma, n))), digits)
+    start = float(bid[k - 1])
+    if mirror:
+        new_bid = np.round(start * (start / bid[k:]) ** 1.7, digits)
+    else:
+        sigma = max(float(np.std(np.diff(np.log(bid[max(0, k - 10_000) : k + 1])))), 1e-6)
+        new_bid = np.round(start * np.exp(np.cumsum(rng.normal(0.0, sigma, n))), digits)
     new_ask = np.round(new_bid + rng.permutation(np.maximum(ask[k:] - bid[k:], 0.0)), digits)
     return np.r_[bid[:k], new_bid], np.r_[ask[:k], new_ask]
 
@@ -385,13 +414,15 @@ def _observe(job: dict[str, Any]) -> dict[str, Any]:
         spec = cfg.symbol_spec(sym)
         bars = _load_m1(cfg, sym, spec, real)
         if cut is not None:
-            bars = changed_bars(bars, cut, rng, spec.digits)
+            bars = changed_bars(bars, cut, rng, spec.digits, job["mirror"])
         m1_times.append(bars.time[(bars.time >= start) & (bars.time < end)])
         _write_m1(bars, data / f"{sym}_M1.parquet")
         if sym in real:
             r = real[sym]
             bid, ask = (
-                (r.bid, r.ask) if cut is None else _changed_ticks(r.time, r.bid, r.ask, cut, rng, spec.digits)
+                (r.bid, r.ask)
+                if cut is None
+                else _changed_ticks(r.time, r.bid, r.ask, cut, rng, spec.digits, job["mirror"])
             )
             _write_ticks(r.time, bid, ask, data / f"{sym}_ticks.parquet")
     cfg = cfg.model_copy(

@@ -22,7 +22,7 @@ MINUTE = 60_000_000_000
 
 
 def _config(demo_data: Path, tmp_path: Path, spec: str, **extra: object) -> Path:
-    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-02-01")
+    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-01-15")
     raw["strategies"] = [{"class": spec, "name": "s", **extra}]
     return write_yaml(tmp_path / "c.yaml", raw)
 
@@ -50,7 +50,7 @@ def _check(run_cli, cfg: Path, *args: str) -> tuple[int, dict, str]:
 def test_check_lookahead_leak_class_flagged_with_first_difference(
     demo_data: Path, tmp_path: Path, run_cli, cls: str, kinds: set[str]
 ) -> None:
-    code, report, err = _check(run_cli, _config(demo_data, tmp_path, f"{LEAKY}:{cls}"), "--points", "3")
+    code, report, err = _check(run_cli, _config(demo_data, tmp_path, f"{LEAKY}:{cls}"), "--points", "2")
     assert code == 7, err
     first = report["first_difference"]
     assert report["clean"] is False and first["kind"] in kinds and first["strategy"] == "s"
@@ -91,7 +91,7 @@ def test_check_lookahead_honest_tricky_strategy_clean(
     code, report, err = _check(run_cli, _config(demo_data, tmp_path, f"{HONEST}:{cls}"), "--points", "3")
     assert code == 0, err
     assert report["clean"] is True and report["first_difference"] is None
-    assert len(report["cuts"]) == 3 and report["signals_checked"] > 100
+    assert len(report["cuts"]) == 3 and report["signals_checked"] > 10
 
 
 def test_check_lookahead_builtin_ma_cross_clean(demo_data: Path, tmp_path: Path, run_cli) -> None:
@@ -256,3 +256,20 @@ def test_check_lookahead_real_ticks_mode(
     got, report, err = _check(run_cli, write_yaml(tmp_path / "c.yaml", raw), "--points", "3")
     assert got == code, err
     assert report["clean"] is (code == 0)
+
+
+def test_check_lookahead_fusion_member_alone_and_fusion_with_its_members(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-01-15")
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "m1", "trade": False, "params": {"fast": 5, "slow": 20}},
+        {"class": f"{HONEST}:EwmCross", "name": "m2", "trade": False},
+        {"class": "weighted_vote", "name": "vote", "params": {"members": ["m1", "m2"]}},
+        {"class": f"{LEAKY}:TerminalPrivateArrays", "name": "other"},
+    ]
+    cfg = str(write_yaml(tmp_path / "c.yaml", raw))
+    for name in ("m2", "vote"):
+        code, out, err = run_cli("check-lookahead", name, "--config", cfg, "--points", "1", "--jobs", "2")
+        assert code == 0, err
+        assert "clean: no lookahead found" in out

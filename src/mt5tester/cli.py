@@ -333,7 +333,8 @@ def check_lookahead_cmd(
         config_path = lookahead_config(strategy)
     try:
         cfg = load_config(config_path)
-        report = check_lookahead(cfg, config_path.resolve().parent, strategy, points, seed, jobs)
+        name = (cfg.strategies[-1].name or strategy) if made else strategy  # the demo config names it
+        report = check_lookahead(cfg, config_path.resolve().parent, name, points, seed, jobs)
     finally:
         if made:
             shutil.rmtree(config_path.parent, ignore_errors=True)

@@ -90,8 +90,11 @@ def lookahead_config(strategy: str) -> Path:
     from mt5tester.strategy.base import FusionStrategy
     from mt5tester.strategy.loader import resolve_class
 
+    where, _, cls_name = strategy.rpartition(":")
+    if where.endswith(".py"):  # a file path is relative to the working folder, not the temp config's
+        strategy = f"{Path(where).resolve()}:{cls_name}"
     cls, _ = resolve_class(strategy, Path.cwd(), f"'{strategy}'")
-    entry: dict[str, Any] = {"class": strategy, "name": strategy}
+    entry: dict[str, Any] = {"class": strategy, "name": cls_name or strategy}
     members: list[dict[str, Any]] = []
     if issubclass(cls, FusionStrategy):
         members = [

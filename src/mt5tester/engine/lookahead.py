@@ -141,6 +141,8 @@ def _only(cfg: Config, name: str, work: Path) -> Config:
         raise ConfigError(f"check-lookahead: no strategy '{name}' in the config (configured: {names})")
     members = set(chosen[0].params.get("members", []))
     keep = [sc for sc in cfg.strategies if sc is chosen[0] or _shown_name(sc) in members]
+    if not chosen[0].trade and not members:  # a fusion member checked alone: its signals are traded
+        keep = [chosen[0].model_copy(update={"trade": True})]
     return cfg.model_copy(
         update={
             "strategies": keep,
@@ -228,13 +230,14 @@ def _first_difference(
         b = [e for e in other["events"] if e[0] <= limit and e[1] in kinds]
         for i in range(max(len(a), len(b))):
             x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
-            if x != y:
-                e = x if x is not None and (y is None or x[0] <= y[0]) else y
-                assert e is not None
-                found.append(
-                    Difference(e[1], e[0], e[2], e[3], x[4] if x else "(none)", y[4] if y else "(none)", cut)
-                )
-                break
+            if x == y:
+                continue
+            # The same decision with two values, or the earlier one made on one side only.
+            e = x if x is not None and (y is None or x[:4] <= y[:4]) else y
+            assert e is not None
+            va, vb = (v[4] if v is not None and v[:4] == e[:4] else "(none)" for v in (x, y))
+            found.append(Difference(e[1], e[0], e[2], e[3], va, vb, cut))
+            break
     for key, (close, columns) in other["prepared"].items():
         ref_close, ref_columns = ref["prepared"][key]
         n = int(np.searchsorted(close, limit, "right"))

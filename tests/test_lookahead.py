@@ -83,6 +83,7 @@ def test_check_lookahead_cache_surviving_between_runs_flagged(
         "MemoCache",
         "NumpyMomentum",
         "TerminalPeek",
+        "EchoLastBar",
     ],
 )
 def test_check_lookahead_honest_tricky_strategy_clean(
@@ -133,6 +134,15 @@ def test_changed_bars_keep_the_past_and_the_cut_open_and_change_the_rest_validly
         new.low <= np.minimum(new.open, new.close)
     ).all()
     assert (new.low > 0).all() and np.array_equal(new.open[201:], new.close[200:-1])
+    assert not np.array_equal(new.spread[201:], bars.spread[201:])  # new spreads where the data has them
+    no_spread = Bars(
+        *[getattr(bars, f) for f in ("symbol", "timeframe", "time", "open", "high", "low", "close")],
+        bars.tick_volume,
+        np.zeros(len(bars), np.int32),
+    )
+    assert not changed_bars(
+        no_spread, cut, np.random.default_rng(1), 5
+    ).spread.any()  # and none where it has not
     again = changed_bars(bars, cut, np.random.default_rng(1), 5)
     other = changed_bars(bars, cut, np.random.default_rng(2), 5)
     assert np.array_equal(again.close, new.close) and not np.array_equal(other.close, new.close)

@@ -335,7 +335,9 @@ def changed_bars(bars: Bars, cut: int, rng: np.random.Generator, digits: int, mi
         low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, sigma, n)))
     open_, high, low, close = (np.round(x, digits) for x in (open_, high, low, close))
     high, low = np.maximum.reduce([high, open_, close]), np.minimum.reduce([low, open_, close])
-    spread = rng.permutation(bars.spread[k:]).astype(np.int32) + rng.integers(0, 3, n).astype(np.int32)
+    spread = rng.permutation(bars.spread[k:]).astype(np.int32)
+    if bars.spread.any():  # data without spreads (all 0: the symbol's spread is used) stays without
+        spread += rng.integers(0, 3, n).astype(np.int32)
     if keep:
         spread[0] = bars.spread[k]
     return Bars(

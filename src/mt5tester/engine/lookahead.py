@@ -1,8 +1,9 @@
 """The lookahead checker: prove that no decision depends on data after it (ARCHITECTURE 2).
 
 A reference run on the real data is compared with runs whose data after a cut time is **changed**:
-replaced by a different, valid, seeded random path (removing it would let a leak that reads a cache,
-a file or a private array go unseen). Cuts are M1 times, seeded: at decisions that did something, at
+replaced by a different valid path, in turn the real future mirrored around the price at the cut or a
+seeded random walk (removing it would let a leak that reads a cache, a file or a private array go
+unseen). Cuts are M1 times, seeded: at decisions that did something, at
 other decision points and at minutes between decision points, so a leak that reaches less than one
 decision interval ahead is seen too. At a cut c everything before c is kept, and of the M1 bar that
 opens at c only its open and spread (its first tick, known at c); its high, low and close change.

@@ -1,6 +1,8 @@
-"""SMA(10)/SMA(30) cross on M1 bars: mt5tester against backtesting.py and backtrader, same data, same run.
+"""SMA(10)/SMA(30) cross on M1 bars: mt5tester against backtesting.py, backtrader and vectorbt, same data,
+same run.
 
-    python bench/sma_cross.py [--data PATH] [--bars N] [--json] [--engines LIST] [--no-process] [--profile]
+    python bench/sma_cross.py [--data PATH] [--bars N] [--sizes N,N,..] [--json] [--engines LIST]
+                              [--no-process] [--startup] [--no-micro] [--profile]
 
 The strategy is the same in every engine: SMA(10) and SMA(30) of close; a cross is a change of the last
 non-zero sign of (fast - slow), |fast - slow| <= 1e-8 being a tie that keeps the last sign; the first
@@ -10,12 +12,15 @@ spread, no commission, no swap.
 
 Every engine's entries (bar, direction, price), trade count and PnL are checked against a small numpy
 reference before any figure is printed; the first differing entry is shown when they disagree.
-Each engine's time runs from the Parquet path to its result (reading, indicators, loop, its own stats).
+Each engine's time runs from the Parquet path to its result (reading, indicators, loop, its own stats);
+its run phase from the bars in memory to its deals in memory (indicators and signals included, file read
+and JIT compile excluded: every engine is warmed once on a small slice before it is timed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import datetime as dt
 import io
@@ -36,9 +41,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mt5tester.model.signal import Signal
-from mt5tester.model.timeframe import Timeframe
-from mt5tester.strategy.base import Strategy, StrategyParams
+# What a peer's whole process pays for this file's own strategies (numpy and pandas are loaded above,
+# as every peer loads them): subtracted from the peers' whole-process seconds.
+_T_MT5_IMPORT = time.perf_counter()
+from mt5tester.model.signal import Signal  # noqa: E402
+from mt5tester.model.timeframe import Timeframe  # noqa: E402
+from mt5tester.strategy.base import Strategy, StrategyParams  # noqa: E402
+
+MT5_IMPORT_SECONDS = time.perf_counter() - _T_MT5_IMPORT
 
 FAST, SLOW, TIE = 10, 30, 1e-8
 # Our engine hands each call the last `warmup_bars` closed bars: SLOW + 1 gives the two last diffs.
@@ -55,6 +65,7 @@ HERE = Path(__file__).resolve()
 ENGINES = (
     "backtesting.py",
     "backtrader",
+    "vectorbt",
     "mt5tester",
     "mt5tester_numpy",
     "mt5tester_indicators",
@@ -63,6 +74,12 @@ ENGINES = (
 # Equity rows of our engine: the first decision point of each hour (results.equity_sampling). "point"
 # writes a row per decision point: 1M rows, about 1.8 s of SQLite inserts on 1M M1 bars.
 EQUITY_SAMPLING = "H1"
+PEERS = ("backtesting.py", "backtrader", "vectorbt")
+# Every engine is run once on the first WARM_BARS bars before it is timed (imports, JIT compile, caches).
+WARM_BARS = 4_320
+# Engines of a few 10k bars/s that a --sizes sweep runs only up to this many bars (--slow-max-bars).
+SLOW_ENGINES = ("backtrader", "mt5tester")
+SLOW_MAX_BARS = 1_000_000
 
 # ------------------------------------------------------------------------------------------ mt5tester
 
@@ -128,12 +145,15 @@ class SmaCrossIndicators(Strategy):
     data_format = "numpy"
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
+        t0 = time.perf_counter()
         p = self.params
         assert isinstance(p, SmaCrossParams)
         close = bars["close"]
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {"fast": close.rolling(p.fast).mean(), "slow": close.rolling(p.slow).mean()}, index=bars.index
         )
+        self.prepare_seconds = getattr(self, "prepare_seconds", 0.0) + time.perf_counter() - t0  # run phase
+        return out
 
     def on_start(self, ctx: Any) -> None:
         self._last: int | None = None
@@ -180,10 +200,13 @@ class SmaCrossPrepared(Strategy):
     signal_column = "cross"
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
+        t0 = time.perf_counter()
         p = self.params
         assert isinstance(p, SmaCrossParams)
         close = bars["close"].to_numpy(float)
-        return pd.DataFrame({"cross": cross_column(close, p.fast, p.slow, p.tie)}, index=bars.index)
+        out = pd.DataFrame({"cross": cross_column(close, p.fast, p.slow, p.tie)}, index=bars.index)
+        self.prepare_seconds = getattr(self, "prepare_seconds", 0.0) + time.perf_counter() - t0  # run phase
+        return out
 
     def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
         c = df["cross"][-1]
@@ -284,6 +307,7 @@ class Result:
     entries: list[Entry] = field(default_factory=list)
     pnl: float = float("nan")
     run_seconds: float = float("nan")
+    run_phase_seconds: float = float("nan")  # bars in memory -> deals in memory
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     matches: bool | None = None
@@ -381,6 +405,7 @@ def run_backtesting(p: Prepared) -> Result:
     t0 = time.perf_counter()
     df = _peer_frame(p.path)
     df.columns = ["Open", "High", "Low", "Close"]
+    t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bt = Backtest(
@@ -395,7 +420,7 @@ def run_backtesting(p: Prepared) -> Result:
             finalize_trades=False,
         )
         stats = bt.run()
-    secs = time.perf_counter() - t0
+    t2 = time.perf_counter()
     closed = stats["_trades"]
     open_trades = list(stats["_strategy"].trades)
     entries = [
@@ -404,7 +429,7 @@ def run_backtesting(p: Prepared) -> Result:
     ]
     entries += [(int(t.entry_bar), 1 if t.size > 0 else -1, float(t.entry_price)) for t in open_trades]
     pnl = float(closed["PnL"].sum()) + sum(float(t.pl) for t in open_trades)
-    return Result("backtesting.py", sorted(entries), pnl, secs)
+    return Result("backtesting.py", sorted(entries), pnl, t2 - t0, t2 - t1)
 
 
 def run_backtrader(p: Prepared) -> Result:
@@ -432,15 +457,66 @@ def run_backtrader(p: Prepared) -> Result:
 
     t0 = time.perf_counter()
     df = _peer_frame(p.path)
+    t1 = time.perf_counter()
     cerebro = bt.Cerebro(runonce=True, preload=True, stdstats=False)
     cerebro.adddata(bt.feeds.PandasData(dataname=df, volume=None, openinterest=None))
     cerebro.addstrategy(BtrSmaCross)
     cerebro.broker.setcash(PEER_CASH)
     cerebro.broker.setcommission(commission=0.0)
     strat = cerebro.run()[0]
-    secs = time.perf_counter() - t0
+    t2 = time.perf_counter()
     pnl = cerebro.broker.getvalue() - PEER_CASH
-    return Result("backtrader", strat.entries, pnl, secs)
+    return Result("backtrader", strat.entries, pnl, t2 - t0, t2 - t1)
+
+
+def run_vectorbt(p: Prepared) -> Result:
+    """vectorbt's ``Portfolio.from_signals`` on its Rust engine when vectorbt-rust is installed (numba
+    otherwise): SMAs by ``vbt.MA``, the same sign logic in numpy, the cross bars' signals shifted one bar
+    and filled at that bar's open (``price=open``), one unit, reversals (``direction='both'``,
+    ``upon_opposite_entry='reverse'``: a reversal is one order of 2 units), no fees."""
+    import vectorbt as vbt
+    from vectorbt._engine import is_rust_available
+
+    engine = "rust" if is_rust_available() else "numba"
+
+    t0 = time.perf_counter()
+    df = _peer_frame(p.path)
+    t1 = time.perf_counter()
+    close = df["close"]
+    fast = vbt.MA.run(close, FAST).ma.to_numpy()
+    slow = vbt.MA.run(close, SLOW).ma.to_numpy()
+    d = fast - slow
+    s = np.where(d > TIE, 1, np.where(d < -TIE, -1, 0))  # NaN compares False: 0 before SLOW bars
+    nz = np.flatnonzero(s)
+    flips = nz[1:][s[nz[1:]] != s[nz[:-1]]]
+    long_entry = np.zeros(len(s), bool)
+    short_entry = np.zeros(len(s), bool)
+    # A cross on bar i is an order on bar i + 1 at its open (a cross on the last bar is not filled).
+    flips = flips[flips < len(s) - 1]
+    long_entry[flips[s[flips] > 0] + 1] = True
+    short_entry[flips[s[flips] < 0] + 1] = True
+    pf = vbt.Portfolio.from_signals(
+        close,
+        entries=long_entry,  # with direction='both': entries open/reverse long, exits open/reverse short
+        exits=short_entry,
+        direction="both",
+        upon_opposite_entry="reverse",
+        price=df["open"],
+        size=1.0,
+        size_type="amount",
+        fees=0.0,
+        init_cash=PEER_CASH,
+        freq="1min",
+        engine=engine,
+    )
+    orders = pf.orders.values  # the deals in memory (record array: idx, size, price, side)
+    t2 = time.perf_counter()
+    pnl = float(pf.total_profit())  # closed trades + the open one marked at the last close
+    entries = [
+        (int(i), 1 if side == 0 else -1, float(px))
+        for i, side, px in zip(orders["idx"], orders["side"], orders["price"], strict=True)
+    ]
+    return Result("vectorbt", entries, pnl, t2 - t0, t2 - t1, {"vectorbt_engine": engine})
 
 
 def mt5tester_config(p: Prepared, tmp: Path, strategy_class: str = "SmaCross") -> dict[str, Any]:
@@ -510,7 +586,10 @@ def run_mt5tester(
     run = Runner(comps).run()
     if profile:
         profile.disable()
-    secs = time.perf_counter() - t0
+    t2 = time.perf_counter()
+    # Run phase: the loop (Runner.run: run row, on_start, every decision point, the final writes) plus
+    # the strategy's own prepare() (its indicators and signals), which the build calls.
+    prep = sum(getattr(ls.strategy, "prepare_seconds", 0.0) for ls in comps.strategies)
     deals = [d for d in comps.server.deals if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)]
     idx = np.searchsorted(p.time, [d.time for d in deals])
     entries = [
@@ -521,15 +600,38 @@ def run_mt5tester(
     pnl = sum(d.profit for d in deals) / CONTRACT
     extra = {
         "build_seconds": round(t1 - t0, 3),
-        "loop_seconds": round(time.perf_counter() - t1, 3),
+        "prepare_seconds": round(prep, 3),
+        "loop_seconds": round(t2 - t1, 3),
         "decision_points": run.funnel["decision_points"],
         "mean_call_us": run.funnel.get("mean_call_us", {}).get("sma_cross"),
     }
-    return Result(engine, entries, pnl, secs, extra)
+    return Result(engine, entries, pnl, t2 - t0, t2 - t1 + prep, extra)
 
 
 def prepared_available() -> bool:
     return "prepare" in vars(Strategy)
+
+
+PEER_MODULES = {"backtesting.py": "backtesting", "backtrader": "backtrader", "vectorbt": "vectorbt"}
+PEER_RUNNERS = {"backtesting.py": run_backtesting, "backtrader": run_backtrader, "vectorbt": run_vectorbt}
+
+
+def unavailable(name: str) -> str | None:
+    """Why an engine cannot run here (a peer not installed, the prepared hook missing), else None."""
+    import importlib.util
+
+    mod = PEER_MODULES.get(name)
+    if mod and importlib.util.find_spec(mod) is None:
+        return f"not available: {mod} is not installed (pip install {mod})"
+    if name == "mt5tester_prepared" and not prepared_available():
+        return "not available: Strategy has no prepare() hook yet"
+    return None
+
+
+def run_engine(name: str, p: Prepared, tmp: Path) -> Result:
+    if name in PEER_RUNNERS:
+        return PEER_RUNNERS[name](p)
+    return run_mt5tester(p, tmp / name, None, name)
 
 
 def run_guarded(name: str, fn: Any, *args: Any) -> Result:
@@ -539,14 +641,66 @@ def run_guarded(name: str, fn: Any, *args: Any) -> Result:
         return Result(name, error=f"{type(e).__name__}: {e}")
 
 
+# ------------------------------------------------------------------------------------------ memory
+
+
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class PeakRss:
+    """Peak RSS above the resident set at the start of each measured engine (Linux: VmHWM, reset through
+    /proc/self/clear_refs), and the bench process's own peak over all of them."""
+
+    def __init__(self) -> None:
+        self.process_peak_kb = _status_kb("VmHWM") or 0
+
+    def _reset(self) -> bool:
+        self.process_peak_kb = max(self.process_peak_kb, _status_kb("VmHWM") or 0)
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            return True
+        except OSError:
+            return False
+
+    def measure(self, name: str, fn: Any, *args: Any) -> Result:
+        import ctypes
+        import gc
+
+        gc.collect()
+        # Hand the heap the previous engine freed back to the system: its pages are not reused.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        ok = self._reset()
+        base = _status_kb("VmRSS")
+        r = run_guarded(name, fn, *args)
+        peak = _status_kb("VmHWM")
+        self.process_peak_kb = max(self.process_peak_kb, peak or 0)
+        if ok and base is not None and peak is not None:
+            r.extra["peak_rss_delta_mb"] = round((peak - base) / 1024, 1)
+        return r
+
+    def peak_mb(self) -> float:
+        self.process_peak_kb = max(self.process_peak_kb, _status_kb("VmHWM") or 0)
+        kb = self.process_peak_kb or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(kb / 1024, 1)
+
+
 # ------------------------------------------------------------------------------------------ process
 
 
 def whole_process(p: Prepared, engine: str, runs: int = 2) -> dict[str, Any]:
-    """Our engine alone in a fresh interpreter (imports, config, data, loop, DB), ``runs`` times.
+    """One engine alone in a fresh interpreter (imports, data, indicators, loop, its results), ``runs``
+    times; the last run is the figure (the first one may compile numba kernels into the cache).
 
-    The last run is the figure: the first one may compile numba kernels into the cache.
-    """
+    A peer's seconds exclude the import of this file's mt5tester strategy modules (the child reports
+    it; numpy and pandas are imported before them, as every peer imports them)."""
     seconds = []
     out: dict[str, Any] = {}
     for _ in range(runs):
@@ -572,23 +726,106 @@ def whole_process(p: Prepared, engine: str, runs: int = 2) -> dict[str, Any]:
             text=True,
             check=False,
         )
-        seconds.append(round(time.perf_counter() - t0, 3))
+        wall = time.perf_counter() - t0
         if proc.returncode != 0:
-            return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
+            return {
+                "engine": engine,
+                "error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"],
+            }
         out = json.loads(proc.stdout.strip().splitlines()[-1])
+        if engine in PEERS:
+            wall -= out["mt5tester_import_seconds"]
+        seconds.append(round(wall, 3))
     return {"engine": engine, "seconds_runs": seconds, "seconds": seconds[-1], **out}
 
 
 def child(path: Path, engine: str) -> None:
     with tempfile.TemporaryDirectory(prefix="mt5bench_") as d:
         p = prepare(path, None, Path(d))
-        r = run_mt5tester(p, Path(d), None, engine)
+        r = run_engine(engine, p, Path(d))
     # VmHWM is the peak RSS of this program's own memory; ru_maxrss of a child would also count the
     # parent's pages it held between fork and exec.
-    status = Path("/proc/self/status").read_text().splitlines()
-    hwm = [int(line.split()[1]) for line in status if line.startswith("VmHWM:")]
-    peak_kb = hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"trades": r.trades, "pnl": round(r.pnl, 8), "peak_rss_mb": round(peak_kb / 1024, 1)}))
+    peak_kb = _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "trades": r.trades,
+                "pnl": round(r.pnl, 8),
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "mt5tester_import_seconds": round(MT5_IMPORT_SECONDS, 3),
+            }
+        )
+    )
+
+
+def startup(runs: int = 5) -> dict[str, Any]:
+    """``mt5tester --help`` in ``runs`` fresh interpreters (the console script's code, this checkout's
+    package), and a bare ``python -c pass`` for scale; medians."""
+
+    def median_of(cmd: list[str]) -> tuple[float, list[float]]:
+        secs = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            secs.append(round(time.perf_counter() - t0, 3))
+        return float(np.median(secs)), secs
+
+    help_cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from mt5tester.cli import main; sys.exit(main())",
+        "--help",
+    ]
+    med, secs = median_of(help_cmd)
+    bare, bare_secs = median_of([sys.executable, "-c", "pass"])
+    return {
+        "command": "mt5tester --help",
+        "median_seconds": round(med, 3),
+        "runs": secs,
+        "python_bare_median_seconds": round(bare, 3),
+        "python_bare_runs": bare_secs,
+    }
+
+
+def micro(p: Prepared, tmp: Path, timed: dict[str, Result]) -> dict[str, Any]:
+    """The full MT5 path's cost per reversal, and the engine's time per decision point with a flat book.
+
+    Each form is run again on the same bars with ``tie`` 1e9 (no cross, no trade, the same decision
+    points). Prepared form: its run phase with trades minus the flat one, over the trades, is the cost of
+    one trade through the whole path from a Python strategy (its call on the cross bar, the coordinator's
+    review, the close and the open through order_send, the rows); every trade but the first is a
+    reversal. Per-bar form on prepared indicators (numpy ``df``): the flat run phase over the decision
+    points, less the strategy's own mean call time, is the engine's time per decision point."""
+    global TIE
+    out: dict[str, Any] = {}
+    for name in ("mt5tester_prepared", "mt5tester_indicators"):
+        r = timed.get(name)
+        if r is None:
+            continue
+        saved, TIE = TIE, 1e9
+        try:
+            flat = run_guarded(name, run_mt5tester, p, tmp / f"micro_{name}", None, name)
+        finally:
+            TIE = saved
+        if flat.error or flat.trades:
+            out[name] = {"error": flat.error or f"{flat.trades} trades with tie 1e9"}
+            continue
+        points = flat.extra["decision_points"]
+        m: dict[str, Any] = {
+            "flat_run_phase_seconds": round(flat.run_phase_seconds, 3),
+            "flat_decision_points": points,
+        }
+        if name == "mt5tester_prepared" and r.trades:
+            m["trades"] = r.trades
+            m["us_per_reversal"] = round((r.run_phase_seconds - flat.run_phase_seconds) / r.trades * 1e6, 1)
+        if name == "mt5tester_indicators" and points:
+            per_point = flat.run_phase_seconds / points * 1e6
+            call = flat.extra.get("mean_call_us") or 0.0
+            m["flat_us_per_decision_point_with_strategy"] = round(per_point, 3)
+            m["strategy_mean_call_us"] = call
+            m["flat_engine_us_per_decision_point"] = round(per_point - call, 3)
+        out[name] = m
+    return out
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -619,7 +856,16 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("mt5tester", "backtesting", "backtrader", "numpy", "pandas", "numba"):
+    for pkg in (
+        "mt5tester",
+        "backtesting",
+        "backtrader",
+        "vectorbt",
+        "vectorbt-rust",
+        "numpy",
+        "pandas",
+        "numba",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -627,13 +873,29 @@ def versions() -> dict[str, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, help="Parquet M1 bars (time, open, high, low, close)")
     ap.add_argument("--bars", type=int, help="synthetic bars (default 1,000,000) or the first N of --data")
+    ap.add_argument(
+        "--sizes",
+        help="a sweep: comma list of bar counts (e.g. 100000,1000000,5000000), each run like --bars N; "
+        "no whole-process, micro or profile runs",
+    )
+    ap.add_argument(
+        "--slow-max-bars",
+        type=int,
+        default=SLOW_MAX_BARS,
+        help=f"in a --sizes sweep, run {' and '.join(SLOW_ENGINES)} (a few 10k bars/s) only up to this many "
+        f"bars (default {SLOW_MAX_BARS:,})",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--engines", default=",".join(ENGINES), help=f"comma list of {', '.join(ENGINES)}")
-    ap.add_argument("--no-process", action="store_true", help="skip the whole-process runs of mt5tester")
+    ap.add_argument("--no-process", action="store_true", help="skip the whole-process runs")
+    ap.add_argument(
+        "--no-micro", action="store_true", help="skip the flat-book run (per-reversal and per-point costs)"
+    )
+    ap.add_argument("--startup", action="store_true", help="also time `mt5tester --help` (median of 5)")
     ap.add_argument("--profile", action="store_true", help="also run mt5tester under cProfile, print top 25")
     ap.add_argument("--profile-engine", default="mt5tester", choices=sorted(MT5_CLASSES))
     ap.add_argument(
@@ -655,6 +917,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.fast < args.slow:
         ap.error("--fast must be at least 1 and below --slow")
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(engines) - set(ENGINES)
+    if unknown and not args.child:
+        ap.error(f"unknown engine(s) {', '.join(sorted(unknown))}; choose from {', '.join(ENGINES)}")
+    if args.sizes:
+        try:
+            args.sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        except ValueError:
+            ap.error("--sizes takes a comma list of whole bar counts")
+    return args, engines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, engines = parse_args(argv)
     globals().update(
         EQUITY_SAMPLING=args.equity_sampling,
         TIE=args.tie,
@@ -665,50 +941,116 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.engines)
         return 0
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = set(engines) - set(ENGINES)
-    if unknown:
-        ap.error(f"unknown engine(s) {', '.join(sorted(unknown))}; choose from {', '.join(ENGINES)}")
+    if args.sizes:
+        docs = []
+        for n in args.sizes:
+            skip = [e for e in engines if e in SLOW_ENGINES and n > args.slow_max_bars]
+            run = [e for e in engines if e not in skip]
+            code, doc = run_size(args, run, n, sweep=True)
+            if skip:
+                doc["skipped"] = {e: f"above --slow-max-bars {args.slow_max_bars:,}" for e in skip}
+            docs.append((code, doc))
+        sweep = {
+            "date": dt.date.today().isoformat(),
+            "machine": machine(),
+            "versions": versions(),
+            "sizes": [d for _, d in docs],
+        }
+        if args.json:
+            print(json.dumps(sweep, indent=2))
+        else:
+            print_sweep(sweep)
+        return max(c for c, _ in docs)
+    code, doc = run_size(args, engines, args.bars, sweep=False)
+    if args.startup:
+        doc["startup"] = startup()
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print_table(doc)
+    return code
 
+
+def run_size(
+    args: argparse.Namespace, engines: list[str], bars: int | None, sweep: bool
+) -> tuple[int, dict[str, Any]]:
+    """Every engine on the same bars: verified, timed (whole run and run phase), its peak RSS above the
+    start; then (not in a sweep) the whole processes, the flat-book micro-measurement and the profile."""
+    mem = PeakRss()
     with tempfile.TemporaryDirectory(prefix="mt5bench_") as d:
         tmp = Path(d)
-        p = prepare(args.data, args.bars, tmp)
+        p = prepare(args.data, bars, tmp)
         n = len(p.time)
         ref = reference(p)
+        (tmp / "warm").mkdir()
+        warm = prepare(p.path, WARM_BARS, tmp / "warm") if n > WARM_BARS else p
         results: list[Result] = []
         for name in engines:
-            if name == "backtesting.py":
-                results.append(run_guarded(name, run_backtesting, p))
-            elif name == "backtrader":
-                results.append(run_guarded(name, run_backtrader, p))
-            elif name == "mt5tester_prepared" and not prepared_available():
-                results.append(Result(name, error="not available: Strategy has no prepare() hook yet"))
-            else:
-                results.append(run_guarded(name, run_mt5tester, p, tmp / name, None, name))
+            why = unavailable(name)
+            if why:
+                results.append(Result(name, error=why))
+                continue
+            # Warm-up on a small slice: imports, numba/JIT compile, caches; not timed.
+            run_guarded(name, run_engine, name, warm, tmp / "warm")
+            results.append(mem.measure(name, run_engine, name, p, tmp))
         for r in results:
             verify(r, ref)
-        # Whole process: the fastest verified mt5tester form (the figure the < 3 s target is about).
-        ours_ok = [r for r in results if r.engine in MT5_CLASSES and r.matches]
-        best = min(ours_ok, key=lambda r: r.run_seconds).engine if ours_ok else None
-        process = whole_process(p, best) if best and not args.no_process else None
-        if process and "trades" in process:
-            process["matches_reference"] = (
-                process["trades"] == ref.trades and abs(process["pnl"] - ref.pnl) <= PNL_TOL
-            )
+        ok = {r.engine: r for r in results if r.matches}
+        process: list[dict[str, Any]] = []
+        micro_doc = None
         prof_txt = None
-        if args.profile:
-            prof = cProfile.Profile()
-            run_guarded(args.profile_engine, run_mt5tester, p, tmp / "profile", prof, args.profile_engine)
-            prof_txt = profile_text(prof)
+        if not sweep:
+            # Whole process: the fastest verified mt5tester form (the figure the targets are about) and
+            # vectorbt, each alone in a fresh interpreter.
+            ours_ok = [r for r in ok.values() if r.engine in MT5_CLASSES]
+            best = min(ours_ok, key=lambda r: r.run_seconds).engine if ours_ok else None
+            if not args.no_process:
+                for eng in [e for e in (best, "vectorbt") if e and e in ok]:
+                    proc = whole_process(p, eng)
+                    if "trades" in proc:
+                        proc["matches_reference"] = (
+                            proc["trades"] == ref.trades and abs(proc["pnl"] - ref.pnl) <= PNL_TOL
+                        )
+                    process.append(proc)
+            if not args.no_micro and ({"mt5tester_prepared", "mt5tester_indicators"} & set(ok)):
+                micro_doc = micro(p, tmp, ok)
+            if args.profile:
+                prof = cProfile.Profile()
+                run_guarded(args.profile_engine, run_mt5tester, p, tmp / "profile", prof, args.profile_engine)
+                prof_txt = profile_text(prof)
 
-    by = {r.engine: r for r in results}
     bps = {r.engine: n / r.run_seconds for r in results if r.matches}
+    run_bps = {r.engine: n / r.run_phase_seconds for r in results if r.matches and r.run_phase_seconds > 0}
     ratios = {
-        f"{ours} / {peer}": round(bps[ours] / bps[peer], 3)
+        f"{ours} / {peer}": {
+            "bars_per_s": round(bps[ours] / bps[peer], 4),
+            "run_phase_bars_per_s": round(run_bps[ours] / run_bps[peer], 4)
+            if ours in run_bps and peer in run_bps
+            else None,
+        }
         for ours in MT5_CLASSES
-        for peer in ("backtesting.py", "backtrader")
+        for peer in PEERS
         if ours in bps and peer in bps
     }
+
+    def figures(r: Result) -> dict[str, Any]:
+        if r.error:
+            return {"matches_reference": r.matches, "error": r.error}
+        delta = r.extra.get("peak_rss_delta_mb")
+        return {
+            "trades": r.trades,
+            "pnl": round(r.pnl, 8),
+            "run_seconds": round(r.run_seconds, 3),
+            "run_phase_seconds": round(r.run_phase_seconds, 3),
+            # No figure for an engine that does not reproduce the reference.
+            "bars_per_s": round(bps[r.engine]) if r.engine in bps else None,
+            "run_phase_bars_per_s": round(run_bps[r.engine]) if r.engine in run_bps else None,
+            "bytes_per_bar": round(delta * 2**20 / n, 1) if delta is not None and r.matches else None,
+            "matches_reference": r.matches,
+            **({"mismatch": r.mismatch} if r.mismatch else {}),
+            **r.extra,
+        }
+
     doc: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
         "machine": machine(),
@@ -718,78 +1060,118 @@ def main(argv: list[str] | None = None) -> int:
         "dropped_leading_bars": p.dropped,
         "range": [str(pd.Timestamp(int(p.time[0]), tz="UTC")), str(pd.Timestamp(int(p.time[-1]), tz="UTC"))],
         "reference": {"trades": ref.trades, "pnl": round(ref.pnl, 8)},
-        "engines": {
-            r.engine: {
-                "trades": r.trades if not r.error else None,
-                "pnl": round(r.pnl, 8) if not r.error else None,
-                "run_seconds": round(r.run_seconds, 3) if not r.error else None,
-                # No figure for an engine that does not reproduce the reference.
-                "bars_per_s": round(bps[r.engine]) if r.engine in bps else None,
-                "matches_reference": r.matches,
-                **({"mismatch": r.mismatch} if r.mismatch else {}),
-                **({"error": r.error} if r.error else {}),
-                **r.extra,
-            }
-            for r in results
-        },
+        "engines": {r.engine: figures(r) for r in results},
         "ratios": ratios,
-        "mt5tester_whole_process": process,
-        "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if not sweep:
+        doc["whole_process"] = process
+        doc["mt5tester_micro"] = micro_doc
+    doc["bench_peak_rss_mb"] = mem.peak_mb()
     if prof_txt is not None:
         doc["profile"] = prof_txt
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print_table(doc, by)
-    return 0 if all(r.matches for r in results if not (r.error or "").startswith("not available")) else 1
+    failed = [r for r in results if not r.matches and not (r.error or "").startswith("not available")]
+    return (1 if failed else 0), doc
 
 
-def print_table(doc: dict[str, Any], by: dict[str, Result]) -> None:
+def _fmt(v: Any, spec: str = ",") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(doc: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 110))
+    console = Console(width=max(Console().width, 130))
     console.print(f"{doc['data']}: {doc['bars']:,} M1 bars {doc['range'][0]} .. {doc['range'][1]}")
     ref = doc["reference"]
     table = Table(
         title=f"SMA({FAST})/SMA({SLOW}) cross; reference {ref['trades']} trades, PnL {ref['pnl']:.5f}"
     )
-    for col in ("engine", "trades", "pnl", "run s", "bars/s", "matches"):
+    cols = (
+        "engine",
+        "trades",
+        "pnl",
+        "run s",
+        "bars/s",
+        "run phase s",
+        "run-phase bars/s",
+        "B/bar",
+        "matches",
+    )
+    for col in cols:
         table.add_column(col, justify="left" if col == "engine" else "right")
     for name, e in doc["engines"].items():
         if e.get("error"):
-            table.add_row(name, "-", "-", "-", "-", e["error"])
+            table.add_row(name, *["-"] * 7, e["error"])
             continue
         table.add_row(
             name,
             str(e["trades"]),
             f"{e['pnl']:.5f}",
             f"{e['run_seconds']:.2f}",
-            f"{e['bars_per_s']:,}" if e["bars_per_s"] else "-",
+            _fmt(e["bars_per_s"]),
+            f"{e['run_phase_seconds']:.3f}",
+            _fmt(e["run_phase_bars_per_s"]),
+            _fmt(e["bytes_per_bar"], ",.0f"),
             "yes" if e["matches_reference"] else f"NO: {e.get('mismatch')}",
         )
     console.print(table)
     for k, v in doc["ratios"].items():
-        console.print(f"{k} (bars/s): {v:.2f}x")
+        rp = v["run_phase_bars_per_s"]
+        console.print(f"{k}: {v['bars_per_s']:.3f}x bars/s, " + (f"{rp:.3f}x run phase" if rp else "-"))
     for name, e in doc["engines"].items():
         if name in MT5_CLASSES and not e.get("error"):
             console.print(
-                f"{name}: build {e['build_seconds']} s, loop {e['loop_seconds']} s, "
-                f"{e['mean_call_us']} µs per strategy call"
+                f"{name}: build {e['build_seconds']} s (prepare {e['prepare_seconds']} s), "
+                f"loop {e['loop_seconds']} s, {e['mean_call_us']} µs per strategy call"
             )
-    proc = doc["mt5tester_whole_process"]
-    if proc:
+    for proc in doc.get("whole_process") or []:
         if "error" in proc:
-            console.print(f"whole process: failed: {proc['error']}")
+            console.print(f"{proc['engine']} whole process: failed: {proc['error']}")
         else:
             console.print(
                 f"{proc['engine']} whole process: {proc['seconds']} s (runs {proc['seconds_runs']}), "
                 f"peak RSS {proc['peak_rss_mb']} MB, {proc['trades']} trades, PnL {proc['pnl']:.5f}"
             )
+    for name, m in (doc.get("mt5tester_micro") or {}).items():
+        console.print(f"{name} flat book (tie 1e9): {m}")
+    if doc.get("startup"):
+        s = doc["startup"]
+        console.print(
+            f"mt5tester --help: median {s['median_seconds']} s of {s['runs']} "
+            f"(bare python {s['python_bare_median_seconds']} s)"
+        )
     console.print(f"bench process peak RSS: {doc['bench_peak_rss_mb']} MB; {doc['machine']}")
     if doc.get("profile"):
         console.print(doc["profile"], markup=False, highlight=False)
+
+
+def print_sweep(sweep: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 120))
+    table = Table(title=f"SMA({FAST})/SMA({SLOW}) cross, bars sweep; {sweep['machine']}")
+    for col in ("bars", "trades", "engine", "run s", "bars/s", "run-phase bars/s", "B/bar", "matches"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for doc in sweep["sizes"]:
+        for name, e in doc["engines"].items():
+            if e.get("error"):
+                table.add_row(f"{doc['bars']:,}", "-", name, "-", "-", "-", "-", e["error"])
+                continue
+            table.add_row(
+                f"{doc['bars']:,}",
+                f"{doc['reference']['trades']:,}",
+                name,
+                f"{e['run_seconds']:.2f}",
+                _fmt(e["bars_per_s"]),
+                _fmt(e["run_phase_bars_per_s"]),
+                _fmt(e["bytes_per_bar"], ",.0f"),
+                "yes" if e["matches_reference"] else f"NO: {e.get('mismatch')}",
+            )
+        for name, why in doc.get("skipped", {}).items():
+            table.add_row(f"{doc['bars']:,}", "-", name, "-", "-", "-", "-", f"skipped: {why}")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -240,3 +240,52 @@ def test_backtest_from_catalog_source(demo_data: Path, tmp_path: Path, run_cli) 
     final = [line for line in out.splitlines() if line.startswith("final balance")]
     final2 = [line for line in out2.splitlines() if line.startswith("final balance")]
     assert final == final2 and final  # the same bars from the catalog as from the file
+
+
+def _stored_strategies(db_path: Path) -> list[tuple[str, list[str]]]:
+    with sqlite3.connect(db_path) as con:
+        rows = con.execute("SELECT name, symbols FROM run_strategies ORDER BY name").fetchall()
+    return [(name, json.loads(symbols)) for name, symbols in rows]
+
+
+def test_backtest_symbols_flag_narrows_strategies_that_list_their_own(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD", "USDJPY"], end="2024-01-05")
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "fx", "symbols": ["EURUSD", "GBPUSD"], "params": {"fast": 5, "slow": 20}},
+        {"class": "ma_cross", "name": "yen", "symbols": ["USDJPY", "GBPUSD"], "params": {"fast": 5, "slow": 20}},
+        {"class": "ma_cross", "name": "all", "params": {"fast": 5, "slow": 20}},
+    ]
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, _, err = run_cli("backtest", "--config", str(cfg), "--symbols", "GBPUSD,USDJPY")
+    assert code == 0, err
+    assert _stored_strategies(tmp_path / "results.sqlite") == [
+        ("all", ["GBPUSD", "USDJPY"]),
+        ("fx", ["GBPUSD"]),
+        ("yen", ["USDJPY", "GBPUSD"]),
+    ]
+
+
+def test_backtest_symbols_flag_leaving_a_strategy_none_exits_4_naming_it(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD", "USDJPY"])
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "yen", "symbols": ["USDJPY"]},
+        {"class": "ma_cross", "name": "euro", "symbols": ["EURUSD", "GBPUSD"]},
+    ]
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, _, err = run_cli("backtest", "--config", str(cfg), "--symbols", "EURUSD")
+    assert code == 4
+    assert (
+        "strategy #1 'yen': none of its symbols ['USDJPY'] is in --symbols ['EURUSD']; add one of them to "
+        "--symbols or remove the strategy from the config" in err
+    )
+    assert "Traceback" not in err
+    assert completed_runs(tmp_path / "results.sqlite") == []
+    # a strategy symbol that the config itself does not list stays an error of the config
+    raw["strategies"] = [{"class": "ma_cross", "name": "typo", "symbols": ["EURUSDX", "EURUSD"]}]
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(cfg, raw)), "--symbols", "EURUSD")
+    assert code == 4
+    assert "strategy #1 'typo': symbols ['EURUSDX'] are not in backtest.symbols" in err

@@ -47,7 +47,7 @@ def test_data_import_real_exports_ticks_and_m1_info_json_reports_rows_and_ranges
 
     steps = [
         ("EURUSD", [str(d / "mt5_export/EURUSD_H1.csv"), str(d / M1_CSV), "--tz", "Europe/Athens"]),
-        ("US30m", [str(d / "mt5_export/US30m_Daily_202401010000_202509080000.csv")]),
+        ("US30m", [str(d / "mt5_export/US30m_Daily_202401010000_202509080000.csv"), "--tz", "UTC"]),
         ("EURUSD", [str(d / "ticks/EURUSD_ticks_2014-05-01_2014-05-15_oanda.parquet")]),
         ("GBPUSD", [str(d / "m1/GBPUSD_M1_2018-2019.parquet")]),
     ]
@@ -109,6 +109,8 @@ def test_data_import_same_file_again_is_idempotent_and_leaves_files_untouched(
         str(shared_data / M1_CSV),
         "--symbol",
         "EURUSD",
+        "--tz",
+        "UTC",
         "--catalog",
         str(cat),
         "--json",
@@ -133,7 +135,7 @@ def test_data_import_csv_slices_overlapping_by_100_rows_merge_with_100_duplicate
     cat = str(tmp_path / "cat")
 
     code, out, err = run_cli(
-        "data", "import", str(a), str(b), "--symbol", "EURUSD", "--catalog", cat, "--json"
+        "data", "import", str(a), str(b), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat, "--json"
     )
 
     assert code == 0, err
@@ -157,10 +159,14 @@ def test_data_import_conflicting_values_exits_3_lists_times_and_keeps_catalog(
         lines[i] = b"\t".join(cells)
     b.write_bytes(b"\r\n".join(lines))
     cat = tmp_path / "cat"
-    assert run_cli("data", "import", str(a), "--symbol", "EURUSD", "--catalog", str(cat))[0] == 0
+    assert (
+        run_cli("data", "import", str(a), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", str(cat))[0] == 0
+    )
     before = snapshot(cat)
 
-    code, _, err = run_cli("data", "import", str(b), "--symbol", "EURUSD", "--catalog", str(cat))
+    code, _, err = run_cli(
+        "data", "import", str(b), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", str(cat)
+    )
 
     assert code == 3
     assert "2 time(s)" in err and "2018-06-01T15:00:00+00:00, 2018-06-01T15:01:00+00:00." in err
@@ -188,7 +194,10 @@ def test_data_validate_json_on_real_eurusd_reports_score_and_findings(
 def test_data_validate_min_health_101_exits_3(run_cli, shared_data: Path, tmp_path: Path) -> None:
     cat = str(tmp_path / "cat")
     assert (
-        run_cli("data", "import", str(shared_data / M1_CSV), "--symbol", "EURUSD", "--catalog", cat)[0] == 0
+        run_cli(
+            "data", "import", str(shared_data / M1_CSV), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat
+        )[0]
+        == 0
     )
 
     code, out, err = run_cli("data", "validate", "EURUSD", "--catalog", cat, "--min-health", "101")
@@ -274,7 +283,7 @@ def test_data_info_missing_symbol_exits_3_and_lists_what_exists(run_cli, tmp_pat
                     b"2024.01.02\t10:00:00\t1.1\t1.2\t1.0\t1.15\t5\t0\t7\r\n"
                     b"2024.01.02\t11:00:00\t1.15\t1.2\t1.1\t1.12\t6\t0\t8\r\n")  # fmt: skip
     cat = str(tmp_path / "cat")
-    assert run_cli("data", "import", str(src), "--symbol", "EURUSD", "--catalog", cat)[0] == 0
+    assert run_cli("data", "import", str(src), "--symbol", "EURUSD", "--tz", "UTC", "--catalog", cat)[0] == 0
 
     code, _, err = run_cli("data", "info", "GBPUSD", "--catalog", cat)
     code_tf, _, err_tf = run_cli("data", "info", "EURUSD", "--timeframe", "M1", "--catalog", cat)

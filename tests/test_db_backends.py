@@ -248,3 +248,80 @@ def test_connect_read_only_sqlite_storage_error(tmp_path: Path) -> None:
 
     assert "attempt to write a readonly database" in str(info.value)
     assert not (tmp_path / "file:").exists()
+
+
+def test_backtest_strategy_name_at_column_limit_stored_longer_refused_on_each_backend(
+    db_url: str, demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    # 128 characters fit the column on both backends; 129 are refused by the config on both, before bar 1
+    # (PostgreSQL used to fail mid-run with exit 1 while SQLite stored the name silently)
+    raw = base_config(demo_data, tmp_path)
+    raw["results"]["database_url"] = db_url
+    raw["report"] = {"html": False}
+    raw["strategies"][0]["name"] = "n" * 128
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "fits.yaml", raw)))
+    assert code == 0, err
+
+    raw["strategies"][0]["name"] = "n" * 129
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "long.yaml", raw)))
+    assert code == 2, err
+    assert "strategies.0.name: String should have at most 128 characters" in err
+
+    engine = db.connect(db_url, use_env=False)
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(select(db.run_strategies.c.name)).scalars().all()
+            deal_names = set(conn.execute(select(db.deals.c.strategy)).scalars().all())
+    finally:
+        engine.dispose()
+    assert names == ["n" * 128]
+    assert "n" * 128 in deal_names
+
+
+def test_connect_postgres_lock_never_released_storage_error_after_statement_timeout(
+    pg_database: Callable[[], str],
+) -> None:
+    url = pg_database()
+    db.connect(url, use_env=False).dispose()
+    holder = create_engine(url)
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))  # held, never released
+            with pytest.raises(StorageError) as info:
+                db.connect(url, use_env=False, statement_timeout=1)
+            conn.rollback()
+    finally:
+        holder.dispose()
+    assert "canceling statement due to statement timeout" in str(info.value)
+    assert "statement_timeout_seconds 1" in str(info.value)
+    assert info.value.exit_code == 6
+
+
+def test_runs_list_table_locked_past_statement_timeout_exit_6_without_traceback(
+    pg_database: Callable[[], str], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = pg_database()
+    db.connect(url, use_env=False).dispose()
+    holder = create_engine(url)
+    env = {k: v for k, v in os.environ.items() if k != "MT5TESTER_DB_URL"}
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE"))  # held, never released
+            # a read under a command waits for the default statement timeout (10 s), never for ever
+            proc = subprocess.run(
+                [str(Path(sys.executable).parent / "mt5tester"), "runs", "list", "--db", url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+            )
+            conn.rollback()
+    finally:
+        holder.dispose()
+    assert proc.returncode == 6, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "canceling statement due to statement timeout" in proc.stderr

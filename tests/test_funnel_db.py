@@ -26,6 +26,7 @@ def test_funnel_from_rows_equals_engine_counts(demo_data: Path, tmp_path: Path) 
         {"class": "weighted_vote", "name": "vote", "symbols": ["USDJPY"], "params": {"members": ["up"]}},
     ]
     raw["coordinator"] = {"max_positions": 3, "max_positions_per_symbol": 1}
+    raw["backtest"]["on_strategy_error"] = "continue"  # the invalid signals of "bad" do not stop the run
     runner = Runner(build(parse_config(raw), tmp_path))
     mem = runner.run().funnel
     rows = funnel_from_db(runner.c.engine, runner.run_id)

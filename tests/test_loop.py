@@ -375,3 +375,28 @@ def test_equity_sampling_rejects_unknown_timeframe(demo_data: Path, tmp_path: Pa
     raw["results"]["equity_sampling"] = "H7"
     with pytest.raises(ConfigError, match=r"results\.equity_sampling.*'point' or a timeframe name"):
         parse_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("tp", "invalid", "failed"),
+    [
+        # right for the closed bar (bid 1.10000) but the market gapped to 1.10300 since: MT5's Invalid stops
+        (1.10200, {}, {"Invalid stops": 1}),
+        # wrong already for the bar the strategy saw: a strategy bug (an invalid signal)
+        (
+            1.09900,
+            {"script": {"stops on the wrong side: buy with its TP on the wrong side of the price": 1}},
+            {},
+        ),
+    ],
+)
+def test_stops_wrong_after_a_gap_are_a_market_refusal_wrong_for_the_bar_a_bug(
+    tmp_path: Path, tp: float, invalid: dict, failed: dict
+) -> None:
+    data = tmp_path / "data"
+    bars = flat_bars("2024-01-01T23:50", 20, 1.10000) + flat_bars("2024-01-02T00:10", 30, 1.10300)
+    write_m1(data, "EURUSD", bars)
+    script = [{"at": "2024-01-02T00:10:00Z", "direction": "buy", "volume": 0.1, "tp": tp}]
+    raw = scenario_config(data, tmp_path, script, on_strategy_error="continue")
+    f = _run(raw, tmp_path).funnel.as_dict()
+    assert (f["invalid_by_strategy"], f["order_failed"], f["executed"]) == (invalid, failed, 0)

@@ -98,7 +98,7 @@ def test_compute_metrics_entry_commissions_in_gross_loss_not_in_trades(
     assert m.profit_factor == pytest.approx(28 / 18)  # 1.5556
     assert m.expected_payoff == pytest.approx(10 / 3)  # 3.33 per trade
     assert m.total_trades == 3
-    assert m.total_deals == 7  # the balance deal counts
+    assert m.total_deals == 6  # spec 6.6: buy and sell deals only, the balance deal is not counted
 
 
 def test_compute_metrics_zero_result_trade_counts_as_win(with_commissions: pd.DataFrame) -> None:
@@ -182,7 +182,7 @@ def test_compute_metrics_reversal_and_close_by_are_trades(reversal_and_close_by:
     m = compute_metrics(reversal_and_close_by)
     # trades: in/out +50 (long), out -20 (short), out by +15 (long), out by -5 (short)
     assert m.total_trades == 4
-    assert m.total_deals == 8
+    assert m.total_deals == 7  # 8 rows, the balance deal not counted
     assert (m.long_trades, m.long_trades_won_pct) == (2, pytest.approx(100.0))
     assert (m.short_trades, m.short_trades_won_pct) == (2, pytest.approx(0.0))
     assert m.total_net_profit == pytest.approx(40.0)  # 50 - 20 + 15 - 5
@@ -230,11 +230,43 @@ def test_compute_metrics_streaks_in_deal_order_and_rounded_averages() -> None:
     assert (m.profit_trades, m.loss_trades) == (7, 4)
 
 
-def test_compute_metrics_equal_streak_lengths_keep_first() -> None:
-    # two 2-win streaks: 1+2 = 3 first, 40+50 = 90 later
+def test_compute_metrics_equal_streak_lengths_take_the_largest_money() -> None:
+    # spec 6.6: two 2-win streaks, 1+2 = 3 first and 40+50 = 90 later: MT5 shows 2 (90.00)
     m = compute_metrics(trades([1, 2, -5, 40, 50]))
-    assert (m.max_consecutive_wins, m.max_consecutive_wins_money) == (2, pytest.approx(3.0))
+    assert (m.max_consecutive_wins, m.max_consecutive_wins_money) == (2, pytest.approx(90.0))
     assert (m.maximal_consecutive_profit, m.maximal_consecutive_profit_count) == (pytest.approx(90.0), 2)
+
+
+@pytest.mark.parametrize(
+    ("results", "wins", "losses"),
+    [
+        ([50, 40, -5, 1, 2], (2, 90.0), (1, -5.0)),  # the larger streak first: still 90
+        ([-1, -2, 5, -30, -40, 7, -3, -4], (1, 7.0), (2, -70.0)),  # losses: the most negative sum
+        ([-30, -40, 5, -1, -2], (1, 5.0), (2, -70.0)),
+        ([3, 3, -1, -1, 2, 4, -1, -1], (2, 6.0), (2, -2.0)),  # full ties keep the first streak
+        ([1, 1, 1, -9, 100, -1, -1, -1, 0, 0, 0], (3, 3.0), (3, -3.0)),  # longer wins over richer
+    ],
+)
+def test_compute_metrics_longest_streak_ties_by_money_magnitude(
+    results: list[float], wins: tuple[int, float], losses: tuple[int, float]
+) -> None:
+    m = compute_metrics(trades(results))
+    assert (m.max_consecutive_wins, m.max_consecutive_wins_money) == (wins[0], pytest.approx(wins[1]))
+    assert (m.max_consecutive_losses, m.max_consecutive_losses_money) == (losses[0], pytest.approx(losses[1]))
+
+
+def test_compute_metrics_total_deals_counts_buy_and_sell_deals_only() -> None:
+    # deposit, 3 trades (6 deals), a withdrawal and a credit: 6 deals, never the balance operations
+    rows = [deal("2024-01-01 00:00", "balance", "", profit=1000)]
+    for h, r in ((1, 10), (2, -5), (4, 7)):
+        rows.append(deal(f"2024-01-01 {h:02d}:00", "buy", "in"))
+        rows.append(deal(f"2024-01-01 {h:02d}:30", "sell", "out", profit=r))
+        if h == 2:
+            rows.append(deal("2024-01-01 03:00", "balance", "", profit=-100))
+            rows.append(deal("2024-01-01 03:10", "credit", "", profit=50))
+    m = compute_metrics(frame(*rows))
+    assert (m.total_deals, m.total_trades) == (6, 3)
+    assert compute_metrics(frame(rows[0])).total_deals == 0
 
 
 # --- drawdowns from different episodes -------------------------------------------------------------------
@@ -522,7 +554,7 @@ def test_cli_metrics_json_values(tmp_path: Path, run_cli) -> None:
     m = json.loads(out)
     # trades: 500 - 3.50 - 1.20 = 495.30 (long), -300 - 3.50 = -303.50 (short)
     assert m["total_trades"] == 2
-    assert m["total_deals"] == 5
+    assert m["total_deals"] == 4  # the balance row is not a deal of the report
     assert m["gross_profit"] == pytest.approx(495.30)
     # GL: -3.50 - 3.50 (entries) - 303.50 = -310.50
     assert m["gross_loss"] == pytest.approx(-310.50)

@@ -230,7 +230,7 @@ def test_runs_show_json_has_run_funnel_strategies_health_metrics(stored: Stored,
     assert d["schema_revision"] == "0004"
     m = d["metrics"]
     assert (m["total_net_profit"], m["gross_profit"], m["gross_loss"]) == (30.0, 50.0, -20.0)
-    assert (m["total_trades"], m["profit_trades"], m["loss_trades"], m["total_deals"]) == (2, 1, 1, 5)
+    assert (m["total_trades"], m["profit_trades"], m["loss_trades"], m["total_deals"]) == (2, 1, 1, 4)
     assert m["profit_factor"] == 2.5
     assert m["margin_level_min"] == 9000.0
     assert m["equity_source"] == "equity samples"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,13 +25,70 @@ def _run(raw: dict, tmp_path: Path) -> Runner:
 def test_invalid_signals_rejected_with_reasons_and_counted(demo_data: Path, tmp_path: Path) -> None:
     raw = base_config(demo_data, tmp_path, end="2024-01-03")
     raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:BadSignals", "name": "bad"}]
+    raw["backtest"]["on_strategy_error"] = "continue"
     runner = _run(raw, tmp_path)
     f = runner.funnel.as_dict()
     assert f["invalid_signals"] == 4 and f["signals_generated"] == 0 and f["executed"] == 0
     assert f["invalid_by_strategy"] == {
-        "bad": {"not a Signal": 1, "wrong symbol": 1, "stops on the wrong side": 1, "invalid Signal": 1}
+        "bad": {
+            "not a Signal: str": 1,
+            "wrong symbol: signal for GBPUSD returned from a call for EURUSD": 1,
+            "stops on the wrong side: buy with its SL on the wrong side of the price": 1,
+            "invalid Signal: signal: Value error, sl must be a positive finite price, got nan": 1,
+        }
     }
-    assert f["strategy_errors"] == {}  # bad signals are not runtime errors: the run went on
+    assert f["strategy_errors"] == {}  # bad signals are not exceptions: counted apart
+
+
+INVALID_REASONS = {
+    "long": "invalid Signal: direction: Input should be 'buy', 'sell' or 'flat'",
+    "dict": "not a Signal: dict",
+    "other_symbol": "wrong symbol: signal for XAUUSD returned from a call for EURUSD",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(INVALID_REASONS))
+def test_invalid_signal_stops_the_run_by_default_exit_5_naming_strategy_time_and_reason(
+    demo_data: Path, tmp_path: Path, run_cli, kind: str
+) -> None:
+    import sqlite3
+
+    raw = base_config(demo_data, tmp_path, end="2024-01-03")
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:Invalid", "name": "bug", "params": {"kind": kind}}]
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 5
+    assert "strategy bug returned an invalid signal (" + INVALID_REASONS[kind] in err
+    assert "on EURUSD at bar close 2024-01-01 00:00 UTC (on_strategy_error: stop)" in err
+    assert "Traceback" not in err
+    with sqlite3.connect(tmp_path / "results.sqlite") as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+
+
+@pytest.mark.parametrize("kind", sorted(INVALID_REASONS))
+def test_invalid_signal_reason_in_funnel_first_logged_and_policy_applies(
+    demo_data: Path, tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the funnel table on one line per row
+    raw = base_config(demo_data, tmp_path, end="2024-01-03")
+    raw["backtest"]["on_strategy_error"] = "continue"
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:Invalid", "name": "bug", "params": {"kind": kind}}]
+    cfg = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli("backtest", "--config", str(cfg))
+    assert code == 0, err
+    reason = INVALID_REASONS[kind]
+    assert re.search(rf"^. +invalid: bug: {re.escape(reason)} +. +48 .$", out, re.M), out
+    warnings = [line for line in err.splitlines() if "invalid signal" in line]
+    assert len(warnings) == 1  # only the first one of the strategy, at WARNING
+    assert warnings[0].startswith(
+        "WARNING mt5tester.engine.loop: strategy bug returned an invalid signal on EURUSD at "
+        f"2024-01-01 00:00 UTC: {reason}"
+    )
+    continued = _run(raw, tmp_path).funnel.as_dict()
+    assert continued["invalid_by_strategy"] == {"bug": {reason: 48}}  # every H1 close of 2024-01-01..02
+    raw["backtest"]["on_strategy_error"] = "disable"
+    disabled = _run(raw, tmp_path).funnel.as_dict()
+    assert disabled["invalid_by_strategy"] == {"bug": {reason: 1}}
+    assert disabled["disabled_strategies"] == ["bug"] and disabled["calls"] == {"bug": 1}
 
 
 def test_fusion_weighted_vote_trades_only_on_agreement(demo_data: Path, tmp_path: Path) -> None:

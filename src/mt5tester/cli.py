@@ -20,7 +20,7 @@ from rich.table import Table
 
 from mt5tester import __version__
 from mt5tester.config import Config, json_schema, load_config
-from mt5tester.errors import EXIT_CODES, Mt5TesterError
+from mt5tester.errors import EXIT_CODES, Mt5TesterError, StorageError
 
 log = logging.getLogger("mt5tester")
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
@@ -49,6 +49,8 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     t.add_row("decision points (bar closes)", str(funnel["decision_points"]))
     t.add_row("strategy calls", str(funnel["strategy_calls"]))
     t.add_row("signals generated", str(funnel["signals_generated"]))
+    if funnel.get("strategy_order_sends"):
+        t.add_row("  orders sent by strategies (order_send)", str(funnel["strategy_order_sends"]))
     t.add_row("invalid signals", str(funnel["invalid_signals"]))
     for name, reasons in funnel["invalid_by_strategy"].items():
         for reason, n in reasons.items():
@@ -220,12 +222,15 @@ def backtest(
         raise click.UsageError("give --config FILE (or --resume RUN_ID)")
     overrides: dict[str, Any] = {
         "data.allow_unhealthy": True if allow_unhealthy else None,
-        "backtest.symbols": [s.strip() for s in symbols.split(",")] if symbols else None,
         "backtest.start": start,
         "backtest.end": end,
         "results.out_dir": str(out.resolve()) if out else None,
     }
     cfg = load_config(config_path, overrides)
+    if symbols:  # narrows the strategies that list their own symbols too (README: flags override)
+        from mt5tester.strategy.loader import narrow_symbols
+
+        cfg = narrow_symbols(cfg, [s.strip() for s in symbols.split(",") if s.strip()])
     sys.exit(run_backtest(cfg, config_path.resolve().parent, _console()))
 
 
@@ -237,21 +242,18 @@ def _resume_target(
 
     from sqlalchemy import select
 
-    from mt5tester.config import parse_config
+    from mt5tester.config import ResultsConfig, parse_config
     from mt5tester.engine import checkpoint
     from mt5tester.errors import StorageError
     from mt5tester.results import db
 
-    url = (
-        db_url
-        or os.environ.get("MT5TESTER_DB_URL")
-        or (
-            load_config(config_path).results.database_url
-            if config_path
-            else "sqlite:///runs/mt5tester.sqlite"
-        )
+    results = load_config(config_path).results if config_path else ResultsConfig()
+    url = db_url or os.environ.get("MT5TESTER_DB_URL") or results.database_url
+    engine = db.connect(
+        url,
+        connect_timeout=results.connect_timeout_seconds,
+        statement_timeout=results.statement_timeout_seconds,
     )
-    engine = db.connect(url)
     with engine.connect() as conn:
         row = conn.execute(
             select(db.runs.c.status, db.runs.c.config).where(db.runs.c.run_id == run_id)
@@ -291,16 +293,45 @@ def demo(out: Path) -> None:
 def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]) -> None:
     from mt5tester.engine.build import build
     from mt5tester.engine.script import run_script
+    from mt5tester.reports.html import write_html_report
+    from mt5tester.results.funnel import funnel_from_db
+    from mt5tester.results.metrics import run_metrics
 
     cfg = load_config(config_path)
     components = build(cfg, config_path.resolve().parent, with_strategies=False)
-    result = run_script(components, script, list(script_args))
     console = _console()
+    if console.is_terminal:
+        with Progress(
+            TextColumn("script (simulated time)"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("run", total=None)
+            result = run_script(
+                components,
+                script,
+                list(script_args),
+                lambda n, total: bar.update(task, completed=n, total=total),
+            )
+    else:
+        result = run_script(components, script, list(script_args))
+    # The same end of run as a backtest: funnel, metrics, report.
+    print_funnel(console, result.funnel | funnel_from_db(components.engine, result.run_id))
+    print_metrics(
+        console,
+        run_metrics(
+            components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
+        ),
+    )
     console.print(
         f"run {result.run_id}: script {script} {result.status}"
         f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
         f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
     )
+    if cfg.report.html:
+        console.print(f"report: {write_html_report(components.engine, result.run_id, cfg.results.out_dir)}")
 
 
 @cli.command(
@@ -461,7 +492,17 @@ def main(argv: list[str] | None = None) -> int:
     except Mt5TesterError as e:
         click.echo(f"error ({type(e).__name__}, exit {e.exit_code}): {e}", err=True)
         return e.exit_code
-    except Exception:
+    except Exception as e:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(e, OperationalError):  # the database failed: disk full, timeout, connection lost
+            cause = e.orig if e.orig is not None else e
+            click.echo(
+                f"error (StorageError, exit 6): the results database failed: {type(cause).__name__}: "
+                f"{str(cause).strip()}. Fix the database (results.database_url, MT5TESTER_DB_URL or --db).",
+                err=True,
+            )
+            return StorageError.exit_code
         click.echo("internal error (a bug in mt5tester, please report it):", err=True)
         traceback.print_exc()
         return 1

@@ -1,7 +1,7 @@
 """``mt5tester data``: import market-data files into the local catalog, list, inspect, validate, resample,
-export. Thin: every command calls ``mt5tester.data.catalog`` / importers / health and prints a rich table
-or, with ``--json``, JSON on stdout. Errors are ``Mt5TesterError`` subclasses, mapped to exit codes by
-``mt5tester.cli.main`` (2 config, 3 data).
+export, delete. Thin: every command calls ``mt5tester.data.catalog`` / importers / health and prints a
+rich table or, with ``--json``, JSON on stdout. Errors are ``Mt5TesterError`` subclasses, mapped to exit
+codes by ``mt5tester.cli.main`` (2 config, 3 data).
 
 Catalog folder: ``--catalog DIR``, else ``$MT5TESTER_CATALOG``, else ``./catalog``.
 """
@@ -9,28 +9,34 @@ Catalog folder: ``--catalog DIR``, else ``$MT5TESTER_CATALOG``, else ``./catalog
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
 from mt5tester.data.catalog import TICKS, Catalog, ImportResult, OnConflict
-from mt5tester.data.health import SESSIONS, format_report, validate
+from mt5tester.data.health import SESSIONS, HealthReport, format_report, validate
 from mt5tester.data.importers import (
-    read_bars_table,
-    read_mt5_bars_csv,
+    ReadReport,
+    Ticks,
+    parse_mt5_file_name,
+    read_bars_table_checked,
+    read_mt5_bars_csv_checked,
     read_mt5_ticks_csv,
     read_ticks_parquet,
     write_mt5_bars_csv,
 )
 from mt5tester.data.resample import parse_server_tz, resample
 from mt5tester.errors import ConfigError, DataError
+from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,7 +98,7 @@ def _mb(n: int) -> str:
 
 
 @click.group(
-    help="Market data: import files into a local catalog, list, inspect, validate, resample, export."
+    help="Market data: import files into a local catalog, list, inspect, validate, resample, export, delete."
 )
 def data() -> None:
     pass
@@ -178,50 +184,136 @@ def _infer_parquet_timeframe(path: Path, time_col: str) -> Timeframe:
     raise ConfigError(f"{path}: cannot infer the timeframe from the bar spacing; pass --timeframe")
 
 
+_TZ_HOW = (
+    "pass --tz with the broker's server time zone (e.g. --tz Europe/Athens, --tz +02:00, or --tz UTC if "
+    "the server really runs on UTC), or --config FILE whose data.source_timezone or "
+    "backtest.server_timezone names it"
+)
+
+
+def _config_tz(config: Path) -> str | None:
+    """data.source_timezone, else backtest.server_timezone when the file sets it, else None."""
+    from mt5tester.config import load_config
+
+    cfg = load_config(config)
+    if cfg.data.source_timezone is not None:
+        return _zone(cfg.data.source_timezone, f"{config}: data.source_timezone")
+    if "server_timezone" in cfg.backtest.model_fields_set:
+        return _zone(cfg.backtest.server_timezone, f"{config}: backtest.server_timezone")
+    return None
+
+
+def _clock(tz: str | None, config: Path | None) -> tuple[str | None, str | None]:
+    """(--tz, the config's zone): --tz applies to every file, the config's only to undeclared clocks."""
+    if tz is not None:
+        _zone(tz, "--tz")
+    return tz, _config_tz(config) if config is not None else None
+
+
+def _aware_times(path: Path) -> bool:
+    """Whether a Parquet file's ``time`` column carries a time zone (then its instants are known)."""
+    schema = _parquet_schema(path)
+    typ = schema.field("time").type if "time" in schema.names else None
+    return typ is not None and pa.types.is_timestamp(typ) and typ.tz is not None
+
+
+def _read_file(
+    path: Path,
+    symbol: str | None,
+    timeframe: Timeframe | None,
+    clock: tuple[str | None, str | None],
+    fmt: str,
+    point: float | None,
+    check_grid: bool = True,
+) -> tuple[str, Bars | Ticks, ReadReport, str]:
+    """Format, contents, row-order report and the clock used (a zone name) of one file, in UTC.
+    ``clock``: (--tz, the config's zone); the config's zone only applies to files whose times carry
+    no zone. Bars stay in file order; ``check_grid=False`` leaves off-grid bars to validation."""
+    kind = detect_format(path, fmt)
+    meta = _parquet_meta(path) if kind.endswith("parquet") else {}
+    given, configured = clock
+    aware = kind.endswith("parquet") and _aware_times(path)
+    tz = given if aware else (given or configured)
+    name_symbol, name_tf = parse_mt5_file_name(path)
+    sym = symbol or meta.get("symbol") or name_symbol
+    if not sym:
+        raise ConfigError(
+            f"{path}: pass --symbol: the file does not name its symbol and its name is not an MT5 export "
+            "name like EURUSD_H1.csv or US30m_Daily_202401010000_202509080000.csv"
+        )
+    if kind in ("mt5_bars", "mt5_ticks") and tz is None:
+        # MT5 writes its exports in the broker's server time, almost never UTC (spec 5.2): guessing
+        # UTC would shift every bar by the server's offset without a word.
+        raise ConfigError(f"{path}: MT5 exports are in the broker's server time, not UTC; {_TZ_HOW}")
+    used = tz or "UTC"  # None here: tz-aware times, stored as the UTC instants they are
+    if kind == "mt5_bars":
+        assert tz is not None
+        return kind, *read_mt5_bars_csv_checked(path, sym, timeframe or name_tf, tz, check_grid), used
+    if kind == "mt5_ticks":
+        assert tz is not None
+        ticks = read_mt5_ticks_csv(path, sym, tz)
+        return kind, ticks, ReadReport(out_of_order=_ticks_out_of_order(ticks.time)), used
+    if kind == "tick_parquet":
+        ticks = read_ticks_parquet(path, sym, tz)
+        return kind, ticks, ReadReport(unit="row", out_of_order=_ticks_out_of_order(ticks.time, 1)), used
+    tf = timeframe
+    if tf is None and meta.get("timeframe"):
+        tf = _timeframe(meta["timeframe"])
+    if tf is None:
+        tf = name_tf
+    if tf is None:
+        names = _parquet_schema(path).names
+        tf = _infer_parquet_timeframe(path, "time" if "time" in names else names[0])
+    bars, report = read_bars_table_checked(path, sym, tf, tz=tz, point=point, check_grid=check_grid)
+    return kind, bars, report, used
+
+
+def _ticks_out_of_order(time: np.ndarray, first_number: int = 2) -> tuple[tuple[int, int], ...]:
+    """Ticks earlier than a tick above them (equal times are normal for ticks), numbered from the file."""
+    if len(time) < 2:
+        return ()
+    back = np.flatnonzero(time[1:] < np.maximum.accumulate(time)[:-1]) + 1
+    return tuple((int(i) + first_number, int(time[i])) for i in back)
+
+
 def _import_one(
     cat: Catalog,
     path: Path,
     symbol: str | None,
     timeframe: Timeframe | None,
-    tz: str,
+    clock: tuple[str | None, str | None],
     fmt: str,
     point: float | None,
     on_conflict: str,
-) -> tuple[str, ImportResult]:
-    kind = detect_format(path, fmt)
-    meta = _parquet_meta(path) if kind.endswith("parquet") else {}
-    sym = symbol or meta.get("symbol")
-    if not sym:
-        raise ConfigError(f"{path}: pass --symbol (the file does not name its symbol)")
+) -> tuple[str, ImportResult, ReadReport]:
+    kind, content, report, tz = _read_file(path, symbol, timeframe, clock, fmt, point)
     source = str(path.resolve())
     mode: OnConflict = "replace" if on_conflict == "replace" else "error"
-    if kind == "mt5_bars":
-        bars = read_mt5_bars_csv(path, sym, timeframe, tz)
-        return kind, cat.import_bars(bars, source, tz=tz, on_conflict=mode)
-    if kind == "mt5_ticks":
-        return kind, cat.import_ticks(read_mt5_ticks_csv(path, sym, tz), source, tz=tz, on_conflict=mode)
-    if kind == "tick_parquet":
-        if tz.strip().upper() not in ("UTC", "GMT", "Z"):
-            raise ConfigError(
-                f"{path}: Parquet tick times are time-zone aware; --tz applies to CSV files only"
-            )
-        return kind, cat.import_ticks(read_ticks_parquet(path, sym), source, tz="UTC", on_conflict=mode)
-    tf = timeframe
-    if tf is None and meta.get("timeframe"):
-        tf = _timeframe(meta["timeframe"])
-    if tf is None:
-        names = _parquet_schema(path).names
-        tf = _infer_parquet_timeframe(path, "time" if "time" in names else names[0])
-    bars = read_bars_table(path, sym, tf, tz=tz, point=point)
-    return kind, cat.import_bars(bars, source, tz=tz, on_conflict=mode)
+    if isinstance(content, Ticks):
+        return kind, cat.import_ticks(content, source, tz=tz, on_conflict=mode), report
+    return kind, cat.import_bars(content, source, tz=tz, on_conflict=mode), report
 
 
 @data.command("import", help="Import MT5 bar/tick CSV exports or Parquet bars/ticks into the catalog.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--symbol", help="symbol to store the data under (Parquet files may name it in their metadata)")
-@click.option("--timeframe", help="bar timeframe (default: inferred from the bar spacing or file metadata)")
 @click.option(
-    "--tz", default="UTC", show_default=True, help="time zone of the file's clock (CSV): UTC, +02:00, IANA"
+    "--symbol",
+    help="symbol to store the data under (default: from the Parquet metadata or the MT5 file name, "
+    "e.g. EURUSD_H1.csv)",
+)
+@click.option(
+    "--timeframe", help="bar timeframe (default: from the file name or metadata, else the bar spacing)"
+)
+@click.option(
+    "--tz",
+    help="time zone of the file's clock (MT5 exports: the broker's server time): UTC, +02:00, IANA name; "
+    "default: from --config",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="take the time zone from data.source_timezone or backtest.server_timezone of this config",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option(
@@ -232,7 +324,7 @@ def _import_one(
     type=click.Choice(["error", "replace"]),
     default="error",
     show_default=True,
-    help="stored bars at the same time with different values: stop, or overwrite them",
+    help="stored bars at the same time with different values: stop, or replace the file's whole range",
 )
 @catalog_option
 @json_option
@@ -240,7 +332,8 @@ def import_cmd(
     paths: tuple[Path, ...],
     symbol: str | None,
     timeframe: str | None,
-    tz: str,
+    tz: str | None,
+    config_path: Path | None,
     fmt: str,
     point: float | None,
     on_conflict: str,
@@ -248,12 +341,12 @@ def import_cmd(
     as_json: bool,
 ) -> None:
     tf = _timeframe(timeframe) if timeframe else None
-    _zone(tz, "--tz")
+    clock = _clock(tz, config_path)
     cat = Catalog(catalog_dir)
     rows: list[dict[str, Any]] = []
     for path in paths:
-        kind, res = _import_one(cat, path, symbol, tf, tz, fmt, point, on_conflict)
-        rows.append({"file": str(path), "format": kind, **res.to_dict()})
+        kind, res, report = _import_one(cat, path, symbol, tf, clock, fmt, point, on_conflict)
+        rows.append({"file": str(path), "format": kind, **res.to_dict(), **report.to_dict()})
     if as_json:
         _echo_json(rows)
         return
@@ -274,7 +367,45 @@ def import_cmd(
             f"{r['replaced']:,}",
             str(len(r["partitions_written"])),
         )
-    _console().print(t)
+    console = _console()
+    console.print(t)
+    for r in rows:
+        for line in _import_notes(r):
+            console.print(f"{Path(r['file']).name}: {line}", markup=False)
+
+
+_NOTES_SHOWN = 5
+
+
+def _import_notes(row: dict[str, Any]) -> list[str]:
+    """Lines saying what the import found besides new rows: order, repeats, stored duplicates, removals."""
+
+    def few(items: list[str]) -> str:
+        more = len(items) - _NOTES_SHOWN
+        return ", ".join(items[:_NOTES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+    def at(entries: list[dict[str, Any]]) -> list[str]:
+        return [f"{k} {e[k]} ({e['time']})" for e in entries for k in e if k != "time"]
+
+    notes = []
+    if row.get("out_of_order"):
+        notes.append(
+            f"{len(row['out_of_order'])} row(s) out of time order (stored sorted by time): "
+            + few(at(row["out_of_order"]))
+        )
+    if row.get("repeated_in_file"):
+        notes.append(
+            f"{len(row['repeated_in_file'])} row(s) repeat an earlier time with the same values "
+            "(stored once): " + few(at(row["repeated_in_file"]))
+        )
+    if row.get("duplicate_ranges"):
+        notes.append(
+            "already stored with identical values: "
+            + few([f"{d['first']} .. {d['last']} ({d['rows']:,} rows)" for d in row["duplicate_ranges"]])
+        )
+    if row.get("removed"):
+        notes.append(f"{row['removed']:,} stored row(s) in the replaced range were not in the file: removed")
+    return notes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,29 +483,85 @@ def info_cmd(symbol: str, timeframe: str | None, catalog_dir: Path, as_json: boo
 # validate / resample / export
 
 
-@data.command("validate", help="Health check of stored bars: findings and a 0-100 score per symbol.")
-@click.argument("symbols", nargs=-1, required=True)
-@click.option("--timeframe", default="M1", show_default=True)
+def _with_lines(report: HealthReport, first_number: int, unit: str) -> dict[str, Any]:
+    """The report as JSON, each finding of a run of rows with its file lines (or Parquet rows)."""
+    out = report.to_dict()
+    for f, d in zip(report.findings, out["findings"], strict=True):
+        if f.rows is not None:
+            d[f"{unit}s"] = [f.rows[0] + first_number, f.rows[1] + first_number]
+    return out
+
+
+def _finding_text(f: dict[str, Any]) -> str:
+    """'non_monotonic line 4 2024-01-02T11:00:00+00:00 x1: time earlier than a previous row'."""
+    where = ""
+    for unit in ("line", "row"):
+        if f"{unit}s" in f:
+            a, b = f[f"{unit}s"]
+            where = f" {unit} {a}" if a == b else f" {unit}s {a}-{b}"
+    return f"{f['kind']}{where} {f['start']} x{f['count']}: {f['detail']}"
+
+
+def _validate_file(
+    path: Path, symbol: str | None, timeframe: str | None, clock: tuple[str | None, str | None], session: str
+) -> tuple[HealthReport, dict[str, Any]]:
+    tf = _timeframe(timeframe) if timeframe else None
+    kind, content, report, _ = _read_file(path, symbol, tf, clock, "auto", None, check_grid=False)
+    if not isinstance(content, Bars):
+        raise ConfigError(f"{path}: data validate checks bars; this is a {kind} file")
+    health = validate(content, session=session)  # in file order: rows out of order are findings
+    return health, _with_lines(health, 1 if report.unit == "row" else 2, report.unit)
+
+
+@data.command(
+    "validate",
+    help="Health check of stored bars, or of bar files before importing them (findings with their "
+    "lines): a 0-100 score each.",
+)
+@click.argument("targets", nargs=-1, required=True, metavar="SYMBOL|FILE...")
+@click.option("--timeframe", help="catalog: the timeframe checked (default M1); files: default inferred")
 @click.option("--session", type=click.Choice(SESSIONS), default="fx", show_default=True,
               help="trading calendar for gaps (XAU*/XAG* use the metals calendar automatically)")  # fmt: skip
 @click.option("--min-health", type=float, default=0.0, show_default=True, help="exit 3 if any score is below")
+@click.option("--symbol", help="files: the symbol (default: from the file name or metadata)")
+@click.option("--tz", help="files: the zone of the file's clock (MT5 exports: broker server time)")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="files: take --tz from data.source_timezone / backtest.server_timezone")  # fmt: skip
 @catalog_option
 @json_option
 def validate_cmd(
-    symbols: tuple[str, ...],
-    timeframe: str,
+    targets: tuple[str, ...],
+    timeframe: str | None,
     session: str,
     min_health: float,
+    symbol: str | None,
+    tz: str | None,
+    config_path: Path | None,
     catalog_dir: Path,
     as_json: bool,
 ) -> None:
-    cat = _existing_catalog(catalog_dir)
-    tf = _timeframe(timeframe)
-    reports = [validate(cat.load(s, tf), session=session) for s in symbols]
+    clock = _clock(tz, config_path)
+    reports: list[HealthReport] = []
+    rows: list[dict[str, Any]] = []
+    for target in targets:
+        # A file path is checked as the file (rows in file order, findings with lines); else a symbol.
+        if Path(target).is_file():
+            health, row = _validate_file(Path(target), symbol, timeframe, clock, session)
+            row["file"] = target
+        else:
+            health = validate(_existing_catalog(catalog_dir).load(target, _timeframe(timeframe or "M1")),
+                              session=session)  # fmt: skip
+            row = health.to_dict()
+        reports.append(health)
+        rows.append(row)
     if as_json:
-        _echo_json([r.to_dict() for r in reports])
+        _echo_json(rows)
     else:
-        _console().print(format_report(reports))
+        console = _console()
+        console.print(format_report(reports))
+        for row in (r for r in rows if "file" in r):
+            for f in row["findings"]:
+                console.print(f"{Path(row['file']).name}: {_finding_text(f)}", markup=False)
     low = [r for r in reports if r.score < min_health]
     if low:
         raise DataError(
@@ -440,3 +627,60 @@ def export_cmd(symbol: str, timeframe: str, out: Path, tz: str, catalog_dir: Pat
     except OSError as exc:
         raise DataError(f"{out}: cannot write: {exc.strerror or exc}; check the folder exists") from None
     _console().print(f"wrote {len(bars):,} {symbol} {bars.timeframe.name} bars to {out} (times in {tz})")
+
+
+# --------------------------------------------------------------------------------------------------
+# delete
+
+
+def _utc_ns(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)") from None
+    if ts is pd.NaT:
+        raise ConfigError(f"{option} {text!r}: expected YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.as_unit("ns").value)
+
+
+@data.command(
+    "delete", help="Delete a symbol's stored bars/ticks: one timeframe or all, optionally a time range."
+)
+@click.argument("symbol")
+@click.option("--timeframe", help="one timeframe (or TICKS); default: every stored timeframe and the ticks")
+@click.option("--start", help="first time deleted, UTC (YYYY-MM-DD[ HH:MM]); default: the first stored")
+@click.option("--end", help="end, not included, UTC (YYYY-MM-DD[ HH:MM]); default: after the last stored")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@catalog_option
+@json_option
+def delete_cmd(
+    symbol: str,
+    timeframe: str | None,
+    start: str | None,
+    end: str | None,
+    yes: bool,
+    catalog_dir: Path,
+    as_json: bool,
+) -> None:
+    lo, hi = _utc_ns(start, "--start"), _utc_ns(end, "--end")
+    if lo is not None and hi is not None and hi <= lo:
+        raise ConfigError(f"--end {end} is not after --start {start}")
+    cat = _existing_catalog(catalog_dir)
+    infos = _infos(cat, symbol, timeframe)  # names what is missing before anything is asked
+    what = f"{symbol} {', '.join(i['timeframe'] for i in infos)}"
+    span = f" from {start or 'the first'} to {end or 'the last'} (UTC)" if start or end else " (all rows)"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                f"deleting {what}{span} from {catalog_dir} needs --yes when stdin is not a terminal"
+            )
+        click.confirm(f"delete {what}{span} from catalog {catalog_dir}?", abort=True)
+    removed = cat.delete(symbol, timeframe, lo, hi)
+    if as_json:
+        _echo_json({"symbol": symbol, "removed": removed})
+        return
+    counts = ", ".join(f"{n:,} {tf}" for tf, n in removed.items())
+    _console().print(f"deleted from {catalog_dir}: {symbol} {counts} row(s)", markup=False)

@@ -19,19 +19,23 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    StringConstraints,
     ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core.core_schema import ValidationInfo
 
 from mt5tester.errors import ConfigError
-from mt5tester.model.symbol import SymbolSpec, build_symbol
+from mt5tester.model import limits
+from mt5tester.model.symbol import SymbolSpec, build_symbol, check_symbol_name
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.regime.detectors import RegimeParams
 
@@ -53,6 +57,15 @@ def _parse_tf(v: Any) -> Any:
     return v
 
 
+# Text stored in a length-limited column of the results database is refused here, before bar 1:
+# PostgreSQL would refuse it mid-run and SQLite would store it silently.
+# Broker spellings (EURUSD.a, "GBPUSD DFX 10 Index") are fine; characters no file name can hold are not.
+SymbolName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.SYMBOL),
+    AfterValidator(check_symbol_name),
+]
+
 TF = Annotated[
     Timeframe,
     BeforeValidator(_parse_tf),
@@ -65,7 +78,7 @@ TF = Annotated[
 class BacktestConfig(_Section):
     start: dt.date = Field(description="first day simulated (00:00 UTC)")
     end: dt.date = Field(description="end day, not included (as MT5's tester)")
-    symbols: list[str] = Field(min_length=1)
+    symbols: list[SymbolName] = Field(min_length=1)
     timeframes: list[TF] = Field(default_factory=list, description="extra timeframes to preload")
     primary_timeframe: TF = Timeframe.H1
     warmup_bars: int = Field(default=100, ge=1, description="closed bars each strategy call sees")
@@ -77,6 +90,13 @@ class BacktestConfig(_Section):
     server_timezone: str = "UTC"
     seed: int = 42
     on_strategy_error: Literal["stop", "disable", "continue"] = "stop"
+    strategy_orders: Literal["review", "refuse"] = Field(
+        default="review",
+        description="orders a strategy sends itself (self.ctx.mt5.order_send, Buy, Sell, Close): review: "
+        "entries are reviewed by the coordinator and recorded like signals (a rejection returns retcode "
+        "10006 REJECT), exits pass as signal exits do; refuse: any such request is a strategy error "
+        "(on_strategy_error applies)",
+    )
     close_at_end: bool = True
     margin_call_level: float = Field(
         default=50.0, ge=0, description="margin level % (or money) of margin call"
@@ -111,13 +131,24 @@ class DataConfig(_Section):
         default=0.0, ge=0, le=100, description="refuse to start below this health score"
     )
     allow_unhealthy: bool = Field(default=False, description="run even below min_health (said in the report)")
+    source_timezone: str | None = Field(
+        default=None,
+        description="clock of MT5 export files for `data import --config` (broker server time); "
+        "default: backtest.server_timezone",
+    )
 
 
 class StrategyConfig(_Section):
-    class_: str = Field(alias="class", description="built-in name, 'pkg.module:Class' or 'file.py:Class'")
-    name: str | None = None
+    class_: str = Field(
+        alias="class",
+        max_length=limits.STRATEGY_SPEC,
+        description="built-in name, 'pkg.module:Class' or 'file.py:Class'",
+    )
+    name: str | None = Field(
+        default=None, max_length=limits.STRATEGY_NAME, description="default: the class name"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
-    symbols: list[str] | None = Field(default=None, description="default: all backtest symbols")
+    symbols: list[SymbolName] | None = Field(default=None, description="default: all backtest symbols")
     timeframe: TF | None = Field(default=None, description="default: backtest.primary_timeframe")
     volume: float = Field(default=0.1, gt=0, description="lots per signal before sizing rules")
     trade: bool = Field(default=True, description="false: signals only feed the fusion strategies naming it")
@@ -279,6 +310,17 @@ class ResultsConfig(_Section):
         gt=0,
         description="wall seconds between checkpoints (resume with --resume RUN_ID); null: off",
     )
+    connect_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="give up connecting to the results database after this long (exit 6); PostgreSQL "
+        "counts whole seconds, at least 2",
+    )
+    statement_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="give up a statement (or a lock wait) of the results database after this long (exit 6)",
+    )
     equity_sampling: str = Field(
         default="point",
         description=(
@@ -342,6 +384,31 @@ class Config(_Section):
     def strategy_timeframes(self) -> list[Timeframe]:
         tfs = {s.timeframe or self.backtest.primary_timeframe for s in self.strategies}
         return sorted(tfs)
+
+    @field_validator("strategies")
+    @classmethod
+    def _open_prices_one_timeframe(
+        cls, v: list[StrategyConfig], info: ValidationInfo
+    ) -> list[StrategyConfig]:
+        # MT5's "open prices only" (spec 6.1) tests one expert on one timeframe: the OHLC of that
+        # timeframe's bars resolve SL/TP, pending orders and stop-out, and the expert runs only at their
+        # opens. A strategy on another timeframe would trade inside bars whose whole OHLC is already
+        # used, or have its stops resolved on bars MT5 would not use for it.
+        bt = info.data.get("backtest")
+        if bt is None or bt.tester_mode != "open_prices":
+            return v
+        by_tf: dict[Timeframe, list[str]] = {}
+        for s in v:
+            by_tf.setdefault(s.timeframe or bt.primary_timeframe, []).append(s.name or s.class_)
+        if len(by_tf) > 1:
+            used = "; ".join(f"{tf.name}: {', '.join(names)}" for tf, names in sorted(by_tf.items()))
+            raise ValueError(
+                "backtest.tester_mode open_prices resolves SL/TP on the bars of one tested timeframe, as "
+                f"MT5 does, but the strategies use {len(by_tf)} ({used}). Give every strategy the same "
+                "timeframe (strategies[].timeframe or backtest.primary_timeframe), run each timeframe "
+                "separately, or use tester_mode ohlc_m1 or every_tick."
+            )
+        return v
 
     def effective(self) -> dict[str, Any]:
         """The effective config as plain JSON data (defaults filled in), for storage and hashing."""

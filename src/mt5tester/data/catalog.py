@@ -16,7 +16,11 @@ Merging (``import_bars``/``import_ticks``)
 ------------------------------------------
 Rows are keyed by time. For bars an incoming time that is already stored with bit-identical values is a
 *duplicate* (counted, not an error); with different values it is a *conflict*: the import stops with a
-``DataError`` listing the first conflicting times and writes nothing, unless ``on_conflict="replace"``.
+``DataError`` listing the first conflicting times and writes nothing, unless ``on_conflict="replace"``:
+then the import owns its whole time range [first, last], and also the range an earlier import of the
+same file (same path or sha256, recorded in ``sources``) covered; stored rows there that the file does
+not hold are removed (``removed``), so a file re-read with the right time zone leaves no stale bar.
+Duplicates are reported as runs (``duplicate_ranges``).
 Ticks can legitimately share a millisecond, so for ticks the unit is the *group* of ticks at one time: an
 identical group (same count, same values, same order) is a duplicate, a different one a conflict.
 Re-importing a file is therefore idempotent: 0 new rows, every row a duplicate, no file touched.
@@ -56,6 +60,7 @@ from mt5tester.data.health import iso
 from mt5tester.data.importers import Ticks
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.symbol import check_symbol_name
 from mt5tester.model.timeframe import Timeframe
 
 __all__ = ["TICKS", "Catalog", "ImportResult", "OnConflict"]
@@ -85,10 +90,10 @@ _TICK_COLUMNS: dict[str, type[np.generic]] = {
     "volume": np.int64,
     "flags": np.int32,
 }
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._#!&+-]*$")
 _YEAR_RE = re.compile(r"^year=(\d{4})\.parquet$")
 _MONTH_RE = re.compile(r"^month=(\d{2})\.parquet$")
 _MAX_LISTED = 5
+_MAX_RANGES = 50
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ class ImportResult:
     duplicates: int
     partitions_written: tuple[str, ...]
     replaced: int = 0  # conflicting times overwritten (on_conflict="replace" or a rebuild)
-    removed: int = 0  # stored rows dropped by a rebuild
+    removed: int = 0  # stored rows dropped by a rebuild or a replace (in the replaced range, not re-sent)
+    duplicate_ranges: tuple[tuple[int, int, int], ...] = ()  # (first ns, last ns, rows) already stored
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +120,11 @@ class ImportResult:
             "replaced": self.replaced,
             "removed": self.removed,
             "partitions_written": list(self.partitions_written),
+            "duplicate_ranges": [
+                {"first": iso(a), "last": iso(b), "rows": n}
+                for a, b, n in self.duplicate_ranges[:_MAX_RANGES]
+            ],
+            "duplicate_ranges_total": len(self.duplicate_ranges),
         }
 
 
@@ -184,10 +195,24 @@ class _Merge:
     conflict_times: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     replaced: int = 0
     removed: int = 0
+    dup_rows: npt.NDArray[np.bool_] | None = None  # incoming rows already stored identically
 
 
-def _merge(stored: Cols | None, incoming: Cols, mode: Literal["error", "replace", "rebuild"]) -> _Merge:
-    """Merge time-sorted ``incoming`` rows into time-sorted ``stored`` rows, group by group (module doc)."""
+def _in_ranges(t: I64, ranges: Sequence[tuple[int, int]]) -> npt.NDArray[np.bool_]:
+    out = np.zeros(len(t), bool)
+    for lo, hi in ranges:
+        out |= (t >= lo) & (t <= hi)
+    return out
+
+
+def _merge(
+    stored: Cols | None,
+    incoming: Cols,
+    mode: Literal["error", "replace", "rebuild"],
+    clear: Sequence[tuple[int, int]] = (),
+) -> _Merge:
+    """Merge time-sorted ``incoming`` rows into time-sorted ``stored`` rows, group by group (module doc).
+    ``clear`` (replace): inclusive time ranges whose stored rows all go, except those sent again."""
     n_in = len(incoming["time"])
     if stored is None or len(stored["time"]) == 0:
         return _Merge(merged=incoming if n_in else None, new=n_in)
@@ -222,21 +247,27 @@ def _merge(stored: Cols | None, incoming: Cols, mode: Literal["error", "replace"
         return _Merge(
             incoming if changed else None, new, duplicates, conflict_times, len(conflict_times), removed
         )
+    dup_rows = np.repeat(in_common & ~in_conflict, cu)
     if len(conflict_times) and mode == "error":
-        return _Merge(None, new, duplicates, conflict_times)
+        return _Merge(None, new, duplicates, conflict_times, dup_rows=dup_rows)
     take_groups = ~in_common | in_conflict
-    if not take_groups.any():
-        return _Merge(None, 0, duplicates)
-    keep_stored = np.ones(len(stored["time"]), bool)
-    if len(conflict_times):
-        st_conflict = np.zeros(len(ks), bool)
-        st_conflict[ib[~equal]] = True
-        keep_stored = np.repeat(~st_conflict, cs)
+    keep_groups = np.ones(len(ks), bool)
+    keep_groups[ib[~equal]] = False
+    removed = 0
+    if clear:  # replace: the whole imported range is the file's, stale stored rows in it go
+        st_common = np.zeros(len(ks), bool)
+        st_common[ib] = True
+        stale = _in_ranges(ks, clear) & ~st_common
+        keep_groups &= ~stale
+        removed = int(cs[stale].sum())
+    if not take_groups.any() and keep_groups.all():
+        return _Merge(None, 0, duplicates, dup_rows=dup_rows)
+    keep_stored = np.repeat(keep_groups, cs)
     take_in = np.repeat(take_groups, cu)
     both = {k: np.concatenate([stored[k][keep_stored], incoming[k][take_in]]) for k in stored}
     # Stable sort with the stored rows first: groups never overlap, so each keeps its own order.
     merged = _take(both, np.argsort(both["time"], kind="stable"))
-    return _Merge(merged, new, duplicates, conflict_times, len(conflict_times))
+    return _Merge(merged, new, duplicates, conflict_times, len(conflict_times), removed, dup_rows)
 
 
 def _sha256(path: Path) -> str:
@@ -296,12 +327,10 @@ def _np_column(
 
 
 def _check_symbol(symbol: str) -> str:
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
-        raise ConfigError(
-            f"invalid symbol name {symbol!r}: use letters, digits and . _ # ! & + - "
-            "(e.g. EURUSD, US30m, EURUSD.a)"
-        )
-    return symbol
+    try:
+        return check_symbol_name(symbol)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,10 +357,10 @@ class Catalog:
     # ---- paths -----------------------------------------------------------------------------------
 
     def _bars_dir(self, symbol: str, timeframe: Timeframe) -> Path:
-        return self.root / "bars" / f"symbol={symbol}" / f"timeframe={timeframe.name}"
+        return self.root / "bars" / f"symbol={_check_symbol(symbol)}" / f"timeframe={timeframe.name}"
 
     def _ticks_dir(self, symbol: str) -> Path:
-        return self.root / "ticks" / f"symbol={symbol}"
+        return self.root / "ticks" / f"symbol={_check_symbol(symbol)}"
 
     def _bar_path(self, symbol: str, timeframe: Timeframe, year: int) -> Path:
         return self._bars_dir(symbol, timeframe) / f"year={year:04d}.parquet"
@@ -406,8 +435,9 @@ class Catalog:
         return "; ".join(parts) if parts else "nothing (the catalog is empty)"
 
     def _missing_symbol(self, symbol: str, what: str) -> DataError:
-        near = [s for s in self.symbols() if s.lower() == symbol.lower() and s != symbol]
-        hint = f" (did you mean {near[0]}?)" if near else ""
+        # The same letters in other case, or the broker's spelling with a suffix (EURUSD -> EURUSD.a).
+        near = [s for s in self.symbols() if s != symbol and s.lower().startswith(symbol.lower())]
+        hint = f" (did you mean {' or '.join(near[:3])}?)" if near else ""
         return DataError(
             f"no {what} for symbol {symbol} in catalog {self.root}{hint}; the catalog holds: "
             f"{self._what_exists()}. Import it with: mt5tester data import FILE --symbol {symbol}"
@@ -583,6 +613,65 @@ class Catalog:
             )
         return Ticks(symbol, **cols)
 
+    # ---- deleting --------------------------------------------------------------------------------
+
+    def delete(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> dict[str, int]:
+        """Remove the rows of ``symbol`` with time in ``[start_ns, end_ns)`` (None: unbounded) from one
+        timeframe (``"TICKS"`` for ticks) or, with None, from every stored timeframe and the ticks.
+        Returns the rows removed per timeframe name; atomic like an import. Nothing stored: DataError."""
+        lo = -(2**63) if start_ns is None else start_ns
+        hi = 2**63 - 1 if end_ns is None else end_ns
+        if hi <= lo:
+            raise ConfigError(f"delete {symbol}: end {_fmt(end_ns)} is not after start {_fmt(start_ns)}")
+        targets: list[tuple[str, dict[int, Path], Mapping[str, type[np.generic]]]] = []
+        if isinstance(timeframe, str) and timeframe.strip().upper() in (TICKS, "TICK"):
+            parts = self._tick_partitions(symbol)
+            if not parts:
+                raise self._missing_symbol(symbol, "ticks")
+            targets.append((TICKS, parts, _TICK_COLUMNS))
+        elif timeframe is not None:
+            tf = _parse_tf(timeframe)
+            targets.append((tf.name, self._require_bars(symbol, tf), _BAR_COLUMNS))
+        else:
+            targets += [
+                (tf.name, self._bar_partitions(symbol, tf), _BAR_COLUMNS) for tf in self.timeframes(symbol)
+            ]
+            if self.has_ticks(symbol):
+                targets.append((TICKS, self._tick_partitions(symbol), _TICK_COLUMNS))
+            if not targets:
+                raise self._missing_symbol(symbol, "data")
+        removed: dict[str, int] = {}
+        with _locked(self.root):
+            plans: list[_Part] = []
+            for name, parts, columns in targets:
+                removed[name] = 0
+                for path in parts.values():
+                    meta, n = self._meta(path)
+                    first, last = int(meta.get("first_ns", lo)), int(meta.get("last_ns", hi - 1))
+                    if n == 0 or last < lo or first >= hi:
+                        continue
+                    cols = self._read_all(path, columns)
+                    keep = (cols["time"] < lo) | (cols["time"] >= hi)
+                    removed[name] += int(n - keep.sum())
+                    if not keep.any():
+                        plans.append(_Part(path, None))
+                    elif not keep.all():
+                        kept = _take(cols, np.flatnonzero(keep))
+                        plans.append(_Part(path, self._table(kept, meta, None, symbol, name, path)))
+            self._commit(plans)
+        for _name, parts, _ in targets:  # empty partition folders would list the timeframe as stored
+            for path in parts.values():
+                for folder in (path.parent, path.parent.parent):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+        return removed
+
     # ---- importing -------------------------------------------------------------------------------
 
     def import_bars(
@@ -625,6 +714,7 @@ class Catalog:
             _TICK_COLUMNS,
             on_conflict,
             self._source_entry(source, tz, sha256),
+            existing=lambda: self._tick_partitions(symbol),
         )
 
     def rebuild_bars(self, bars: Bars, source: str, *, tz: str = "UTC") -> ImportResult:
@@ -658,7 +748,7 @@ class Catalog:
             _BAR_COLUMNS,
             mode,
             entry,
-            existing=(lambda: self._bar_partitions(symbol, bars.timeframe)) if mode == "rebuild" else None,
+            existing=lambda: self._bar_partitions(symbol, bars.timeframe),
         )
 
     @staticmethod
@@ -691,31 +781,51 @@ class Catalog:
         cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
         starts = np.concatenate([[0], cuts]).astype(np.int64) if len(keys) else np.zeros(0, np.int64)
         stops = np.append(cuts, len(keys)).astype(np.int64) if len(keys) else np.zeros(0, np.int64)
+        if len(cols["time"]):  # the range this source covers: a later replace of it clears it all
+            source = {**source, "first_ns": int(cols["time"][0]), "last_ns": int(cols["time"][-1])}
         with _locked(self.root):
+            stored_parts: list[Path] = list(existing().values()) if existing is not None else []
+            clear: list[tuple[int, int]] = []
+            if mode == "replace" and len(cols["time"]):
+                # Replace means the file's whole range, plus what an earlier import of the same file
+                # covered (read with another --tz, its bars sit at other times): no stale bar survives.
+                clear = [(source["first_ns"], source["last_ns"]), *self._earlier_ranges(stored_parts, source)]
             plans: list[_Part] = []
             new = dups = replaced = removed = 0
             conflicts: list[I64] = []
+            dup_rows: list[npt.NDArray[np.bool_]] = []
             touched: set[Path] = set()
             for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
                 path = path_of(keys[a])
                 touched.add(path)
                 stored = self._read_all(path, columns) if path.exists() else None
                 old_meta = self._meta(path)[0] if stored is not None else {}
-                m = _merge(stored, {k: v[a:b] for k, v in cols.items()}, mode)
+                m = _merge(stored, {k: v[a:b] for k, v in cols.items()}, mode, clear)
                 new += m.new
                 dups += m.duplicates
                 replaced += m.replaced
                 removed += m.removed
                 conflicts.append(m.conflict_times)
+                dup_rows.append(m.dup_rows if m.dup_rows is not None else np.zeros(b - a, bool))
                 if m.merged is not None:
                     plans.append(
                         _Part(path, self._table(m.merged, old_meta, source, symbol, timeframe, path))
                     )
-            if existing is not None:  # rebuild: partitions with no incoming rows go away
-                for path in existing().values():
-                    if path not in touched:
-                        removed += self._meta(path)[1]
-                        plans.append(_Part(path, None))
+            for path in stored_parts:
+                if path in touched:
+                    continue
+                if mode == "rebuild":  # partitions with no incoming rows go away
+                    removed += self._meta(path)[1]
+                    plans.append(_Part(path, None))
+                elif clear:  # replace: stale rows of the cleared ranges in partitions the file misses
+                    m = _merge(
+                        self._read_all(path, columns), {k: v[:0] for k, v in cols.items()}, mode, clear
+                    )
+                    if m.merged is not None:
+                        removed += m.removed
+                        keep = m.merged if len(m.merged["time"]) else None
+                        plans.append(_Part(path, keep and self._table(
+                            keep, self._meta(path)[0], None, symbol, timeframe, path)))  # fmt: skip
             if mode == "error":
                 bad = np.concatenate(conflicts) if conflicts else np.zeros(0, np.int64)
                 if len(bad):
@@ -736,7 +846,20 @@ class Catalog:
             tuple(str(p.path.relative_to(self.root)) for p in plans),
             replaced,
             removed,
+            _ranges(cols["time"], np.concatenate(dup_rows) if dup_rows else np.zeros(0, bool)),
         )
+
+    def _earlier_ranges(self, parts: Sequence[Path], source: Mapping[str, Any]) -> list[tuple[int, int]]:
+        """Time ranges that earlier imports of the same file (same path or same content) covered."""
+        out: set[tuple[int, int]] = set()
+        for path in parts:
+            for s in self._meta(path)[0].get("sources", []):
+                same = s.get("source") == source["source"] or (
+                    source.get("sha256") is not None and s.get("sha256") == source["sha256"]
+                )
+                if same and "first_ns" in s and "last_ns" in s:
+                    out.add((int(s["first_ns"]), int(s["last_ns"])))
+        return sorted(out)
 
     def _read_all(self, path: Path, columns: Mapping[str, type[np.generic]]) -> Cols:
         table = self._read_table(path, list(columns))
@@ -751,7 +874,7 @@ class Catalog:
     def _table(
         cols: Cols,
         old_meta: Mapping[str, Any],
-        source: dict[str, Any],
+        source: dict[str, Any] | None,
         symbol: str,
         timeframe: str,
         path: Path,
@@ -760,9 +883,11 @@ class Catalog:
             name: pa.array(v.view("datetime64[ns]"), type=_TIME_TYPE) if name == "time" else pa.array(v)
             for name, v in cols.items()
         }
-        sources = [s for s in old_meta.get("sources", []) if (s.get("source"), s.get("sha256")) != (
-            source["source"], source["sha256"])]  # fmt: skip
-        sources.append(source)
+        sources = list(old_meta.get("sources", []))
+        if source is not None:  # None: rows only removed, the contributors stay as they were
+            sources = [s for s in sources if (s.get("source"), s.get("sha256")) != (
+                source["source"], source["sha256"])]  # fmt: skip
+            sources.append(source)
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": "ticks" if timeframe == TICKS else "bars",
@@ -824,6 +949,16 @@ def _dedupe_bars(cols: Cols, what: str) -> tuple[Cols, int]:
             "fix the file (mt5tester data validate shows such rows) and import again"
         )
     return _take(cols, su), len(later)
+
+
+def _ranges(time: I64, flag: npt.NDArray[np.bool_]) -> tuple[tuple[int, int, int], ...]:
+    """(first time, last time, rows) of each run of flagged rows in the sorted ``time``."""
+    d = np.diff(np.concatenate(([0], flag.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return tuple(
+        (int(time[a]), int(time[b - 1]), int(b - a))
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+    )
 
 
 def _listed(times: I64) -> str:

@@ -38,6 +38,14 @@ Checks (kinds)
 * ``stale``: at least ``stale_bars`` consecutive rows with open = high = low = close = previous close
   (price frozen), outside closed windows. ``count`` = frozen rows.
 * ``bad_spread``: spread < 0 or > max(50 x median spread, 1000) points.
+* ``misaligned``: a bar whose open time is off its timeframe's grid (an H1 bar at :17): on the minute of
+  the hour the other bars share for M1..H1, on a whole hour for longer timeframes (the server's zone is
+  not known here; whole-hour offsets keep those grids). Runs of rows, ``count`` = rows.
+* ``closed_market``: a bar lying wholly inside the weekend close, Friday 18:00 -> Sunday 17:00 New York
+  time (metals reopen at 18:00), so no tick can have made it: usually a file read in the wrong time
+  zone. The FX week closes at 17:00 New York; the hour of slack is for feeds that keep a fixed UTC close
+  through US summer time. Not checked for W1/MN1 (their bars span trading time) nor for ``"24x7"``,
+  nor when more than 10 % of the bars are there (a symbol that trades through the weekend).
 
 Session calendars (UTC; the windows are deliberately the widest seen at brokers, so no false alarms):
 
@@ -74,6 +82,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from rich.table import Table
 
 from mt5tester.model.bars import Bars
@@ -96,8 +105,10 @@ KINDS = (
     "gap",
     "stale",
     "bad_spread",
+    "misaligned",
+    "closed_market",
 )
-HARD_KINDS = frozenset({"non_monotonic", "duplicate_time", "bad_price", "ohlc_inconsistent"})
+HARD_KINDS = frozenset({"non_monotonic", "duplicate_time", "bad_price", "ohlc_inconsistent", "misaligned"})
 # kind -> (cap in score points, fraction at which the cap is reached)
 SCORE_WEIGHTS: dict[str, tuple[float, float]] = {
     "non_monotonic": (40.0, 0.001),
@@ -108,9 +119,12 @@ SCORE_WEIGHTS: dict[str, tuple[float, float]] = {
     "spike": (10.0, 0.002),
     "stale": (10.0, 0.05),
     "bad_spread": (10.0, 0.01),
+    "misaligned": (40.0, 0.001),
+    "closed_market": (20.0, 0.001),
 }
 SESSIONS = ("fx", "xau", "24x7")
 SPIKE_BLOCK = 1440
+WEEKEND_TRADING_SHARE = 0.1  # above this share of bars in the weekend close, the symbol trades 24x7
 SPIKE_SCALE_FLOOR = 1e-5
 
 
@@ -121,6 +135,7 @@ class Finding:
     end_ns: int
     count: int
     detail: str
+    rows: tuple[int, int] | None = None  # first and last row (0-based, input order) of a run of rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,8 +213,15 @@ def _run_findings(kind: str, flag: B, time: I64, detail: str, min_len: int = 1) 
     tmin = np.minimum.reduceat(padded, pairs)[::2]
     tmax = np.maximum.reduceat(padded, pairs)[::2]
     return [
-        Finding(kind, int(a), int(b), int(n), detail)
-        for a, b, n in zip(tmin.tolist(), tmax.tolist(), (stops - starts).tolist(), strict=True)
+        Finding(kind, int(a), int(b), int(n), detail, (int(i), int(j) - 1))
+        for a, b, n, i, j in zip(
+            tmin.tolist(),
+            tmax.tolist(),
+            (stops - starts).tolist(),
+            starts.tolist(),
+            stops.tolist(),
+            strict=True,
+        )
     ]
 
 
@@ -418,6 +440,31 @@ def _spike_flags(close: F64, valid: B, spike_z: float) -> tuple[B, F64, F64]:
     return flag, r, z
 
 
+def _off_grid(time: I64, tf: Timeframe) -> B:
+    step = min(tf.period_ns if tf.is_fixed else HOUR, HOUR)
+    phase = time % step
+    values, counts = np.unique(phase, return_counts=True)
+    return np.asarray(phase != values[int(np.argmax(counts))], dtype=bool)
+
+
+_WEEKEND_OPEN = {"fx": 17 * HOUR, "xau": 18 * HOUR}
+
+
+def _in_weekend(time: I64, tf: Timeframe, session: str) -> B:
+    """Bars whose whole period lies in Friday 18:00 -> Sunday 17:00 (metals 18:00) New York time: the
+    FX week closes and opens at 17:00 New York, which MT5 servers on UTC+2/+3 show as midnight."""
+    if session not in _WEEKEND_OPEN:
+        return np.zeros(len(time), bool)
+    ny = pd.DatetimeIndex(time.view("datetime64[ns]")).tz_localize("UTC").tz_convert("America/New_York")
+    local = ny.tz_localize(None).as_unit("ns").asi8
+    week = ((local // DAY + 3) % 7) * DAY + local % DAY  # time since Monday 00:00 New York
+    closes, opens = 4 * DAY + 18 * HOUR, 6 * DAY + _WEEKEND_OPEN[session]
+    inside = np.asarray((week >= closes) & (week + tf.period_ns <= opens), dtype=bool)
+    # A wrong time zone moves a few hours of each week (at most ~3 %) into the close; a market that
+    # trades through the weekend (crypto CFDs) has ~25 % of its bars there: no finding for those.
+    return inside if inside.mean() <= WEEKEND_TRADING_SHARE else np.zeros(len(time), bool)
+
+
 def _cap(findings: list[Finding], limit: int) -> list[Finding]:
     """Keep the ``limit`` largest findings (by count, then earliest), in time order."""
     if len(findings) <= limit:
@@ -509,6 +556,15 @@ def validate(
         "bad_spread", (spread < 0) | (spread > limit), time, f"spread < 0 or > {limit:.0f} points"
     )
 
+    found["misaligned"] = _run_findings(
+        "misaligned", _off_grid(time, tf), time, f"open time off the {tf.name} grid"
+    )
+    found["closed_market"] = (
+        _run_findings("closed_market", _in_weekend(time, tf, session), time, "bar inside the weekend close")
+        if tf.is_fixed and tf.period_ns <= DAY
+        else []
+    )
+
     counts = {k: len(found[k]) for k in KINDS}
     affected = {k: sum(f.count for f in found[k]) for k in KINDS}
     penalties: dict[str, float] = {}
@@ -531,7 +587,9 @@ def validate(
 
 def _top(report: HealthReport, limit: int = 3) -> str:
     rank = {k: i for i, k in enumerate(KINDS)}
-    best = sorted(report.findings, key=lambda f: (rank[f.kind] >= 4, -f.count, rank[f.kind], f.start_ns))
+    best = sorted(
+        report.findings, key=lambda f: (f.kind not in HARD_KINDS, -f.count, rank[f.kind], f.start_ns)
+    )
     lines = [f"{f.kind} {_short(f.start_ns)} x{f.count}" for f in best[:limit]]
     more = sum(report.counts.values()) - len(lines)
     if more > 0:

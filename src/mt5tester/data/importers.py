@@ -59,12 +59,17 @@ import pyarrow.parquet as pq
 from mt5tester.data.resample import parse_server_tz
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import F64, I32, I64, Bars
+from mt5tester.model.symbol import symbol_name_problem
 from mt5tester.model.timeframe import Timeframe
 
 __all__ = [
+    "ReadReport",
     "Ticks",
+    "parse_mt5_file_name",
     "read_bars_table",
+    "read_bars_table_checked",
     "read_mt5_bars_csv",
+    "read_mt5_bars_csv_checked",
     "read_mt5_ticks_csv",
     "read_ticks_parquet",
     "write_mt5_bars_csv",
@@ -141,7 +146,7 @@ class _Text:
         except UnicodeDecodeError:
             raise DataError(f"{self.path}: line 1: header is not text: {raw[:80]!r}") from None
         if self.body_start >= end:
-            raise DataError(f"{self.path}: no data rows (only the header {self.header!r})")
+            raise DataError(f"{self.path}: line 1: only a header, no data rows: {self.header!r}")
         self._newlines: npt.NDArray[np.intp] | None = None
 
     @property
@@ -540,8 +545,7 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
         if not has_time:
             return Timeframe.D1
         raise DataError(f"{where}: cannot infer the timeframe from {len(local)} bar; pass timeframe=")
-    diffs = np.diff(local)
-    pos = diffs[diffs > 0]
+    pos = np.diff(np.unique(local))  # rows out of order or repeated do not change the spacing
     if len(pos) == 0:
         raise DataError(f"{where}: cannot infer the timeframe: bar times do not increase; pass timeframe=")
     k = len(pos) // 2
@@ -554,13 +558,106 @@ def _infer_timeframe(local: I64, has_time: bool, where: object) -> Timeframe:
             f"{where}: cannot infer the timeframe: median bar spacing {med / MINUTE_NS:g} min is not an "
             "MT5 timeframe; pass timeframe="
         )
-    if tf.is_fixed and tf.period_ns <= DAY_NS and (local % tf.period_ns != 0).any():
-        row = int(np.flatnonzero(local % tf.period_ns != 0)[0])
-        raise DataError(
-            f"{where}: cannot infer the timeframe: spacing suggests {tf.name} but bar {row + 1} is not on a "
-            f"{tf.name} boundary; pass timeframe="
-        )
     return tf
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """What a bar reader found in the file's row order: rows out of time order and exact repeats of a
+    time (both are stored faithfully, sorted and once, but said), as 1-based line (CSV) or row numbers."""
+
+    unit: str = "line"
+    out_of_order: tuple[tuple[int, int], ...] = ()  # (line, UTC ns): earlier than a row above it
+    repeated: tuple[tuple[int, int], ...] = ()  # (line, UTC ns): same time as a row above it
+
+    def to_dict(self) -> dict[str, Any]:
+        def listed(rows: tuple[tuple[int, int], ...]) -> list[dict[str, Any]]:
+            return [{self.unit: n, "time": _iso(t)} for n, t in rows]
+
+        return {"out_of_order": listed(self.out_of_order), "repeated_in_file": listed(self.repeated)}
+
+
+def _iso(ns: int) -> str:
+    return (_EPOCH_UTC + timedelta(microseconds=int(ns) // 1000)).isoformat()
+
+
+def _order_report(utc: I64, first_number: int, unit: str) -> ReadReport:
+    """Rows out of time order and repeated times, numbered from ``first_number`` (the first row)."""
+    if len(utc) < 2:
+        return ReadReport(unit)
+    back = np.flatnonzero(utc[1:] < np.maximum.accumulate(utc)[:-1]) + 1
+    order = np.argsort(utc, kind="stable")
+    st = utc[order]
+    rep = np.sort(order[1:][st[1:] == st[:-1]])
+    return ReadReport(
+        unit,
+        tuple((int(i) + first_number, int(utc[i])) for i in back),
+        tuple((int(i) + first_number, int(utc[i])) for i in rep),
+    )
+
+
+_GRID_SHOWN = 5
+
+
+def _check_repeats(
+    utc: I64, columns: Sequence[npt.NDArray[Any]], where: object, first_number: int, unit: str
+) -> None:
+    """Refuse a time that appears twice with different values: which row is right cannot be known."""
+    order = np.argsort(utc, kind="stable")
+    st = utc[order]
+    same = np.flatnonzero(st[1:] == st[:-1]) + 1
+    if len(same) == 0:
+        return
+    later = order[same]
+    first = order[np.searchsorted(st, st[same], "left")]
+    differs = np.zeros(len(later), bool)
+    for col in columns:
+        differs |= col[later] != col[first]
+    bad = np.flatnonzero(differs)
+    if len(bad) == 0:
+        return
+    shown = ", ".join(
+        f"{unit}s {int(first[i]) + first_number} and {int(later[i]) + first_number} "
+        f"({_iso(int(utc[later[i]]))[:19]} UTC)"
+        for i in bad[:_GRID_SHOWN]
+    )
+    more = f" and {len(bad) - _GRID_SHOWN} more" if len(bad) > _GRID_SHOWN else ""
+    raise DataError(
+        f"{where}: {len(bad)} time(s) appear more than once with different values: {shown}{more}. "
+        "Only one bar can be stored per time: remove the wrong rows and import again"
+    )
+
+
+def _check_grid(
+    local: I64, utc: I64, tf: Timeframe, wall_clock: bool, where: object, first_number: int, unit: str
+) -> None:
+    """Refuse bars whose open time is off the timeframe's grid (an H1 bar at :17): stored among the H1
+    bars they would be wrong for every H1 strategy and every resample. MT5 opens a bar at a multiple of
+    its period in the server clock (spec 5.1); D1/W1/MN1 at server midnight, MN1 on the 1st."""
+    if wall_clock:
+        step = min(tf.period_ns, DAY_NS) if tf.is_fixed else DAY_NS
+        off = local % step != 0
+        if tf is Timeframe.MN1:
+            month = local.view("datetime64[ns]").astype("datetime64[M]").astype("datetime64[ns]")
+            off |= month.view(np.int64) != local
+    else:
+        # tz-aware times without the server zone: at least the minute-of-hour grid (whole-hour zones) and
+        # the phase most bars share (+05:30 servers put H1 bars at :30 UTC).
+        step = min(tf.period_ns if tf.is_fixed else HOUR_NS, HOUR_NS)
+        phases, counts = np.unique(utc % step, return_counts=True)
+        off = utc % step != phases[int(np.argmax(counts))]
+    bad = np.flatnonzero(off)
+    if len(bad) == 0:
+        return
+    shown = ", ".join(
+        f"{unit} {int(i) + first_number} ({_iso(int(utc[i]))[:19]} UTC)" for i in bad[:_GRID_SHOWN]
+    )
+    more = f" and {len(bad) - _GRID_SHOWN} more" if len(bad) > _GRID_SHOWN else ""
+    raise DataError(
+        f"{where}: {len(bad)} bar(s) are not on the {tf.name} grid of the file's clock (an {tf.name} bar "
+        f"opens at a whole multiple of its period): {shown}{more}. They cannot be stored as {tf.name} "
+        "bars: pass the right --timeframe, or fix or remove these rows"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -594,7 +691,21 @@ def read_mt5_bars_csv(
 
     ``timeframe=None`` infers it from the median bar spacing (no ``<TIME>`` column and one bar: D1).
     ``<VOL>`` (real volume) is not kept: it is 0 for OTC FX and ``Bars`` has no field for it.
+    Bars off the timeframe's grid are refused (``DataError`` with their lines); rows out of time order
+    are kept in file order and reported by ``read_mt5_bars_csv_checked``.
     """
+    return read_mt5_bars_csv_checked(path, symbol, timeframe, tz)[0]
+
+
+def read_mt5_bars_csv_checked(
+    path: PathArg,
+    symbol: str,
+    timeframe: Timeframe | None = None,
+    tz: str | tzinfo = "UTC",
+    check_grid: bool = True,
+) -> tuple[Bars, ReadReport]:
+    """``read_mt5_bars_csv`` plus what the file's row order showed (lines out of order, repeats).
+    ``check_grid=False`` keeps off-grid bars (for validation, which reports them as findings)."""
     zone = _tz(tz)
     src = _Text(path)
     names = _canonical_columns(src, _BAR_ALIASES)
@@ -614,7 +725,10 @@ def read_mt5_bars_csv(
     spread = np.asarray(table.column("spread").to_numpy(), dtype=np.int32)
     tf = timeframe if timeframe is not None else _infer_timeframe(local, has_time, src.path)
     utc = _local_to_utc(local, zone, src.row_error)
-    return _frozen_bars(symbol, tf, utc, prices, tick_volume, spread)
+    if check_grid:
+        _check_grid(local, utc, tf, True, src.path, 2, "line")
+        _check_repeats(utc, [*prices, tick_volume, spread], src.path, 2, "line")
+    return _frozen_bars(symbol, tf, utc, prices, tick_volume, spread), _order_report(utc, 2, "line")
 
 
 def write_mt5_bars_csv(
@@ -765,8 +879,11 @@ def _tick_flags(bid: F64, ask: F64) -> I32:
     return flags
 
 
-def read_ticks_parquet(path: PathArg, symbol: str) -> Ticks:
-    """Read Parquet ticks: ``time`` (tz-aware), ``bid``, ``ask``; optional ``last``, ``volume``, ``flags``.
+def read_ticks_parquet(path: PathArg, symbol: str, tz: str | tzinfo | None = None) -> Ticks:
+    """Read Parquet ticks: ``time``, ``bid``, ``ask``; optional ``last``, ``volume``, ``flags``.
+
+    ``time`` is tz-aware, or naive wall clock in ``tz`` (naive times without ``tz`` are refused: they
+    are never assumed to be UTC); with tz-aware times ``tz`` must be None or UTC.
 
     Without a ``flags`` column the flags are derived as MT5 sets them for quote ticks: BID|ASK bits for
     the prices that changed from the previous tick (an exact repeat gets 0).
@@ -778,7 +895,21 @@ def read_ticks_parquet(path: PathArg, symbol: str) -> Ticks:
     n = table.num_rows
     if n == 0:
         raise DataError(f"{p}: no rows")
-    time = _aware_time_ns(table.column("time"), p, "time")
+    col = table.column("time")
+    if pa.types.is_timestamp(col.type) and col.type.tz is None and tz is not None:
+        naive = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if col.null_count:
+            raise fail(int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0]), "empty time")
+        time = _local_to_utc(np.asarray(naive, np.int64), _tz(tz), fail)
+    elif pa.types.is_timestamp(col.type) and col.type.tz is None:
+        raise ConfigError(
+            f"{p}: column 'time' holds times without a time zone ({col.type}): pass --tz with the zone of "
+            "the file's clock (e.g. --tz UTC); naive times are never assumed to be UTC"
+        )
+    else:
+        if tz is not None and _fixed_offset_ns(_tz(tz)) != 0:
+            raise ConfigError(f"{p}: tick times are already time-zone aware ({col.type}); leave out --tz")
+        time = _aware_time_ns(col, p, "time")
     bid = _float_col(table, "bid", fail)
     ask = _float_col(table, "ask", fail)
     last = _float_col(table, "last", fail) if "last" in table.column_names else np.zeros(n, np.float64)
@@ -813,9 +944,22 @@ def read_bars_table(
     symbol: str,
     timeframe: Timeframe,
     columns: Mapping[str, str] | None = None,
-    tz: str | tzinfo = "UTC",
+    tz: str | tzinfo | None = "UTC",
     point: float | None = None,
 ) -> Bars:
+    """``read_bars_table_checked`` without the report."""
+    return read_bars_table_checked(path, symbol, timeframe, columns, tz, point)[0]
+
+
+def read_bars_table_checked(
+    path: PathArg,
+    symbol: str,
+    timeframe: Timeframe,
+    columns: Mapping[str, str] | None = None,
+    tz: str | tzinfo | None = "UTC",
+    point: float | None = None,
+    check_grid: bool = True,
+) -> tuple[Bars, ReadReport]:
     """Read bars from a CSV or Parquet table (by suffix: .parquet/.pq -> Parquet, else CSV).
 
     ``columns`` maps our names to the file's column names; unmapped names are looked up as is. Our names:
@@ -825,12 +969,13 @@ def read_bars_table(
 
     Spread: a ``spread`` column if there is one; else, with bid+ask bars, ``round((ask_close -
     bid_close) / point)`` (``point`` required); else 0, meaning "take the spread from the symbol
-    config". Text times and tz-naive timestamps are wall clock in ``tz``; tz-aware timestamps are
-    converted to UTC and then ``tz`` must be left at "UTC".
+    config". Text times and tz-naive timestamps are wall clock in ``tz`` (``tz=None``: undeclared, which
+    such times refuse); tz-aware timestamps are converted to UTC and then ``tz`` must be None or "UTC".
+    Off-grid bars are refused and the row order reported, as by ``read_mt5_bars_csv_checked``.
     """
     p = Path(path)
     mapping = dict(columns or {})
-    zone = _tz(tz)
+    zone = _tz(tz if tz is not None else "UTC")
     is_parquet = p.suffix.lower() in _PARQUET_SUFFIXES
     found: list[str]
     src: _Text | None = None
@@ -897,11 +1042,22 @@ def read_bars_table(
         raise DataError(f"{p}: no data rows")
 
     time_type = table.column("time").type
-    if pa.types.is_timestamp(time_type) and time_type.tz is not None:
+    first_number, unit = (2, "line") if src is not None else (1, "row")
+    wall_clock = not (pa.types.is_timestamp(time_type) and time_type.tz is not None)
+    if wall_clock and tz is None:
+        raise ConfigError(
+            f"{p}: column {wanted['time']!r} holds times without a time zone ({time_type}): pass --tz with "
+            "the zone of the file's clock (e.g. --tz UTC, --tz Europe/Athens); naive times are never "
+            "assumed to be UTC"
+        )
+    if not wall_clock:
         if _fixed_offset_ns(zone) != 0:
-            raise DataError(f"{p}: column {wanted['time']!r} is already time-zone aware ({time_type.tz}); "
-                            "leave tz='UTC'")  # fmt: skip
+            raise DataError(
+                f"{p}: column {wanted['time']!r} is already time-zone aware ({time_type.tz}); "
+                "leave out --tz (or pass --tz UTC): the stored times are UTC already"
+            )
         utc = _aware_time_ns(table.column("time"), p, wanted["time"])
+        local = utc
     else:
         if pa.types.is_timestamp(time_type):
             local = np.asarray(
@@ -933,4 +1089,37 @@ def read_bars_table(
         spread = np.rint((ask_close - prices[3]) / point).astype(np.int32)
     else:
         spread = np.zeros(n, np.int32)
-    return _frozen_bars(symbol, timeframe, utc, prices, tick_volume, spread)
+    if check_grid:
+        _check_grid(local, utc, timeframe, wall_clock, p, first_number, unit)
+        _check_repeats(utc, [*prices, tick_volume, spread], p, first_number, unit)
+    report = _order_report(utc, first_number, unit)
+    return _frozen_bars(symbol, timeframe, utc, prices, tick_volume, spread), report
+
+
+# --------------------------------------------------------------------------------------------------
+# MT5 export file names
+
+# MT5's export dialog names files SYMBOL_PERIOD[_FROM_TO] (EURUSD_H1.csv,
+# US30m_Daily_202401010000_202509080000.csv) and ticks SYMBOL_FROM_TO; periods above H12 are words.
+_NAME_PERIODS = {tf.name: tf for tf in Timeframe} | {
+    "DAILY": Timeframe.D1,
+    "WEEKLY": Timeframe.W1,
+    "MONTHLY": Timeframe.MN1,
+}
+_BARS_NAME_RE = re.compile(r"^(?P<symbol>.+?)_(?P<period>[A-Za-z]+\d*)(?:_\d{12}_\d{12})?$")
+_TICKS_NAME_RE = re.compile(r"^(?P<symbol>.+?)_\d{12}_\d{12}$")
+
+
+def parse_mt5_file_name(path: PathArg) -> tuple[str | None, Timeframe | None]:
+    """Symbol and timeframe from an MT5 export's file name; (None, None) when the name does not parse."""
+    stem = Path(path).stem
+    m = _BARS_NAME_RE.match(stem)
+    tf = _NAME_PERIODS.get(m.group("period").upper()) if m else None
+    if m is not None and tf is not None:
+        symbol: str | None = m.group("symbol")
+    else:
+        tm = _TICKS_NAME_RE.match(stem)
+        symbol, tf = (tm.group("symbol"), None) if tm else (None, None)
+    if symbol is None or symbol_name_problem(symbol) is not None:
+        return None, None
+    return symbol, tf

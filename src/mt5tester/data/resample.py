@@ -203,12 +203,10 @@ def _check_sorted(time_ns: I64, what: str) -> None:
         raise DataError(f"{what}: times must be strictly increasing (row {bad} is not after row {bad - 1})")
 
 
-def _buckets(time_ns: I64, timeframe: Timeframe, tz: tzinfo) -> tuple[I64, I64]:
-    """Row index where each bucket starts and the bucket's UTC open time (ascending input)."""
-    n = len(time_ns)
-    if n == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    offsets = _offsets(tz, int(time_ns[0]) - _LABEL_LOOKBACK_NS, int(time_ns[-1]))
+def _buckets(time_ns: I64, timeframe: Timeframe, tz: tzinfo) -> tuple[I64, I64, _Offsets]:
+    """Row index where each bucket starts, the bucket's UTC open time (ascending input) and the zone's
+    offsets from a month before the first row to a month after the last (the bars' closes)."""
+    offsets = _offsets(tz, int(time_ns[0]) - _LABEL_LOOKBACK_NS, int(time_ns[-1]) + _LABEL_LOOKBACK_NS)
     fixed = offsets.fixed
     row_off = offsets.offs[:1] if fixed else offsets.at_sorted(time_ns)
     local = time_ns + row_off if bool(np.any(row_off)) else time_ns
@@ -233,17 +231,73 @@ def _buckets(time_ns: I64, timeframe: Timeframe, tz: tzinfo) -> tuple[I64, I64]:
     else:
         key = fine[starts] * step
     if fixed:
-        return starts, key - offsets.offs[0]
+        return starts, key - offsets.offs[0], offsets
     labels = _wall_to_utc(key, row_off[starts], offsets, timeframe)
     merge = np.concatenate(([True], labels[1:] != labels[:-1]))
-    return starts[merge], labels[merge]
+    return starts[merge], labels[merge], offsets
+
+
+def _closes(labels: I64, timeframe: Timeframe, offsets: _Offsets) -> I64:
+    """UTC close of the bars opening at ``labels``: the instant the next bucket of the server clock
+    begins, which is when the bar's last M1 minute has passed (ARCHITECTURE section 2).
+
+    Without a clock change inside the bar that is the wall-clock end of its bucket read with the
+    offset at its open. A bar that runs into a change either continues with the new offset (D1, W1,
+    MN1 and H2+ buckets open across the change: 23/25 h days) or ends at the change (the bucket's
+    wall time comes round again after a fall-back); ``_wall_to_utc`` decides, as it does for the
+    labels, so closes and labels always agree.
+    """
+    if len(labels) == 0:
+        return np.empty(0, np.int64)
+    off = offsets.offs[:1] if offsets.fixed else offsets.at(labels)
+    key = _floor_wall(labels + off, timeframe)
+    closes = _wall_end(key, timeframe) - off
+    if offsets.fixed:
+        return closes
+    trans = offsets.trans
+    nxt = np.searchsorted(trans, labels, "right")
+    crossing = (nxt < len(trans)) & (trans[np.minimum(nxt, len(trans) - 1)] < closes)
+    for i in np.flatnonzero(crossing).tolist():
+        closes[i] = _close_across(int(labels[i]), int(key[i]), int(off[i]), int(nxt[i]), timeframe, offsets)
+    return closes
+
+
+def _close_across(label: int, bucket: int, off: int, k: int, timeframe: Timeframe, offsets: _Offsets) -> int:
+    """Close of the bar opening at ``label`` (wall bucket ``bucket``, offset ``off``) whose bucket is
+    still open at the clock change ``offsets.trans[k]``."""
+
+    def one(v: int) -> I64:
+        return np.array([v], np.int64)
+
+    trans = offsets.trans
+    while k < len(trans):
+        end, change = int(_wall_end(one(bucket), timeframe)[0]) - off, int(trans[k])
+        if end <= change:
+            return end
+        off = int(offsets.offs[k + 1])
+        same_bucket = int(_floor_wall(one(change + off), timeframe)[0]) == bucket
+        if not same_bucket or int(_wall_to_utc(one(bucket), one(off), offsets, timeframe)[0]) != label:
+            return change  # the first minute after the change opens another bar
+        k += 1
+    return int(_wall_end(one(bucket), timeframe)[0]) - off
+
+
+def bar_close(labels: I64, timeframe: Timeframe, server_tz: str | tzinfo) -> I64:
+    """UTC ns close of each ``timeframe`` bar opening at ``labels`` (UTC ns, as ``resample`` labels them)."""
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if len(labels) == 0:
+        return np.empty(0, np.int64)
+    offsets = _offsets(parse_server_tz(server_tz), int(labels[0]), int(labels[-1]) + _LABEL_LOOKBACK_NS)
+    return _closes(labels, timeframe, offsets)
 
 
 def bucket_start(time_ns: I64, timeframe: Timeframe, server_tz: str | tzinfo) -> I64:
     """UTC ns open time of the ``timeframe`` bar each M1 open time (ascending UTC ns) belongs to."""
     time_ns = np.ascontiguousarray(time_ns, dtype=np.int64)
     _check_sorted(time_ns, "bucket_start")
-    starts, labels = _buckets(time_ns, timeframe, parse_server_tz(server_tz))
+    if len(time_ns) == 0:
+        return np.empty(0, np.int64)
+    starts, labels, _ = _buckets(time_ns, timeframe, parse_server_tz(server_tz))
     return np.repeat(labels, np.diff(np.append(starts, len(time_ns))))
 
 
@@ -267,8 +321,7 @@ def resample(m1: Bars, timeframe: Timeframe, server_tz: str | tzinfo = "UTC") ->
     tz = parse_server_tz(server_tz)
     time_ns = np.ascontiguousarray(m1.time, dtype=np.int64)
     _check_sorted(time_ns, f"Bars {m1.symbol} M1")
-    starts, labels = _buckets(time_ns, timeframe, tz)
-    if len(starts) == 0:
+    if len(time_ns) == 0:
         return Bars(
             m1.symbol,
             timeframe,
@@ -279,7 +332,9 @@ def resample(m1: Bars, timeframe: Timeframe, server_tz: str | tzinfo = "UTC") ->
             np.empty(0, np.float64),
             np.empty(0, np.int64),
             np.empty(0, np.int32),
+            np.empty(0, np.int64),
         )
+    starts, labels, offsets = _buckets(time_ns, timeframe, tz)
     last = np.append(starts[1:], len(time_ns)) - 1
     return Bars(
         m1.symbol,
@@ -291,4 +346,5 @@ def resample(m1: Bars, timeframe: Timeframe, server_tz: str | tzinfo = "UTC") ->
         np.asarray(m1.close, np.float64)[last],
         np.add.reduceat(np.asarray(m1.tick_volume, np.int64), starts),
         np.minimum.reduceat(np.asarray(m1.spread, np.int32), starts),
+        _closes(labels, timeframe, offsets),
     )

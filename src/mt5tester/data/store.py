@@ -6,6 +6,7 @@ and optionally tick_volume and spread (points).
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,10 @@ from mt5tester.model.timeframe import Timeframe
 def find_m1_file(folder: Path, symbol: str) -> Path:
     if not folder.is_dir():
         raise DataError(f"data.path {folder} is not a folder: set data.path to the folder with the M1 files")
-    matches = sorted(folder.glob(f"{symbol}_M1*.parquet"))
+    # glob.escape: broker names may hold characters glob reads as patterns ("EURUSD[x]").
+    matches = sorted(folder.glob(f"{glob.escape(symbol)}_M1*.parquet"))
     if not matches:
-        present = sorted({p.name.split("_")[0] for p in folder.glob("*_M1*.parquet")})
+        present = sorted({p.name[: p.name.rfind("_M1")] for p in folder.glob("*_M1*.parquet")})
         raise DataError(
             f"no M1 data for symbol {symbol} in {folder} (expected a file {symbol}_M1*.parquet); "
             f"symbols with data there: {', '.join(present) or 'none'}"

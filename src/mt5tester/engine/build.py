@@ -104,6 +104,28 @@ def _load_m1(cfg: Config, symbol: str, spec: SymbolSpec, real: dict[str, TickStr
     return read_m1_parquet(find_m1_file(cfg.data.path, symbol), symbol)
 
 
+def open_price_bars(m1: Bars, tested: Timeframe, server_tz: str) -> Bars:
+    """The bars "open prices only" resolves SL/TP, pending orders and stop-out on (spec 6.1): the
+    tested timeframe's, daily ones for W1 and MN1. Each is stamped at its first tick, the moment MT5
+    opens it (spec 5.1), so the bars stamped before a decision point are exactly the closed ones."""
+    if tested is Timeframe.M1:
+        return m1
+    bars = resample(m1, Timeframe.D1 if tested in (Timeframe.W1, Timeframe.MN1) else tested, server_tz)
+    first_tick = m1.time[np.searchsorted(m1.time, bars.time, "left")]
+    return Bars(
+        bars.symbol,
+        bars.timeframe,
+        first_tick,
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        bars.tick_volume,
+        bars.spread,
+        bars.close_at,
+    )
+
+
 def build(
     cfg: Config, base_dir: Path, with_strategies: bool = True, truncate_ns: int | None = None
 ) -> Components:
@@ -117,7 +139,11 @@ def build(
     except ValueError as e:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
-    engine = db.connect(cfg.results.database_url)
+    engine = db.connect(
+        cfg.results.database_url,
+        connect_timeout=cfg.results.connect_timeout_seconds,
+        statement_timeout=cfg.results.statement_timeout_seconds,
+    )
     strategies = load_strategies(cfg, base_dir) if with_strategies else []
 
     m1: dict[str, Bars] = {}
@@ -157,7 +183,14 @@ def build(
     if cfg.execution.spread.source == "fixed" and fixed is None:
         raise ConfigError("execution.spread.points is required with execution.spread.source: fixed")
     bt = cfg.backtest
-    market = MarketData(m1, specs, bt.server_timezone, fixed, timeframes=bt.timeframes)
+    market = MarketData(
+        m1,
+        specs,
+        bt.server_timezone,
+        fixed,
+        timeframes=bt.timeframes,
+        tick_seed=bt.seed if bt.tester_mode == "every_tick" else None,
+    )
     streams = {
         sym: real_tick_stream(
             m1[sym], market.spread[sym], raw.time, raw.bid, raw.ask, specs[sym].point, bt.seed
@@ -181,9 +214,10 @@ def build(
     )
     trigger_bars = None
     if bt.tester_mode == "open_prices":
-        # MT5 "open prices only": SL/TP, pending orders and stop-out use the OHLC of the tested
-        # timeframe's bars (spec 6.1), so fills are coarser than in the M1 modes.
-        trigger_bars = {s: resample(m1[s], bt.primary_timeframe, bt.server_timezone) for s in m1}
+        # One tested timeframe: Config refuses strategies on several. A script (run-script, no
+        # strategies) is tested on backtest.primary_timeframe, its chart.
+        tested = (cfg.strategy_timeframes() or [bt.primary_timeframe])[0]
+        trigger_bars = {s: open_price_bars(m1[s], tested, bt.server_timezone) for s in m1}
     settings = ServerSettings(
         currency=bt.deposit_currency,
         leverage=bt.leverage,
@@ -217,7 +251,7 @@ def build(
         for si, ls in enumerate(strategies)
         for sym in ls.strategy.symbols
     }
-    terminal = SimTerminal(market, server)
+    terminal = SimTerminal(market, server, data_path=Path(cfg.results.out_dir) / "terminal")
     regimes = None
     if cfg.regime.enabled:
         params = RegimeParams(**cfg.regime.model_dump(exclude={"enabled"}))

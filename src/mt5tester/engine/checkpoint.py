@@ -6,20 +6,26 @@ e.g. the ML models, else its attributes), the coordinator's circuit breaker, the
 sequence numbers, and the position in the timeline. Market data, prepared indicators and regimes are
 rebuilt from the same config and data, which gives the same arrays. On resume the rows written after
 the checkpoint (by a run that was killed) are deleted, then the loop continues from the next point,
-so the deals and the equity curve are exactly those of an uninterrupted run.
+so the deals and the equity curve are exactly those of an uninterrupted run. Every run also has a
+checkpoint before bar 1 (``start_marker``), so a run that failed before its first timed checkpoint
+(e.g. its database filled up) can be resumed too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from mt5tester.errors import StorageError
 from mt5tester.results import db
+
+_FIX = "Fix the database (results.database_url, MT5TESTER_DB_URL or --db) and resume again"
 
 SERVER_FIELDS = (
     "balance",
@@ -109,38 +115,64 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
 
 
 def save(runner: Any, point: int, t: int) -> None:
-    """Flush what was recorded, then store the checkpoint, so the two agree."""
-    runner.rec.flush()
+    """Store the checkpoint and the rows recorded up to it in one transaction, so the two agree."""
     blob = snapshot(runner, point, t)
-    with runner.c.engine.begin() as conn:
-        seq = (
-            conn.execute(
-                select(db.checkpoints.c.seq)
-                .where(db.checkpoints.c.run_id == runner.run_id)
-                .order_by(db.checkpoints.c.seq.desc())
-                .limit(1)
-            ).scalar()
-            or 0
-        )
+    position = {
+        "signal_seq": runner._signal_seq,
+        "error_seq": runner._error_seq,
+        "next_deal": runner.c.server._next_deal,
+        "time": t,
+    }
+    runner.rec.flush(lambda conn: _insert(conn, runner.run_id, t, blob, position))
+
+
+def start_marker(run_id: str, base_dir: str, start_ns: int) -> Callable[[Connection], None]:
+    """The statements of the checkpoint "before bar 1" (joined to the transaction that stores the run).
+
+    It holds no state: a run is a function of its config and data, so a resume from it rebuilds the run
+    as new and starts at the first decision point. With it every run can be resumed, even one whose
+    first write of rows failed.
+    """
+    state = {
+        "point": -1,
+        "time": start_ns - 1,
+        "base_dir": base_dir,
+        "fresh": True,
+        "server": {"_next_deal": 0},  # truncate_after: every row goes, the deposit deal is recorded again
+        "runner": {"signal_seq": 0, "error_seq": 0},
+    }
+    blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    position = {"signal_seq": 0, "error_seq": 0, "next_deal": 0, "time": start_ns - 1}
+    return lambda conn: _insert(conn, run_id, start_ns - 1, blob, position)
+
+
+def _insert(conn: Connection, run_id: str, t: int, blob: bytes, position: dict[str, Any]) -> None:
+    seq = (
         conn.execute(
-            insert(db.checkpoints).values(
-                run_id=runner.run_id,
-                seq=seq + 1,
-                time_ns=t,
-                created_at=dt.datetime.now(dt.UTC).isoformat(),
-                state=blob,
-                recorder_position={
-                    "signal_seq": runner._signal_seq,
-                    "error_seq": runner._error_seq,
-                    "next_deal": runner.c.server._next_deal,
-                    "time": t,
-                },
-            )
+            select(db.checkpoints.c.seq)
+            .where(db.checkpoints.c.run_id == run_id)
+            .order_by(db.checkpoints.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        or 0
+    )
+    conn.execute(
+        insert(db.checkpoints).values(
+            run_id=run_id,
+            seq=seq + 1,
+            time_ns=t,
+            created_at=dt.datetime.now(dt.UTC).isoformat(),
+            state=blob,
+            recorder_position=position,
         )
+    )
 
 
 def latest(engine: Any, run_id: str) -> Checkpoint | None:
-    with engine.connect() as conn:
+    with (
+        db.storage_errors(engine, f"reading the checkpoints of run {run_id}", _FIX),
+        engine.connect() as conn,
+    ):
         row = conn.execute(
             select(db.checkpoints.c.seq, db.checkpoints.c.time_ns, db.checkpoints.c.state)
             .where(db.checkpoints.c.run_id == run_id)
@@ -157,7 +189,10 @@ def truncate_after(engine: Any, run_id: str, state: dict[str, Any]) -> None:
     r = state["runner"]
     t = int(state["time"])
     next_deal = int(state["server"]["_next_deal"])
-    with engine.begin() as conn:
+    with (
+        db.storage_errors(engine, f"deleting what run {run_id} wrote after its checkpoint", _FIX),
+        engine.begin() as conn,
+    ):
         conn.execute(delete(db.deals).where(db.deals.c.run_id == run_id, db.deals.c.ticket >= next_deal))
         conn.execute(
             delete(db.signals).where(db.signals.c.run_id == run_id, db.signals.c.signal_id > r["signal_seq"])

@@ -10,6 +10,7 @@ everything is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
@@ -29,8 +30,8 @@ from mt5tester.data.resample import bucket_start
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
-from mt5tester.errors import StrategyRuntimeError
-from mt5tester.model.signal import Signal
+from mt5tester.errors import StorageError, StrategyRuntimeError
+from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
@@ -40,7 +41,7 @@ from mt5tester.strategy.base import FusionStrategy, StrategyContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
 from mt5tester.terminal.shim import build_module
-from mt5tester.terminal.structs import TradeRequest
+from mt5tester.terminal.structs import OrderSendResult, TradeRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Funnel:
     decision_points: int = 0
     strategy_calls: int = 0
     signals: int = 0
+    order_sends: int = 0  # order_send requests of strategies themselves (self.ctx.mt5)
     invalid_signals: int = 0
     resized: int = 0
     circuit_breaker_closes: int = 0
@@ -73,6 +75,7 @@ class Funnel:
             "decision_points": self.decision_points,
             "strategy_calls": self.strategy_calls,
             "signals_generated": self.signals,
+            "strategy_order_sends": self.order_sends,
             "invalid_signals": self.invalid_signals,
             "invalid_by_strategy": {k: dict(v) for k, v in sorted(self.invalid.items())},
             "fed_to_fusion": self.fed_to_fusion,
@@ -233,16 +236,32 @@ def fingerprints(c: Components, symbol: str) -> dict[str, str]:
     return out
 
 
+BUY_PENDING = (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_BUY_STOP, C.ORDER_TYPE_BUY_STOP_LIMIT)
+LIMITS = (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
+
+
+def _describe(req: TradeRequest) -> str:
+    """A trading request in a few words, for messages: 'TRADE_ACTION_DEAL ORDER_TYPE_BUY 0.1 EURUSD'."""
+    action = next((k for k in dir(C) if k.startswith("TRADE_ACTION_") and getattr(C, k) == req.action), "")
+    kind = next((k for k in dir(C) if k.startswith("ORDER_TYPE_") and getattr(C, k) == req.type), "")
+    return " ".join(x for x in (action or str(req.action), kind, f"{req.volume:g}", req.symbol) if x)
+
+
 class Runner:
-    def __init__(self, c: Components, run_id: str | None = None) -> None:
+    def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.rec = Recorder(c.engine, self.run_id)
+        # The records' destination: the SQL recorder by default; a caller may hand another sink.
+        resumable = c.cfg.results.checkpoint_seconds is not None
+        self.rec = sink or Recorder(c.engine, self.run_id, resumable=resumable)
         self.funnel = Funnel()
         self.disabled: set[int] = set()
         self._signal_seq = 0
         self._error_seq = 0
         self._logged_tb: set[str] = set()
+        self._logged_invalid: set[str] = set()
+        self._recorded = 0  # deals of the server already recorded (a cursor: every deal is stored once)
+        self._active: int | None = None  # index of the strategy being called (owner of its order_send)
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
         self.stop_ns: int | None = None  # the lookahead checker: no decision point after this time
         self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
@@ -250,6 +269,7 @@ class Runner:
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
         self.ctx.regime = lambda symbol: self._regime(symbol, self.ctx.now)  # type: ignore[method-assign]
         c.terminal.connected = True
+        c.terminal.router = self._route
         for ls in c.strategies:
             ls.strategy.ctx = self.ctx
         # Per strategy index: (strategy, is a fusion, warm-up rows); calls and their seconds are counted
@@ -269,17 +289,23 @@ class Runner:
             self._calls[si], self._call_seconds[si] = 0, 0.0
 
     # --------------------------------------------------------------------------------- recording
-    def _record_deals(self, deals: list[Deal]) -> None:
-        for d in deals:
+    def _record_deals(self, notify: bool = True) -> None:
+        """Record every deal the server made since the last call, whatever made it (a signal, a strategy's
+        own order_send, SL/TP, a pending fill, a stop-out, the end of the run): the stored deals are the
+        terminal's deals, one row each. A cursor, so a deal made by an on_trade hook is recorded too."""
+        deals = self.c.server.deals
+        while self._recorded < len(deals):
+            d = deals[self._recorded]
+            self._recorded += 1
             if d.entry != C.DEAL_ENTRY_IN:
                 key = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}.get(
                     d.reason
                 )
                 key = key or ("end_of_run" if d.comment == "end of run" else "signal")
                 self.funnel.closed[key] += 1
-            if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
-                self._notify(d)
             self.rec.add(db.deals, deal_row(d))
+            if notify and d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+                self._notify(d)
 
     def _record_fed(self, si: int, symbol: str, sigs: list[Signal], t: int) -> None:
         """Signals of a `trade: false` member: recorded as generated and fed to fusion, not traded."""
@@ -295,11 +321,14 @@ class Runner:
         s = self._by_name.get(d.strategy)
         if s is None:
             return
+        si = next(k for k, ls in enumerate(self.c.strategies) if ls.strategy is s)
+        caller, self._active = self._active, si
         try:
             s.on_trade(self.ctx, d)
         except Exception as e:
-            si = next(k for k, ls in enumerate(self.c.strategies) if ls.strategy is s)
             self._strategy_failed(si, d.symbol, d.time, e)
+        finally:
+            self._active = caller
 
     def _record_book(self) -> None:
         """Orders and positions (with MFE/MAE), written once at the end of the run (also a failed one)."""
@@ -373,6 +402,7 @@ class Runner:
         output checked; invalid signals are counted and recorded, never executed."""
         s, fusion, warmup = self._slots[si]
         df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - warmup), i + 1)
+        self._active = si
         t0 = _time.perf_counter()
         try:
             if fusion:
@@ -390,58 +420,79 @@ class Runner:
         finally:
             self._call_seconds[si] += _time.perf_counter() - t0
             self._calls[si] += 1
+            self._active = None
         if not out:
             return []
         valid = []
+        bars = self.c.tf_bars[(symbol, s.timeframe)]
+        seen = (float(bars.close[i]), float(bars.close[i] + bars.spread[i] * self.c.specs[symbol].point))
         for sig in out if isinstance(out, list | tuple) else [out]:
-            reason = self._signal_fault(sig, symbol)
-            if reason:
-                self._invalid(si, symbol, t, reason)
+            fault = self._signal_fault(sig, symbol, seen)
+            if fault:
+                self._invalid(si, symbol, t, *fault)
                 continue
             valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
         return valid
 
-    def _signal_fault(self, sig: Any, symbol: str) -> str | None:
-        """Why a returned object cannot be traded (a strategy bug, not a market event), or None."""
+    def _signal_fault(self, sig: Any, symbol: str, seen: tuple[float, float]) -> tuple[str, str] | None:
+        """Why a returned object cannot be traded (a strategy bug, not a market event), or None: the
+        reason counted in the funnel (stable across calls) and the full message with the values.
+
+        Stops are a bug when they are on the wrong side of the price (the pending price, or for a market
+        order the bid / ask of the closed bar the strategy saw, ``seen``). Right for that bar but wrong
+        for the quote now (a gap since the close) is a market event: the server refuses the order with
+        MT5's TRADE_RETCODE_INVALID_STOPS, counted under "order failed" (spec 5.5)."""
         if not isinstance(sig, Signal):
-            return f"not a Signal: {type(sig).__name__} {sig!r:.120}"
+            return f"not a Signal: {type(sig).__name__}", f"not a Signal: {type(sig).__name__} {sig!r:.120}"
         if sig.symbol != symbol:
-            return f"wrong symbol: signal for {sig.symbol} returned from a call for {symbol}"
+            reason = f"wrong symbol: signal for {sig.symbol} returned from a call for {symbol}"
+            return reason, reason
         if sig.direction == "flat" or (sig.sl is None and sig.tp is None):
             return None
-        quote = self.c.server.quote(symbol)
-        if quote is None:
+        buy = sig.direction == "buy"
+        # A market buy closes at Bid, a sell at Ask: its stops are measured from there.
+        ref = sig.price if sig.order_type != "market" and sig.price else seen[0 if buy else 1]
+        wrong_sl = bool(sig.sl) and (sig.sl >= ref if buy else sig.sl <= ref)  # type: ignore[operator]
+        wrong_tp = bool(sig.tp) and (sig.tp <= ref if buy else sig.tp >= ref)  # type: ignore[operator]
+        if not (wrong_sl or wrong_tp):
             return None
-        bid, ask, _ = quote
-        if sig.order_type != "market" and sig.price:
-            ref = sig.price
-        else:  # a market buy closes at Bid, a sell at Ask: its stops are measured from there
-            ref = bid if sig.direction == "buy" else ask
-        if sig.direction == "buy" and ((sig.sl and sig.sl >= ref) or (sig.tp and sig.tp <= ref)):
-            return f"stops on the wrong side: buy with SL {sig.sl} / TP {sig.tp} around {ref}"
-        if sig.direction == "sell" and ((sig.sl and sig.sl <= ref) or (sig.tp and sig.tp >= ref)):
-            return f"stops on the wrong side: sell with SL {sig.sl} / TP {sig.tp} around {ref}"
-        return None
+        which = " and ".join(k for k, bad in (("SL", wrong_sl), ("TP", wrong_tp)) if bad)
+        reason = f"stops on the wrong side: {sig.direction} with its {which} on the wrong side of the price"
+        return reason, f"stops on the wrong side: {sig.direction} with SL {sig.sl} / TP {sig.tp} around {ref}"
 
-    def _invalid(self, si: int, symbol: str, t: int, reason: str) -> None:
+    def _invalid(self, si: int, symbol: str, t: int, reason: str, message: str | None = None) -> None:
+        """A returned signal that cannot be traded is a strategy bug: counted per strategy and reason
+        (shown in the funnel), stored, the first of each strategy logged at WARNING, and handled by
+        ``backtest.on_strategy_error`` like an exception."""
         name = self.c.strategies[si].strategy.name
+        message = message or reason
         self.funnel.invalid_signals += 1
-        self.funnel.invalid[name][reason.split(":")[0]] += 1
-        self._error_row(name, symbol, t, "InvalidSignal", reason, None)
+        self.funnel.invalid[name][reason] += 1
+        self._error_row(name, symbol, t, "InvalidSignal", message, None)
+        if name not in self._logged_invalid:
+            self._logged_invalid.add(name)
+            log.warning(
+                "strategy %s returned an invalid signal on %s at %s UTC: %s", name, symbol, ts(t), message
+            )
+        self._apply_policy(si, f"returned an invalid signal ({message})", symbol, t, None)
 
-    def _strategy_failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
+    def _apply_policy(self, si: int, what: str, symbol: str, t: int, cause: Exception | None) -> None:
+        """``backtest.on_strategy_error``: stop (exit 5), disable the strategy, or continue."""
         s = self.c.strategies[si].strategy
-        self._record_error(si, symbol, t, e)
         policy = self.c.cfg.backtest.on_strategy_error
         if policy == "stop":
             raise StrategyRuntimeError(
-                f"strategy {s.name} raised {type(e).__name__}: {e} on {symbol} at bar close {ts(t)} UTC "
+                f"strategy {s.name} {what} on {symbol} at bar close {ts(t)} UTC "
                 "(on_strategy_error: stop). Fix the strategy, or set backtest.on_strategy_error to "
                 "'disable' or 'continue'."
-            ) from e
+            ) from cause
         if policy == "disable" and si not in self.disabled:
             self.disabled.add(si)
             self.funnel.disabled.append(s.name)
+
+    def _strategy_failed(self, si: int, symbol: str, t: int, e: Exception) -> list[Signal]:
+        self._record_error(si, symbol, t, e)
+        self._apply_policy(si, f"raised {type(e).__name__}: {e}", symbol, t, e)
         return []
 
     def _process(self, batch: list[tuple[int, str, Signal]], t: int) -> None:
@@ -504,13 +555,16 @@ class Runner:
             else:
                 self.funnel.rejected[decision.reason or "unknown"] += 1
             self.rec.add(db.signals, row)
-        if close_all and server.positions:
-            self.funnel.circuit_breaker_closes += len(server.positions)
-            for p in sorted(server.positions, key=lambda p: p.ticket):
-                _, price = server.position_profit(p, t)
-                self._record_deals(
-                    [server.close_position(p, t, price, C.DEAL_REASON_EXPERT, "circuit breaker")]
-                )
+        if close_all:
+            self._close_all_breaker(t)
+
+    def _close_all_breaker(self, t: int) -> None:
+        server = self.c.server
+        self.funnel.circuit_breaker_closes += len(server.positions)
+        for p in sorted(server.positions, key=lambda p: p.ticket):
+            _, price = server.position_profit(p, t)
+            server.close_position(p, t, price, C.DEAL_REASON_EXPERT, "circuit breaker")
+            self._record_deals()
 
     def _regime(self, symbol: str, t: int) -> str | None:
         tracker = self.c.regimes
@@ -531,11 +585,9 @@ class Runner:
                     comment=f"signal {sid}",
                     magic=p.magic,
                 )
-                n = len(server.deals)
                 res = server.send(close, name, sid)
-                if res.retcode == C.TRADE_RETCODE_DONE:
-                    self._record_deals(server.deals[n:])
-                else:
+                self._record_deals()
+                if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
 
     def _stops(self, sig: Signal, symbol: str) -> tuple[float, float, float]:
@@ -582,11 +634,10 @@ class Runner:
             tp=float(tp),
             comment=sig.comment[:31],
         )
-        n = len(server.deals)
         res = server.send(req, strategy, sid)
+        self._record_deals()
         if res.retcode in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED):
             self.funnel.executed += 1
-            self._record_deals(server.deals[n:])
         else:
             self.funnel.order_failed[res.comment] += 1
         return {
@@ -597,6 +648,130 @@ class Runner:
             "position_id": res.order or None,
         }
 
+    # ------------------------------------------------------------------ orders a strategy sends itself
+    def _route(self, req: TradeRequest) -> OrderSendResult:
+        """``order_send`` of a strategy through ``self.ctx.mt5`` (also ``Buy``, ``Sell``, ``Close``).
+
+        Never around the coordinator or the records: the request is attributed to the strategy being
+        called; with ``backtest.strategy_orders: review`` an entry is reviewed and recorded like a
+        signal (a rejection returns TRADE_RETCODE_REJECT) while exits and order changes pass, as a
+        signal's exits do; with ``refuse`` any request is a strategy error. Every deal is recorded.
+        """
+        server = self.c.server
+        si = self._active
+        name = self._slots[si][0].name if si is not None else ""
+        self.funnel.order_sends += 1
+        if self.c.cfg.backtest.strategy_orders == "refuse":
+            raise StrategyRuntimeError(
+                f"strategy {name or '?'} sent an order through self.ctx.mt5 ({_describe(req)}) and "
+                "backtest.strategy_orders is 'refuse'. Return Signals instead, or set "
+                "backtest.strategy_orders: review to have such orders reviewed like signals."
+            )
+        entry = self._entry_volume(req)
+        if entry is None:
+            res = server.send(req, name)
+            self._record_deals()
+            return res
+        if si is None:  # no strategy is being called: nobody the coordinator could review it for
+            raise StrategyRuntimeError(
+                f"an order was sent through the terminal outside any strategy call ({_describe(req)}); "
+                "send orders from generate_signals, on_start, on_trade or on_stop"
+            )
+        return self._review_request(req, entry, si)
+
+    def _entry_volume(self, req: TradeRequest) -> float | None:
+        """The volume of ``req`` that opens or adds exposure (what the coordinator gates), or None for an
+        exit, a change of SL/TP or orders, or a request the server refuses anyway."""
+        server = self.c.server
+        if req.action == C.TRADE_ACTION_PENDING:
+            return req.volume if req.volume > 0 else None
+        buy = req.type == C.ORDER_TYPE_BUY
+        if req.action != C.TRADE_ACTION_DEAL or req.type not in (C.ORDER_TYPE_BUY, C.ORDER_TYPE_SELL):
+            return None
+        if req.position or not req.volume > 0:
+            return None
+        if server.settings.hedging:
+            return req.volume
+        held = next((p for p in server.positions if p.symbol == req.symbol), None)
+        if held is None or (held.type == C.POSITION_TYPE_BUY) == buy:
+            return req.volume
+        rest = round(req.volume - held.volume, 8)  # netting: only a reversal's new part is an entry
+        return rest if rest > 1e-9 else None
+
+    def _review_request(self, req: TradeRequest, volume: float, si: int) -> OrderSendResult:
+        """One coordinator review of a strategy's own entry, stored as a signal row with its decision and
+        execution; approved (maybe resized) it is sent as the strategy wrote it."""
+        server, s = self.c.server, self._slots[si][0]
+        t = server.now
+        buy = req.type in (C.ORDER_TYPE_BUY, *BUY_PENDING)
+        kind: OrderKind = (
+            "market" if req.action == C.TRADE_ACTION_DEAL else ("limit" if req.type in LIMITS else "stop")
+        )
+        sig = Signal.model_construct(  # the request as the signal it is (sent, so not validated again)
+            symbol=req.symbol,
+            direction="buy" if buy else "sell",
+            order_type=kind,
+            price=(req.price or None) if kind != "market" else None,
+            sl=req.sl or None,
+            tp=req.tp or None,
+            volume=volume,
+            strategy=s.name,
+            exit_opposite=False,
+            comment=req.comment,
+            tags={"source": "order_send"},
+        )
+        if self.capture is not None:
+            self.capture.append((t, s.name, req.symbol, sig))
+        self._signal_seq += 1
+        sid = self._signal_seq
+        self.funnel.signals += 1
+        regime = self._regime(req.symbol, t)
+        if regime is not None:
+            sig = sig.model_copy(update={"tags": {**sig.tags, "regime": regime}})
+        quote = server.quote(req.symbol)
+        bid, ask = (quote[0], quote[1]) if quote else (0.0, 0.0)
+        ref = req.price if kind != "market" else (ask if buy else bid)
+        context = ReviewContext(
+            now=t,
+            bar_time=t,
+            signals=[SignalContext(s.name, volume, abs(ref - req.sl) if req.sl and ref else None, regime)],
+            owners={p.ticket: p.strategy for p in server.positions},
+            server_time=self.c.terminal.market.to_server_s(t),
+        )
+        decision = self.c.coordinator.review([sig], context)[0]
+        row = signal_row(
+            sid,
+            t,
+            s,
+            req.symbol,
+            sig,
+            status=decision.status,
+            rule=decision.rule,
+            reason=decision.reason,
+            details=decision.details,
+            volume=decision.volume,
+        )
+        if decision.status in ("approved", "resized"):
+            self.funnel.approved += 1
+            self.funnel.resized += decision.status == "resized"
+            sent = req._replace(volume=round(req.volume - volume + decision.volume, 8))
+            res = server.send(sent, s.name, sid)
+            self._record_deals()
+            if res.retcode in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED):
+                self.funnel.executed += 1
+            else:
+                self.funnel.order_failed[res.comment] += 1
+            row.update(order_ticket=res.order or None, retcode=res.retcode, position_id=res.order or None)
+        else:
+            self.funnel.rejected[decision.reason or "unknown"] += 1
+            comment = f"Request rejected by the risk coordinator: {decision.reason}"
+            res = OrderSendResult(C.TRADE_RETCODE_REJECT, 0, 0, 0.0, 0.0, bid, ask, comment, 0, 0, req)
+            row.update(retcode=C.TRADE_RETCODE_REJECT)
+        self.rec.add(db.signals, row)
+        if decision.details.get("close_all"):
+            self._close_all_breaker(t)
+        return res
+
     def _close_all_at_end(self, end: int) -> None:
         """Close what is open at the last quote before ``end`` (the tester's last tick)."""
         server = self.c.server
@@ -605,7 +780,8 @@ class Runner:
             last = int(np.searchsorted(bars.time, end, "left")) - 1
             when = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
             price = server.position_profit(p, when)[1]
-            self._record_deals([server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")])
+            server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")
+            self._record_deals()
 
     def open_positions(self) -> list[tuple[str, str]]:
         return [(p.symbol, p.strategy) for p in self.c.server.positions]
@@ -616,10 +792,28 @@ class Runner:
     ) -> RunResult:
         """Run the loop; with ``resume`` (a checkpoint state) continue a recorded run after its point."""
         c = self.c
-        cfg = c.cfg
-        if resume is not None:
+        if resume is not None and not resume.get("fresh"):  # "fresh": the checkpoint before bar 1
             first_point = checkpoint.restore(self, resume)
+            self._recorded = len(c.server.deals)  # the checkpoint is taken with every deal recorded
             return self._loop(progress, first_point)
+        if resume is None:
+            self._start_run()
+        self._record_deals()  # the deposit
+        for si, ls in enumerate(c.strategies):
+            self._active = si
+            ls.strategy.on_start(self.ctx)
+            self._record_deals()
+        self._active = None
+        return self._loop(progress, 0)
+
+    def _start_run(self) -> None:
+        c = self.c
+        cfg = c.cfg
+        start_marker = (
+            None
+            if cfg.results.checkpoint_seconds is None
+            else checkpoint.start_marker(self.run_id, str(c.base_dir), day_ns(cfg.backtest.start))
+        )
         self.rec.start_run(
             cfg.effective()
             | {"results": cfg.effective()["results"] | {"database_url": db.redact(cfg.results.database_url)}},
@@ -654,11 +848,8 @@ class Runner:
                 }
                 for h in c.health
             ],
+            then=start_marker,
         )
-        self._record_deals(c.server.deals[:1])
-        for ls in c.strategies:
-            ls.strategy.on_start(self.ctx)
-        return self._loop(progress, 0)
 
     def _loop(self, progress: Callable[[int, int], None] | None, first_point: int) -> RunResult:
         # What the build made (data, frames, strategies) lives through the whole run: frozen, the cyclic
@@ -692,9 +883,9 @@ class Runner:
                 j = n - chunk_start
                 t = times[j]
                 self.ctx.now = t
-                deals = server.advance(t)
-                if deals:
-                    self._record_deals(deals)
+                server.advance(t)
+                if self._recorded != len(server.deals):
+                    self._record_deals()
                 terminal.set_time(t)
                 if watch_equity:
                     c.coordinator.observe(terminal.market.to_server_s(t))
@@ -724,25 +915,37 @@ class Runner:
                     checkpoint.save(self, n, t)
                     last_checkpoint = _time.monotonic()
             end = day_ns(cfg.backtest.end)
-            self._record_deals(c.server.advance(end))
+            c.server.advance(end)
+            self._record_deals()
             if cfg.backtest.close_at_end:
                 self._close_all_at_end(end)
             self._record_equity(end)
-            for ls in c.strategies:
+            for si, ls in enumerate(c.strategies):
+                self._active = si
                 ls.strategy.on_stop(self.ctx)
+            self._active = None
+            self._record_deals()
         except BaseException as e:
             self._fold_calls()
             self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-            self._record_book()
+            with contextlib.suppress(StorageError):  # a failed write: finish() marks the run failed with it
+                self._record_deals(notify=False)  # a failed run keeps every deal the terminal made
+                self._record_book()
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             self.rec.finish(status, self.funnel.as_dict(), f"{type(e).__name__}: {e}")
             raise
         self._fold_calls()
         self.funnel.ambiguous_bars, self.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-        self._record_book()
-        self.rec.flush()
-        for row in daily_rows(c.engine, self.run_id, cfg.backtest.server_timezone):
-            self.rec.add(db.daily_equity, row)
+        try:
+            self._record_book()
+            self.rec.flush()
+            with db.storage_errors(c.engine, f"reading the equity of run {self.run_id}", "Fix the database"):
+                daily = daily_rows(c.engine, self.run_id, cfg.backtest.server_timezone)
+            for row in daily:
+                self.rec.add(db.daily_equity, row)
+        except StorageError as e:  # marked failed with the error; resumable from its last checkpoint
+            self.rec.finish("failed", self.funnel.as_dict(), f"{type(e).__name__}: {e}")
+            raise
         funnel = self.funnel.as_dict()
         seconds = round(_time.perf_counter() - t_start, 3)
         self.rec.finish("completed", funnel, None, {"loop_seconds": seconds})

@@ -9,21 +9,28 @@ the script is stopped there. Everything the account did is recorded as a run.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import runpy
 import sys
 import time
-import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
+from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
-from mt5tester.errors import StrategyRuntimeError
+from mt5tester.errors import StorageError, StrategyRuntimeError
+from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
-from mt5tester.results.book import deal_row
-from mt5tester.results.recorder import Recorder
+from mt5tester.results.book import daily_rows
+from mt5tester.terminal import constants as C
 from mt5tester.terminal import shim
 
 SECOND_NS = 1_000_000_000
@@ -41,6 +48,34 @@ class ScriptResult:
     balance: float
     equity: float
     stopped_at_end: bool
+    funnel: dict[str, Any]
+
+
+@contextmanager
+def _script_owns_root_logger() -> Iterator[None]:
+    """Hand the script an unconfigured root logger, so its own ``logging.basicConfig`` takes effect
+    as under plain ``python``; mt5tester's messages keep the CLI's handlers meanwhile."""
+    root, ours = logging.getLogger(), logging.getLogger("mt5tester")
+    saved_root = (list(root.handlers), root.level)
+    saved_ours = (list(ours.handlers), ours.level, ours.propagate)
+    for h in saved_root[0]:
+        root.removeHandler(h)
+        ours.addHandler(h)
+    if saved_root[0]:
+        ours.setLevel(ours.getEffectiveLevel())
+        ours.propagate = False
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved_root[0]:
+            root.addHandler(h)
+        root.setLevel(saved_root[1])
+        ours.handlers[:] = saved_ours[0]
+        ours.setLevel(saved_ours[1])
+        ours.propagate = saved_ours[2]
 
 
 def _first_tick(c: Components, start: int) -> int:
@@ -52,10 +87,26 @@ def _first_tick(c: Components, start: int) -> int:
     return min(firsts) if firsts else start
 
 
-def run_script(c: Components, script: Path, args: list[str] | None = None) -> ScriptResult:
+def run_script(
+    c: Components,
+    script: Path,
+    args: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScriptResult:
+    """Run ``script`` as ``__main__`` in the tester and record it like a backtest: every deal, the
+    equity at each clock step, the book, the funnel; positions still open at the end are closed per
+    ``backtest.close_at_end``. ``progress(done, total)`` gets simulated seconds. A KeyboardInterrupt
+    marks the run ``interrupted``, an error ``failed`` (then it is raised again)."""
     cfg = c.cfg
-    run_id = uuid.uuid4().hex[:12]
-    rec = Recorder(c.engine, run_id)
+    name = f"script:{script.name}"
+    runner = Runner(c)  # the recorder, funnel, end-of-run closing and book rows of a backtest
+    rec, server, terminal = runner.rec, c.server, c.terminal
+    rec.resumable = False  # no checkpoints: a script cannot be resumed, a failed write says "run it again"
+    terminal.connected = False  # the script connects itself with initialize()
+    # The script is the only trader: its orders go to the trade server as sent (no coordinator, which
+    # reviews strategies' signals); every deal is recorded by the runner's cursor.
+    terminal.router = None
+    terminal.strategy = name  # its orders, deals and positions carry its name
     effective = cfg.effective()
     effective["results"]["database_url"] = db.redact(cfg.results.database_url)
     rec.start_run(
@@ -66,41 +117,38 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
         cfg.backtest.deposit_currency,
         [
             {
-                "name": f"script:{script.name}",
+                "name": name,
                 "category": "script",
                 "spec": str(script),
                 "source_file": str(script.resolve()),
-                "source_hash": "",
-                "params": {},
+                "source_hash": hashlib.sha256(script.read_bytes()).hexdigest()[:16],
+                "params": {"argv": list(args or [])},
                 "timeframe": "",
                 "symbols": list(cfg.backtest.symbols),
             }
         ],
     )
-    end = day_ns(cfg.backtest.end)
-    server, terminal = c.server, c.terminal
-    recorded = 0
-
-    def record() -> None:
-        nonlocal recorded
-        for d in server.deals[recorded:]:
-            rec.add(db.deals, deal_row(d, f"script:{script.name}"))
-        recorded = len(server.deals)
+    first, end = _first_tick(c, day_ns(cfg.backtest.start)), day_ns(cfg.backtest.end)
+    shown: int | None = None  # the clock step whose equity row waits for what the script does there
+    # results.equity_sampling: every step ("point") or the first step of each period of a timeframe
+    every = None if cfg.results.equity_sampling == "point" else Timeframe.parse(cfg.results.equity_sampling)
+    last_period: int | None = None
 
     def move_to(t: int) -> None:
+        nonlocal shown, last_period
+        if shown is not None and t > shown:
+            tz = cfg.backtest.server_timezone
+            period = shown if every is None else int(bucket_start(np.array([shown]), every, tz)[0])
+            if period != last_period:
+                runner._record_equity(shown)  # the account after what the script did at that step
+                last_period = period
         server.advance(t)
         terminal.set_time(t)
-        record()
-        rec.add(
-            db.equity,
-            {
-                "time": t,
-                "balance": server.balance,
-                "equity": server.equity(t),
-                "margin": server.margin(t),
-                "open_positions": len(server.positions),
-            },
-        )
+        runner._record_deals()
+        shown = t
+        runner.funnel.decision_points += 1  # each clock step is a point where the script sees the market
+        if progress is not None and (runner.funnel.decision_points % 256 == 1 or t >= end):
+            progress((t - first) // SECOND_NS, (end - first) // SECOND_NS)
 
     def sim_sleep(seconds: float) -> None:
         target = terminal.market.now + int(float(seconds) * SECOND_NS)
@@ -109,30 +157,78 @@ def run_script(c: Components, script: Path, args: list[str] | None = None) -> Sc
             raise EndOfTest
         move_to(target)
 
-    move_to(_first_tick(c, day_ns(cfg.backtest.start)))
+    t_start = time.perf_counter()
     real_sleep = time.sleep
-    old_argv = sys.argv
-    shim.install(terminal)
+    old_argv, old_path = sys.argv, list(sys.path)
     stopped = False
     try:
+        move_to(first)
+        shim.install(terminal)
         time.sleep = sim_sleep  # type: ignore[assignment]
         sys.argv = [str(script), *(args or [])]
-        try:
-            runpy.run_path(str(script), run_name="__main__")
-        except EndOfTest:
-            stopped = True
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                raise StrategyRuntimeError(f"script {script} exited with {e.code!r}") from None
-        except Exception as e:
-            rec.finish("failed", None, f"{type(e).__name__}: {e}")
-            raise StrategyRuntimeError(f"script {script} raised {type(e).__name__}: {e}") from e
+        # As under `python script.py`: the script's folder comes first on sys.path (its own modules
+        # import), and the root logger is the script's to configure.
+        sys.path.insert(0, str(script.resolve().parent))
+        with _script_owns_root_logger():
+            try:
+                runpy.run_path(str(script), run_name="__main__")
+            except EndOfTest:
+                stopped = True
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    raise StrategyRuntimeError(f"script {script} exited with {e.code!r}") from None
+            except Exception as e:
+                raise StrategyRuntimeError(f"script {script} raised {type(e).__name__}: {e}") from e
+        time.sleep = real_sleep
+        runner._record_deals()
+        now = terminal.market.now
+        if cfg.backtest.close_at_end and stopped:
+            runner._close_all_at_end(end)  # as a backtest: at the last tick before backtest.end
+        elif cfg.backtest.close_at_end:  # the script returned: its run ends now, at the current quote
+            for p in sorted(server.positions, key=lambda p: p.ticket):
+                price = server.position_profit(p, now)[1]
+                server.close_position(p, now, price, C.DEAL_REASON_EXPERT, "end of run")
+                runner._record_deals()
+        runner._record_equity(now)
+    except BaseException as e:
+        _finish(runner, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", e)
+        raise
     finally:
         time.sleep = real_sleep
         sys.argv = old_argv
+        sys.path[:] = old_path
         shim.uninstall()
-    record()
-    rec.finish(
-        "completed", {"script": str(script), "stopped_at_end": stopped, "deals": len(server.deals)}, None
+        terminal.strategy = ""
+    seconds = round(time.perf_counter() - t_start, 3)
+    funnel = _finish(runner, "completed", None, {"script": str(script), "stopped_at_end": stopped}, seconds)
+    return ScriptResult(
+        runner.run_id, "completed", len(server.deals), server.balance, server.equity(), stopped, funnel
     )
-    return ScriptResult(run_id, "completed", len(server.deals), server.balance, server.equity(), stopped)
+
+
+def _finish(
+    runner: Runner,
+    status: str,
+    error: BaseException | None,
+    extra: dict[str, Any] | None = None,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """Book, daily equity and funnel of a script run, and its final status (a failed write: failed)."""
+    c = runner.c
+    runner.funnel.ambiguous_bars, runner.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
+    funnel = runner.funnel.as_dict() | (extra or {})
+    try:
+        runner._record_deals(notify=False)  # also those the script made after its last clock step
+        runner._record_book()
+        runner.rec.flush()
+        with db.storage_errors(c.engine, f"reading the equity of run {runner.run_id}", "Fix the database"):
+            daily = daily_rows(c.engine, runner.run_id, c.cfg.backtest.server_timezone)
+        for row in daily:
+            runner.rec.add(db.daily_equity, row)
+    except StorageError as e:
+        if error is None:  # the script went well: the failed write fails the run
+            runner.rec.finish("failed", funnel, f"{type(e).__name__}: {e}")
+            raise
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    runner.rec.finish(status, funnel, message, None if seconds is None else {"loop_seconds": seconds})
+    return funnel

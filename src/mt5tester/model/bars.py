@@ -1,7 +1,9 @@
 """Bars as contiguous arrays: the one market-data shape every layer shares.
 
 Times are UTC int64 nanoseconds of the bar's *open* (MT5 labels bars by open time);
-prices are bid (MT5 charts FX by Bid, spec 5.1); ``spread`` is in points per bar.
+prices are bid (MT5 charts FX by Bid, spec 5.1); ``spread`` is in points per bar. ``close_at`` holds
+the UTC ns instant each bar closes when it was computed on the server clock (``data.resample``);
+without it the bars are taken as cut on a UTC clock (M1, whose close is always open + 1 minute).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ class Bars:
     close: F64
     tick_volume: I64
     spread: I32
+    close_at: I64 | None = None
 
     def __post_init__(self) -> None:
         n = len(self.time)
-        for name in ("open", "high", "low", "close", "tick_volume", "spread"):
-            if len(getattr(self, name)) != n:
+        for name in ("open", "high", "low", "close", "tick_volume", "spread", "close_at"):
+            column = getattr(self, name)
+            if column is not None and len(column) != n:
                 raise ValueError(f"Bars {self.symbol} {self.timeframe.name}: column {name} has wrong length")
 
     def __len__(self) -> int:
@@ -41,10 +45,13 @@ class Bars:
 
     @property
     def close_time(self) -> I64:
-        """Time each bar closes and becomes visible (open of the next period)."""
+        """UTC ns instant each bar closes and becomes visible: the start of the next period on the server
+        clock (D1/W1 bars across a DST change last 23/25 h and 167/169 h, MN1 ends at the server's
+        month end). Bars built by ``data.resample`` carry it; otherwise the clock is UTC."""
+        if self.close_at is not None:
+            return self.close_at
         if self.timeframe.is_fixed:
             return self.time + np.int64(self.timeframe.period_ns)
-        # MN1: next month's first instant, computed in UTC on the stored labels.
         months = self.time.astype("datetime64[ns]").astype("datetime64[M]") + np.timedelta64(1, "M")
         return months.astype("datetime64[ns]").astype(np.int64)
 
@@ -59,6 +66,7 @@ class Bars:
             self.close[start:stop],
             self.tick_volume[start:stop],
             self.spread[start:stop],
+            None if self.close_at is None else self.close_at[start:stop],
         )
 
     def between(self, start_ns: int, end_ns: int) -> Bars:

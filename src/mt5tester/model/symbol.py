@@ -5,6 +5,7 @@ A config lists only what differs from these defaults (``symbols:`` section).
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import Any, Literal
 
@@ -125,11 +126,60 @@ BUILTIN_SYMBOLS: dict[str, dict[str, Any]] = {
 }
 
 
+# A broker's suffix on a built-in symbol: EURUSD.a, XAUUSD.PRO, EURUSDm, EURUSD_i, EURUSD-ECN, EURUSD+.
+_BROKER_SUFFIX = re.compile(r"^[._\-#!+ ]?[A-Za-z0-9]{0,6}[+!#]?$")
+
+
+def builtin_name(name: str) -> str | None:
+    """The built-in symbol ``name`` spells with a broker suffix (``EURUSD.a`` -> ``EURUSD``), or None.
+    Longer additions (``GBPUSD DFX 10 Index``) are other instruments and need their own definition."""
+    if name in BUILTIN_SYMBOLS:
+        return name
+    upper = name.upper()
+    for base in sorted(BUILTIN_SYMBOLS, key=len, reverse=True):
+        if upper.startswith(base) and _BROKER_SUFFIX.match(name[len(base) :]):
+            return base
+    return None
+
+
 def build_symbol(name: str, overrides: dict[str, Any] | None) -> SymbolSpec:
-    """Merge config overrides over the built-in defaults. Unknown symbols need a full definition."""
-    base = dict(BUILTIN_SYMBOLS.get(name, {"name": name}))
+    """Merge config overrides over the built-in defaults (also for a built-in spelled with a broker
+    suffix, see ``builtin_name``). Unknown symbols need a full definition."""
+    known = builtin_name(name)
+    base = dict(BUILTIN_SYMBOLS[known] if known is not None else {"name": name})
     base.update(overrides or {})
     base["name"] = name
     if "digits" in (overrides or {}) and "point" not in (overrides or {}):
         base["point"] = 10.0 ** -int(base["digits"])
     return SymbolSpec.model_validate(base)
+
+
+# Brokers spell symbols with suffixes, dots, spaces and signs (EURUSD.a, XAUUSD.PRO, #US30, EURUSD+,
+# "GBPUSD DFX 10 Index"). A name only has to be usable as a folder / file-name part on every OS and on
+# the command line, where --symbols splits on commas.
+_FORBIDDEN_IN_SYMBOL = frozenset('/\\:*?"<>|,')
+
+
+def symbol_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a symbol name, or None when it can."""
+    if not isinstance(name, str) or not name:
+        return "empty"
+    if name != name.strip():
+        return "leading or trailing spaces"
+    if name.startswith("."):
+        return "starts with a dot"
+    bad = sorted({c for c in name if c in _FORBIDDEN_IN_SYMBOL or not c.isprintable()})
+    if bad:
+        return f"contains {' '.join(repr(c) for c in bad)}"
+    return None
+
+
+def check_symbol_name(name: str) -> str:
+    """``name`` if it is a valid symbol name (see ``symbol_name_problem``), else ValueError."""
+    problem = symbol_name_problem(name)
+    if problem is not None:
+        raise ValueError(
+            f"invalid symbol name {name!r} ({problem}): use the name as the broker spells it "
+            '(letters, digits, spaces, . _ # ! & + - ...), without / \\ : * ? " < > | or commas'
+        )
+    return name

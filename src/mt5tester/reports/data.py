@@ -68,7 +68,8 @@ class Table:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    # NaT: the close time of a position still open when the run ended
+    return v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
 
 
 def fmt(kind: str, v: Any) -> str:

@@ -8,7 +8,10 @@ other version table. ``metadata`` below always equals the head revision (a test 
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +35,11 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from mt5tester.errors import StorageError
+from mt5tester.model import limits
 
 metadata = MetaData()
 
@@ -51,7 +55,7 @@ runs = Table(
     Column("package_version", String(32), nullable=False),
     Column("seed", BigInteger, nullable=False),
     Column("deposit", Float, nullable=False),
-    Column("currency", String(8), nullable=False),
+    Column("currency", String(limits.CURRENCY), nullable=False),
     Column("error", Text),
     Column("funnel", JSON),
     Column("timings", JSON),
@@ -61,10 +65,10 @@ run_strategies = Table(
     "run_strategies",
     metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
-    Column("name", String(128), primary_key=True),
+    Column("name", String(limits.STRATEGY_NAME), primary_key=True),
     Column("category", String(16), nullable=False),
-    Column("spec", String(512), nullable=False),
-    Column("source_file", String(1024), nullable=False),
+    Column("spec", String(limits.STRATEGY_SPEC), nullable=False),
+    Column("source_file", String(limits.SOURCE_FILE), nullable=False),
     Column("source_hash", String(64), nullable=False),
     Column("params", JSON, nullable=False),
     Column("timeframe", String(8), nullable=False),
@@ -77,8 +81,8 @@ signals = Table(
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("signal_id", Integer, primary_key=True),
     Column("time", BigInteger, nullable=False),  # UTC ns of the decision point
-    Column("strategy", String(128), nullable=False),
-    Column("symbol", String(32), nullable=False),
+    Column("strategy", String(limits.STRATEGY_NAME), nullable=False),
+    Column("symbol", String(limits.SYMBOL), nullable=False),
     Column("timeframe", String(8), nullable=False),
     Column("direction", String(8), nullable=False),
     Column("order_type", String(8), nullable=False),
@@ -112,7 +116,7 @@ deals = Table(
     Column("entry", Integer, nullable=False),  # DEAL_ENTRY_*
     Column("reason", Integer, nullable=False),  # DEAL_REASON_*
     Column("position_id", BigInteger, nullable=False),
-    Column("symbol", String(32), nullable=False),
+    Column("symbol", String(limits.SYMBOL), nullable=False),
     Column("volume", Float, nullable=False),
     Column("price", Float, nullable=False),
     Column("commission", Float, nullable=False),
@@ -120,7 +124,7 @@ deals = Table(
     Column("profit", Float, nullable=False),
     Column("balance", Float, nullable=False),
     Column("comment", Text, nullable=False),
-    Column("strategy", String(128), nullable=False),
+    Column("strategy", String(limits.STRATEGY_NAME), nullable=False),
     Column("signal_id", Integer),
 )
 
@@ -140,8 +144,8 @@ strategy_errors = Table(
     metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("seq", Integer, primary_key=True),
-    Column("strategy", String(128), nullable=False),
-    Column("symbol", String(32), nullable=False),
+    Column("strategy", String(limits.STRATEGY_NAME), nullable=False),
+    Column("symbol", String(limits.SYMBOL), nullable=False),
     Column("time", BigInteger, nullable=False),
     Column("error_type", String(128), nullable=False),
     Column("message", Text, nullable=False),
@@ -153,7 +157,7 @@ data_health = Table(
     "data_health",
     metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
-    Column("symbol", String(32), primary_key=True),
+    Column("symbol", String(limits.SYMBOL), primary_key=True),
     Column("timeframe", String(8), primary_key=True),
     Column("score", Float, nullable=False),
     Column("bars", BigInteger, nullable=False),
@@ -183,7 +187,7 @@ orders = Table(
     Column("type", Integer, nullable=False),  # ORDER_TYPE_*
     Column("state", Integer, nullable=False),  # ORDER_STATE_*
     Column("reason", Integer, nullable=False),  # ORDER_REASON_*
-    Column("symbol", String(32), nullable=False),
+    Column("symbol", String(limits.SYMBOL), nullable=False),
     Column("volume_initial", Float, nullable=False),
     Column("volume_current", Float, nullable=False),
     Column("price_open", Float, nullable=False),
@@ -193,7 +197,7 @@ orders = Table(
     Column("price_stoplimit", Float, nullable=False),
     Column("position_id", BigInteger, nullable=False),
     Column("comment", Text, nullable=False),
-    Column("strategy", String(128), nullable=False),
+    Column("strategy", String(limits.STRATEGY_NAME), nullable=False),
     Column("signal_id", Integer),
 )
 
@@ -202,7 +206,7 @@ positions = Table(
     metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("position_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("symbol", String(32), nullable=False),
+    Column("symbol", String(limits.SYMBOL), nullable=False),
     Column("type", Integer, nullable=False),  # POSITION_TYPE_* of the opening deal
     Column("volume", Float, nullable=False),  # volume opened
     Column("time_open", BigInteger, nullable=False),
@@ -213,7 +217,7 @@ positions = Table(
     Column("mfe", Float),  # maximum favourable excursion, deposit currency
     Column("mae", Float),  # maximum adverse excursion (<= 0), deposit currency
     Column("close_reason", Integer),  # DEAL_REASON_* of the final deal
-    Column("strategy", String(128), nullable=False),
+    Column("strategy", String(limits.STRATEGY_NAME), nullable=False),
     Column("signal_id", Integer),
 )
 
@@ -228,6 +232,7 @@ daily_equity = Table(
     Column("equity_min", Float, nullable=False),  # lowest equity sampled that day
 )
 
+DEFAULT_TIMEOUT_SECONDS = 10.0  # results.connect_timeout_seconds / statement_timeout_seconds
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_PROBE = "_write_probe"  # scratch table of the writability proof before 0002: ignored
 _PG_MIGRATION_LOCK = 0x6D74357465  # pg_advisory_xact_lock key: one migrating process at a time
@@ -261,11 +266,52 @@ def _scrub(message: str, url: str) -> str:
     return message
 
 
-def connect(url: str, use_env: bool = True) -> Engine:
+def _timeout_args(parsed: URL, connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
+    """Driver arguments that bound every wait on the database, so a server that accepts connections but
+    never answers, or a lock nobody releases, is a StorageError and not a hang."""
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite":
+        return {"timeout": statement_timeout}  # how long a write waits for another process's lock
+    if backend == "postgresql" and driver in ("psycopg", "psycopg2"):
+        # libpq counts connect_timeout in whole seconds and takes 2 for anything lower
+        setting = f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"
+        options = parsed.query.get("options")
+        return {
+            "connect_timeout": max(2, math.ceil(connect_timeout)),
+            "options": f"{options} {setting}" if isinstance(options, str) else setting,
+        }
+    return {}
+
+
+def describe(e: SQLAlchemyError, url: str) -> str:
+    """A database error as ``Class: driver message``, without the URL's password."""
+    orig = getattr(e, "orig", None)
+    return f"{e.__class__.__name__}: {_scrub(str(orig if orig is not None else e).strip(), url)}"
+
+
+@contextmanager
+def storage_errors(engine: Engine, what: str, fix: str) -> Iterator[None]:
+    """Turn a database error inside the block into a StorageError (exit 6): what failed, why, the fix."""
+    try:
+        yield
+    except SQLAlchemyError as e:
+        url = engine.url.render_as_string(hide_password=False)
+        raise StorageError(
+            f"{what} in the results database {redact(url)} failed: {describe(e, url)}. {fix}"
+        ) from None
+
+
+def connect(
+    url: str,
+    use_env: bool = True,
+    connect_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    statement_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Engine:
     """Open the database, migrate it to the head schema, and prove it is writable. StorageError otherwise.
 
     ``MT5TESTER_DB_URL`` overrides ``url`` unless ``use_env`` is False (the caller resolved it already).
-    No message raised here contains the password of the URL.
+    Connecting and each statement give up after their timeout (seconds). No message raised here contains
+    the password of the URL.
     """
     if use_env:
         url = os.environ.get("MT5TESTER_DB_URL") or url
@@ -292,7 +338,9 @@ def connect(url: str, use_env: bool = True) -> Engine:
                 "Set results.database_url to a writable path."
             ) from None
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(
+            url, future=True, connect_args=_timeout_args(parsed, connect_timeout, statement_timeout)
+        )
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         migrate(engine)
@@ -301,11 +349,16 @@ def connect(url: str, use_env: bool = True) -> Engine:
             # processes opening one database do not race (CREATE TABLE IF NOT EXISTS does on PostgreSQL)
             conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
     except SQLAlchemyError as e:
-        orig = getattr(e, "orig", None)
-        detail = _scrub(str(orig if orig is not None else e).strip(), url)
+        detail = describe(e, url)
+        waited = (
+            f" (gave up after results.connect_timeout_seconds {connect_timeout:g} / "
+            f"statement_timeout_seconds {statement_timeout:g})"
+            if any(word in detail.lower() for word in ("timeout", "timed out", "locked"))
+            else ""
+        )
         raise StorageError(
-            f"results database {redact(url)} is not reachable or not writable: {e.__class__.__name__}: "
-            f"{detail}. Fix results.database_url or MT5TESTER_DB_URL."
+            f"results database {redact(url)} is not reachable or not writable: {detail}{waited}. "
+            "Fix results.database_url or MT5TESTER_DB_URL."
         ) from None
     except ImportError as e:  # the URL's DB driver is not installed (e.g. postgresql:// needs psycopg2)
         raise StorageError(

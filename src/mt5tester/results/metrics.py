@@ -536,7 +536,9 @@ def _round_half_up(x: float) -> int:
 def streaks(results: Sequence[float]) -> Streaks:
     """Win/loss streaks in deal order (spec 6.6, confirmed 4 and 6): result ≥ 0 is a win.
 
-    Longest streak (count) with its sum; largest streak sum with its count; ties keep the first streak.
+    Longest streak (count) with its sum; of several longest streaks, the one whose sum is largest in
+    magnitude (spec 6.6: [1, 2, -5, 40, 50] gives 2 (90.00)). Largest streak sum with its count; full
+    ties keep the first streak.
     Average consecutive wins/losses = mean streak length rounded to the nearest integer (halves up [U]).
     """
     runs: list[tuple[bool, int, float]] = []  # (win, length, sum)
@@ -549,8 +551,8 @@ def streaks(results: Sequence[float]) -> Streaks:
             runs.append((win, 1, r))
     wins = [(n, s) for w, n, s in runs if w]
     losses = [(n, s) for w, n, s in runs if not w]
-    mw = max(wins, key=lambda t: t[0], default=(0, 0.0))
-    ml = max(losses, key=lambda t: t[0], default=(0, 0.0))
+    mw = max(wins, key=lambda t: (t[0], abs(t[1])), default=(0, 0.0))
+    ml = max(losses, key=lambda t: (t[0], abs(t[1])), default=(0, 0.0))
     mp = max(wins, key=lambda t: t[1], default=(0, 0.0))
     mlo = min(losses, key=lambda t: t[1], default=(0, 0.0))
     avg_w = _round_half_up(sum(n for n, _ in wins) / len(wins)) if wins else 0
@@ -759,7 +761,7 @@ def compute_metrics(
         equity_dd_relative=edd.relative,
         equity_source=equity_source,
         total_trades=n_trades,
-        total_deals=n_rows,
+        total_deals=int(is_trade_deal.sum()),  # spec 6.6: buy and sell deals only, never balance deals
         short_trades=int((~longs).sum()),
         short_trades_won_pct=_pct(int((wins & ~longs).sum()), int((~longs).sum())),
         long_trades=int(longs.sum()),

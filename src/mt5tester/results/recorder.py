@@ -1,16 +1,30 @@
-"""Batched writer of a run's rows: appended to buffers, flushed in one transaction per batch."""
+"""Batched writer of a run's rows: appended to buffers, flushed in one transaction per batch.
+
+Rows reach the database every ``batch_rows`` rows (bounded memory) and with each checkpoint. A write
+that fails (disk full, server gone, timeout) raises StorageError (exit 6) and the recorder stays failed:
+later writes raise that error again, and ``finish`` marks the run failed with it, so the run keeps what
+was written and can be resumed from its last checkpoint.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Engine, Table, delete, insert, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from mt5tester import __version__
+from mt5tester.errors import ConfigError, StorageError
 from mt5tester.results import db
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -35,13 +49,48 @@ def _insert_sql(dialect: Any, table: str, keys: list[str]) -> str:
     return f"INSERT INTO {quote(table)} ({columns}) VALUES ({', '.join([mark] * len(keys))})"
 
 
+def check_lengths(table: Table, row: dict[str, Any]) -> None:
+    """Refuse text longer than its column: PostgreSQL would refuse it, SQLite would store it silently."""
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        value = row.get(column.name)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise ConfigError(
+                f"{table.name}.{column.name} {value[:40]!r}... has {len(value)} characters; the results "
+                f"database stores at most {limit}. Shorten it in the config."
+            )
+
+
 class Recorder:
-    def __init__(self, engine: Engine, run_id: str, batch_rows: int = 5000) -> None:
+    def __init__(self, engine: Engine, run_id: str, batch_rows: int = 5000, resumable: bool = False) -> None:
         self.engine = engine
         self.run_id = run_id
         self.batch_rows = batch_rows
+        self.resumable = resumable  # the run has checkpoints: a failed write says how to resume it
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._pending = 0
+        self.failure: StorageError | None = None  # the write that failed; no write is tried after it
+
+    @contextmanager
+    def _transaction(self, what: str, started: bool = True) -> Iterator[Connection]:
+        """One transaction; a database error in it is the recorder's StorageError from then on."""
+        if self.failure is not None:
+            raise self.failure
+        fix = "Free space on its disk or fix the database, then " + (
+            f"continue the run from its last checkpoint: mt5tester backtest --resume {self.run_id} "
+            "--config FILE (or --db URL)"
+            if started and self.resumable
+            else "run it again"
+        )
+        try:
+            with (
+                db.storage_errors(self.engine, f"{what} of run {self.run_id}", fix),
+                self.engine.begin() as c,
+            ):
+                yield c
+        except StorageError as e:
+            self.failure = e
+            raise
 
     def start_run(
         self,
@@ -52,31 +101,40 @@ class Recorder:
         currency: str,
         strategies: list[dict[str, Any]],
         health: list[dict[str, Any]] | None = None,
+        then: Callable[[Connection], object] | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(db.runs).values(
-                    run_id=self.run_id,
-                    status="running",
-                    started_at=_now(),
-                    config=config,
-                    config_hash=config_hash,
-                    package_version=__version__,
-                    seed=seed,
-                    deposit=deposit,
-                    currency=currency,
-                )
-            )
+        """Store the run as ``running`` with its strategies and data health (and ``then``'s statements)
+        in one transaction."""
+        run = {
+            "run_id": self.run_id,
+            "status": "running",
+            "started_at": _now(),
+            "config": config,
+            "config_hash": config_hash,
+            "package_version": __version__,
+            "seed": seed,
+            "deposit": deposit,
+            "currency": currency,
+        }
+        strategies = [{"run_id": self.run_id, **s} for s in strategies]
+        health = [{"run_id": self.run_id, **h} for h in health or []]
+        for table, rows in ((db.runs, [run]), (db.run_strategies, strategies), (db.data_health, health)):
+            for row in rows:
+                check_lengths(table, row)
+        with self._transaction("writing the start", started=False) as conn:
+            conn.execute(insert(db.runs).values(**run))
             if strategies:
-                conn.execute(insert(db.run_strategies), [{"run_id": self.run_id, **s} for s in strategies])
+                conn.execute(insert(db.run_strategies), strategies)
             if health:
-                conn.execute(insert(db.data_health), [{"run_id": self.run_id, **h} for h in health])
+                conn.execute(insert(db.data_health), health)
+            if then is not None:
+                then(conn)
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
         row["run_id"] = self.run_id
         self._buffers.setdefault(table.name, []).append(row)
         self._pending += 1
-        if self._pending >= self.batch_rows:
+        if self._pending >= self.batch_rows and self.failure is None:
             self.flush()
 
     def update_signal(self, signal_id: int, **values: Any) -> None:
@@ -85,17 +143,19 @@ class Recorder:
             if row["signal_id"] == signal_id:
                 row.update(values)
                 return
-        with self.engine.begin() as conn:
+        with self._transaction("updating a signal") as conn:
             conn.execute(
                 update(db.signals)
                 .where(db.signals.c.run_id == self.run_id, db.signals.c.signal_id == signal_id)
                 .values(**values)
             )
 
-    def flush(self) -> None:
-        if not self._pending:
+    def flush(self, then: Callable[[Connection], object] | None = None) -> None:
+        """Write the buffered rows, and run ``then`` (e.g. a checkpoint insert), in one transaction."""
+        if not self._pending and then is None:
             return
-        with self.engine.begin() as conn:
+        counts = ", ".join(f"{len(rows)} {name}" for name, rows in self._buffers.items() if rows)
+        with self._transaction(f"writing rows ({counts or 'none'})") as conn:
             for name in TABLE_ORDER:
                 rows = self._buffers.get(name)
                 if not rows:
@@ -111,6 +171,8 @@ class Recorder:
                             v[i] = json.dumps(v[i])
                         values[n] = tuple(v)
                 conn.exec_driver_sql(_insert_sql(conn.dialect, name, keys), values)
+            if then is not None:
+                then(conn)
         self._buffers.clear()
         self._pending = 0
 
@@ -121,19 +183,38 @@ class Recorder:
         error: str | None,
         timings: dict[str, float] | None = None,
     ) -> None:
-        self.flush()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(db.runs)
-                .where(db.runs.c.run_id == self.run_id)
-                .values(
-                    status=status,
-                    finished_at=_now(),
-                    funnel=funnel,
-                    error=error,
-                    timings=timings,
-                )
-            )
+        """Write the last rows and the run's status in one transaction. After a failed write the run is
+        marked failed with that error instead (its unwritten rows are dropped: a resume computes them
+        again from the last checkpoint) and the StorageError is raised."""
+        if self.failure is None:
+            values = {"status": status, "funnel": funnel, "error": error, "timings": timings}
+            try:
+                self.flush(lambda conn: conn.execute(self._run_update(**values)))
+                return
+            except StorageError:
+                pass
+        failure = self.failure
+        assert failure is not None
+        cause = f"StorageError: {failure}"
+        self._mark_failed(funnel, cause if not error or str(failure) in error else f"{error}; then {cause}")
+        raise failure
+
+    def _run_update(self, **values: Any) -> Any:
+        return update(db.runs).where(db.runs.c.run_id == self.run_id).values(finished_at=_now(), **values)
+
+    def _mark_failed(self, funnel: dict[str, Any] | None, error: str) -> None:
+        """Best effort on a database that just refused a write: the status with the funnel, else without
+        (fewer bytes); a run left ``running`` can still be resumed."""
+        for extra in ({"funnel": funnel}, {}):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(self._run_update(status="failed", error=error, **extra))
+                return
+            except SQLAlchemyError as e:
+                last = e
+        log.error(
+            "run %s could not be marked failed: %s", self.run_id, db.describe(last, str(self.engine.url))
+        )
 
     def discard(self) -> None:
         """Drop an unfinished run entirely (used only by tests of the recorder)."""

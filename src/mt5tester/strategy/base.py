@@ -20,8 +20,8 @@ class StrategyContext:
 
     ``now``: the simulated time (UTC ns) of the decision point, the first tick after the bar closed.
     ``mt5``: the simulated terminal as a ``MetaTrader5``-shaped module (other timeframes and symbols,
-    account, positions): it holds nothing after ``now``. Strategies should read, not trade, through it:
-    their trades go through signals so the coordinator reviews them.
+    account, positions): it holds nothing after ``now``. Orders sent through it are the strategy's and
+    meet the coordinator as ``backtest.strategy_orders`` says (reviewed like signals, or refused).
     """
 
     def __init__(self, run_id: str, mt5: Any = None) -> None:

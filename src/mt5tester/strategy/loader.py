@@ -19,8 +19,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mt5tester.config import Config, StrategyConfig
-from mt5tester.errors import StrategyLoadError
+from mt5tester.config import BacktestConfig, Config, StrategyConfig
+from mt5tester.errors import ConfigError, StrategyLoadError
+from mt5tester.model import limits
 from mt5tester.strategy.base import FusionStrategy, Strategy
 
 BUILTINS: dict[str, str] = {
@@ -126,12 +127,19 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
             f"strategy {label} ({sc.class_}): bad params: {bad}. Valid params: {valid}"
         ) from None
     name = sc.name or cls.__name__
-    symbols = sc.symbols or list(cfg.backtest.symbols)
-    unknown = [s for s in symbols if s not in cfg.backtest.symbols]
-    if unknown:
+    # the results database holds names and paths of bounded length (model/limits.py): refused before bar 1
+    if len(name) > limits.STRATEGY_NAME:
         raise StrategyLoadError(
-            f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"
+            f"strategy {label}: its name {name[:40]!r}... has {len(name)} characters, more than the "
+            f"{limits.STRATEGY_NAME} the results database stores; set a shorter 'name:'"
         )
+    if len(source) > limits.SOURCE_FILE:
+        raise StrategyLoadError(
+            f"strategy {label}: its source path has {len(source)} characters, more than the "
+            f"{limits.SOURCE_FILE} the results database stores; move the file to a shorter path"
+        )
+    symbols = sc.symbols or list(cfg.backtest.symbols)
+    _check_known(symbols, cfg, label)
     tf = sc.timeframe or cfg.backtest.primary_timeframe
     try:
         strategy = cls(name, params, symbols, tf, cfg.backtest.warmup_bars, sc.volume)
@@ -140,6 +148,37 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
             f"strategy {label} ({sc.class_}): constructor raised {type(e).__name__}: {e}\n{_tail(e)}"
         ) from e
     return LoadedStrategy(strategy, sc.class_, source, _file_hash(source))
+
+
+def _check_known(symbols: list[str], cfg: Config, label: str) -> None:
+    unknown = [s for s in symbols if s not in cfg.backtest.symbols]
+    if unknown:
+        raise StrategyLoadError(
+            f"strategy {label}: symbols {unknown} are not in backtest.symbols {cfg.backtest.symbols}"
+        )
+
+
+def narrow_symbols(cfg: Config, symbols: list[str]) -> Config:
+    """``--symbols``: backtest.symbols becomes ``symbols`` and a strategy that lists its own symbols
+    keeps those also in ``symbols``; a strategy left with none is a StrategyLoadError naming it."""
+    try:
+        backtest = BacktestConfig.model_validate(cfg.backtest.model_dump() | {"symbols": symbols})
+    except ValidationError as e:
+        raise ConfigError("--symbols: " + "; ".join(x["msg"] for x in e.errors())) from None
+    strategies = []
+    for i, sc in enumerate(cfg.strategies):
+        if sc.symbols is not None:
+            label = f"#{i + 1} '{sc.name or sc.class_}'"
+            _check_known(sc.symbols, cfg, label)  # the config as written must be valid first
+            keep = [s for s in sc.symbols if s in backtest.symbols]
+            if not keep:
+                raise StrategyLoadError(
+                    f"strategy {label}: none of its symbols {sc.symbols} is in --symbols "
+                    f"{backtest.symbols}; add one of them to --symbols or remove the strategy from the config"
+                )
+            sc = sc.model_copy(update={"symbols": keep})
+        strategies.append(sc)
+    return cfg.model_copy(update={"backtest": backtest, "strategies": strategies})
 
 
 def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:

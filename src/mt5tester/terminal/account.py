@@ -3,6 +3,8 @@ swap, equity (spec 5.4, 5.7-5.10). A mixin of ``TradeServer``, which holds the s
 
 from __future__ import annotations
 
+import numpy as np
+
 from mt5tester.errors import DataError
 from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
 from mt5tester.terminal import constants as C
@@ -36,8 +38,8 @@ class Account:
     def quote(self, symbol: str, t: int | None = None) -> tuple[float, float, int] | None:
         """(bid, ask, index of the M1 bar) of the current tick at t, or None when no quote is recent.
 
-        The current tick is the open of an M1 bar starting exactly at t, else the close of the last
-        bar before t (spec 6.1: Ask = Bid + the M1 bar's spread).
+        The current tick is ``market.quote_at(t)``, the one the terminal shows: the last tick at or
+        before t of the tester mode's path (spec 6.1: Ask = Bid + the M1 bar's spread).
         """
         t = self.now if t is None else t
         cached = self._quote_cache.get(symbol)
@@ -48,23 +50,13 @@ class Account:
         return q
 
     def _quote(self, symbol: str, t: int) -> tuple[float, float, int] | None:
-        bars = self.market.m1[symbol]
-        spec = self.specs[symbol]
-        if self.settings.tick_mode == "real_ticks" and symbol in self.real_ticks:
-            st = self.real_ticks[symbol]
-            j = int(st.time.searchsorted(t, "right")) - 1
-            if j < 0 or t - int(st.time[j]) > MARKET_CLOSED_AFTER_NS:
-                return None
-            return float(st.bid[j]), float(st.ask[j]), max(self.market.index_at(symbol, t + 1) - 1, 0)
-        k = self.market.index_at(symbol, t)
-        if k < len(bars) and int(bars.time[k]) == t:
-            bid = float(bars.open[k])
-        else:
-            k -= 1
-            if k < 0 or t - int(bars.time[k]) > MARKET_CLOSED_AFTER_NS:
-                return None
-            bid = float(bars.close[k])
-        ask = round(bid + int(self.market.spread[symbol][k]) * spec.point, spec.digits)
+        q = self.market.quote_at(symbol, t)  # the terminal's quote: fills never use a later price
+        if q is None:
+            return None
+        bid, ask, k, tick_time = q
+        last = tick_time if self.settings.tick_mode == "real_ticks" else int(self.market.m1[symbol].time[k])
+        if t - last > MARKET_CLOSED_AFTER_NS:
+            return None
         return bid, ask, k
 
     # ------------------------------------------------------------------------------- conversion
@@ -75,10 +67,17 @@ class Account:
             return 1.0
         direct, inverse = ccy + dep, dep + ccy
         if direct in self.market.m1:
-            return self.market.bid_before(direct, t + 1)
+            return self._bid_at(direct, t)
         if inverse in self.market.m1:
-            return 1.0 / self.market.bid_before(inverse, t + 1)
+            return 1.0 / self._bid_at(inverse, t)
         raise DataError(f"no conversion pair for {ccy}->{dep}: add {direct} or {inverse} to backtest.symbols")
+
+    def _bid_at(self, symbol: str, t: int) -> float:
+        """The pair's bid known at t (its quote, however old), never a later one."""
+        q = self.market.quote_at(symbol, t)
+        if q is None:
+            raise DataError(f"{symbol}: no price at or before {np.datetime64(t, 'ns')}")
+        return q[0]
 
     def profit_raw(
         self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
@@ -129,11 +128,11 @@ class Account:
     def position_profit(self, p: Position, t: int) -> tuple[float, float]:
         """(floating profit without swap, current close price) of a position at t."""
         q = self.quote(p.symbol, t)
-        if q is None:
-            bid = self.market.bid_before(p.symbol, t + 1)
-            i = max(self.market.index_at(p.symbol, t + 1) - 1, 0)
-            spec = self.specs[p.symbol]
-            ask = round(bid + int(self.market.spread[p.symbol][i]) * spec.point, spec.digits)
+        if q is None:  # market closed: valued at its last quote
+            last = self.market.quote_at(p.symbol, t)
+            if last is None:
+                raise DataError(f"{p.symbol}: no price at or before {np.datetime64(t, 'ns')}")
+            bid, ask = last[0], last[1]
         else:
             bid, ask, _ = q
         price = bid if p.type == C.POSITION_TYPE_BUY else ask
@@ -141,7 +140,7 @@ class Account:
 
     def floating(self, t: int | None = None) -> float:
         t = self.now if t is None else t
-        return round(sum(self.position_profit(p, t)[0] + p.swap for p in self.positions), 2)
+        return round(sum((self.position_profit(p, t)[0] + p.swap for p in self.positions), 0.0), 2)
 
     def margin(self, t: int | None = None, positions: list[Position] | None = None) -> float:
         """Margin of the open positions. Hedged (opposite) volume of a symbol is margined once, on the

@@ -10,6 +10,8 @@ instance as an importable ``MetaTrader5`` module so unmodified scripts run again
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +71,7 @@ class SimTerminal:
         account_name: str = "mt5tester",
         server_name: str = "mt5tester-Sim",
         company: str = "mt5tester",
+        data_path: Path | None = None,
     ) -> None:
         self.market = market
         self.server = server
@@ -76,12 +79,19 @@ class SimTerminal:
         self.account_name = account_name
         self.server_name = server_name
         self.company = company
+        # The terminal's data folder (a script writes files under it) and the shared "Common" folder;
+        # created when terminal_info() is first asked, so a script can use them at once.
+        self.data_path = (data_path or Path.cwd() / "mt5tester_terminal").resolve()
         self.connected = False
+        self.strategy = ""  # recorded with the orders sent here without a strategy name (run-script)
         self.selected: set[str] = set(market.m1)
         self._error: tuple[int, str] = (C.RES_S_OK, "Success")
         self._books: set[str] = set()
         self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
         self._symbol_static: dict[str, SymbolInfo] = {}
+        # The engine routes trading requests through its own router (coordinator review, records,
+        # strategy attribution) so nothing sent through this API bypasses them; None: straight to the server.
+        self.router: Callable[[TradeRequest], OrderSendResult] | None = None
 
     # ------------------------------------------------------------------------------- plumbing
     def set_time(self, t: int) -> None:
@@ -122,8 +132,7 @@ class SimTerminal:
         timeout: int = 60000,
         portable: bool = False,
     ) -> bool:
-        if login is not None and login != self.login_id:
-            self._err(C.RES_E_AUTH_FAILED)
+        if login is not None and not self._take_account(login, server):
             return False
         self.connected = True
         self._ok()
@@ -134,10 +143,20 @@ class SimTerminal:
     ) -> bool:
         if not self._ready():
             return False
-        if login != self.login_id:
-            self._err(C.RES_E_AUTH_FAILED)
+        if not self._take_account(login, server):
             return False
         self._ok()
+        return True
+
+    def _take_account(self, login: Any, server: str | None) -> bool:
+        """A script connects with its own account number and server: the one simulated account takes
+        them (the tester has no credentials to check; the password is ignored)."""
+        if isinstance(login, bool) or not isinstance(login, int | np.integer):
+            self._err(C.RES_E_INVALID_PARAMS, 'Invalid "login" argument')
+            return False
+        self.login_id = int(login)
+        if server:
+            self.server_name = str(server)
         return True
 
     def shutdown(self) -> None:
@@ -199,6 +218,13 @@ class SimTerminal:
     def terminal_info(self) -> TerminalInfo | None:
         if not self._ready():
             return None
+        common = self.data_path / "Common"
+        try:
+            for folder in (self.data_path / "MQL5" / "Files", common / "Files"):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            self._err(C.RES_E_FAIL)
+            return None
         self._ok()
         return TerminalInfo(
             community_account=False,
@@ -220,9 +246,9 @@ class SimTerminal:
             company=self.company,
             name="mt5tester simulated terminal",
             language="English",
-            path="",
-            data_path="",
-            commondata_path="",
+            path=str(self.data_path),
+            data_path=str(self.data_path),
+            commondata_path=str(common),
         )
 
     # ------------------------------------------------------------------------------- symbols
@@ -694,7 +720,9 @@ class SimTerminal:
         if req is None:
             return None
         self._ok()
-        return self.server.send(req, strategy, signal_id)
+        if self.router is not None:
+            return self.router(req)
+        return self.server.send(req, strategy or self.strategy, signal_id)
 
     # ------------------------------------------------------ the package's undocumented helpers
     def Buy(

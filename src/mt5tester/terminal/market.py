@@ -2,13 +2,15 @@
 answer at the simulated time ``now`` (ARCHITECTURE section 2, spec sections 2, 3.1, 3.2, 5.1, 5.2).
 
 Visibility (the anti-lookahead contract)
-    ``now`` is UTC ns, set by the engine with :meth:`MarketData.set_time` and never moves back. In bar
-    modes it is a whole minute; in tick modes it may be any tick time. Every M1 bar is seen through the
-    ticks of "1 minute OHLC" mode (spec 6.1, model 1): open at +0 s, the first extreme at +20 s, the
-    second at +40 s, close at +59 s. An M1 bar with ``time + 60 s <= now`` is complete; the M1 bar
-    containing ``now`` shows only its ticks at or before ``now`` (at a whole minute: its opening tick,
-    so O=H=L=C=open and tick_volume 1); nothing after ``now`` is ever returned. So the forming bar's
-    close is always ``tick().bid`` (without real ticks).
+    ``now`` is UTC ns, set by the engine with :meth:`MarketData.set_time` and never moves back. At
+    decision points it is a whole minute or a tick time; a script's ``time.sleep`` makes it any time.
+    Every M1 bar is seen through the tester mode's ticks (:meth:`tick_path`): those of "1 minute
+    OHLC" mode (spec 6.1, model 1: open at +0 s, the first extreme at +20 s, the second at +40 s,
+    close at +59 s), the generated ones with ``tick_seed`` ("Every tick"), or the recorded ones. An M1
+    bar with ``time + 60 s <= now`` is complete; the M1 bar containing ``now`` shows only its ticks at
+    or before ``now`` (at a whole minute in bar modes: its opening tick, so O=H=L=C=open and
+    tick_volume 1); nothing after ``now`` is ever returned. So the forming bar's close is always
+    ``tick().bid``, the quote the trade server fills at (:meth:`quote_at`).
 
 Forming bar (spec 5.1)
     Index 0 of ``copy_rates_from_pos`` is the bar of the timeframe that holds the latest visible M1
@@ -34,8 +36,8 @@ Higher timeframes
 
 Real ticks
     With ``ticks`` given for a symbol, ``tick()`` and ``copy_ticks_*`` answer from them (the last real
-    tick <= now). Rates still come from M1 and the 1-minute OHLC view of the M1 bar containing now;
-    building the forming bar from real ticks (as "Every tick based on real ticks" does) is left out.
+    tick <= now). Complete bars come from M1; the M1 bar containing now is built from its recorded
+    ticks up to now (it is not visible before its first tick), so its close is the current bid.
 
 Errors (spec 1, 2, 4.13): functions return ``None`` and set :meth:`MarketData.last_error`:
     unknown symbol -> ``(-1, 'Terminal: Call failed')`` [U, spec 2: seen in issue reports];
@@ -66,6 +68,7 @@ from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.timeframe import MINUTE_NS, Timeframe
+from mt5tester.terminal import ticks as tickgen
 from mt5tester.terminal.constants import (
     COPY_TICKS_ALL,
     COPY_TICKS_INFO,
@@ -171,8 +174,12 @@ class MarketData:
         fixed_spread: int | None = None,
         ticks: dict[str, Ticks] | None = None,
         timeframes: Iterable[Timeframe] = (),
+        tick_seed: int | None = None,
     ) -> None:
         self.m1 = m1
+        # "Every tick" mode: inside a minute the quote follows the ticks generated from M1 with this
+        # seed (the ones the trade server replays); None: the 1-minute OHLC path.
+        self.tick_seed = tick_seed
         self.specs = specs
         self.server_tz = server_tz
         self.ticks: dict[str, Ticks] = dict(ticks or {})
@@ -208,6 +215,8 @@ class MarketData:
         self._tick_cache: dict[str, tuple[int, Tick | None]] = {}  # the tick at `now`, per symbol
         self._tick_msc: dict[str, I64] = {}
         self._tick_idx: dict[tuple[str, int], I64] = {}
+        self._paths: dict[str, tuple[int, I64, F64, F64]] = {}  # the last M1 row's tick path, per symbol
+        self._directions: dict[str, npt.NDArray[np.int8]] = {}
         for tf in timeframes:
             for sym in m1:
                 self._series_for(sym, Timeframe(tf))
@@ -280,6 +289,68 @@ class MarketData:
             raise DataError(f"{symbol}: no price before {np.datetime64(t, 'ns')}")
         return float(self.m1[symbol].close[i])
 
+    # ------------------------------------------------------------------------------- the quote
+    def quote_at(self, symbol: str, t: int) -> tuple[float, float, int, int] | None:
+        """The one quote at time t (UTC ns), read by the terminal (``symbol_info_tick``, the forming
+        bar) and by the trade server (fills, checks): (bid, ask, M1 row, UTC ns of that tick) of the
+        last tick at or before t, or None before the first one (ARCHITECTURE 2, "one quote").
+
+        Real ticks: the last recorded tick <= t. Otherwise the M1 bar holding t is seen only through
+        the tester's ticks up to t (spec 6.1/6.2): the 1-minute OHLC ticks at +0/20/40/59 s, or in
+        "Every tick" mode the generated ticks; so between two minute boundaries the price is never
+        the bar's close, which is known only at its last tick. Ask = Bid + the bar's spread.
+        """
+        real = self.ticks.get(symbol)
+        time = self.m1[symbol].time
+        k = int(time.searchsorted(t, "right")) - 1
+        if real is not None:
+            i = int(real.time.searchsorted(t, "right")) - 1
+            if i < 0:
+                return None
+            return float(real.bid[i]), float(real.ask[i]), max(k, 0), int(real.time[i])
+        if k < 0:
+            return None
+        elapsed = t - int(time[k])
+        if self.tick_seed is None and (elapsed == 0 or elapsed >= SYNTH_OFFSETS_NS[-1]):
+            # The bar's first or last 1-minute OHLC tick, without building the path (the hot case:
+            # decision points are whole minutes).
+            bars = self._eff[symbol]
+            spec = self.specs[symbol]
+            bid = float(bars.open[k] if elapsed == 0 else bars.close[k])
+            ask = round(bid + int(bars.spread[k]) * spec.point, spec.digits)
+            return bid, ask, k, int(time[k]) + (0 if elapsed == 0 else SYNTH_OFFSETS_NS[-1])
+        times, bids, asks = self.tick_path(symbol, k)
+        m = int(times.searchsorted(t, "right"))
+        return float(bids[m - 1]), float(asks[m - 1]), k, int(times[m - 1])
+
+    def tick_path(self, symbol: str, k: int) -> tuple[I64, F64, F64]:
+        """(UTC ns, bid, ask) of every tick of M1 row k in the tester mode's path (cached per symbol)."""
+        cached = self._paths.get(symbol)
+        if cached is not None and cached[0] == k:
+            return cached[1], cached[2], cached[3]
+        bars = self._eff[symbol]
+        spec = self.specs[symbol]
+        real = self.ticks.get(symbol)
+        if real is not None:  # the recorded ticks inside the minute
+            a, b = np.searchsorted(real.time, [int(bars.time[k]), int(bars.time[k]) + MINUTE_NS], "left")
+            times, bids, asks = real.time[a:b], real.bid[a:b], real.ask[a:b]
+        elif self.tick_seed is not None:
+            directions = self._directions.get(symbol)
+            if directions is None:
+                directions = self._directions[symbol] = tickgen.bar_directions(
+                    np.asarray(bars.open, np.float64), np.asarray(bars.close, np.float64), tickgen.BULLISH
+                )
+            gen = tickgen.generate_ticks(bars, spec.point, self.tick_seed, k, k + 1, directions)
+            times, bids, asks = gen.time, gen.bid, gen.ask
+        else:
+            o, h, lo, c = (float(bars.open[k]), float(bars.high[k]), float(bars.low[k]), float(bars.close[k]))
+            first, second = (lo, h) if self._low_first[symbol][k] else (h, lo)
+            times = int(bars.time[k]) + _OFFS
+            bids = np.array((o, first, second, c))
+            asks = np.round(bids + int(bars.spread[k]) * spec.point, spec.digits)
+        self._paths[symbol] = (k, times, bids, asks)
+        return times, bids, asks
+
     # ------------------------------------------------------------------------------- internals
     def _ok(self) -> None:
         self._error = (RES_S_OK, LAST_ERROR_MESSAGES[RES_S_OK])
@@ -334,16 +405,17 @@ class MarketData:
         time = bars.time
         full = int(time.searchsorted(now - MINUTE_NS, "right"))
         if full < len(time) and int(time[full]) <= now:
-            o = float(bars.open[full])
-            elapsed = now - int(time[full])
-            m = 1 + sum(elapsed >= off for off in SYNTH_OFFSETS_NS[1:])
-            if m == 1:  # only the open so far (every decision point is a bar's open)
+            if now == int(time[full]) and self.tick_seed is None and symbol not in self.ticks:
+                o = float(bars.open[full])  # only the open so far (every decision point is a bar's open)
                 cur = _Cursor(now, full, True, 1, o, o, o)
-            else:
-                h, lo, c = float(bars.high[full]), float(bars.low[full]), float(bars.close[full])
-                first, second = (lo, h) if self._low_first[symbol][full] else (h, lo)
-                prices = (o, first, second, c)[:m]
-                cur = _Cursor(now, full, True, m, max(prices), min(prices), prices[-1])
+            else:  # the ticks of the bar's path up to now: the same ones quote_at reads
+                times, bids, _ = self.tick_path(symbol, full)
+                m = int(times.searchsorted(now, "right"))
+                seen = bids[:m]
+                if m:
+                    cur = _Cursor(now, full, True, m, float(seen.max()), float(seen.min()), float(seen[-1]))
+                else:  # a bar opens on its first tick (spec 5.1): none yet
+                    cur = _Cursor(now, full, False, 0, 0.0, 0.0, 0.0)
         else:
             cur = _Cursor(now, full, False, 0, 0.0, 0.0, 0.0)
         self._cursors[symbol] = cur
@@ -513,18 +585,11 @@ class MarketData:
                 int(real.flags[i]),
                 float(real.volume[i]),
             )
-        cur = self._cursor(sym)
-        if cur.last_row < 0:
+        q = self.quote_at(sym, self._now)
+        if q is None:
             self._fail(RES_E_FAIL)
             return None
-        time = self.m1[sym].time
-        if cur.partial:
-            row, bid, utc = cur.full, cur.p_close, int(time[cur.full]) + SYNTH_OFFSETS_NS[cur.ticks - 1]
-        else:
-            row = cur.full - 1
-            bid, utc = float(self.m1[sym].close[row]), int(time[row]) + SYNTH_OFFSETS_NS[-1]
-        spec = self.specs[sym]
-        ask = round(bid + int(self.spread[sym][row]) * spec.point, spec.digits)
+        bid, ask, _, utc = q
         msc = self._to_server_ns(utc) // MS_NS
         self._ok()
         return Tick(msc // 1000, bid, ask, 0.0, 0, msc, SYNTH_FLAGS, 0.0)
@@ -620,17 +685,27 @@ class MarketData:
         else:
             b1 = min(visible, int(time.searchsorted(d1, "right")))
             cap = min(self._now, d1)
+        if d1 is None and self.tick_seed is not None:
+            b1 = min(visible, b0 + (count or 0) + 2)  # "Every tick" bars have at least one tick each
         if flags == COPY_TICKS_TRADE or b1 <= b0:
             self._ok()
             return np.zeros(0, TICKS_DTYPE)
-        low_first = self._low_first[symbol][b0:b1]
-        high, low = bars.high[b0:b1], bars.low[b0:b1]
-        first = np.where(low_first, low, high)
-        second = np.where(low_first, high, low)
-        bid = np.column_stack((bars.open[b0:b1], first, second, bars.close[b0:b1])).ravel()
-        utc = (np.asarray(time[b0:b1], np.int64)[:, None] + _OFFS[None, :]).ravel()
         spec = self.specs[symbol]
-        spread = np.repeat(self.spread[symbol][b0:b1], 4)
+        if self.tick_seed is not None:  # the generated ticks quote_at and the trade server use
+            self.tick_path(symbol, b0)  # computes the doji chain once
+            gen = tickgen.generate_ticks(
+                self._eff[symbol], spec.point, self.tick_seed, b0, b1, self._directions[symbol]
+            )
+            utc, bid, ask = gen.time, gen.bid, gen.ask
+        else:
+            low_first = self._low_first[symbol][b0:b1]
+            high, low = bars.high[b0:b1], bars.low[b0:b1]
+            first = np.where(low_first, low, high)
+            second = np.where(low_first, high, low)
+            bid = np.column_stack((bars.open[b0:b1], first, second, bars.close[b0:b1])).ravel()
+            utc = (np.asarray(time[b0:b1], np.int64)[:, None] + _OFFS[None, :]).ravel()
+            spread = np.repeat(self.spread[symbol][b0:b1], 4)
+            ask = np.round(bid + spread * spec.point, spec.digits)
         keep = (utc >= d0) & (utc <= cap)
         idx = np.flatnonzero(keep)
         if count is not None:
@@ -640,7 +715,7 @@ class MarketData:
         out["time"] = msc // 1000
         out["time_msc"] = msc
         out["bid"] = bid[idx]
-        out["ask"] = np.round(bid[idx] + spread[idx] * spec.point, spec.digits)
+        out["ask"] = ask[idx]
         out["flags"] = SYNTH_FLAGS
         self._ok()
         return out

@@ -40,6 +40,10 @@ class PriceSource(Protocol):
 
     def bid_before(self, symbol: str, t: int) -> float: ...
 
+    def quote_at(self, symbol: str, t: int) -> tuple[float, float, int, int] | None: ...
+
+    def tick_path(self, symbol: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
 
 @dataclass(slots=True)
 class Position:

@@ -43,6 +43,7 @@ class Replay(Account):
     _tick_cache: dict[str, tuple[int, int, TickStream]]
     _extreme_cache: dict[str, tuple[float, float]]
     _spread_cache: dict[str, np.ndarray]
+    _close_cache: dict[str, np.ndarray]
     close_position: Callable[[Position, int, float, int, str], Deal]
     _execute: Callable[..., Deal]
     _ticket: Callable[[], int]
@@ -52,6 +53,31 @@ class Replay(Account):
         """Index of the first trigger bar at or after t."""
         assert self.trigger_bars is not None
         return int(self.trigger_bars[symbol].time.searchsorted(t, "left"))
+
+    def _complete_index(self, symbol: str, t: int) -> int:
+        """Number of trigger bars closed by t. Only those are replayed whole: at a time inside a bar
+        (a script's sleep) its later ticks are not known yet (ARCHITECTURE 2, one quote at t)."""
+        assert self.trigger_bars is not None
+        bars = self.trigger_bars[symbol]
+        if bars is self.market.m1[symbol]:
+            return int(bars.time.searchsorted(t - MINUTE_NS, "right"))
+        closes = self._close_cache.get(symbol)
+        if closes is None:
+            # A bar is over at its period's end or at the next bar's open, whichever comes first
+            # (a server day shortened by DST ends at the next day's open).
+            nxt = np.append(np.asarray(bars.time[1:], np.int64), NEVER_NS)
+            closes = self._close_cache[symbol] = np.minimum(bars.close_time, nxt)
+        return int(closes.searchsorted(t, "right"))
+
+    def _entry_index(self, symbol: str, t: int) -> int:
+        """First trigger bar to watch for an order or position placed at t: on M1, the bar t falls
+        inside of (only its ticks after t count, ``_scan_inside``); else the first bar opening at or
+        after t."""
+        assert self.trigger_bars is not None
+        bars = self.trigger_bars[symbol]
+        k = self._trigger_index(symbol, t)
+        inside = k > 0 and (k == len(bars) or int(bars.time[k]) > t) and t - int(bars.time[k - 1]) < MINUTE_NS
+        return k - 1 if inside and bars is self.market.m1[symbol] else k
 
     def _extremes(self, symbol: str) -> tuple[float, float]:
         """(lowest Bid, highest Ask) over all trigger bars of a symbol, computed once."""
@@ -132,11 +158,18 @@ class Replay(Account):
         when = int(st.time[i])
         return when, int(kind), float(price), False, self._trigger_index(p.symbol, when)
 
-    def _scan_position(self, p: Position, stop: int) -> tuple[int, int, float, bool, int] | None:
-        """(time, kind, price, ambiguous, index) of p's first SL/TP hit before bar ``stop``, else None."""
+    def _scan_position(self, p: Position, t: int) -> tuple[int, int, float, bool, int] | None:
+        """(time, kind, price, ambiguous, index) of p's first SL/TP hit before t, else None: on the
+        trigger bars closed by t, then on the ticks so far of the M1 bar forming at t."""
         assert self.trigger_bars is not None
+        stop = self._complete_index(p.symbol, t)
         bars = self.trigger_bars[p.symbol]
         spec = self.specs[p.symbol]
+        if self._placed_inside(p, stop):  # that bar is closed now: its ticks after p opened first
+            hit = self._scan_inside(p, p.cursor, t)
+            if hit is not None:
+                return hit
+            p.cursor, p.no_gap_at_cursor = p.cursor + 1, False
         i, kind, price, ambiguous = kernels.first_trigger(
             bars.open,
             bars.high,
@@ -152,7 +185,7 @@ class Replay(Account):
         )
         if kind == kernels.NONE:
             p.cursor, p.no_gap_at_cursor = max(p.cursor, stop), p.no_gap_at_cursor and stop <= p.cursor
-            return None
+            return self._scan_inside(p, stop, t) if self._forming(p, stop, t) else None
         if ambiguous and self.settings.intrabar == "ohlc_path":
             # MT5's 1-minute OHLC path (Open, then Low/High by the bar's direction, Close) decides.
             _, kind, price = tickgen.first_touch_ohlc(
@@ -170,6 +203,49 @@ class Replay(Account):
                 p.tp,
             )
         return int(bars.time[i]), int(kind), float(price), bool(ambiguous), i
+
+    def _placed_inside(self, x: Position | Order, stop: int) -> bool:
+        """x was placed inside its cursor's M1 bar (after its opening tick) and that bar is closed."""
+        bars = self.market.m1[x.symbol]
+        placed = _placed(x)
+        return self.trigger_bars is not None and self.trigger_bars[x.symbol] is bars and (
+            x.cursor < stop and int(bars.time[x.cursor]) < placed
+        )
+
+    def _forming(self, x: Position | Order, stop: int, t: int) -> bool:
+        """The M1 bar at x's cursor is the one forming at t (opened before t, not closed)."""
+        bars = self.market.m1[x.symbol]
+        return (
+            self.trigger_bars is not None
+            and self.trigger_bars[x.symbol] is bars
+            and x.cursor == stop < len(bars)
+            and int(bars.time[stop]) < t
+        )
+
+    def _scan_inside(self, x: Position | Order, k: int, t: int) -> tuple[int, int, float, bool, int] | None:
+        """First touch of x's levels on the 1-minute OHLC ticks of M1 bar k after x was placed and
+        before t (a bar still forming at t, or the one x was placed inside of): (tick time, kind, fill,
+        False, k). Spec 5.4 on the tester's path: a level met at the bar's opening tick fills there
+        (a gap), one passed between two ticks at the level, as on whole bars."""
+        placed = _placed(x)
+        bar_open = int(self.market.m1[x.symbol].time[k])
+        times, bids, asks = self.market.tick_path(x.symbol, k)
+        # Placed at or after the bar's opening tick: only the later ticks count (the opening one was
+        # the fill itself, or came before).
+        keep = np.flatnonzero((times > (placed if placed >= bar_open else -1)) & (times < t))
+        if not len(keep):
+            return None
+        if isinstance(x, Position):
+            is_buy, levels = x.type == C.POSITION_TYPE_BUY, (x.sl, x.tp, 0.0, 0.0)
+        else:
+            limit = x.type in (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
+            is_buy = x.type in BUY_TYPES
+            levels = (0.0, 0.0, x.price_open, 0.0) if limit else (0.0, 0.0, 0.0, x.price_open)
+        i, kind, price = tickgen.first_touch_ticks(bids[keep], asks[keep], 0, len(keep), is_buy, *levels)
+        if kind == kernels.NONE:
+            return None
+        when = int(times[keep[i]])
+        return when, int(kind), float(price if when == bar_open else levels[int(kind) - 1]), False, k
 
     def _scan_order_ticks(self, o: Order, t_to: int) -> tuple[int, int, float, int] | None:
         is_buy = o.type in BUY_TYPES
@@ -194,11 +270,18 @@ class Replay(Account):
             return None
         return when, 1, float(price), self._trigger_index(o.symbol, when)
 
-    def _scan_order(self, o: Order, stop: int) -> tuple[int, int, float, int] | None:
-        """(time, what, price, index): activation (what 1) or expiry (what 2) before ``stop``."""
+    def _scan_order(self, o: Order, t: int) -> tuple[int, int, float, int] | None:
+        """(time, what, price, index): activation (what 1) or expiry (what 2) before t, on the trigger
+        bars closed by t, then on the ticks so far of the M1 bar forming at t."""
         assert self.trigger_bars is not None
+        stop = self._complete_index(o.symbol, t)
         bars = self.trigger_bars[o.symbol]
         spec = self.specs[o.symbol]
+        if self._placed_inside(o, stop):  # that bar is closed now: its ticks after the placement first
+            hit = self._scan_inside(o, o.cursor, t)
+            if hit is not None:
+                return self._unless_expired(o, hit)
+            o.cursor, o.no_gap_at_cursor = o.cursor + 1, False
         trigger_type = {
             C.ORDER_TYPE_BUY_STOP_LIMIT: C.ORDER_TYPE_BUY_STOP,
             C.ORDER_TYPE_SELL_STOP_LIMIT: C.ORDER_TYPE_SELL_STOP,
@@ -221,8 +304,18 @@ class Replay(Account):
                 return o.time_expiration, 2, 0.0, j
         if i < 0:
             o.cursor, o.no_gap_at_cursor = max(o.cursor, stop), o.no_gap_at_cursor and stop <= o.cursor
-            return None
+            hit = self._scan_inside(o, stop, t) if self._forming(o, stop, t) else None
+            if hit is not None:
+                return self._unless_expired(o, hit)
+            return (o.time_expiration, 2, 0.0, stop) if o.time_expiration and o.time_expiration < t else None
         return int(bars.time[i]), 1, float(price), i
+
+    @staticmethod
+    def _unless_expired(o: Order, hit: tuple[int, int, float, bool, int]) -> tuple[int, int, float, int]:
+        """An activation found on ticks, or the order's expiry when that came first."""
+        if o.time_expiration and o.time_expiration <= hit[0]:
+            return o.time_expiration, 2, 0.0, hit[4]
+        return hit[0], 1, hit[2], hit[4]
 
     def _finish_order(self, o: Order, state: int, t: int) -> None:
         o.state, o.time_done = state, t
@@ -342,7 +435,7 @@ class Replay(Account):
             r = (
                 self._scan_position_ticks(p, t)
                 if ticks_mode
-                else self._scan_position(p, self._trigger_index(p.symbol, t))
+                else self._scan_position(p, t)
             )
             if r is not None:
                 found[p.ticket] = ("p", p, r)
@@ -352,7 +445,7 @@ class Replay(Account):
             r = (
                 self._scan_order_ticks(o, t)
                 if ticks_mode
-                else self._scan_order(o, self._trigger_index(o.symbol, t))
+                else self._scan_order(o, t)
             )
             if r is not None:
                 found[o.ticket] = ("o", o, r)
@@ -463,7 +556,8 @@ class Replay(Account):
         worst_total = self.balance + sum(p.swap for p in self.positions)
         for p in self.positions:
             bars = self.trigger_bars[p.symbol]
-            lo, hi = self._trigger_index(p.symbol, self.now), self._trigger_index(p.symbol, before)
+            # bars closed by `before` and not yet checked (a bar forming at `now` is checked once closed)
+            lo, hi = self._complete_index(p.symbol, self.now), self._complete_index(p.symbol, before)
             if hi <= lo:
                 worst_total += self.position_profit(p, self.now)[0]
                 per_pos.append((p, lo, hi))
@@ -502,6 +596,12 @@ class Replay(Account):
         victim, _, price = min(profits, key=lambda x: x[1][k])
         spec = self.specs[victim.symbol]
         return int(times[k]), victim, round(float(price[k]), spec.digits)
+
+
+def _placed(x: Position | Order) -> int:
+    """When x got its current levels: a position's last change (open, SL/TP, add, reversal), an order's
+    placement. Ticks before it were checked against the levels it had then."""
+    return x.time_update if isinstance(x, Position) else x.time_setup
 
 
 def rollover_schedule(start_ns: int, end_ns: int, server_tz: str) -> tuple[np.ndarray, np.ndarray]:

@@ -98,6 +98,7 @@ class TradeServer(Replay):
     _quiet: tuple[int, int] | None = None
     _rollover_at: tuple[int, int] = (-1, 0)  # (_next_rollover, its time) cached for advance
     _quote_cache: dict[str, tuple[int, tuple[float, float, int] | None]] = field(default_factory=dict)
+    _close_cache: dict[str, np.ndarray] = field(default_factory=dict)  # trigger bars' close times
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
@@ -404,7 +405,7 @@ class TradeServer(Replay):
     ) -> Deal:
         """Apply a fill to the book: open, add to, reduce, close or reverse (netting) a position."""
         spec = self.specs[order.symbol]
-        cursor = no_gap_index if no_gap_index is not None else self._trigger_index(order.symbol, t)
+        cursor = no_gap_index if no_gap_index is not None else self._entry_index(order.symbol, t)
         if target is not None and (target.type == C.POSITION_TYPE_BUY) != is_buy:
             if volume <= target.volume + 1e-9:
                 order.position_id = target.identifier
@@ -444,6 +445,7 @@ class TradeServer(Replay):
             target.volume, target.time_update = new_volume, t
             if sl or tp:
                 target.sl, target.tp = sl, tp
+                self._watch_from(target, t)
             order.position_id = target.identifier
             return self._order_deal(
                 order, is_buy, C.DEAL_ENTRY_IN, reason, target.identifier, volume, price, t, commission
@@ -474,6 +476,11 @@ class TradeServer(Replay):
         return self._order_deal(
             order, is_buy, C.DEAL_ENTRY_IN, reason, order.ticket, volume, price, t, commission
         )
+
+    def _watch_from(self, p: Position, t: int) -> None:
+        """New SL/TP are checked on prices from t on, never on earlier ones: a position that had none
+        was not replayed, so its cursor may lag behind t."""
+        p.cursor, p.no_gap_at_cursor, p.tick_from = self._entry_index(p.symbol, t), False, t + 1
 
     def _order_deal(
         self,
@@ -550,7 +557,7 @@ class TradeServer(Replay):
             comment=req.comment,
             strategy=strategy,
             signal_id=signal_id,
-            cursor=self._trigger_index(req.symbol, self.now),
+            cursor=self._entry_index(req.symbol, self.now),
         )
         self.orders.append(o)
         return OrderSendResult(
@@ -626,6 +633,7 @@ class TradeServer(Replay):
         if not self._stops_ok(spec, is_buy, bid if is_buy else ask, req.sl, req.tp):
             return _fail(C.TRADE_RETCODE_INVALID_STOPS, req, bid, ask)
         p.sl, p.tp, p.time_update = req.sl, req.tp, self.now
+        self._watch_from(p, self.now)
         return OrderSendResult(C.TRADE_RETCODE_DONE, 0, 0, 0.0, 0.0, bid, ask, "Request executed", 0, 0, req)
 
     def _modify(self, req: TradeRequest, strategy: str, signal_id: int | None) -> OrderSendResult:

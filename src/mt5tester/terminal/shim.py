@@ -1,8 +1,8 @@
 """An importable ``MetaTrader5`` module backed by a SimTerminal, so unmodified scripts run against it.
 
 ``install(terminal)`` builds a module object with the package's constants (``terminal.constants``),
-its functions bound to the terminal, ``__version__`` and ``__author__`` (spec 1), and registers it as
-``sys.modules["MetaTrader5"]``; ``uninstall()`` removes it.
+its functions bound to the terminal, its structure types, ``__version__`` and ``__author__`` (spec 1),
+and registers it as ``sys.modules["MetaTrader5"]``; ``uninstall()`` removes it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import types
 
-from mt5tester.terminal import constants
+from mt5tester.terminal import constants, structs
 from mt5tester.terminal.api import PACKAGE_VERSION, SimTerminal
 
 FUNCTIONS = (
@@ -50,6 +50,21 @@ FUNCTIONS = (
     "Sell",
     "Close",
 )
+# The result structures by their type names (spec 1), so `isinstance(x, mt5.TradePosition)` and
+# annotations such as `mt5.SymbolInfo` work as with the real package.
+STRUCTURES = (
+    "AccountInfo",
+    "TerminalInfo",
+    "SymbolInfo",
+    "Tick",
+    "BookInfo",
+    "TradeOrder",
+    "TradePosition",
+    "TradeDeal",
+    "TradeRequest",
+    "OrderSendResult",
+    "OrderCheckResult",
+)
 
 
 def build_module(terminal: SimTerminal) -> types.ModuleType:
@@ -60,6 +75,8 @@ def build_module(terminal: SimTerminal) -> types.ModuleType:
             setattr(mod, name, value)
     for name in FUNCTIONS:
         setattr(mod, name, getattr(terminal, name))
+    for name in STRUCTURES:
+        setattr(mod, name, getattr(structs, name))
     mod.__version__ = PACKAGE_VERSION  # type: ignore[attr-defined]
     mod.__author__ = "MetaQuotes Ltd."  # type: ignore[attr-defined]
     return mod

@@ -493,9 +493,9 @@ class Watch(Runner):
         self._who = ""
         return out
 
-    def _invalid(self, si: int, symbol: str, t: int, reason: str) -> None:
-        self.events.append((t, "invalid", self._slots[si][0].name, symbol, reason))
-        super()._invalid(si, symbol, t, reason)
+    def _invalid(self, si: int, symbol: str, t: int, reason: str, message: str | None = None) -> None:
+        self.events.append((t, "invalid", self._slots[si][0].name, symbol, message or reason))
+        super()._invalid(si, symbol, t, reason, message)
 
     def _record_error(self, si: int, symbol: str, t: int, e: Exception) -> None:
         self.events.append((t, "error", self._slots[si][0].name, symbol, f"{type(e).__name__}: {e}"))

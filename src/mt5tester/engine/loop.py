@@ -266,6 +266,7 @@ class Runner:
         self._recorded = 0  # deals of the server already recorded (a cursor: every deal is stored once)
         self._active: int | None = None  # index of the strategy being called (owner of its order_send)
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
+        self.stop_ns: int | None = None  # the lookahead checker: no decision point after this time
         self.trades = [sc.trade for sc in c.cfg.strategies] if c.strategies else []
         self._by_name = {ls.strategy.name: ls.strategy for ls in c.strategies}
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
@@ -876,7 +877,7 @@ class Runner:
         last_checkpoint = _time.monotonic()
         try:
             tl = timeline(c)
-            total = len(tl)
+            total = len(tl) if self.stop_ns is None else int(np.searchsorted(tl.times, self.stop_ns, "right"))
             watch_equity = bool(cfg.coordinator.daily_loss_limit_pct or cfg.coordinator.max_drawdown_pct)
             server, terminal, counts, disabled = c.server, c.terminal, self.funnel, self.disabled
             slots, trades, call = self._slots, self.trades, self._call

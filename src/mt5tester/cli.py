@@ -365,7 +365,9 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
 
 
 @cli.command(
-    "check-lookahead", help="Prove a strategy uses no future data: full vs truncated runs (exit 7 if not)."
+    "check-lookahead",
+    help="Prove a strategy uses no future data: the full run vs runs whose data after seeded cuts is "
+    "changed, each in a fresh process (exit 7 if a decision changes).",
 )
 @click.argument("strategy")
 @click.option(
@@ -374,38 +376,49 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
     type=click.Path(path_type=Path),
     help="config with the strategy (default: the demo data with the strategy on EURUSD H1)",
 )
-@click.option("--points", default=5, show_default=True, type=click.IntRange(1, 100), help="truncation points")
+@click.option("--points", default=12, show_default=True, type=click.IntRange(1, 500), help="cut times")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of the cut times and changed data")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64), help="processes at once (default: cores)")
 @click.option("--json", "as_json", is_flag=True)
-def check_lookahead_cmd(strategy: str, config_path: Path | None, points: int, as_json: bool) -> None:
+def check_lookahead_cmd(
+    strategy: str, config_path: Path | None, points: int, seed: int, jobs: int | None, as_json: bool
+) -> None:
+    import shutil
+
     from mt5tester.demo_run import lookahead_config
     from mt5tester.engine.lookahead import check_lookahead
     from mt5tester.errors import LookaheadFound
 
+    made = config_path is None
     if config_path is None:
         config_path = lookahead_config(strategy)
-    cfg = load_config(config_path)
-    report = check_lookahead(cfg, config_path.resolve().parent, strategy, points)
+    try:
+        cfg = load_config(config_path)
+        name = (cfg.strategies[-1].name or strategy) if made else strategy  # the demo config names it
+        report = check_lookahead(cfg, config_path.resolve().parent, name, points, seed, jobs)
+    finally:
+        if made:
+            shutil.rmtree(config_path.parent, ignore_errors=True)
+    first = report.first
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         console = _console()
         console.print(
-            f"{strategy}: {len(report.cuts)} cuts, {report.signals_checked} signals and "
-            f"{report.values_checked} prepared values compared"
+            f"{strategy}: {len(report.cuts)} cuts (seed {seed}), {report.signals_checked} decisions and "
+            f"{report.values_checked} prepared values compared",
+            markup=False,
         )
         for d in report.differences[:50]:
-            console.print(
-                f"  {d.kind} {d.symbol} {d.to_dict()['time']}: full {d.full} | truncated {d.truncated}"
-            )
+            console.print(f"  {d.describe()}", markup=False)
         console.print(
             "clean: no lookahead found"
-            if report.clean
-            else f"LOOKAHEAD: {len(report.differences)} differences"
+            if first is None
+            else f"LOOKAHEAD: first difference: {first.describe()}",
+            markup=False,
         )
-    if not report.clean:
-        raise LookaheadFound(
-            f"{strategy}: {len(report.differences)} differences between full and truncated runs"
-        )
+    if first is not None:
+        raise LookaheadFound(f"{strategy}: lookahead: {first.describe()}")
 
 
 @cli.group(help="The strategies available: built-ins and installed plug-ins.")

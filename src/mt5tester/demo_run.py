@@ -84,9 +84,25 @@ def prepare_demo(out: Path) -> Path:
 
 
 def lookahead_config(strategy: str) -> Path:
-    """A config running ``strategy`` (a class spec) alone on the demo data's EURUSD H1, in a temp folder."""
+    """A config running ``strategy`` (a class spec) alone on the demo data's EURUSD H1, in a temp folder
+    (the caller removes it). A fusion strategy gets two built-in members (``trade: false``)."""
     import tempfile
 
+    from mt5tester.strategy.base import FusionStrategy
+    from mt5tester.strategy.loader import resolve_class
+
+    where, _, cls_name = strategy.rpartition(":")
+    if where.endswith(".py"):  # a file path is relative to the working folder, not the temp config's
+        strategy = f"{Path(where).resolve()}:{cls_name}"
+    cls, _ = resolve_class(strategy, Path.cwd(), f"'{strategy}'")
+    entry: dict[str, Any] = {"class": strategy, "name": cls_name or strategy}
+    members: list[dict[str, Any]] = []
+    if issubclass(cls, FusionStrategy):
+        members = [
+            {"class": "ma_cross", "name": "member_ma_cross", "trade": False},
+            {"class": "rsi_reversion", "name": "member_rsi_reversion", "trade": False},
+        ]
+        entry["params"] = {"members": [m["name"] for m in members]}
     out = Path(tempfile.mkdtemp(prefix="mt5tester-check-"))
     write_demo_data(out / "data", ["EURUSD"], DATA_START, "2024-03-01", seed=42)
     cfg = {
@@ -98,7 +114,7 @@ def lookahead_config(strategy: str) -> Path:
             "warmup_bars": 200,
         },
         "data": {"path": "data"},
-        "strategies": [{"class": strategy, "name": strategy}],
+        "strategies": [*members, entry],
         "results": {"database_url": "sqlite:///check.sqlite", "out_dir": "reports"},
     }
     path = out / "check.yaml"

@@ -103,6 +103,7 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
 
 def save(runner: Any, point: int, t: int) -> None:
     """Store the checkpoint and the rows recorded up to it in one transaction, so the two agree."""
+    runner.host.fold_calls()  # the funnel's call counts up to this point go into the snapshot
     blob = snapshot(runner, point, t)
     position = {
         "signal_seq": runner.journal.signal_seq,
@@ -114,16 +115,17 @@ def save(runner: Any, point: int, t: int) -> None:
 
 
 class Timer:
-    """Saves a checkpoint when ``every`` seconds have passed since the last one (never when None)."""
+    """Saves a checkpoint of ``runner`` when ``results.checkpoint_seconds`` have passed since the last
+    one (never when it is None)."""
 
-    def __init__(self, every: float | None, save: Callable[[int, int], None]) -> None:
-        self.every = every
-        self.save = save
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.every = runner.c.cfg.results.checkpoint_seconds
         self.last = time.monotonic()
 
     def tick(self, point: int, t: int) -> None:
         if self.every is not None and time.monotonic() - self.last >= self.every:
-            self.save(point, t)
+            save(self.runner, point, t)
             self.last = time.monotonic()
 
 

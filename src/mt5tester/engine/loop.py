@@ -44,6 +44,7 @@ class Runner:
         self.router = Router(c, self.host, self.journal)
         self.journal.on_trade = self.host.on_trade
         c.terminal.connected = True
+        self.stop_ns: int | None = None  # the lookahead checker: no decision point after this time
 
     funnel = property(lambda self: self.journal.funnel)
     capture = property(lambda self: self.router.capture, lambda self, v: setattr(self.router, "capture", v))
@@ -65,10 +66,10 @@ class Runner:
 
     def _run_points(self, progress: Callable[[int, int], None] | None, first: int) -> RunResult:
         c, t_start = self.c, _time.perf_counter()
-        timer = checkpoint.Timer(c.cfg.results.checkpoint_seconds, self._checkpoint)
+        timer = checkpoint.Timer(self)
         try:
             tl = timeline(c)
-            for point in points(tl, first):
+            for point in points(tl, first, self.stop_ns):
                 self._step(point)
                 if progress and point[0] % 256 == 0:
                     progress(point[0], len(tl))
@@ -103,10 +104,6 @@ class Runner:
             self.router.close_all_at_end(end)
         self.journal.equity(end)
         self.host.each("on_stop", record_each=False)
-
-    def _checkpoint(self, point: int, t: int) -> None:
-        self.host.fold_calls()
-        checkpoint.save(self, point, t)
 
     def _complete(self, seconds: float) -> RunResult:
         self.host.fold_calls()

@@ -126,12 +126,13 @@ def timeline(c: Components) -> Timeline:
     )
 
 
-def points(tl: Timeline, first: int) -> Iterator[Point]:
+def points(tl: Timeline, first: int, stop_ns: int | None = None) -> Iterator[Point]:
     """Points ``first``.. in order: (index, time, events (strategy index, symbol, bar index), whether
     an equity row is recorded). Numpy arrays become Python lists a chunk at a time: cheap per point,
-    bounded in memory."""
-    for lo in range(first, len(tl), CHUNK):
-        hi = min(lo + CHUNK, len(tl))
+    bounded in memory. ``stop_ns``: no point after this time (the lookahead checker's cut)."""
+    end = len(tl) if stop_ns is None else int(np.searchsorted(tl.times, stop_ns, "right"))
+    for lo in range(first, end, CHUNK):
+        hi = min(lo + CHUNK, end)
         times, starts, ev_si, ev_sym, ev_i, sample = tl.chunk(lo, hi)
         events = list(zip(ev_si, ev_sym, ev_i, strict=True))
         for j, t in enumerate(times):

@@ -16,8 +16,22 @@ from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.results.book import signal_row
 from mt5tester.risk.coordinator import ReviewContext, SignalContext
+from mt5tester.risk.decision import Decision
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.structs import OrderSendResult, TradeRequest
+
+
+def _decided_row(sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision) -> dict[str, Any]:
+    """The signals-table row of a reviewed signal, with the coordinator's decision."""
+    return signal_row(
+        *(sid, t, s, symbol, sig),
+        status=decision.status,
+        rule=decision.rule,
+        reason=decision.reason,
+        details=decision.details,
+        volume=decision.volume,
+    )
+
 
 BUY_PENDING = (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_BUY_STOP, C.ORDER_TYPE_BUY_STOP_LIMIT)
 LIMITS = (C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_SELL_LIMIT)
@@ -142,14 +156,7 @@ class Router:
         close_all = False
         for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
             s = self.host.slots[si][0]
-            row = signal_row(
-                *(sid, t, s, symbol, sig),
-                status=decision.status,
-                rule=decision.rule,
-                reason=decision.reason,
-                details=decision.details,
-                volume=decision.volume,
-            )
+            row = _decided_row(sid, t, s, symbol, sig, decision)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -321,14 +328,7 @@ class Router:
         ref = req.price if kind != "market" else (ask if buy else bid)
         risk = abs(ref - req.sl) if req.sl and ref else None
         decision = self._review([sig], [SignalContext(s.name, volume, risk, regime)], t)[0]
-        row = signal_row(
-            *(sid, t, s, req.symbol, sig),
-            status=decision.status,
-            rule=decision.rule,
-            reason=decision.reason,
-            details=decision.details,
-            volume=decision.volume,
-        )
+        row = _decided_row(sid, t, s, req.symbol, sig, decision)
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"

@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mt5tester.data.store import m1_table
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import MINUTE_NS, Timeframe
@@ -383,17 +384,7 @@ def _same_metadata(path: Path, meta: dict[str, str]) -> bool:
 
 
 def _write_parquet(bars: Bars, path: Path, meta: dict[str, str]) -> None:
-    table = pa.table(
-        {
-            "time": pa.array(bars.time, pa.int64()).view(pa.timestamp("ns", tz="UTC")),
-            "open": pa.array(bars.open, pa.float64()),
-            "high": pa.array(bars.high, pa.float64()),
-            "low": pa.array(bars.low, pa.float64()),
-            "close": pa.array(bars.close, pa.float64()),
-            "tick_volume": pa.array(bars.tick_volume, pa.int64()),
-            "spread": pa.array(bars.spread, pa.int32()),
-        }
-    ).replace_schema_metadata(meta)
+    table = m1_table(bars).replace_schema_metadata(meta)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

@@ -20,6 +20,21 @@ from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
 
 
+def m1_table(bars: Bars) -> pa.Table:
+    """Bars as the Arrow table of an M1 file, the layout ``read_m1_parquet`` reads."""
+    return pa.table(
+        {
+            "time": pa.array(bars.time, pa.int64()).view(pa.timestamp("ns", tz="UTC")),
+            "open": pa.array(bars.open, pa.float64()),
+            "high": pa.array(bars.high, pa.float64()),
+            "low": pa.array(bars.low, pa.float64()),
+            "close": pa.array(bars.close, pa.float64()),
+            "tick_volume": pa.array(bars.tick_volume, pa.int64()),
+            "spread": pa.array(bars.spread, pa.int32()),
+        }
+    )
+
+
 def find_m1_file(folder: Path, symbol: str) -> Path:
     if not folder.is_dir():
         raise DataError(f"data.path {folder} is not a folder: set data.path to the folder with the M1 files")

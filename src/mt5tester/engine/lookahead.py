@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 from mt5tester import errors
 from mt5tester.config import Config, StrategyConfig
+from mt5tester.data.store import m1_table
 from mt5tester.engine.build import Components, build
 from mt5tester.engine.dataset import read_symbol
 from mt5tester.engine.loop import Runner, timeline
@@ -379,21 +380,6 @@ def _changed_ticks(
     return np.r_[bid[:k], new_bid], np.r_[ask[:k], new_ask]
 
 
-def _write_m1(bars: Bars, path: Path) -> None:
-    table = pa.table(
-        {
-            "time": pa.array(bars.time, pa.timestamp("ns", tz="UTC")),
-            "open": bars.open,
-            "high": bars.high,
-            "low": bars.low,
-            "close": bars.close,
-            "tick_volume": bars.tick_volume,
-            "spread": bars.spread,
-        }
-    )
-    pq.write_table(table, path)
-
-
 def _write_ticks(time: np.ndarray, bid: np.ndarray, ask: np.ndarray, path: Path) -> None:
     pq.write_table(
         pa.table({"time": pa.array(time, pa.timestamp("ns", tz="UTC")), "bid": bid, "ask": ask}), path
@@ -426,7 +412,7 @@ def _observe(job: dict[str, Any]) -> dict[str, Any]:
         if cut is not None:
             bars = changed_bars(bars, cut, rng, spec.digits, job["mirror"])
         m1_times.append(bars.time[(bars.time >= start) & (bars.time < end)])
-        _write_m1(bars, data / f"{sym}_M1.parquet")
+        pq.write_table(m1_table(bars), data / f"{sym}_M1.parquet")
         if sym in real:
             r = real[sym]
             bid, ask = (

@@ -245,7 +245,7 @@ def test_read_yaml_builds_what_safeloader_builds(text: str) -> None:
 
 
 def test_read_yaml_builds_example_and_demo_configs_as_safeloader() -> None:
-    from mt5tester.demo_run import demo_config
+    from mt5tester.cli.demo import demo_config
 
     root = Path(__file__).resolve().parents[1]
     for text in (

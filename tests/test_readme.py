@@ -10,7 +10,7 @@ import click
 import pytest
 
 from mt5tester.cli import cli
-from mt5tester.demo_run import demo_config
+from mt5tester.cli.demo import demo_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -81,8 +81,8 @@ def test_readme_demo_description_matches_the_demo() -> None:
 def test_readme_strategy_example_runs_with_its_minimal_config(
     tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mt5tester.cli.demo import DATA_END, DATA_START
     from mt5tester.data.demo import write_demo_data
-    from mt5tester.demo_run import DATA_END, DATA_START
 
     section = _section("Writing a strategy")
     code_block = section.split("```python\n", 1)[1].split("```", 1)[0]

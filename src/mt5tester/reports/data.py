@@ -406,7 +406,7 @@ def summary_rows(rep: RunReport) -> list[tuple[str, str]]:
 
 def metrics_rows(m: Mt5Metrics) -> list[tuple[str, str]]:
     """The MT5 report's Results block: order and number formats of the tester report (spec 6.6)."""
-    from mt5tester.cli_metrics import report_rows
+    from mt5tester.results.metrics_text import report_rows
 
     return report_rows(m)
 

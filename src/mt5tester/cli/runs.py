@@ -102,8 +102,8 @@ def _funnel_rows(funnel: dict[str, Any], prefix: str = "") -> list[tuple[str, st
 @db_option
 @json_option
 def runs_show(run_id: str, db_url: str | None, as_json: bool) -> None:
-    from mt5tester.cli_metrics import report_rows
     from mt5tester.results.metrics import Mt5Metrics
+    from mt5tester.results.metrics_text import report_rows
     from mt5tester.results.queries import open_results, run_details
 
     d = run_details(open_results(db_url), run_id)
@@ -167,7 +167,7 @@ def runs_show(run_id: str, db_url: str | None, as_json: bool) -> None:
 @db_option
 @json_option
 def runs_compare(run_ids: tuple[str, ...], db_url: str | None, as_json: bool) -> None:
-    from mt5tester.cli_metrics import report_rows
+    from mt5tester.results.metrics_text import report_rows
     from mt5tester.results.queries import compare_runs, open_results
 
     if len(run_ids) < 2:

@@ -303,7 +303,7 @@ def _resume_target(
 @cli.command(help="Generate demo data and run a demo portfolio on it (no real data needed).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo_out"), show_default=True)
 def demo(out: Path) -> None:
-    from mt5tester.demo_run import prepare_demo
+    from mt5tester.cli.demo import prepare_demo
 
     console = _console()
     config_path = prepare_demo(out.resolve())
@@ -385,7 +385,7 @@ def check_lookahead_cmd(
 ) -> None:
     import shutil
 
-    from mt5tester.demo_run import lookahead_config
+    from mt5tester.cli.demo import lookahead_config
     from mt5tester.engine.lookahead import check_lookahead
     from mt5tester.errors import LookaheadFound
 
@@ -499,22 +499,22 @@ def config_schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
-from mt5tester.cli_metrics import metrics as _metrics_cmd  # noqa: E402
+from mt5tester.cli.metrics import metrics as _metrics_cmd  # noqa: E402
 
 cli.add_command(_metrics_cmd)
 
 
-from mt5tester.cli_data import data as _data_group  # noqa: E402
+from mt5tester.cli.data import data as _data_group  # noqa: E402
 
 cli.add_command(_data_group)
 
 
-from mt5tester.cli_report import report as _report_group  # noqa: E402
+from mt5tester.cli.report import report as _report_group  # noqa: E402
 
 cli.add_command(_report_group)
 
 
-from mt5tester.cli_runs import runs as _runs_group  # noqa: E402
+from mt5tester.cli.runs import runs as _runs_group  # noqa: E402
 
 cli.add_command(_runs_group)
 

@@ -233,6 +233,7 @@ def print_locations(console: Console, engine: Any, run_id: str, report: Path | N
 @click.option("--end", help="YYYY-MM-DD, overrides backtest.end")
 @click.option("--out", type=click.Path(path_type=Path), help="report folder, overrides results.out_dir")
 @click.option("--allow-unhealthy", is_flag=True, help="run even if data health is below data.min_health")
+@click.option("--trading-mode", "trading_mode", help="a profile of trading_modes:, overrides trading_mode")
 def backtest(
     config_path: Path,
     symbols: str | None,
@@ -242,6 +243,7 @@ def backtest(
     allow_unhealthy: bool,
     resume_id: str | None,
     db_url: str | None,
+    trading_mode: str | None,
 ) -> None:
     if resume_id:
         cfg, base_dir, state = _resume_target(resume_id, config_path, db_url)
@@ -253,6 +255,7 @@ def backtest(
         "backtest.start": start,
         "backtest.end": end,
         "results.out_dir": str(out.resolve()) if out else None,
+        "trading_mode": trading_mode,
     }
     cfg = load_config(config_path, overrides)
     if symbols:  # narrows the strategies that list their own symbols too (README: flags override)
@@ -480,11 +483,13 @@ def config() -> None:
 def config_check(file: Path) -> None:
     from mt5tester.errors import ConfigError, StrategyLoadError
     from mt5tester.strategy.loader import load_strategies
+    from mt5tester.strategy.modes import prepare_config
 
     cfg = load_config(file)
     cfg.check_symbol_specs()
-    if cfg.strategies:  # none is valid here: a run-script config has none
+    if cfg.strategies or cfg.strategy_folders:  # none is valid here: a run-script config has none
         try:
+            cfg = prepare_config(cfg, file.resolve().parent)
             load_strategies(cfg, file.resolve().parent)
         except StrategyLoadError as e:
             raise ConfigError(str(e)) from None

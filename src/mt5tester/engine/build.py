@@ -16,6 +16,7 @@ from mt5tester.data.resample import parse_server_tz, resample
 from mt5tester.engine import preflight
 from mt5tester.engine.dataset import Dataset, read_symbol
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
+from mt5tester.engine.modes import ModeSwitch
 from mt5tester.errors import ConfigError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
@@ -24,6 +25,7 @@ from mt5tester.regime.detectors import RegimeParams, RegimeTracker
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
+from mt5tester.strategy.modes import prepare_config
 from mt5tester.terminal.api import SimTerminal
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import (
@@ -53,6 +55,7 @@ class Components:
     feeds: dict[tuple[int, str], StrategyFeed]
     engine: Engine
     regimes: RegimeTracker | None = None
+    modes: ModeSwitch | None = None  # trading_mode_switch: the mode in force per signal
 
 
 def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
@@ -113,6 +116,8 @@ def build(
     except ValueError as e:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     cfg.check_symbol_specs()
+    if with_strategies:
+        cfg = prepare_config(cfg, base_dir)  # strategy folders, trading_mode (strategy/modes.py)
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
     engine = engine or db.connect(
         cfg.results.database_url,
@@ -234,7 +239,9 @@ def build(
     if cfg.regime.enabled:
         params = RegimeParams(**cfg.regime.model_dump(exclude={"enabled"}))
         regimes = RegimeTracker.from_m1(m1, params, bt.server_timezone)
-    coordinator = Coordinator(cfg.coordinator, build_module(terminal))
+    mt5 = build_module(terminal)
+    coordinator = Coordinator(cfg.coordinator, mt5)
+    modes = ModeSwitch(cfg, strategies, coordinator, mt5) if cfg.trading_mode_switch and strategies else None
     return Components(
         cfg,
         base_dir,
@@ -249,4 +256,5 @@ def build(
         feeds,
         engine,
         regimes,
+        modes,
     )

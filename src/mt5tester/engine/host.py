@@ -15,7 +15,7 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.journal import Journal
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import StrategyRuntimeError
-from mt5tester.model.signal import Signal
+from mt5tester.model.signal import InvalidSignal, Signal
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
 from mt5tester.terminal.server import Deal
 
@@ -108,6 +108,9 @@ class Host:
                 return self.failed(si, symbol, t, e)
             detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'signal'}: {x['msg']}" for x in e.errors())
             self._invalid(si, symbol, t, "invalid Signal: " + detail)
+            return []
+        except InvalidSignal as e:  # an adapted strategy's dict (strategy/legacy.py)
+            self._invalid(si, symbol, t, e.reason, str(e))
             return []
         except Exception as e:
             return self.failed(si, symbol, t, e)

@@ -89,7 +89,11 @@ class Runner:
         self.journal.deals()
         self.c.terminal.set_time(t)
         cfg = self.c.cfg.coordinator
-        if cfg.daily_loss_limit_pct or cfg.max_drawdown_pct:  # the breaker watches equity
+        if self.c.modes is not None:  # each trading mode's coordinator keeps its own breaker
+            for co in self.c.modes.coordinators():
+                if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct:
+                    co.observe(self.c.terminal.market.to_server_s(t))
+        elif cfg.daily_loss_limit_pct or cfg.max_drawdown_pct:  # the breaker watches equity
             self.c.coordinator.observe(self.c.terminal.market.to_server_s(t))
         self.router.process(self.host.decide(events, t), t)
         if sample:

@@ -15,14 +15,16 @@ from mt5tester.engine.journal import Funnel, Journal, magic_of, signal_of
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.results.book import signal_row
-from mt5tester.risk.coordinator import ReviewContext, SignalContext
-from mt5tester.risk.decision import Decision
+from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
+from mt5tester.risk.decision import Decision, reject
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.structs import OrderSendResult, TradeRequest
 
 
-def _decided_row(sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision) -> dict[str, Any]:
-    """The signals-table row of a reviewed signal, with the coordinator's decision."""
+def _decided_row(
+    sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision, mode: str | None = None
+) -> dict[str, Any]:
+    """The signals-table row of a reviewed signal, with the coordinator's decision and the trading mode."""
     return signal_row(
         *(sid, t, s, symbol, sig),
         status=decision.status,
@@ -30,6 +32,7 @@ def _decided_row(sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: D
         reason=decision.reason,
         details=decision.details,
         volume=decision.volume,
+        trading_mode=mode,
     )
 
 
@@ -70,7 +73,13 @@ class Router:
         tracker = self.c.regimes
         return None if tracker is None else tracker.label_at(symbol, t)
 
-    def _review(self, sigs: list[Signal], contexts: list[SignalContext], t: int) -> list[Any]:
+    def _review(
+        self,
+        sigs: list[Signal],
+        contexts: list[SignalContext],
+        t: int,
+        coordinator: Coordinator | None = None,
+    ) -> list[Any]:
         """One coordinator review of signals of one moment, with the book's owners and the clock."""
         ctx = ReviewContext(
             now=t,
@@ -79,7 +88,37 @@ class Router:
             owners={p.ticket: p.strategy for p in self.c.server.positions},
             server_time=self.c.terminal.market.to_server_s(t),
         )
-        return list(self.c.coordinator.review(sigs, ctx))
+        return list((coordinator or self.c.coordinator).review(sigs, ctx))
+
+    def _decide(
+        self, items: list[tuple[int, str, Signal, int, str | None]], contexts: list[SignalContext], t: int
+    ) -> tuple[list[Decision], list[str | None]]:
+        """The decisions of one moment's signals and the trading mode each was reviewed under: with a
+        trading_mode_switch, each under the mode in force for it (engine/modes.py), by that mode's
+        coordinator; an entry the mode does not select is rejected (rule trading_mode)."""
+        modes = self.c.modes
+        if modes is None:
+            return self._review([it[2] for it in items], contexts, t), [self.c.cfg.trading_mode] * len(items)
+        server_s = self.c.terminal.market.to_server_s(t)
+        out: list[Decision | None] = [None] * len(items)
+        names: list[str | None] = []
+        groups: dict[str | None, list[int]] = {}
+        for k, (si, symbol, sig, _, regime) in enumerate(items):
+            mode = modes.active(server_s, regime)
+            names.append(mode.name)
+            name = self.host.name(si)
+            if sig.direction != "flat" and (
+                name not in mode.strategies or (mode.symbols is not None and symbol not in mode.symbols)
+            ):
+                out[k] = reject("trading_mode", "not_in_mode", mode=mode.name, strategy=name, symbol=symbol)
+            else:
+                groups.setdefault(mode.name, []).append(k)
+        for mode_name, ks in groups.items():
+            coordinator = modes.modes[mode_name].coordinator
+            got = self._review([items[k][2] for k in ks], [contexts[k] for k in ks], t, coordinator)
+            for k, d in zip(ks, got, strict=True):
+                out[k] = d
+        return [d if d is not None else reject("coordinator", "internal") for d in out], names
 
     def _order_send(self, req: TradeRequest) -> OrderSendResult:
         """The engine's own request, sent as an EA sends it: ``order_send`` on the MetaTrader5 module with
@@ -152,11 +191,11 @@ class Router:
             sl, _tp, ref = self._stops(sig, symbol)
             risk = abs(ref - sl) if sl and ref else None
             contexts.append(SignalContext(s.name, sig.volume or s.volume, risk, regime))
-        decisions = self._review([it[2] for it in items], contexts, t)
+        decisions, modes = self._decide(items, contexts, t)
         close_all = False
-        for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
+        for (si, symbol, sig, sid, _), decision, mode in zip(items, decisions, modes, strict=True):
             s = self.host.slots[si][0]
-            row = _decided_row(sid, t, s, symbol, sig, decision)
+            row = _decided_row(sid, t, s, symbol, sig, decision, mode)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -327,8 +366,11 @@ class Router:
         bid, ask = (quote[0], quote[1]) if quote else (0.0, 0.0)
         ref = req.price if kind != "market" else (ask if buy else bid)
         risk = abs(ref - req.sl) if req.sl and ref else None
-        decision = self._review([sig], [SignalContext(s.name, volume, risk, regime)], t)[0]
-        row = _decided_row(sid, t, s, req.symbol, sig, decision)
+        decided, modes = self._decide(
+            [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, volume, risk, regime)], t
+        )
+        decision = decided[0]
+        row = _decided_row(sid, t, s, req.symbol, sig, decision, modes[0])
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"

@@ -198,7 +198,7 @@ def run(
         deal_count=done.deals,
         deposit=config.backtest.initial_deposit,
         currency=config.backtest.deposit_currency,
-        config=_redacted(config),
+        config=_redacted(components.cfg),  # with strategy folders expanded and the trading mode applied
         loop_seconds=done.loop_seconds,
         m1_bars=done.m1_bars,
         source=source,

@@ -64,6 +64,7 @@ def signal_row(
         "order_ticket": None,
         "retcode": None,
         "position_id": None,
+        "trading_mode": None,
     }
     row.update(decision)
     return row

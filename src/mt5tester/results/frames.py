@@ -140,6 +140,7 @@ SIGNALS = {
     "order_ticket": "Int64",
     "retcode": "Int64",
     "position_id": "Int64",
+    "trading_mode": object,
 }
 EQUITY = {
     "time": "time",

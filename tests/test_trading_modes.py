@@ -314,3 +314,29 @@ def test_config_check_error_without_file_lines_still_names_the_path(demo_data: P
     raw = _raw(demo_data, tmp_path, trading_modes={"x": {"symbols": ["USDJPY"]}}, trading_mode="x")
     with pytest.raises(ConfigError, match=r"trading_modes\.x\.symbols\.0: 'USDJPY'"):
         _run(raw, tmp_path)
+
+
+def test_report_compare_of_two_modes_shows_the_difference(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = _raw(
+        demo_data,
+        tmp_path,
+        trading_modes={"normal": {}, "conservative": {"strategies": ["fast"], "risk_multiplier": 0.5}},
+    )
+    path = write_yaml(tmp_path / "c.yaml", raw)
+    ids = []
+    for mode in ("normal", "conservative"):
+        code, out, err = run_cli("backtest", "--config", str(path), "--trading-mode", mode)
+        assert code == 0, err
+        ids.append(out.split("run ", 1)[1].split(":", 1)[0])
+    db = raw["results"]["database_url"]
+    code, out, err = run_cli("report", "compare", *ids, "--db", db, "--out", str(tmp_path / "cmp"))
+    assert code == 0, err
+    html = next((tmp_path / "cmp").glob("compare_*.html")).read_text()
+    assert "<section id='modes'><h2>Trading modes</h2>" in html
+    runs = [mt5tester.load_run(i, db=db) for i in ids]
+    for run, mode in zip(runs, ("normal", "conservative"), strict=True):
+        sig = run.signals
+        approved = int((sig["status"] != "rejected").sum())
+        assert f"<td>{run.run_id}</td><td>{mode}</td><td>{mode}</td><td class='n'>{len(sig)}</td>" in html
+        assert f"<td class='n'>{approved}</td>" in html
+    assert "trading_mode_diff.conservative.coordinator.risk_multiplier" in html  # the config diff

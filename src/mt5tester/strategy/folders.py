@@ -56,6 +56,7 @@ def folder_entries(entry: StrategyFolderConfig, cfg: Config, base_dir: Path) -> 
         StrategyConfig.model_validate(
             {
                 "class": f"{p}:{cls.__name__}",
+                "name": cls.__name__,
                 "category": entry.category,
                 "params": entry.params,
                 "symbols": entry.symbols,

@@ -138,6 +138,7 @@ class LegacyStrategy(Strategy):
     """Base of the adapter classes ``adapt`` makes: holds one instance of the legacy class."""
 
     Params: ClassVar[type[StrategyParams]] = LegacyParams
+    data_format = "numpy"  # the df the host passes is only read for its last bar's time
     legacy_class: ClassVar[type]
     legacy_call: ClassVar[str]
 

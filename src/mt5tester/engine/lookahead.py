@@ -48,6 +48,7 @@ from mt5tester.engine.preflight import day_ns
 from mt5tester.errors import ConfigError, Mt5TesterError
 from mt5tester.model.bars import Bars
 from mt5tester.model.signal import Signal
+from mt5tester.strategy.folders import expand_folders
 from mt5tester.strategy.loader import BUILTINS, plugin_targets
 from mt5tester.terminal.server import TickStream
 
@@ -137,7 +138,8 @@ def _shown_name(sc: StrategyConfig) -> str:
 
 def _only(cfg: Config, name: str, work: Path) -> Config:
     """The config reduced to the strategy (and, for a fusion strategy, its members); its results in a
-    temp DB; ``portfolio.categories`` dropped (they describe the whole portfolio, not this check)."""
+    temp DB; ``portfolio.categories`` and the trading modes dropped (they describe the whole portfolio,
+    not this check; strategy folders are expanded before)."""
     chosen = [sc for sc in cfg.strategies if name in (_shown_name(sc), sc.class_)]
     if not chosen:
         names = [_shown_name(sc) for sc in cfg.strategies]
@@ -150,6 +152,9 @@ def _only(cfg: Config, name: str, work: Path) -> Config:
         update={
             "strategies": keep,
             "portfolio": cfg.portfolio.model_copy(update={"categories": []}),
+            "trading_modes": {},
+            "trading_mode": None,
+            "trading_mode_switch": [],
             "results": cfg.results.model_copy(
                 update={"database_url": f"sqlite:///{work / 'check.sqlite'}", "out_dir": work}
             ),
@@ -166,7 +171,7 @@ def check_lookahead(
     """Compare the reference run with ``points`` runs whose data after a seeded cut is changed."""
     work = Path(tempfile.mkdtemp(prefix="mt5tester-lookahead-"))
     try:
-        cfg = _only(cfg, name, work)
+        cfg = _only(expand_folders(cfg, base_dir), name, work)
         full = _side(cfg, base_dir, work / "full", None, seed, repeat=2)
         report = LookaheadReport(name, [], seed)
         first, second = full["runs"]

@@ -88,13 +88,7 @@ class Runner:
         self.c.server.advance(t)
         self.journal.deals()
         self.c.terminal.set_time(t)
-        cfg = self.c.cfg.coordinator
-        if self.c.modes is not None:  # each trading mode's coordinator keeps its own breaker
-            for co in self.c.modes.coordinators():
-                if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct:
-                    co.observe(self.c.terminal.market.to_server_s(t))
-        elif cfg.daily_loss_limit_pct or cfg.max_drawdown_pct:  # the breaker watches equity
-            self.c.coordinator.observe(self.c.terminal.market.to_server_s(t))
+        self.router.observe(t)  # the circuit breakers watch equity
         self.router.process(self.host.decide(events, t), t)
         if sample:
             self.journal.equity(t)

@@ -73,6 +73,13 @@ class Router:
         tracker = self.c.regimes
         return None if tracker is None else tracker.label_at(symbol, t)
 
+    def observe(self, t: int) -> None:
+        """Equity for the coordinators' circuit breakers (each trading mode's keeps its own)."""
+        coordinators = self.c.modes.coordinators() if self.c.modes is not None else [self.c.coordinator]
+        for co in coordinators:
+            if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct:
+                co.observe(self.c.terminal.market.to_server_s(t))
+
     def _review(
         self,
         sigs: list[Signal],

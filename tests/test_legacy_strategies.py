@@ -242,3 +242,21 @@ def test_check_lookahead_on_adapted_strategies(
         assert (
             report["first_difference"]["kind"] == "signal" and report["first_difference"]["strategy"] == "s"
         )
+
+
+def test_adapted_strategy_state_checkpoints_and_restores(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    from mt5tester.config import StrategyConfig
+    from mt5tester.strategy.loader import build_strategy
+
+    raw = _raw(demo_data, tmp_path, [{"class": f"{TECH / 'sma_cross.py'}:SmaCrossStrategy", "name": "x"}])
+    cfg = parse_config(copy.deepcopy(raw))
+    sc: StrategyConfig = cfg.strategies[0]
+    one, two = (build_strategy(sc, cfg, tmp_path, 0).strategy for _ in range(2))
+    one.legacy.memory = {"EURUSD": [1.5, 2.5]}  # type: ignore[attr-defined]
+    two.load_state(one.state_dict())  # type: ignore[attr-defined]
+    assert two.legacy.memory == {"EURUSD": [1.5, 2.5]}  # type: ignore[attr-defined]
+    assert two.legacy.mt5_manager is two.manager is not one.manager  # type: ignore[attr-defined]
+    # a whole run checkpointing every few points (the SQL recorder) completes
+    raw["results"]["checkpoint_seconds"] = 0.001
+    code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
+    assert code == 0, err

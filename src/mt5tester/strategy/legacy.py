@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import io
 import math
+import pickle
 from typing import Any, ClassVar
 
 import numpy as np
@@ -155,6 +157,17 @@ class LegacyStrategy(Strategy):
         self.manager = SimManager(self)
         self.legacy = self.legacy_class(**constructor_kwargs(self.legacy_class, self, params.model_dump()))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The legacy instance's attributes for checkpoints (engine/checkpoint.py), its manager by
+        reference: the adapter class is made at load time, so the strategy is not pickled itself."""
+        buf = io.BytesIO()
+        _ManagerPickler(buf, self.manager).dump(vars(self.legacy))
+        return {"legacy": buf.getvalue()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        attrs = _ManagerUnpickler(io.BytesIO(state["legacy"]), self.manager).load()
+        vars(self.legacy).update(attrs)
+
     def generate_signals(self, symbol: str, timeframe: Timeframe, df: Any) -> list[Signal]:
         if self.legacy_call == "generate_signals":
             out = self.legacy.generate_signals(symbol)
@@ -165,6 +178,26 @@ class LegacyStrategy(Strategy):
             out = getattr(self.legacy, self.legacy_call)(frame)
         bar = int(df["time"][-1]) if len(df) else 0
         return signals_from(out, symbol, self, bar)
+
+
+class _ManagerPickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, manager: SimManager) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.manager = manager
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return "manager" if obj is self.manager else None
+
+
+class _ManagerUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, manager: SimManager) -> None:
+        super().__init__(file)
+        self.manager = manager
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid != "manager":
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        return self.manager
 
 
 def adapt(cls: type, category: str | None = None) -> type[Strategy]:

@@ -340,3 +340,34 @@ def test_report_compare_of_two_modes_shows_the_difference(demo_data: Path, tmp_p
         assert f"<td>{run.run_id}</td><td>{mode}</td><td>{mode}</td><td class='n'>{len(sig)}</td>" in html
         assert f"<td class='n'>{approved}</td>" in html
     assert "trading_mode_diff.conservative.coordinator.risk_multiplier" in html  # the config diff
+
+
+def test_fusion_selected_brings_its_members_and_their_signals_carry_the_mode(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    strategies = [
+        *TWO[:1],
+        {"class": "rsi_reversion", "name": "rsi_m", "trade": False},
+        {"class": "macd_cross", "name": "macd_m", "trade": False},
+        {
+            "class": "weighted_vote",
+            "name": "vote",
+            "params": {"members": ["rsi_m", "macd_m"], "threshold": 0.5},
+        },
+    ]
+    raw = _raw(demo_data, tmp_path, strategies=strategies, trading_modes={"v": {"strategies": ["vote"]}})
+    result = _run({**raw, "trading_mode": "v"}, tmp_path)
+    assert [s["name"] for s in result.config["strategies"]] == ["rsi_m", "macd_m", "vote"]
+    sig = result.signals
+    assert "to_fusion" in set(sig["status"]) and set(sig["trading_mode"]) == {"v"}
+
+
+def test_week_mask_widens_windows_across_the_week_end() -> None:
+    from mt5tester.config import TimeWindowConfig
+    from mt5tester.engine.modes import week_mask
+
+    mask = week_mask([TimeWindowConfig.model_validate({"days": ["mon"], "from": "00:00", "to": "00:10"})], 30)
+    sunday = 6 * 1440
+    assert not mask[sunday + 23 * 60 + 29] and mask[sunday + 23 * 60 + 30]  # 30 minutes before, wrapped
+    assert mask[39] and not mask[40]  # Monday 00:39 is within 30 minutes of 00:10 (exclusive end)
+    assert int(mask.sum()) == 10 + 2 * 30

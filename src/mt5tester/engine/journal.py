@@ -129,6 +129,8 @@ class Journal:
         self.logged_invalid: set[str] = set()
         self.recorded = 0  # deals of the server already recorded (a cursor: every deal is stored once)
         self.on_trade: Callable[[Deal], None] = lambda d: None  # the host's hook, set by the Runner
+        # the trading mode in force for (symbol, t): the router's, set when it is built
+        self.mode_at: Callable[[str, int], str | None] = lambda symbol, t: c.cfg.trading_mode
 
     # ------------------------------------------------------------------------------ trading
     def deals(self, notify: bool = True) -> None:
@@ -161,7 +163,8 @@ class Journal:
         for sig in sigs:
             sid = self.next_signal()
             self.funnel.fed_to_fusion += 1
-            self.signal(signal_row(sid, t, strategy, symbol, sig, status="to_fusion"))
+            mode = self.mode_at(symbol, t)
+            self.signal(signal_row(sid, t, strategy, symbol, sig, status="to_fusion", trading_mode=mode))
 
     def equity(self, t: int) -> None:
         acc = self.c.server

@@ -13,7 +13,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from mt5tester.config import Config, ModeSwitchConfig, TimeWindowConfig
+import numpy as np
+
+from mt5tester.config import Config, TimeWindowConfig
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.risk.rules import _in_window
 from mt5tester.strategy.loader import LoadedStrategy
@@ -57,7 +59,13 @@ class ModeSwitch:
         self.base = self.modes[cfg.trading_mode]
         blocked = cfg.coordinator.blocked
         self.switches = [
-            (sw, blocked if sw.windows == "blocked" else sw.windows) for sw in cfg.trading_mode_switch
+            (
+                sw,
+                None
+                if sw.regimes is not None
+                else week_mask(blocked if sw.windows == "blocked" else sw.windows, sw.margin_minutes),
+            )
+            for sw in cfg.trading_mode_switch
         ]
 
     def coordinators(self) -> list[Coordinator]:
@@ -65,20 +73,33 @@ class ModeSwitch:
 
     def active(self, server_s: int, regime: str | None) -> Mode:
         """The mode in force at server time ``server_s`` for a symbol in regime ``regime``."""
-        for sw, windows in self.switches:
-            if _holds(sw, windows, server_s, regime):
+        minute = -1
+        for sw, mask in self.switches:
+            if mask is None:
+                if regime in (sw.regimes or ()):
+                    return self.modes[sw.mode]
+                continue
+            if minute < 0:
+                t = dt.datetime.fromtimestamp(server_s, dt.UTC)
+                minute = t.weekday() * MINUTES_A_DAY + t.hour * 60 + t.minute
+            if mask[minute]:
                 return self.modes[sw.mode]
         return self.base
 
 
-def _holds(sw: ModeSwitchConfig, windows: Any, server_s: int, regime: str | None) -> bool:
-    if sw.regimes is not None:
-        return regime in sw.regimes
-    wins: list[TimeWindowConfig] = windows or []
-    t = dt.datetime.fromtimestamp(server_s, dt.UTC)
-    # widened by the margin: some minute within margin_minutes of now is inside a window
-    for k in range(-sw.margin_minutes, sw.margin_minutes + 1):
-        m = t + dt.timedelta(minutes=k)
-        if any(_in_window(w, m.weekday(), m.hour * 60 + m.minute) for w in wins):
-            return True
-    return False
+MINUTES_A_DAY = 1440
+
+
+def week_mask(windows: list[TimeWindowConfig] | Any, margin: int) -> np.ndarray:
+    """For each minute of the server week (Monday 00:00 = 0), whether it is inside one of ``windows``
+    widened by ``margin`` minutes on both sides (the week wraps around)."""
+    week = 7 * MINUTES_A_DAY
+    inside = np.zeros(week, bool)
+    for m in range(week):
+        day, minute = divmod(m, MINUTES_A_DAY)
+        inside[m] = any(_in_window(w, day, minute) for w in windows or [])
+    if margin and inside.any():
+        padded = np.concatenate([inside[-margin:], inside, inside[:margin]]).astype(np.int64)
+        sums = np.convolve(padded, np.ones(2 * margin + 1, np.int64), mode="valid")
+        inside = sums > 0
+    return inside

@@ -64,6 +64,7 @@ class Router:
         self._own = False  # True while the engine itself sends through order_send (already reviewed)
         self._magic = {magic_of(si): host.name(si) for si in range(len(host.slots))}
         c.terminal.router = self.route  # every order_send on the terminal comes here
+        journal.mode_at = self.mode_at  # fusion members' signals carry the trading mode too
 
     @property
     def funnel(self) -> Funnel:
@@ -72,6 +73,12 @@ class Router:
     def regime(self, symbol: str, t: int) -> str | None:
         tracker = self.c.regimes
         return None if tracker is None else tracker.label_at(symbol, t)
+
+    def mode_at(self, symbol: str, t: int) -> str | None:
+        """The trading mode in force for ``symbol`` at ``t`` (engine/modes.py)."""
+        if self.c.modes is None:
+            return self.c.cfg.trading_mode
+        return self.c.modes.active(self.c.terminal.market.to_server_s(t), self.regime(symbol, t)).name
 
     def observe(self, t: int) -> None:
         """Equity for the coordinators' circuit breakers (each trading mode's keeps its own)."""

@@ -109,9 +109,10 @@ class SimManager:
         rates = self.mt5.copy_rates_from_pos(symbol, int(tf), 1, int(count))
         if rates is None or len(rates) == 0:
             return None
-        df = pd.DataFrame({name: rates[name] for name in rates.dtype.names})
-        df["time"] = pd.to_datetime(df["time"], unit="s")
-        return df
+        cols = {name: rates[name] for name in rates.dtype.names}
+        # as pd.to_datetime(rates["time"], unit="s"), built directly (a third of the cost per call)
+        cols["time"] = (rates["time"].astype(np.int64) * 1_000_000_000).astype("datetime64[ns]")
+        return pd.DataFrame(cols)
 
     get_data = get_historical_data = copy_rates = get_rates
 

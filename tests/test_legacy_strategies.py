@@ -260,3 +260,15 @@ def test_adapted_strategy_state_checkpoints_and_restores(demo_data: Path, tmp_pa
     raw["results"]["checkpoint_seconds"] = 0.001
     code, _, err = run_cli("backtest", "--config", str(write_yaml(tmp_path / "c.yaml", raw)))
     assert code == 0, err
+
+
+def test_symbols_flag_narrows_a_folder_entry(demo_data: Path, tmp_path: Path, run_cli) -> None:
+    raw = _raw(demo_data, tmp_path, [{"folder": str(TECH), "symbols": ["EURUSD", "GBPUSD"]}])
+    path = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli("backtest", "--config", str(path), "--symbols", "GBPUSD")
+    assert code == 0, err
+    run_id = out.split("run ", 1)[1].split(":", 1)[0]
+    stored = mt5tester.load_run(run_id, db=raw["results"]["database_url"])
+    assert {tuple(s["symbols"]) for s in stored.config["strategies"]} == {("GBPUSD",)}
+    code, _, err = run_cli("backtest", "--config", str(path), "--symbols", "USDJPY")
+    assert code == 4 and "none of its symbols ['EURUSD', 'GBPUSD'] is in --symbols ['USDJPY']" in err

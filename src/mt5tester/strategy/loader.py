@@ -215,7 +215,20 @@ def narrow_symbols(cfg: Config, symbols: list[str]) -> Config:
                 )
             sc = sc.model_copy(update={"symbols": keep})
         strategies.append(sc)
-    return cfg.model_copy(update={"backtest": backtest, "strategies": strategies})
+    folders = []
+    for f in cfg.strategy_folders:  # a folder entry's own symbols narrow the same way
+        if f.symbols is not None:
+            keep = [s for s in f.symbols if s in backtest.symbols]
+            if not keep:
+                raise StrategyLoadError(
+                    f"strategy folder {f.folder}: none of its symbols {f.symbols} is in --symbols "
+                    f"{backtest.symbols}; add one of them to --symbols or remove the folder from the config"
+                )
+            f = f.model_copy(update={"symbols": keep})
+        folders.append(f)
+    return cfg.model_copy(
+        update={"backtest": backtest, "strategies": strategies, "strategy_folders": folders}
+    )
 
 
 def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:

@@ -272,3 +272,18 @@ def test_symbols_flag_narrows_a_folder_entry(demo_data: Path, tmp_path: Path, ru
     assert {tuple(s["symbols"]) for s in stored.config["strategies"]} == {("GBPUSD",)}
     code, _, err = run_cli("backtest", "--config", str(path), "--symbols", "USDJPY")
     assert code == 4 and "none of its symbols ['EURUSD', 'GBPUSD'] is in --symbols ['USDJPY']" in err
+
+
+def test_check_lookahead_finds_a_strategy_of_a_folder_despite_trading_modes(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    raw = base_config(demo_data, tmp_path, warmup_bars=40, end="2024-01-10")
+    raw["strategies"] = [NATIVE, {"folder": str(TECH)}]
+    raw["trading_modes"] = {"only_x": {"strategies": ["x"]}}
+    raw["trading_mode"] = "only_x"
+    path = write_yaml(tmp_path / "c.yaml", raw)
+    code, out, err = run_cli(
+        "check-lookahead", "DfCross", "--config", str(path), "--points", "1", "--jobs", "1"
+    )
+    assert code == 0, err
+    assert "DfCross: 1 cuts (seed 0)" in out and "clean: no lookahead found" in out

@@ -371,3 +371,100 @@ def test_week_mask_widens_windows_across_the_week_end() -> None:
     assert not mask[sunday + 23 * 60 + 29] and mask[sunday + 23 * 60 + 30]  # 30 minutes before, wrapped
     assert mask[39] and not mask[40]  # Monday 00:39 is within 30 minutes of 00:10 (exclusive end)
     assert int(mask.sum()) == 10 + 2 * 30
+
+
+def _stored(db: Path, run_id: str) -> tuple[list, list]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        deals = conn.execute(
+            "SELECT ticket, time, type, entry, volume, price, profit, strategy, signal_id FROM deals "
+            "WHERE run_id = ? ORDER BY ticket",
+            (run_id,),
+        ).fetchall()
+        signals = conn.execute(
+            "SELECT signal_id, time, strategy, symbol, direction, status, reason, volume, trading_mode "
+            "FROM signals WHERE run_id = ? ORDER BY signal_id",
+            (run_id,),
+        ).fetchall()
+    return deals, signals
+
+
+def test_resume_with_a_mode_switch_and_an_adapted_strategy_equals_the_uninterrupted_run(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    """Checkpoints keep each mode's circuit breaker and the adapted strategy's state: a run resumed from
+    a mid-run checkpoint (what a killed run leaves) ends with the reference run's deals and signals."""
+    import sqlite3
+
+    from conftest import FIXTURES
+
+    def config(folder: Path, checkpoint_seconds: float | None) -> Path:
+        folder.mkdir()
+        raw = _raw(
+            demo_data,
+            folder,
+            strategies=[TWO[0], {"class": f"{FIXTURES / 'legacy' / 'technical' / 'df_cross.py'}:DfCross"}],
+            coordinator={"blocked": [{"days": ["tue", "thu"], "from": "10:00", "to": "11:00"}]},
+            trading_modes={"news": {"risk_multiplier": 0.5, "coordinator": {"max_drawdown_pct": 1.0}}},
+            trading_mode_switch=[{"mode": "news", "windows": "blocked", "margin_minutes": 120}],
+        )
+        raw["results"]["checkpoint_seconds"] = checkpoint_seconds
+        raw["report"] = {"html": False}
+        return write_yaml(folder / "c.yaml", raw)
+
+    assert run_cli("backtest", "--config", str(config(tmp_path / "ref", None)))[0] == 0
+    code, out, err = run_cli("backtest", "--config", str(config(tmp_path / "cut", 0.0001)))
+    assert code == 0, err
+    with sqlite3.connect(tmp_path / "ref" / "results.sqlite") as conn:
+        (ref_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
+        # the news mode's drawdown breaker latches here; the run is cut after that
+        (latched,) = conn.execute("SELECT min(time) FROM signals WHERE reason = 'max_drawdown'").fetchone()
+    assert latched is not None
+    db = tmp_path / "cut" / "results.sqlite"
+    with sqlite3.connect(db) as conn:  # as a run killed after its first checkpoint past the latch left it
+        (run_id, keep) = conn.execute(
+            "SELECT run_id, min(seq) FROM checkpoints WHERE time_ns > ? GROUP BY run_id", (latched,)
+        ).fetchone()
+        (last,) = conn.execute("SELECT max(seq) FROM checkpoints").fetchone()
+        assert last > keep + 10
+        conn.execute("DELETE FROM checkpoints WHERE seq > ?", (keep,))
+        conn.execute("UPDATE runs SET status = 'running'")
+    code, out, err = run_cli("backtest", "--resume", run_id, "--db", f"sqlite:///{db}")
+    assert code == 0, err
+    assert f"resuming run {run_id}" in out
+    deals, signals = _stored(db, run_id)
+    ref_deals, ref_signals = _stored(tmp_path / "ref" / "results.sqlite", ref_id)
+    assert len(ref_deals) > 10 and {s[-1] for s in ref_signals} == {None, "news"}
+    assert deals == ref_deals and signals == ref_signals
+
+
+def test_checkpoint_keeps_each_trading_modes_breaker(demo_data: Path, tmp_path: Path) -> None:
+    import pickle
+
+    from mt5tester.engine import checkpoint
+    from mt5tester.engine.build import build
+    from mt5tester.engine.loop import Runner
+
+    raw = _raw(
+        demo_data,
+        tmp_path,
+        coordinator={"blocked": [{"from": "10:00", "to": "11:00"}]},
+        trading_modes={"news": {"coordinator": {"max_drawdown_pct": 1.0}}},
+        trading_mode_switch=[{"mode": "news", "windows": "blocked"}],
+    )
+    cfg = parse_config(copy.deepcopy(raw))
+
+    def runner() -> Runner:
+        return Runner(build(cfg, tmp_path), sink=mt5tester.MemorySink("r"))
+
+    one = runner()
+    assert one.c.modes is not None
+    news = one.c.modes.modes["news"].coordinator
+    news.breaker.peak, news.breaker.latched = 12_345.0, {"limit": 1.0, "value": 1.2}
+    blob = checkpoint.snapshot(one, 7, 1_704_100_000_000_000_000)
+    two = runner()
+    checkpoint.restore(two, pickle.loads(blob))
+    assert two.c.modes is not None
+    restored = two.c.modes.modes["news"].coordinator.breaker
+    assert restored.peak == 12_345.0 and restored.latched == {"limit": 1.0, "value": 1.2}

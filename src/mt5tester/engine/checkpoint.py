@@ -64,6 +64,8 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
         "terminal": {"selected": c.terminal.selected, "books": c.terminal._books},
         "strategies": [_strategy_state(ls.strategy) for ls in c.strategies],
         "breaker": {k: v for k, v in vars(c.coordinator.breaker).items()},
+        # each trading mode's coordinator has its own breaker (engine/modes.py)
+        "mode_breakers": [dict(vars(co.breaker)) for co in (c.modes.coordinators() if c.modes else [])],
         "runner": {
             "funnel": runner.journal.funnel,
             "disabled": runner.host.disabled,
@@ -92,6 +94,10 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
     for ls, st in zip(c.strategies, state["strategies"], strict=True):
         _restore_strategy(ls.strategy, st)
     vars(c.coordinator.breaker).update(state["breaker"])
+    for co, breaker in zip(
+        c.modes.coordinators() if c.modes else [], state.get("mode_breakers", []), strict=False
+    ):
+        vars(co.breaker).update(breaker)
     r = state["runner"]
     journal = runner.journal
     journal.funnel, runner.host.disabled = r["funnel"], r["disabled"]

@@ -287,3 +287,13 @@ def test_check_lookahead_finds_a_strategy_of_a_folder_despite_trading_modes(
     )
     assert code == 0, err
     assert "DfCross: 1 cuts (seed 0)" in out and "clean: no lookahead found" in out
+
+
+def test_config_schema_accepts_folder_entries_in_strategies(run_cli) -> None:
+    code, out, _ = run_cli("config", "schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema["properties"]["strategies"]["items"] == {
+        "anyOf": [{"$ref": "#/$defs/StrategyConfig"}, {"$ref": "#/$defs/StrategyFolderConfig"}]
+    }
+    assert {"folder", "category", "params"} <= set(schema["$defs"]["StrategyFolderConfig"]["properties"])

@@ -724,4 +724,9 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
 
 
 def json_schema() -> dict[str, Any]:
-    return Config.model_json_schema(by_alias=True)
+    schema = Config.model_json_schema(by_alias=True)
+    # `strategies:` also takes folder entries (Config moves them to strategy_folders when parsing)
+    strategies = schema["properties"]["strategies"]
+    folder = schema["properties"]["strategy_folders"]["items"]
+    strategies["items"] = {"anyOf": [strategies["items"], folder]}
+    return schema

@@ -61,7 +61,8 @@ def demo_config() -> dict[str, Any]:
                 "folder": "strategies/technical",
                 "category": "technical",
                 "symbols": ["USDJPY"],
-                "params": {"n": 24},
+                "timeframe": "H4",
+                "params": {"n": 12},
             },
         ],
         # trading-mode profiles: normal by default, news (half size, 3 positions, trend strategies only)
@@ -102,11 +103,11 @@ LEGACY_STRATEGY = """\
 class ChannelBreakout:
     \"\"\"Buys a close above the last n bars' high, sells one below their low.\"\"\"
 
-    def __init__(self, mt5_manager, symbols, n=20):
-        self.mt5_manager, self.symbols, self.n = mt5_manager, symbols, n
+    def __init__(self, mt5_manager, symbols, timeframe="H1", n=20):
+        self.mt5_manager, self.symbols, self.timeframe, self.n = mt5_manager, symbols, timeframe, n
 
     def generate_signals(self, symbol):
-        df = self.mt5_manager.get_rates(symbol, "H1", self.n + 1)
+        df = self.mt5_manager.get_rates(symbol, self.timeframe, self.n + 1)
         if df is None or len(df) <= self.n:
             return None
         last, before = df.iloc[-1], df.iloc[:-1]

@@ -10,8 +10,8 @@ import pytest
 from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
+from mt5tester.model import constants as C
 from mt5tester.regime.detectors import RegimeParams, detect
-from mt5tester.terminal import constants as C
 
 from conftest import base_config
 

@@ -43,7 +43,8 @@ import pyarrow.parquet as pq
 from mt5tester.data.store import m1_table
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
-from mt5tester.model.timeframe import MINUTE_NS, Timeframe
+from mt5tester.model.time import MINUTE_NS
+from mt5tester.model.timeframe import Timeframe
 
 GENERATOR_VERSION = "1"
 SOURCE = "mt5tester synthetic demo"

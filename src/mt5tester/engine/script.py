@@ -27,14 +27,13 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
 from mt5tester.errors import ConfigError, StorageError, StrategyRuntimeError
+from mt5tester.model import constants as C
 from mt5tester.model import limits
+from mt5tester.model.time import SECOND_NS
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
-from mt5tester.results.book import daily_rows
-from mt5tester.terminal import constants as C
+from mt5tester.results.rows import daily_rows
 from mt5tester.terminal import shim
-
-SECOND_NS = 1_000_000_000
 
 
 class EndOfTest(BaseException):

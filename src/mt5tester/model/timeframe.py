@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-MINUTE_NS = 60 * 1_000_000_000
+from mt5tester.model.time import MINUTE_NS
 
 
 class Timeframe(IntEnum):

@@ -16,10 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.market import MarketData
-from mt5tester.terminal.server import BUY_TYPES, Deal, Order, Position, TradeServer
-from mt5tester.terminal.structs import (
+from mt5tester.model import constants as C
+from mt5tester.model.structs import (
     AccountInfo,
     BookInfo,
     OrderCheckResult,
@@ -33,10 +31,13 @@ from mt5tester.terminal.structs import (
     TradeRequest,
     trade_request_from_dict,
 )
+from mt5tester.model.time import MS_NS
+from mt5tester.model.trade import BUY_TYPES, Deal, Order, Position
+from mt5tester.terminal.market import MarketData
+from mt5tester.terminal.server import TradeServer
 
 PACKAGE_VERSION = "5.0.6231"
 TERMINAL_BUILD = 4755
-MS = 1_000_000
 
 
 _SI = SymbolInfo._fields
@@ -120,7 +121,7 @@ class SimTerminal:
         return self.market.to_server_s(utc_ns) if utc_ns else 0
 
     def _ms(self, utc_ns: int) -> int:
-        return self._s(utc_ns) * 1000 + (utc_ns // MS) % 1000 if utc_ns else 0
+        return self._s(utc_ns) * 1000 + (utc_ns // MS_NS) % 1000 if utc_ns else 0
 
     # ---------------------------------------------------------------------------- connection
     def initialize(

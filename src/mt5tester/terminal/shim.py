@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import types
 
-from mt5tester.terminal import constants, structs
+from mt5tester.model import constants, structs
 from mt5tester.terminal.api import PACKAGE_VERSION, SimTerminal
 
 FUNCTIONS = (

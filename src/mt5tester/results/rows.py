@@ -1,4 +1,4 @@
-"""Orders and positions of a finished (or failed) run, as database rows.
+"""Rows of the results tables: deals, signals, orders and positions (with MFE/MAE) and daily equity.
 
 Positions are rebuilt from the deals (grouped by position id) and get their maximum favourable and
 adverse excursion (MFE/MAE) in deposit currency, measured on the trigger bars while they were open:
@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.server import Deal, Order, TradeServer
+from mt5tester.model import constants as C
+from mt5tester.model.trade import Deal, Order
+from mt5tester.terminal.server import TradeServer
 
 
 def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
@@ -195,7 +196,7 @@ def daily_rows(engine: Any, run_id: str, server_tz: str) -> list[dict[str, Any]]
     import pandas as pd
     from sqlalchemy import select
 
-    from mt5tester.data.resample import parse_server_tz
+    from mt5tester.model.time import parse_server_tz
     from mt5tester.results import db
 
     e = db.equity

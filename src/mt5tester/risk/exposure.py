@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Exposure:
     sl: float  # 0: none
 
 
-class MarketView:
+class Mt5View:
     """Cached reads of one review (the market does not move during a review)."""
 
     def __init__(self, mt5: Any) -> None:

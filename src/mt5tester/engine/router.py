@@ -86,7 +86,7 @@ class Router:
         the strategy in ``magic`` and the signal in ``comment``; its deals are journaled."""
         self._own = True
         try:
-            res = self.mt5.order_send(req._asdict())
+            res: OrderSendResult | None = self.mt5.order_send(req._asdict())
         finally:
             self._own = False
         if res is None:  # the terminal is not connected (a strategy called shutdown())

@@ -223,7 +223,7 @@ def _finish(
     """Book, daily equity and funnel of a script run, and its final status (a failed write: failed)."""
     c = runner.c
     runner.funnel.ambiguous_bars, runner.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-    funnel = runner.funnel.as_dict() | (extra or {})
+    funnel: dict[str, Any] = runner.funnel.as_dict() | (extra or {})
     try:
         runner.journal.deals(notify=False)  # also those the script made after its last clock step
         runner.journal.book()

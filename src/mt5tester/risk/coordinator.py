@@ -20,9 +20,8 @@ result equals the old coordinator's: the requested volume, approved or rejected 
 
 from __future__ import annotations
 
-from typing import Any
-
 from mt5tester.config import CoordinatorConfig
+from mt5tester.model.mt5api import Mt5Api
 from mt5tester.model.signal import Signal
 from mt5tester.risk.context import ReviewContext, SignalContext
 from mt5tester.risk.decision import Decision, reject
@@ -49,7 +48,7 @@ __all__ = ["Coordinator", "Decision", "ReviewContext", "SignalContext"]
 
 
 class Coordinator:
-    def __init__(self, cfg: CoordinatorConfig, mt5: Any = None) -> None:
+    def __init__(self, cfg: CoordinatorConfig, mt5: Mt5Api | None = None) -> None:
         self.cfg = cfg
         self.mt5 = mt5
         self.breaker = CircuitBreakerRule(
@@ -201,7 +200,7 @@ class Coordinator:
 
     def _exposures(self, view: Mt5View, ctx: ReviewContext) -> list[Exposure]:
         out = []
-        for p in self.mt5.positions_get() or ():
+        for p in view.mt5.positions_get() or ():
             out.append(
                 Exposure(
                     int(p.ticket),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mt5tester.model import constants as C
+from mt5tester.model.mt5api import Mt5Api
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Exposure:
 class Mt5View:
     """Cached reads of one review (the market does not move during a review)."""
 
-    def __init__(self, mt5: Any) -> None:
+    def __init__(self, mt5: Mt5Api) -> None:
         self.mt5 = mt5
         self._info: dict[str, Any] = {}
         self._tick: dict[str, Any] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -398,7 +398,7 @@ class SimTerminal:
         return True
 
     def market_book_get(self, symbol: str) -> tuple[BookInfo, ...] | None:
-        """The tester has no depth of market: the book is the current best ask and bid, volume 0 [U]."""
+        """The tester has no depth of market: the answer is the current best ask and bid, volume 0 [U]."""
         if not self._ready():
             return None
         if symbol not in self._books:
@@ -790,3 +790,11 @@ class SimTerminal:
             r = helper(p.symbol, p.volume, comment=comment, ticket=p.ticket)
             done += int(r is not None and r.retcode == C.TRADE_RETCODE_DONE)
         return True if done == len(positions) else ("Partially" if done else False)
+
+
+if TYPE_CHECKING:
+    from mt5tester.model.mt5api import Mt5Api
+
+    def _is_mt5_api(terminal: SimTerminal) -> Mt5Api:
+        """mypy checks here that SimTerminal answers every call of the Mt5Api Protocol with its types."""
+        return terminal

@@ -370,10 +370,6 @@ def _bars(
     )
 
 
-def _to_numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> npt.NDArray[Any]:
-    return np.ascontiguousarray(column.to_numpy(), dtype=dtype)
-
-
 def _same_metadata(path: Path, meta: dict[str, str]) -> bool:
     if not path.is_file():
         return False

@@ -1,4 +1,5 @@
-"""The trade server's records and settings: positions, orders, deals, ticks (spec 3.6-3.9, 5)."""
+"""The trade server's settings and inputs: price source, server settings, tick streams (spec 5). The trade
+records themselves (positions, orders, deals) are values in ``model.trade``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """An importable ``MetaTrader5`` module backed by a SimTerminal, so unmodified scripts run against it.
 
-``install(terminal)`` builds a module object with the package's constants (``terminal.constants``),
+``install(terminal)`` builds a module object with the package's constants (``model.constants``),
 its functions bound to the terminal, its structure types, ``__version__`` and ``__author__`` (spec 1),
 and registers it as ``sys.modules["MetaTrader5"]``; ``uninstall()`` removes it.
 """

@@ -519,6 +519,13 @@ from mt5tester.cli.runs import runs as _runs_group  # noqa: E402
 cli.add_command(_runs_group)
 
 
+from mt5tester.cli.live import live as _live_group  # noqa: E402
+from mt5tester.cli.live import paper as _paper_cmd  # noqa: E402
+
+cli.add_command(_live_group)
+cli.add_command(_paper_cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)

@@ -50,8 +50,11 @@ class ReplayClock:
         # the ticks a backtest's timeline looks at: recorded ones in real_ticks mode, else M1 opens
         self.times = {s: (real[s].time if s in real else b.time) for s, b in terminal.market.m1.items()}
         self._now = start_ns - 1  # just before the start: a bar first seen at `start` is still to come
-        self.server.advance(self._now)
-        terminal.set_time(self._now)
+        if self._now >= terminal.market.now:
+            self.server.advance(self._now)
+            terminal.set_time(self._now)
+        else:  # a session restarted on a terminal that has moved on: it continues from there
+            self._now = terminal.market.now
         self._wall = _time.monotonic()
 
     def now(self) -> int:

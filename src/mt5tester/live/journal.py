@@ -39,6 +39,7 @@ class LiveJournal(Journal):
         self.open_ids: set[int] = set()
         self.requests = 0  # live_requests rows written
         self.now_ns = 0
+        self.last_equity = -1
 
     # ------------------------------------------------------------------------------ trading
     def history(self) -> list[Any]:
@@ -82,8 +83,9 @@ class LiveJournal(Journal):
 
     def equity(self, t: int) -> None:
         acc = self.mt5.account_info()
-        if acc is None:
+        if acc is None or t <= self.last_equity:  # one row per moment (a stop right after a point)
             return
+        self.last_equity = t
         if acc.margin > 0:
             level = round(acc.equity / acc.margin * 100, 2)
             low = self.funnel.margin_level_min
@@ -118,6 +120,7 @@ class LiveJournal(Journal):
 
     def book(self) -> None:
         """Positions rebuilt from the recorded deals (MFE/MAE need bars a terminal may not give: none)."""
+        self.rec.flush()
         d = db.deals
         with self.c.engine.connect() as conn:
             rows = (

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from mt5tester.data.resample import bar_close
 from mt5tester.engine.build import Components
@@ -118,7 +118,9 @@ class Session:
                 select(s.c.run_id, s.c.state)
                 .join(r, r.c.run_id == s.c.run_id)
                 .where(
-                    s.c.mode == self.mode, r.c.config_hash == self.cfg.config_hash(), r.c.status == "running"
+                    s.c.mode == self.mode,
+                    r.c.config_hash == self.cfg.config_hash(),
+                    r.c.status.in_(("running", "failed", "interrupted")),  # died: not stopped or completed
                 )
                 .order_by(s.c.updated_at.desc())
             ).first()
@@ -127,6 +129,7 @@ class Session:
     def _restore(self, run_id: str, state: dict[str, Any]) -> None:
         j = self.journal
         j.signal_seq, j.error_seq = int(state["signal_seq"]), int(state["error_seq"])
+        j.last_equity = int(state.get("time", -1))
         self.last = {(int(k.split("|")[0]), k.split("|", 1)[1]): int(v) for k, v in state["last"].items()}
         d, q = db.deals, db.live_requests
         with self.c.engine.connect() as conn:
@@ -144,7 +147,20 @@ class Session:
                     select(func.coalesce(func.max(q.c.seq), 0)).where(q.c.run_id == run_id)
                 ).scalar_one()
             )
-        j.seen.update(int(x) for x in state.get("seen_other", []))
+        # Rows of the point the session died in are written again when it is repeated; the book is
+        # rebuilt at the end; the run is running again.
+        with self.c.engine.begin() as conn:
+            for table, cut in (
+                (db.signals, db.signals.c.signal_id > j.signal_seq),
+                (db.strategy_errors, db.strategy_errors.c.seq > j.error_seq),
+                (db.equity, db.equity.c.time > int(state.get("time", 0))),
+                (db.positions, db.positions.c.run_id == run_id),
+                (db.orders, db.orders.c.run_id == run_id),
+            ):
+                conn.execute(delete(table).where(table.c.run_id == run_id, cut))
+            conn.execute(
+                update(db.runs).where(db.runs.c.run_id == run_id).values(status="running", error=None)
+            )
 
     def _state(self) -> dict[str, Any]:
         j = self.journal
@@ -153,6 +169,7 @@ class Session:
             "error_seq": j.error_seq,
             "last": {f"{si}|{s}": v for (si, s), v in self.last.items()},
             "since": self.since,
+            "time": self.journal.now_ns,
         }
 
     def _mt5_for_strategies(self) -> Any:
@@ -231,6 +248,8 @@ class Session:
         status = "completed"
         try:
             with self.stop.signals():
+                if state is not None and self._pending():
+                    self._point(self.clock.now())  # a bar closed while the session was down (or died in)
                 while True:
                     t = self.clock.wait(self._due(), self.stop)
                     if t is None:
@@ -274,6 +293,17 @@ class Session:
                 )
             close = self._forming_close(si, symbol)
             self.next_close[(si, symbol)] = close if close is not None else self.clock.now() + 1
+
+    def _pending(self) -> bool:
+        """Whether a strategy has a closed bar it has not seen (after a restart): due at once."""
+        pending = False
+        for si, symbol in self.pairs:
+            rates = self._closed(si, symbol, 1)
+            if rates is not None and len(rates):
+                if int(self.server_clock.to_utc_ns(rates["time"])[-1]) > self.last[(si, symbol)]:
+                    self.next_close[(si, symbol)] = self.clock.now()
+                    pending = True
+        return pending
 
     def _due(self) -> dict[str, int]:
         due: dict[str, int] = {}

@@ -1,0 +1,309 @@
+"""Contract tests of live/paper sessions: the live driver against our simulated terminal posing as the
+MetaTrader5 module (the module object `terminal.shim` builds, as `import MetaTrader5` gives), with a
+faulty connection standing between them where a test needs refusals, lost answers or a crash."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, select
+
+import mt5tester
+from mt5tester.config import parse_config
+from mt5tester.errors import ConfigError
+from mt5tester.live.session import StopSwitch
+from mt5tester.live.start import paper
+from mt5tester.results import db
+from mt5tester.terminal import constants as C
+from mt5tester.terminal.structs import OrderSendResult, trade_request_from_dict
+from tests.conftest import base_config
+
+DEALS = ["time", "symbol", "type", "entry", "reason", "volume", "price", "profit", "commission", "swap"]
+
+
+def config(data: Path, tmp: Path, **extra: Any) -> Any:
+    raw = base_config(data, tmp, end="2024-01-15")
+    raw["strategies"][0]["params"].update(sl_points=200, tp_points=400)
+    raw["live"] = {"stop_file": str(tmp / "live.stop")}
+    for key, value in extra.items():
+        raw.setdefault(key, {}).update(value)
+    return parse_config(raw)
+
+
+def trades(deals: pd.DataFrame) -> pd.DataFrame:
+    keep = deals[deals["type"].isin(["buy", "sell"])]
+    return keep[[*DEALS, "strategy", "signal_id"]].reset_index(drop=True)
+
+
+def rows(cfg: Any, table: str, run_id: str) -> list[dict[str, Any]]:
+    engine = create_engine(cfg.results.database_url)
+    t = db.metadata.tables[table]
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(t).where(t.c.run_id == run_id)).mappings()]
+
+
+class Faulty:
+    """A connection to the terminal: passes everything through, except the order_send calls a test
+    scripts (``plan``: call number -> what happens). The module is what MetaTrader5 gives."""
+
+    def __init__(self, plan: dict[int, Callable[[Any, dict[str, Any]], Any]]) -> None:
+        self.plan, self.calls, self.inner = plan, 0, None
+        self.error: tuple[int, str] | None = None
+
+    def __call__(self, mt5: types.ModuleType) -> types.ModuleType:
+        self.inner = mt5
+        mod = types.ModuleType("MetaTrader5")
+        for name in dir(mt5):
+            if not name.startswith("__"):
+                setattr(mod, name, getattr(mt5, name))
+        mod.order_send = self.order_send  # type: ignore[attr-defined]
+        mod.last_error = lambda: self.error or mt5.last_error()  # type: ignore[attr-defined]
+        mod.initialize = self.initialize  # type: ignore[attr-defined]
+        return mod
+
+    def initialize(self, *a: Any, **k: Any) -> bool:
+        self.error = None
+        return bool(self.inner.initialize(*a, **k))  # type: ignore[union-attr]
+
+    def order_send(self, request: dict[str, Any]) -> Any:
+        self.calls += 1
+        step = self.plan.get(self.calls)
+        return step(self, request) if step else self.inner.order_send(request)  # type: ignore[union-attr]
+
+
+def refuse(retcode: int) -> Callable[[Faulty, dict[str, Any]], Any]:
+    def step(f: Faulty, request: dict[str, Any]) -> Any:
+        req = trade_request_from_dict(request)
+        return OrderSendResult(
+            retcode, 0, 0, 0.0, 0.0, 0.0, 0.0, C.RETCODE_COMMENTS.get(retcode, ""), 0, 0, req
+        )
+
+    return step
+
+
+def lost(executed: bool) -> Callable[[Faulty, dict[str, Any]], Any]:
+    """The connection drops in the middle of the order: the server got it (or not), no answer came."""
+
+    def step(f: Faulty, request: dict[str, Any]) -> Any:
+        if executed:
+            f.inner.order_send(request)  # type: ignore[union-attr]
+        f.error = (C.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
+        return None
+
+    return step
+
+
+def test_paper_replay_gives_the_backtest_deals(demo_data: Path, tmp_path: Path) -> None:
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    assert session.status == "completed"
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    ours, theirs = trades(stored.deals), trades(backtest.deals)
+    assert len(theirs) > 10
+    pd.testing.assert_frame_equal(ours, theirs)
+    signals = stored.signals.reset_index(drop=True)
+    expected = backtest.signals.reset_index(drop=True)
+    assert signals[["signal_id", "time", "direction", "status", "retcode"]].equals(
+        expected[["signal_id", "time", "direction", "status", "retcode"]]
+    )
+    requests = rows(cfg, "live_requests", session.run_id)
+    assert [r["outcome"] for r in requests] == ["done"] * len(requests)
+    assert all(r["retcode"] == C.TRADE_RETCODE_DONE and r["magic"] == 770_000 for r in requests)
+
+
+def test_paper_replay_two_weeks_of_shared_eurusd_equals_backtest(shared_data: Path, tmp_path: Path) -> None:
+    raw = base_config(
+        shared_data / "m1", tmp_path, start="2019-03-04", end="2019-03-18", primary_timeframe="M15"
+    )
+    raw["strategies"][0]["params"].update(fast=8, slow=21, sl_points=150, tp_points=300)
+    raw["data"]["min_health"] = 0
+    cfg = parse_config(raw)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    assert len(trades(backtest.deals)) > 40
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+@pytest.mark.parametrize(
+    "retcode",
+    [
+        C.TRADE_RETCODE_NO_MONEY,
+        C.TRADE_RETCODE_INVALID_STOPS,
+        C.TRADE_RETCODE_MARKET_CLOSED,
+        C.TRADE_RETCODE_INVALID_VOLUME,
+    ],
+)
+def test_refused_order_is_recorded_and_not_retried(demo_data: Path, tmp_path: Path, retcode: int) -> None:
+    cfg = config(demo_data, tmp_path)
+    faulty = Faulty({1: refuse(retcode)})
+    session = paper(cfg, tmp_path, wrap=faulty)
+    requests = rows(cfg, "live_requests", session.run_id)
+    first = requests[0]
+    assert (first["signal_id"], first["retcode"], first["outcome"]) == (1, retcode, "refused")
+    assert requests[1]["signal_id"] == 2  # the next request is the next signal's: no retry
+    signal = next(r for r in rows(cfg, "signals", session.run_id) if r["signal_id"] == 1)
+    assert (signal["status"], signal["retcode"], signal["order_ticket"]) == ("approved", retcode, None)
+    assert session.funnel["order_failed"] == {C.RETCODE_COMMENTS[retcode]: 1}
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    assert 1 not in set(stored.deals["signal_id"].dropna())
+
+
+@pytest.mark.parametrize("retcode", [C.TRADE_RETCODE_REQUOTE, C.TRADE_RETCODE_PRICE_OFF])
+def test_requote_is_resent_at_the_new_price(demo_data: Path, tmp_path: Path, retcode: int) -> None:
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path, wrap=Faulty({1: refuse(retcode), 2: refuse(retcode)}))
+    requests = rows(cfg, "live_requests", session.run_id)
+    assert [(r["signal_id"], r["outcome"]) for r in requests[:3]] == [
+        (1, "requote"),
+        (1, "requote"),
+        (1, "done"),
+    ]
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+def test_requotes_beyond_the_retries_refuse_the_order(demo_data: Path, tmp_path: Path) -> None:
+    cfg = config(demo_data, tmp_path, live={"requote_retries": 1})
+    session = paper(
+        cfg, tmp_path, wrap=Faulty({1: refuse(C.TRADE_RETCODE_REQUOTE), 2: refuse(C.TRADE_RETCODE_REQUOTE)})
+    )
+    requests = rows(cfg, "live_requests", session.run_id)
+    assert [(r["signal_id"], r["outcome"]) for r in requests[:3]] == [
+        (1, "requote"),
+        (1, "refused"),
+        (2, "done"),
+    ]
+    assert session.funnel["order_failed"] == {"Requote": 1}
+
+
+@pytest.mark.parametrize("executed", [True, False])
+def test_disconnect_mid_order_sends_it_exactly_once(demo_data: Path, tmp_path: Path, executed: bool) -> None:
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path, wrap=Faulty({1: lost(executed)}))
+    requests = rows(cfg, "live_requests", session.run_id)
+    first, second = requests[0], requests[1]
+    assert (first["signal_id"], first["outcome"], first["retcode"]) == (1, "no_answer", None)
+    assert first["last_error"] == [C.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection"]
+    assert (second["signal_id"], second["outcome"]) == (1, "found" if executed else "done")
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))  # one entry for signal 1
+
+
+class Crash(Exception):
+    pass
+
+
+def test_restart_after_a_crash_reconciles_and_sends_no_order_twice(demo_data: Path, tmp_path: Path) -> None:
+    """The process dies right after the broker executed signal 3's order; the restarted session repeats
+    that point, finds the order in the terminal and does not send it again."""
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    terminal: dict[str, Any] = {}
+
+    def crash(f: Faulty, request: dict[str, Any]) -> Any:
+        f.inner.order_send(request)  # type: ignore[union-attr]
+        raise Crash("killed")
+
+    def keep(mt5: types.ModuleType) -> types.ModuleType:
+        terminal["mt5"] = mt5
+        return Faulty({4: crash})(mt5)
+
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import ReplayClock
+    from mt5tester.live.session import Session
+    from mt5tester.terminal.shim import build_module
+
+    c = build(cfg, tmp_path)
+    mt5 = build_module(c.terminal)
+    start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+    with pytest.raises(Crash):
+        Session(c, keep(mt5), ReplayClock(c.terminal, start, end), "paper", c.regimes, end).run()
+    first_id = rows_any(cfg, "live_sessions")[0]["run_id"]
+    open_before = [p.comment for p in mt5.positions_get()]
+    assert open_before == ["signal 3"]
+    c2 = build(cfg, tmp_path)  # a new process: new strategies and coordinator, the same terminal
+    c2.server, c2.terminal = c.server, c.terminal
+    c2.coordinator = c.coordinator
+    session = Session(c2, mt5, ReplayClock(c.terminal, start, end), "paper", c2.regimes, end).run()
+    assert session.run_id == first_id
+    requests = rows(cfg, "live_requests", first_id)
+    # the process died before recording its request: the repeat finds the position and records that
+    assert [(r["signal_id"], r["outcome"]) for r in requests if r["signal_id"] == 3] == [(3, "duplicate")]
+    stored = mt5tester.load_run(first_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+def rows_any(cfg: Any, table: str) -> list[dict[str, Any]]:
+    engine = create_engine(cfg.results.database_url)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(db.metadata.tables[table])).mappings()]
+
+
+@pytest.mark.parametrize("mode", ["close", "freeze"])
+def test_kill_switch_stop_file_closes_or_freezes(demo_data: Path, tmp_path: Path, mode: str) -> None:
+    cfg = config(demo_data, tmp_path, live={"kill_switch": mode})
+    stop_file = tmp_path / "live.stop"
+
+    def send_then_stop(f: Faulty, request: dict[str, Any]) -> Any:
+        stop_file.write_text("stop")  # `mt5tester live stop` writes this file
+        return f.inner.order_send(request)  # type: ignore[union-attr]
+
+    faulty = Faulty({1: send_then_stop})
+    session = paper(cfg, tmp_path, wrap=faulty)
+    assert (session.status, session.stopped_by) == ("stopped", f"stop file {stop_file}")
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    deals = trades(stored.deals)
+    assert list(deals["entry"]) == (["in", "out"] if mode == "close" else ["in"])
+    assert stored.status == "stopped"
+    positions = faulty.inner.positions_get()  # type: ignore[union-attr]
+    assert len(positions) == (0 if mode == "close" else 1)
+    if mode == "close":
+        assert stored.deals["comment"].iloc[-1] == "kill switch"
+
+
+def test_preflight_lists_symbol_differences_and_refuses_missing_symbols(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    cfg = config(demo_data, tmp_path)
+
+    def broker(mt5: types.ModuleType) -> types.ModuleType:
+        mod = Faulty({})(mt5)
+        mod.symbol_info = lambda s: mt5.symbol_info(s)._replace(volume_step=0.1, trade_stops_level=10)  # type: ignore[attr-defined]
+        return mod
+
+    session = paper(cfg, tmp_path, wrap=broker)
+    assert session.preflight.differences == [
+        "EURUSD: volume_step broker 0.1, config 0.01",
+        "EURUSD: trade_stops_level broker 10, config 0",
+    ]
+
+    def no_symbol(mt5: types.ModuleType) -> types.ModuleType:
+        mod = Faulty({})(mt5)
+        mod.symbol_info = lambda s: None  # type: ignore[attr-defined]
+        return mod
+
+    with pytest.raises(ConfigError, match="preflight: symbol EURUSD is not offered by mt5tester-Sim"):
+        paper(cfg, tmp_path, wrap=no_symbol)
+
+
+def test_live_without_metatrader5_package_is_a_preflight_error(
+    demo_data: Path, tmp_path: Path, run_cli: Any
+) -> None:
+    import yaml
+
+    path = tmp_path / "live.yaml"
+    path.write_text(yaml.safe_dump(config(demo_data, tmp_path).effective() | {}, sort_keys=False))
+    code, _out, err = run_cli("live", "--config", str(path), "--module", "MetaTrader5_absent")
+    assert code == 2
+    assert "preflight: cannot import the MetaTrader5-API module 'MetaTrader5_absent'" in err
+    assert "pip install MetaTrader5" in err

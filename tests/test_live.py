@@ -16,12 +16,12 @@ from sqlalchemy import create_engine, select
 import mt5tester
 from mt5tester.config import parse_config
 from mt5tester.errors import ConfigError
-from mt5tester.live.session import StopSwitch
 from mt5tester.live.start import paper
 from mt5tester.results import db
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.structs import OrderSendResult, trade_request_from_dict
-from tests.conftest import base_config
+
+from conftest import base_config
 
 DEALS = ["time", "symbol", "type", "entry", "reason", "volume", "price", "profit", "commission", "swap"]
 

@@ -164,11 +164,9 @@ class LiveJournal(Journal):
     def request(self, row: dict[str, Any]) -> None:
         """One trading request with its result, written at once (not batched)."""
         self.requests += 1
-        with db.storage_errors(self.c.engine, "recording a live request", "Fix the database"):
-            with self.c.engine.begin() as conn:
-                conn.execute(
-                    insert(db.live_requests).values(run_id=self.rec.run_id, seq=self.requests, **row)
-                )
+        fix = "Fix the database"
+        with db.storage_errors(self.c.engine, "recording a live request", fix), self.c.engine.begin() as conn:
+            conn.execute(insert(db.live_requests).values(run_id=self.rec.run_id, seq=self.requests, **row))
 
     def save_state(self, mode: str, account: dict[str, Any], state: dict[str, Any]) -> None:
         """The session's state (signal numbering, the last bar each strategy saw), for a restart."""
@@ -176,8 +174,8 @@ class LiveJournal(Journal):
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         values = {"mode": mode, "account": account, "state": state, "updated_at": now}
         self.rec.flush()
-        with db.storage_errors(self.c.engine, "saving the live session state", "Fix the database"):
-            with self.c.engine.begin() as conn:
-                done = conn.execute(update(t).where(t.c.run_id == self.rec.run_id).values(**values)).rowcount
-                if not done:
-                    conn.execute(insert(t).values(run_id=self.rec.run_id, **values))
+        what = "saving the live session state"
+        with db.storage_errors(self.c.engine, what, "Fix the database"), self.c.engine.begin() as conn:
+            done = conn.execute(update(t).where(t.c.run_id == self.rec.run_id).values(**values)).rowcount
+            if not done:
+                conn.execute(insert(t).values(run_id=self.rec.run_id, **values))

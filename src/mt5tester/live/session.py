@@ -184,8 +184,8 @@ class Session:
             si = self.host.active
             if self.cfg.backtest.strategy_orders == "refuse":
                 raise StrategyRuntimeError(
-                    f"strategy {self.names[si] if si is not None else '?'} sent an order through self.ctx.mt5 "
-                    "and backtest.strategy_orders is 'refuse'. Return Signals instead."
+                    f"strategy {self.names[si] if si is not None else '?'} sent an order through "
+                    "self.ctx.mt5 and backtest.strategy_orders is 'refuse'. Return Signals instead."
                 )
             try:
                 req = trade_request_from_dict(request)
@@ -299,10 +299,12 @@ class Session:
         pending = False
         for si, symbol in self.pairs:
             rates = self._closed(si, symbol, 1)
-            if rates is not None and len(rates):
-                if int(self.server_clock.to_utc_ns(rates["time"])[-1]) > self.last[(si, symbol)]:
-                    self.next_close[(si, symbol)] = self.clock.now()
-                    pending = True
+            label = (
+                int(self.server_clock.to_utc_ns(rates["time"])[-1]) if rates is not None and len(rates) else 0
+            )
+            if label > self.last[(si, symbol)]:
+                self.next_close[(si, symbol)] = self.clock.now()
+                pending = True
         return pending
 
     def _due(self) -> dict[str, int]:

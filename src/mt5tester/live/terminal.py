@@ -36,13 +36,13 @@ def import_module(name: str) -> types.ModuleType:
 
 
 class ServerClock:
-    """Server-clock seconds (the API's ``time`` fields) to and from UTC ns, in ``backtest.server_timezone``."""
+    """Server-clock seconds (the API's ``time`` fields) to and from UTC ns (``backtest.server_timezone``)."""
 
     def __init__(self, server_tz: str) -> None:
         self.tz = parse_server_tz(server_tz)
 
     def to_utc_ns(self, server_s: Any) -> np.ndarray:
-        """UTC ns of increasing server-clock seconds; a repeated wall hour (DST end) is inferred from the order."""
+        """UTC ns of increasing server-clock seconds; a repeated wall hour (DST end) is told by the order."""
         wall = pd.DatetimeIndex(np.asarray(server_s, np.int64).astype("datetime64[s]")).as_unit("ns")
         try:
             local = wall.tz_localize(self.tz, ambiguous="infer", nonexistent="shift_forward")

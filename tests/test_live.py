@@ -307,3 +307,95 @@ def test_live_without_metatrader5_package_is_a_preflight_error(
     assert code == 2
     assert "preflight: cannot import the MetaTrader5-API module 'MetaTrader5_absent'" in err
     assert "pip install MetaTrader5" in err
+
+
+def test_report_compare_paper_with_backtest_shows_the_gap(
+    demo_data: Path, tmp_path: Path, run_cli: Any
+) -> None:
+    """Same period and strategies; the paper session pays 3 points of slippage per market fill."""
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg)
+    slipped = config(demo_data, tmp_path, execution={"slippage": {"model": "fixed", "points": 3}})
+    session = paper(slipped, tmp_path)
+    code, out, err = run_cli(
+        "report",
+        "compare",
+        backtest.run_id,
+        session.run_id,
+        "--db",
+        cfg.results.database_url,
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 0, err
+    from mt5tester.reports.live_compare import trade_gap
+
+    engine = create_engine(cfg.results.database_url)
+    gap = trade_gap(engine, session.run_id, backtest.run_id)
+    n = len(trades(backtest.deals)[lambda d: d["entry"] == "in"])
+    s = gap.summary
+    assert (s["trades_live"], s["trades_backtest"], s["matched"], s["only_live"], s["only_backtest"]) == (
+        n,
+        n,
+        n,
+        0,
+        0,
+    )
+    assert (s["entry_delay_mean_s"], s["entry_delay_max_s"], s["entry_slippage_mean_points"]) == (
+        0.0,
+        0.0,
+        3.0,
+    )
+    assert s["costs_gap"] == 0.0
+    assert set(gap.trades["entry_slippage_points"]) == {3.0}
+    assert s["net_gap"] == round(s["net_live"] - s["net_backtest"], 2) < 0
+    assert f"matched: {n}" in out and "entry_slippage_mean_points: 3.0" in out
+    assert (tmp_path / f"live_vs_backtest_{session.run_id}_{backtest.run_id}.html").is_file()
+
+
+def test_data_download_round_trip_through_the_simulated_terminal(
+    demo_data: Path, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our terminal posing as the MetaTrader5 module: downloaded bars equal the source's, in UTC from
+    the server clock; a second download resumes after the last bar and stores nothing twice."""
+    import numpy as np
+
+    from mt5tester.data.catalog import Catalog
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.model.timeframe import Timeframe
+    from mt5tester.terminal.shim import build_module
+
+    cfg = config(demo_data, tmp_path, backtest={"server_timezone": "Europe/Athens", "end": "2024-02-01"})
+    c = build(cfg, tmp_path)
+    c.terminal.set_time(day_ns("2024-01-20") + 30 * 60 * 10**9)  # mid-bar: the forming bar is not stored
+    monkeypatch.setitem(__import__("sys").modules, "MetaTrader5", build_module(c.terminal))
+    catalog = tmp_path / "catalog"
+    args = ["data", "download", "--symbols", "EURUSD", "--timeframes", "M1,H1", "--start", "2024-01-02"]
+    args += ["--tz", "Europe/Athens", "--catalog", str(catalog), "--json"]
+    code, out, err = run_cli(*args, "--end", "2024-01-10")
+    assert code == 0, err
+    code, out, err = run_cli(*args, "--end", "2024-01-25")
+    assert code == 0, err
+    import json
+
+    second = json.loads(out)
+    assert [(r["timeframe"], r["duplicates"], r["resumed_from"] is not None) for r in second] == [
+        ("M1", 0, True),
+        ("H1", 0, True),
+    ]
+    code, out, err = run_cli(*args, "--end", "2024-01-25")
+    assert [r["new"] for r in json.loads(out)] == [0, 0]  # idempotent
+    cat = Catalog(catalog)
+    lo, now = day_ns("2024-01-02"), c.terminal.market.now
+    for tf in (Timeframe.M1, Timeframe.H1):
+        got = cat.load("EURUSD", tf)
+        src = c.tf_bars[("EURUSD", tf)] if tf is not Timeframe.M1 else c.m1["EURUSD"]
+        # the bar of the terminal's last tick is never stored (it may still change): index 0 of copy_rates
+        forming = src.time[np.searchsorted(src.time, now, "right") - 1]
+        closed = (src.time >= lo) & (src.time < forming)
+        assert int(closed.sum()) > (19 * 24 * 60 * 0.6 if tf is Timeframe.M1 else 19 * 24 * 0.6)
+        assert np.array_equal(got.time, src.time[closed])
+        for col in ("open", "high", "low", "close", "tick_volume"):
+            assert np.array_equal(getattr(got, col), getattr(src, col)[closed]), col
+    assert cat.info("EURUSD", "M1")["sources"][0]["tz"] == "Europe/Athens"

@@ -399,3 +399,122 @@ def test_data_download_round_trip_through_the_simulated_terminal(
         for col in ("open", "high", "low", "close", "tick_volume"):
             assert np.array_equal(getattr(got, col), getattr(src, col)[closed]), col
     assert cat.info("EURUSD", "M1")["sources"][0]["tz"] == "Europe/Athens"
+
+
+CLI = "import sys; from mt5tester.cli import main; sys.exit(main(sys.argv[1:]))"
+FAKE_MT5 = '''
+"""A MetaTrader5 module for the subprocess tests: our simulated terminal, stopped at a moment, with a
+position our strategy opened before the session (as a terminal left running over a restart)."""
+import os, sys
+from pathlib import Path
+from mt5tester.config import load_config
+from mt5tester.engine.build import build
+from mt5tester.engine.preflight import day_ns
+from mt5tester.terminal.shim import build_module
+
+path = Path(os.environ["FAKE_MT5_CONFIG"])
+c = build(load_config(path), path.parent)
+t = day_ns("2024-01-10") + 30 * 60 * 10**9
+c.server.advance(t)
+c.terminal.set_time(t)
+c.terminal.connected = True
+mt5 = build_module(c.terminal)
+mt5.order_send({"action": mt5.TRADE_ACTION_DEAL, "symbol": "EURUSD", "volume": 0.1, "type": mt5.ORDER_TYPE_BUY,
+                "magic": 770000, "comment": "signal 1"})
+sys.modules[__name__] = mt5
+'''
+
+
+def _live_process(demo_data: Path, tmp_path: Path, kill_switch: str) -> tuple[Any, Path, Any]:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    cfg = config(demo_data, tmp_path, live={"kill_switch": kill_switch, "poll_seconds": 0.05})
+    path = tmp_path / "live.yaml"
+    effective = cfg.effective()
+    path.write_text(yaml.safe_dump(effective, sort_keys=False))
+    (tmp_path / "fake_mt5.py").write_text(FAKE_MT5)
+    env = os.environ | {
+        "FAKE_MT5_CONFIG": str(path),
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "live", "--config", str(path), "--module", "fake_mt5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if rows_any(cfg, "live_sessions"):
+                break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    return proc, path, cfg
+
+
+def test_live_cli_stop_closes_what_the_session_reconciled(demo_data: Path, tmp_path: Path) -> None:
+    """`mt5tester live --module` trades a MetaTrader5-API module; on start it reconciles the position
+    its strategy had open; `mt5tester live stop` makes it close it (kill_switch: close) and exit 0."""
+    import subprocess
+    import sys
+
+    proc, path, cfg = _live_process(demo_data, tmp_path, "close")
+    stop = subprocess.run(
+        [sys.executable, "-c", CLI, "live", "stop", "--config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert stop.returncode == 0 and f"stop requested: {tmp_path / 'live.stop'}" in stop.stdout
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    run_id = rows_any(cfg, "live_sessions")[0]["run_id"]
+    assert f"session {run_id} stopped (stop file {tmp_path / 'live.stop'})" in out
+    deals = mt5tester.load_run(run_id, db=cfg.results.database_url).deals
+    assert list(zip(deals["entry"], deals["comment"], deals["signal_id"], strict=True)) == [
+        ("in", "signal 1", 1),
+        ("out", "kill switch", 1),
+    ]
+
+
+def test_live_sigterm_freezes_and_shuts_down_gracefully(demo_data: Path, tmp_path: Path) -> None:
+    import signal
+
+    proc, _path, cfg = _live_process(demo_data, tmp_path, "freeze")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    run_id = rows_any(cfg, "live_sessions")[0]["run_id"]
+    assert f"session {run_id} stopped (SIGTERM)" in out
+    stored = mt5tester.load_run(run_id, db=cfg.results.database_url)
+    assert stored.status == "stopped"
+    assert list(stored.deals["entry"]) == ["in"]  # frozen: the position stays open
+    assert stored.positions["time_close"].isna().all()
+
+
+def test_paper_cli_replays_at_speed(demo_data: Path, tmp_path: Path, run_cli: Any) -> None:
+    import yaml
+
+    cfg = config(demo_data, tmp_path)
+    path = tmp_path / "paper.yaml"
+    path.write_text(yaml.safe_dump(cfg.effective(), sort_keys=False))
+    code, out, err = run_cli("paper", "--config", str(path), "--from", "2024-01-08", "--to", "2024-01-10")
+    assert code == 0, err
+    run_id = rows_any(cfg, "live_sessions")[0]["run_id"]
+    assert f"session {run_id} completed; records in {cfg.results.database_url}" in out
+    assert "Lifecycle funnel" in out
+    window = parse_config(
+        cfg.effective()
+        | {"backtest": cfg.effective()["backtest"] | {"start": "2024-01-08", "end": "2024-01-10"}}
+    )
+    backtest = mt5tester.run(window, sink=mt5tester.MemorySink())
+    stored = mt5tester.load_run(run_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))

@@ -241,5 +241,6 @@ def test_migrations_ship_as_packages_with_their_template() -> None:
         "0002_checkpoints.py",
         "0003_orders_positions.py",
         "0004_daily_equity.py",
+        "0006_live.py",
     ]
     assert (db.MIGRATIONS_DIR / "script.py.mako").is_file()

@@ -109,7 +109,18 @@ class WallClock:
         sleep: Callable[[float], None] = _time.sleep,
     ) -> None:
         self.mt5, self.to_utc, self.poll, self.end_ns, self.sleep = mt5, to_utc, poll, end_ns, sleep
-        self._now = _time.time_ns()
+        self._now = 0
+
+    def start(self, symbols: list[str]) -> None:
+        """Now is the terminal's last tick (the server's clock, not this machine's)."""
+        ticks = [t for s in symbols if (t := self._tick(s)) is not None]
+        self._now = max(ticks) if ticks else _time.time_ns()
+
+    def _tick(self, symbol: str) -> int | None:
+        tick = self.mt5.symbol_info_tick(symbol)
+        if tick is None or not tick.time_msc:
+            return None
+        return self.to_utc(int(tick.time_msc) // 1000) + int(tick.time_msc) % 1000 * 1_000_000
 
     def now(self) -> int:
         return self._now
@@ -118,11 +129,8 @@ class WallClock:
         while not stop():
             seen = []
             for symbol, close in due.items():
-                tick = self.mt5.symbol_info_tick(symbol)
-                if tick is None:
-                    continue
-                t = self.to_utc(int(tick.time_msc) // 1000) + int(tick.time_msc) % 1000 * 1_000_000
-                if t >= close:
+                t = self._tick(symbol)
+                if t is not None and t >= close:
                     seen.append(t)
             if seen:
                 self._now = max(self._now, min(seen))

@@ -48,8 +48,21 @@ class LiveJournal(Journal):
         got = self.mt5.history_deals_get(self.since_s - DAY_S, hi)
         return sorted((d for d in got or () if d.magic in self.magics), key=lambda d: (d.time_msc, d.ticket))
 
+    def reconcile(self) -> None:
+        """On start and after a reconnect: the deals of our positions still open, however long ago they
+        opened (the history window starts a day before the session), then everything since."""
+        held = []
+        for p in self.mt5.positions_get() or ():
+            if p.magic in self.magics:
+                held += list(self.mt5.history_deals_get(position=p.identifier) or ())
+        self._record(sorted(held, key=lambda d: (d.time_msc, d.ticket)), notify=False)
+        self.deals(notify=False)
+
     def deals(self, notify: bool = True) -> None:
-        for d in self.history():
+        self._record(self.history(), notify)
+
+    def _record(self, deals: list[Any], notify: bool) -> None:
+        for d in deals:
             if d.ticket in self.seen:
                 continue
             self.seen.add(d.ticket)

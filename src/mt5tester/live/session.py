@@ -31,7 +31,7 @@ from mt5tester.engine.feed import StrategyFeed, prepared_columns
 from mt5tester.engine.host import Host
 from mt5tester.engine.journal import magic_of
 from mt5tester.errors import StrategyRuntimeError
-from mt5tester.live.clock import Clock, ReplayClock
+from mt5tester.live.clock import Clock, ReplayClock, WallClock
 from mt5tester.live.journal import LiveJournal
 from mt5tester.live.preflight import PreflightReport, preflight
 from mt5tester.live.router import LiveRouter
@@ -204,6 +204,7 @@ class Session:
         for attempt in range(max(1, self.cfg.live.reconnect_attempts)):
             if self.mt5.initialize() and self.mt5.terminal_info() is not None:
                 log.warning("reconnected to the terminal (attempt %d)", attempt + 1)
+                self.journal.reconcile()
                 return True
             _time.sleep(min(5.0, self.cfg.live.poll_seconds * (attempt + 1)) if self.mode == "live" else 0)
         return False
@@ -212,6 +213,8 @@ class Session:
     def run(self) -> SessionResult:
         report = preflight(self.mt5, self.cfg)
         self.account = report.account
+        if isinstance(self._clock_arg, WallClock):
+            self._clock_arg.start(list(self.cfg.backtest.symbols))
         run_id, state = self._resume_id()
         self.run_id = run_id
         rec = Recorder(self.c.engine, run_id)
@@ -240,7 +243,7 @@ class Session:
         else:
             self._restore(run_id, state)
             log.warning("continuing session %s after signal %d", run_id, self.journal.signal_seq)
-        self.journal.deals()  # reconcile: what our strategies' magics did while we were not running
+        self.journal.reconcile()  # what our strategies' magics hold and did while we were not running
         self._init_pairs()
         if state is None:
             self.host.each("on_start", record_each=True)
@@ -394,10 +397,14 @@ class Session:
         """A replay reached its end: as a backtest's end (close what is open at the last quote)."""
         clock = self.clock
         if isinstance(clock, ReplayClock) and self.end_ns is not None:
-            clock.move(clock.last_quote_before(self.end_ns))
+            # as a backtest ends (engine/loop.py _wind_down): the server reaches `end` (a rollover at
+            # `end` is charged), then what is open closes at the tester's last quote before it
+            last = clock.last_quote_before(self.end_ns)
+            clock.server.advance(self.end_ns)
+            clock.terminal.set_time(last)
             self.journal.deals()
             if self.cfg.backtest.close_at_end:
-                self.router.now = clock.now()
+                self.router.now = last
                 self.router.close_all("end of run")
             clock.move(max(clock.now(), self.end_ns))
         self.journal.now_ns = clock.now()

@@ -518,3 +518,51 @@ def test_paper_cli_replays_at_speed(demo_data: Path, tmp_path: Path, run_cli: An
     backtest = mt5tester.run(window, sink=mt5tester.MemorySink())
     stored = mt5tester.load_run(run_id, db=cfg.results.database_url)
     pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+def test_paper_replay_with_coordinator_breakers_and_regimes_equals_backtest(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """Two symbols, two strategies on two timeframes, risk sizing, a regime gate and the daily loss /
+    drawdown breakers (closing everything on a breach): the same decisions and deals as the backtest."""
+    raw = base_config(demo_data, tmp_path, end="2024-02-01", symbols=["EURUSD", "GBPUSD"])
+    raw["strategies"] = [
+        {
+            "class": "ma_cross",
+            "name": "fast",
+            "params": {"fast": 5, "slow": 20, "sl_points": 150, "tp_points": 300},
+        },
+        {"class": "donchian_trend", "name": "don", "timeframe": "M30", "symbols": ["GBPUSD"]},
+    ]
+    raw["coordinator"] = {
+        "sizing": {"mode": "risk", "risk_pct": 2.0},
+        "daily_loss_limit_pct": 0.5,
+        "max_drawdown_pct": 3.0,
+        "close_all_on_breach": True,
+        "regime_gate": {"fast": ["trending_up", "trending_down", "ranging"]},
+    }
+    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50}
+    raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
+    cfg = parse_config(raw)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    decided = [
+        "signal_id",
+        "time",
+        "strategy",
+        "symbol",
+        "direction",
+        "status",
+        "rule",
+        "reason",
+        "volume",
+        "retcode",
+    ]
+    assert set(backtest.signals["status"]) >= {"approved", "rejected"}
+    assert backtest.funnel["circuit_breaker_closes"] > 0
+    pd.testing.assert_frame_equal(
+        stored.signals[decided].reset_index(drop=True), backtest.signals[decided].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+    assert session.funnel["circuit_breaker_closes"] == backtest.funnel["circuit_breaker_closes"]

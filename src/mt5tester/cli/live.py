@@ -18,14 +18,14 @@ def _console() -> Console:
     return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
-def _report(console: Console, result: Any, db_url: str) -> None:
+def _report(console: Console, result: Any) -> None:
     from mt5tester.cli.app import print_funnel
 
     for line in result.preflight.differences:
         console.print(f"preflight: config differs from the broker: {line}")
     print_funnel(console, result.funnel)
     why = f" ({result.stopped_by})" if result.stopped_by else ""
-    console.print(f"session {result.run_id} {result.status}{why}; records in {db_url}")
+    console.print(f"session {result.run_id} {result.status}{why}; records in {result.database}")
 
 
 def _overrides(start: str | None, end: str | None) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def live(ctx: click.Context, config_path: Path | None, module: str | None) -> No
 
     cfg = load_config(config_path)
     result = run_live(cfg, config_path.resolve().parent, module)
-    _report(_console(), result, cfg.results.database_url)
+    _report(_console(), result)
 
 
 @live.command("stop", help="Stop the session of a config: writes its live.stop_file.")
@@ -76,7 +76,7 @@ def paper(config_path: Path, replay_speed: float, start: str | None, end: str | 
 
     cfg = load_config(config_path, _overrides(start, end))
     result = run_paper(cfg, config_path.resolve().parent, replay_speed)
-    _report(_console(), result, cfg.results.database_url)
+    _report(_console(), result)
 
 
 @data.command("download", help="Download bars (and TICKS) from a MetaTrader 5 terminal into the catalog.")

@@ -53,6 +53,7 @@ class SessionResult:
     stopped_by: str | None
     funnel: dict[str, Any]
     preflight: PreflightReport
+    database: str = ""  # the results database (password hidden)
 
 
 class StopSwitch:
@@ -270,7 +271,8 @@ class Session:
         self.host.fold_calls()
         self.journal.complete(run_id)
         funnel = self.journal.finish(status, self.stop.reason)
-        return SessionResult(run_id, status, self.stop.reason, funnel, report)
+        where = self.c.engine.url.render_as_string(hide_password=True)
+        return SessionResult(run_id, status, self.stop.reason, funnel, report, where)
 
     # ----------------------------------------------------------------------- bar closes
     def _closed(self, si: int, symbol: str, count: int) -> Any:

@@ -566,3 +566,37 @@ def test_paper_replay_with_coordinator_breakers_and_regimes_equals_backtest(
     )
     pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
     assert session.funnel["circuit_breaker_closes"] == backtest.funnel["circuit_breaker_closes"]
+
+
+def test_strategy_own_orders_are_reviewed_and_traded_as_in_the_backtest(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """order_send, Buy, Sell and Close through self.ctx.mt5: reviewed like signals (a rejection by
+    max_positions included), the same deals as the backtest's, each entry idempotent by its comment."""
+    from conftest import STRATEGIES_FILE
+
+    plan = [
+        {"at": 3, "do": "send", "sl_points": 150, "tp_points": 300},
+        {"at": 6, "do": "send_pending", "order_type": "limit", "offset": 30},
+        {"at": 9, "do": "buy_helper"},
+        {"at": 10, "do": "sell_helper"},
+        {"at": 14, "do": "close"},
+        {"at": 20, "do": "send", "direction": "sell"},
+    ]
+    raw = base_config(demo_data, tmp_path, end="2024-01-10")
+    raw["strategies"] = [{"class": f"{STRATEGIES_FILE}:Planned", "name": "planner", "params": {"plan": plan}}]
+    raw["coordinator"] = {"max_positions": 2}
+    raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
+    cfg = parse_config(raw)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    assert "rejected" in set(backtest.signals["status"])
+    decided = ["signal_id", "time", "direction", "order_type", "status", "reason", "volume", "retcode"]
+    pd.testing.assert_frame_equal(
+        stored.signals[decided].reset_index(drop=True), backtest.signals[decided].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+    entries = stored.deals[stored.deals["entry"] == "in"]
+    assert list(entries["comment"]) == [f"signal {i}" for i in entries["signal_id"]]
+    assert session.funnel["strategy_order_sends"] == backtest.funnel["strategy_order_sends"]

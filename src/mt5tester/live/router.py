@@ -19,9 +19,18 @@ from collections.abc import Callable
 from typing import Any
 
 from mt5tester.engine.journal import magic_of
-from mt5tester.engine.router import PENDING_KINDS, SENT, _close_request, _decided_row
+from mt5tester.engine.router import (
+    BUY_PENDING,
+    LIMITS,
+    PENDING_KINDS,
+    SENT,
+    _close_request,
+    _decided_row,
+    describe,
+)
+from mt5tester.errors import StrategyRuntimeError
 from mt5tester.live.journal import LiveJournal
-from mt5tester.model.signal import Signal
+from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.structs import OrderSendResult, TradeRequest
@@ -198,6 +207,97 @@ class LiveRouter:
                 action=C.TRADE_ACTION_REMOVE, order=o.ticket, symbol=o.symbol, magic=o.magic, comment=comment
             )
             self.send(req, None)
+
+    # ------------------------------------------------------------ orders a strategy sends itself
+    def route_own(self, req: TradeRequest, si: int | None) -> OrderSendResult:
+        """A strategy's own ``order_send`` (``self.ctx.mt5``), as a backtest's router takes it: an entry
+        is reviewed by the coordinator and stored as a signal (rejected: TRADE_RETCODE_REJECT), exits and
+        order changes pass. It carries the strategy's magic; a reviewed entry ``"signal <id>"`` as its
+        comment, so a restart finds it instead of sending it again."""
+        self.funnel.order_sends += 1
+        if si is not None:
+            req = req._replace(magic=magic_of(si))
+        entry = self._entry_volume(req)
+        if entry is None:
+            return self.send(req, None)
+        if si is None:
+            raise StrategyRuntimeError(
+                f"an order was sent through the terminal outside any strategy call ({describe(req)}); "
+                "send orders from generate_signals, on_start, on_trade or on_stop"
+            )
+        s = self.strategies[si]
+        buy = req.type in (C.ORDER_TYPE_BUY, *BUY_PENDING)
+        kind: OrderKind = (
+            "market" if req.action == C.TRADE_ACTION_DEAL else ("limit" if req.type in LIMITS else "stop")
+        )
+        sig = Signal.model_construct(  # the request as the signal it is (sent, so not validated again)
+            symbol=req.symbol,
+            direction="buy" if buy else "sell",
+            order_type=kind,
+            price=(req.price or None) if kind != "market" else None,
+            sl=req.sl or None,
+            tp=req.tp or None,
+            volume=entry,
+            strategy=s.name,
+            exit_opposite=False,
+            comment=req.comment,
+            tags={"source": "order_send"},
+            confidence=1.0,
+        )
+        sid = self.journal.next_signal()
+        regime = self.regime(req.symbol, self.now)
+        if regime is not None:
+            sig = sig.model_copy(update={"tags": {**sig.tags, "regime": regime}})
+        quote = self.quote(req.symbol) or (0.0, 0.0)
+        ref = req.price if kind != "market" else (quote[1] if buy else quote[0])
+        risk = abs(ref - req.sl) if req.sl and ref else None
+        owners = {p.ticket: self.magics[p.magic] for p in self.positions()}
+        ctx = ReviewContext(
+            now=self.now,
+            bar_time=self.now,
+            signals=[SignalContext(s.name, entry, risk, regime)],
+            owners=owners,
+            server_time=self.journal.clock.to_server_s(self.now),
+        )
+        decision = self.coordinator.review([sig], ctx)[0]
+        row = _decided_row(sid, self.now, s, req.symbol, sig, decision)
+        if decision.status in ("approved", "resized"):
+            self.funnel.approved += 1
+            self.funnel.resized += decision.status == "resized"
+            volume = round(req.volume - entry + decision.volume, 8)
+            res = self.send(req._replace(volume=volume, comment=f"signal {sid}"), sid)
+            if res.retcode in SENT:
+                self.funnel.executed += 1
+            else:
+                self.funnel.order_failed[res.comment] += 1
+            row.update(order_ticket=res.order or None, retcode=res.retcode, position_id=res.order or None)
+        else:
+            self.funnel.rejected[decision.reason or "unknown"] += 1
+            comment = f"Request rejected by the risk coordinator: {decision.reason}"
+            res = OrderSendResult(C.TRADE_RETCODE_REJECT, 0, 0, 0.0, 0.0, *quote, comment, 0, 0, req)
+            row.update(retcode=C.TRADE_RETCODE_REJECT)
+        self.journal.signal(row)
+        if decision.details.get("close_all"):
+            self.close_all("circuit breaker")
+        return res
+
+    def _entry_volume(self, req: TradeRequest) -> float | None:
+        """The volume of ``req`` that opens or adds exposure (what the coordinator gates), or None."""
+        if req.action == C.TRADE_ACTION_PENDING:
+            return req.volume if req.volume > 0 else None
+        if req.action != C.TRADE_ACTION_DEAL or req.type not in (C.ORDER_TYPE_BUY, C.ORDER_TYPE_SELL):
+            return None
+        if req.position or not req.volume > 0:
+            return None
+        acc = self.mt5.account_info()
+        if acc is None or acc.margin_mode == C.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING:
+            return req.volume
+        buy = req.type == C.ORDER_TYPE_BUY
+        held = next((p for p in self.mt5.positions_get(symbol=req.symbol) or ()), None)
+        if held is None or (held.type == C.POSITION_TYPE_BUY) == buy:
+            return req.volume
+        rest = round(req.volume - held.volume, 8)  # netting: only a reversal's new part is an entry
+        return rest if rest > 1e-9 else None
 
     # ---------------------------------------------------------------------------------- send
     def send(self, req: TradeRequest, sid: int | None) -> OrderSendResult:

@@ -192,11 +192,42 @@ class Session:
                 req = trade_request_from_dict(request)
             except ValueError:
                 return self.mt5.order_send(request)  # the terminal answers None with its last_error
-            if si is not None and not req.magic:
-                req = req._replace(magic=magic_of(si))
-            self.journal.funnel.order_sends += 1
-            return self.router.send(req, None)
+            return self.router.route_own(req, si)
 
+        def market(symbol: str, volume: float, type_: int, comment: str | None, ticket: int | None) -> Any:
+            """The package's Buy/Sell helpers (spec 1): a DEAL at the current price, deviation 10."""
+            tick = mod.symbol_info_tick(symbol)
+            if tick is None:
+                return None
+            req: dict[str, Any] = {"action": self.mt5.TRADE_ACTION_DEAL, "symbol": symbol, "deviation": 10}
+            req |= {"volume": float(volume), "type": type_, "price": tick.ask if type_ == 0 else tick.bid}
+            if comment is not None:
+                req["comment"] = comment
+            if ticket is not None:
+                req["position"] = ticket
+            return order_send(req)
+
+        def close(symbol: str, *, comment: str | None = None, ticket: int | None = None) -> Any:
+            found = (
+                mod.positions_get(ticket=ticket) if ticket is not None else mod.positions_get(symbol=symbol)
+            )
+            if found is None:
+                return None
+            if not found:
+                return False
+            done = 0
+            for p in found:
+                r = market(p.symbol, p.volume, 1 - p.type, comment, p.ticket)
+                done += int(r is not None and r.retcode == self.mt5.TRADE_RETCODE_DONE)
+            return True if done == len(found) else ("Partially" if done else False)
+
+        mod.Buy = lambda symbol, volume, price=None, *, comment=None, ticket=None: market(  # type: ignore[attr-defined]
+            symbol, volume, 0, comment, ticket
+        )
+        mod.Sell = lambda symbol, volume, price=None, *, comment=None, ticket=None: market(  # type: ignore[attr-defined]
+            symbol, volume, 1, comment, ticket
+        )
+        mod.Close = close  # type: ignore[attr-defined]
         mod.order_send = order_send  # type: ignore[attr-defined]
         return mod
 

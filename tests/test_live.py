@@ -600,3 +600,53 @@ def test_strategy_own_orders_are_reviewed_and_traded_as_in_the_backtest(
     entries = stored.deals[stored.deals["entry"] == "in"]
     assert list(entries["comment"]) == [f"signal {i}" for i in entries["signal_id"]]
     assert session.funnel["strategy_order_sends"] == backtest.funnel["strategy_order_sends"]
+
+
+def test_wall_clock_reconnects_a_lost_terminal_or_gives_up(demo_data: Path, tmp_path: Path) -> None:
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import WallClock
+    from mt5tester.live.terminal import ServerClock
+    from mt5tester.terminal.shim import build_module
+
+    cfg = config(demo_data, tmp_path)
+    c = build(cfg, tmp_path)
+    t = day_ns("2024-01-10") + 10 * 60 * 10**9
+    c.server.advance(t)
+    c.terminal.set_time(t)
+    mt5 = build_module(c.terminal)
+    mt5.initialize()
+    server = ServerClock("UTC")
+    clock = WallClock(mt5, lambda s: int(server.to_utc_ns([s])[0]), poll=0.0, sleep=lambda s: None)
+    clock.start(["EURUSD"])
+    assert clock.now() == t
+    tries: list[int] = []
+
+    def reconnect() -> bool:
+        tries.append(1)
+        return bool(mt5.initialize())
+
+    clock.reconnect = reconnect
+    mt5.shutdown()
+    assert clock.wait({"EURUSD": t}, lambda: False) == t
+    assert tries == [1]
+    mt5.shutdown()
+    clock.reconnect = lambda: False
+    assert clock.wait({"EURUSD": t + 1}, lambda: False) is None
+    assert (
+        clock.lost
+        == f"connection lost ({C.RES_E_INTERNAL_FAIL_CONNECT}: {C.LAST_ERROR_MESSAGES[C.RES_E_INTERNAL_FAIL_CONNECT]})"
+    )
+
+
+def test_server_clock_reads_a_repeated_dst_hour_in_order() -> None:
+    """Europe/Athens falls back at 04:00 on 2023-10-29: 03:00-03:59 happens twice; M1 bars in order."""
+    import numpy as np
+
+    from mt5tester.live.terminal import ServerClock
+
+    clock = ServerClock("Europe/Athens")
+    utc = pd.date_range("2023-10-29 00:00", "2023-10-29 01:59", freq="min", tz="UTC")
+    server_s = np.array([clock.to_server_s(int(x.value)) for x in utc])
+    assert int(np.diff(server_s).min()) < 0  # the wall clock goes back an hour
+    assert np.array_equal(clock.to_utc_ns(server_s), utc.as_unit("ns").asi8)

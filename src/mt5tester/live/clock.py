@@ -110,6 +110,9 @@ class WallClock:
     ) -> None:
         self.mt5, self.to_utc, self.poll, self.end_ns, self.sleep = mt5, to_utc, poll, end_ns, sleep
         self._now = 0
+        # called when the terminal is found disconnected: True once reconnected (and reconciled)
+        self.reconnect: Callable[[], bool] = lambda: False
+        self.lost: str | None = None  # why the clock gave up: the connection could not be restored
 
     def start(self, symbols: list[str]) -> None:
         """Now is the terminal's last tick (the server's clock, not this machine's)."""
@@ -135,6 +138,11 @@ class WallClock:
             if seen:
                 self._now = max(self._now, min(seen))
                 return self._now
+            info = self.mt5.terminal_info()
+            if (info is None or not info.connected) and not self.reconnect():
+                code, text = self.mt5.last_error()
+                self.lost = f"connection lost ({code}: {text})"
+                return None
             if self.end_ns is not None and _time.time_ns() >= self.end_ns:
                 return None
             self.sleep(self.poll)

@@ -245,8 +245,11 @@ class Session:
     def run(self) -> SessionResult:
         report = preflight(self.mt5, self.cfg)
         self.account = report.account
+        for line in report.differences:
+            log.warning("preflight: config differs from the broker: %s", line)
         if isinstance(self._clock_arg, WallClock):
             self._clock_arg.start(list(self.cfg.backtest.symbols))
+            self._clock_arg.reconnect = self.reconnect
         run_id, state = self._resume_id()
         self.run_id = run_id
         rec = Recorder(self.c.engine, run_id)
@@ -290,7 +293,12 @@ class Session:
                     if t is None:
                         break
                     self._point(t)
-            if self.stop.reason is not None:
+            lost = getattr(self.clock, "lost", None)
+            if lost is not None and self.stop.reason is None:
+                self.stop.reason = lost  # no terminal: nothing can be closed; the positions stay
+                status = "stopped"
+                self.journal.equity(self.clock.now())
+            elif self.stop.reason is not None:
                 status = "stopped"
                 self._kill()
             else:

@@ -650,3 +650,13 @@ def test_server_clock_reads_a_repeated_dst_hour_in_order() -> None:
     server_s = np.array([clock.to_server_s(int(x.value)) for x in utc])
     assert int(np.diff(server_s).min()) < 0  # the wall clock goes back an hour
     assert np.array_equal(clock.to_utc_ns(server_s), utc.as_unit("ns").asi8)
+
+
+def test_a_stop_file_left_by_an_earlier_stop_does_not_stop_the_next_session(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    cfg = config(demo_data, tmp_path)
+    (tmp_path / "live.stop").write_text("old")
+    session = paper(cfg, tmp_path)
+    assert (session.status, session.stopped_by) == ("completed", None)
+    assert not (tmp_path / "live.stop").exists()

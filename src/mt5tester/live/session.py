@@ -63,6 +63,12 @@ class StopSwitch:
         self.stop_file = stop_file
         self.reason: str | None = None
 
+    def clear(self) -> None:
+        """A stop file left by an earlier ``live stop`` does not stop the session starting now."""
+        if self.stop_file.exists():
+            log.warning("removing the stop file %s of an earlier session", self.stop_file)
+            self.stop_file.unlink()
+
     def __call__(self) -> bool:
         if self.reason is None and self.stop_file.exists():
             self.reason = f"stop file {self.stop_file}"
@@ -243,6 +249,7 @@ class Session:
 
     # ----------------------------------------------------------------------------- the run
     def run(self) -> SessionResult:
+        self.stop.clear()
         report = preflight(self.mt5, self.cfg)
         self.account = report.account
         for line in report.differences:

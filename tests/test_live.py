@@ -660,3 +660,43 @@ def test_a_stop_file_left_by_an_earlier_stop_does_not_stop_the_next_session(
     session = paper(cfg, tmp_path)
     assert (session.status, session.stopped_by) == ("completed", None)
     assert not (tmp_path / "live.stop").exists()
+
+
+def test_paper_on_live_quotes_trades_as_the_backtest(demo_data: Path, tmp_path: Path) -> None:
+    """A live terminal (our simulated one, minute by minute) feeds the quotes; the session trades our
+    simulated terminal rebuilt on them and makes the backtest's deals (positions left open: freeze)."""
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.session import StopSwitch
+    from mt5tester.live.start import paper_on_quotes
+    from mt5tester.terminal.shim import build_module
+
+    start, end_day = "2024-01-08", "2024-01-12"
+    cfg = config(demo_data, tmp_path, backtest={"start": start, "end": end_day, "close_at_end": False})
+    cfg = parse_config(
+        cfg.effective() | {"live": cfg.effective()["live"] | {"kill_switch": "freeze", "poll_seconds": 0.001}}
+    )
+    source = build(cfg, tmp_path)
+    t0, end = day_ns(start) - 1, day_ns(end_day)
+    source.server.advance(t0)
+    source.terminal.set_time(t0)
+    live_quotes = build_module(source.terminal)
+    stop_file = tmp_path / "live.stop"
+    now = {"t": day_ns(start) - 60 * 10**9}
+
+    def minute_passes(_seconds: float) -> None:
+        now["t"] += 60 * 10**9
+        if now["t"] >= end:
+            stop_file.write_text("end")
+            return
+        source.server.advance(now["t"])
+        source.terminal.set_time(now["t"])
+
+    minute_passes(0)
+    session = paper_on_quotes(
+        cfg, tmp_path, stop=StopSwitch(stop_file), source=live_quotes, sleep=minute_passes
+    )
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    assert len(trades(backtest.deals)) > 4
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))

@@ -65,17 +65,29 @@ def live_stop(config_path: Path) -> None:
 @click.command(
     "paper",
     help="Paper trading: the config's strategies on our simulated terminal replaying the stored data "
-    "(--from/--to override backtest.start/end) at --replay-speed times real time (0: at once).",
+    "(--from/--to override backtest.start/end) at --replay-speed times real time (0: at once), or fed by "
+    "a live terminal's quotes (--quotes-from MetaTrader5; stop it with `mt5tester live stop`).",
 )
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--replay-speed", default=0.0, show_default=True, type=click.FloatRange(min=0.0))
 @click.option("--from", "start", help="YYYY-MM-DD, overrides backtest.start")
 @click.option("--to", "end", help="YYYY-MM-DD, overrides backtest.end")
-def paper(config_path: Path, replay_speed: float, start: str | None, end: str | None) -> None:
+@click.option(
+    "--quotes-from",
+    "quotes_from",
+    help="instead of a replay: the live quotes of this MetaTrader5-API module (e.g. MetaTrader5)",
+)
+def paper(
+    config_path: Path, replay_speed: float, start: str | None, end: str | None, quotes_from: str | None
+) -> None:
     from mt5tester.live.start import paper as run_paper
+    from mt5tester.live.start import paper_on_quotes
 
     cfg = load_config(config_path, _overrides(start, end))
-    result = run_paper(cfg, config_path.resolve().parent, replay_speed)
+    if quotes_from:
+        result = paper_on_quotes(cfg, config_path.resolve().parent, quotes_from)
+    else:
+        result = run_paper(cfg, config_path.resolve().parent, replay_speed)
     _report(_console(), result)
 
 

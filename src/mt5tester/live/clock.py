@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mt5tester.errors import ConfigError
 from mt5tester.terminal.api import SimTerminal
 
 SECOND_NS = 1_000_000_000
@@ -111,11 +112,14 @@ class WallClock:
         self.mt5, self.to_utc, self.poll, self.end_ns, self.sleep = mt5, to_utc, poll, end_ns, sleep
         self._now = 0
         # called when the terminal is found disconnected: True once reconnected (and reconciled)
-        self.reconnect: Callable[[], bool] = lambda: False
+        self.reconnect: Callable[[], bool] | None = None
         self.lost: str | None = None  # why the clock gave up: the connection could not be restored
 
     def start(self, symbols: list[str]) -> None:
         """Now is the terminal's last tick (the server's clock, not this machine's)."""
+        if not self.mt5.initialize():
+            code, text = self.mt5.last_error()
+            raise ConfigError(f"preflight: the terminal did not initialize (last_error {code}: {text})")
         ticks = [t for s in symbols if (t := self._tick(s)) is not None]
         self._now = max(ticks) if ticks else _time.time_ns()
 
@@ -139,7 +143,7 @@ class WallClock:
                 self._now = max(self._now, min(seen))
                 return self._now
             info = self.mt5.terminal_info()
-            if (info is None or not info.connected) and not self.reconnect():
+            if (info is None or not info.connected) and not (self.reconnect and self.reconnect()):
                 code, text = self.mt5.last_error()
                 self.lost = f"connection lost ({code}: {text})"
                 return None

@@ -250,13 +250,14 @@ class Session:
     # ----------------------------------------------------------------------------- the run
     def run(self) -> SessionResult:
         self.stop.clear()
+        if isinstance(self._clock_arg, WallClock):  # the terminal's clock (paper on live quotes: its feed)
+            self._clock_arg.start(list(self.cfg.backtest.symbols))
+            if self._clock_arg.reconnect is None:
+                self._clock_arg.reconnect = self.reconnect
         report = preflight(self.mt5, self.cfg)
         self.account = report.account
         for line in report.differences:
             log.warning("preflight: config differs from the broker: %s", line)
-        if isinstance(self._clock_arg, WallClock):
-            self._clock_arg.start(list(self.cfg.backtest.symbols))
-            self._clock_arg.reconnect = self.reconnect
         run_id, state = self._resume_id()
         self.run_id = run_id
         rec = Recorder(self.c.engine, run_id)

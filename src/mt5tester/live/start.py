@@ -36,6 +36,25 @@ def paper(
     return session.run()
 
 
+def paper_on_quotes(
+    cfg: Config,
+    base_dir: Path,
+    module: str | None = None,
+    stop: StopSwitch | None = None,
+    source: Any = None,
+    sleep: Any = None,
+) -> SessionResult:
+    """Paper trading on the live quotes of the MetaTrader5-API module ``module`` (or ``source``)."""
+    from mt5tester.live.quotes import LiveQuotesClock, QuoteFeed
+
+    feed = QuoteFeed(
+        cfg, base_dir, source if source is not None else import_module(module or cfg.live.module)
+    )
+    c = live_components(cfg, base_dir, feed.module)
+    clock = LiveQuotesClock(feed, cfg.live.poll_seconds, **({"sleep": sleep} if sleep else {}))
+    return Session(c, feed.module, clock, "paper", None, None, stop).run()
+
+
 def live_components(cfg: Config, base_dir: Path, mt5: Any) -> Components:
     """What a live session needs of a backtest's components: no market data (the terminal has it)."""
     cfg.check_symbol_specs()

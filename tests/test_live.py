@@ -700,3 +700,19 @@ def test_paper_on_live_quotes_trades_as_the_backtest(demo_data: Path, tmp_path: 
     stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
     assert len(trades(backtest.deals)) > 4
     pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+@pytest.mark.parametrize("filling_mode, expected", [(1, 0), (2, 1), (3, 0), (0, 2)])
+def test_market_orders_use_a_filling_the_symbol_allows(
+    demo_data: Path, tmp_path: Path, filling_mode: int, expected: int
+) -> None:
+    cfg = config(demo_data, tmp_path, backtest={"end": "2024-01-04"})
+
+    def broker(mt5: types.ModuleType) -> types.ModuleType:
+        mod = Faulty({})(mt5)
+        mod.symbol_info = lambda s: mt5.symbol_info(s)._replace(filling_mode=filling_mode)  # type: ignore[attr-defined]
+        return mod
+
+    session = paper(cfg, tmp_path, wrap=broker)
+    requests = rows(cfg, "live_requests", session.run_id)
+    assert requests and {r["request"]["type_filling"] for r in requests} == {expected}

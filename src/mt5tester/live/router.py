@@ -308,6 +308,8 @@ class LiveRouter:
             return res
         retries = self.cfg.live.requote_retries
         reconnects = self.cfg.live.reconnect_attempts
+        if req.action == C.TRADE_ACTION_DEAL and req.type_filling == C.ORDER_FILLING_FOK:
+            req = req._replace(type_filling=self._filling(req.symbol))
         while True:
             if req.action == C.TRADE_ACTION_DEAL and req.price == 0.0 and (q := self.quote(req.symbol)):
                 req = req._replace(price=q[1] if req.type == C.ORDER_TYPE_BUY else q[0])
@@ -360,6 +362,15 @@ class LiveRouter:
             self._record(req, sid, res, None, "done" if res.retcode in SENT else "refused")
             self.journal.deals()
             return res
+
+    def _filling(self, symbol: str) -> int:
+        """A filling the symbol allows for market orders (spec 4.4): FOK, else IOC, else RETURN; brokers
+        refuse the others with TRADE_RETCODE_INVALID_FILL."""
+        info = self.mt5.symbol_info(symbol)
+        mode = int(getattr(info, "filling_mode", C.SYMBOL_FILLING_FOK)) if info is not None else 1
+        if mode & C.SYMBOL_FILLING_FOK:
+            return C.ORDER_FILLING_FOK
+        return C.ORDER_FILLING_IOC if mode & C.SYMBOL_FILLING_IOC else C.ORDER_FILLING_RETURN
 
     def _found(self, req: TradeRequest, found: Any) -> OrderSendResult:
         """The result of a request already sent, read back from the order or position it made."""

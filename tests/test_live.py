@@ -716,3 +716,31 @@ def test_market_orders_use_a_filling_the_symbol_allows(
     session = paper(cfg, tmp_path, wrap=broker)
     requests = rows(cfg, "live_requests", session.run_id)
     assert requests and {r["request"]["type_filling"] for r in requests} == {expected}
+
+
+def test_paper_session_and_its_restart_on_postgresql(demo_data: Path, tmp_path: Path, pg_url: str) -> None:
+    """The live tables on PostgreSQL: requests written at once, the state a restart continues from."""
+    import uuid
+
+    from sqlalchemy import make_url, text
+
+    name = f"mt5tester_live_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+        cfg = config(demo_data, tmp_path, results={"database_url": url})
+        backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+        session = paper(cfg, tmp_path, wrap=Faulty({1: lost(True)}))
+        stored = mt5tester.load_run(session.run_id, db=url)
+        pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+        requests = rows(cfg, "live_requests", session.run_id)
+        assert [r["outcome"] for r in requests[:2]] == ["no_answer", "found"]
+        state = rows(cfg, "live_sessions", session.run_id)[0]["state"]
+        assert state["signal_seq"] == len(backtest.signals)
+        create_engine(url).dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

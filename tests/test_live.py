@@ -744,3 +744,25 @@ def test_paper_session_and_its_restart_on_postgresql(demo_data: Path, tmp_path: 
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_terminal_refusals_match_the_backtest(demo_data: Path, tmp_path: Path) -> None:
+    """No mock in between: the simulated terminal itself refuses for lack of money (5 lots on 100 USD)
+    and for an invalid volume (0.015 lots, step 0.01), as the backtest's router saw it."""
+    for volume, retcode in ((5.0, C.TRADE_RETCODE_NO_MONEY), (0.015, C.TRADE_RETCODE_INVALID_VOLUME)):
+        folder = tmp_path / str(volume)
+        folder.mkdir()
+        cfg = config(demo_data, folder, backtest={"initial_deposit": 100, "end": "2024-01-05"})
+        cfg = parse_config(
+            cfg.effective() | {"strategies": [cfg.effective()["strategies"][0] | {"volume": volume}]}
+        )
+        backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+        session = paper(cfg, folder)
+        stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+        assert set(backtest.signals["retcode"]) == {retcode}
+        columns = ["signal_id", "time", "direction", "status", "retcode", "order_ticket"]
+        pd.testing.assert_frame_equal(
+            stored.signals[columns].reset_index(drop=True), backtest.signals[columns].reset_index(drop=True)
+        )
+        assert {r["outcome"] for r in rows(cfg, "live_requests", session.run_id)} == {"refused"}
+        assert session.funnel["order_failed"] == backtest.funnel["order_failed"]

@@ -241,6 +241,9 @@ def test_restart_after_a_crash_reconciles_and_sends_no_order_twice(demo_data: Pa
     assert [(r["signal_id"], r["outcome"]) for r in requests if r["signal_id"] == 3] == [(3, "duplicate")]
     stored = mt5tester.load_run(first_id, db=cfg.results.database_url)
     pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+    # the funnel went on from the saved state: the repeated point is counted once
+    for key in ("decision_points", "signals_generated", "approved", "executed", "strategy_calls"):
+        assert session.funnel[key] == backtest.funnel[key], key
 
 
 def rows_any(cfg: Any, table: str) -> list[dict[str, Any]]:

@@ -11,7 +11,9 @@ router's idempotency check keeps that from sending any order twice.
 
 from __future__ import annotations
 
+import base64
 import logging
+import pickle
 import signal as _signal
 import time as _time
 import types
@@ -26,11 +28,12 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 
 from mt5tester.data.resample import bar_close
+from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
 from mt5tester.engine.host import Host
 from mt5tester.engine.journal import magic_of
-from mt5tester.errors import StrategyRuntimeError
+from mt5tester.errors import StorageError, StrategyRuntimeError
 from mt5tester.live.clock import Clock, ReplayClock, WallClock
 from mt5tester.live.journal import LiveJournal
 from mt5tester.live.preflight import PreflightReport, preflight
@@ -137,6 +140,11 @@ class Session:
         j = self.journal
         j.signal_seq, j.error_seq = int(state["signal_seq"]), int(state["error_seq"])
         j.last_equity = int(state.get("time", -1))
+        kept = pickle.loads(base64.b64decode(state["kept"]))  # written by this package (_state)
+        for ls, saved in zip(self.c.strategies, kept["strategies"], strict=True):
+            checkpoint._restore_strategy(ls.strategy, saved)
+        vars(self.c.coordinator.breaker).update(kept["breaker"])
+        j.funnel, self.host.disabled = kept["funnel"], kept["disabled"]
         self.last = {(int(k.split("|")[0]), k.split("|", 1)[1]): int(v) for k, v in state["last"].items()}
         d, q = db.deals, db.live_requests
         with self.c.engine.connect() as conn:
@@ -170,13 +178,30 @@ class Session:
             )
 
     def _state(self) -> dict[str, Any]:
+        """What a restart continues from: numbering, the bars seen, and (pickled, as a checkpoint holds
+        them, engine/checkpoint.py) the strategies, the breaker's day start and peak, the funnel."""
         j = self.journal
+        self.host.fold_calls()
+        kept = {
+            "strategies": [checkpoint._strategy_state(ls.strategy) for ls in self.c.strategies],
+            "breaker": dict(vars(self.c.coordinator.breaker)),
+            "funnel": j.funnel,
+            "disabled": self.host.disabled,
+        }
+        try:
+            blob = base64.b64encode(pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL)).decode()
+        except Exception as e:  # an unpicklable strategy attribute: say which, fail loudly
+            raise StorageError(
+                f"cannot save the session state: {type(e).__name__}: {e}. Give the strategy state_dict() "
+                "and load_state()"
+            ) from e
         return {
             "signal_seq": j.signal_seq,
             "error_seq": j.error_seq,
             "last": {f"{si}|{s}": v for (si, s), v in self.last.items()},
             "since": self.since,
             "time": self.journal.now_ns,
+            "kept": blob,
         }
 
     def _mt5_for_strategies(self) -> Any:

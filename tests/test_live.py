@@ -769,3 +769,29 @@ def test_terminal_refusals_match_the_backtest(demo_data: Path, tmp_path: Path) -
         )
         assert {r["outcome"] for r in rows(cfg, "live_requests", session.run_id)} == {"refused"}
         assert session.funnel["order_failed"] == backtest.funnel["order_failed"]
+
+
+def test_data_download_ticks_round_trip(demo_data: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from mt5tester.data.catalog import Catalog
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.download import download
+    from mt5tester.terminal.shim import build_module
+
+    cfg = config(demo_data, tmp_path, backtest={"server_timezone": "+02:00"})
+    c = build(cfg, tmp_path)
+    c.terminal.set_time(day_ns("2024-01-12"))
+    mt5 = build_module(c.terminal)
+    lo, hi = day_ns("2024-01-09"), day_ns("2024-01-11")
+    cat = Catalog(tmp_path / "catalog")
+    rows_ = download(mt5, cat, ["EURUSD"], ["TICKS"], lo, hi, "+02:00")
+    again = download(mt5, cat, ["EURUSD"], ["TICKS"], lo, hi, "+02:00")
+    source = mt5.copy_ticks_range("EURUSD", lo // 10**9 + 7200, hi // 10**9 + 7200, mt5.COPY_TICKS_ALL)
+    got = cat.load_ticks("EURUSD")
+    want_time = (source["time_msc"] - 7_200_000) * 1_000_000
+    assert rows_[0]["new"] == int((want_time < hi).sum()) > 2000 and again[0]["new"] == 0
+    assert np.array_equal(got.time, want_time[want_time < hi])
+    assert np.array_equal(got.bid, source["bid"][want_time < hi])
+    assert np.array_equal(got.ask, source["ask"][want_time < hi])

@@ -386,6 +386,24 @@ class ReportConfig(_Section):
     html: bool = True
 
 
+class LiveConfig(_Section):
+    """``mt5tester live`` / ``paper``: the same config traded through a MetaTrader5 terminal."""
+
+    kill_switch: Literal["close", "freeze"] = Field(
+        default="close", description="on stop: close our positions and pending orders, or leave them"
+    )
+    stop_file: Path = Field(
+        default=Path("live.stop"), description="a session stops when this file appears (mt5tester live stop)"
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="live: seconds between quote polls")
+    history_bars: int = Field(
+        default=1000, ge=1, description="closed bars fetched for prepare() (at least backtest.warmup_bars)"
+    )
+    requote_retries: int = Field(default=3, ge=0, description="resends on a requote or off quotes")
+    reconnect_attempts: int = Field(default=3, ge=0, description="initialize() tries after a lost connection")
+    module: str = Field(default="MetaTrader5", description="the MetaTrader5-API module live mode imports")
+
+
 class Config(_Section):
     backtest: BacktestConfig
     data: DataConfig = DataConfig()
@@ -397,6 +415,7 @@ class Config(_Section):
     execution: ExecutionConfig = ExecutionConfig()
     results: ResultsConfig = ResultsConfig()
     report: ReportConfig = ReportConfig()
+    live: LiveConfig = LiveConfig()
     _origin: dict[str, Any] = PrivateAttr(default_factory=dict)  # source file and key-path lines
 
     @model_validator(mode="after")

@@ -1,7 +1,7 @@
 """signals.trading_mode: the trading-mode profile in force when the signal was reviewed.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"  # relinked after main merged 0006 (live); the lead relinks once 0005 lands
 branch_labels = None
 depends_on = None
 

@@ -468,3 +468,55 @@ def test_checkpoint_keeps_each_trading_modes_breaker(demo_data: Path, tmp_path: 
     assert two.c.modes is not None
     restored = two.c.modes.modes["news"].coordinator.breaker
     assert restored.peak == 12_345.0 and restored.latched == {"limit": 1.0, "value": 1.2}
+
+
+def test_paper_under_a_profile_makes_the_backtests_decisions(
+    demo_data: Path, tmp_path: Path, run_cli
+) -> None:
+    from mt5tester.live.start import paper
+
+    raw = _raw(
+        demo_data,
+        tmp_path,
+        trading_modes={
+            "calm": {
+                "strategies": ["fast", "smc"],
+                "risk_multiplier": 0.5,
+                "coordinator": {"max_positions": 1},
+            }
+        },
+        trading_mode="calm",
+    )
+    raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
+    cfg = parse_config(copy.deepcopy(raw))
+    backtest = mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    cols = [
+        "signal_id",
+        "time",
+        "strategy",
+        "symbol",
+        "direction",
+        "status",
+        "rule",
+        "reason",
+        "volume",
+        "trading_mode",
+    ]
+    assert set(backtest.signals["reason"].dropna()) >= {"max_positions"}
+    pd.testing.assert_frame_equal(
+        stored.signals[cols].reset_index(drop=True), backtest.signals[cols].reset_index(drop=True)
+    )
+    assert stored.config["trading_mode"] == "calm" and "trading_mode_diff" in stored.config
+    # the CLI's --trading-mode on paper; a switch is refused there (exit 2), not ignored
+    path = write_yaml(tmp_path / "c.yaml", {k: v for k, v in raw.items() if k != "trading_mode"})
+    code, _, err = run_cli("paper", "--config", str(path), "--trading-mode", "calm")
+    assert code == 0, err
+    switch = {
+        **raw,
+        "trading_mode_switch": [{"mode": "calm", "regimes": ["ranging"]}],
+        "regime": {"enabled": True},
+    }
+    code, _, err = run_cli("paper", "--config", str(write_yaml(tmp_path / "s.yaml", switch)))
+    assert code == 2 and "trading_mode_switch is not supported by paper/live sessions yet" in err

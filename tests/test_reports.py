@@ -26,9 +26,9 @@ from conftest import STRATEGIES_FILE, base_config, require
 EVIL = "<script>alert(1)</script>"
 # would mark the page if any injected markup ever ran
 PWN = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
-RUN_CHARTS = (
-    8  # equity, drawdown, monthly, breakdown, trade results, holding times, MFE/MAE, lifecycle funnel
-)
+# equity, drawdown, monthly, by hour/weekday/month, breakdown, equity per strategy, equity per symbol,
+# EURUSD prices with entries and exits, trade results, holding times, MFE/MAE, lifecycle funnel, regimes
+RUN_CHARTS = 13
 
 
 @dataclass

@@ -95,7 +95,10 @@ def fmt(kind: str, v: Any) -> str:
     if kind == "dur":
         return str(timedelta(seconds=round(float(v))))
     if kind == "time":
-        return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return str(v)  # a label in a time column (totals rows)
     if kind == "json":
         return json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list) else str(v)
     return str(v)

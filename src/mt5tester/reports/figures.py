@@ -182,31 +182,29 @@ def holding_figure(rep: RunReport) -> go.Figure:
     return fig
 
 
-def excursion_figure(rep: RunReport) -> go.Figure | None:
-    x = excursion_frame(rep)
-    if x is None:
+def thin(frame: pd.DataFrame, max_rows: int | None) -> tuple[pd.DataFrame, str]:
+    """Every k-th row so that at most ``max_rows`` remain (None: all), and a title note saying so. The
+    printed report draws dense marker clouds thinned: tens of thousands of vector markers make a PDF slow
+    and huge, not clearer; the HTML draws every one."""
+    if max_rows is None or len(frame) <= max_rows:
+        return frame, ""
+    step = -(-len(frame) // max_rows)
+    return frame.iloc[::step], f" (every {step}th of {len(frame)} trades)"
+
+
+def excursion_figure(rep: RunReport, max_points: int | None = None) -> go.Figure | None:
+    full = excursion_frame(rep)
+    if full is None:
         return None
+    x, note = thin(full, max_points)
     fig = go.Figure()
+    marker = {"size": 4, "opacity": 0.6}
+    fig.add_trace(go.Scatter(x=x["mfe"], y=x["net"], mode="markers", name="MFE", marker=marker | {"color": GREEN}))
     fig.add_trace(
-        go.Scatter(
-            x=x["mfe"],
-            y=x["net"],
-            mode="markers",
-            name="MFE",
-            marker={"color": GREEN, "size": 4, "opacity": 0.6},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=-x["mae"].abs(),
-            y=x["net"],
-            mode="markers",
-            name="MAE",
-            marker={"color": RED, "size": 4, "opacity": 0.6},
-        )
+        go.Scatter(x=-x["mae"].abs(), y=x["net"], mode="markers", name="MAE", marker=marker | {"color": RED})
     )
     fig.update_layout(
-        title=f"MFE and MAE per trade vs result ({esc(rep.currency)})",
+        title=f"MFE and MAE per trade vs result ({esc(rep.currency)}){note}",
         xaxis_title="excursion",
         yaxis_title="net result",
         hovermode="closest",
@@ -253,7 +251,7 @@ def regime_figure(rep: RunReport) -> go.Figure | None:
     return fig
 
 
-def price_figure(c: Candles, trades: pd.DataFrame) -> go.Figure:
+def price_figure(c: Candles, trades: pd.DataFrame, max_trades: int | None = None) -> go.Figure:
     """Candles with every entry (triangle: up buy, down sell) and exit (x: green win, red loss)."""
     fig = go.Figure(
         go.Candlestick(
@@ -267,7 +265,7 @@ def price_figure(c: Candles, trades: pd.DataFrame) -> go.Figure:
             decreasing_line_color="#ef5350",
         )
     )
-    t = trades[trades["symbol"] == c.symbol]
+    t, note = thin(trades[trades["symbol"] == c.symbol], max_trades)
     for side, symbol, color in (("buy", "triangle-up", BLUE), ("sell", "triangle-down", "#ff7f0e")):
         s = t[t["direction"] == side]
         fig.add_trace(
@@ -292,7 +290,7 @@ def price_figure(c: Candles, trades: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=f"{esc(c.symbol)}: {c.timeframe} candles with entries and exits (drag to zoom, double-click resets)",
+        title=f"{esc(c.symbol)}: {c.timeframe} candles with entries and exits{note} (drag to zoom)",
         xaxis_rangeslider_visible=False,
         hovermode="closest",
     )

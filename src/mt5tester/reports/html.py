@@ -43,6 +43,7 @@ from mt5tester.reports.grid import GRID_JS, grid_html
 from mt5tester.reports.prices import load_candles
 
 PRINT_ROWS = 200  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
+PRINT_MARKERS = 600  # trades marked per chart in print (the HTML marks all)
 PLOTLYJS_MODES = ("inline", "directory", "cdn")
 PLOTLY_FILE = "plotly.min.js"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -172,7 +173,7 @@ class Charts:
             fig.update_layout(hovermode="x")
         config: dict[str, Any] = dict(PLOTLY_CONFIG)
         if self.static:
-            fig.update_layout(width=1000)
+            fig.update_layout(width=1040)
             config = {"staticPlot": True, "responsive": False}
         div = fig.to_html(
             full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}", config=config
@@ -283,13 +284,14 @@ def render_run_html(
     on_phase("price charts")
     symbols = sorted(rep.trades["symbol"].astype(str).unique().tolist()) if len(rep.trades) else []
     candles, candle_note = load_candles(rep, symbols)
-    price_html = "".join(ch.html(figures.price_figure(c, rep.trades), 460) for c in candles.values())
+    markers = PRINT_MARKERS if static else None
+    price_html = "".join(ch.html(figures.price_figure(c, rep.trades, markers), 460) for c in candles.values())
     if candle_note:
         price_html += f"<p class='note'>{esc(candle_note)}</p>"
     if not symbols:
         price_html = "<p class='note'>no trades: nothing to mark on a price chart</p>"
     sections.append(("prices", "Prices with entries and exits", price_html))
-    exc = figures.excursion_figure(rep)
+    exc = figures.excursion_figure(rep, PRINT_MARKERS if static else None)
     trade_charts = ch.html(figures.results_figure(rep), 320) + ch.html(figures.holding_figure(rep), 320)
     trade_charts += ch.html(exc, 420) if exc is not None else f"<p class='note'>{esc(MFE_MAE_NOTE)}</p>"
     on_phase("tables")

@@ -73,14 +73,34 @@ def _synthetic(db_url: str, base: str, run_id: str, n: int) -> None:
         run = dict(conn.execute(select(db.runs).where(db.runs.c.run_id == base)).mappings().one())
         _insert(conn, db.runs, [run | {"run_id": run_id, "funnel": {}}])
         for t in (db.run_strategies, db.data_health):
-            rows = [dict(r) | {"run_id": run_id} for r in conn.execute(select(t).where(t.c.run_id == base)).mappings()]
+            rows = [
+                dict(r) | {"run_id": run_id}
+                for r in conn.execute(select(t).where(t.c.run_id == base)).mappings()
+            ]
             _insert(conn, t, rows)
         deals, orders, positions, signals, equity = [], [], [], [], []
         balance = float(run["deposit"])
         deals.append(
-            dict(run_id=run_id, ticket=1, order=0, time=t0, type=2, entry=0, reason=0, position_id=0, symbol="",
-                 volume=0.0, price=0.0, commission=0.0, swap=0.0, profit=balance, balance=balance,
-                 comment="deposit", strategy="", signal_id=None)
+            dict(
+                run_id=run_id,
+                ticket=1,
+                order=0,
+                time=t0,
+                type=2,
+                entry=0,
+                reason=0,
+                position_id=0,
+                symbol="",
+                volume=0.0,
+                price=0.0,
+                commission=0.0,
+                swap=0.0,
+                profit=balance,
+                balance=balance,
+                comment="deposit",
+                strategy="",
+                signal_id=None,
+            )
         )
         for i in range(n):
             pid, sym = i + 1, syms[i % 3]
@@ -90,31 +110,114 @@ def _synthetic(db_url: str, base: str, run_id: str, n: int) -> None:
             profit = round(((i * 37) % 200 - 90) / 10.0, 2)
             p_out = p_in + (0.0001 if profit >= 0 else -0.0001) * (1 if side == DEAL_BUY else -1)
             common = dict(run_id=run_id, symbol=sym, strategy="ma", signal_id=pid, position_id=pid)
-            deals.append(common | dict(ticket=2 * pid, order=2 * pid, time=t_in, type=side, entry=0, reason=3,
-                                       volume=0.1, price=p_in, commission=0.0, swap=0.0, profit=0.0,
-                                       balance=balance, comment=f"signal {pid}"))
+            deals.append(
+                common
+                | dict(
+                    ticket=2 * pid,
+                    order=2 * pid,
+                    time=t_in,
+                    type=side,
+                    entry=0,
+                    reason=3,
+                    volume=0.1,
+                    price=p_in,
+                    commission=0.0,
+                    swap=0.0,
+                    profit=0.0,
+                    balance=balance,
+                    comment=f"signal {pid}",
+                )
+            )
             balance = round(balance + profit, 2)
-            deals.append(common | dict(ticket=2 * pid + 1, order=2 * pid + 1, time=t_out, type=1 - side, entry=1,
-                                       reason=4 if profit < 0 else 5, volume=0.1, price=p_out, commission=0.0,
-                                       swap=0.0, profit=profit, balance=balance, comment="sl" if profit < 0 else "tp"))
+            deals.append(
+                common
+                | dict(
+                    ticket=2 * pid + 1,
+                    order=2 * pid + 1,
+                    time=t_out,
+                    type=1 - side,
+                    entry=1,
+                    reason=4 if profit < 0 else 5,
+                    volume=0.1,
+                    price=p_out,
+                    commission=0.0,
+                    swap=0.0,
+                    profit=profit,
+                    balance=balance,
+                    comment="sl" if profit < 0 else "tp",
+                )
+            )
             for k, (t, typ) in enumerate(((t_in, side), (t_out, 1 - side))):
-                orders.append(common | dict(ticket=2 * pid + k, time_setup=t, time_done=t, type=typ, state=4,
-                                            reason=3, volume_initial=0.1, volume_current=0.0, price_open=0.0,
-                                            price_done=p_in if k == 0 else p_out, sl=0.0, tp=0.0,
-                                            price_stoplimit=0.0, comment=f"signal {pid}"))
-            positions.append(common | dict(type=0 if side == DEAL_BUY else 1, volume=0.1, time_open=t_in,
-                                           time_close=t_out, price_open=p_in, price_close=p_out, net=profit,
-                                           mfe=max(profit, 0.0) + 1.0, mae=min(profit, 0.0) - 1.0,
-                                           close_reason=4 if profit < 0 else 5))
-            signals.append(dict(run_id=run_id, signal_id=pid, time=t_in, strategy="ma", symbol=sym, timeframe="H1",
-                                direction="buy" if side == DEAL_BUY else "sell", order_type="market",
-                                confidence=1.0, comment="", tags={"regime": "trend" if (i // 500) % 2 else "range"},
-                                status="approved", volume=0.1, position_id=pid))
+                orders.append(
+                    common
+                    | dict(
+                        ticket=2 * pid + k,
+                        time_setup=t,
+                        time_done=t,
+                        type=typ,
+                        state=4,
+                        reason=3,
+                        volume_initial=0.1,
+                        volume_current=0.0,
+                        price_open=0.0,
+                        price_done=p_in if k == 0 else p_out,
+                        sl=0.0,
+                        tp=0.0,
+                        price_stoplimit=0.0,
+                        comment=f"signal {pid}",
+                    )
+                )
+            positions.append(
+                common
+                | dict(
+                    type=0 if side == DEAL_BUY else 1,
+                    volume=0.1,
+                    time_open=t_in,
+                    time_close=t_out,
+                    price_open=p_in,
+                    price_close=p_out,
+                    net=profit,
+                    mfe=max(profit, 0.0) + 1.0,
+                    mae=min(profit, 0.0) - 1.0,
+                    close_reason=4 if profit < 0 else 5,
+                )
+            )
+            signals.append(
+                dict(
+                    run_id=run_id,
+                    signal_id=pid,
+                    time=t_in,
+                    strategy="ma",
+                    symbol=sym,
+                    timeframe="H1",
+                    direction="buy" if side == DEAL_BUY else "sell",
+                    order_type="market",
+                    confidence=1.0,
+                    comment="",
+                    tags={"regime": "trend" if (i // 500) % 2 else "range"},
+                    status="approved",
+                    volume=0.1,
+                    position_id=pid,
+                )
+            )
             if i % 50 == 0:
-                equity.append(dict(run_id=run_id, time=t_in, balance=balance, equity=balance, margin=0.0,
-                                   open_positions=0))
-        for table, rows in ((db.deals, deals), (db.orders, orders), (db.positions, positions),
-                            (db.signals, signals), (db.equity, equity)):
+                equity.append(
+                    dict(
+                        run_id=run_id,
+                        time=t_in,
+                        balance=balance,
+                        equity=balance,
+                        margin=0.0,
+                        open_positions=0,
+                    )
+                )
+        for table, rows in (
+            (db.deals, deals),
+            (db.orders, orders),
+            (db.positions, positions),
+            (db.signals, signals),
+            (db.equity, equity),
+        ):
             _insert(conn, table, rows)
 
 
@@ -141,10 +244,26 @@ def big_html(big: Big, big_rep: RunReport) -> Path:
 
 def _chromium(chromium: str, tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-         "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", *args, url],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={tmp / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+            *args,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -169,8 +288,23 @@ def _grid_rows(dom: str, grid: str) -> int:
 
 # --- trades, built in one grouped pass ------------------------------------------------------------------
 def _deals(rows: list[tuple]) -> pd.DataFrame:
-    cols = ["ticket", "time", "type", "entry", "reason", "position_id", "symbol", "volume", "price",
-            "commission", "swap", "profit", "strategy", "signal_id", "comment"]
+    cols = [
+        "ticket",
+        "time",
+        "type",
+        "entry",
+        "reason",
+        "position_id",
+        "symbol",
+        "volume",
+        "price",
+        "commission",
+        "swap",
+        "profit",
+        "strategy",
+        "signal_id",
+        "comment",
+    ]
     f = pd.DataFrame(rows, columns=cols)
     f["time"] = pd.to_datetime(f["time"], utc=True)
     return f
@@ -214,8 +348,17 @@ def test_breakdown_rows_equal_compute_metrics_per_group(big: Big) -> None:
     for row in [*table.rows, table.total]:
         part = trading if row[0] == "all" else trading[trading["symbol"] == row[0]]
         m = compute_metrics(part.assign(balance=np.nan), rep.deposit)
-        expected = [m.total_trades, m.total_net_profit, m.gross_profit, m.gross_loss, m.profit_factor,
-                    m.profit_trades_pct, m.expected_payoff, m.long_trades, m.short_trades]
+        expected = [
+            m.total_trades,
+            m.total_net_profit,
+            m.gross_profit,
+            m.gross_loss,
+            m.profit_factor,
+            m.profit_trades_pct,
+            m.expected_payoff,
+            m.long_trades,
+            m.short_trades,
+        ]
         assert row[1:] == pytest.approx(expected)
 
 
@@ -236,9 +379,24 @@ def test_entries_and_profit_by_hour_weekday_month_on_the_server_clock(big_rep: R
 def test_by_period_counts_hours_on_the_broker_clock() -> None:
     deals = _deals([(2, "2024-07-01 21:30", 0, 0, 3, 1, "EURUSD", 0.1, 1.1, 0.0, 0.0, 0.0, "a", None, "")])
     run = {"config": {"backtest": {"server_timezone": "Europe/Athens"}}, "deposit": 1000.0, "currency": "USD"}
-    rep = RunReport("r", run, pd.DataFrame(), deals, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
-                    pd.DataFrame(), compute_metrics(pd.DataFrame(columns=["time", "type", "direction",
-                    "profit", "swap", "commission", "volume", "balance"]), 1000.0), pd.DataFrame(), None)
+    rep = RunReport(
+        "r",
+        run,
+        pd.DataFrame(),
+        deals,
+        pd.DataFrame(),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        compute_metrics(
+            pd.DataFrame(
+                columns=["time", "type", "direction", "profit", "swap", "commission", "volume", "balance"]
+            ),
+            1000.0,
+        ),
+        pd.DataFrame(),
+        None,
+    )
 
     p = by_period(rep)
 
@@ -263,8 +421,10 @@ def test_every_trade_of_a_15k_run_is_in_the_page_and_shown_with_size_all(
     big_html: Path, chromium: str, tmp_path: Path
 ) -> None:
     static = big_html.read_text()
-    data = [json.loads(m) for m in re.findall(r"<script type='application/json' class='grid-data'>(.*?)</script>",
-                                              static)]
+    data = [
+        json.loads(m)
+        for m in re.findall(r"<script type='application/json' class='grid-data'>(.*?)</script>", static)
+    ]
     by_id = {g["id"]: g for g in data}
 
     assert len(by_id["trades"]["rows"]) == BIG
@@ -278,7 +438,9 @@ def test_every_trade_of_a_15k_run_is_in_the_page_and_shown_with_size_all(
 
 
 def test_trades_filters_by_symbol_side_and_result(big_html: Path, chromium: str, tmp_path: Path) -> None:
-    dom, problems = _dom(chromium, tmp_path, big_html, "#trades.symbol=GBPUSD&trades.direction=sell&trades.size=all")
+    dom, problems = _dom(
+        chromium, tmp_path, big_html, "#trades.symbol=GBPUSD&trades.direction=sell&trades.size=all"
+    )
 
     assert problems == []
     # GBPUSD is position 2, 5, 8, ... (i % 3 == 1); sells are odd i: i % 6 == 1
@@ -301,16 +463,28 @@ def test_every_section_present_charts_drawn_no_console_errors_and_screenshots(
     # 11 charts (no funnel recorded for the synthetic run) and a price chart per traded symbol
     assert charts == 11 + 3
     assert dom.count('class="plot-container plotly"') == charts
-    for title in ("Entries and profit by hour, weekday and month", "Cumulative net result per strategy",
-                  "Cumulative net result per symbol", "GBPUSD: H1 candles with entries and exits",
-                  "MFE and MAE per trade vs result", "Holding time distribution", "Regime timeline"):
+    for title in (
+        "Entries and profit by hour, weekday and month",
+        "Cumulative net result per strategy",
+        "Cumulative net result per symbol",
+        "GBPUSD: H1 candles with entries and exits",
+        "MFE and MAE per trade vs result",
+        "Holding time distribution",
+        "Regime timeline",
+    ):
         assert title in dom, title
     assert "history quality" in dom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for section in ("periods", "breakdown", "prices", "trades", "deals", "regimes", "health"):
         shot = ARTIFACTS / f"{section}.png"
-        proc = _chromium(chromium, tmp_path, big_html.resolve().as_uri() + f"#only={section}",
-                         f"--screenshot={shot}", "--window-size=1400,1600", "--hide-scrollbars")
+        proc = _chromium(
+            chromium,
+            tmp_path,
+            big_html.resolve().as_uri() + f"#only={section}",
+            f"--screenshot={shot}",
+            "--window-size=1400,1600",
+            "--hide-scrollbars",
+        )
         assert proc.returncode == 0 and shot.stat().st_size > 10_000, section
 
 
@@ -333,8 +507,9 @@ def test_plotlyjs_directory_shares_one_file_cdn_links_inline_embeds(big: Big, tm
 
 
 def test_cli_plotlyjs_option_and_config_key(big: Big, run_cli, tmp_path: Path, demo_data: Path) -> None:
-    code, out, err = run_cli("report", big.small, "--plotlyjs", "directory", "--out", str(tmp_path), "--db",
-                             big.db_url)
+    code, out, err = run_cli(
+        "report", big.small, "--plotlyjs", "directory", "--out", str(tmp_path), "--db", big.db_url
+    )
     assert code == 0, err
     assert f"html: {tmp_path / f'report_{big.small}.html'}" in out
     assert (tmp_path / PLOTLY_FILE).is_file()
@@ -352,12 +527,20 @@ def test_report_phases_reach_the_callback_in_order(big: Big, tmp_path: Path) -> 
     phases: list[str] = []
     write_html_report(open_results_db(big.db_url), big.small, tmp_path, on_phase=phases.append)
 
-    assert phases == ["reading the run", "computing metrics and trades", "charts", "price charts", "tables",
-                      "writing the page"]
+    assert phases == [
+        "reading the run",
+        "computing metrics and trades",
+        "charts",
+        "price charts",
+        "tables",
+        "writing the page",
+    ]
 
 
 # --- PDF --------------------------------------------------------------------------------------------------
-def test_pdf_without_a_browser_is_exit_2_naming_the_fix(big: Big, run_cli, tmp_path: Path, monkeypatch) -> None:
+def test_pdf_without_a_browser_is_exit_2_naming_the_fix(
+    big: Big, run_cli, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("MT5TESTER_CHROMIUM", str(tmp_path / "no-such-browser"))
     code, out, err = run_cli("report", big.small, "--pdf", "--out", str(tmp_path), "--db", big.db_url)
 
@@ -382,13 +565,15 @@ def test_runs_export_has_positions_with_mfe_mae_and_orders(big: Big, run_cli, tm
 
 
 def test_runs_export_quantstats_writes_daily_returns(big: Big, run_cli, tmp_path: Path) -> None:
-    code, _out, err = run_cli("runs", "export", big.small, "--format", "quantstats", "--out", str(tmp_path),
-                              "--db", big.db_url)
+    code, _out, err = run_cli(
+        "runs", "export", big.small, "--format", "quantstats", "--out", str(tmp_path), "--db", big.db_url
+    )
     assert code == 0, err
     returns = pd.read_csv(tmp_path / "returns.csv")
     with sqlite3.connect(big.db_url.removeprefix("sqlite:///")) as conn:
-        days = conn.execute("SELECT day, equity FROM daily_equity WHERE run_id = ? ORDER BY day",
-                            (big.small,)).fetchall()
+        days = conn.execute(
+            "SELECT day, equity FROM daily_equity WHERE run_id = ? ORDER BY day", (big.small,)
+        ).fetchall()
         deposit = conn.execute("SELECT deposit FROM runs WHERE run_id = ?", (big.small,)).fetchone()[0]
 
     assert list(returns.columns) == ["date", "return"]

@@ -123,7 +123,7 @@ def regime_segments(rep: RunReport) -> pd.DataFrame:
     for sym, g in f.groupby("symbol", sort=True):
         change = g["regime"].ne(g["regime"].shift())
         starts = g[change]
-        ends = list(starts["time"].iloc[1:]) + [max(end_of_run, g["time"].iloc[-1])]
+        ends = [*starts["time"].iloc[1:], max(end_of_run, g["time"].iloc[-1])]
         rows.append(
             pd.DataFrame(
                 {
@@ -209,7 +209,7 @@ DEAL_GRID_COLUMNS = [
 ]
 
 
-def deals_grid(rep: RunReport) -> tuple[Table, pd.DataFrame]:
+    """The deals table in MT5 report order (Time, Deal, Symbol, Type, Direction, ...), strategy, reason."""
     """The deals table in MT5 report order (Time, Deal, Symbol, Type, Direction, ...) plus strategy and reason."""
     d = rep.deals
     if d.empty:
@@ -235,7 +235,7 @@ def deals_grid(rep: RunReport) -> tuple[Table, pd.DataFrame]:
             "comment": d["comment"].astype(str),
         }
     )
-    total = ["total", f"{len(d)} deals", "", "", "", None, None, None]
+    total: list[Any] = ["total", f"{len(d)} deals", "", "", "", None, None, None]
     total += [d["commission"].sum(), d["swap"].sum(), d["profit"].sum(), None, "", "", ""]
     return Table("Deals", DEAL_GRID_COLUMNS, [], total=total), frame
 

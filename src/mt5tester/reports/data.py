@@ -511,19 +511,19 @@ def _group_rows(trading: pd.DataFrame, keys: pd.Series) -> dict[str, list[Any]]:
     )
     g = f.groupby("key", sort=True).sum()
     out: dict[str, list[Any]] = {}
-    for name, r in zip(g.index, g.itertuples(index=False), strict=True):
-        n, gp, gl = int(r.trades), float(r.gp), float(r.gl)
-        total = gp + gl
+    columns = (g[c].tolist() for c in ("trades", "gp", "gl", "wins", "long"))
+    for name, n, gp, gl, wins, longs in zip(g.index, *columns, strict=True):
+        total = float(gp) + float(gl)
         out[str(name)] = [
-            n,
+            int(n),
             total,
-            gp,
-            gl,
-            gp / -gl if gl < -EPS else None,
-            int(r.wins) / n * 100.0 if n else None,
-            total / n if n else None,
-            int(r.long),
-            n - int(r.long),
+            float(gp),
+            float(gl),
+            float(gp) / -float(gl) if gl < -EPS else None,
+            int(wins) / int(n) * 100.0 if n else None,
+            total / int(n) if n else None,
+            int(longs),
+            int(n) - int(longs),
         ]
     return out
 

@@ -199,7 +199,9 @@ def excursion_figure(rep: RunReport, max_points: int | None = None) -> go.Figure
     x, note = thin(full, max_points)
     fig = go.Figure()
     marker = {"size": 4, "opacity": 0.6}
-    fig.add_trace(go.Scatter(x=x["mfe"], y=x["net"], mode="markers", name="MFE", marker=marker | {"color": GREEN}))
+    fig.add_trace(
+        go.Scatter(x=x["mfe"], y=x["net"], mode="markers", name="MFE", marker=marker | {"color": GREEN})
+    )
     fig.add_trace(
         go.Scatter(x=-x["mae"].abs(), y=x["net"], mode="markers", name="MAE", marker=marker | {"color": RED})
     )

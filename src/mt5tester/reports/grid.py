@@ -150,7 +150,9 @@ GRID_JS = r"""
       sizeSel.appendChild(el('option', '', n ? String(n) : 'all')).value = String(n);
     });
     sizeSel.value = String(state.size);
-    sizeSel.addEventListener('change', function () { state.size = parseInt(sizeSel.value, 10); state.page = 0; draw(); });
+    sizeSel.addEventListener('change', function () {
+      state.size = parseInt(sizeSel.value, 10); state.page = 0; draw();
+    });
     var sizeLabel = el('label', 'grid-filter', 'rows per page ');
     sizeLabel.appendChild(sizeSel); bar.appendChild(sizeLabel);
     var prev = el('button', '', '\u2039 prev'), next = el('button', '', 'next \u203a');
@@ -171,7 +173,9 @@ GRID_JS = r"""
     var tbody = el('tbody'); table.appendChild(tbody);
     if (g.total) {
       var tf = el('tfoot'), tr = el('tr');
-      g.columns.forEach(function (c, i) { tr.appendChild(el('td', numeric[c.kind] ? 'n' : '', fmt(c.kind, g.total[i]))); });
+      g.columns.forEach(function (c, i) {
+        tr.appendChild(el('td', numeric[c.kind] ? 'n' : '', fmt(c.kind, g.total[i])));
+      });
       tf.appendChild(tr); table.appendChild(tf);
     }
     wrap.appendChild(table); box.appendChild(wrap);
@@ -179,7 +183,9 @@ GRID_JS = r"""
       var keys = Object.keys(state.filters), out = g.rows;
       if (keys.length) {
         out = out.filter(function (r) {
-          return keys.every(function (k) { return (r[k] === null ? '-' : String(r[k])) === state.filters[k]; });
+          return keys.every(function (k) {
+            return (r[k] === null ? '-' : String(r[k])) === state.filters[k];
+          });
         });
       }
       if (state.sort >= 0) {

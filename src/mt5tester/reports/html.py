@@ -1,5 +1,6 @@
 """The HTML report of one run, from the DB: offline and self-contained by default (plotly.js inlined once,
-nothing fetched); ``report.plotlyjs: directory`` shares one plotly.min.js beside many reports, ``cdn`` loads it.
+nothing fetched); ``report.plotlyjs: directory`` shares one plotly.min.js beside many reports, ``cdn``
+loads it from the plotly CDN.
 
 Every text that comes from a user (strategy names, comments, tags, symbols, config values) passes through
 ``html.escape`` before it reaches the page, and through the same escaping before it reaches a chart (plotly
@@ -43,6 +44,7 @@ from mt5tester.reports.grid import GRID_JS, grid_html
 from mt5tester.reports.prices import load_candles
 
 PRINT_ROWS = 200  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
+NO_REGIMES = "no regime data: no signal of this run carries a regime (config section regime:)"
 PRINT_MARKERS = 600  # trades marked per chart in print (the HTML marks all)
 PLOTLYJS_MODES = ("inline", "directory", "cdn")
 PLOTLY_FILE = "plotly.min.js"
@@ -188,7 +190,8 @@ def plotly_script(mode: str) -> str:
     if mode == "directory":
         return f"<script src='{PLOTLY_FILE}' charset='utf-8'></script>"
     if mode == "cdn":
-        return f"<script src='https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js' charset='utf-8'></script>"
+        url = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+        return f"<script src='{url}' charset='utf-8'></script>"
     raise ValueError(f"report.plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}, not {mode!r}")
 
 
@@ -330,7 +333,7 @@ def render_run_html(
             "Regime timeline",
             ch.html(reg, 120 + 40 * rep.trades["symbol"].nunique())
             if reg is not None
-            else "<p class='note'>no regime data: no signal of this run carries a regime (regime: section)</p>",
+            else f"<p class='note'>{esc(NO_REGIMES)}</p>",
         )
     )
     sections.append(

@@ -96,6 +96,8 @@ def write_run_pdf(rep: RunReport, out_dir: Path, on_phase: Callable[[str], None]
     return pdf
 
 
-def write_pdf_report(engine: Engine, run_id: str, out_dir: Path, on_phase: Callable[[str], None] = _quiet) -> Path:
+def write_pdf_report(
+    engine: Engine, run_id: str, out_dir: Path, on_phase: Callable[[str], None] = _quiet
+) -> Path:
     """Write ``report_<run_id>.pdf`` into ``out_dir`` from the database; StorageError for an unknown run."""
     return write_run_pdf(load_run(engine, run_id, on_phase), out_dir, on_phase)

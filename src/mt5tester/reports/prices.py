@@ -59,7 +59,9 @@ def _server_seconds(time_ns: np.ndarray, tz: str) -> np.ndarray:
     sorted), not once per bar."""
     hours = time_ns // 3_600_000_000_000
     starts = np.flatnonzero(np.concatenate(([True], hours[1:] != hours[:-1])))
-    stamps = pd.DatetimeIndex(pd.to_datetime(hours[starts] * 3_600_000_000_000, unit="ns", utc=True)).as_unit("ns")
+    stamps = pd.DatetimeIndex(pd.to_datetime(hours[starts] * 3_600_000_000_000, unit="ns", utc=True)).as_unit(
+        "ns"
+    )
     local = stamps.tz_convert(tz).tz_localize(None).as_unit("ns").asi8
     offset_ns = local - stamps.asi8
     counts = np.diff(np.concatenate((starts, [len(time_ns)])))

@@ -350,10 +350,15 @@ def daily_returns(engine: Engine, run_id: str) -> pd.DataFrame:
     with engine.connect() as conn:
         deposit = conn.execute(select(db.runs.c.deposit).where(db.runs.c.run_id == run_id)).scalar_one()
         t = db.daily_equity
-        rows = conn.execute(select(t.c.day, t.c.equity).where(t.c.run_id == run_id).order_by(t.c.day)).all()
+        rows: list[tuple[Any, Any]] = [
+            tuple(r)
+            for r in conn.execute(select(t.c.day, t.c.equity).where(t.c.run_id == run_id).order_by(t.c.day))
+        ]
         if not rows:
             e = db.equity
-            samples = conn.execute(select(e.c.time, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)).all()
+            samples = conn.execute(
+                select(e.c.time, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)
+            ).all()
             if samples:
                 f = pd.DataFrame(samples, columns=["time", "equity"])
                 day = pd.to_datetime(f["time"].astype("int64"), unit="ns", utc=True).dt.strftime("%Y-%m-%d")

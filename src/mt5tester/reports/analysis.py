@@ -209,8 +209,8 @@ DEAL_GRID_COLUMNS = [
 ]
 
 
+def deals_grid(rep: RunReport) -> tuple[Table, pd.DataFrame]:
     """The deals table in MT5 report order (Time, Deal, Symbol, Type, Direction, ...), strategy, reason."""
-    """The deals table in MT5 report order (Time, Deal, Symbol, Type, Direction, ...) plus strategy and reason."""
     d = rep.deals
     if d.empty:
         return Table("Deals", DEAL_GRID_COLUMNS, []), pd.DataFrame(

@@ -111,8 +111,10 @@ def regime_segments(rep: RunReport) -> pd.DataFrame:
     cols = ["symbol", "regime", "start", "end"]
     if s.empty:
         return pd.DataFrame(columns=cols)
-    tags = s["tags"].map(lambda v: v.get("regime") if isinstance(v, dict) else None)
-    lab = s["regime"].where(s["regime"].notna(), tags) if "regime" in s.columns else tags
+    if "regime" in s.columns:  # load_run decodes it from the tags
+        lab = s["regime"]
+    else:
+        lab = s["tags"].map(lambda v: v.get("regime") if isinstance(v, dict) else None)
     f = pd.DataFrame({"symbol": s["symbol"].astype(str), "regime": lab, "time": s["time"]})
     f = f[f["regime"].notna() & (f["regime"].astype(str) != "")]
     if f.empty:

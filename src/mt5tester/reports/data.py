@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, MetaData, create_engine, inspect, make_url, select
+from sqlalchemy import Engine, MetaData, Text, create_engine, inspect, make_url, select, type_coerce
 from sqlalchemy import Table as SaTable
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -141,7 +141,29 @@ def open_results_db(url: str | None = None) -> Engine:
     return engine
 
 
-SIGNAL_COLUMNS = ("signal_id", "time", "strategy", "symbol", "status", "rule", "reason", "retcode", "tags")
+SIGNAL_COLUMNS = ("signal_id", "time", "strategy", "symbol", "status", "rule", "reason", "retcode")
+
+
+def _read_signals(engine: Engine, run_id: str) -> pd.DataFrame:
+    """The signals columns the reports show, with ``regime``: the signal's ``tags["regime"]``. The tags
+    come as JSON text and only those naming a regime are decoded (a 30k-signal run decodes none or few)."""
+    t = db.signals
+    cols = [t.c[c] for c in SIGNAL_COLUMNS] + [type_coerce(t.c.tags, Text).label("tags")]
+    with engine.connect() as conn:
+        res = conn.execute(select(*cols).where(t.c.run_id == run_id).order_by(t.c.signal_id))
+        names = list(res.keys())
+        rows = res.all()
+    if not rows:
+        return pd.DataFrame(columns=[*SIGNAL_COLUMNS, "regime"])
+    f = pd.DataFrame(dict(zip(names, (list(c) for c in zip(*rows, strict=True)), strict=True)))
+    text = f.pop("tags").astype(str)
+    named = text.str.contains('"regime"', regex=False)
+    regime = pd.Series(None, index=f.index, dtype=object)
+    if named.any():
+        decoded = text[named].map(json.loads)
+        regime[named] = decoded.map(lambda d: d.get("regime") if isinstance(d, dict) else None)
+    f["regime"] = regime.map(lambda v: None if _missing(v) or v == "" else str(v))
+    return f
 
 
 def _read(
@@ -221,7 +243,7 @@ def load_run(engine: Engine, run_id: str, on_phase: Phase = _quiet) -> RunReport
         run = dict(row)
         deals = _read(engine, db.deals, run_id, db.deals.c.ticket)
         equity = _read(engine, db.equity, run_id, db.equity.c.time)
-        signals = _read(engine, db.signals, run_id, db.signals.c.signal_id, SIGNAL_COLUMNS)
+        signals = _read_signals(engine, run_id)
         errors = _read(engine, db.strategy_errors, run_id, db.strategy_errors.c.seq)
         health = _read(engine, db.data_health, run_id)
         strategies = _read(engine, db.run_strategies, run_id)
@@ -313,8 +335,10 @@ def _signal_regime(signals: pd.DataFrame) -> pd.Series:
     """signal_id -> regime: a ``regime`` column when the table has one, else ``tags["regime"]``."""
     if signals.empty:
         return pd.Series([], dtype=object)
-    tags = signals["tags"].map(lambda t: t.get("regime") if isinstance(t, dict) else None)
-    value = signals["regime"].where(signals["regime"].notna(), tags) if "regime" in signals.columns else tags
+    if "regime" in signals.columns:
+        value = signals["regime"]
+    else:
+        value = signals["tags"].map(lambda t: t.get("regime") if isinstance(t, dict) else None)
     value = value.where(value.notna() & (value.astype(str) != ""))
     out = pd.Series(value.to_numpy(), index=signals["signal_id"].astype("int64").to_numpy())
     return out.dropna().astype(str)

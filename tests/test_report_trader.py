@@ -429,6 +429,9 @@ def test_every_trade_of_a_15k_run_is_in_the_page_and_shown_with_size_all(
 
     assert len(by_id["trades"]["rows"]) == BIG
     assert len(by_id["deals"]["rows"]) == 2 * BIG + 1 and len(by_id["orders"]["rows"]) == 2 * BIG
+    assert by_id["deals"]["rows"][0][2:5] == ["", "balance", ""]  # no direction on a balance operation
+    assert by_id["deals"]["rows"][2][:5] == ["2024-01-02 00:01:00", 3, "EURUSD", "sell", "out"]
+    assert by_id["orders"]["rows"][0][:8] == ["2024-01-02 00:00:00", 2, "EURUSD", "buy", 0.1, 1.1, None, None]
     dom, problems = _dom(chromium, tmp_path, big_html, "#trades.size=all")
     assert problems == []
     assert _grid_attr(dom, "trades", "data-shown") == BIG

@@ -218,13 +218,15 @@ def deals_grid(rep: RunReport) -> tuple[Table, pd.DataFrame]:
         return Table("Deals", DEAL_GRID_COLUMNS, []), pd.DataFrame(
             columns=[c.name for c in DEAL_GRID_COLUMNS]
         )
+    trading = d["type"].isin([DEAL_BUY, DEAL_SELL])
     frame = pd.DataFrame(
         {
             "time": d["time"],
             "deal": d["ticket"],
             "symbol": d["symbol"].astype(str),
             "type": d["type"].map(DEAL_TYPES).fillna(d["type"].astype(str)),
-            "direction": d["entry"].map(DEAL_ENTRIES).fillna(d["entry"].astype(str)),
+            # a balance operation has no direction in MT5's report (its entry is stored as 0, "in")
+            "direction": d["entry"].map(DEAL_ENTRIES).fillna(d["entry"].astype(str)).where(trading, ""),
             "volume": d["volume"],
             "price": d["price"],
             "order": d["order"],

@@ -40,34 +40,36 @@ def _cell(kind: str, v: Any) -> Any:
     return v if isinstance(v, str | int | float) else str(v)
 
 
-def column_values(kind: str, values: pd.Series) -> list[Any]:
-    """One column as JSON values, vectorised for the common kinds (15k-row tables in milliseconds)."""
+def column_values(kind: str, values: pd.Series) -> pd.Series:
+    """One column as the page reads it: times as text, numbers as numbers (missing: null), the rest text."""
     if kind == "time":
-        t = pd.to_datetime(values, utc=True)
-        text = t.dt.strftime("%Y-%m-%d %H:%M:%S")
-        return [None if pd.isna(v) else v for v in text.tolist()]
+        text = pd.to_datetime(values, utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
+        return text.astype(object).where(text.notna(), None)
     if kind in NUMERIC:
         f = pd.to_numeric(values, errors="coerce").astype(float)
-        if kind == "int":
-            return [None if math.isnan(v) else int(v) for v in f.tolist()]
-        return [None if math.isnan(v) else v for v in f.round(10).tolist()]
-    return [
-        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values.tolist()
-    ]
+        return f.round().astype("Int64") if kind == "int" else f
+    missing = values.isna()
+    return values.astype(str).astype(object).where(~missing, None)
 
 
 def grid_payload(grid_id: str, t: Table, frame: pd.DataFrame | None, filters: list[str]) -> str:
-    """The JSON of one grid. ``frame`` (columns in ``t.columns`` order) is the fast path for big tables;
-    else ``t.rows`` are converted cell by cell."""
+    """The JSON of one grid. ``frame`` (columns in ``t.columns`` order) is the fast path for big tables:
+    pandas writes its rows in one call; else ``t.rows`` are converted cell by cell."""
     cols = [{"name": c.name, "kind": c.kind} for c in t.columns]
-    if frame is not None:
-        data = [column_values(c.kind, frame.iloc[:, i]) for i, c in enumerate(t.columns)]
-        rows = [list(r) for r in zip(*data, strict=True)] if len(frame) else []
-    else:
+    rows_json = "[]"
+    rows: list[list[Any]] = []
+    if frame is not None and len(frame):
+        converted = pd.DataFrame(
+            {i: column_values(c.kind, frame.iloc[:, i]) for i, c in enumerate(t.columns)}, index=frame.index
+        )
+        rows_json = converted.to_json(orient="values", double_precision=10)
+    elif frame is None:
         rows = [[_cell(c.kind, v) for c, v in zip(t.columns, r, strict=True)] for r in t.rows]
+        rows_json = json.dumps(rows, separators=(",", ":"), allow_nan=False, default=str)
     total = [_cell(c.kind, v) for c, v in zip(t.columns, t.total, strict=True)] if t.total else None
-    payload = {"id": grid_id, "columns": cols, "rows": rows, "filters": filters, "total": total}
+    payload = {"id": grid_id, "columns": cols, "rows": "@ROWS@", "filters": filters, "total": total}
     text = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str)
+    text = text.replace('"@ROWS@"', rows_json, 1)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -43,7 +43,7 @@ from mt5tester.reports.data import (
 from mt5tester.reports.grid import GRID_JS, grid_html
 from mt5tester.reports.prices import load_candles
 
-PRINT_ROWS = 200  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
+PRINT_ROWS = 100  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
 NO_REGIMES = "no regime data: no signal of this run carries a regime (config section regime:)"
 PRINT_MARKERS = 600  # trades marked per chart in print (the HTML marks all)
 PLOTLYJS_MODES = ("inline", "directory", "cdn")
@@ -68,7 +68,7 @@ table.sortable th:hover{background:#dde5ee} .note,.empty{color:#666;font-size:12
 pre{background:#fff;border:1px solid #d5dbe1;padding:10px;font-size:12px;overflow:auto;max-height:600px}
 .scroll{max-height:640px;overflow:auto;display:inline-block;max-width:100%}
 .grid-bar{font-size:12.5px;margin:6px 0;display:flex;flex-wrap:wrap;gap:10px;align-items:center}
-.grid-bar select,.grid-bar button{font-size:12.5px} .grid-count{color:#444}
+.grid-bar select,.grid-bar button{font-size:12.5px} .grid-count{color:#444} .grid td{white-space:nowrap}
 nav .pages{float:right} nav .pages a{font-weight:600}
 @media print{nav,.grid-bar{display:none} body{background:#fff} .chart{break-inside:avoid}
  .scroll{max-height:none;overflow:visible} section{break-before:auto} h2{break-after:avoid}}

@@ -225,7 +225,7 @@ def _synthetic(db_url: str, base: str, run_id: str, n: int) -> None:
 def big(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Big:
     tmp = tmp_path_factory.mktemp("trader")
     raw = base_config(demo_data, tmp, end="2024-01-31")
-    raw["report"] = {"html": False}
+    raw["report"] = {"html": False, "plotlyjs": "cdn"}  # stored with the run: the report's default
     small = Runner(build(parse_config(raw), tmp)).run().run_id
     url = raw["results"]["database_url"]
     _synthetic(url, small, "big15k", BIG)
@@ -239,7 +239,7 @@ def big_rep(big: Big) -> RunReport:
 
 @pytest.fixture(scope="module")
 def big_html(big: Big, big_rep: RunReport) -> Path:
-    return write_run_html(big_rep, big.out)
+    return write_run_html(big_rep, big.out, "inline")
 
 
 def _chromium(chromium: str, tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -499,13 +499,15 @@ def test_plotlyjs_directory_shares_one_file_cdn_links_inline_embeds(big: Big, tm
     mtime = shared.stat().st_mtime_ns
     write_html_report(engine, big.small, tmp_path / "dir", "directory")
     cdn = write_html_report(engine, big.small, tmp_path / "cdn", "cdn").read_text()
-    inline = write_html_report(engine, big.small, tmp_path / "inline").read_text()
+    inline = write_html_report(engine, big.small, tmp_path / "inline", "inline").read_text()
+    default = write_html_report(engine, big.small, tmp_path / "default").read_text()
 
     assert "<script src='plotly.min.js' charset='utf-8'></script>" in a.read_text()
     assert "plotly.js v" not in a.read_text() and "plotly.js v" in shared.read_text()[:300]
     assert shared.stat().st_mtime_ns == mtime  # written once for every report of the folder
     assert re.search(r"<script src='https://cdn\.plot\.ly/plotly-\d+\.\d+\.\d+\.min\.js'", cdn)
     assert inline.count("plotly.js v") == 1 and not (tmp_path / "inline" / PLOTLY_FILE).exists()
+    assert default == cdn  # without a mode: the run's report.plotlyjs
     assert len(a.read_text()) < len(inline) - 4_000_000
 
 

@@ -33,7 +33,7 @@ class _RunOrSubcommand(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "RUN_ID [--pdf] [--plotlyjs MODE] [--out DIR] [--db URL]")
+        formatter.write_usage(ctx.command_path, "RUN_ID [--pdf] [--plotlyjs M] [--out DIR] [--db URL]")
         formatter.write_usage(ctx.command_path, "compare RUN_ID RUN_ID... [--out DIR] [--db URL]", "   or: ")
 
 

@@ -30,6 +30,9 @@ from mt5tester.reports.data import (
 )
 from mt5tester.reports.prices import Candles
 
+# points of a line chart: the screen zooms (4000 keep each drawdown trough and peak); a printed chart is
+# ~1000 px wide, so 1200 points draw the same line at a fraction of the work
+SCREEN_POINTS, PRINT_POINTS = 4000, 1200
 GREEN, RED, BLUE, PURPLE = "#2ca02c", "#d62728", "#1f77b4", "#9467bd"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 
@@ -38,9 +41,11 @@ def esc(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
-def equity_figure(rep: RunReport) -> go.Figure:
+def equity_figure(rep: RunReport, max_points: int = SCREEN_POINTS) -> go.Figure:
     c = curve(rep)
-    t, (eq, bal) = downsample(c["time"], [c["equity"].to_numpy(float), c["balance"].to_numpy(float)])
+    t, (eq, bal) = downsample(
+        c["time"], [c["equity"].to_numpy(float), c["balance"].to_numpy(float)], max_points
+    )
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=t, y=bal, name="balance", line={"shape": "hv", "width": 1.5, "color": BLUE}))
     fig.add_trace(go.Scatter(x=t, y=eq, name="equity", line={"width": 1, "color": GREEN}))
@@ -48,10 +53,10 @@ def equity_figure(rep: RunReport) -> go.Figure:
     return fig
 
 
-def drawdown_figure(rep: RunReport) -> go.Figure:
+def drawdown_figure(rep: RunReport, max_points: int = SCREEN_POINTS) -> go.Figure:
     c = curve(rep)
     dd = drawdown_pct(c["equity"], rep.deposit)
-    t, (dds,) = downsample(c["time"], [dd])
+    t, (dds,) = downsample(c["time"], [dd], max_points)
     fig = go.Figure(
         go.Scatter(x=t, y=dds, name="drawdown %", fill="tozeroy", line={"color": RED, "width": 1})
     )
@@ -96,11 +101,11 @@ def breakdown_figure(by_strategy: Table, by_symbol: Table) -> go.Figure:
     return fig
 
 
-def group_equity_figure(rep: RunReport, key: str) -> go.Figure:
+def group_equity_figure(rep: RunReport, key: str, max_points: int = SCREEN_POINTS) -> go.Figure:
     """Cumulative net result per strategy or per symbol (closed trades, at their close times)."""
     fig = go.Figure()
     for i, (name, g) in enumerate(group_equity(rep, key).items()):
-        t, (net,) = downsample(pd.Series(g["time"]), [g["net"].to_numpy(float)])
+        t, (net,) = downsample(pd.Series(g["time"]), [g["net"].to_numpy(float)], max_points)
         fig.add_trace(
             go.Scatter(
                 x=t,

@@ -252,6 +252,7 @@ def render_run_html(
     """The run report page. ``static``: the page printed to PDF (static charts, first rows of big tables)."""
     on_phase("charts")
     ch = Charts(static)
+    points = figures.PRINT_POINTS if static else figures.SCREEN_POINTS
     by_strategy = breakdown(rep, "strategy", "Per strategy")
     by_symbol = breakdown(rep, "symbol", "Per symbol")
     sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
@@ -261,7 +262,8 @@ def render_run_html(
         (
             "equity",
             "Balance, equity, drawdown",
-            ch.html(figures.equity_figure(rep), 420) + ch.html(figures.drawdown_figure(rep), 300),
+            ch.html(figures.equity_figure(rep, points), 420)
+            + ch.html(figures.drawdown_figure(rep, points), 300),
         )
     )
     sections.append(
@@ -277,8 +279,8 @@ def render_run_html(
             "breakdown",
             "Per strategy, symbol and regime",
             ch.html(figures.breakdown_figure(by_strategy, by_symbol), 340)
-            + ch.html(figures.group_equity_figure(rep, "strategy"), 380)
-            + ch.html(figures.group_equity_figure(rep, "symbol"), 380)
+            + ch.html(figures.group_equity_figure(rep, "strategy", points), 380)
+            + ch.html(figures.group_equity_figure(rep, "symbol", points), 380)
             + table_html(by_strategy, sortable=True)
             + table_html(by_symbol, sortable=True)
             + table_html(regime_breakdown(rep), sortable=True),

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from mt5tester.reports.data import RunReport, load_run, open_results_db
+from mt5tester.reports.content import RunReport, load_run, open_results_db
 from mt5tester.reports.html import write_run_html
 from mt5tester.reports.pdf import write_run_pdf
 from mt5tester.results import db

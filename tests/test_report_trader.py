@@ -19,7 +19,7 @@ from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
 from mt5tester.reports.analysis import by_period
-from mt5tester.reports.data import RunReport, breakdown, build_trades, load_run, open_results_db
+from mt5tester.reports.content import RunReport, breakdown, build_trades, load_run, open_results_db
 from mt5tester.reports.html import PLOTLY_FILE, write_html_report, write_run_html
 from mt5tester.reports.prices import resample
 from mt5tester.results import db

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from mt5tester.reports.data import DEFAULT_DB_URL
+from mt5tester.reports.content import DEFAULT_DB_URL
 
 DB_OPTION = click.option(
     "--db",
@@ -82,7 +82,7 @@ def report() -> None:
 @OUT_OPTION
 @DB_OPTION
 def report_run(run_id: str, pdf: bool, plotlyjs: str | None, out: Path, db_url: str) -> None:
-    from mt5tester.reports.data import load_run, open_results_db
+    from mt5tester.reports.content import load_run, open_results_db
     from mt5tester.reports.html import write_run_html
 
     engine = open_results_db(db_url)
@@ -116,7 +116,7 @@ def report_run(run_id: str, pdf: bool, plotlyjs: str | None, out: Path, db_url: 
 @DB_OPTION
 def report_compare(run_ids: tuple[str, ...], out: Path, db_url: str) -> None:
     from mt5tester.reports.compare import write_compare_report
-    from mt5tester.reports.data import open_results_db
+    from mt5tester.reports.content import open_results_db
 
     if len(run_ids) < 2:
         raise click.UsageError("compare needs at least two run ids")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mt5tester.reports.data import (
+from mt5tester.reports.content import (
     DEAL_ENTRIES,
     DEAL_REASONS,
     DEAL_TYPES,

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mt5tester.reports.analysis import by_period, group_equity, regime_segments
-from mt5tester.reports.data import (
+from mt5tester.reports.content import (
     MONTHS,
     RunReport,
     Table,

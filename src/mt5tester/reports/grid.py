@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mt5tester.reports.data import Table
+from mt5tester.reports.content import Table
 
 PAGE_SIZES = (50, 100, 500, 1000)
 DEFAULT_PAGE = 100

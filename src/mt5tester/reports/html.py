@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from mt5tester.reports import figures
 from mt5tester.reports.analysis import deals_grid, health_rows, orders_grid, trades_grid
-from mt5tester.reports.data import (
+from mt5tester.reports.content import (
     MFE_MAE_NOTE,
     RunReport,
     Table,

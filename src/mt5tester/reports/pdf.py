@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from mt5tester.errors import ConfigError
-from mt5tester.reports.data import RunReport, load_run
+from mt5tester.reports.content import RunReport, load_run
 from mt5tester.reports.html import render_run_html, safe_filename
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from mt5tester.data.store import find_m1_file
 from mt5tester.errors import DataError
-from mt5tester.reports.data import RunReport
+from mt5tester.reports.content import RunReport
 
 MAX_CANDLES = 1500  # readable at a report's width; zooming shows detail
 TIMEFRAMES = (("M15", 900), ("H1", 3600), ("H4", 14400), ("D1", 86400), ("W1", 7 * 86400))

@@ -17,9 +17,9 @@ import mt5tester
 from mt5tester.config import parse_config
 from mt5tester.errors import ConfigError
 from mt5tester.live.start import paper
+from mt5tester.model import constants as C
+from mt5tester.model.structs import OrderSendResult, trade_request_from_dict
 from mt5tester.results import db
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.structs import OrderSendResult, trade_request_from_dict
 
 from conftest import base_config
 

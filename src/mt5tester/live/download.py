@@ -18,8 +18,8 @@ from mt5tester.data.catalog import TICKS, Catalog
 from mt5tester.data.importers import Ticks
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.live.terminal import ServerClock, rates_to_bars
+from mt5tester.model import constants as C
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants as C
 
 CHUNK_DAYS = 30
 DAY_NS = 86_400 * 1_000_000_000

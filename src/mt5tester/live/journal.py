@@ -17,11 +17,11 @@ from sqlalchemy import insert, select, update
 from mt5tester.engine.build import Components
 from mt5tester.engine.journal import Journal, signal_of
 from mt5tester.live.terminal import ServerClock
+from mt5tester.model import constants as C
+from mt5tester.model.trade import Deal
 from mt5tester.results import db
-from mt5tester.results.book import deal_row
 from mt5tester.results.recorder import Recorder
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.records import Deal
+from mt5tester.results.rows import deal_row
 
 DAY_S = 86_400
 

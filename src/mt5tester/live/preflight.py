@@ -9,7 +9,7 @@ from typing import Any
 
 from mt5tester.config import Config
 from mt5tester.errors import ConfigError
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
 
 # SymbolSpec fields that have a symbol_info field of the same name and meaning (spec 3.5)
 COMPARED = (

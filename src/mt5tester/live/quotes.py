@@ -26,9 +26,9 @@ from mt5tester.engine.dataset import Dataset, SymbolData, data_source
 from mt5tester.errors import DataError
 from mt5tester.live.clock import WallClock
 from mt5tester.live.terminal import ServerClock, rates_to_bars
+from mt5tester.model import constants, structs
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants, structs
 from mt5tester.terminal.shim import FUNCTIONS, STRUCTURES
 from mt5tester.terminal.state import StateMemo
 

@@ -30,10 +30,10 @@ from mt5tester.engine.router import (
 )
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.live.journal import LiveJournal
+from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
+from mt5tester.model.structs import OrderSendResult, TradeRequest
 from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.structs import OrderSendResult, TradeRequest
 
 log = logging.getLogger(__name__)
 RETRY = (C.TRADE_RETCODE_REQUOTE, C.TRADE_RETCODE_PRICE_OFF, C.TRADE_RETCODE_PRICE_CHANGED)

@@ -39,11 +39,11 @@ from mt5tester.live.journal import LiveJournal
 from mt5tester.live.preflight import PreflightReport, preflight
 from mt5tester.live.router import LiveRouter
 from mt5tester.live.terminal import ServerClock, rates_to_bars
+from mt5tester.model.structs import trade_request_from_dict
 from mt5tester.regime.detectors import RegimeParams, RegimeTracker
 from mt5tester.results import db
 from mt5tester.results.recorder import Recorder
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
-from mt5tester.terminal.structs import trade_request_from_dict
 
 log = logging.getLogger(__name__)
 Pair = tuple[int, str]

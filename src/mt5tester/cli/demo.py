@@ -136,7 +136,9 @@ def prepare_paper_demo(out: Path) -> Path:
     demo data through the simulated terminal posing as MetaTrader5 (a few seconds)."""
     cfg = demo_config()
     cfg["backtest"] |= {"start": "2024-06-03", "end": "2024-06-10", "symbols": ["EURUSD"]}
-    cfg["strategies"] = [s for s in cfg["strategies"] if s["name"] == "sma_h1"]
+    cfg["strategies"] = [s for s in cfg["strategies"] if s.get("name") == "sma_h1"]
+    for key in ("trading_modes", "trading_mode", "trading_mode_switch"):  # the backtest shows those
+        cfg.pop(key, None)
     cfg["portfolio"] = {"categories": ["technical"]}
     cfg["coordinator"] = {"max_positions": 8}
     cfg["regime"] = {"enabled": False}

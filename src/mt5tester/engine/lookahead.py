@@ -501,13 +501,15 @@ class Watch(Runner):
         host.call, host._invalid, host.failed = watched_call, watched_invalid, watched_failed  # type: ignore[method-assign]
 
     def finish(self) -> None:
-        for d in self.c.server.deals:
+        state = self.c.server.state
+        for d in state.deals:
+            strategy = self.journal.owners.deal(state, d)[0]
             value = (
                 f"type {d.type} entry {d.entry} reason {d.reason} volume {d.volume} price {d.price} "
                 f"profit {d.profit} commission {d.commission} swap {d.swap} position {d.position_id} "
                 f"at {when(d.time)}"
             )
-            self.events.append((self._known.get(d.ticket, int(d.time)), "deal", d.strategy, d.symbol, value))
+            self.events.append((self._known.get(d.ticket, int(d.time)), "deal", strategy, d.symbol, value))
 
     def prepared(self, cut: int | None) -> dict[tuple[str, str], Any]:
         out = {}

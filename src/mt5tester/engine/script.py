@@ -31,7 +31,6 @@ from mt5tester.model import limits
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
 from mt5tester.results.book import daily_rows
-from mt5tester.terminal import constants as C
 from mt5tester.terminal import shim
 
 SECOND_NS = 1_000_000_000
@@ -114,7 +113,7 @@ def run_script(
     # The script is the only trader: its orders go to the trade server as sent (no coordinator, which
     # reviews strategies' signals); every deal is recorded by the runner's cursor.
     terminal.router = None
-    terminal.strategy = name  # its orders, deals and positions carry its name
+    runner.journal.owners.default = name  # its orders, deals and positions carry its name
     effective = cfg.effective()
     effective["results"]["database_url"] = db.redact(cfg.results.database_url)
     rec.start_run(
@@ -193,10 +192,7 @@ def run_script(
         if cfg.backtest.close_at_end and stopped:
             runner.router.close_all_at_end(end)  # as a backtest: at the last tick before backtest.end
         elif cfg.backtest.close_at_end:  # the script returned: its run ends now, at the current quote
-            for p in sorted(server.positions, key=lambda p: p.ticket):
-                price = server.position_profit(p, now)[1]
-                server.close_position(p, now, price, C.DEAL_REASON_EXPERT, "end of run")
-                runner.journal.deals()
+            runner.router.close_all_at_end(now, inclusive=True)
         runner.journal.equity(now)
     except BaseException as e:
         _finish(runner, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", e)
@@ -206,7 +202,6 @@ def run_script(
         sys.argv = old_argv
         sys.path[:] = old_path
         shim.uninstall()
-        terminal.strategy = ""
     seconds = round(time.perf_counter() - t_start, 3)
     funnel = _finish(runner, "completed", None, {"script": str(script), "stopped_at_end": stopped}, seconds)
     return ScriptResult(

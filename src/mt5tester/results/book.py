@@ -7,6 +7,7 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,13 @@ import numpy as np
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal, Order, TradeServer
 
+# (strategy, signal id) of an order or position, by ticket: the engine's journal reads them back from the
+# orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
+Owners = Callable[[int], tuple[str, int | None]]
 
-def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
-    """The deals-table row of a deal (``strategy`` fills in for deals that carry none)."""
+
+def deal_row(d: Deal, strategy: str = "", signal_id: int | None = None) -> dict[str, Any]:
+    """The deals-table row of a deal, attributed to ``strategy`` and ``signal_id``."""
     return {
         "ticket": d.ticket,
         "order": d.order,
@@ -33,8 +38,8 @@ def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
         "profit": d.profit,
         "balance": d.balance,
         "comment": d.comment,
-        "strategy": d.strategy or strategy,
-        "signal_id": d.signal_id,
+        "strategy": strategy,
+        "signal_id": signal_id,
     }
 
 
@@ -69,8 +74,9 @@ def signal_row(
     return row
 
 
-def order_rows(server: TradeServer) -> list[dict[str, Any]]:
+def order_rows(server: TradeServer, owner: Owners) -> list[dict[str, Any]]:
     def row(o: Order) -> dict[str, Any]:
+        strategy, signal_id = owner(o.ticket)
         return {
             "ticket": o.ticket,
             "time_setup": o.time_setup,
@@ -88,8 +94,8 @@ def order_rows(server: TradeServer) -> list[dict[str, Any]]:
             "price_stoplimit": o.price_stoplimit,
             "position_id": o.position_id,
             "comment": o.comment,
-            "strategy": o.strategy,
-            "signal_id": o.signal_id,
+            "strategy": strategy,
+            "signal_id": signal_id,
         }
 
     return [row(o) for o in sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)]
@@ -115,7 +121,7 @@ def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> 
     }
 
 
-def position_rows(server: TradeServer) -> list[dict[str, Any]]:
+def position_rows(server: TradeServer, owner: Owners) -> list[dict[str, Any]]:
     by_id: dict[int, list[Any]] = {}
     for d in server.deals:
         if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
@@ -162,6 +168,7 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
             else:
                 fixed = spec.spread * spec.point
                 prices += [float(ext["bid_low"][j] + fixed), float(ext["bid_high"][j] + fixed)]
+        strategy, signal_id = owner(pid)
         if prices:
             best = max(prices) if is_buy else min(prices)
             worst = min(prices) if is_buy else max(prices)
@@ -182,8 +189,8 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
                 "mfe": mfe,
                 "mae": mae,
                 "close_reason": last.reason if closed else None,
-                "strategy": first.strategy,
-                "signal_id": first.signal_id,
+                "strategy": strategy,
+                "signal_id": signal_id,
             }
         )
     return rows

@@ -18,7 +18,7 @@ import mt5tester
 
 from conftest import base_config, write_yaml
 
-FRAMES = ("deals", "orders", "positions", "signals", "equity")
+FRAMES = ("deals", "orders", "positions", "signals", "equity", "daily_equity")
 
 
 def _config(data: Path, tmp: Path, **backtest: Any) -> Any:
@@ -59,6 +59,34 @@ def test_memory_sink_and_sql_sink_give_equal_frames(demo_data: Path, tmp_path: P
     loaded = mt5tester.load_run(in_sql.run_id, db=f"sqlite:///{tmp_path / 'results.sqlite'}")
     assert_same_run(loaded, in_sql)
     assert loaded.config == in_sql.config and loaded.run_id == in_sql.run_id
+
+
+def test_daily_equity_is_folded_from_the_equity_rows_in_any_sink(demo_data: Path, tmp_path: Path) -> None:
+    """Per server day (a DST zone, across its change on 2023-11-05): the last equity sample and the day's
+    lowest equity, the same from a MemorySink (no database opened at all) as from SQL."""
+    cfg = _config(
+        demo_data, tmp_path, start="2023-11-04", end="2023-11-10", server_timezone="America/New_York"
+    )
+    engines: list[Any] = []
+    in_memory = mt5tester.run(
+        cfg, base_dir=tmp_path, sink=mt5tester.MemorySink(), on_start=lambda c, _: engines.append(c.engine)
+    )
+    assert engines == [None]  # no throwaway database behind a memory sink
+    in_sql = mt5tester.run(cfg, base_dir=tmp_path)
+    daily = in_memory.daily_equity
+    pd.testing.assert_frame_equal(daily, in_sql.daily_equity)
+    eq = in_memory.equity
+    local = eq["time"].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d")
+    expected = eq.groupby(local).agg(
+        time=("time", "last"), balance=("balance", "last"), equity=("equity", "last"), low=("equity", "min")
+    )
+    assert list(daily["day"]) == list(expected.index) and len(daily) >= 5
+    assert list(daily["time"]) == list(expected["time"])
+    assert list(daily["equity"]) == list(expected["equity"]) and list(daily["balance"]) == list(
+        expected["balance"]
+    )
+    assert list(daily["equity_min"]) == list(expected["low"])
+    assert (daily["equity_min"] <= daily["equity"]).all()
 
 
 def test_memory_sink_equals_postgresql(demo_data: Path, tmp_path: Path, pg_url: str) -> None:

@@ -327,6 +327,8 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
 
     cfg = load_config(config_path)
     components = build(cfg, config_path.resolve().parent, with_strategies=False)
+    engine = components.engine
+    assert engine is not None  # build opens the results database unless told otherwise
     console = _console()
     if console.is_terminal:
         with Progress(
@@ -346,22 +348,18 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
     else:
         result = run_script(components, script, list(script_args))
     # The same end of run as a backtest: funnel, metrics, report.
-    print_funnel(console, result.funnel | funnel_from_db(components.engine, result.run_id))
+    print_funnel(console, result.funnel | funnel_from_db(engine, result.run_id))
     print_metrics(
         console,
-        run_metrics(
-            components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
-        ),
+        run_metrics(engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]),
     )
     console.print(
         f"run {result.run_id}: script {script} {result.status}"
         f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
         f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
     )
-    report = (
-        write_html_report(components.engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
-    )
-    print_locations(console, components.engine, result.run_id, report)
+    report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    print_locations(console, engine, result.run_id, report)
 
 
 @cli.command(

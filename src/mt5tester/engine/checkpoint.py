@@ -71,6 +71,7 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
             "error_seq": runner.journal.error_seq,
             "logged_tb": runner.journal.logged_tb,
             "sent": runner.journal.owners.sent,  # orders strategies sent themselves (attribution)
+            "daily": runner.journal.daily,  # the daily equity folded so far
             "ctx_now": runner.ctx.now,
         },
     }
@@ -99,6 +100,8 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
     journal.signal_seq, journal.error_seq, journal.logged_tb = r["signal_seq"], r["error_seq"], r["logged_tb"]
     journal.recorded = len(c.server.deals)  # the checkpoint is taken with every deal recorded
     journal.owners.reset(r.get("sent", {}))
+    if "daily" in r:
+        journal.daily = r["daily"]
     runner.ctx.now = r["ctx_now"]
     return int(state["point"]) + 1
 

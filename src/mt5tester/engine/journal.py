@@ -22,7 +22,8 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StorageError
 from mt5tester.results import db
-from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
+from mt5tester.results.book import deal_row, order_rows, position_rows, signal_row
+from mt5tester.results.daily import DailyEquity
 from mt5tester.results.recorder import Recorder
 from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import Deal
@@ -105,6 +106,13 @@ _CLOSED_BY = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: 
 _CLOSED_AS = {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}
 
 
+def sql_recorder(c: Components, run_id: str) -> Recorder:
+    """The default sink: the results database the components opened (resumable when checkpoints are on)."""
+    if c.engine is None:
+        raise StorageError("no results database was opened for this run and no sink was given")
+    return Recorder(c.engine, run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
+
+
 class Journal:
     """Rows into the sink and counts into the funnel. Sequence numbers (signals, errors) and the deal
     cursor live here: the checkpoint stores them so a resumed run continues the same numbering."""
@@ -116,6 +124,7 @@ class Journal:
         # a magic the run did not hand out belong to ``default_owner`` (run-script: the script).
         magic = {magic_of(si): ls.strategy.name for si, ls in enumerate(c.strategies)}
         self.owners = Attribution(magic, default_owner)
+        self.daily = DailyEquity(c.cfg.backtest.server_timezone)  # folded from the equity rows
         self.funnel = Funnel()
         self.signal_seq = 0
         self.error_seq = 0
@@ -175,6 +184,7 @@ class Journal:
             self.funnel.margin_level_min = level if low is None else min(low, level)
         row = {"time": t, "balance": acc.balance, "equity": equity, "margin": margin}
         self.rec.add(db.equity, row | {"open_positions": len(acc.positions)})
+        self.daily.add(t, acc.balance, equity)
 
     # ------------------------------------------------------------------------------- errors
     def error(self, name: str, symbol: str, t: int, e: Exception) -> None:
@@ -268,14 +278,13 @@ class Journal:
         for row in position_rows(self.c.server, owner):
             self.rec.add(db.positions, row)
 
-    def complete(self, run_id: str) -> None:
-        """The book and the daily equity (read back from the stored equity rows) of a completed run."""
+    def complete(self) -> None:
+        """The book and the daily equity (folded from the equity rows as they were made) of a completed
+        run, then everything is flushed."""
         self.book()
-        self.rec.flush()
-        with db.storage_errors(self.c.engine, f"reading the equity of run {run_id}", "Fix the database"):
-            daily = daily_rows(self.c.engine, run_id, self.c.cfg.backtest.server_timezone)
-        for row in daily:
+        for row in self.daily.rows():
             self.rec.add(db.daily_equity, row)
+        self.rec.flush()
 
     def failed(self, e: BaseException) -> None:
         """A run that raised: it keeps every deal the terminal made and its book, then is marked failed

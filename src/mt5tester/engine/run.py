@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Engine, select
 
 from mt5tester.config import Config, load_config
 from mt5tester.engine.build import Components, build
 from mt5tester.engine.dataset import Dataset
+from mt5tester.errors import StorageError
 from mt5tester.results import db, frames
 from mt5tester.results.memory import MemorySink
 from mt5tester.results.metrics import Mt5Metrics, compute_metrics
@@ -107,6 +107,11 @@ class RunResult:
         return self._table("equity")
 
     @property
+    def daily_equity(self) -> pd.DataFrame:
+        """Per server day: the last equity sample (time, balance, equity) and the day's lowest equity."""
+        return self._table("daily_equity")
+
+    @property
     def metrics(self) -> Mt5Metrics:
         """The MT5 tester report's metrics (``results.metrics``)."""
         if "metrics" not in self._cache:
@@ -118,14 +123,6 @@ class RunResult:
             )
         metrics: Mt5Metrics = self._cache["metrics"]
         return metrics
-
-
-def memory_engine() -> Engine:
-    """An empty in-memory database with the schema: what the loop reads back (daily equity) finds no
-    rows there, and nothing is written to it."""
-    engine = create_engine("sqlite://", poolclass=StaticPool)
-    db.metadata.create_all(engine)
-    return engine
 
 
 def _redacted(cfg: Config) -> dict[str, Any]:
@@ -173,22 +170,26 @@ def run(
     if isinstance(sink, MemorySink):
         sink.run_id = run_id
     engine = sink.engine if isinstance(sink, Recorder) else None
-    if sink is not None and engine is None:
-        engine = memory_engine()  # a sink of its own: no results database is opened
-    components = build(config, base_dir, data=data, engine=engine)
+    # A sink of its own (MemorySink, an optimizer's): no results database is opened at all.
+    components = build(
+        config, base_dir, data=data, engine=engine, open_results=sink is None or engine is not None
+    )
     # Runner annotates its sink as the Recorder; any Sink does (results/sink.py).
     runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink))
+    stored = components.engine  # None: the records went to a sink of their own
     if resume:
         from mt5tester.engine import checkpoint
 
-        checkpoint.truncate_after(components.engine, run_id, resume[1])
+        if stored is None:
+            raise StorageError(f"run {run_id} can only be resumed into the results database it is stored in")
+        checkpoint.truncate_after(stored, run_id, resume[1])
     if on_start is not None:
         on_start(components, run_id)
     done = runner.run(progress, resume[1] if resume else None)
     source: RowSource = (
-        SqlRows(components.engine.url.render_as_string(hide_password=False), run_id, components.engine)
-        if sink is None or isinstance(sink, Recorder)
-        else cast(RowSource, sink)
+        cast(RowSource, sink)
+        if stored is None
+        else SqlRows(stored.url.render_as_string(hide_password=False), run_id, stored)
     )
     return RunResult(
         run_id=run_id,

@@ -30,7 +30,6 @@ from mt5tester.errors import ConfigError, StorageError, StrategyRuntimeError
 from mt5tester.model import limits
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
-from mt5tester.results.book import daily_rows
 from mt5tester.terminal import shim
 
 SECOND_NS = 1_000_000_000
@@ -223,11 +222,9 @@ def _finish(
     try:
         runner.journal.deals(notify=False)  # also those the script made after its last clock step
         runner.journal.book()
-        runner.rec.flush()
-        with db.storage_errors(c.engine, f"reading the equity of run {runner.run_id}", "Fix the database"):
-            daily = daily_rows(c.engine, runner.run_id, c.cfg.backtest.server_timezone)
-        for row in daily:
+        for row in runner.journal.daily.rows():
             runner.rec.add(db.daily_equity, row)
+        runner.rec.flush()
     except StorageError as e:
         if error is None:  # the script went well: the failed write fails the run
             runner.rec.finish("failed", funnel, f"{type(e).__name__}: {e}")

@@ -4,8 +4,6 @@ For tests and optimizer trials: no database, no I/O, and the rows pickle with th
 are the very dicts the Recorder would insert (same tables, same columns), so the DataFrames built from
 them equal the ones read back from SQL. Nothing here is durable: ``then`` callbacks (checkpoint rows
 joined to a transaction) have no database to run in and are skipped, so a memory run cannot be resumed.
-The per-day equity table, which the loop derives by reading the database back, stays empty: the equity
-frame holds every sample it would be computed from.
 """
 
 from __future__ import annotations

@@ -319,16 +319,13 @@ def demo(out: Path) -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
 @click.argument("script_args", nargs=-1)
 def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]) -> None:
-    from mt5tester.engine.build import build
-    from mt5tester.engine.script import run_script
+    from mt5tester.engine.run import SqlRows, run
+    from mt5tester.engine.script import Script
     from mt5tester.reports.html import write_html_report
-    from mt5tester.results.funnel import funnel_from_db
-    from mt5tester.results.metrics import run_metrics
 
     cfg = load_config(config_path)
-    components = build(cfg, config_path.resolve().parent, with_strategies=False)
-    engine = components.engine
-    assert engine is not None  # build opens the results database unless told otherwise
+    job = Script(script, tuple(script_args))
+    base_dir = config_path.resolve().parent
     console = _console()
     if console.is_terminal:
         with Progress(
@@ -339,25 +336,26 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
             transient=True,
         ) as bar:
             task = bar.add_task("run", total=None)
-            result = run_script(
-                components,
-                script,
-                list(script_args),
-                lambda n, total: bar.update(task, completed=n, total=total),
+            result = run(
+                cfg,
+                base_dir=base_dir,
+                script=job,
+                progress=lambda n, total: bar.update(task, completed=n, total=total),
             )
     else:
-        result = run_script(components, script, list(script_args))
+        result = run(cfg, base_dir=base_dir, script=job)
     # The same end of run as a backtest: funnel, metrics, report.
-    print_funnel(console, result.funnel | funnel_from_db(engine, result.run_id))
-    print_metrics(
-        console,
-        run_metrics(engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]),
-    )
+    print_funnel(console, result.funnel)
+    print_metrics(console, result.metrics)
+    equity = float(result.equity["equity"].iloc[-1]) if len(result.equity) else result.final_balance
     console.print(
         f"run {result.run_id}: script {script} {result.status}"
-        f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
-        f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
+        f"{' (stopped at backtest.end)' if result.funnel.get('stopped_at_end') else ''}; "
+        f"{result.deal_count} deals, balance {result.final_balance:.2f}, equity {equity:.2f} "
+        f"{cfg.backtest.deposit_currency}"
     )
+    assert isinstance(result.source, SqlRows)  # the CLI records into the results database
+    engine = result.source.engine
     report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
     print_locations(console, engine, result.run_id, report)
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -21,12 +21,16 @@ from sqlalchemy import Engine, select
 from mt5tester.config import Config, load_config
 from mt5tester.engine.build import Components, build
 from mt5tester.engine.dataset import Dataset
-from mt5tester.errors import StorageError
+from mt5tester.errors import ConfigError, StorageError
 from mt5tester.results import db, frames
 from mt5tester.results.memory import MemorySink
 from mt5tester.results.metrics import Mt5Metrics, compute_metrics
 from mt5tester.results.recorder import Recorder
 from mt5tester.results.sink import Sink
+
+if TYPE_CHECKING:
+    from mt5tester.engine.loop import Runner
+    from mt5tester.engine.script import Script
 
 Progress = Callable[[int, int], None]
 
@@ -141,6 +145,15 @@ def _stored_funnel(source: RowSource) -> dict[str, Any]:
     )
 
 
+class Watch(Protocol):
+    """Sees a run from inside, for tools that check the engine: the lookahead checker records every
+    strategy call, order and deal with one. ``attach(runner)`` is called once the run's parts are built,
+    before the first decision point; it may wrap the host's calls, the terminal's ``order_send`` and the
+    server's ``advance``, and set ``runner.stop_ns`` (no decision point after that time)."""
+
+    def attach(self, runner: Runner) -> None: ...
+
+
 def run(
     config: Config | str | Path,
     *,
@@ -150,18 +163,28 @@ def run(
     base_dir: Path | None = None,
     resume: tuple[str, dict[str, Any]] | None = None,
     on_start: Callable[[Components, str], None] | None = None,
+    script: Script | None = None,
+    watch: Watch | None = None,
 ) -> RunResult:
     """Run one backtest and return its result.
 
     ``config``: a Config, or the path of a YAML config. Strategy files are found under ``base_dir``:
     by default the config file's folder, or the working directory for a Config. ``data``: preloaded
     market data (``load_data``). ``sink``: where the records go (default: the SQL database of
-    ``results.database_url``). ``progress(n, total)`` is called as decision points pass.
-    ``resume`` (run id, checkpoint state) continues a stored run; ``on_start(components, run_id)`` is
-    called once everything is built, before the first point (the CLI prints its tables there).
+    ``results.database_url``). ``progress(n, total)`` is called as decision points pass (a script:
+    simulated seconds). ``resume`` (run id, checkpoint state) continues a stored run;
+    ``on_start(components, run_id)`` is called once everything is built, before the first point (the
+    CLI prints its tables there). ``script``: run an unmodified MetaTrader5-package script instead of
+    the config's strategies (``mt5tester run-script``). ``watch``: see ``Watch``. All of them pickle
+    (callbacks as far as the caller's functions do), so a run can be shipped to another process.
     """
     from mt5tester.engine.loop import Runner
+    from mt5tester.engine.script import run_script
 
+    if script is not None:
+        script.check()
+        if resume:
+            raise ConfigError("a script run cannot be resumed: run the script again")
     if not isinstance(config, Config):
         path = Path(config)
         config, base_dir = load_config(path), base_dir or path.resolve().parent
@@ -172,10 +195,17 @@ def run(
     engine = sink.engine if isinstance(sink, Recorder) else None
     # A sink of its own (MemorySink, an optimizer's): no results database is opened at all.
     components = build(
-        config, base_dir, data=data, engine=engine, open_results=sink is None or engine is not None
+        config,
+        base_dir,
+        with_strategies=script is None,
+        data=data,
+        engine=engine,
+        open_results=sink is None or engine is not None,
     )
     # Runner annotates its sink as the Recorder; any Sink does (results/sink.py).
     runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink))
+    if watch is not None:
+        watch.attach(runner)
     stored = components.engine  # None: the records went to a sink of their own
     if resume:
         from mt5tester.engine import checkpoint
@@ -185,7 +215,10 @@ def run(
         checkpoint.truncate_after(stored, run_id, resume[1])
     if on_start is not None:
         on_start(components, run_id)
-    done = runner.run(progress, resume[1] if resume else None)
+    if script is not None:
+        done = run_script(runner, script, progress)
+    else:
+        done = runner.run(progress, resume[1] if resume else None)
     source: RowSource = (
         cast(RowSource, sink)
         if stored is None

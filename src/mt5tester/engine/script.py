@@ -24,8 +24,10 @@ import numpy as np
 
 from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
+from mt5tester.engine.journal import RunResult
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
+from mt5tester.engine.timeline import m1_bars
 from mt5tester.errors import ConfigError, StorageError, StrategyRuntimeError
 from mt5tester.model import limits
 from mt5tester.model.timeframe import Timeframe
@@ -39,15 +41,29 @@ class EndOfTest(BaseException):
     """Raised inside the script's time.sleep when the simulated clock reaches the end of the test."""
 
 
-@dataclass
-class ScriptResult:
-    run_id: str
-    status: str
-    deals: int
-    balance: float
-    equity: float
-    stopped_at_end: bool
-    funnel: dict[str, Any]
+@dataclass(frozen=True)
+class Script:
+    """An unmodified MetaTrader5-package script, run in the tester instead of strategies:
+    ``mt5tester.run(config, script=Script(path, args))`` (``mt5tester run-script``)."""
+
+    path: Path
+    args: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The name its orders, deals and positions are recorded under."""
+        return f"script:{self.path.name}"
+
+    def check(self) -> None:
+        """Refuse, before anything is built, a name the results database cannot store (as config names
+        are refused on every backend)."""
+        if len(self.name) > limits.STRATEGY_NAME:
+            most = limits.STRATEGY_NAME - len("script:")
+            raise ConfigError(
+                f"script file name {self.path.name!r} has {len(self.path.name)} characters; the results "
+                f"database stores at most {most} (strategy names hold {limits.STRATEGY_NAME}, with "
+                "'script:'). Rename the script."
+            )
 
 
 @contextmanager
@@ -86,26 +102,15 @@ def _first_tick(c: Components, start: int) -> int:
     return min(firsts) if firsts else start
 
 
-def run_script(
-    c: Components,
-    script: Path,
-    args: list[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> ScriptResult:
-    """Run ``script`` as ``__main__`` in the tester and record it like a backtest: every deal, the
+def run_script(runner: Runner, job: Script, progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run the script as ``__main__`` in the tester and record it like a backtest, through ``runner``
+    (built by ``run()`` without strategies: its journal, sink and end-of-run closing): every deal, the
     equity at each clock step, the book, the funnel; positions still open at the end are closed per
     ``backtest.close_at_end``. ``progress(done, total)`` gets simulated seconds. A KeyboardInterrupt
     marks the run ``interrupted``, an error ``failed`` (then it is raised again)."""
+    c, script, args, name = runner.c, job.path, job.args, job.name
     cfg = c.cfg
-    name = f"script:{script.name}"
-    if len(name) > limits.STRATEGY_NAME:  # refused before the run on every backend, as config names are
-        most = limits.STRATEGY_NAME - len("script:")
-        raise ConfigError(
-            f"script file name {script.name!r} has {len(script.name)} characters; the results database "
-            f"stores at most {most} (strategy names hold {limits.STRATEGY_NAME}, with 'script:'). "
-            "Rename the script."
-        )
-    runner = Runner(c)  # the recorder, funnel, end-of-run closing and book rows of a backtest
+    job.check()
     rec, server, terminal = runner.rec, c.server, c.terminal
     rec.resumable = False  # no checkpoints: a script cannot be resumed, a failed write says "run it again"
     terminal.connected = False  # the script connects itself with initialize()
@@ -203,8 +208,8 @@ def run_script(
         shim.uninstall()
     seconds = round(time.perf_counter() - t_start, 3)
     funnel = _finish(runner, "completed", None, {"script": str(script), "stopped_at_end": stopped}, seconds)
-    return ScriptResult(
-        runner.run_id, "completed", len(server.deals), server.balance, server.equity(), stopped, funnel
+    return RunResult(
+        runner.run_id, "completed", funnel, server.balance, len(server.deals), seconds, m1_bars(c)
     )
 
 

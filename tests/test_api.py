@@ -228,3 +228,40 @@ def test_run_with_data_equals_run_from_files(demo_data: Path, tmp_path: Path) ->
         cfg, base_dir=tmp_path, data=mt5tester.load_data(cfg), sink=mt5tester.MemorySink()
     )
     assert_same_run(with_data, mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink()))
+
+
+def test_everything_run_takes_and_returns_pickles(demo_data: Path, tmp_path: Path) -> None:
+    """Config, Dataset, a Script and the sink go into run() through pickle (as to a worker process); the
+    RunResult comes back through pickle (memory rows ride along; a stored run carries its database URL,
+    not an open engine) and reads the same as the original, daily equity included."""
+    from mt5tester.engine.script import Script
+
+    cfg = _config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD"])
+    data = mt5tester.load_data(cfg)
+    cfg2, data2, sink2 = pickle.loads(pickle.dumps((cfg, data, mt5tester.MemorySink())))
+    assert cfg2 == cfg and cfg2.config_hash() == cfg.config_hash()
+    assert set(data2.symbols) == set(data.symbols) and (data2.source, data2.window) == (
+        data.source,
+        data.window,
+    )
+    for sym, entry in data.symbols.items():
+        for col in ("time", "open", "high", "low", "close", "spread"):
+            assert getattr(data2.symbols[sym].m1, col).tolist() == getattr(entry.m1, col).tolist()
+        assert data2.symbols[sym].spec == entry.spec
+    job = Script(tmp_path / "x.py", ("--a", "1"))
+    assert pickle.loads(pickle.dumps(job)) == job
+
+    in_memory = mt5tester.run(cfg2, base_dir=tmp_path, data=data2, sink=sink2)
+    back = pickle.loads(pickle.dumps(in_memory))
+    assert_same_run(back, in_memory)
+    assert (back.run_id, back.config, back.loop_seconds) == (
+        in_memory.run_id,
+        in_memory.config,
+        in_memory.loop_seconds,
+    )
+
+    stored = mt5tester.run(cfg, base_dir=tmp_path, data=data)
+    assert_same_run(stored, in_memory)
+    blob = pickle.dumps(stored)
+    assert b"Engine" not in blob  # the database URL travels, the connection pool does not
+    assert_same_run(pickle.loads(blob), stored)

@@ -135,6 +135,16 @@ def _redacted(cfg: Config) -> dict[str, Any]:
     return effective | {"results": results}
 
 
+def _funnel(engine_counts: dict[str, Any], source: RowSource) -> dict[str, Any]:
+    """The engine's counters with the ones computed from the stored rows (what the CLI prints); the
+    decision points are the engine's: the stored count reads one equity row per point, which holds only
+    with ``results.equity_sampling: point``."""
+    points = (
+        {"decision_points": engine_counts["decision_points"]} if "decision_points" in engine_counts else {}
+    )
+    return engine_counts | _stored_funnel(source) | points
+
+
 def _stored_funnel(source: RowSource) -> dict[str, Any]:
     if isinstance(source, SqlRows):
         from mt5tester.results.funnel import funnel_from_db
@@ -227,7 +237,7 @@ def run(
     return RunResult(
         run_id=run_id,
         status=done.status,
-        funnel=done.funnel | _stored_funnel(source),
+        funnel=_funnel(done.funnel, source),
         final_balance=done.final_balance,
         deal_count=done.deals,
         deposit=config.backtest.initial_deposit,
@@ -257,7 +267,7 @@ def load_run(run_id: str, db: str | None = None) -> RunResult:
     result = RunResult(
         run_id=full,
         status=run_row["status"],
-        funnel=(run_row["funnel"] or {}) | _stored_funnel(source),
+        funnel=_funnel(run_row["funnel"] or {}, source),
         final_balance=balance,
         deal_count=len(deals),
         deposit=float(run_row["deposit"]),

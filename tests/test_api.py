@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -265,3 +266,19 @@ def test_everything_run_takes_and_returns_pickles(demo_data: Path, tmp_path: Pat
     blob = pickle.dumps(stored)
     assert b"Engine" not in blob  # the database URL travels, the connection pool does not
     assert_same_run(pickle.loads(blob), stored)
+
+
+def test_every_caller_runs_through_run() -> None:
+    """The CLI, run-script, check-lookahead and the bench call ``mt5tester.run()``; only run() builds the
+    components and makes the Runner (issue 13: none wires the parts its own way)."""
+    root = Path(__file__).resolve().parents[1]
+    allowed = {Path("src/mt5tester/engine/run.py")}
+    offenders = []
+    for path in [*(root / "src").rglob("*.py"), *(root / "bench").rglob("*.py")]:
+        rel = path.relative_to(root)
+        text = path.read_text()
+        if rel in allowed:
+            continue
+        if "Runner(" in text or re.search(r"(?<![\w.])build\(", text.replace("def build(", "")):
+            offenders.append(str(rel))
+    assert offenders == []

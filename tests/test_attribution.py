@@ -114,3 +114,33 @@ def test_attribution_reads_magic_comment_position_and_foreign_orders() -> None:
     out = next(d for d in state.deals if d.order == res.order)
     assert owners.deal(state, out) == ("ma", 7)
     assert owners.deal(state, state.deals[0]) == ("", None)  # the deposit
+
+
+def test_checkpoint_carries_the_noted_senders_and_the_daily_equity(tmp_path: Path) -> None:
+    """What is not in the trade server's records (tickets strategies sent themselves, the daily equity
+    folded so far) rides in the checkpoint, so a resumed run attributes and folds as the whole run."""
+    import pickle
+
+    from mt5tester.engine import checkpoint
+    from mt5tester.engine.build import build
+    from mt5tester.engine.loop import Runner
+
+    raw = _two_strategies_and_a_sender(tmp_path)
+    raw["strategies"] = [  # one class per file: a checkpoint pickles each strategy by its class
+        {"class": "ma_cross", "name": "ma", "params": {"fast": 2, "slow": 3}},
+        raw["strategies"][2],
+    ]
+    cfg = parse_config(raw)
+    runner = Runner(build(cfg, tmp_path), sink=MemorySink())
+    runner.run()
+    assert [owner for owner, _ in runner.journal.owners.sent.values()] == ["sender"]
+    state = pickle.loads(checkpoint.snapshot(runner, 5, runner.c.server.now))
+    fresh = Runner(build(cfg, tmp_path), sink=MemorySink())
+    checkpoint.restore(fresh, state)
+    assert fresh.journal.owners.sent == runner.journal.owners.sent
+    assert fresh.journal.daily.rows() == runner.journal.daily.rows() != []
+    # attributes from the restored state as the original journal did
+    fresh_state, old_state = fresh.c.server.state, runner.c.server.state
+    assert [fresh.journal.owners.deal(fresh_state, d) for d in fresh_state.deals] == [
+        runner.journal.owners.deal(old_state, d) for d in old_state.deals
+    ]

@@ -10,10 +10,10 @@ import pandas as pd
 import mt5tester
 from mt5tester.config import parse_config
 from mt5tester.engine.attribution import Attribution, magic_of
+from mt5tester.model import constants as C
+from mt5tester.model.structs import TradeRequest
 from mt5tester.results.memory import MemorySink
-from mt5tester.terminal import constants as C
 from mt5tester.terminal.server import TradeServer
-from mt5tester.terminal.structs import TradeRequest
 from test_loop import flat_bars, write_m1
 from test_server import bars, flat, server
 

@@ -16,8 +16,8 @@ called, as an EA knows its own tickets). From those:
 
 from __future__ import annotations
 
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.records import Deal, Order
+from mt5tester.model import constants as C
+from mt5tester.model.trade import Deal, Order
 from mt5tester.terminal.state import TradeState
 
 Owner = tuple[str, int | None]  # (strategy name, signal id)

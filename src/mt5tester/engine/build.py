@@ -9,18 +9,19 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
-from mt5tester.config import Config
+from mt5tester.config import Config, RegimeParams
 from mt5tester.data.health import HealthReport
-from mt5tester.data.importers import Ticks
-from mt5tester.data.resample import parse_server_tz, resample
+from mt5tester.data.resample import resample
 from mt5tester.engine import preflight
 from mt5tester.engine.dataset import Dataset, read_symbol
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
-from mt5tester.errors import ConfigError
+from mt5tester.errors import ConfigError, StorageError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.ticks import Ticks
+from mt5tester.model.time import parse_server_tz
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.regime.detectors import RegimeParams, RegimeTracker
+from mt5tester.regime.detectors import RegimeTracker
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
@@ -53,6 +54,13 @@ class Components:
     feeds: dict[tuple[int, str], StrategyFeed]
     engine: Engine | None  # the results database; None when the records go to a sink of their own
     regimes: RegimeTracker | None = None
+
+    @property
+    def db(self) -> Engine:
+        """The results database; a run whose records go to a sink of its own has none."""
+        if self.engine is None:
+            raise StorageError("this run opened no results database (its records go to a sink of its own)")
+        return self.engine
 
 
 def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Orders and positions of a finished (or failed) run, as database rows.
+"""Rows of the results tables: deals, signals, orders and positions (with MFE/MAE) and daily equity.
 
 Positions are rebuilt from the deals (grouped by position id) and get their maximum favourable and
 adverse excursion (MFE/MAE) in deposit currency, measured on the trigger bars while they were open:
@@ -8,12 +8,50 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.server import Deal, Order, TradeServer
+from mt5tester.model import constants as C
+from mt5tester.model.bars import Bars
+from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.trade import Deal, Order, Position, Side
+
+
+class _M1(Protocol):
+    @property
+    def m1(self) -> dict[str, Bars]: ...
+
+
+class ServerView(Protocol):
+    """What the rows read from the trade server (``terminal.server.TradeServer``); results sit above
+    the value types only, so they name the fields they need instead of importing the terminal."""
+
+    @property
+    def positions(self) -> list[Position]: ...
+
+    @property
+    def orders(self) -> list[Order]: ...
+
+    @property
+    def history_orders(self) -> list[Order]: ...
+
+    @property
+    def deals(self) -> list[Deal]: ...
+
+    @property
+    def specs(self) -> dict[str, SymbolSpec]: ...
+
+    @property
+    def trigger_bars(self) -> dict[str, Bars]: ...
+
+    @property
+    def market(self) -> _M1: ...
+
+    def profit_raw(
+        self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
+    ) -> float: ...
+
 
 # (strategy, signal id) of an order or position, by ticket: the engine's journal reads them back from the
 # orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
@@ -74,7 +112,7 @@ def signal_row(
     return row
 
 
-def order_rows(server: TradeServer, owner: Owners) -> list[dict[str, Any]]:
+def order_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     def row(o: Order) -> dict[str, Any]:
         strategy, signal_id = owner(o.ticket)
         return {
@@ -121,7 +159,7 @@ def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> 
     }
 
 
-def position_rows(server: TradeServer, owner: Owners) -> list[dict[str, Any]]:
+def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     by_id: dict[int, list[Any]] = {}
     for d in server.deals:
         if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
@@ -151,7 +189,7 @@ def position_rows(server: TradeServer, owner: Owners) -> list[dict[str, Any]]:
     for pid in ids:
         deals = by_id[pid]
         first = deals[0]
-        is_buy = first.type == C.DEAL_TYPE_BUY
+        is_buy = first.side is Side.BUY
         closed = pid not in still_open
         last = deals[-1]
         t_close = last.time if closed else None

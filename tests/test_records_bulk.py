@@ -1,0 +1,180 @@
+"""Records in bulk (issue 14): the columnar recorder writes exactly the rows the per-row path wrote.
+
+``tests/golden/records_bulk.json`` was written by the recorder as it was before the columnar buffers
+(one dict per row, executemany per batch): every table of one run (signals with decisions, deals,
+equity, strategy errors with their tracebacks, orders, positions with MFE/MAE, daily equity, strategies,
+data health, the run row's status and funnel), row by row and column by column. The same run recorded
+now, on SQLite and on PostgreSQL (COPY), must give the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, make_url, select, text
+
+from mt5tester.results import db
+
+from conftest import GOLDEN, STRATEGIES_FILE, base_config, write_yaml
+
+# every table a run writes, with the columns that identify a row (the order the rows are compared in)
+TABLES = {
+    "run_strategies": ("name",),
+    "data_health": ("symbol", "timeframe"),
+    "signals": ("signal_id",),
+    "deals": ("ticket",),
+    "equity": ("time",),
+    "strategy_errors": ("seq",),
+    "orders": ("ticket",),
+    "positions": ("position_id",),
+    "daily_equity": ("day",),
+}
+
+
+def golden_config(demo_data: Path, folder: Path, url: str) -> Path:
+    """Two symbols on M15, SL/TP crosses, a weighted vote fed by two members that do not trade (to_fusion
+    signals) and a strategy that raises from its 940th call on (errors, the first with its traceback)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = base_config(
+        demo_data,
+        folder,
+        symbols=["EURUSD", "USDJPY"],
+        primary_timeframe="M15",
+        start="2024-01-02",
+        end="2024-01-09",
+        warmup_bars=40,
+        on_strategy_error="continue",
+    )
+    raw["strategies"] = [
+        {
+            "class": "ma_cross",
+            "name": "fast",
+            "params": {"fast": 5, "slow": 20, "sl_points": 150, "tp_points": 250},
+        },
+        {"class": "rsi_reversion", "name": "rsi_member", "trade": False},
+        {"class": "macd_cross", "name": "macd_member", "trade": False},
+        {"class": "weighted_vote", "name": "vote", "params": {"members": ["rsi_member", "macd_member"]}},
+        {"class": f"{STRATEGIES_FILE}:RaiseOnFifth", "name": "fragile", "params": {"nth": 940}},
+    ]
+    raw["results"]["database_url"] = url
+    raw["report"] = {"html": False}
+    return write_yaml(folder / "c.yaml", raw)
+
+
+def _plain(column: str, value: Any) -> Any:
+    if column == "traceback" and value is not None:
+        # paths and line numbers depend on the checkout and on edits elsewhere; the exception line does not
+        return "Traceback ... " + value.rstrip().splitlines()[-1]
+    return value
+
+
+def dump(url: str, run_id: str) -> dict[str, Any]:
+    """Every row of the run in every table (run_id left out), ordered by its key; JSON columns decoded;
+    the strategies' source paths and the funnel's timings left out (they depend on the checkout and the
+    machine, not on the recorder)."""
+    engine = db.connect(url, use_env=False)
+    out: dict[str, Any] = {}
+    try:
+        with engine.connect() as conn:
+            for name, key in TABLES.items():
+                table = db.metadata.tables[name]
+                columns = [c for c in table.columns if c.name not in ("run_id", "source_file")]
+                rows = conn.execute(
+                    select(*columns).where(table.c.run_id == run_id).order_by(*(table.c[k] for k in key))
+                ).all()
+                names = [c.name for c in columns]
+                out[name] = {
+                    "columns": names,
+                    "rows": [[_plain(k, v) for k, v in zip(names, r, strict=True)] for r in rows],
+                }
+            status, funnel = conn.execute(
+                select(db.runs.c.status, db.runs.c.funnel).where(db.runs.c.run_id == run_id)
+            ).one()
+    finally:
+        engine.dispose()
+    funnel = {k: v for k, v in funnel.items() if k != "mean_call_us"}
+    out["runs"] = {"status": status, "funnel": funnel}
+    return json.loads(json.dumps(out))  # JSON values, as the golden holds them
+
+
+def _same(got: Any, want: Any, where: str) -> None:
+    if isinstance(want, float) or isinstance(got, float):
+        assert isinstance(got, (int, float)) and isinstance(want, (int, float)), (
+            f"{where}: {got!r} != {want!r}"
+        )
+        assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12), f"{where}: {got!r} != {want!r}"
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and sorted(got) == sorted(want), f"{where}: keys {got!r} != {want!r}"
+        for k in want:
+            _same(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), f"{where}: {len(got)} rows != {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _same(g, w, f"{where}[{i}]")
+    else:
+        assert got == want, f"{where}: {got!r} != {want!r}"
+
+
+def compare_with_golden(got: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    path = GOLDEN / "records_bulk.json"
+    if request.config.getoption("--update-golden"):
+        path.write_text(json.dumps(got, sort_keys=True) + "\n")
+        return
+    want = json.loads(path.read_text())
+    assert sorted(got) == sorted(want)
+    for name in want:
+        if "columns" in want[name]:
+            assert got[name]["columns"] == want[name]["columns"], name
+        _same(got[name], want[name], name)
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> Iterator[Callable[[], str]]:
+    """Fresh, empty PostgreSQL databases (URLs), dropped at the end of the test."""
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"mt5tester_{uuid.uuid4().hex[:16]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def results_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("MT5TESTER_DB_URL", raising=False)
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'results.sqlite'}"
+    return str(request.getfixturevalue("fresh_pg")())
+
+
+def test_run_tables_equal_the_per_row_recorders_golden_row_by_row(
+    demo_data: Path, tmp_path: Path, results_url: str, request: pytest.FixtureRequest
+) -> None:
+    import mt5tester
+
+    result = mt5tester.run(golden_config(demo_data, tmp_path / "run", results_url))
+
+    got = dump(results_url, result.run_id)
+    assert result.status == "completed"
+    counts = {name: len(got[name]["rows"]) for name in TABLES}
+    assert min(counts.values()) > 0, counts  # every table has rows: the comparison covers them all
+    first_error = got["strategy_errors"]["rows"][0]
+    assert first_error[4:] == ["ValueError", "boom on call 940", "Traceback ... ValueError: boom on call 940"]
+    assert {row[-1] for row in got["strategy_errors"]["rows"][1:]} == {None}  # one traceback per strategy
+    assert {"to_fusion", "approved"} <= {row[13] for row in got["signals"]["rows"]}
+    compare_with_golden(got, request)

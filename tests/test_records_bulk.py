@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import create_engine, event, make_url, select, text
 
+from mt5tester.errors import StorageError
 from mt5tester.results import db
 
 from conftest import GOLDEN, STRATEGIES_FILE, base_config, write_yaml
@@ -178,3 +179,152 @@ def test_run_tables_equal_the_per_row_recorders_golden_row_by_row(
     assert {row[-1] for row in got["strategy_errors"]["rows"][1:]} == {None}  # one traceback per strategy
     assert {"to_fusion", "approved"} <= {row[13] for row in got["signals"]["rows"]}
     compare_with_golden(got, request)
+
+
+def _deal(ticket: int, **extra: Any) -> dict[str, Any]:
+    row = {
+        "ticket": ticket,
+        "order": ticket,
+        "time": 1_704_067_200_000_000_000 + ticket,
+        "type": ticket % 2,
+        "entry": 0,
+        "reason": 3,
+        "position_id": ticket,
+        "symbol": "EURUSD",
+        "volume": 0.1,
+        "price": 1.08125,
+        "commission": -0.35,
+        "swap": 0.0,
+        "profit": 0.0,
+        "balance": 10_000.0 - 0.35 * ticket,
+        "comment": "",
+        "strategy": "s",
+        "signal_id": None,
+    }
+    return row | extra
+
+
+def _read(url: str, table: str, run_id: str, key: str) -> list[tuple[Any, ...]]:
+    engine = db.connect(url, use_env=False)
+    t = db.metadata.tables[table]
+    try:
+        with engine.connect() as conn:
+            cols = [c for c in t.columns if c.name != "run_id"]
+            return [
+                tuple(r) for r in conn.execute(select(*cols).where(t.c.run_id == run_id).order_by(t.c[key]))
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_recorder_rows_given_one_by_one_and_as_columns_are_stored_alike(results_url: str) -> None:
+    import numpy as np
+
+    from mt5tester.results.recorder import Recorder
+
+    engine = db.connect(results_url, use_env=False)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    rec = Recorder(engine, "bulk1", batch_rows=10**9)
+    rec.start_run({"k": 1}, "h", 1, 10_000.0, "USD", [])
+    for t in range(1, 6):
+        rec.add(db.deals, _deal(t))
+    later = [_deal(t) for t in range(6, 11)]
+    columns: dict[str, Any] = {k: np.array([d[k] for d in later]) for k in later[0] if k != "signal_id"}
+    columns["symbol"] = [d["symbol"] for d in later]  # a plain list works as well as an array
+    rec.add_columns(db.deals, columns)  # signal_id not given: NULL
+    rec.add(db.signals, _signal(1) | {"tags": {"x": [1, 2]}, "details": None})
+    with pytest.raises(ValueError, match="deals has no column colour"):
+        rec.add(db.deals, _deal(99, colour="red"))
+    with pytest.raises(ValueError, match="columns of different lengths"):
+        rec.add_columns(db.deals, {"ticket": [1, 2], "order": [1]})
+
+    rec.flush()
+
+    deals = _read(results_url, "deals", "bulk1", "ticket")
+    expected = [_deal(t) | ({"signal_id": None} if t > 5 else {}) for t in range(1, 11)]
+    assert deals == [tuple(d.values()) for d in expected]
+    assert all(
+        type(v) is type(w)
+        for d, e in zip(deals, expected, strict=True)
+        for v, w in zip(d, e.values(), strict=True)
+        if w is not None
+    )  # numpy values became Python's
+    (signal,) = _read(results_url, "signals", "bulk1", "signal_id")
+    assert signal == tuple((_signal(1) | {"tags": {"x": [1, 2]}, "details": None}).values())
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO") and "deals" in s]
+    # PostgreSQL: the rows went by COPY, no INSERT statement; SQLite: one executemany per table
+    assert len(inserts) == (0 if results_url.startswith("postgresql") else 1)
+    engine.dispose()
+
+
+def test_recorder_bulk_write_the_database_refuses_is_storage_error_and_rolled_back(results_url: str) -> None:
+    from mt5tester.results.recorder import Recorder
+
+    engine = db.connect(results_url, use_env=False)
+    rec = Recorder(engine, "dup", batch_rows=10**9)
+    rec.start_run({"k": 1}, "h", 1, 10_000.0, "USD", [])
+    rec.add(db.equity, {"time": 1, "balance": 1.0, "equity": 1.0, "margin": 0.0, "open_positions": 0})
+    rec.add(db.deals, _deal(1))
+    rec.add(db.deals, _deal(1))  # the same ticket twice: the primary key refuses the batch
+
+    with pytest.raises(StorageError) as info:
+        rec.flush()
+    with pytest.raises(StorageError) as again:  # sticky: nothing is tried after a failed write
+        rec.flush()
+
+    assert again.value is info.value and info.value.exit_code == 6
+    message = str(info.value)
+    assert "writing rows (1 equity, 2 deals) of run dup in the results database" in message
+    assert "IntegrityError" in message and "Traceback" not in message
+    assert _read(results_url, "equity", "dup", "time") == []  # the whole batch was rolled back
+    engine.dispose()
+
+
+def _deal(ticket: int, **extra: Any) -> dict[str, Any]:
+    row = {
+        "ticket": ticket,
+        "order": ticket + 100,
+        "time": 1_704_067_200_000_000_000 + ticket,
+        "type": ticket % 2,
+        "entry": 0,
+        "reason": 3,
+        "position_id": ticket,
+        "symbol": "EURUSD",
+        "volume": 0.1,
+        "price": 1.08125 + ticket * 1e-5,
+        "commission": -0.35,
+        "swap": 0.0,
+        "profit": 0.0,
+        "balance": 10_000.0 - 0.35 * ticket,
+        "comment": f"c{ticket}",
+        "strategy": "s",
+        "signal_id": ticket,
+    }
+    return row | extra
+
+
+def _signal(signal_id: int) -> dict[str, Any]:
+    return {
+        "signal_id": signal_id,
+        "time": 7,
+        "strategy": "s",
+        "symbol": "EURUSD",
+        "timeframe": "H1",
+        "direction": "buy",
+        "order_type": "market",
+        "price": None,
+        "sl": 1.07,
+        "tp": None,
+        "confidence": 1.0,
+        "comment": "",
+        "tags": {"x": 1},
+        "status": "approved",
+        "rule": None,
+        "reason": None,
+        "details": None,
+        "volume": 0.1,
+        "order_ticket": 2,
+        "retcode": 10009,
+        "position_id": 2,
+    }

@@ -104,12 +104,15 @@ def top(profile: cProfile.Profile, key: str, n: int) -> list[dict[str, Any]]:
     return [{**r, "own_s": round(r["own_s"], 3), "cum_s": round(r["cum_s"], 3)} for r in rows[:n]]
 
 
-def run_portfolio(profile_top: int) -> dict[str, Any]:
+def run_portfolio(
+    profile_top: int, end: str | None = None, profile_out: Path | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {
             "results.database_url": f"sqlite:///{Path(tmp) / 'portfolio.sqlite'}",
             "results.out_dir": str(Path(tmp) / "out"),
             "report.html": False,
+            "backtest.end": end,
         }
         path = ROOT / "configs" / "portfolio_shared.yaml"
         cfg = load_config(path, overrides)
@@ -124,6 +127,8 @@ def run_portfolio(profile_top: int) -> dict[str, Any]:
         out["trades"] = int(result.metrics.total_trades)
         out["symbols"] = len(cfg.backtest.symbols)
         out["strategies"] = len(cfg.strategies)
+        if profile is not None and profile_out is not None:
+            profile.dump_stats(profile_out)  # for pstats: callers, callees
         if profile is not None:
             out["profiled"] = True  # the figures above include cProfile's overhead
             out["top_own"] = top(profile, "own_s", profile_top)
@@ -138,6 +143,8 @@ def main() -> int:
     ap.add_argument("--year", type=int, default=2019, help="the symbol-year of the bar modes (2018 or 2019)")
     ap.add_argument("--portfolio", action="store_true", help="also run configs/portfolio_shared.yaml")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="profile the portfolio: top N")
+    ap.add_argument("--portfolio-end", help="YYYY-MM-DD: end the portfolio run earlier (a shorter profile)")
+    ap.add_argument("--profile-out", type=Path, help="also write the raw cProfile stats there")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -151,7 +158,7 @@ def main() -> int:
         "modes": run_modes(modes, args.data, args.year),
     }
     if args.portfolio or args.profile:
-        doc["portfolio"] = run_portfolio(args.profile)
+        doc["portfolio"] = run_portfolio(args.profile, args.portfolio_end, args.profile_out)
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0

@@ -328,3 +328,23 @@ def _signal(signal_id: int) -> dict[str, Any]:
         "retcode": 10009,
         "position_id": 2,
     }
+
+
+def test_memory_sink_rows_given_as_columns_equal_rows_given_one_by_one() -> None:
+    import numpy as np
+
+    from mt5tester.results.memory import MemorySink
+
+    one_by_one, by_columns = MemorySink("m"), MemorySink("m")
+    deals = [_deal(t) | {"signal_id": None} for t in range(1, 4)]
+    for row in deals:
+        one_by_one.add(db.deals, dict(row))
+    columns: dict[str, Any] = {k: np.array([d[k] for d in deals]) for k in deals[0] if k != "signal_id"}
+    by_columns.add_columns(db.deals, columns)
+
+    assert by_columns.rows("deals") == one_by_one.rows("deals")
+    assert [type(v) for v in by_columns.rows("deals")[0].values()] == [
+        type(v) for v in one_by_one.rows("deals")[0].values()
+    ]
+    with pytest.raises(ValueError, match="deals has no column colour"):
+        by_columns.add_columns(db.deals, {"colour": ["red"]})

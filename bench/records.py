@@ -7,7 +7,8 @@ The workload is a run's: per reversal two deals, one signal (with its decision) 
 one by one through ``add(table, row)`` as the journal adds them, a checkpoint-style flush every
 ``--checkpoint-rows`` rows (the recorder's own ``batch_rows`` flushes in between) and ``finish``. Timed
 from the first ``add`` to the end of ``finish`` (the producer's dicts are built before the clock starts,
-so only the recorder is measured). Both recorders get identical rows; the rows they wrote are read back
+so only the recorder is measured): wall time (medians) and this process's CPU time (all of SQLite's
+work; on PostgreSQL only the client's side, the server's work shows in the wall time). Both recorders get identical rows; the rows they wrote are read back
 and compared before any figure is printed (exit 1 if they differ). PostgreSQL is used when
 ``MT5TESTER_PG_URL`` reaches a server; each recorder writes into a fresh database.
 """
@@ -160,32 +161,34 @@ def one(module: types.ModuleType, url: str, rows: list[tuple[Any, dict[str, Any]
     rec = module.Recorder(engine, run_id)
     rec.start_run({"bench": True}, "h", 1, 10_000.0, "USD", [])
     batch = [(table, dict(row)) for table, row in rows]  # fresh dicts: a recorder may keep or change them
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for n, (table, row) in enumerate(batch, 1):
         rec.add(table, row)
         if n % every == 0:
             rec.flush()
     rec.finish("completed", {"decision_points": len(rows)}, None)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     stored = read_back(engine, run_id)
     engine.dispose()
-    return seconds, stored
+    return seconds, cpu, stored
 
 
 def bench_backend(
     name: str, url_of: Any, base: types.ModuleType, rows: list, every: int, repeat: int
 ) -> dict:
     times: dict[str, list[float]] = {"baseline": [], "current": []}
+    cpus: dict[str, list[float]] = {"baseline": [], "current": []}
     stored: dict[str, Any] = {}
     for _ in range(repeat):
         for label, module in (("baseline", base), ("current", current)):
             url, handle = url_of()
             try:
-                seconds, stored[label] = one(module, url, rows, every)
+                seconds, cpu, stored[label] = one(module, url, rows, every)
             finally:
                 if handle is not None:
                     drop_pg(handle)
             times[label].append(seconds)
+            cpus[label].append(cpu)
     if stored["baseline"] != stored["current"]:
         for table in stored["baseline"]:
             a, b = stored["baseline"][table], stored["current"][table]
@@ -198,6 +201,7 @@ def bench_backend(
                 )
         raise SystemExit(1)
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpus.items()}
     n = len(rows)
     return {
         "backend": name,
@@ -207,6 +211,10 @@ def bench_backend(
         "ratio": round(med["baseline"] / med["current"], 2),
         "baseline_us_per_row": round(med["baseline"] / n * 1e6, 2),
         "current_us_per_row": round(med["current"] / n * 1e6, 2),
+        # this process's CPU: all of SQLite's work, only the client's side of PostgreSQL's
+        "baseline_cpu_us_per_row": round(cpu_med["baseline"] / n * 1e6, 2),
+        "current_cpu_us_per_row": round(cpu_med["current"] / n * 1e6, 2),
+        "cpu_ratio": round(cpu_med["baseline"] / cpu_med["current"], 2),
         "seconds": {k: [round(s, 3) for s in v] for k, v in times.items()},
     }
 
@@ -256,7 +264,8 @@ def main() -> int:
             print(
                 f"{r['backend']:9} {r['rows']:>9,} rows: baseline {r['baseline_rows_per_s']:>9,} rows/s "
                 f"({r['baseline_us_per_row']} µs/row), now {r['current_rows_per_s']:>9,} rows/s "
-                f"({r['current_us_per_row']} µs/row): {r['ratio']}x"
+                f"({r['current_us_per_row']} µs/row): {r['ratio']}x; process CPU µs/row "
+                f"{r['baseline_cpu_us_per_row']} -> {r['current_cpu_us_per_row']} ({r['cpu_ratio']}x)"
             )
     return 0
 

@@ -45,7 +45,8 @@ class Columns:
     """The buffered rows of one table, one list per column (the table's columns but run_id, in order).
 
     A single row is staged as one tuple (one C call per row: the loop's per-trade cost) and moved into
-    the columns, transposed in C, whenever the columns are read or extended.
+    the columns, transposed in C, when columns are added (``extend``) or a JSON column is serialised;
+    a table written from staged rows only skips the columns.
     """
 
     __slots__ = ("_getter", "_staged", "cols", "json", "names", "table")
@@ -104,6 +105,8 @@ class Columns:
 
     def rows(self, run_id: str) -> Iterator[tuple[Any, ...]]:
         """The rows as tuples in table order, run_id first, JSON columns serialised."""
+        if not self.json and not self.cols[0]:  # single rows only: run_id prefixed in C, no transposing
+            return map((run_id,).__add__, self._staged)
         self._settle()
         cols: list[Iterable[Any]] = list(self.cols)
         for i in self.json:

@@ -348,3 +348,31 @@ def test_memory_sink_rows_given_as_columns_equal_rows_given_one_by_one() -> None
     ]
     with pytest.raises(ValueError, match="deals has no column colour"):
         by_columns.add_columns(db.deals, {"colour": ["red"]})
+
+
+def test_run_tables_equal_those_of_a_per_row_insert_recorder(demo_data: Path, tmp_path: Path) -> None:
+    """The same run recorded by the bulk recorder and by a reference that inserts every row on its own
+    through SQLAlchemy Core (its JSON type, its parameter handling, a transaction per row): the same
+    rows in every table. Unlike the golden, this holds whatever the engine's trades become."""
+    from sqlalchemy import insert
+
+    import mt5tester
+    from mt5tester.results.recorder import Recorder
+
+    class PerRow(Recorder):
+        def add(self, table: Any, row: dict[str, Any]) -> None:
+            with self._transaction("writing one row") as conn:
+                conn.execute(insert(table).values(run_id=self.run_id, **row))
+
+    urls = {k: f"sqlite:///{tmp_path / (k + '.sqlite')}" for k in ("bulk", "per_row")}
+    bulk = mt5tester.run(golden_config(demo_data, tmp_path / "bulk", urls["bulk"]))
+    engine = db.connect(urls["per_row"], use_env=False)
+    per_row = mt5tester.run(
+        golden_config(demo_data, tmp_path / "per_row", urls["per_row"]), sink=PerRow(engine, "perrow1")
+    )
+    engine.dispose()
+
+    got, want = dump(urls["bulk"], bulk.run_id), dump(urls["per_row"], per_row.run_id)
+    assert min(len(want[name]["rows"]) for name in TABLES) > 0
+    for name in want:
+        _same(got[name], want[name], name)

@@ -2,11 +2,11 @@
 
 Each table's rows are buffered in columnar form (``Columns``: one list per column, run_id excepted: it
 is one value for the whole run; single rows staged as tuples, arrays added column by column) and reach
-the database every ``batch_rows`` rows (bounded memory) and with each checkpoint, in one transaction: ``COPY ... FROM STDIN`` on PostgreSQL through psycopg 3, one
-``executemany`` per table elsewhere (SQLite). A write that fails (disk full, server gone, timeout) raises
-StorageError (exit 6) and the recorder stays failed: later writes raise that error again, and ``finish``
-marks the run failed with it, so the run keeps what was written and can be resumed from its last
-checkpoint.
+the database every ``batch_rows`` rows (bounded memory) and with each checkpoint, in one transaction:
+``COPY ... FROM STDIN`` on PostgreSQL through psycopg 3, one ``executemany`` per table elsewhere
+(SQLite). A write that fails (disk full, server gone, timeout) raises StorageError (exit 6) and the
+recorder stays failed: later writes raise that error again, and ``finish`` marks the run failed with it,
+so the run keeps what was written and can be resumed from its last checkpoint.
 """
 
 from __future__ import annotations

@@ -106,6 +106,7 @@ def test_lazy_commands_run_show_their_help_and_are_in_the_groups_commands(run_cl
     assert code == 0 and "Usage: mt5tester runs [OPTIONS] COMMAND [ARGS]..." in out and "  list " in out
     assert "data" in cli.commands and "nonsense" not in cli.commands
     assert isinstance(cli.commands["data"], click.Group) and "import" in cli.commands["data"].commands
+    assert "download" in cli.commands["data"].commands  # added to the group by cli.live
     assert cli.commands.get("nonsense") is None
     assert sorted(cli.commands) == sorted({*cli.commands.keys()}) and len(cli.commands) == len(
         list(cli.commands)

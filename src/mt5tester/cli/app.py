@@ -55,7 +55,7 @@ def _console() -> Console:
 # group's --help shows; tests/test_startup.py keeps the summary equal to the command's own).
 LAZY = {
     "data": LazyCommand(
-        "mt5tester.cli.data:data",
+        "mt5tester.cli.live:data",  # the group of cli.data, with the `data download` cli.live adds to it
         "Market data: import files into a local catalog, list, inspect, validate, resample, export, delete.",
     ),
     "metrics": LazyCommand(
@@ -69,6 +69,17 @@ LAZY = {
         "by side.",
     ),
     "runs": LazyCommand("mt5tester.cli.runs:runs", "Stored runs: list, show, compare, export, delete."),
+    "live": LazyCommand(
+        "mt5tester.cli.live:live",
+        "Trade the config's strategies live through a MetaTrader 5 terminal (the MetaTrader5 package, "
+        "Windows).",
+    ),
+    "paper": LazyCommand(
+        "mt5tester.cli.live:paper",
+        "Paper trading: the config's strategies on our simulated terminal replaying the stored data "
+        "(--from/--to override backtest.start/end) at --replay-speed times real time (0: at once), or fed "
+        "by a live terminal's quotes (--quotes-from MetaTrader5; stop it with `mt5tester live stop`).",
+    ),
 }
 
 
@@ -358,7 +369,19 @@ def demo(out: Path) -> None:
     config_path = prepare_demo(out.resolve())
     console.print(f"demo data and config in {out.resolve()}")
     cfg = load_config(config_path)
-    sys.exit(run_backtest(cfg, config_path.parent, console))
+    code = run_backtest(cfg, config_path.parent, console)
+    if code == 0:
+        from mt5tester.cli.demo import prepare_paper_demo
+        from mt5tester.live.start import paper
+
+        paper_path = prepare_paper_demo(out.resolve())
+        result = paper(load_config(paper_path), paper_path.parent)
+        console.print(
+            f"paper session {result.run_id} {result.status}: {paper_path.name} replayed through the "
+            f"simulated terminal posing as MetaTrader5, {result.funnel['executed']} orders sent "
+            f"(mt5tester paper --config {paper_path})"
+        )
+    sys.exit(code)
 
 
 @cli.command(

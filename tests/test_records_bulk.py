@@ -77,7 +77,7 @@ def _plain(column: str, value: Any) -> Any:
 
 def dump(url: str, run_id: str) -> dict[str, Any]:
     """Every row of the run in every table (run_id left out), ordered by its key; JSON columns decoded;
-    the strategies' source paths and the funnel's timings left out (they depend on the checkout and the
+    the strategies' source paths and hashes and the funnel's timings left out (they depend on the checkout and the
     machine, not on the recorder)."""
     engine = db.connect(url, use_env=False)
     out: dict[str, Any] = {}
@@ -85,7 +85,7 @@ def dump(url: str, run_id: str) -> dict[str, Any]:
         with engine.connect() as conn:
             for name, key in TABLES.items():
                 table = db.metadata.tables[name]
-                columns = [c for c in table.columns if c.name not in ("run_id", "source_file")]
+                columns = [c for c in table.columns if c.name not in ("run_id", "source_file", "source_hash")]
                 rows = conn.execute(
                     select(*columns).where(table.c.run_id == run_id).order_by(*(table.c[k] for k in key))
                 ).all()

@@ -182,8 +182,14 @@ class Journal:
             level = round(equity / margin * 100, 2)
             low = self.funnel.margin_level_min
             self.funnel.margin_level_min = level if low is None else min(low, level)
-        row = {"time": t, "balance": acc.balance, "equity": equity, "margin": margin}
-        self.rec.add(db.equity, row | {"open_positions": len(acc.positions)})
+        row = {
+            "time": t,
+            "balance": acc.balance,
+            "equity": equity,
+            "margin": margin,
+            "open_positions": len(acc.positions),
+        }
+        self.rec.add(db.equity, row)
         self.daily.add(t, acc.balance, equity)
 
     # ------------------------------------------------------------------------------- errors

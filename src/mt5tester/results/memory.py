@@ -9,7 +9,7 @@ joined to a transaction) have no database to run in and are skipped, so a memory
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -59,6 +59,21 @@ class MemorySink:
     def add(self, table: Table, row: dict[str, Any]) -> None:
         row["run_id"] = self.run_id
         self.tables.setdefault(table.name, []).append(row)
+
+    def add_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Many rows given column by column (the Recorder's ``add_columns``): kept as the same row dicts,
+        numpy values as Python values, columns not given as None."""
+        names = [c.name for c in table.columns if c.name != "run_id"]
+        unknown = sorted(set(columns) - set(names))
+        if unknown:
+            raise ValueError(f"{table.name} has no column {', '.join(unknown)}")
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{table.name}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        plain = {k: v.tolist() if hasattr(v, "tolist") else list(v) for k, v in columns.items()}
+        for i in range(n):
+            self.add(table, {k: plain[k][i] if k in plain else None for k in names})
 
     def flush(self, then: Callable[[Any], object] | None = None) -> None:
         """Nothing to write; ``then`` (a checkpoint insert) needs a database and is skipped."""

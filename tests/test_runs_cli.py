@@ -227,7 +227,7 @@ def test_runs_show_json_has_run_funnel_strategies_health_metrics(stored: Stored,
         "signals": 2,
         "strategy_errors": 0,
     }
-    assert d["schema_revision"] == "0004"
+    assert d["schema_revision"] == "0005"
     m = d["metrics"]
     assert (m["total_net_profit"], m["gross_profit"], m["gross_loss"]) == (30.0, 50.0, -20.0)
     assert (m["total_trades"], m["profit_trades"], m["loss_trades"], m["total_deals"]) == (2, 1, 1, 4)
@@ -363,7 +363,7 @@ def test_runs_delete_removes_rows_of_every_table_only_of_that_run(stored: Stored
         },
     }
     with stored.engine.connect() as conn:
-        for t in db.metadata.sorted_tables:
+        for t in db.run_tables():
             left = conn.execute(select(t.c.run_id, func.count()).group_by(t.c.run_id)).all()
             assert all(run_id == "bbb222" for run_id, _ in left), t.name
     code, out, _ = run_cli("runs", "list", "--db", stored.url, "--json")

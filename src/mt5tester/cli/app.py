@@ -519,6 +519,11 @@ from mt5tester.cli.runs import runs as _runs_group  # noqa: E402
 cli.add_command(_runs_group)
 
 
+from mt5tester.cli.optimize import optimize as _optimize_group  # noqa: E402
+
+cli.add_command(_optimize_group)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mt5tester", standalone_mode=False)

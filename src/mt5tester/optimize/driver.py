@@ -351,7 +351,7 @@ def optimize(
     )
 
 
-def rerun_best(engine: Engine, study_id: str, k: int = 1) -> list[tuple[dict[str, Any], str]]:
+def rerun_best_passes(engine: Engine, study_id: str, k: int = 1) -> list[tuple[dict[str, Any], str]]:
     """The ``k`` best in-sample passes of the study's last fold re-run in full (every record stored, a
     normal run in the study's database); each trial row links its run. Returns (trial, run_id) pairs."""
     from mt5tester.engine.run import run

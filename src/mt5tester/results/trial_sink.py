@@ -74,14 +74,12 @@ class MetricsSink:
         if not rows:
             return []
         out: list[list[float]] = [[float(rows[0]["time"] // NS_PER_DAY * NS_PER_DAY), float(deposit)]]
-        last_day = None
         for r in rows:
-            day = r["time"] // NS_PER_DAY * NS_PER_DAY
-            if day == last_day:
+            end_of_day = -(-r["time"] // NS_PER_DAY) * NS_PER_DAY  # a sample at 00:00 closes the day before
+            if out[-1][0] == end_of_day:
                 out[-1][1] = float(r["equity"])
             else:
-                out.append([float(day + NS_PER_DAY), float(r["equity"])])  # the value at the day's end
-                last_day = day
+                out.append([float(end_of_day), float(r["equity"])])
         return out
 
     def trade_pnl(self) -> list[float]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import base_config, write_yaml
 
 from mt5tester.config import load_config, parse_config
 from mt5tester.errors import ConfigError
 from mt5tester.optimize.apply import apply_params, with_window
+
+from conftest import base_config, write_yaml
 
 FAST = "strategies.ma.params.fast"
 
@@ -46,7 +47,8 @@ def test_apply_params_sets_strategy_coordinator_and_symbol_values(tmp_path: Path
     cfg = parse_config(raw, "opt.yaml")
 
     trial = apply_params(
-        cfg, {FAST: 7, "coordinator.sizing.lots": 0.3, "coordinator.max_positions": 2, "symbols.EURUSD.spread": 4}
+        cfg,
+        {FAST: 7, "coordinator.sizing.lots": 0.3, "coordinator.max_positions": 2, "symbols.EURUSD.spread": 4},
     )
 
     assert trial.strategies[0].params == {"fast": 7, "slow": 20}
@@ -96,14 +98,19 @@ def test_apply_params_invalid_value_config_error_names_trial_and_key(tmp_path: P
             {"parameters": {FAST: {"start": 5, "step": 1, "stop": 1}}},
             f"optimize.parameters.{FAST}: stop 1 is below start 5",
         ),
-        ({"parameters": {FAST: {"choices": [1]}}, "method": "tpe"}, "optimize.budget: method tpe needs a budget"),
+        (
+            {"parameters": {FAST: {"choices": [1]}}, "method": "tpe"},
+            "optimize.budget: method tpe needs a budget",
+        ),
         (
             {"parameters": {FAST: {"choices": [1]}}, "forward": "2024-03-01"},
             "optimize.forward: 2024-03-01 is not inside the backtest range 2024-01-01 .. 2024-02-01",
         ),
         (
-            {"parameters": {FAST: {"choices": [1]}}, "walk_forward": {"folds": 3, "in_sample": "3w",
-                                                                     "out_of_sample": "1w"}},
+            {
+                "parameters": {FAST: {"choices": [1]}},
+                "walk_forward": {"folds": 3, "in_sample": "3w", "out_of_sample": "1w"},
+            },
             "optimize.walk_forward: 3 folds of 3w in-sample + 1w out-of-sample need 2024-01-01 .. 2024-02-12, "
             "past the backtest end 2024-02-01",
         ),
@@ -123,7 +130,9 @@ def test_config_optimize_errors_name_file_line_and_key_path(
 
 
 def test_config_optimize_unknown_key_did_you_mean(tmp_path: Path) -> None:
-    path = write_yaml(tmp_path / "opt.yaml", _raw(tmp_path, {"parameters": {FAST: {"choices": [1]}}, "methd": "grid"}))
+    path = write_yaml(
+        tmp_path / "opt.yaml", _raw(tmp_path, {"parameters": {FAST: {"choices": [1]}}, "methd": "grid"})
+    )
 
     with pytest.raises(ConfigError) as info:
         load_config(path)

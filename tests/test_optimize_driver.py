@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI
-from fixtures.optimize_strategies import write_tent_data
 
 from mt5tester.config import parse_config
 from mt5tester.optimize.driver import optimize
 from mt5tester.results import db
 from mt5tester.results import studies as store
+
+from conftest import IN_CI
+from fixtures.optimize_strategies import write_tent_data
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "optimize_strategies.py"
 E, X = "strategies.w.params.entry", "strategies.w.params.exit"
@@ -38,15 +39,23 @@ def tent(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def study_config(data: Path, tmp: Path, optimize_section: dict, cls: str = "Window", **bt: Any) -> dict:
-    backtest = {"start": "2024-01-02", "end": "2024-01-04", "symbols": ["EURUSD"], "primary_timeframe": "H1",
-                "warmup_bars": 5} | bt
+    backtest = {
+        "start": "2024-01-02",
+        "end": "2024-01-04",
+        "symbols": ["EURUSD"],
+        "primary_timeframe": "H1",
+        "warmup_bars": 5,
+    } | bt
     return {
         "backtest": backtest,
         "data": {"path": str(data)},
         "symbols": {"EURUSD": {"swap_long": 0, "swap_short": 0, "commission": 0, "spread": 0}},
         "strategies": [{"class": f"{FIXTURE}:{cls}", "name": "w"}],
-        "results": {"database_url": f"sqlite:///{tmp / 'results.sqlite'}", "out_dir": str(tmp / "reports"),
-                    "checkpoint_seconds": None},
+        "results": {
+            "database_url": f"sqlite:///{tmp / 'results.sqlite'}",
+            "out_dir": str(tmp / "reports"),
+            "checkpoint_seconds": None,
+        },
         "optimize": optimize_section,
     }
 
@@ -65,8 +74,20 @@ def table(url: str, study_id: str) -> list[tuple]:
     engine = db.connect(url, use_env=False)
     rows = store.trials(engine, study_id)
     engine.dispose()
-    return [(r["fold"], r["phase"], r["number"], r["params"], r["metrics"], r["score"], r["seed"], r["curve"],
-             r["trade_pnl"]) for r in rows]
+    return [
+        (
+            r["fold"],
+            r["phase"],
+            r["number"],
+            r["params"],
+            r["metrics"],
+            r["score"],
+            r["seed"],
+            r["curve"],
+            r["trade_pnl"],
+        )
+        for r in rows
+    ]
 
 
 def test_grid_complete_finds_known_optimum_with_exact_balance(tent: Path, tmp_path: Path) -> None:
@@ -91,8 +112,9 @@ def test_grid_complete_finds_known_optimum_with_exact_balance(tent: Path, tmp_pa
 
 # Stated budgets (seed 7, batches of 16) on the 110-point grid: genetic (population 8) reaches the optimum
 # in 50 passes, TPE in 20.
-@pytest.mark.parametrize(("method", "budget", "extra"),
-                         [("genetic", 50, {"genetic": {"population": 8}}), ("tpe", 20, {})])
+@pytest.mark.parametrize(
+    ("method", "budget", "extra"), [("genetic", 50, {"genetic": {"population": 8}}), ("tpe", 20, {})]
+)
 def test_method_reaches_known_optimum_within_stated_budget(
     tent: Path, tmp_path: Path, method: str, budget: int, extra: dict
 ) -> None:
@@ -171,13 +193,35 @@ def test_dask_scheduler_and_two_workers_processes_give_the_same_table(
     assert dask is not None, "the dask command is installed with dask[distributed]"
     address = f"tcp://127.0.0.1:{_free_port()}"
     env = dict(os.environ)
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         for _ in range(2):
-            procs.append(subprocess.Popen(
-                [dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                 "--host", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout=30) as client:
@@ -186,8 +230,12 @@ def test_dask_scheduler_and_two_workers_processes_give_the_same_table(
         result = run_study(tent, tmp_path, GENETIC, scheduler=address)
 
         assert table(f"sqlite:///{tmp_path / 'results.sqlite'}", result.study_id) == reference
-        workers = {r["worker"] for r in store.trials(db.connect(f"sqlite:///{tmp_path / 'results.sqlite'}",
-                                                                 use_env=False), result.study_id)}
+        workers = {
+            r["worker"]
+            for r in store.trials(
+                db.connect(f"sqlite:///{tmp_path / 'results.sqlite'}", use_env=False), result.study_id
+            )
+        }
         assert len(workers) == 2  # both worker processes ran passes
     finally:
         for p in reversed(procs):
@@ -208,7 +256,11 @@ def test_forward_period_runs_best_passes_on_forward_window(tent: Path, tmp_path:
 
     [fold] = result.folds
     assert (fold["is_start"], fold["is_end"], fold["oos_start"], fold["oos_end"]) == (
-        "2024-01-02", "2024-01-03", "2024-01-03", "2024-01-04")
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-03",
+        "2024-01-04",
+    )
     assert fold["best_params"] == {E: 9, X: 25}  # +13 pips; every exit ties, the first pass wins
     assert fold["is_metrics"]["total_net_profit"] == 13.0
     assert fold["oos_metrics"]["total_net_profit"] == 0.0
@@ -220,14 +272,19 @@ def test_forward_period_runs_best_passes_on_forward_window(tent: Path, tmp_path:
 
 
 def test_walk_forward_folds_stitched_equity_and_efficiency(tent: Path, tmp_path: Path) -> None:
-    section = {"parameters": {E: {"choices": [9, 21]}, X: {"choices": [29, 33]}}, "method": "grid",
-               "walk_forward": {"mode": "rolling", "folds": 2, "in_sample": "1d", "out_of_sample": "1d"}}
+    section = {
+        "parameters": {E: {"choices": [9, 21]}, X: {"choices": [29, 33]}},
+        "method": "grid",
+        "walk_forward": {"mode": "rolling", "folds": 2, "in_sample": "1d", "out_of_sample": "1d"},
+    }
     cfg = parse_config(study_config(tent, tmp_path, section, end="2024-01-05"), "wf.yaml")
 
     result = optimize(cfg, base_dir=tmp_path)
 
     assert [(f["is_start"], f["oos_start"], f["oos_end"]) for f in result.folds] == [
-        ("2024-01-02", "2024-01-03", "2024-01-04"), ("2024-01-03", "2024-01-04", "2024-01-05")]
+        ("2024-01-02", "2024-01-03", "2024-01-04"),
+        ("2024-01-03", "2024-01-04", "2024-01-05"),
+    ]
     # fold 0 in-sample (Jan 2): entry 9 then closed at the end, 1.0990 -> 1.1003 = +13; entry 21 at
     # 1.1002 -> 1.1003 = +1. Its out-of-sample day (Jan 3) has no entry hour: flat.
     assert result.folds[0]["best_params"] == {E: 9, X: 29}
@@ -277,7 +334,9 @@ def test_study_stored_on_postgresql(tent: Path, tmp_path: Path, pg_url: str) -> 
     engine.dispose()
 
 
-def test_sigkilled_study_resumes_to_the_same_table(tent: Path, tmp_path: Path, reference: list[tuple]) -> None:
+def test_sigkilled_study_resumes_to_the_same_table(
+    tent: Path, tmp_path: Path, reference: list[tuple]
+) -> None:
     """A real SIGKILL of `mt5tester optimize` in the middle of the study, then --resume."""
     from conftest import write_yaml
 
@@ -285,8 +344,12 @@ def test_sigkilled_study_resumes_to_the_same_table(tent: Path, tmp_path: Path, r
     url = f"sqlite:///{tmp_path / 'results.sqlite'}"
     exe = Path(sys.executable).parent / "mt5tester"
     env = dict(os.environ, SLOW_SECONDS="0.02")
-    proc = subprocess.Popen([str(exe), "optimize", "--config", str(config), "--workers", "1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(exe), "optimize", "--config", str(config), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     engine = None
     deadline = time.monotonic() + 120
     stored = 0
@@ -307,8 +370,13 @@ def test_sigkilled_study_resumes_to_the_same_table(tent: Path, tmp_path: Path, r
     assert 5 <= before < 12
     assert store.study_row(engine, study_id)["status"] == "running"  # killed: nobody marked it
 
-    done = subprocess.run([str(exe), "optimize", "--resume", study_id, "--db", url, "--workers", "1"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(exe), "optimize", "--resume", study_id, "--db", url, "--workers", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert done.returncode == 0, done.stderr
     assert f"{12 - before} passes run, {before} found stored" in done.stdout

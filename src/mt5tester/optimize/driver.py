@@ -303,6 +303,8 @@ def optimize(
     opt = cfg.optimize
     assert opt is not None
     engine = engine or open_study_db(cfg)
+    # before the study is stored: a bad --scheduler stores nothing
+    executor = make_executor(workers, scheduler)
     if resume is not None:
         study_id = store.resolve_study(engine, resume)
         if store.study_row(engine, study_id)["status"] == "completed":
@@ -328,16 +330,16 @@ def optimize(
                 "budget": min(opt.budget or opt.space().size, opt.space().size),
             },
         )
-    study: _Study | None = None
     try:
-        with make_executor(workers, scheduler) as executor:
-            study = _Study(cfg, base_dir, engine, study_id, executor, progress)
-            folds = [study.fold(f) for f in study.plan]
+        study = _Study(cfg, base_dir, engine, study_id, executor, progress)
+        folds = [study.fold(f) for f in study.plan]
         summary = summarize(engine, study_id, cfg, folds)
     except BaseException as e:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         store.set_status(engine, study_id, status, error=f"{type(e).__name__}: {e}", finished_at=store.now())
         raise
+    finally:
+        executor.close()
     store.set_status(engine, study_id, "completed", summary=summary, finished_at=store.now())
     return StudyResult(
         study_id,

@@ -309,7 +309,12 @@ def demo(out: Path) -> None:
     config_path = prepare_demo(out.resolve())
     console.print(f"demo data and config in {out.resolve()}")
     cfg = load_config(config_path)
-    sys.exit(run_backtest(cfg, config_path.parent, console))
+    code = run_backtest(cfg, config_path.parent, console)
+    if code == 0:  # then a small optimization and a walk-forward on the same data (issue 15)
+        from mt5tester.cli.demo import run_demo_studies
+
+        run_demo_studies(out.resolve(), console)
+    sys.exit(code)
 
 
 @cli.command(

@@ -160,3 +160,23 @@ def test_optimize_bad_scheduler_address_exit_2(tmp_path: Path, run_cli) -> None:
 
     assert code == 2
     assert "--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there" in err
+
+
+def test_study_page_renders_in_headless_chromium_without_console_errors(
+    study: tuple[Path, str, dict], chromium: str, tmp_path: Path
+) -> None:
+    from test_reports import _chromium_dom, _console_problems
+
+    from mt5tester.reports.optimize import write_study_report
+    from mt5tester.results.queries import open_results
+
+    _, url, summary = study
+    page = write_study_report(open_results(url), summary["study_id"], tmp_path)
+
+    dom, stderr = _chromium_dom(chromium, page, tmp_path)
+
+    assert _console_problems(stderr) == []
+    assert 'id="heatmap"' in dom
+    assert "main-svg" in dom  # plotly drew the heatmap (its SVG exists only after the script ran)
+    # 4 passes, the study row, 9 robustness rows (DSR, PBO, stability, 2 x 3 Monte Carlo quantiles)
+    assert dom.count("<tr><td>") == 4 + 1 + 9

@@ -165,10 +165,9 @@ def test_optimize_bad_scheduler_address_exit_2(tmp_path: Path, run_cli) -> None:
 def test_study_page_renders_in_headless_chromium_without_console_errors(
     study: tuple[Path, str, dict], chromium: str, tmp_path: Path
 ) -> None:
-    from test_reports import _chromium_dom, _console_problems
-
     from mt5tester.reports.optimize import write_study_report
     from mt5tester.results.queries import open_results
+    from test_reports import _chromium_dom, _console_problems
 
     _, url, summary = study
     page = write_study_report(open_results(url), summary["study_id"], tmp_path)

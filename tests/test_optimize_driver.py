@@ -383,3 +383,54 @@ def test_sigkilled_study_resumes_to_the_same_table(
     assert table(url, study_id) == reference
     assert store.study_row(engine, study_id)["status"] == "completed"
     engine.dispose()
+
+
+def test_dask_worker_killed_mid_study_loses_no_pass(
+    tent: Path, tmp_path: Path, reference: list[tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _need_dask()
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("KILL_MARKER", str(marker))  # LocalCluster workers inherit the environment
+
+    result = run_study(tent, tmp_path, GENETIC, cls="KillOnce", workers=2, scheduler="local")
+
+    assert marker.exists()
+    assert table(f"sqlite:///{tmp_path / 'results.sqlite'}", result.study_id) == reference
+
+
+def test_min_trades_constraint_discards_every_pass(tent: Path, tmp_path: Path) -> None:
+    section = {
+        "parameters": {E: {"choices": [9, 11]}, X: {"choices": [29]}},
+        "min_trades": 2,
+        "forward": "1/2",
+    }
+
+    result = run_study(tent, tmp_path, section)
+
+    assert result.best is None
+    assert (result.summary["passes"], result.summary["discarded"]) == (2, 2)
+    rows = table(f"sqlite:///{tmp_path / 'results.sqlite'}", result.study_id)
+    assert [(r[1], r[2], r[5]) for r in rows] == [("is", 0, None), ("is", 1, None)]  # no forward pass
+    assert result.folds[0]["best_params"] is None and result.folds[0]["oos_metrics"] is None
+
+
+def test_nsga2_two_objectives_and_coordinator_target(tent: Path, tmp_path: Path) -> None:
+    section = {
+        "parameters": {E: {"choices": [7, 9]}, "coordinator.max_positions": {"choices": [1, 2]}},
+        "method": "nsga2",
+        "objectives": ["balance", "drawdown_min"],
+        "budget": 4,
+        "genetic": {"population": 4},
+    }
+
+    result = run_study(tent, tmp_path, section)
+
+    rows = table(f"sqlite:///{tmp_path / 'results.sqlite'}", result.study_id)
+    assert sorted((r[3][E], r[3]["coordinator.max_positions"]) for r in rows) == [
+        (7, 1),
+        (7, 2),
+        (9, 1),
+        (9, 2),
+    ]
+    assert result.best is not None and result.best["params"][E] == 9
+    assert result.best["score"] == 10012.0  # exit 21 (the default): 1.0990 -> 1.1002, scored by balance

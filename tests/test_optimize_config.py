@@ -139,3 +139,18 @@ def test_config_optimize_unknown_key_did_you_mean(tmp_path: Path) -> None:
 
     assert "unknown key 'optimize.methd'; did you mean 'method'?" in str(info.value)
     assert info.value.exit_code == 2
+
+
+def test_example_config_optimize_block_is_valid_when_uncommented() -> None:
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "configs" / "example.yaml").read_text()
+    at = text.index("# optimize:")
+    block = "\n".join(line[2:] if line.startswith("# ") else line for line in text[at:].splitlines())
+    raw = yaml.safe_load(text[:at])
+    raw["optimize"] = yaml.safe_load(block)["optimize"]
+
+    cfg = parse_config(raw, "example.yaml")
+
+    assert cfg.optimize is not None
+    assert (cfg.optimize.method, cfg.optimize.space().size) == ("genetic", 7 * 3 * 5 * 4)

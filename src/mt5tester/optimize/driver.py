@@ -33,6 +33,7 @@ from mt5tester.optimize.apply import apply_params, with_window
 from mt5tester.optimize.criteria import WORST, Objective
 from mt5tester.optimize.executors import Executor, make_executor
 from mt5tester.optimize.search import Search, Trial, make_search
+from mt5tester.optimize.space import ChoiceParam
 from mt5tester.optimize.trial import TrialOutcome, TrialTask, worker_data
 from mt5tester.optimize.walkforward import Window, forward_split, walk_forward_efficiency, walk_forward_folds
 from mt5tester.results import db
@@ -86,8 +87,8 @@ def fold_plan(cfg: Config) -> list[FoldPlan]:
 
 
 def check_study(cfg: Config, base_dir: Path) -> None:
-    """Before the first pass: every value of every parameter gives a valid config whose strategies load
-    (each value tried with the others at their first value), and the market data loads."""
+    """Before the first pass: every choice and both ends of every range give a valid config whose
+    strategies load (each tried with the other parameters at their first value), and the data loads."""
     from mt5tester.strategy.loader import load_strategies
 
     opt = cfg.optimize
@@ -99,7 +100,13 @@ def check_study(cfg: Config, base_dir: Path) -> None:
     space = opt.space()
     first = space.params(tuple(0 for _ in space.dims))
     for d in space.dims:
-        for v in d.values:
+        # a range's values lie between its ends, and params are checked against bounds: its two ends
+        # suffice (a 10,000-value range costs two checks); every choice is checked
+        spec = opt.parameters[d.path]
+        values = (
+            d.values if isinstance(spec, ChoiceParam) else tuple(dict.fromkeys((d.values[0], d.values[-1])))
+        )
+        for v in values:
             trial = apply_params(cfg, first | {d.path: v})
             if d.path.startswith("strategies."):
                 load_strategies(trial, base_dir)

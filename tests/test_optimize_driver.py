@@ -110,6 +110,7 @@ def test_grid_complete_finds_known_optimum_with_exact_balance(tent: Path, tmp_pa
     assert by_params[(9, 27)] == by_params[(11, 29)] == 10018.0
 
 
+@pytest.mark.slow
 # Stated budgets (seed 7, batches of 16) on the 110-point grid: genetic (population 8) reaches the optimum
 # in 50 passes, TPE in 20.
 @pytest.mark.parametrize(
@@ -143,12 +144,14 @@ def test_reference_study_is_three_generations_with_distinct_passes(reference: li
     assert len({(r[3][E], r[3][X]) for r in reference}) == 12
 
 
+@pytest.mark.slow
 def test_two_local_workers_give_the_same_table(tent: Path, tmp_path: Path, reference: list[tuple]) -> None:
     result = run_study(tent, tmp_path, GENETIC, workers=2)
 
     assert table(f"sqlite:///{tmp_path / 'results.sqlite'}", result.study_id) == reference
 
 
+@pytest.mark.slow
 def test_killed_local_worker_loses_no_pass(
     tent: Path, tmp_path: Path, reference: list[tuple], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,6 +173,7 @@ def _need_dask() -> None:
         pytest.skip("dask[distributed] not installed")
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_table(tent: Path, tmp_path: Path, reference: list[tuple]) -> None:
     _need_dask()
 
@@ -184,6 +188,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_dask_scheduler_and_two_workers_processes_give_the_same_table(
     tent: Path, tmp_path: Path, reference: list[tuple]
 ) -> None:
@@ -334,6 +339,7 @@ def test_study_stored_on_postgresql(tent: Path, tmp_path: Path, pg_url: str) -> 
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_sigkilled_study_resumes_to_the_same_table(
     tent: Path, tmp_path: Path, reference: list[tuple]
 ) -> None:
@@ -385,6 +391,7 @@ def test_sigkilled_study_resumes_to_the_same_table(
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_dask_worker_killed_mid_study_loses_no_pass(
     tent: Path, tmp_path: Path, reference: list[tuple], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,7 +57,7 @@ def robustness(rows: list[dict[str, Any]], best: dict[str, Any], cfg: Config) ->
             out["dsr"] = rb.deflated_sharpe_of_returns(rets[best["number"]].to_numpy(), sharpes)
     t, n = rets.shape
     blocks = min(16, t // 2 * 2)
-    if n >= 2 and blocks >= 2:
+    if n >= 2 and t >= 4:  # CSCV needs two blocks of two days at least to say anything
         pbo = rb.pbo_cscv(rets.to_numpy(), n_blocks=blocks)
         out["pbo"], out["pbo_splits"] = pbo.pbo, pbo.splits
     pnl = np.asarray(best["trade_pnl"], dtype=float)

@@ -301,6 +301,13 @@ def test_walk_forward_folds_stitched_equity_and_efficiency(tent: Path, tmp_path:
     stitched = result.summary["stitched_oos"]
     assert [v for _, v in stitched] == [10000.0] * len(stitched)
     assert result.summary["oos_net_profit"] == 0.0
+    from mt5tester.reports.optimize import study_html
+
+    engine = db.connect(f"sqlite:///{tmp_path / 'results.sqlite'}", use_env=False)
+    page = study_html(engine, result.study_id)
+    for chart in ('id="heatmap"', 'id="isoos"', 'id="stitched"', "Walk-forward"):
+        assert chart in page
+    engine.dispose()
 
 
 def test_study_without_optimize_section_config_error(tent: Path, tmp_path: Path) -> None:

@@ -60,18 +60,19 @@ class _Bar:
         self.bar = Progress(
             TextColumn("optimize"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} passes"),
+            TextColumn("{task.fields[passes]} passes"),
             TextColumn("best {task.fields[best]}"),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         )
-        self.task = self.bar.add_task("study", total=None, best="-")
+        self.task = self.bar.add_task("study", total=None, best="-", passes="checking the study:")
         self.bar.start()
 
     def __call__(self, p: StudyProgress) -> None:
-        best = "-" if p.best_score is None else f"{p.best_score:.2f} {json.dumps(p.best_params)}"
-        self.bar.update(self.task, completed=p.done, total=p.total, best=best)
+        short = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in (p.best_params or {}).items())
+        best = "-" if p.best_score is None else f"{p.best_score:.2f} ({short})"
+        self.bar.update(self.task, completed=p.done, total=p.total, best=best, passes=f"{p.done}/{p.total}")
 
     def close(self) -> None:
         self.bar.stop()

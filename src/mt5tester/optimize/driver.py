@@ -339,6 +339,8 @@ def optimize(
         )
     try:
         study = _Study(cfg, base_dir, engine, study_id, executor, progress)
+        if progress is not None:
+            progress(StudyProgress(0, study.total, None, None))
         folds = [study.fold(f) for f in study.plan]
         summary = summarize(engine, study_id, cfg, folds)
     except BaseException as e:

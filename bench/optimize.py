@@ -91,7 +91,13 @@ def main() -> int:
         reference = runs[0]["table"]
         for r in runs[1:]:
             if r["table"] != reference:
-                print(f"MISMATCH: {r['executor']} gave another pass table than one_worker", file=sys.stderr)
+                diff = [
+                    (a[0], k, a[2][k], b[2].get(k))
+                    for a, b in zip(reference, r["table"], strict=False)
+                    for k in a[2]
+                    if a[2][k] != b[2].get(k)
+                ]
+                print(f"MISMATCH: {r['executor']} differs from one_worker: {diff[:5]}", file=sys.stderr)
                 return 1
         by = {r["executor"]: r for r in runs}
         out: dict[str, Any] = {

@@ -73,13 +73,19 @@ def worker_name() -> str:
 
 
 def run_trial(task: TrialTask) -> TrialOutcome:
+    from threadpoolctl import threadpool_limits
+
     from mt5tester.engine.run import run
 
     t0 = time.perf_counter()
     cfg = apply_params(task.config, task.params)
     sink = MetricsSink()
-    result = run(cfg, data=worker_data(task.data_config), sink=sink, base_dir=Path(task.base_dir))
-    metrics = clean(result.metrics.to_dict())
+    # One BLAS thread, whatever runs the pass: a multi-threaded BLAS sums in another order (the
+    # regression metrics of a 1M-bar run differed in their last digits between this process and a Dask
+    # worker, which limits its threads), and a pass per core is how the optimizer uses the machine.
+    with threadpool_limits(1):
+        result = run(cfg, data=worker_data(task.data_config), sink=sink, base_dir=Path(task.base_dir))
+        metrics = clean(result.metrics.to_dict())
     return TrialOutcome(
         fold=task.fold,
         phase=task.phase,

@@ -68,13 +68,22 @@ def worker_data(cfg: Config) -> Dataset:
     return data
 
 
+_CONTROLLER: list[Any] = []  # the process's threadpoolctl controller (its library scan costs ~8 ms)
+
+
+def _blas() -> Any:
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_trial(task: TrialTask) -> TrialOutcome:
-    from threadpoolctl import threadpool_limits
-
     from mt5tester.engine.run import run
 
     t0 = time.perf_counter()
@@ -83,7 +92,7 @@ def run_trial(task: TrialTask) -> TrialOutcome:
     # One BLAS thread, whatever runs the pass: a multi-threaded BLAS sums in another order (the
     # regression metrics of a 1M-bar run differed in their last digits between this process and a Dask
     # worker, which limits its threads), and a pass per core is how the optimizer uses the machine.
-    with threadpool_limits(1):
+    with _blas().limit(limits=1):
         result = run(cfg, data=worker_data(task.data_config), sink=sink, base_dir=Path(task.base_dir))
         metrics = clean(result.metrics.to_dict())
     return TrialOutcome(

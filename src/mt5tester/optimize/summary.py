@@ -72,7 +72,11 @@ def robustness(rows: list[dict[str, Any]], best: dict[str, Any], cfg: Config) ->
             else {k: {str(q): v for q, v in d.items()} for k, d in mc.quantiles(QUANTILES).items()}
         )
     space = cfg.optimize.space()
-    frame = pd.DataFrame([{**r["params"], "value": r["score"]} for r in rows])
+    # balance max: the deposit would make every ratio ~1; the stability of a balance is that of its profit
+    offset = deposit if (cfg.optimize.objectives or [cfg.optimize.criterion])[0] == "balance" else 0.0
+    frame = pd.DataFrame(
+        [{**r["params"], "value": None if r["score"] is None else r["score"] - offset} for r in rows]
+    )
     if len(frame) > 1:
         out["stability"] = rb.stability_ratio(rb.neighbours(frame, space, best["params"]), best["params"])
     return out

@@ -102,18 +102,6 @@ def test_apply_params_invalid_value_config_error_names_trial_and_key(tmp_path: P
             {"parameters": {FAST: {"choices": [1]}}, "method": "tpe"},
             "optimize.budget: method tpe needs a budget",
         ),
-        (
-            {"parameters": {FAST: {"choices": [1]}}, "forward": "2024-03-01"},
-            "optimize.forward: 2024-03-01 is not inside the backtest range 2024-01-01 .. 2024-02-01",
-        ),
-        (
-            {
-                "parameters": {FAST: {"choices": [1]}},
-                "walk_forward": {"folds": 3, "in_sample": "3w", "out_of_sample": "1w"},
-            },
-            "optimize.walk_forward: 3 folds of 3w in-sample + 1w out-of-sample need 2024-01-01 .. 2024-02-12, "
-            "past the backtest end 2024-02-01",
-        ),
     ],
 )
 def test_config_optimize_errors_name_file_line_and_key_path(
@@ -154,3 +142,35 @@ def test_example_config_optimize_block_is_valid_when_uncommented() -> None:
 
     assert cfg.optimize is not None
     assert (cfg.optimize.method, cfg.optimize.space().size) == ("genetic", 7 * 3 * 5 * 4)
+
+
+@pytest.mark.parametrize(
+    ("optimize", "message"),
+    [
+        (
+            {"parameters": {FAST: {"choices": [1]}}, "forward": "2024-03-01"},
+            "optimize.forward: 2024-03-01 is not inside the backtest range 2024-01-01 .. 2024-02-01",
+        ),
+        (
+            {
+                "parameters": {FAST: {"choices": [1]}},
+                "walk_forward": {"folds": 3, "in_sample": "3w", "out_of_sample": "1w"},
+            },
+            "optimize.walk_forward: 3 folds of 3w in-sample + 1w out-of-sample need 2024-01-01 .. 2024-02-12, "
+            "past the backtest end 2024-02-01",
+        ),
+    ],
+)
+def test_forward_or_walk_forward_outside_range_config_error_at_study_check(
+    tmp_path: Path, optimize: dict, message: str
+) -> None:
+    from mt5tester.optimize.apply import check_windows
+
+    path = write_yaml(tmp_path / "opt.yaml", _raw(tmp_path, optimize))
+    cfg = load_config(path)
+
+    with pytest.raises(ConfigError) as info:
+        check_windows(cfg)
+
+    assert str(info.value).startswith(f"{path}:")
+    assert message in str(info.value)

@@ -17,7 +17,7 @@ from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
 from mt5tester.reports.compare import write_compare_report
-from mt5tester.reports.data import breakdown, load_run, open_results_db
+from mt5tester.reports.content import breakdown, load_run, open_results_db
 from mt5tester.reports.html import render_run_html, write_html_report
 from mt5tester.reports.pdf import write_pdf_report
 

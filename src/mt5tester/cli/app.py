@@ -310,6 +310,17 @@ def demo(out: Path) -> None:
     console.print(f"demo data and config in {out.resolve()}")
     cfg = load_config(config_path)
     code = run_backtest(cfg, config_path.parent, console)
+    if code == 0:
+        from mt5tester.cli.demo import prepare_paper_demo
+        from mt5tester.live.start import paper
+
+        paper_path = prepare_paper_demo(out.resolve())
+        result = paper(load_config(paper_path), paper_path.parent)
+        console.print(
+            f"paper session {result.run_id} {result.status}: {paper_path.name} replayed through the "
+            f"simulated terminal posing as MetaTrader5, {result.funnel['executed']} orders sent "
+            f"(mt5tester paper --config {paper_path})"
+        )
     if code == 0:  # then a small optimization and a walk-forward on the same data (issue 15)
         from mt5tester.cli.demo import run_demo_studies
 
@@ -523,6 +534,12 @@ from mt5tester.cli.runs import runs as _runs_group  # noqa: E402
 
 cli.add_command(_runs_group)
 
+
+from mt5tester.cli.live import live as _live_group  # noqa: E402
+from mt5tester.cli.live import paper as _paper_cmd  # noqa: E402
+
+cli.add_command(_live_group)
+cli.add_command(_paper_cmd)
 
 from mt5tester.cli.optimize import optimize as _optimize_group  # noqa: E402
 

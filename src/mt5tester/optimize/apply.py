@@ -17,47 +17,29 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mt5tester.errors import ConfigError
-from mt5tester.model.symbol import SymbolSpec, build_symbol
+from mt5tester.model.symbol import build_symbol
 from mt5tester.optimize.walkforward import forward_split, walk_forward_folds
 
 if TYPE_CHECKING:
     from mt5tester.config import Config
 
 
-def strategy_names(cfg: Config) -> list[str]:
-    return [s.name or s.class_ for s in cfg.strategies]
-
-
-def check_targets(cfg: Config) -> None:
-    """Every target names something the config has, and the forward period or walk-forward fits the
-    backtest range. Raises ValueError("[optimize.<key path>] message"), which config.py turns into
-    ``file:line: optimize.<key path>: message``."""
+def check_windows(cfg: Config) -> None:
+    """The forward period or walk-forward fits the backtest range (ConfigError naming the key and line)."""
     opt = cfg.optimize
     if opt is None:
         return
-    names = strategy_names(cfg)
-    for path in opt.parameters:
-        parts = path.split(".")
-        where = f"[optimize.parameters.{path}]"
-        if parts[0] == "strategies" and parts[1] not in names:
-            raise ValueError(f"{where} no strategy named '{parts[1]}' (strategies: {', '.join(names)})")
-        if parts[0] == "symbols":
-            if parts[1] not in cfg.backtest.symbols:
-                raise ValueError(
-                    f"{where} '{parts[1]}' is not a tested symbol (backtest.symbols: "
-                    f"{', '.join(cfg.backtest.symbols)})"
-                )
-            if parts[2] not in SymbolSpec.model_fields or parts[2] == "name":
-                raise ValueError(f"{where} a symbol has no setting '{parts[2]}'")
     start, end = cfg.backtest.start, cfg.backtest.end
+    key = "walk_forward" if opt.walk_forward is not None else "forward"
     try:
         if opt.walk_forward is not None:
             walk_forward_folds(start, end, opt.walk_forward)
         else:
             forward_split(start, end, opt.forward)
     except ValueError as e:
-        key = "walk_forward" if opt.walk_forward is not None else "forward"
-        raise ValueError(f"[optimize.{key}] {str(e).split(': ', 1)[-1]}") from None
+        raise ConfigError(
+            f"{cfg.where('optimize', key)}: optimize.{key}: {str(e).split(': ', 1)[-1]}"
+        ) from None
 
 
 def _set(node: dict[str, Any], keys: list[str], value: Any) -> None:

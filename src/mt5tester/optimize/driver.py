@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from mt5tester.config import Config, parse_config
 from mt5tester.errors import ConfigError, StorageError
-from mt5tester.optimize.apply import apply_params, with_window
+from mt5tester.optimize.apply import apply_params, check_windows, with_window
 from mt5tester.optimize.criteria import WORST, Objective
 from mt5tester.optimize.executors import Executor, make_executor
 from mt5tester.optimize.search import Search, Trial, make_search
@@ -97,6 +97,7 @@ def check_study(cfg: Config, base_dir: Path) -> None:
             f"{cfg.where()}: no optimize: section; add one (parameters, method, criterion; README "
             "'Optimization')"
         )
+    check_windows(cfg)
     space = opt.space()
     first = space.params(tuple(0 for _ in space.dims))
     for d in space.dims:

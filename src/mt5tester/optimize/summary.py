@@ -82,6 +82,35 @@ def robustness(rows: list[dict[str, Any]], best: dict[str, Any], cfg: Config) ->
     return out
 
 
+def heatmap(rows: list[dict[str, Any]], best: dict[str, Any], cfg: Config) -> dict[str, Any] | None:
+    """The criterion around the best pass, for the report: over the first two parameters with more than
+    one value (the others held at the best pass's values), or along the only one."""
+    assert cfg.optimize is not None
+    space = cfg.optimize.space()
+    varying = [d.path for d in space.dims if len(d.values) > 1]
+    frame = pd.DataFrame([{**r["params"], "value": r["score"]} for r in rows])
+    if len(varying) >= 2:
+        x, y = varying[0], varying[1]
+        table = rb.stability_table(frame, space, best["params"], x, y)
+        z = [[None if pd.isna(v) else float(v) for v in row] for row in table.to_numpy()]
+        return {
+            "x": x,
+            "y": y,
+            "xs": [str(v) for v in table.columns],
+            "ys": [str(v) for v in table.index],
+            "z": z,
+        }
+    if varying:
+        x = varying[0]
+        line = frame.sort_values(x)
+        return {
+            "x": x,
+            "xs": [str(v) for v in line[x]],
+            "z": [None if pd.isna(v) else v for v in line["value"]],
+        }
+    return None
+
+
 def summarize(engine: Engine, study_id: str, cfg: Config, folds: list[dict[str, Any]]) -> dict[str, Any]:
     rows = store.trials(engine, study_id)
     last = max((f["fold"] for f in folds), default=0)
@@ -101,6 +130,7 @@ def summarize(engine: Engine, study_id: str, cfg: Config, folds: list[dict[str, 
     if best_row is not None:
         summary["best"] = {k: best_row[k] for k in ("fold", "number", "params", "metrics", "score")}
         summary["robustness"] = robustness(ins, best_row, cfg)
+        summary["heatmap"] = heatmap(ins, best_row, cfg)
     oos = sorted((r for r in rows if r["phase"] == "oos"), key=lambda r: r["fold"])
     if oos:
         stitched = stitch_equity([curve_series(r["curve"]) for r in oos], cfg.backtest.initial_deposit)

@@ -18,7 +18,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 from sqlalchemy import Engine
 
-from mt5tester.reports.data import (
+from mt5tester.reports.content import (
     MFE_MAE_NOTE,
     MONTHS,
     RunReport,

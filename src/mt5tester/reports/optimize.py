@@ -19,8 +19,6 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sqlalchemy import Engine
 
-from mt5tester.optimize import robustness as rb
-from mt5tester.optimize.space import OptimizeConfig
 from mt5tester.results import studies as store
 
 TABLE_ROWS = 2000  # passes listed in the table, best first
@@ -71,36 +69,21 @@ def _chart(fig: go.Figure, div_id: str) -> str:
     return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id))
 
 
-def _heatmap(opt: OptimizeConfig, rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
-    space = opt.space()
-    varying = [d.path for d in space.dims if len(d.values) > 1]
-    frame = pd.DataFrame([{**r["params"], "value": r["score"]} for r in rows])
-    if len(varying) >= 2:
-        x, y = varying[0], varying[1]
-        table = rb.stability_table(frame, space, best["params"], x, y)
-        fig = go.Figure(
-            go.Heatmap(
-                z=table.to_numpy(),
-                x=[str(v) for v in table.columns],
-                y=[str(v) for v in table.index],
-                colorscale="Viridis",
-            )
+def _heatmap(data: dict[str, Any]) -> str:
+    if "y" in data:
+        fig = go.Figure(go.Heatmap(z=data["z"], x=data["xs"], y=data["ys"], colorscale="Viridis"))
+        fig.update_layout(
+            title="Criterion around the best pass", xaxis_title=data["x"], yaxis_title=data["y"]
         )
-        fig.update_layout(title="Criterion around the best pass", xaxis_title=x, yaxis_title=y)
-    elif varying:
-        x = varying[0]
-        line = frame.sort_values(x)
-        fig = go.Figure(go.Scatter(x=line[x], y=line["value"], mode="lines+markers"))
-        fig.update_layout(title="Criterion by parameter", xaxis_title=x, yaxis_title="criterion")
     else:
-        return "<p>One point: no heatmap.</p>"
+        fig = go.Figure(go.Scatter(x=data["xs"], y=data["z"], mode="lines+markers"))
+        fig.update_layout(title="Criterion by parameter", xaxis_title=data["x"], yaxis_title="criterion")
     return _chart(fig, "heatmap")
 
 
 def study_html(engine: Engine, study_id: str) -> str:
     study_id = store.resolve_study(engine, study_id)
     row = store.study_row(engine, study_id)
-    opt = OptimizeConfig.model_validate(row["config"]["optimize"])
     summary = row["summary"] or {}
     rows = store.trials(engine, study_id)
     last = max((r["fold"] for r in rows), default=0)
@@ -108,7 +91,7 @@ def study_html(engine: Engine, study_id: str) -> str:
         (r for r in rows if r["fold"] == last and r["phase"] == "is"),
         key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["number"]),
     )
-    paths = [d.path for d in opt.space().dims]
+    paths = list((row["config"].get("optimize") or {}).get("parameters", {}))
     parts = [
         f"<h1>Optimization {html.escape(study_id)}</h1>",
         _table(
@@ -142,8 +125,8 @@ def study_html(engine: Engine, study_id: str) -> str:
         )
         + "</div>",
     ]
-    if ins and ins[0]["score"] is not None:
-        parts += ["<h2>Parameter heatmap</h2>", _heatmap(opt, ins, ins[0])]
+    if summary.get("heatmap"):
+        parts += ["<h2>Parameter heatmap</h2>", _heatmap(summary["heatmap"])]
     by_key = {(r["fold"], r["number"]): r for r in rows if r["phase"] == "is"}
     later = [r for r in rows if r["phase"] in ("forward", "oos")]
     if later:

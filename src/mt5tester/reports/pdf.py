@@ -40,7 +40,7 @@ from reportlab.platypus import (
 from reportlab.platypus import Table as RlTable
 from sqlalchemy import Engine
 
-from mt5tester.reports.data import (
+from mt5tester.reports.content import (
     MFE_MAE_NOTE,
     MONTHS,
     RunReport,

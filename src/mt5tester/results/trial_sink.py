@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
 
 KEPT = ("deals", "equity")
 NS_PER_DAY = 86_400 * 10**9

@@ -40,7 +40,7 @@ DEAL_TYPES = {0: "buy", 1: "sell", 2: "balance"}
 DEAL_ENTRIES = {0: "in", 1: "out", 2: "in/out", 3: "out by"}
 DEAL_REASONS = {0: "client", 1: "mobile", 2: "web", 3: "expert", 4: "sl", 5: "tp", 6: "so", 7: "rollover"}
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-EXCURSIONS_TABLE = "positions"  # one row per position with its MFE/MAE (results.book, schema 0003)
+EXCURSIONS_TABLE = "positions"  # one row per position with its MFE/MAE (results.rows, schema 0003)
 
 
 # --- tables: typed columns, raw values, one formatter for HTML and PDF -------------------------------------

@@ -117,7 +117,7 @@ class DaskPool(Executor):
         self._cluster: Any = None
         if address is None:
             self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             self.client = Client(self._cluster)
         else:

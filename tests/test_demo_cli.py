@@ -49,6 +49,16 @@ def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_pa
     assert listed.returncode == 0, listed.stderr
     paper_id = re.search(r"^paper session (\w+) completed: paper.yaml replayed", out, re.M).group(1)  # type: ignore[union-attr]
     assert sorted(r["run_id"] for r in json.loads(listed.stdout)) == sorted([run_id, paper_id])
+    # then a small optimization (grid, forward quarter) and a walk-forward, stored in the same database
+    study = re.search(r"^optimize: study (\w+), 8 passes, best \{'fast': \d+, 'slow': \d+\}", out, re.M)
+    walk = re.search(r"^walk_forward: study (\w+), 10 passes, .* WFE per fold ", out, re.M)
+    assert study and walk, out[out.find("results database") :]
+    studies = subprocess.run(
+        [str(exe), "optimize", "list", "--json"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert sorted(s["study_id"] for s in json.loads(studies.stdout)) == sorted(
+        [study.group(1), walk.group(1)]
+    )
     with sqlite3.connect(db_file) as conn:
         status, funnel = conn.execute(
             "SELECT status, funnel FROM runs WHERE run_id = ?", (run_id,)

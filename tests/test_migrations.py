@@ -108,7 +108,7 @@ def test_migrate_empty_database_reaches_head_equal_to_metadata(db_url: str) -> N
 
     applied = db.migrate(engine)
 
-    assert applied == ["0001", "0002", "0003", "0004", "0006", "0007"]
+    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert db.schema_revision(engine) == db.head_revision() == "0007"
     assert _tables(engine) == {t.name for t in db.metadata.sorted_tables} | {"alembic_version"}
     assert _schema_diff(engine) == []
@@ -241,6 +241,7 @@ def test_migrations_ship_as_packages_with_their_template() -> None:
         "0002_checkpoints.py",
         "0003_orders_positions.py",
         "0004_daily_equity.py",
+        "0005_optimize.py",
         "0006_live.py",
         "0007_trading_mode.py",
     ]

@@ -377,7 +377,7 @@ def test_runs_delete_removes_rows_of_every_table_only_of_that_run(stored: Stored
         },
     }
     with stored.engine.connect() as conn:
-        for t in db.metadata.sorted_tables:
+        for t in db.run_tables():
             left = conn.execute(select(t.c.run_id, func.count()).group_by(t.c.run_id)).all()
             assert all(run_id == "bbb222" for run_id, _ in left), t.name
     code, out, _ = run_cli("runs", "list", "--db", stored.url, "--json")

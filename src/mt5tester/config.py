@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core.core_schema import ValidationInfo
 
 from mt5tester.config_input import read_config_text, read_yaml
+from mt5tester.config_optimize import OptimizeConfig, check_targets
 from mt5tester.errors import ConfigError, did_you_mean
 from mt5tester.model import limits
 from mt5tester.model.symbol import BUILTIN_SYMBOLS, SymbolSpec, build_symbol, check_symbol_name
@@ -496,6 +497,9 @@ class Config(_Section):
     results: ResultsConfig = ResultsConfig()
     report: ReportConfig = ReportConfig()
     live: LiveConfig = LiveConfig()
+    optimize: OptimizeConfig | None = Field(
+        default=None, description="the optimizer (mt5tester optimize): parameters, method, criterion, forward"
+    )
     _origin: dict[str, Any] = PrivateAttr(default_factory=dict)  # source file and key-path lines
     _mode_diff: dict[str, Any] | None = PrivateAttr(default=None)  # what trading_mode changed
 
@@ -522,6 +526,14 @@ class Config(_Section):
                 "coordinator.regime_gate / regime_risk need regime.enabled: true (without detection every "
                 "signal's regime is unknown)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _optimize_fits(self) -> Config:
+        # The targets and windows of the optimizer are checked against the rest of the config here, so a
+        # study fails when its config is read, not after hours of passes (see optimize/apply.py).
+        if self.optimize is not None:
+            check_targets(self)
         return self
 
     def where(self, *loc: Any) -> str:
@@ -657,7 +669,7 @@ def _check_symbols(cfg: Config, source: str, lines: dict[tuple[Any, ...], int]) 
 def _format_errors(err: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
     msgs = []
     for e in err.errors():
-        loc = tuple(e["loc"])
+        loc = _optimize_loc(tuple(e["loc"]), e)
         path = ".".join(str(p) for p in loc) or "(top level)"
         where = _where(source, lines, loc)
         if e["type"] == "extra_forbidden":
@@ -670,6 +682,30 @@ def _format_errors(err: ValidationError, source: str, lines: dict[tuple[Any, ...
         else:
             msgs.append(f"{where}: {path}: {e['msg']}{value_hint(e)}")
     return "config error in " + source + "\n  " + "\n  ".join(msgs)
+
+
+def _optimize_loc(loc: tuple[Any, ...], e: Any) -> tuple[Any, ...]:
+    """The key path a user wrote for an error inside ``optimize:`` (or anywhere a model-level check says
+    "[key] message"): drops the parameter union's tag and moves "[key]" from the message into the path."""
+    if loc[:2] == ("optimize", "parameters") and len(loc) > 3 and loc[3] in ("range", "choice", "log"):
+        loc = loc[:3] + loc[4:]
+    if loc[:1] == ("optimize",):
+        e["msg"] = str(e.get("msg", "")).removeprefix("Value error, ")
+    m = re.match(r"^(?:Value error, )?\[([^\]]+)\] (.*)$", str(e.get("msg", "")), re.S)
+    if m is None:
+        return loc
+    key, msg = m.group(1), m.group(2)
+    if loc == () and key.startswith("optimize."):  # a Config-level check of the optimize section
+        loc, key = ("optimize",), key[len("optimize.") :]
+    elif loc[:1] != ("optimize",):
+        return loc
+    e["msg"] = msg
+    # a parameter's target path holds dots of its own: it is one key under optimize.parameters
+    if loc[-1] == "parameters":
+        return (*loc, key)
+    if key.startswith("parameters."):
+        return (*loc, "parameters", key[len("parameters.") :])
+    return (*loc, *key.split("."))
 
 
 def _apply_aliases(raw: dict[str, Any], source: str) -> None:

@@ -79,6 +79,11 @@ LAZY = {
         "Paper trading: the config's strategies on our simulated terminal replaying the stored data "
         "(--from/--to override backtest.start/end) at --replay-speed times real time (0: at once), or fed "
         "by a live terminal's quotes (--quotes-from MetaTrader5; stop it with `mt5tester live stop`).",
+    ),    "optimize": LazyCommand(
+        "mt5tester.cli.optimize:optimize",
+        "Optimize a strategy (the config's optimize: section): complete grid, random, genetic or Optuna "
+        "passes on a local process pool (default: one worker per CPU) or Dask; every pass stored; a killed "
+        "study continues with --resume STUDY. Subcommands read stored studies.",
     ),
 }
 
@@ -389,6 +394,10 @@ def demo(out: Path) -> None:
             f"simulated terminal posing as MetaTrader5, {result.funnel['executed']} orders sent "
             f"(mt5tester paper --config {paper_path})"
         )
+    if code == 0:  # then a small optimization and a walk-forward on the same data (issue 15)
+        from mt5tester.cli.demo import run_demo_studies
+
+        run_demo_studies(out.resolve(), console)
     sys.exit(code)
 
 

@@ -187,3 +187,57 @@ def lookahead_config(strategy: str) -> Path:
     path = out / "check.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+def demo_study_configs() -> list[tuple[str, dict[str, Any]]]:
+    """Two small studies on the demo data: a grid over the SMA cross's periods with a forward quarter, and
+    a rolling walk-forward of two folds (4 weeks in-sample, 2 out-of-sample); seconds, in this process."""
+    base: dict[str, Any] = {
+        "backtest": {
+            "start": "2024-01-01",
+            "end": "2024-03-01",
+            "symbols": ["EURUSD"],
+            "primary_timeframe": "H1",
+            "warmup_bars": 60,
+        },
+        "data": {"path": "data"},
+        "strategies": [{"class": "ma_cross", "name": "sma", "params": {"sl_points": 300, "tp_points": 600}}],
+        "results": {"out_dir": "reports", "checkpoint_seconds": None},
+    }
+    params = {
+        "strategies.sma.params.fast": {"start": 5, "step": 5, "stop": 10},
+        "strategies.sma.params.slow": {"choices": [30, 50]},
+    }
+    grid = base | {
+        "optimize": {"parameters": params, "method": "grid", "criterion": "balance", "forward": "1/4"}
+    }
+    walk = base | {
+        "optimize": {
+            "parameters": params,
+            "method": "grid",
+            "walk_forward": {"mode": "rolling", "folds": 2, "in_sample": "4w", "out_of_sample": "2w"},
+        }
+    }
+    return [("optimize", grid), ("walk_forward", walk)]
+
+
+def run_demo_studies(out: Path, console: Any) -> None:
+    """`mt5tester demo`'s last step: the two demo studies, stored in the default database."""
+    from mt5tester.config import load_config
+    from mt5tester.optimize.driver import optimize
+
+    for name, cfg in demo_study_configs():
+        path = out / f"demo_{name}.yaml"
+        path.write_text("# Written by `mt5tester demo`.\n" + yaml.safe_dump(cfg, sort_keys=False))
+        result = optimize(load_config(path), base_dir=out, workers=1)
+        best = result.best or {}
+        profit = (best.get("metrics") or {}).get("total_net_profit")
+        params = {k.rsplit(".", 1)[-1]: v for k, v in (best.get("params") or {}).items()}
+        line = f"{name}: study {result.study_id}, {result.executed} passes, best {params}"
+        line += f" (net profit {profit:.2f})"
+        if name == "walk_forward":
+            wfe = ", ".join("-" if f["wfe"] is None else f"{f['wfe']:.2f}" for f in result.folds)
+            line += (
+                f", out-of-sample net profit {result.summary.get('oos_net_profit'):.2f}, WFE per fold {wfe}"
+            )
+        console.print(line + f" (mt5tester optimize show {result.study_id})")

@@ -69,7 +69,8 @@ def read_m1_parquet(path: Path, symbol: str) -> Bars:
     if time_type.tz is None:
         raise DataError(f"{path}: column time is naive ({time_type}); times must be tz-aware UTC")
     optional = [c for c in ("tick_volume", "spread") if c in schema.names]
-    table = pq.read_table(path, columns=[*required, *optional])
+    # memory-mapped: a worker process reads the file pages from the OS cache, shared by every worker
+    table = pq.read_table(path, columns=[*required, *optional], memory_map=True)
     for name in table.column_names:
         if table.column(name).null_count:
             raise DataError(f"{path}: column {name} has {table.column(name).null_count} null(s)")

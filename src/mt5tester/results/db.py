@@ -264,6 +264,68 @@ live_sessions = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
+# --- the optimizer (issue 15; migration 0005): studies, their passes and walk-forward folds -------------
+studies = Table(
+    "studies",
+    metadata,
+    Column("study_id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),  # running / completed / failed
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("config", JSON, nullable=False),  # effective config with its optimize section, password redacted
+    Column("config_hash", String(32), nullable=False),
+    Column("base_dir", Text, nullable=False),  # where strategy files are found (for --resume)
+    Column("method", String(16), nullable=False),
+    Column("criterion", String(64), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("space_size", BigInteger, nullable=False),
+    Column("budget", BigInteger, nullable=False),
+    Column("summary", JSON),  # best pass, folds, robustness numbers
+    Column("error", Text),
+)
+
+study_trials = Table(
+    "study_trials",
+    metadata,
+    Column("study_id", String(32), ForeignKey("studies.study_id", ondelete="CASCADE"), primary_key=True),
+    Column("fold", Integer, primary_key=True),
+    Column("phase", String(8), primary_key=True),  # is (search), forward, oos (walk-forward)
+    Column("number", Integer, primary_key=True),  # the search's ask order within the fold
+    Column("params", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("score", Float),  # the first criterion, higher is better; null: discarded by a constraint
+    Column("seed", BigInteger, nullable=False),
+    Column("duration", Float, nullable=False),  # wall seconds of the pass
+    Column("worker", String(128), nullable=False),  # host:pid that ran it
+    Column("curve", JSON, nullable=False),  # daily equity [[day ns, equity], ...]
+    Column("trade_pnl", JSON, nullable=False),  # net result per closed position
+    Column("run_id", String(32)),  # the stored full re-run of this pass, if any
+)
+
+study_folds = Table(
+    "study_folds",
+    metadata,
+    Column("study_id", String(32), ForeignKey("studies.study_id", ondelete="CASCADE"), primary_key=True),
+    Column("fold", Integer, primary_key=True),
+    Column("is_start", String(10), nullable=False),
+    Column("is_end", String(10), nullable=False),
+    Column("oos_start", String(10)),
+    Column("oos_end", String(10)),
+    Column("best_number", Integer),
+    Column("best_params", JSON),
+    Column("is_metrics", JSON),
+    Column("oos_metrics", JSON),
+    Column("wfe", Float),  # walk-forward efficiency (Pardo)
+)
+
+STUDY_TABLES = ("studies", "study_trials", "study_folds")
+
+
+def run_tables() -> list[Table]:
+    """The tables holding one run's rows (keyed by run_id), parents first."""
+    return [t for t in metadata.sorted_tables if "run_id" in t.c and t.name not in STUDY_TABLES]
+
+
 DEFAULT_TIMEOUT_SECONDS = 10.0  # results.connect_timeout_seconds / statement_timeout_seconds
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_PROBE = "_write_probe"  # scratch table of the writability proof before 0002: ignored

@@ -183,7 +183,7 @@ def row_counts(engine: Engine, run_id: str) -> dict[str, int]:
     """Rows of ``run_id`` in every table of the schema."""
     counts: dict[str, int] = {}
     with engine.connect() as conn:
-        for t in db.metadata.sorted_tables:
+        for t in db.run_tables():
             counts[t.name] = int(
                 conn.execute(select(func.count()).select_from(t).where(t.c.run_id == run_id)).scalar_one()
             )
@@ -394,6 +394,6 @@ def delete_run(engine: Engine, run_id: str) -> dict[str, int]:
     run_id = resolve_run(engine, run_id)
     deleted: dict[str, int] = {}
     with engine.begin() as conn:
-        for t in reversed(db.metadata.sorted_tables):
+        for t in reversed(db.run_tables()):
             deleted[t.name] = int(conn.execute(delete(t).where(t.c.run_id == run_id)).rowcount or 0)
     return deleted

@@ -1,7 +1,7 @@
 """live_requests and live_sessions: the requests of live / paper sessions and their restart state.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # relinked after 0005 when the branches merge
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,154 @@
+"""Where passes run: in this process, a local process pool (default) or a Dask cluster.
+
+Every executor runs each task of a batch exactly once as far as the caller sees (``run`` yields one
+outcome per task, in completion order) and loses none when a worker dies:
+- the local pool is spawn-based (no fork of a process holding database connections or threads); a dead
+  worker breaks a ``ProcessPoolExecutor`` for every pending task, so the pool is rebuilt and the passes
+  that had not returned are submitted again;
+- Dask's scheduler itself moves the tasks of a lost worker to the others (``distributed``'s
+  ``allowed-failures``).
+A pass is a pure function of its task, so re-running it elsewhere gives the same outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from mt5tester.errors import ConfigError, Mt5TesterError
+from mt5tester.optimize.trial import TrialOutcome, TrialTask, run_trial
+
+log = logging.getLogger(__name__)
+
+MAX_LOST = 3  # times a pass may lose its worker before the study stops (a pass that kills every worker)
+
+
+class Executor(ABC):
+    name = "executor"
+    workers = 1
+
+    @abstractmethod
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialOutcome]:
+        """One outcome per task, in completion order."""
+
+    def close(self) -> None:  # noqa: B027 (nothing to release by default)
+        """Release the workers."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcess(Executor):
+    """``--workers 1``: passes run one after the other in this process (no spawn, no pickling)."""
+
+    name = "in-process"
+
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialOutcome]:
+        for task in tasks:
+            yield run_trial(task)
+
+
+class LocalPool(Executor):
+    name = "local pool"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialOutcome]:
+        lost: dict[tuple[int, str, int], int] = {}
+        todo = list(tasks)
+        while todo:
+            pool = self._executor()
+            futures: dict[Future[TrialOutcome], TrialTask] = {pool.submit(run_trial, t): t for t in todo}
+            todo = []
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    try:
+                        yield f.result()
+                    except BrokenProcessPool:
+                        task = futures[f]
+                        lost[task.key] = lost.get(task.key, 0) + 1
+                        if lost[task.key] > MAX_LOST:
+                            raise Mt5TesterError(
+                                f"pass {task.number} (fold {task.fold}, {task.phase}) {task.params} lost its "
+                                f"worker process {lost[task.key]} times; the pass itself kills it"
+                            ) from None
+                        todo.append(task)
+            if todo:
+                log.warning("a worker process died: %d passes run again on a new pool", len(todo))
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskPool(Executor):
+    """A Dask ``distributed`` cluster: the scheduler at ``address``, or a ``LocalCluster`` of ``workers``
+    single-threaded worker processes (a pass holds the GIL: one per process)."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError(
+                "--scheduler / Dask needs the distributed package: pip install 'dask[distributed]'"
+            ) from None
+        self._cluster: Any = None
+        if address is None:
+            self._cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            )
+            self.client = Client(self._cluster)
+        else:
+            try:
+                self.client = Client(address, timeout=10)
+            except OSError as e:
+                raise ConfigError(
+                    f"--scheduler {address}: no Dask scheduler answers there ({e}); start one with "
+                    "`dask scheduler` and workers with `dask worker ADDRESS`"
+                ) from None
+        self.workers = len(self.client.scheduler_info()["workers"]) or workers
+
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialOutcome]:
+        from distributed import as_completed
+
+        futures = [self.client.submit(run_trial, t, pure=False) for t in tasks]
+        for f in as_completed(futures):
+            out: TrialOutcome = f.result()
+            yield out
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(workers: int = 1, scheduler: str | None = None) -> Executor:
+    """``scheduler``: a Dask scheduler address (tcp://HOST:PORT), or "local" for a Dask LocalCluster of
+    ``workers``; without it the local process pool (in this process for one worker)."""
+    if scheduler is not None:
+        return DaskPool(None if scheduler == "local" else scheduler, workers)
+    if workers <= 1:
+        return InProcess()
+    return LocalPool(workers)

@@ -153,6 +153,7 @@ def run(
     base_dir: Path | None = None,
     resume: tuple[str, dict[str, Any]] | None = None,
     on_start: Callable[[Components, str], None] | None = None,
+    driver: str = "auto",
 ) -> RunResult:
     """Run one backtest and return its result.
 
@@ -162,6 +163,9 @@ def run(
     ``results.database_url``). ``progress(n, total)`` is called as decision points pass.
     ``resume`` (run id, checkpoint state) continues a stored run; ``on_start(components, run_id)`` is
     called once everything is built, before the first point (the CLI prints its tables there).
+    ``driver``: "auto" runs the points inside the compiled kernel when every strategy and rule allows
+    it (the funnel's ``driver``/``driver_reason`` say which ran and why), "loop" always in Python,
+    "kernel" or a ConfigError naming the first reason it cannot.
     """
     from mt5tester.engine.loop import Runner
 
@@ -177,7 +181,7 @@ def run(
         engine = memory_engine()  # a sink of its own: no results database is opened
     components = build(config, base_dir, data=data, engine=engine)
     # Runner annotates its sink as the Recorder; any Sink does (results/sink.py).
-    runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink))
+    runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink), driver=driver)
     if resume:
         from mt5tester.engine import checkpoint
 

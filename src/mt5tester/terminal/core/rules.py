@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 # How a profit in the symbol's profit currency becomes deposit currency (spec 5.8).
@@ -58,6 +59,15 @@ def round_to(x: float, digits: int) -> float:
         r = f + 1.0 if f % 2.0 == 1.0 else f
     out = r / s  # correctly rounded: the double nearest r / 10**digits
     return -out if x < 0.0 else out
+
+
+@njit(cache=True)
+def round_array(x: np.ndarray, digits: int) -> np.ndarray:
+    """``round_to`` of each element."""
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = round_to(x[i], digits)
+    return out
 
 
 @njit(cache=True)

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from mt5tester.engine.journal import magic_of
+from mt5tester.engine.preflight import ts
 from mt5tester.model.symbol import CalcMode
 from mt5tester.risk.decision import Decision, reject
 from mt5tester.strategy.base import FusionStrategy, Strategy
@@ -426,8 +427,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
     )  # fmt: skip
     if code != DONE:
-        when = np.datetime64(int(x.times[done]), "ns")
-        raise KernelDeclined(f"{_STOPPED[code]} at {when} UTC")
+        raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     _materialize(runner, x, book, rollover)
     _journal(runner, x, tl, e_status, e_value, e_order, e_position, (q_balance, q_equity, q_margin, q_open))
     if n_pts:

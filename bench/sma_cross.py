@@ -191,13 +191,14 @@ def cross_column(close: np.ndarray, fast: int, slow: int, tie: float) -> np.ndar
 
 
 class SmaCrossPrepared(Strategy):
-    """Array-prepared signals: ``prepare()`` computes the cross column once; with ``signal_column`` the
-    engine calls the strategy only on the bars where the column is non-zero (the crosses)."""
+    """Array-prepared signals: ``prepare()`` computes the cross column once; its sign is the whole
+    decision (``column_signals``), so the run goes whole inside the compiled kernel (driver b)."""
 
     category = "technical"
     Params = SmaCrossParams
     data_format = "numpy"
     signal_column = "cross"
+    column_signals = True
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
         t0 = time.perf_counter()
@@ -207,12 +208,6 @@ class SmaCrossPrepared(Strategy):
         out = pd.DataFrame({"cross": cross_column(close, p.fast, p.slow, p.tie)}, index=bars.index)
         self.prepare_seconds = getattr(self, "prepare_seconds", 0.0) + time.perf_counter() - t0  # run phase
         return out
-
-    def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
-        c = df["cross"][-1]
-        if c == 0:
-            return []
-        return [Signal(symbol=symbol, direction="buy" if c > 0 else "sell", strategy=self.name)]
 
 
 MT5_CLASSES = {
@@ -604,6 +599,8 @@ def run_mt5tester(
         "loop_seconds": round(t2 - t1, 3),
         "decision_points": run.funnel["decision_points"],
         "mean_call_us": run.funnel.get("mean_call_us", {}).get("sma_cross"),
+        "driver": run.funnel.get("driver"),
+        "driver_reason": run.funnel.get("driver_reason"),
     }
     return Result(engine, entries, pnl, t2 - t0, t2 - t1 + prep, extra)
 

@@ -25,7 +25,6 @@ from numba import njit
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.model.symbol import CalcMode
-from mt5tester.risk.decision import Decision, reject
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import constants as C
 from mt5tester.terminal import money
@@ -429,7 +428,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     _materialize(runner, x, book, rollover)
-    _journal(runner, x, tl, e_status, e_value, e_order, e_position, (q_balance, q_equity, q_margin, q_open))
+    _journal(runner, x, e_status, e_value, e_order, e_position, (q_balance, q_equity, q_margin, q_open))
     if n_pts:
         t = int(x.times[-1])
         state.now = max(state.now, t)
@@ -445,27 +444,34 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     m = c.server.inputs
     names = [runner.host.name(si) for si in range(len(runner.host.slots))]
     cnt = book.cnt
-    oi, of = book.oi[: cnt[B.C_ORDERS]].tolist(), book.of[: cnt[B.C_ORDERS]].tolist()
-    for (ticket, sym, typ, t, magic, pos, strat, sid), (vol, price) in zip(oi, of, strict=True):
+    no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
+    comments: dict[int, str] = {}  # "signal N" once per signal id
+    filled, reason = C.ORDER_STATE_FILLED, C.ORDER_REASON_EXPERT
+    gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
+    for (ticket, sym, typ, t, magic, pos, strat, sid), (vol, price) in zip(
+        book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
+    ):
+        text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
         state.history_orders.append(
             Order(
-                ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, state=C.ORDER_STATE_FILLED,
-                time_done=t, magic=magic, position_id=pos, reason=C.ORDER_REASON_EXPERT,
-                comment=f"signal {sid}", price_done=price, strategy=names[strat], signal_id=sid,
+                ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
+                pos, 0, reason, text, price, names[strat], sid,
             )
         )  # fmt: skip
-    di, df = book.di[: cnt[B.C_DEALS]].tolist(), book.df[: cnt[B.C_DEALS]].tolist()
-    for (ticket, order, t, typ, entry, pos, sym, strat, sid, magic, csid), fl in zip(di, df, strict=True):
-        vol, price, commission, swap, profit, balance = fl
+    expert = C.DEAL_REASON_EXPERT
+    for (ticket, order, t, typ, entry, pos, sym, strat, sid, magic, csid), (v, p, c_, sw, pr, bal) in zip(
+        book.di[:nd].tolist(), book.df[:nd].tolist(), strict=True
+    ):
+        text = comments.get(csid) or comments.setdefault(csid, f"signal {csid}")
         state.deals.append(
-            Deal(
-                ticket, order, t, typ, entry, C.DEAL_REASON_EXPERT, pos, x.symbols[sym], vol, price,
-                commission, swap, profit, balance, f"signal {csid}", names[strat], sid, magic,
-            )
+            Deal(ticket, order, t, typ, entry, expert, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text,
+                 names[strat], sid, magic)
         )  # fmt: skip
     positions = []
-    pi, pf = book.pi[: cnt[B.C_POS]].tolist(), book.pf[: cnt[B.C_POS]].tolist()
-    for (ticket, sym, typ, t, upd, strat, sid, magic, csid), (vol, open_, swap) in zip(pi, pf, strict=True):
+    n = int(cnt[B.C_POS])
+    for (ticket, sym, typ, t, upd, strat, sid, magic, csid), (vol, open_, swap) in zip(
+        book.pi[:n].tolist(), book.pf[:n].tolist(), strict=True
+    ):
         symbol = x.symbols[sym]
         positions.append(
             Position(
@@ -480,79 +486,129 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
 
 
 def _journal(
-    runner: Runner, x: Inputs, tl: Timeline, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
+    runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:  # fmt: skip
-    """Signals, deals and equity rows and the funnel, as the Python loop records them."""
-    from mt5tester.engine.router import _decided_row
+    """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
+    sink as columns."""
     from mt5tester.results import db
 
     journal, host, cc = runner.journal, runner.host, runner.c.cfg.coordinator
-    funnel = journal.funnel
+    funnel, rec = journal.funnel, journal.rec
     slots = host.slots
+    n_ev = len(x.ev_si)
     point_of = np.repeat(np.arange(len(x.times)), np.diff(x.starts))
     base = journal.signal_seq
-    for k, (si, sym, d, status, value) in enumerate(
-        zip(
-            x.ev_si.tolist(),
-            x.ev_sym.tolist(),
-            x.ev_dir.tolist(),
-            e_status.tolist(),
-            e_value.tolist(),
-            strict=True,
-        )
-    ):
-        s, symbol = slots[si][0], x.symbols[sym]
+    limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
+    status: list[str] = []
+    rule: list[str | None] = []
+    reason: list[str | None] = []
+    details: list[dict[str, Any]] = []
+    volume: list[float] = []
+    order_ticket: list[int | None] = []
+    retcode: list[int | None] = []
+    position: list[int | None] = []
+    columns = (x.ev_si.tolist(), x.ev_sym.tolist(), e_status.tolist(), e_value.tolist())
+    for k, (si, sym, code, value) in enumerate(zip(*columns, strict=True)):
         host._calls[si] += 1
-        sig = _ColumnSignal("buy" if d > 0 else "sell")
-        if status:
-            rule = _RULES[status]
-            limit = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}[
-                status
-            ]
-            extra: dict[str, Any] = {2: {"symbol": symbol}, 3: {"strategy": s.name}}.get(status, {})
-            decision = reject(rule, rule, limit=limit, value=value, **extra)
-            funnel.rejected[rule] += 1
+        if code:
+            name = _RULES[code]
+            extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
+            status.append("rejected")
+            rule.append(name)
+            reason.append(name)
+            details.append({"limit": limits[code], "value": value, **extra})
+            volume.append(0.0)
+            order_ticket.append(None)
+            retcode.append(None)
+            position.append(None)
+            funnel.rejected[name] += 1
         else:
-            decision = Decision("approved", float(x.ev_vol[k]), None, None, {})
-            funnel.approved += 1
-            funnel.executed += 1
-        t = int(x.times[point_of[k]])
-        row = _decided_row(base + k + 1, t, s, symbol, sig, decision)  # type: ignore[arg-type]
-        if not status:
-            row.update(
-                order_ticket=int(e_order[k]), retcode=C.TRADE_RETCODE_DONE, sl=None, tp=None,
-                position_id=int(e_position[k]),
-            )  # fmt: skip
-        journal.signal(row)
-    journal.signal_seq = base + len(x.ev_si)
-    funnel.signals += len(x.ev_si)
+            status.append("approved")
+            rule.append(None)
+            reason.append(None)
+            details.append({})
+            volume.append(float(x.ev_vol[k]))
+            order_ticket.append(int(e_order[k]))
+            retcode.append(C.TRADE_RETCODE_DONE)
+            position.append(int(e_position[k]))
+    approved = status.count("approved")
+    funnel.approved += approved
+    funnel.executed += approved
+    strategies = [slots[si][0] for si in x.ev_si.tolist()]
+    nones: list[None] = [None] * n_ev
+    rec.add_columns(
+        db.signals,
+        {
+            "signal_id": list(range(base + 1, base + n_ev + 1)),
+            "time": x.times[point_of].tolist(),
+            "strategy": [s.name for s in strategies],
+            "symbol": [x.symbols[k] for k in x.ev_sym.tolist()],
+            "timeframe": [s.timeframe.name for s in strategies],
+            "direction": ["buy" if d > 0 else "sell" for d in x.ev_dir.tolist()],
+            "order_type": ["market"] * n_ev,
+            "price": nones,
+            "sl": nones,
+            "tp": nones,
+            "confidence": [1.0] * n_ev,
+            "comment": [""] * n_ev,
+            "tags": [{} for _ in range(n_ev)],
+            "status": status,
+            "rule": rule,
+            "reason": reason,
+            "details": details,
+            "volume": volume,
+            "order_ticket": order_ticket,
+            "retcode": retcode,
+            "position_id": position,
+        },
+    )
+    journal.signal_seq = base + n_ev
+    funnel.signals += n_ev
     funnel.decision_points += len(x.times)
-    journal.deals(notify=False)  # no strategy here has an on_trade hook (why_not)
-    q_balance, q_equity, q_margin, q_open = (a.tolist() for a in equity)
-    for n in np.flatnonzero(x.sample).tolist():
-        eq, mg = q_equity[n], q_margin[n]
+    _journal_deals(runner)
+    q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
+    for eq, mg in zip(q_equity.tolist(), q_margin.tolist(), strict=True):
         if mg > 0:
             level = rules.round_to(eq / mg * 100, 2)
             low = funnel.margin_level_min
             funnel.margin_level_min = level if low is None else min(low, level)
-        row = {"time": int(x.times[n]), "balance": q_balance[n], "equity": eq, "margin": mg}
-        journal.rec.add(db.equity, row | {"open_positions": q_open[n]})
-    _ = tl
+    rec.add_columns(
+        db.equity,
+        {
+            "time": x.times[x.sample].tolist(),
+            "balance": q_balance.tolist(),
+            "equity": q_equity.tolist(),
+            "margin": q_margin.tolist(),
+            "open_positions": q_open.tolist(),
+        },
+    )
 
 
-@dataclass(frozen=True)
-class _ColumnSignal:
-    """The Signal a column_signals strategy returns (``Strategy.generate_signals``), as its row reads it."""
+def _journal_deals(runner: Runner) -> None:
+    """The deals the kernel made, as columns (``Journal.deals`` without a Python call per deal: no
+    strategy here has an on_trade hook, see why_not)."""
+    from mt5tester.results import db
 
-    direction: str
-    order_type: str = "market"
-    price: float | None = None
-    sl: float | None = None
-    tp: float | None = None
-    confidence: float = 1.0
-    comment: str = ""
-
-    @property
-    def tags(self) -> dict[str, Any]:
-        return {}
+    journal = runner.journal
+    deals = runner.c.server.deals[journal.recorded :]
+    journal.recorded += len(deals)
+    if not deals:
+        return
+    fields = (
+        "ticket",
+        "order",
+        "time",
+        "type",
+        "entry",
+        "reason",
+        "position_id",
+        "symbol",
+        "volume",
+        "price",
+    )
+    cols: dict[str, list[Any]] = {f: [getattr(d, f) for d in deals] for f in fields}
+    for f in ("commission", "swap", "profit", "balance", "comment", "strategy", "signal_id"):
+        cols[f] = [getattr(d, f) for d in deals]
+    journal.funnel.closed["signal"] += sum(1 for e in cols["entry"] if e != C.DEAL_ENTRY_IN)
+    journal.rec.add_columns(db.deals, cols)

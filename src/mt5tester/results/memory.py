@@ -65,6 +65,17 @@ class MemorySink:
         if table.name == "signals":
             self._signal_at[row["signal_id"]] = row
 
+    def add_columns(self, table: Table, columns: dict[str, list[Any]]) -> None:
+        keys = [*columns, "run_id"]
+        n = len(next(iter(columns.values()))) if columns else 0
+        rows = [
+            dict(zip(keys, values, strict=True))
+            for values in zip(*columns.values(), [self.run_id] * n, strict=True)
+        ]
+        self.tables.setdefault(table.name, []).extend(rows)
+        if table.name == "signals":
+            self._signal_at.update((row["signal_id"], row) for row in rows)
+
     def update_signal(self, signal_id: int, **values: Any) -> None:
         self._signal_at[signal_id].update(values)
 

@@ -137,6 +137,18 @@ class Recorder:
         if self._pending >= self.batch_rows and self.failure is None:
             self.flush()
 
+    def add_columns(self, table: Table, columns: dict[str, list[Any]]) -> None:
+        keys = [*columns, "run_id"]
+        n = len(next(iter(columns.values()))) if columns else 0
+        rows = [
+            dict(zip(keys, values, strict=True))
+            for values in zip(*columns.values(), [self.run_id] * n, strict=True)
+        ]
+        self._buffers.setdefault(table.name, []).extend(rows)
+        self._pending += len(rows)
+        if self._pending >= self.batch_rows and self.failure is None:
+            self.flush()
+
     def flush(self, then: Callable[[Connection], object] | None = None) -> None:
         """Write the buffered rows, and run ``then`` (e.g. a checkpoint insert), in one transaction."""
         if not self._pending and then is None:

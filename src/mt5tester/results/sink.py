@@ -30,6 +30,10 @@ class Sink(Protocol):
 
     def add(self, table: Table, row: dict[str, Any]) -> None: ...
 
+    def add_columns(self, table: Table, columns: dict[str, list[Any]]) -> None:
+        """Many rows at once, as equal-length columns (the compiled kernel's deals, signals, equity)."""
+        ...
+
     def flush(self, then: Callable[[Any], object] | None = None) -> None: ...
 
     def finish(

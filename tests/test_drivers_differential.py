@@ -26,6 +26,10 @@ SKIP_FUNNEL = ("driver", "driver_reason", "mean_call_us")
 
 
 def _config(data: Path, tmp: Path, **kw: Any) -> Config:
+    return Config.model_validate(_raw(data, tmp, **kw))
+
+
+def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
     raw = base_config(
         data, tmp, start="2024-01-02", end=kw.get("end", "2024-01-16"), symbols=kw.get("symbols", ["EURUSD"]),
         primary_timeframe=kw.get("tf", "M15"), warmup_bars=30, tester_mode=kw.get("mode", "ohlc_m1"),
@@ -54,7 +58,7 @@ def _config(data: Path, tmp: Path, **kw: Any) -> Config:
         raw["coordinator"] = dict(
             zip(("max_positions", "max_positions_per_symbol"), kw["limits"], strict=True)
         )
-    return Config.model_validate(raw)
+    return raw
 
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
@@ -141,3 +145,22 @@ def test_driver_reasons_name_the_first_obstacle(demo_data: Path, tmp_path: Path)
         ConfigError, match="driver 'kernel' asked for, but the run cannot use it: strategy ma"
     ):
         run(Config.model_validate(raw), sink=MemorySink(), driver="kernel")
+
+
+def test_drivers_same_rows_through_the_sql_recorder(demo_data: Path, tmp_path: Path) -> None:
+    # The default sink: the kernel's columns (Sink.add_columns) read back equal to the loop's rows.
+    cfg = _config(demo_data, tmp_path, seeds=[2, 3], account="netting", deposit=1e6)
+    a, b = run(cfg, driver="loop"), run(cfg)
+    assert b.funnel["driver"] == "kernel"
+    _assert_same(a, b)
+    assert len(b.signals) == b.funnel["signals_generated"] > 0
+
+
+def test_cli_funnel_names_the_driver(demo_data: Path, tmp_path: Path, run_cli: Any) -> None:
+    import yaml
+
+    path = tmp_path / "k.yaml"
+    path.write_text(yaml.safe_dump(_raw(demo_data, tmp_path, deposit=1e6)))
+    code, out = run_cli("backtest", "--config", str(path))[:2]
+    assert code == 0, out
+    assert "kernel (compiled whole run)" in out

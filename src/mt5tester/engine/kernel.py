@@ -24,6 +24,7 @@ from numba import njit
 
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
+from mt5tester.errors import ConfigError
 from mt5tester.model.symbol import CalcMode
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import constants as C
@@ -399,6 +400,24 @@ def run_points(
 
 
 # ------------------------------------------------------------------------------ the run, and after
+def drive(runner: Runner, tl: Timeline) -> int:
+    """Driver (b) when every strategy and rule allows it: the points of ``tl`` run inside the kernel.
+    Returns the points done (0: the Python loop runs them; the funnel says why)."""
+    reason = why_not(runner)
+    if reason is None:
+        try:
+            done = run(runner, tl)
+        except KernelDeclined as e:
+            reason = str(e)
+        else:
+            runner.funnel.driver = "kernel"
+            return done
+    if runner.driver == "kernel":
+        raise ConfigError(f"driver 'kernel' asked for, but the run cannot use it: {reason}")
+    runner.funnel.driver_reason = reason
+    return 0
+
+
 def run(runner: Runner, tl: Timeline) -> int:
     """Run every point of ``tl`` in the kernel, then hand its book and rows to the Python side.
     Returns the number of points run; raises KernelDeclined (nothing changed) on a case not compiled."""

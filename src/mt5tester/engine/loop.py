@@ -14,14 +14,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from mt5tester.engine import checkpoint
+from mt5tester.engine import checkpoint, kernel
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
 from mt5tester.engine.journal import Journal, RunResult
 from mt5tester.engine.preflight import day_ns
 from mt5tester.engine.router import Router
-from mt5tester.engine.timeline import Point, Timeline, frozen_gc, m1_bars, points, timeline
-from mt5tester.errors import ConfigError, StorageError
+from mt5tester.engine.timeline import Point, frozen_gc, m1_bars, points, timeline
+from mt5tester.errors import StorageError
 from mt5tester.results.recorder import Recorder
 from mt5tester.strategy.base import StrategyContext
 from mt5tester.terminal.shim import build_module
@@ -32,11 +32,10 @@ __all__ = ["RunResult", "Runner", "timeline"]
 class Runner:
     """The composition root of a run: a journal (records), a host (strategy calls), a router (orders)."""
 
-    def __init__(
-        self, c: Components, run_id: str | None = None, sink: Recorder | None = None, driver: str = "auto"
-    ) -> None:
+    driver = "auto"  # the kernel (driver b) when the run allows it; "loop"; "kernel" (engine/kernel.py)
+
+    def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c
-        self.driver = driver  # "auto": the kernel (driver b) when the run allows it; "loop"; "kernel"
         self.run_id = run_id or uuid.uuid4().hex[:12]
         resumable = c.cfg.results.checkpoint_seconds is not None  # the SQL recorder unless a sink is given
         self.rec = sink or Recorder(c.engine, self.run_id, resumable=resumable)
@@ -72,10 +71,7 @@ class Runner:
         timer = checkpoint.Timer(self)
         try:
             tl = timeline(c)
-            if first == 0 and self.driver != "loop":
-                first = self._kernel(tl)
-                if progress and first:
-                    progress(first, len(tl))
+            first = kernel.drive(self, tl) if first == 0 and self.driver != "loop" else first  # driver (b)?
             for point in points(tl, first, self.stop_ns):
                 self._step(point)
                 if progress and point[0] % 256 == 0:
@@ -87,25 +83,6 @@ class Runner:
             self.journal.failed(e)
             raise
         return self._complete(_time.perf_counter() - t_start)
-
-    def _kernel(self, tl: Timeline) -> int:
-        """Driver (b) when every strategy and rule allows it: the points run inside the compiled kernel
-        (engine/kernel.py). Returns the points done (0: the Python loop runs them, the funnel says why)."""
-        from mt5tester.engine import kernel
-
-        reason = kernel.why_not(self)
-        if reason is None:
-            try:
-                done = kernel.run(self, tl)
-            except kernel.KernelDeclined as e:
-                reason = str(e)
-            else:
-                self.funnel.driver = "kernel"
-                return done
-        if self.driver == "kernel":
-            raise ConfigError(f"driver 'kernel' asked for, but the run cannot use it: {reason}")
-        self.funnel.driver_reason = reason
-        return 0
 
     def _step(self, point: Point) -> None:
         """One decision point: the market moves to t, strategies decide, approved orders go out."""

@@ -181,7 +181,8 @@ def run(
         engine = memory_engine()  # a sink of its own: no results database is opened
     components = build(config, base_dir, data=data, engine=engine)
     # Runner annotates its sink as the Recorder; any Sink does (results/sink.py).
-    runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink), driver=driver)
+    runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink))
+    runner.driver = driver
     if resume:
         from mt5tester.engine import checkpoint
 

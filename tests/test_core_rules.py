@@ -52,7 +52,9 @@ def test_commission_per_lot_and_percent() -> None:
 def test_swap_amount_each_mode() -> None:
     assert rules.swap_amount(rules.SWAP_POINTS, -5.0, 0.00001, 100_000.0, 2.0, 1.1) == -10.0
     assert rules.swap_amount(rules.SWAP_CURRENCY_DEPOSIT, -7.0, 0.00001, 100_000.0, 0.5, 1.1) == -3.5
-    assert rules.swap_amount(rules.SWAP_INTEREST_OPEN, 3.6, 0.01, 100.0, 1.0, 2000.0) == pytest.approx(20.0, abs=1e-12)
+    assert rules.swap_amount(rules.SWAP_INTEREST_OPEN, 3.6, 0.01, 100.0, 1.0, 2000.0) == pytest.approx(
+        20.0, abs=1e-12
+    )
     assert rules.swap_amount(rules.SWAP_DISABLED, 3.6, 0.01, 100.0, 1.0, 2000.0) == 0.0
 
 

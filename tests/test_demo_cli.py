@@ -55,4 +55,4 @@ def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_pa
     assert '"executed"' in funnel
     html = report.read_text()
     assert "<h2>Lifecycle</h2>" in html and "Lifecycle funnel (recorded by the run)" in html
-    assert "id=\"chart-1\"" in html and "<h2>MT5 report metrics</h2>" in html
+    assert 'id="chart-1"' in html and "<h2>MT5 report metrics</h2>" in html

@@ -38,7 +38,7 @@ def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
     )  # fmt: skip
     raw["strategies"] = [
         {
-            "class": f"{COLUMNS}:RandomColumn",
+            "class": f"{COLUMNS}:{'RandomColumnStops' if kw.get('stops') else 'RandomColumn'}",
             "name": f"rnd{i}",
             "params": {"seed": seed, "density": kw.get("density", 0.2)},
             "symbols": kw.get("symbols", ["EURUSD"]),
@@ -92,6 +92,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     volume=st.sampled_from([0.1, 0.3]),
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
+    stops=st.booleans(),
 )
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
@@ -99,7 +100,11 @@ def test_drivers_random_streams_identical_runs(
     # A deposit far from any stop-out: the kernel runs the whole run (stop-outs: the test below).
     cfg = _config(demo_data, tmp_path_factory.mktemp("d"), deposit=1e6, **kw)
     a, b = _both(cfg)
-    assert a.funnel["driver"] == "loop" and b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    if kw["stops"] and kw["mode"] == "open_prices":
+        why = "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
+        assert b.funnel["driver_reason"] == why
+    else:
+        assert a.funnel["driver"] == "loop" and b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
     _assert_same(a, b)
     assert a.deal_count > 1
 
@@ -164,3 +169,17 @@ def test_cli_funnel_names_the_driver(demo_data: Path, tmp_path: Path, run_cli: A
     code, out = run_cli("backtest", "--config", str(path))[:2]
     assert code == 0, out
     assert "kernel (compiled whole run)" in out
+
+
+def test_drivers_sl_tp_hits_identical(demo_data: Path, tmp_path: Path) -> None:
+    # Entries with SL/TP on M1 (ohlc_m1): hits closed by the kernel's replay, as by the loop's.
+    for account in ("hedging", "netting"):
+        cfg = _config(
+            demo_data, tmp_path, seeds=[4, 9], stops=True, account=account, deposit=1e6, density=0.1
+        )
+        a, b = _both(cfg)
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        _assert_same(a, b)
+        closed = b.funnel["closed"]
+        assert closed["sl"] > 0 and closed["tp"] > 0, closed
+        assert set(b.deals["reason"]) >= {"sl", "tp"}

@@ -131,7 +131,9 @@ def test_terminal_float_fields_are_floats_in_every_structure(demo_data: Path, tm
                 assert type(value) is kind, f"{type(rec).__name__}.{name} = {value!r} is not {kind.__name__}"
 
 
-def _quotes_expected(mode: str, data: Path, start: str, seed: int) -> tuple[list[tuple[int, float, float]], list]:
+def _quotes_expected(
+    mode: str, data: Path, start: str, seed: int
+) -> tuple[list[tuple[int, float, float]], list]:
     """(UTC ns, bid, ask) the tester knows at +2 s, +25 s and +45 s after the first bar at/after start,
     computed from the data files (independently of the terminal), and the bar's close (the future)."""
     import numpy as np
@@ -205,7 +207,9 @@ def test_run_script_order_between_minutes_fills_at_the_quote_known_then(
     if future:  # before the fix the fills were at the forming bar's close, 58 s ahead
         assert any(bid != future[0] for _, bid, _ in expected)
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
-        fills = conn.execute("SELECT time, price FROM deals WHERE type IN (0, 1) AND entry = 0 ORDER BY ticket").fetchall()
+        fills = conn.execute(
+            "SELECT time, price FROM deals WHERE type IN (0, 1) AND entry = 0 ORDER BY ticket"
+        ).fetchall()
     assert fills == [(t, p) for t, bid, ask in expected for p in (ask, bid)]
 
 

@@ -28,7 +28,7 @@ from mt5tester.errors import ConfigError
 from mt5tester.model.symbol import CalcMode
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import constants as C
-from mt5tester.terminal import money
+from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
 from mt5tester.terminal.core import book as B
 from mt5tester.terminal.core import rules
@@ -47,13 +47,16 @@ _UNCOMPILED_RULES = (
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
 # Why the compiled loop stopped (0: it finished).
-DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE = 0, 1, 2, 3, 4, 5
+DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE, BAD_STOPS, INSIDE_BAR = 0, 1, 2, 3, 4, 5, 6, 7
+MINUTE = 60_000_000_000
 _STOPPED = {
     STOP_OUT: "a stop-out came within reach",
     NO_QUOTE: "a signal met a closed market",
     NO_MONEY: "an entry lacked free margin (TRADE_RETCODE_NO_MONEY)",
     BAD_VOLUME: "an entry's volume was refused (TRADE_RETCODE_INVALID_VOLUME)",
     NO_PRICE: "an open position had no price yet",
+    BAD_STOPS: "an entry's SL/TP was refused (TRADE_RETCODE_INVALID_STOPS)",
+    INSIDE_BAR: "an SL/TP position was opened or scanned inside an M1 bar",
 }
 # Review outcome per signal: approved, or the count rule that rejected it.
 _RULES = {1: "max_positions", 2: "max_positions_per_symbol", 3: "max_positions_per_strategy"}
@@ -84,6 +87,11 @@ def why_not(runner: Runner) -> str | None:
         return f"backtest.tester_mode {c.cfg.backtest.tester_mode} (the kernel runs open_prices and ohlc_m1)"
     if st.slippage_model == "random":
         return "random slippage"
+    stops = any(ls.strategy.column_sl_points or ls.strategy.column_tp_points for ls in c.strategies)
+    if stops and c.cfg.backtest.tester_mode != "ohlc_m1":
+        return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
+    if stops and st.intrabar != "pessimistic":
+        return "execution.intrabar_policy ohlc_path with SL/TP"
     if c.regimes is not None:
         return "regime detection is on"
     cc = c.cfg.coordinator
@@ -140,6 +148,15 @@ class Inputs:
     r_bid: np.ndarray  # (symbols, rollovers): the bid before the rollover (INTEREST_CURRENT)
     lo_all: np.ndarray
     hi_all: np.ndarray
+    ev_sl: np.ndarray  # SL / TP distance in points of each signal (0: none)
+    ev_tp: np.ndarray
+    stops_level: np.ndarray  # per symbol: trade_stops_level as a price distance
+    b_off: np.ndarray  # M1 bars of symbol k: rows b_off[k]:b_off[k + 1] of the b_* columns
+    b_time: np.ndarray
+    b_open: np.ndarray
+    b_high: np.ndarray
+    b_low: np.ndarray
+    b_spread: np.ndarray
 
 
 def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
@@ -197,10 +214,23 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
                 r_bid[k, j] = m.prices.bid_before(sym, r)
     ext = [replay_mod._extremes(m, sym) for sym in names]
     sample = tl.sample.astype(np.bool_)
+    ev_sl, ev_tp = np.zeros(len(tl.si)), np.zeros(len(tl.si))
+    for si, ls in enumerate(c.strategies):
+        ev_sl[tl.si == si] = float(ls.strategy.column_sl_points or 0.0)
+        ev_tp[tl.si == si] = float(ls.strategy.column_tp_points or 0.0)
+    m1 = [m.prices.m1[sym] for sym in names]
+    b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
+    flat = {
+        f: np.concatenate([np.asarray(getattr(b, f)) for b in m1]) for f in ("time", "open", "high", "low")
+    }
+    b_spread = np.concatenate([np.asarray(m.prices.spread[sym], np.int64) for sym in names])
+    stops_level = np.array([m.specs[sym].trade_stops_level * m.specs[sym].point for sym in names])
     return Inputs(
         names, tl.times, tl.starts, tl.si.astype(np.int64), ev_sym, ev_dir, ev_vol, sample,
         bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
-        np.array([e[0] for e in ext]), np.array([e[1] for e in ext]),
+        np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev_sl, ev_tp, stops_level, b_off,
+        flat["time"].astype(np.int64), flat["open"].astype(np.float64), flat["high"].astype(np.float64),
+        flat["low"].astype(np.float64), b_spread,
     )  # fmt: skip
 
 
@@ -249,6 +279,83 @@ def _fill(si: np.ndarray, sf: np.ndarray, sym: int, is_buy: bool, bid: float, as
 
 
 @njit(cache=True)
+def _replay_stops(
+    t: int, pi: np.ndarray, pf: np.ndarray, di: np.ndarray, df: np.ndarray, oi: np.ndarray, of: np.ndarray,
+    cnt: np.ndarray, balance: np.ndarray, si: np.ndarray, sf: np.ndarray, commission_on: bool,
+    b_off: np.ndarray, b_time: np.ndarray, b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray,
+    b_spread: np.ndarray, ambiguous: np.ndarray, leverage: float, hedging: bool, stop_out: float,
+    percent: bool, lo_all: np.ndarray, hi_all: np.ndarray,
+) -> int:  # fmt: skip
+    """``replay._replay`` for positions with SL/TP in bar modes on M1 (spec 5.4, 6.1): each position's
+    first hit on the M1 bars closed by t (``kernels.first_trigger``, the pessimistic rule for a bar
+    holding both), then the hits in time order (ties: lower ticket), each after the stop-out bound."""
+    npos = cnt[B.C_POS]
+    h_time, h_ticket = np.empty(npos, np.int64), np.empty(npos, np.int64)
+    h_kind, h_amb, h_price = np.empty(npos, np.int64), np.empty(npos, np.bool_), np.empty(npos)
+    nh = 0
+    for j in range(npos):
+        if pf[j, B.P_SL] == 0.0 and pf[j, B.P_TP] == 0.0:
+            continue
+        sym = pi[j, B.P_SYM]
+        o0, o1 = b_off[sym], b_off[sym + 1]
+        bt = b_time[o0:o1]
+        stop = int(np.searchsorted(bt, t - MINUTE, side="right"))  # Market.complete_index
+        cur = pi[j, B.P_CURSOR]
+        if cur < stop and bt[cur] < pi[j, B.P_UPDATE]:
+            return INSIDE_BAR  # placed inside its cursor's bar: its ticks after the fill come first
+        i, kind, price, amb = kernels.first_trigger(
+            b_open[o0:o1], b_high[o0:o1], b_low[o0:o1], b_spread[o0:o1], sf[sym, B.F_POINT], cur, stop,
+            pi[j, B.P_TYPE] == 0, pf[j, B.P_SL], pf[j, B.P_TP], False,
+        )  # fmt: skip
+        if kind == kernels.NONE:
+            pi[j, B.P_CURSOR] = max(cur, stop)
+            if pi[j, B.P_CURSOR] == stop and stop < o1 - o0 and bt[stop] < t:
+                return INSIDE_BAR  # the M1 bar forming at t: its ticks so far are not compiled
+            continue
+        h_time[nh], h_ticket[nh], h_kind[nh] = bt[i], pi[j, B.P_TICKET], kind
+        h_amb[nh], h_price[nh] = amb, price
+        nh += 1
+    done = np.zeros(nh, np.bool_)
+    for _ in range(nh):
+        best = -1
+        for q in range(nh):  # the earliest hit, then the lowest ticket (the replay's heap order)
+            if done[q]:
+                continue
+            if (
+                best < 0
+                or h_time[q] < h_time[best]
+                or (h_time[q] == h_time[best] and h_ticket[q] < h_ticket[best])
+            ):
+                best = q
+        done[best] = True
+        if not _stop_out_safe(
+            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+        ):
+            return STOP_OUT
+        j = 0
+        while pi[j, B.P_TICKET] != h_ticket[best]:
+            j += 1
+        sym = pi[j, B.P_SYM]
+        ambiguous[0] += h_amb[best]
+        price = rules.round_to(h_price[best], si[sym, B.S_DIGITS])
+        is_sl = h_kind[best] == kernels.SL
+        reason = B.REASON_SL if is_sl else B.REASON_TP
+        level = pf[j, B.P_SL] if is_sl else pf[j, B.P_TP]
+        when = h_time[best]
+        vol = pf[j, B.P_VOLUME]
+        o = B.add_order(
+            oi, of, cnt, sym, 1 if pi[j, B.P_TYPE] == 0 else 0, vol, price, when, pi[j, B.P_MAGIC],
+            pi[j, B.P_STRAT], pi[j, B.P_SID], reason, level,
+        )  # fmt: skip
+        oi[o, B.O_POSITION] = pi[j, B.P_TICKET]
+        B.close_part(
+            pi, pf, di, df, cnt, balance, si, sf, commission_on, j, vol, price, when, oi[o, B.O_TICKET], 0,
+            reason, level,
+        )  # fmt: skip
+    return DONE
+
+
+@njit(cache=True)
 def run_points(
     times: np.ndarray, starts: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray,
     ev_vol: np.ndarray, sample: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
@@ -261,6 +368,9 @@ def run_points(
     cnt: np.ndarray, balance: np.ndarray,
     e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray, e_position: np.ndarray,
     q_equity: np.ndarray, q_margin: np.ndarray, q_balance: np.ndarray, q_open: np.ndarray,
+    ev_sl: np.ndarray, ev_tp: np.ndarray, stops_level: np.ndarray, b_off: np.ndarray, b_time: np.ndarray,
+    b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
+    e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -269,8 +379,15 @@ def run_points(
     approved = np.zeros(len(ev_si), np.bool_)
     for n in range(len(times)):
         t = times[n]
-        # advance(t): swap rollovers up to t, each after the stop-out check of the time before it
+        # advance(t): swap rollovers up to t, each after the SL/TP hits and stop-out check before it
         while ri < n_r and r_times[ri] <= t:
+            code = _replay_stops(
+                r_times[ri], pi, pf, di, df, oi, of, cnt, balance, si, sf, commission_on, b_off, b_time,
+                b_open, b_high, b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all,
+                hi_all,
+            )  # fmt: skip
+            if code != DONE:
+                return code, n, ri
             if not _stop_out_safe(
                 pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
             ):
@@ -293,6 +410,12 @@ def run_points(
                     charge = rules.round_to(amount * r_rate[sym, ri], 2)
                 pf[j, B.P_SWAP] = rules.round_to(pf[j, B.P_SWAP] + days * charge, 2)
             ri += 1
+        code = _replay_stops(
+            t, pi, pf, di, df, oi, of, cnt, balance, si, sf, commission_on, b_off, b_time, b_open, b_high,
+            b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all, hi_all,
+        )  # fmt: skip
+        if code != DONE:
+            return code, n, ri
         if not _stop_out_safe(
             pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
         ):
@@ -352,6 +475,22 @@ def run_points(
             if not rules.volume_ok(vol, sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]):
                 return BAD_VOLUME, n, ri
             price = _fill(si, sf, sym, is_buy, qbid[n, sym], qask[n, sym], slip)
+            sl, tp = 0.0, 0.0
+            if ev_sl[k] != 0.0 or ev_tp[k] != 0.0:  # Router._stops: points from the quote's side
+                ref = qask[n, sym] if is_buy else qbid[n, sym]
+                sign = 1.0 if is_buy else -1.0
+                point, digits = sf[sym, B.F_POINT], si[sym, B.S_DIGITS]
+                if ev_sl[k] != 0.0:
+                    sl = rules.round_to(ref - sign * ev_sl[k] * point, digits)
+                if ev_tp[k] != 0.0:
+                    tp = rules.round_to(ref + sign * ev_tp[k] * point, digits)
+            o0, o1 = b_off[sym], b_off[sym + 1]
+            cursor = np.searchsorted(b_time[o0:o1], t)  # Market.entry_index
+            inside = cursor > 0 and (cursor == o1 - o0 or b_time[o0 + cursor] > t)
+            if inside and t - b_time[o0 + cursor - 1] < MINUTE:
+                if sl != 0.0 or tp != 0.0:
+                    return INSIDE_BAR, n, ri
+                cursor -= 1
             target = -1
             if not hedging:
                 for j in range(cnt[B.C_POS]):
@@ -359,6 +498,9 @@ def run_points(
                         target = j
                         break
             closing = target >= 0 and (pi[target, B.P_TYPE] == 0) != is_buy
+            ref = qbid[n, sym] if is_buy else qask[n, sym]
+            if not closing and not rules.stops_ok(is_buy, ref, sl, tp, stops_level[sym]):
+                return BAD_STOPS, n, ri
             if not closing or vol > pf[target, B.P_VOLUME] + 1e-9:
                 # spec 5.9 / 3.11: refused when the trade raises the margin beyond the equity
                 npos = cnt[B.C_POS]
@@ -379,9 +521,10 @@ def run_points(
                 oi, of, cnt, sym, 0 if is_buy else 1, vol, price, t, magic_base + strat, strat, sid
             )
             B.execute(
-                pi, pf, di, df, oi, cnt, balance, si, sf, commission_on, o, is_buy, vol, price, t, target
-            )
-            e_order[k] = oi[o, B.O_TICKET]
+                pi, pf, di, df, oi, cnt, balance, si, sf, commission_on, o, is_buy, vol, price, t, target,
+                sl, tp, cursor,
+            )  # fmt: skip
+            e_order[k], e_sl[k], e_tp[k] = oi[o, B.O_TICKET], sl, tp
             e_position[k] = di[cnt[B.C_DEALS] - 1, B.D_POSITION]
         if sample[n]:
             npos = cnt[B.C_POS]
@@ -434,6 +577,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     e_order, e_position = np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64)
     q_equity, q_margin, q_balance = np.zeros(n_pts), np.zeros(n_pts), np.zeros(n_pts)
     q_open = np.zeros(n_pts, np.int64)
+    e_sl, e_tp, ambiguous = np.zeros(n_ev), np.zeros(n_ev), np.zeros(1, np.int64)
     slip = st.slippage_points if st.slippage_model == "fixed" else 0
     sid_base = runner.journal.signal_seq
     code, done, rollover = run_points(
@@ -443,11 +587,23 @@ def run(runner: Runner, tl: Timeline) -> int:
         st.stop_out_mode == "percent", cc.max_positions, cc.max_positions_per_symbol,
         cc.max_positions_per_strategy or 0, magic_of(0), book.pi, book.pf, book.di, book.df, book.oi, book.of,
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
+        x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
+        e_sl, e_tp, ambiguous,
     )  # fmt: skip
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     _materialize(runner, x, book, rollover)
-    _journal(runner, x, e_status, e_value, e_order, e_position, (q_balance, q_equity, q_margin, q_open))
+    state.ambiguous_bars += int(ambiguous[0])
+    _journal(
+        runner,
+        x,
+        e_status,
+        e_value,
+        e_order,
+        e_position,
+        (q_balance, q_equity, q_margin, q_open),
+        (e_sl, e_tp),
+    )
     if n_pts:
         t = int(x.times[-1])
         state.now = max(state.now, t)
@@ -465,37 +621,48 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     cnt = book.cnt
     no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
     comments: dict[int, str] = {}  # "signal N" once per signal id
-    filled, reason = C.ORDER_STATE_FILLED, C.ORDER_REASON_EXPERT
+    filled = C.ORDER_STATE_FILLED
     gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
-    for (ticket, sym, typ, t, magic, pos, strat, sid), (vol, price) in zip(
+    digits = [m.specs[sym].digits for sym in x.symbols]
+    for (ticket, sym, typ, t, magic, pos, strat, sid, why), (vol, price, level) in zip(
         book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
     ):
-        text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+        if why == B.REASON_EXPERT:
+            text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+        else:
+            text = _level_comment(why, level, digits[sym])
         state.history_orders.append(
             Order(
                 ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
-                pos, 0, reason, text, price, names[strat], sid,
+                pos, 0, why, text, price, names[strat], sid,
             )
         )  # fmt: skip
-    expert = C.DEAL_REASON_EXPERT
-    for (ticket, order, t, typ, entry, pos, sym, strat, sid, magic, csid), (v, p, c_, sw, pr, bal) in zip(
-        book.di[:nd].tolist(), book.df[:nd].tolist(), strict=True
-    ):
-        text = comments.get(csid) or comments.setdefault(csid, f"signal {csid}")
+    for (ticket, order, t, typ, entry, pos, sym, strat, sid, magic, csid, why), (
+        v,
+        p,
+        c_,
+        sw,
+        pr,
+        bal,
+        lvl,
+    ) in zip(book.di[:nd].tolist(), book.df[:nd].tolist(), strict=True):
+        if why == B.REASON_EXPERT:
+            text = comments.get(csid) or comments.setdefault(csid, f"signal {csid}")
+        else:
+            text = _level_comment(why, lvl, digits[sym])
         state.deals.append(
-            Deal(ticket, order, t, typ, entry, expert, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text,
+            Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text,
                  names[strat], sid, magic)
         )  # fmt: skip
     positions = []
     n = int(cnt[B.C_POS])
-    for (ticket, sym, typ, t, upd, strat, sid, magic, csid), (vol, open_, swap) in zip(
+    for (ticket, sym, typ, t, upd, strat, sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
         book.pi[:n].tolist(), book.pf[:n].tolist(), strict=True
     ):
-        symbol = x.symbols[sym]
         positions.append(
             Position(
-                ticket, ticket, symbol, typ, vol, open_, 0.0, 0.0, t, upd, magic, f"signal {csid}",
-                C.POSITION_REASON_EXPERT, swap, names[strat], sid, m.entry_index(symbol, upd), False, upd + 1,
+                ticket, ticket, x.symbols[sym], typ, vol, open_, sl, tp, t, upd, magic, f"signal {csid}",
+                C.POSITION_REASON_EXPERT, swap, names[strat], sid, cursor, False, upd + 1,
             )
         )  # fmt: skip
     state.positions = positions
@@ -504,9 +671,15 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.next_rollover = rollover
 
 
+def _level_comment(reason: int, level: float, digits: int) -> str:
+    """The comment of an SL/TP close, as the Python replay writes it: "[sl 1.09950]"."""
+    return f"[{'sl' if reason == B.REASON_SL else 'tp'} {level:.{digits}f}]"
+
+
 def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    stops: tuple[np.ndarray, np.ndarray],
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -567,8 +740,8 @@ def _journal(
             "direction": ["buy" if d > 0 else "sell" for d in x.ev_dir.tolist()],
             "order_type": ["market"] * n_ev,
             "price": nones,
-            "sl": nones,
-            "tp": nones,
+            "sl": [v or None for v in stops[0].tolist()],
+            "tp": [v or None for v in stops[1].tolist()],
             "confidence": [1.0] * n_ev,
             "comment": [""] * n_ev,
             "tags": [{} for _ in range(n_ev)],
@@ -629,5 +802,8 @@ def _journal_deals(runner: Runner) -> None:
     cols: dict[str, list[Any]] = {f: [getattr(d, f) for d in deals] for f in fields}
     for f in ("commission", "swap", "profit", "balance", "comment", "strategy", "signal_id"):
         cols[f] = [getattr(d, f) for d in deals]
-    journal.funnel.closed["signal"] += sum(1 for e in cols["entry"] if e != C.DEAL_ENTRY_IN)
+    closed_by = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp"}
+    for entry, why in zip(cols["entry"], cols["reason"], strict=True):
+        if entry != C.DEAL_ENTRY_IN:
+            journal.funnel.closed[closed_by.get(why, "signal")] += 1
     journal.rec.add_columns(db.deals, cols)

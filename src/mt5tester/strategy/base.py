@@ -142,6 +142,9 @@ class Strategy:
     # reversal). No ``generate_signals`` is needed, and the run can go whole inside the compiled kernel
     # (driver b, engine/kernel.py) when its other settings allow.
     column_signals: ClassVar[bool] = False
+    # With ``column_signals``: SL / TP of each entry, in points from the fill's quote side (None: none).
+    column_sl_points: ClassVar[float | None] = None
+    column_tp_points: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -184,7 +187,11 @@ class Strategy:
             value = float(np.asarray(df[self.signal_column])[-1])
             if value == 0 or value != value:  # zero or NaN: no signal
                 return []
-            return [Signal(symbol=symbol, direction="buy" if value > 0 else "sell", strategy=self.name)]
+            direction = "buy" if value > 0 else "sell"
+            sl, tp = self.column_sl_points or None, self.column_tp_points or None
+            return [
+                Signal(symbol=symbol, direction=direction, strategy=self.name, sl_points=sl, tp_points=tp)
+            ]
         raise NotImplementedError(f"{type(self).__name__}.generate_signals")
 
 

@@ -18,16 +18,18 @@ from numba import njit
 from mt5tester.terminal.core import rules
 
 # pi columns (int64) of an open position
-P_TICKET, P_SYM, P_TYPE, P_TIME, P_UPDATE, P_STRAT, P_SID, P_MAGIC, P_CSID = range(9)
+P_TICKET, P_SYM, P_TYPE, P_TIME, P_UPDATE, P_STRAT, P_SID, P_MAGIC, P_CSID, P_CURSOR = range(10)
 # pf columns (float64)
-P_VOLUME, P_OPEN, P_SWAP = range(3)
-# di columns (int64) of a deal; CSID: the signal id in its comment ("signal N")
-D_TICKET, D_ORDER, D_TIME, D_TYPE, D_ENTRY, D_POSITION, D_SYM, D_STRAT, D_SID, D_MAGIC, D_CSID = range(11)
+P_VOLUME, P_OPEN, P_SWAP, P_SL, P_TP = range(5)
+# di columns (int64) of a deal; CSID: the signal id in its comment ("signal N"); REASON: DEAL_REASON_*
+D_TICKET, D_ORDER, D_TIME, D_TYPE, D_ENTRY, D_POSITION, D_SYM, D_STRAT, D_SID, D_MAGIC, D_CSID, D_REASON = (
+    range(12)
+)
 # df columns (float64)
-D_VOLUME, D_PRICE, D_COMMISSION, D_SWAP, D_PROFIT, D_BALANCE = range(6)
+D_VOLUME, D_PRICE, D_COMMISSION, D_SWAP, D_PROFIT, D_BALANCE, D_LEVEL = range(7)  # LEVEL: the SL/TP hit
 # oi columns (int64) of a filled market order in the history
-O_TICKET, O_SYM, O_TYPE, O_TIME, O_MAGIC, O_POSITION, O_STRAT, O_SID = range(8)
-O_VOLUME, O_PRICE = range(2)
+O_TICKET, O_SYM, O_TYPE, O_TIME, O_MAGIC, O_POSITION, O_STRAT, O_SID, O_REASON = range(9)
+O_VOLUME, O_PRICE, O_LEVEL = range(3)
 # counters
 C_POS, C_DEALS, C_ORDERS, C_TICKET, C_DEAL = range(5)
 # symbol table: si (int64) and sf (float64) columns
@@ -37,6 +39,7 @@ MFAC_PRICE, MFAC_ONE = 0, 1  # margin currency valued at the position's price, o
 
 ENTRY_IN, ENTRY_OUT, ENTRY_INOUT = 0, 1, 2  # DEAL_ENTRY_* (spec 4.8)
 DEAL_BUY, DEAL_SELL = 0, 1  # DEAL_TYPE_*
+REASON_EXPERT, REASON_SL, REASON_TP = 3, 4, 5  # DEAL_REASON_* = ORDER_REASON_* here (spec 4.8)
 
 
 @dataclass
@@ -55,12 +58,12 @@ def new_book(positions: int, deals: int, balance: float, next_ticket: int, next_
     cnt = np.zeros(5, np.int64)
     cnt[C_TICKET], cnt[C_DEAL] = next_ticket, next_deal
     return ArrayBook(
-        np.zeros((positions, 9), np.int64),
-        np.zeros((positions, 3)),
-        np.zeros((deals, 11), np.int64),
-        np.zeros((deals, 6)),
-        np.zeros((deals, 8), np.int64),
-        np.zeros((deals, 2)),
+        np.zeros((positions, 10), np.int64),
+        np.zeros((positions, 5)),
+        np.zeros((deals, 12), np.int64),
+        np.zeros((deals, 7)),
+        np.zeros((deals, 9), np.int64),
+        np.zeros((deals, 3)),
         cnt,
         np.array([balance]),
     )
@@ -138,7 +141,7 @@ def floating(
 @njit(cache=True)
 def add_order(
     oi: np.ndarray, of: np.ndarray, cnt: np.ndarray, sym: int, typ: int, vol: float, price: float, t: int,
-    magic: int, strat: int, sid: int,
+    magic: int, strat: int, sid: int, reason: int = REASON_EXPERT, level: float = 0.0,
 ) -> int:  # fmt: skip
     """A market order filled at once (``ledger.history_order``); returns its row."""
     r = cnt[C_ORDERS]
@@ -147,7 +150,8 @@ def add_order(
     cnt[C_TICKET] += 1
     oi[r, O_TICKET], oi[r, O_SYM], oi[r, O_TYPE], oi[r, O_TIME] = ticket, sym, typ, t
     oi[r, O_MAGIC], oi[r, O_POSITION], oi[r, O_STRAT], oi[r, O_SID] = magic, 0, strat, sid
-    of[r, O_VOLUME], of[r, O_PRICE] = vol, price
+    of[r, O_VOLUME], of[r, O_PRICE], of[r, O_LEVEL] = vol, price, level
+    oi[r, O_REASON] = reason
     return r
 
 
@@ -155,7 +159,8 @@ def add_order(
 def add_deal(
     di: np.ndarray, df: np.ndarray, cnt: np.ndarray, balance: np.ndarray, order: int, t: int, typ: int,
     entry: int, position: int, sym: int, vol: float, price: float, commission: float, swap: float,
-    profit: float, strat: int, sid: int, magic: int, csid: int,
+    profit: float, strat: int, sid: int, magic: int, csid: int, reason: int = REASON_EXPERT,
+    level: float = 0.0,
 ) -> None:  # fmt: skip
     """``ledger.add_deal``: the balance moves by profit + commission + swap, rounded to cents."""
     balance[0] = rules.round_to(balance[0] + profit + commission + swap, 2)
@@ -168,6 +173,7 @@ def add_deal(
     di[r, D_MAGIC], di[r, D_CSID] = magic, csid
     df[r, D_VOLUME], df[r, D_PRICE], df[r, D_COMMISSION] = vol, price, commission
     df[r, D_SWAP], df[r, D_PROFIT], df[r, D_BALANCE] = swap, profit, balance[0]
+    di[r, D_REASON], df[r, D_LEVEL] = reason, level
 
 
 @njit(cache=True)
@@ -183,7 +189,7 @@ def remove_position(pi: np.ndarray, pf: np.ndarray, cnt: np.ndarray, j: int) -> 
 def close_part(
     pi: np.ndarray, pf: np.ndarray, di: np.ndarray, df: np.ndarray, cnt: np.ndarray, balance: np.ndarray,
     si: np.ndarray, sf: np.ndarray, commission_on: bool, j: int, vol: float, price: float, t: int,
-    order: int, csid: int,
+    order: int, csid: int, reason: int = REASON_EXPERT, level: float = 0.0,
 ) -> None:  # fmt: skip
     """``ledger.close_part``: close ``vol`` of position j at ``price``; one OUT deal with its profit and
     its share of the swap."""
@@ -196,7 +202,8 @@ def close_part(
     commission = commission_of(si, sf, commission_on, sym, vol, price)
     add_deal(
         di, df, cnt, balance, order, t, DEAL_SELL if is_buy else DEAL_BUY, ENTRY_OUT, pi[j, P_TICKET], sym,
-        vol, price, commission, swap, profit, pi[j, P_STRAT], pi[j, P_SID], pi[j, P_MAGIC], csid,
+        vol, price, commission, swap, profit, pi[j, P_STRAT], pi[j, P_SID], pi[j, P_MAGIC], csid, reason,
+        level,
     )  # fmt: skip
     pf[j, P_VOLUME] = rules.round_to(pf[j, P_VOLUME] - vol, 8)
     pi[j, P_UPDATE] = t
@@ -208,7 +215,7 @@ def close_part(
 def execute(
     pi: np.ndarray, pf: np.ndarray, di: np.ndarray, df: np.ndarray, oi: np.ndarray, cnt: np.ndarray,
     balance: np.ndarray, si: np.ndarray, sf: np.ndarray, commission_on: bool, o: int, is_buy: bool,
-    vol: float, price: float, t: int, target: int,
+    vol: float, price: float, t: int, target: int, sl: float = 0.0, tp: float = 0.0, cursor: int = 0,
 ) -> None:  # fmt: skip
     """``ledger.execute`` for a market order (history row ``o``) on position ``target`` (-1: none):
     open, add to, reduce, close or reverse (netting, spec 5.7) a position."""
@@ -233,6 +240,7 @@ def execute(
         )  # fmt: skip
         pi[target, P_TYPE] = 0 if is_buy else 1
         pf[target, P_VOLUME], pf[target, P_OPEN], pf[target, P_SWAP] = rest, price, 0.0
+        pf[target, P_SL], pf[target, P_TP], pi[target, P_CURSOR] = sl, tp, cursor
         pi[target, P_UPDATE] = t
         return
     commission = commission_of(si, sf, commission_on, sym, vol, price)
@@ -243,6 +251,8 @@ def execute(
         )
         pf[target, P_VOLUME] = new_volume
         pi[target, P_UPDATE] = t
+        if sl != 0.0 or tp != 0.0:  # ledger.watch_from: new levels watched from t on
+            pf[target, P_SL], pf[target, P_TP], pi[target, P_CURSOR] = sl, tp, cursor
         oi[o, O_POSITION] = pi[target, P_TICKET]
         add_deal(
             di, df, cnt, balance, ticket, t, deal_type, ENTRY_IN, pi[target, P_TICKET], sym, vol, price,
@@ -255,6 +265,7 @@ def execute(
     pi[j, P_TICKET], pi[j, P_SYM], pi[j, P_TYPE], pi[j, P_TIME] = ticket, sym, 0 if is_buy else 1, t
     pi[j, P_UPDATE], pi[j, P_STRAT], pi[j, P_SID], pi[j, P_MAGIC], pi[j, P_CSID] = t, strat, sid, magic, sid
     pf[j, P_VOLUME], pf[j, P_OPEN], pf[j, P_SWAP] = vol, price, 0.0
+    pf[j, P_SL], pf[j, P_TP], pi[j, P_CURSOR] = sl, tp, cursor
     add_deal(
         di, df, cnt, balance, ticket, t, deal_type, ENTRY_IN, ticket, sym, vol, price, commission, 0.0, 0.0,
         strat, sid, magic, sid,

@@ -578,7 +578,8 @@ def run_mt5tester(
     cfg = parse_config(raw, "bench/sma_cross.py")
     comps = build(cfg, HERE.parent)
     t1 = time.perf_counter()
-    run = Runner(comps).run()
+    runner = Runner(comps)
+    run = runner.run()
     if profile:
         profile.disable()
     t2 = time.perf_counter()
@@ -601,6 +602,9 @@ def run_mt5tester(
         "mean_call_us": run.funnel.get("mean_call_us", {}).get("sma_cross"),
         "driver": run.funnel.get("driver"),
         "driver_reason": run.funnel.get("driver_reason"),
+        "kernel_seconds": {
+            k: round(v, 4) for k, v in (getattr(runner, "kernel_seconds", None) or {}).items()
+        },
     }
     return Result(engine, entries, pnl, t2 - t0, t2 - t1 + prep, extra)
 
@@ -815,6 +819,9 @@ def micro(p: Prepared, tmp: Path, timed: dict[str, Result]) -> dict[str, Any]:
         if name == "mt5tester_prepared" and r.trades:
             m["trades"] = r.trades
             m["us_per_reversal"] = round((r.run_phase_seconds - flat.run_phase_seconds) / r.trades * 1e6, 1)
+            loop = (r.extra.get("kernel_seconds") or {}).get("loop")
+            if loop is not None:  # driver (b): the compiled loop alone, records and structures apart
+                m["kernel_loop_us_per_reversal"] = round(loop / r.trades * 1e6, 2)
         if name == "mt5tester_indicators" and points:
             per_point = flat.run_phase_seconds / points * 1e6
             call = flat.extra.get("mean_call_us") or 0.0

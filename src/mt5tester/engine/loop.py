@@ -4,8 +4,7 @@ A bar that closes at c is seen, as in MT5's tester, on the first tick of the nex
 Per point t: server.advance(t) replays SL/TP, pending orders, swaps and stop-outs before t; the host
 calls each strategy whose bar closed; the router has the coordinator review the signals and sends the
 approved ones as MT5 requests (TradeRequest -> order_send), filled at the tick at t; the journal
-records everything into the sink.
-"""
+records everything into the sink. Driver (b), the whole run in the compiled kernel: engine/kernel.py."""
 
 from __future__ import annotations
 
@@ -33,6 +32,7 @@ class Runner:
     """The composition root of a run: a journal (records), a host (strategy calls), a router (orders)."""
 
     driver = "auto"  # the kernel (driver b) when the run allows it; "loop"; "kernel" (engine/kernel.py)
+    kernel_seconds: dict[str, float] | None = None  # the kernel's inputs / loop / records, when it ran
 
     def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c

@@ -569,7 +569,7 @@ def run_mt5tester(
     from mt5tester.config import parse_config
     from mt5tester.engine.build import build
     from mt5tester.engine.loop import Runner
-    from mt5tester.terminal import constants as C
+    from mt5tester.model import constants as C
 
     raw = mt5tester_config(p, tmp, MT5_CLASSES[engine])
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mt5tester.config import parse_config
+from mt5tester.config import RegimeParams, parse_config
 from mt5tester.data.resample import bar_close, resample
 from mt5tester.data.store import read_m1_parquet
 from mt5tester.engine.build import build
@@ -17,7 +17,7 @@ from mt5tester.engine.loop import Runner
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import build_symbol
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.regime import RegimeParams, RegimeTracker
+from mt5tester.regime import RegimeTracker
 from mt5tester.terminal.market import MarketData
 
 from conftest import FIXTURES, base_config

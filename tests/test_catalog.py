@@ -10,10 +10,10 @@ import pytest
 
 from mt5tester.data import catalog as catalog_mod
 from mt5tester.data.catalog import Catalog
-from mt5tester.data.importers import Ticks
 from mt5tester.data.store import read_m1_parquet
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.ticks import Ticks
 from mt5tester.model.timeframe import Timeframe
 
 MIN = 60 * 1_000_000_000

@@ -128,3 +128,38 @@ def test_resume_errors_name_the_cause(demo_data: Path, tmp_path: Path, run_cli) 
         (rid,) = conn.execute("SELECT run_id FROM runs").fetchone()
     code, _, err = run_cli("backtest", "--resume", rid, "--config", str(cfg))
     assert code == 6 and f"run {rid} is completed; nothing to resume" in err
+
+
+def test_a_checkpoint_naming_the_old_modules_of_the_value_types_still_loads(monkeypatch) -> None:
+    """Deals, orders, positions, structs and Ticks moved to model/ (issue 13); a checkpoint pickled before
+    names their old modules and is still read."""
+    import pickle
+
+    import numpy as np
+
+    from mt5tester.data import importers
+    from mt5tester.engine.checkpoint import loads
+    from mt5tester.model import structs
+    from mt5tester.model.ticks import Ticks
+    from mt5tester.model.trade import Deal
+    from mt5tester.terminal import records
+
+    deal = Deal(7, 3, 60, 0, 0, 3, 5, "EURUSD", 0.1, 1.1, -0.7, 0.0, 0.0, 9_999.3, "c", "s", 11)
+    ticks = Ticks(*(["EURUSD"] + [np.zeros(1, t) for t in (np.int64, float, float, float, np.int64, np.int32)]))
+    request = structs.TradeRequest(action=1, symbol="EURUSD", volume=0.1)
+    old_structs = type(importers)("mt5tester.terminal.structs")
+    old_structs.TradeRequest = structs.TradeRequest
+    monkeypatch.setitem(__import__("sys").modules, "mt5tester.terminal.structs", old_structs)
+    for module, cls in ((records, Deal), (importers, Ticks), (old_structs, structs.TradeRequest)):
+        monkeypatch.setattr(module, cls.__name__, cls, raising=False)
+        monkeypatch.setattr(cls, "__module__", module.__name__)
+    blob = pickle.dumps({"deals": [deal], "ticks": ticks, "request": request})
+    assert b"mt5tester.terminal.records" in blob and b"mt5tester.data.importers" in blob
+    assert b"mt5tester.terminal.structs" in blob
+    monkeypatch.undo()
+
+    state = loads(blob)
+
+    assert state["deals"] == [deal] and type(state["deals"][0]) is Deal
+    assert type(state["ticks"]) is Ticks and state["ticks"].symbol == "EURUSD"
+    assert state["request"] == request and type(state["request"]) is structs.TradeRequest

@@ -402,7 +402,7 @@ def test_import_reports_mt5_ticks_out_of_order_with_lines(run_cli, tmp_path: Pat
 
 
 def test_replace_clears_stale_ticks_in_range_and_a_second_replace_writes_nothing(tmp_path: Path) -> None:
-    from mt5tester.data.importers import Ticks
+    from mt5tester.model.ticks import Ticks
 
     def ticks(ms: list[int]) -> Ticks:
         n = len(ms)

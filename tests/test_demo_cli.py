@@ -47,10 +47,15 @@ def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_pa
         [str(exe), "runs", "list", "--json"], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert listed.returncode == 0, listed.stderr
-    assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_id]
+    paper_id = re.search(r"^paper session (\w+) completed: paper.yaml replayed", out, re.M).group(1)  # type: ignore[union-attr]
+    assert sorted(r["run_id"] for r in json.loads(listed.stdout)) == sorted([run_id, paper_id])
     with sqlite3.connect(db_file) as conn:
-        status, funnel = conn.execute("SELECT status, funnel FROM runs").fetchone()
-        deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
+        status, funnel = conn.execute(
+            "SELECT status, funnel FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        deals = conn.execute("SELECT count(*) FROM deals WHERE run_id = ?", (run_id,)).fetchone()[0]
+        sessions = conn.execute("SELECT run_id, mode FROM live_sessions").fetchall()
+    assert sessions == [(paper_id, "paper")]
     assert status == "completed" and deals > 100
     assert '"executed"' in funnel
     html = report.read_text()

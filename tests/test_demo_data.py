@@ -23,7 +23,8 @@ from mt5tester.data.demo import (
 from mt5tester.data.store import read_m1_parquet
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
-from mt5tester.model.timeframe import MINUTE_NS, Timeframe
+from mt5tester.model.time import MINUTE_NS
+from mt5tester.model.timeframe import Timeframe
 
 ALL = sorted(DEMO_SYMBOLS)
 FX = [s for s in ALL if not DEMO_SYMBOLS[s].daily_break]

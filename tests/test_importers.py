@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from mt5tester.data.importers import (
-    Ticks,
     read_bars_table,
     read_mt5_bars_csv,
     read_mt5_ticks_csv,
@@ -19,6 +18,7 @@ from mt5tester.data.importers import (
 )
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.ticks import Ticks
 from mt5tester.model.timeframe import Timeframe
 
 HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"

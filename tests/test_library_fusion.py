@@ -10,11 +10,11 @@ from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.lookahead import check_lookahead
 from mt5tester.engine.loop import Runner
+from mt5tester.model import constants as C
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.strategy.base import StrategyContext
 from mt5tester.strategy.library.fusion import WeightedVote, WeightedVoteParams
-from mt5tester.terminal import constants as C
 
 from conftest import base_config
 

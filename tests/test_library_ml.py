@@ -19,13 +19,14 @@ from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.lookahead import check_lookahead
 from mt5tester.engine.loop import Runner
+from mt5tester.model import constants as C
+from mt5tester.model.bars import BarArrays
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.strategy.base import BarArrays, StrategyContext
+from mt5tester.strategy.base import StrategyContext
 from mt5tester.strategy.library import ml
 from mt5tester.strategy.library.ml import WalkForwardClassifier, WalkForwardParams
 from mt5tester.strategy.loader import BUILTINS, resolve_class
-from mt5tester.terminal import constants as C
 
 from conftest import base_config
 

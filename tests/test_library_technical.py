@@ -19,9 +19,11 @@ from mt5tester.config import parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.lookahead import check_lookahead
 from mt5tester.engine.loop import Runner
+from mt5tester.model import constants as C
+from mt5tester.model.bars import BAR_COLUMNS, BarArrays
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.strategy.base import BAR_COLUMNS, BarArrays, Strategy
+from mt5tester.strategy.base import Strategy
 from mt5tester.strategy.library import indicators as ind
 from mt5tester.strategy.library.technical import (
     BollingerKeltnerBreakout,
@@ -32,7 +34,6 @@ from mt5tester.strategy.library.technical import (
     tag_value,
 )
 from mt5tester.strategy.loader import BUILTINS
-from mt5tester.terminal import constants as C
 
 from conftest import base_config
 

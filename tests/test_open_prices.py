@@ -12,9 +12,9 @@ from mt5tester.config import parse_config
 from mt5tester.data.resample import bucket_start, resample
 from mt5tester.engine.build import build, open_price_bars
 from mt5tester.engine.loop import Runner
+from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants as C
 from test_loop import flat_bars, write_m1
 
 from conftest import STRATEGIES_FILE, base_config, write_yaml

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mt5tester.config import parse_config
+from mt5tester.config import RegimeParams, parse_config
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
-from mt5tester.regime.detectors import RegimeParams, detect
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
+from mt5tester.regime.detectors import detect
 
 from conftest import base_config
 

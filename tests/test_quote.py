@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from mt5tester.config import parse_config
-from mt5tester.data.importers import Ticks
 from mt5tester.data.resample import resample
+from mt5tester.model import constants as C
+from mt5tester.model.structs import TradeRequest
+from mt5tester.model.ticks import Ticks
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants as C
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import TradeServer
-from mt5tester.terminal.structs import TradeRequest
 from test_server import MIN, T0, bars, buy, flat, server
 
 SEC = 1_000_000_000

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from mt5tester.config import RegimeParams
 from mt5tester.data.resample import resample
 from mt5tester.data.store import read_m1_parquet
 from mt5tester.model.bars import Bars
@@ -20,7 +21,6 @@ from mt5tester.regime import (
     TRENDING_UP,
     UNKNOWN,
     VOLATILE,
-    RegimeParams,
     RegimeTracker,
     detect,
     label_names,

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mt5tester.data.resample import bucket_start, parse_server_tz, resample
+from mt5tester.data.resample import bucket_start, resample
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.time import parse_server_tz
 from mt5tester.model.timeframe import Timeframe
 
 MIN_NS = 60 * 1_000_000_000

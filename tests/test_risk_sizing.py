@@ -8,7 +8,7 @@ from __future__ import annotations
 from mt5tester.config import SizingConfig
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.risk.decision import Decision
-from mt5tester.risk.market import MarketView
+from mt5tester.risk.exposure import Mt5View
 from mt5tester.risk.sizing import SizeResult, atr, size
 from test_risk_world import World, fx_world, review, sc, sig, world
 
@@ -16,7 +16,7 @@ RISK = SizingConfig(mode="risk", risk_pct=1.0)
 
 
 def vol(w: World, cfg: SizingConfig | None, symbol: str, sl: float | None, mult: float = 1.0) -> SizeResult:
-    return size(cfg, MarketView(w.mt5), symbol, 0.1, sl, 10_000.0, mult)
+    return size(cfg, Mt5View(w.mt5), symbol, 0.1, sl, 10_000.0, mult)
 
 
 def test_risk_sizing_on_four_symbols_hand_computed() -> None:

@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 
 from mt5tester.config import CoordinatorConfig, parse_config
+from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
 from mt5tester.model.signal import Signal
+from mt5tester.model.structs import TradeRequest
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.risk.coordinator import Coordinator, Decision, ReviewContext, SignalContext
-from mt5tester.terminal import constants as C
 from mt5tester.terminal.api import SimTerminal
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import ServerSettings, TradeServer
 from mt5tester.terminal.shim import build_module
-from mt5tester.terminal.structs import TradeRequest
 
 T0 = pd.Timestamp("2024-01-02T10:00Z").value  # a Tuesday; server time = UTC here
 MIN = 60_000_000_000

@@ -221,13 +221,15 @@ def test_runs_show_json_has_run_funnel_strategies_health_metrics(stored: Stored,
         "data_health": 1,
         "deals": 5,
         "equity": 2,
+        "live_requests": 0,
+        "live_sessions": 0,
         "orders": 0,
         "positions": 0,
         "run_strategies": 1,
         "signals": 2,
         "strategy_errors": 0,
     }
-    assert d["schema_revision"] == "0004"
+    assert d["schema_revision"] == "0006"
     m = d["metrics"]
     assert (m["total_net_profit"], m["gross_profit"], m["gross_loss"]) == (30.0, 50.0, -20.0)
     assert (m["total_trades"], m["profit_trades"], m["loss_trades"], m["total_deals"]) == (2, 1, 1, 4)
@@ -293,10 +295,20 @@ def test_runs_export_csv_deals_in_mt5_layout(stored: Stored, run_cli, tmp_path: 
 
     assert code == 0, err
     res = json.loads(out)
-    assert res["rows"] == {"deals": 5, "equity": 2, "signals": 2, "strategy_errors": 0}
+    # this stored run has no positions or orders rows: their files are written with headers only
+    assert res["rows"] == {
+        "deals": 5,
+        "positions": 0,
+        "orders": 0,
+        "equity": 2,
+        "signals": 2,
+        "strategy_errors": 0,
+    }
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "deals.csv",
         "equity.csv",
+        "orders.csv",
+        "positions.csv",
         "run.json",
         "signals.csv",
         "strategy_errors.csv",
@@ -359,6 +371,8 @@ def test_runs_delete_removes_rows_of_every_table_only_of_that_run(stored: Stored
             "data_health": 1,
             "daily_equity": 0,
             "checkpoints": 1,
+            "live_requests": 0,
+            "live_sessions": 0,
             "runs": 1,
         },
     }

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from mt5tester.config import parse_config
+from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
+from mt5tester.model.structs import TradeRequest
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants as C
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import ServerSettings, TradeServer, rollover_schedule
-from mt5tester.terminal.structs import TradeRequest
 
 T0 = pd.Timestamp("2024-01-02T10:00Z").value
 MIN = 60_000_000_000

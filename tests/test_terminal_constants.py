@@ -14,8 +14,8 @@ from typing import Any, NamedTuple, get_type_hints
 import numpy as np
 import pytest
 
+from mt5tester.model import constants, structs
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants, structs
 
 from conftest import require
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from mt5tester.data.resample import resample
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.constants import COPY_TICKS_ALL, COPY_TICKS_INFO, COPY_TICKS_TRADE
+from mt5tester.model.structs import RATES_DTYPE, TICKS_DTYPE, Tick
 from mt5tester.model.symbol import build_symbol
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal.constants import COPY_TICKS_ALL, COPY_TICKS_INFO, COPY_TICKS_TRADE
 from mt5tester.terminal.market import MarketData
-from mt5tester.terminal.structs import RATES_DTYPE, TICKS_DTYPE, Tick
 
 M1, M5, H1, H4, D1 = Timeframe.M1, Timeframe.M5, Timeframe.H1, Timeframe.H4, Timeframe.D1
 MIN_NS = 60_000_000_000
@@ -441,7 +441,7 @@ def test_copy_ticks_range_bad_flags_none_invalid_argument() -> None:
 
 
 def _real_ticks() -> object:
-    from mt5tester.data.importers import Ticks
+    from mt5tester.model.ticks import Ticks
 
     times = np.array(
         [_ns("2024-01-01 22:00:00.250"), _ns("2024-01-01 22:00:01.500"), _ns("2024-01-01 22:00:03")]

@@ -12,7 +12,7 @@ from mt5tester.config import parse_config
 from mt5tester.data.importers import read_ticks_parquet
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
 
 from conftest import STRATEGIES_FILE, base_config
 

@@ -15,13 +15,13 @@ import pytest
 
 import mt5tester.terminal
 from mt5tester.config import parse_config
+from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
+from mt5tester.model.structs import TradeRequest
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.terminal import constants as C
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import PythonCore, ServerSettings, TradeServer, rollover_schedule
 from mt5tester.terminal.state import Market, TradeState
-from mt5tester.terminal.structs import TradeRequest
 
 T0 = pd.Timestamp("2024-01-02T00:00Z").value
 MIN = 60_000_000_000

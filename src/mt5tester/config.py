@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import difflib
 import hashlib
 import json
 import logging
 import re
 import types
 import typing
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -23,25 +21,21 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     StringConstraints,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core.core_schema import ValidationInfo
 
 from mt5tester.config_input import read_config_text, read_yaml
-from mt5tester.errors import ConfigError
+from mt5tester.errors import ConfigError, did_you_mean
 from mt5tester.model import limits
 from mt5tester.model.symbol import BUILTIN_SYMBOLS, SymbolSpec, build_symbol, check_symbol_name
-from mt5tester.model.timeframe import Timeframe
-from mt5tester.regime.detectors import RegimeParams
+from mt5tester.model.timeframe import TF, Timeframe
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +46,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    """'; did you mean 'x'?' for the choice closest to ``word``, or '' when none is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
 def value_hint(error: Any) -> str:
     """A "did you mean" for a value outside a fixed set (pydantic literal or enum error)."""
     if error["type"] not in ("literal_error", "enum"):
         return ""
     return did_you_mean(error["input"], re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected"))))
-
-
-def _parse_tf(v: Any) -> Any:
-    if isinstance(v, str):
-        try:
-            return Timeframe.parse(v)
-        except ValueError as e:
-            raise ValueError(f"{e}{did_you_mean(v.strip().upper(), (t.name for t in Timeframe))}") from None
-    return v
 
 
 # Text stored in a length-limited column of the results database is refused here, before bar 1:
@@ -81,14 +60,6 @@ SymbolName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.SYMBOL),
     AfterValidator(check_symbol_name),
-]
-
-TF = Annotated[
-    Timeframe,
-    BeforeValidator(_parse_tf),
-    PlainSerializer(lambda t: t.name, return_type=str),
-    WithJsonSchema({"type": "string", "enum": [t.name for t in Timeframe]}),
-    Field(description="MT5 timeframe name, e.g. M15, H1, D1"),
 ]
 
 
@@ -291,6 +262,48 @@ class CoordinatorConfig(_Section):
     )
 
 
+class RegimeParams(BaseModel):
+    """Settings of the regime detector (config section ``regime``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["rules", "hmm"] = Field(default="rules", description="rules (ADX/ATR) or hmm")
+    timeframe: str = Field(
+        default="H4", description="MT5 timeframe name of the bars the regime is computed on (e.g. H4)"
+    )
+    adx_period: int = Field(default=14, ge=2, description="rules: Wilder period of +DI/-DI and ADX")
+    adx_trend: float = Field(default=25.0, ge=0, le=100, description="rules: ADX at or above = trending")
+    atr_period: int = Field(default=14, ge=1, description="rules: Wilder period of the ATR")
+    atr_pct_window: int = Field(
+        default=500, ge=2, description="rules: bars (current included) the ATR percentile is taken over"
+    )
+    atr_volatile_pct: float = Field(
+        default=90.0, gt=0, le=100, description="rules: ATR percentile at or above = volatile"
+    )
+    rv_window: int = Field(default=20, ge=2, description="log returns in the realised volatility")
+    hmm_states: int = Field(default=3, ge=2, le=8, description="hmm: number of hidden states")
+    hmm_train_bars: int = Field(default=2000, ge=50, description="hmm: bars each model is fitted on")
+    hmm_refit_every: int = Field(default=500, ge=1, description="hmm: bars between refits")
+    hmm_trend_ratio: float = Field(
+        default=0.05,
+        ge=0,
+        description="hmm: |state mean return| / state return std at or above = trending (by sign)",
+    )
+    seed: int = Field(default=42, ge=0, description="hmm: random_state of every fit")
+    min_bars: int = Field(
+        default=0, ge=0, description="extra warm-up: bars with index below this are always unknown (-1)"
+    )
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe_name(cls, value: str) -> str:
+        return Timeframe.parse(value).name
+
+    @property
+    def tf(self) -> Timeframe:
+        return Timeframe[self.timeframe]
+
+
 class RegimeConfig(RegimeParams):
     """Regime detection per symbol (regime/detectors.py): the label of each symbol's last closed
     ``timeframe`` bar is attached to every signal and drives coordinator.regime_gate / regime_risk."""
@@ -371,6 +384,27 @@ class ResultsConfig(_Section):
 
 class ReportConfig(_Section):
     html: bool = True
+    # how a report page gets plotly.js: inlined (offline, ~4.8 MB per file), one shared plotly.min.js
+    # written beside the reports ("directory"), or loaded from the plotly CDN ("cdn", needs a network)
+    plotlyjs: Literal["inline", "directory", "cdn"] = "inline"
+
+
+class LiveConfig(_Section):
+    """``mt5tester live`` / ``paper``: the same config traded through a MetaTrader5 terminal."""
+
+    kill_switch: Literal["close", "freeze"] = Field(
+        default="close", description="on stop: close our positions and pending orders, or leave them"
+    )
+    stop_file: Path = Field(
+        default=Path("live.stop"), description="a session stops when this file appears (mt5tester live stop)"
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="live: seconds between quote polls")
+    history_bars: int = Field(
+        default=1000, ge=1, description="closed bars fetched for prepare() (at least backtest.warmup_bars)"
+    )
+    requote_retries: int = Field(default=3, ge=0, description="resends on a requote or off quotes")
+    reconnect_attempts: int = Field(default=3, ge=0, description="initialize() tries after a lost connection")
+    module: str = Field(default="MetaTrader5", description="the MetaTrader5-API module live mode imports")
 
 
 class Config(_Section):
@@ -384,6 +418,7 @@ class Config(_Section):
     execution: ExecutionConfig = ExecutionConfig()
     results: ResultsConfig = ResultsConfig()
     report: ReportConfig = ReportConfig()
+    live: LiveConfig = LiveConfig()
     _origin: dict[str, Any] = PrivateAttr(default_factory=dict)  # source file and key-path lines
 
     @model_validator(mode="after")

@@ -1,6 +1,10 @@
-"""Error hierarchy. Each class maps to one CLI exit code (README "Exit codes")."""
+"""Error hierarchy. Each class maps to one CLI exit code (README "Exit codes"); ``did_you_mean`` builds the
+hint the messages end with."""
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
 
 
 class Mt5TesterError(Exception):
@@ -55,3 +59,9 @@ EXIT_CODES: dict[int, str] = {
     6: "storage error",
     7: "lookahead found (check-lookahead)",
 }
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the choice closest to ``word``, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -185,7 +185,12 @@ def run_backtest(
     console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
     assert isinstance(result.source, SqlRows)  # the CLI records into the results database
     engine = result.source.engine
-    report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    report = None
+    if cfg.report.html:
+        with console.status("writing the report") as status:  # a spinner with the phase on a terminal
+            report = write_html_report(
+                engine, result.run_id, cfg.results.out_dir, on_phase=lambda p: status.update(f"report: {p}")
+            )
     print_locations(console, engine, result.run_id, report)
     return 0
 
@@ -312,7 +317,19 @@ def demo(out: Path) -> None:
     config_path = prepare_demo(out.resolve())
     console.print(f"demo data and config in {out.resolve()}")
     cfg = load_config(config_path)
-    sys.exit(run_backtest(cfg, config_path.parent, console))
+    code = run_backtest(cfg, config_path.parent, console)
+    if code == 0:
+        from mt5tester.cli.demo import prepare_paper_demo
+        from mt5tester.live.start import paper
+
+        paper_path = prepare_paper_demo(out.resolve())
+        result = paper(load_config(paper_path), paper_path.parent)
+        console.print(
+            f"paper session {result.run_id} {result.status}: {paper_path.name} replayed through the "
+            f"simulated terminal posing as MetaTrader5, {result.funnel['executed']} orders sent "
+            f"(mt5tester paper --config {paper_path})"
+        )
+    sys.exit(code)
 
 
 @cli.command(
@@ -520,6 +537,13 @@ cli.add_command(_report_group)
 from mt5tester.cli.runs import runs as _runs_group  # noqa: E402
 
 cli.add_command(_runs_group)
+
+
+from mt5tester.cli.live import live as _live_group  # noqa: E402
+from mt5tester.cli.live import paper as _paper_cmd  # noqa: E402
+
+cli.add_command(_live_group)
+cli.add_command(_paper_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

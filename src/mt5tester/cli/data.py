@@ -26,7 +26,6 @@ from mt5tester.data.catalog import TICKS, Catalog, ImportResult, OnConflict
 from mt5tester.data.health import SESSIONS, HealthReport, format_report, validate
 from mt5tester.data.importers import (
     ReadReport,
-    Ticks,
     parse_mt5_file_name,
     read_bars_table_checked,
     read_mt5_bars_csv_checked,
@@ -34,9 +33,11 @@ from mt5tester.data.importers import (
     read_ticks_parquet,
     write_mt5_bars_csv,
 )
-from mt5tester.data.resample import parse_server_tz, resample
+from mt5tester.data.resample import resample
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.ticks import Ticks
+from mt5tester.model.time import parse_server_tz
 from mt5tester.model.timeframe import Timeframe
 
 F = TypeVar("F", bound=Callable[..., Any])

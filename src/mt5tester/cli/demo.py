@@ -83,6 +83,23 @@ def prepare_demo(out: Path) -> Path:
     return path
 
 
+def prepare_paper_demo(out: Path) -> Path:
+    """A paper session for the demo: the H1 moving-average cross on EURUSD, replaying one week of the
+    demo data through the simulated terminal posing as MetaTrader5 (a few seconds)."""
+    cfg = demo_config()
+    cfg["backtest"] |= {"start": "2024-06-03", "end": "2024-06-10", "symbols": ["EURUSD"]}
+    cfg["strategies"] = [s for s in cfg["strategies"] if s["name"] == "sma_h1"]
+    cfg["portfolio"] = {"categories": ["technical"]}
+    cfg["coordinator"] = {"max_positions": 8}
+    cfg["regime"] = {"enabled": False}
+    cfg["live"] = {"stop_file": "paper.stop"}
+    path = out / "paper.yaml"
+    path.write_text(
+        "# Written by `mt5tester demo`: mt5tester paper --config paper.yaml\n" + yaml.safe_dump(cfg)
+    )
+    return path
+
+
 def lookahead_config(strategy: str) -> Path:
     """A config running ``strategy`` (a class spec) alone on the demo data's EURUSD H1, in a temp folder
     (the caller removes it). A fusion strategy gets two built-in members (``trade: false``)."""

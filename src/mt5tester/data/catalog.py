@@ -57,10 +57,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mt5tester.data.health import iso
-from mt5tester.data.importers import Ticks
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import check_symbol_name
+from mt5tester.model.ticks import Ticks
 from mt5tester.model.timeframe import Timeframe
 
 __all__ = ["TICKS", "Catalog", "ImportResult", "OnConflict"]

@@ -43,7 +43,8 @@ import pyarrow.parquet as pq
 from mt5tester.data.store import m1_table
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
-from mt5tester.model.timeframe import MINUTE_NS, Timeframe
+from mt5tester.model.time import MINUTE_NS
+from mt5tester.model.timeframe import Timeframe
 
 GENERATOR_VERSION = "1"
 SOURCE = "mt5tester synthetic demo"
@@ -367,10 +368,6 @@ def _bars(
         np.ascontiguousarray(tick_volume, dtype=np.int64),
         np.ascontiguousarray(spread, dtype=np.int32),
     )
-
-
-def _to_numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> npt.NDArray[Any]:
-    return np.ascontiguousarray(column.to_numpy(), dtype=dtype)
 
 
 def _same_metadata(path: Path, meta: dict[str, str]) -> bool:

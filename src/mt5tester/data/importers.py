@@ -56,15 +56,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mt5tester.data.resample import parse_server_tz
 from mt5tester.errors import ConfigError, DataError
 from mt5tester.model.bars import F64, I32, I64, Bars
 from mt5tester.model.symbol import symbol_name_problem
+from mt5tester.model.ticks import Ticks
+from mt5tester.model.time import DAY_NS, HOUR_NS, MINUTE_NS, SECOND_NS, parse_server_tz
 from mt5tester.model.timeframe import Timeframe
 
 __all__ = [
     "ReadReport",
-    "Ticks",
     "parse_mt5_file_name",
     "read_bars_table",
     "read_bars_table_checked",
@@ -80,36 +80,10 @@ _A = TypeVar("_A", bound=npt.NDArray[Any])
 U8 = npt.NDArray[np.uint8]
 BoolArr = npt.NDArray[np.bool_]
 
-SECOND_NS = 1_000_000_000
-MINUTE_NS = 60 * SECOND_NS
-HOUR_NS = 60 * MINUTE_NS
-DAY_NS = 24 * HOUR_NS
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 _BLOCK_SIZE = 4 << 20
 _PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
-
-
-@dataclass(frozen=True, eq=False)
-class Ticks:
-    """Ticks as contiguous arrays: ``time`` UTC int64 ns, ``flags`` TICK_FLAG_* bits (spec 4.9)."""
-
-    symbol: str
-    time: I64
-    bid: F64
-    ask: F64
-    last: F64
-    volume: I64
-    flags: I32
-
-    def __post_init__(self) -> None:
-        n = len(self.time)
-        for name in ("bid", "ask", "last", "volume", "flags"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"Ticks {self.symbol}: column {name} has wrong length")
-
-    def __len__(self) -> int:
-        return len(self.time)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,78 +32,25 @@ a bisection to the second: a few hundred ``utcoffset`` calls, not one per row).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import timedelta, timezone, tzinfo
 
 import numpy as np
 import numpy.typing as npt
 
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
+from mt5tester.model.time import DAY_NS, SECOND_NS, WEEK_NS, parse_server_tz, utcoffset_s
 from mt5tester.model.timeframe import Timeframe
 
 I64 = npt.NDArray[np.int64]
 
-SECOND_NS = 1_000_000_000
-DAY_NS = 86_400 * SECOND_NS
-WEEK_NS = 7 * DAY_NS
 # 1970-01-01 was a Thursday; the first Sunday 00:00 after the epoch is 3 days later.
 _EPOCH_SUNDAY_NS = 3 * DAY_NS
 # Labels can precede the first M1 bar by up to a month (MN1), so offsets are needed that far back.
 _LABEL_LOOKBACK_NS = 32 * DAY_NS
 # Probe step when searching a zone's transitions. tzdb zones change offset at most once a day.
 _PROBE_STEP_S = 86_400
-_MAX_OFFSET_MIN = 18 * 60
-
-_FIXED_RE = re.compile(r"^(?:(?:UTC|GMT)\s*)?([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-_UTC_NAMES = frozenset({"UTC", "GMT", "Z"})
-
-
-def parse_server_tz(spec: str | tzinfo) -> tzinfo:
-    """Validate a server time zone and return a ``tzinfo``.
-
-    Accepted: ``"UTC"``/``"GMT"``/``"Z"`` (-> ``datetime.UTC``); a fixed offset east of UTC such as
-    ``"+02:00"``, ``"-0500"``, ``"+2"``, ``"UTC+2"``, ``"GMT+03:00"`` (-> ``datetime.timezone``; note
-    ``"UTC+2"`` means the server clock is 2 h ahead of UTC, unlike the POSIX-style ``"Etc/GMT+2"``);
-    an IANA zone name such as ``"Europe/Athens"`` (-> ``zoneinfo.ZoneInfo``, DST-aware); or a
-    ``tzinfo`` instance, returned as is. Anything else raises ``ValueError``.
-    """
-    if isinstance(spec, tzinfo):
-        return spec
-    if not isinstance(spec, str):
-        raise ValueError(f"server_tz must be a string or tzinfo, got {type(spec).__name__}")
-    text = spec.strip()
-    if not text:
-        raise ValueError("server_tz is empty; use 'UTC', a fixed offset like '+02:00' or an IANA zone")
-    if text.upper() in _UTC_NAMES:
-        return UTC
-    m = _FIXED_RE.match(text)
-    if m is not None:
-        sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
-        total = hours * 60 + minutes
-        if minutes >= 60 or total > _MAX_OFFSET_MIN:
-            raise ValueError(f"server_tz {spec!r}: offset out of range (minutes < 60, at most ±18:00)")
-        if total == 0:
-            return UTC
-        return timezone(timedelta(minutes=-total if sign == "-" else total))
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(
-            f"server_tz {spec!r} is neither 'UTC', a fixed offset like '+02:00' / 'UTC+2', "
-            "nor a known IANA zone like 'Europe/Athens'"
-        ) from None
-
-
-def _utcoffset_s(tz: tzinfo, epoch_s: int) -> int:
-    """UTC offset in seconds of ``tz`` at the UTC instant ``epoch_s``."""
-    local = datetime.fromtimestamp(epoch_s, tz)
-    off = local.utcoffset()
-    if off is None:
-        raise ValueError(f"time zone {tz!r} gives no UTC offset")
-    return int(off.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -136,17 +83,17 @@ def _offsets(tz: tzinfo, lo_ns: int, hi_ns: int) -> _Offsets:
     lo_s = lo_ns // SECOND_NS - _PROBE_STEP_S
     hi_s = hi_ns // SECOND_NS + _PROBE_STEP_S
     prev_s = lo_s
-    prev_off = _utcoffset_s(tz, prev_s)
+    prev_off = utcoffset_s(tz, prev_s)
     trans: list[int] = []
     offs: list[int] = [prev_off]
     for probe_s in range(lo_s + _PROBE_STEP_S, hi_s + _PROBE_STEP_S, _PROBE_STEP_S):
-        off = _utcoffset_s(tz, probe_s)
+        off = utcoffset_s(tz, probe_s)
         if off != prev_off:
             # Bisect to the first second with the new offset: offset(a) == prev_off != offset(b).
             a, b = prev_s, probe_s
             while b - a > 1:
                 mid = (a + b) // 2
-                if _utcoffset_s(tz, mid) == prev_off:
+                if utcoffset_s(tz, mid) == prev_off:
                     a = mid
                 else:
                     b = mid

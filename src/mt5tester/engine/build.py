@@ -9,18 +9,19 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
-from mt5tester.config import Config
+from mt5tester.config import Config, RegimeParams
 from mt5tester.data.health import HealthReport
-from mt5tester.data.importers import Ticks
-from mt5tester.data.resample import parse_server_tz, resample
+from mt5tester.data.resample import resample
 from mt5tester.engine import preflight
 from mt5tester.engine.dataset import Dataset, read_symbol
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
 from mt5tester.errors import ConfigError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.ticks import Ticks
+from mt5tester.model.time import parse_server_tz
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.regime.detectors import RegimeParams, RegimeTracker
+from mt5tester.regime.detectors import RegimeTracker
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies

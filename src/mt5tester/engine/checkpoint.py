@@ -14,6 +14,7 @@ checkpoint before bar 1 (``start_marker``), so a run that failed before its firs
 from __future__ import annotations
 
 import datetime as dt
+import io
 import pickle
 import time
 from collections.abc import Callable
@@ -184,7 +185,30 @@ def latest(engine: Any, run_id: str) -> Checkpoint | None:
         ).first()
     if row is None:
         return None
-    return Checkpoint(int(row[0]), int(row[1]), pickle.loads(row[2]))
+    return Checkpoint(int(row[0]), int(row[1]), loads(row[2]))
+
+
+# Value types that moved to model/ (and RegimeParams to config): a checkpoint written before names them
+# by their old modules, so a run checkpointed then can still be resumed.
+_MOVED_MODULES = {"mt5tester.terminal.structs": "mt5tester.model.structs"}
+_MOVED_CLASSES = {
+    ("mt5tester.terminal.records", "Position"): "mt5tester.model.trade",
+    ("mt5tester.terminal.records", "Order"): "mt5tester.model.trade",
+    ("mt5tester.terminal.records", "Deal"): "mt5tester.model.trade",
+    ("mt5tester.data.importers", "Ticks"): "mt5tester.model.ticks",
+    ("mt5tester.regime.detectors", "RegimeParams"): "mt5tester.config",
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        module = _MOVED_CLASSES.get((module, name), _MOVED_MODULES.get(module, module))
+        return super().find_class(module, name)
+
+
+def loads(blob: bytes) -> Any:
+    """A checkpoint's state from its pickle, reading classes saved under their old modules."""
+    return _Unpickler(io.BytesIO(blob)).load()
 
 
 def _server_state(saved: TradeState | dict[str, Any]) -> TradeState:

@@ -16,8 +16,8 @@ import pandas as pd
 
 from mt5tester.engine.window_frame import FrameSource, WindowFrame
 from mt5tester.errors import StrategyLoadError
-from mt5tester.model.bars import Bars
-from mt5tester.strategy.base import BAR_COLUMNS, BarArrays, Strategy
+from mt5tester.model.bars import BAR_COLUMNS, BarArrays, Bars
+from mt5tester.strategy.base import Strategy
 
 
 def full_frame(bars: Bars) -> pd.DataFrame:

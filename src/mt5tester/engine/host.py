@@ -16,8 +16,8 @@ from mt5tester.engine.journal import Journal
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model.signal import Signal
+from mt5tester.model.trade import Deal
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
-from mt5tester.terminal.server import Deal
 
 Event = tuple[int, str, int]  # (strategy index, symbol, index of the bar that closed)
 

@@ -20,11 +20,11 @@ from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StorageError
+from mt5tester.model import constants as C
+from mt5tester.model.trade import Deal
 from mt5tester.results import db
-from mt5tester.results.book import daily_rows, deal_row, order_rows, position_rows, signal_row
 from mt5tester.results.recorder import Recorder
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.server import Deal
+from mt5tester.results.rows import daily_rows, deal_row, order_rows, position_rows, signal_row
 
 # Strategy warnings keep the logger name users filter on (they came from the loop before the split).
 log = logging.getLogger("mt5tester.engine.loop")

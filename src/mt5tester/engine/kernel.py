@@ -26,14 +26,15 @@ from numba import njit
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import ConfigError
+from mt5tester.model import constants as C
 from mt5tester.model.symbol import CalcMode
+from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.strategy.base import FusionStrategy, Strategy
-from mt5tester.terminal import constants as C
 from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
 from mt5tester.terminal.core import book as B
 from mt5tester.terminal.core import rules
-from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS, Deal, Order, Position
+from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 
 if TYPE_CHECKING:
     from mt5tester.engine.loop import Runner

@@ -259,7 +259,7 @@ def _first_difference(
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Equal, or both NaN; floats within 1e-9 relative (the same causal arithmetic)."""
     if a.dtype.kind == "f" and b.dtype.kind == "f":
-        return np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+        return np.asarray(np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True))
     return np.asarray(a == b)
 
 

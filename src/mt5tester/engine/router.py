@@ -13,12 +13,12 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
 from mt5tester.engine.journal import Funnel, Journal, magic_of, signal_of
 from mt5tester.errors import StrategyRuntimeError
+from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
-from mt5tester.results.book import signal_row
+from mt5tester.model.structs import OrderSendResult, TradeRequest
+from mt5tester.results.rows import signal_row
 from mt5tester.risk.coordinator import ReviewContext, SignalContext
 from mt5tester.risk.decision import Decision
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.structs import OrderSendResult, TradeRequest
 
 
 def _decided_row(sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class Router:
         the strategy in ``magic`` and the signal in ``comment``; its deals are journaled."""
         self._own = True
         try:
-            res = self.mt5.order_send(req._asdict())
+            res: OrderSendResult | None = self.mt5.order_send(req._asdict())
         finally:
             self._own = False
         if res is None:  # the terminal is not connected (a strategy called shutdown())

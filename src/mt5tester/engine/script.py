@@ -27,14 +27,13 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
 from mt5tester.errors import ConfigError, StorageError, StrategyRuntimeError
+from mt5tester.model import constants as C
 from mt5tester.model import limits
+from mt5tester.model.time import SECOND_NS
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
-from mt5tester.results.book import daily_rows
-from mt5tester.terminal import constants as C
+from mt5tester.results.rows import daily_rows
 from mt5tester.terminal import shim
-
-SECOND_NS = 1_000_000_000
 
 
 class EndOfTest(BaseException):
@@ -224,7 +223,7 @@ def _finish(
     """Book, daily equity and funnel of a script run, and its final status (a failed write: failed)."""
     c = runner.c
     runner.funnel.ambiguous_bars, runner.funnel.stop_outs = c.server.ambiguous_bars, c.server.stop_outs
-    funnel = runner.funnel.as_dict() | (extra or {})
+    funnel: dict[str, Any] = runner.funnel.as_dict() | (extra or {})
     try:
         runner.journal.deals(notify=False)  # also those the script made after its last clock step
         runner.journal.book()

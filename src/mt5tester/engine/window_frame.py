@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - pandas moved its internals
 def _range_index(lo: int, hi: int) -> pd.RangeIndex:
     """The index the window had as ``frame.iloc[lo:hi]`` (RangeIndex(lo, hi)), without its argument checks."""
     if _FAST:
-        return pd.RangeIndex._simple_new(range(lo, hi))  # type: ignore[attr-defined]
+        return pd.RangeIndex._simple_new(range(lo, hi))  # type: ignore[attr-defined,no-any-return]
     return pd.RangeIndex(lo, hi)  # pragma: no cover
 
 
@@ -77,7 +77,7 @@ class FrameSource:
         if placement is None:
             placement = self._placements[n] = BlockPlacement(slice(0, n))
         mgr = SingleBlockManager(new_block(data, placement, ndim=1), index)
-        ser = WindowSeries._from_mgr(mgr, [index])  # type: ignore[attr-defined]
+        ser: pd.Series = WindowSeries._from_mgr(mgr, [index])  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", name)  # as pandas does: skips NDFrame.__setattr__
         return ser
 
@@ -100,7 +100,7 @@ class WindowSeries(pd.Series):
         return pd.Series
 
     def _constructor_from_mgr(self, mgr: Any, axes: Any) -> pd.Series:
-        ser = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
+        ser: pd.Series = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
         return ser
 
@@ -174,9 +174,9 @@ class WindowFrame(pd.DataFrame):
         return pd.DataFrame
 
     def _constructor_from_mgr(self, mgr: Any, axes: Any) -> pd.DataFrame:
-        return pd.DataFrame._from_mgr(mgr, axes=axes)  # type: ignore[attr-defined]
+        return pd.DataFrame._from_mgr(mgr, axes=axes)  # type: ignore[attr-defined,no-any-return]
 
     def _constructor_sliced_from_mgr(self, mgr: Any, axes: Any) -> pd.Series:
-        ser = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
+        ser: pd.Series = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
         return ser

@@ -9,6 +9,8 @@ without it the bars are taken as cut on a UTC clock (M1, whose close is always o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,3 +76,77 @@ class Bars:
         i = int(np.searchsorted(self.time, start_ns, "left"))
         j = int(np.searchsorted(self.time, end_ns, "left"))
         return self.slice(i, j)
+
+
+class BarArrays:
+    """``df`` for strategies with ``data_format = "numpy"``: the same closed bars as numpy arrays
+    (time is UTC ns of the bar open), plus the prepared columns in ``extra``. Each column is a copy of
+    just these rows, made when first read, so nothing after the current bar is reachable."""
+
+    __slots__ = ("_bars", "_cache", "_extra_src", "_hi", "_lo")
+
+    def __init__(
+        self,
+        time: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        tick_volume: np.ndarray,
+        spread: np.ndarray,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        cols = {
+            "time": time,
+            "open": open,
+            "high": high,
+            "low": low,
+            "close": close,
+            "tick_volume": tick_volume,
+            "spread": spread,
+        }
+        self._bars = SimpleNamespace(**cols)
+        self._lo, self._hi = 0, len(time)
+        self._extra_src = extra or {}
+        self._cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def window(cls, bars: Any, lo: int, hi: int, extra: dict[str, np.ndarray] | None = None) -> BarArrays:
+        """Rows [lo, hi) of ``bars`` (any object with the bar columns) without copying anything yet."""
+        self = cls.__new__(cls)
+        self._bars, self._lo, self._hi = bars, lo, hi
+        self._extra_src = extra or {}
+        self._cache = {}
+        return self
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    def _column(self, name: str) -> np.ndarray:
+        col = self._cache.get(name)
+        if col is None:
+            src = self._extra_src[name] if name in self._extra_src else getattr(self._bars, name)
+            col = src[self._lo : self._hi].copy()
+            self._cache[name] = col
+        return col
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """``df["close"]`` or a prepared column ``df["rsi"]``, as with the DataFrame form."""
+        if name in self._extra_src or name in BAR_COLUMNS:
+            return self._column(name)
+        raise KeyError(f"no column {name!r}; bar columns {BAR_COLUMNS}, prepared {sorted(self._extra_src)}")
+
+    @property
+    def extra(self) -> dict[str, np.ndarray]:
+        return {k: self._column(k) for k in self._extra_src}
+
+    time = property(lambda self: self._column("time"))
+    open = property(lambda self: self._column("open"))
+    high = property(lambda self: self._column("high"))
+    low = property(lambda self: self._column("low"))
+    close = property(lambda self: self._column("close"))
+    tick_volume = property(lambda self: self._column("tick_volume"))
+    spread = property(lambda self: self._column("spread"))
+
+
+BAR_COLUMNS = ("time", "open", "high", "low", "close", "tick_volume", "spread")

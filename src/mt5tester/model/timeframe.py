@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Annotated, Any
 
-MINUTE_NS = 60 * 1_000_000_000
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+from mt5tester.errors import did_you_mean
+from mt5tester.model.time import MINUTE_NS
 
 
 class Timeframe(IntEnum):
@@ -64,3 +68,22 @@ class Timeframe(IntEnum):
         except KeyError:
             valid = ", ".join(t.name for t in cls)
             raise ValueError(f"unknown timeframe {name!r}; valid: {valid}") from None
+
+
+# The config's field type of a timeframe: reads "H1" / "TIMEFRAME_H1", writes the name.
+def _parse_tf(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return Timeframe.parse(v)
+        except ValueError as e:
+            raise ValueError(f"{e}{did_you_mean(v.strip().upper(), (t.name for t in Timeframe))}") from None
+    return v
+
+
+TF = Annotated[
+    Timeframe,
+    BeforeValidator(_parse_tf),
+    PlainSerializer(lambda t: t.name, return_type=str),
+    WithJsonSchema({"type": "string", "enum": [t.name for t in Timeframe]}),
+    Field(description="MT5 timeframe name, e.g. M15, H1, D1"),
+]

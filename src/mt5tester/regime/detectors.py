@@ -55,15 +55,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import tzinfo
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mt5tester.config import RegimeParams
 from mt5tester.model.bars import Bars
-from mt5tester.model.timeframe import Timeframe
 
 log = logging.getLogger(__name__)
 
@@ -85,48 +83,6 @@ _TIE_REL = 1e-9  # ATR values this close (relative) are ties in the percentile
 _HMM_ITER = 200
 _HMM_TOL = 1e-4
 _HMM_INIT_VAR_FLOOR = 1e-3  # standardised units; keeps a group of identical rows from a zero variance
-
-
-class RegimeParams(BaseModel):
-    """Settings of the regime detector (config section ``regime``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    method: Literal["rules", "hmm"] = Field(default="rules", description="rules (ADX/ATR) or hmm")
-    timeframe: str = Field(
-        default="H4", description="MT5 timeframe name of the bars the regime is computed on (e.g. H4)"
-    )
-    adx_period: int = Field(default=14, ge=2, description="rules: Wilder period of +DI/-DI and ADX")
-    adx_trend: float = Field(default=25.0, ge=0, le=100, description="rules: ADX at or above = trending")
-    atr_period: int = Field(default=14, ge=1, description="rules: Wilder period of the ATR")
-    atr_pct_window: int = Field(
-        default=500, ge=2, description="rules: bars (current included) the ATR percentile is taken over"
-    )
-    atr_volatile_pct: float = Field(
-        default=90.0, gt=0, le=100, description="rules: ATR percentile at or above = volatile"
-    )
-    rv_window: int = Field(default=20, ge=2, description="log returns in the realised volatility")
-    hmm_states: int = Field(default=3, ge=2, le=8, description="hmm: number of hidden states")
-    hmm_train_bars: int = Field(default=2000, ge=50, description="hmm: bars each model is fitted on")
-    hmm_refit_every: int = Field(default=500, ge=1, description="hmm: bars between refits")
-    hmm_trend_ratio: float = Field(
-        default=0.05,
-        ge=0,
-        description="hmm: |state mean return| / state return std at or above = trending (by sign)",
-    )
-    seed: int = Field(default=42, ge=0, description="hmm: random_state of every fit")
-    min_bars: int = Field(
-        default=0, ge=0, description="extra warm-up: bars with index below this are always unknown (-1)"
-    )
-
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe_name(cls, value: str) -> str:
-        return Timeframe.parse(value).name
-
-    @property
-    def tf(self) -> Timeframe:
-        return Timeframe[self.timeframe]
 
 
 def warmup_bars(params: RegimeParams) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from sqlalchemy import Engine
 
-from mt5tester.reports.data import (
+from mt5tester.reports.content import (
     RunReport,
     config_diff,
     curve,

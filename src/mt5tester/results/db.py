@@ -232,6 +232,37 @@ daily_equity = Table(
     Column("equity_min", Float, nullable=False),  # lowest equity sampled that day
 )
 
+# Live and paper sessions (mt5tester live / paper): every trading request sent to the terminal with its
+# result, retcode and last_error, written at once (an order sent must be on record before the next one).
+live_requests = Table(
+    "live_requests",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("time", BigInteger, nullable=False),  # UTC ns of the decision point (or of the stop)
+    Column("signal_id", Integer),
+    Column("strategy", String(limits.STRATEGY_NAME), nullable=False),
+    Column("symbol", String(limits.SYMBOL), nullable=False),
+    Column("magic", BigInteger, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("request", JSON, nullable=False),  # the order_send dict as sent
+    Column("retcode", Integer),  # None: order_send returned None (no answer)
+    Column("result", JSON),  # the OrderSendResult fields
+    Column("last_error", JSON),  # (code, text) when order_send returned None
+    Column("outcome", String(16), nullable=False),  # done / refused / no_answer / duplicate
+)
+
+# One row per live/paper session: its mode, account, and the state a restart continues from.
+live_sessions = Table(
+    "live_sessions",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("mode", String(8), nullable=False),  # live / paper
+    Column("account", JSON, nullable=False),  # login, server, company, currency of the account
+    Column("state", JSON, nullable=False),  # signal numbering and the last bar each strategy saw
+    Column("updated_at", String(40), nullable=False),
+)
+
 DEFAULT_TIMEOUT_SECONDS = 10.0  # results.connect_timeout_seconds / statement_timeout_seconds
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_PROBE = "_write_probe"  # scratch table of the writability proof before 0002: ignored

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from mt5tester.model import constants as C
 from mt5tester.results.funnel import CLOSE_KEYS
-from mt5tester.terminal import constants as C
 
 Rows = Sequence[dict[str, Any]]
 COMMENT_KEYS = {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}

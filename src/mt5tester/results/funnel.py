@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from mt5tester.model import constants as C
 from mt5tester.results import db
-from mt5tester.terminal import constants as C
 
 CLOSE_KEYS = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}
 

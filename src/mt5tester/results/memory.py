@@ -28,7 +28,6 @@ class MemorySink:
         self.run_id = run_id  # set by run() (or the caller) before start_run
         self.run: dict[str, Any] = {}  # the runs-table row
         self.tables: dict[str, list[dict[str, Any]]] = {}  # table name -> rows, in insertion order
-        self._signal_at: dict[int, dict[str, Any]] = {}  # signal id -> its row (updated in place)
 
     def start_run(
         self,
@@ -62,8 +61,6 @@ class MemorySink:
     def add(self, table: Table, row: dict[str, Any]) -> None:
         row["run_id"] = self.run_id
         self.tables.setdefault(table.name, []).append(row)
-        if table.name == "signals":
-            self._signal_at[row["signal_id"]] = row
 
     def add_columns(self, table: Table, columns: dict[str, list[Any]]) -> None:
         keys = [*columns, "run_id"]
@@ -73,11 +70,6 @@ class MemorySink:
             for values in zip(*columns.values(), [self.run_id] * n, strict=True)
         ]
         self.tables.setdefault(table.name, []).extend(rows)
-        if table.name == "signals":
-            self._signal_at.update((row["signal_id"], row) for row in rows)
-
-    def update_signal(self, signal_id: int, **values: Any) -> None:
-        self._signal_at[signal_id].update(values)
 
     def flush(self, then: Callable[[Any], object] | None = None) -> None:
         """Nothing to write; ``then`` (a checkpoint insert) needs a database and is skipped."""
@@ -90,9 +82,6 @@ class MemorySink:
         timings: dict[str, float] | None = None,
     ) -> None:
         self.run.update(status=status, funnel=funnel, error=error, timings=timings, finished_at=_now())
-
-    def discard(self) -> None:
-        self.run, self.tables, self._signal_at = {}, {}, {}
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         return self.tables.get(table, [])

@@ -1,8 +1,7 @@
 """Where a run's records go: the calls the loop and checkpoints make (start_run, add, flush, finish).
 
 Two implementations: ``results.recorder.Recorder`` (SQL, the default, durable and resumable) and
-``results.memory.MemorySink`` (lists in memory, for tests and optimizer trials; it also has the
-Recorder's ``update_signal`` and ``discard``).
+``results.memory.MemorySink`` (lists in memory, for tests and optimizer trials).
 """
 
 from __future__ import annotations

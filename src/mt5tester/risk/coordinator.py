@@ -20,15 +20,13 @@ result equals the old coordinator's: the requested volume, approved or rejected 
 
 from __future__ import annotations
 
-from typing import Any
-
 from mt5tester.config import CoordinatorConfig
+from mt5tester.model.mt5api import Mt5Api
 from mt5tester.model.signal import Signal
 from mt5tester.risk.context import ReviewContext, SignalContext
 from mt5tester.risk.decision import Decision, reject
-from mt5tester.risk.market import Exposure, MarketView
+from mt5tester.risk.exposure import Exposure, Mt5View
 from mt5tester.risk.rules import (
-    Book,
     Candidate,
     CircuitBreakerRule,
     CorrelationRule,
@@ -37,6 +35,7 @@ from mt5tester.risk.rules import (
     MaxPositionsPerStrategyRule,
     MaxPositionsPerSymbolRule,
     MaxPositionsRule,
+    Portfolio,
     RegimeGateRule,
     Rule,
     SessionRule,
@@ -49,7 +48,7 @@ __all__ = ["Coordinator", "Decision", "ReviewContext", "SignalContext"]
 
 
 class Coordinator:
-    def __init__(self, cfg: CoordinatorConfig, mt5: Any = None) -> None:
+    def __init__(self, cfg: CoordinatorConfig, mt5: Mt5Api | None = None) -> None:
         self.cfg = cfg
         self.mt5 = mt5
         self.breaker = CircuitBreakerRule(
@@ -108,7 +107,7 @@ class Coordinator:
         ]
         if all(d is not None for d in out):
             return [d for d in out if d is not None]
-        view = MarketView(self.mt5)
+        view = Mt5View(self.mt5)
         acc = self.mt5.account_info()
         if acc is None:
             err = list(self.mt5.last_error())
@@ -119,7 +118,7 @@ class Coordinator:
             ticks = [view.tick(s.symbol) for s in signals]
             server_time = max((int(t.time) for t in ticks if t is not None), default=0)
         self.breaker.observe(equity, server_time)
-        book = Book(equity, str(acc.currency), server_time, view, self._exposures(view, ctx))
+        portfolio = Portfolio(equity, str(acc.currency), server_time, view, self._exposures(view, ctx))
 
         cands: list[Candidate] = []
         for i, (sig, sc) in enumerate(zip(signals, ctx.signals, strict=True)):
@@ -132,7 +131,7 @@ class Coordinator:
                 out[i] = reject("market", "no_quote", symbol=sig.symbol)
                 continue
             c = Candidate(i, sig, sc, direction, price, sc.volume, info)
-            d = next((d for g in self.gates if (d := g.check(c, book)) is not None), None)
+            d = next((d for g in self.gates if (d := g.check(c, portfolio)) is not None), None)
             if d is not None:
                 out[i] = d
                 continue
@@ -159,12 +158,12 @@ class Coordinator:
         for c in cands:
             if out[c.index] is not None:
                 continue
-            out[c.index] = self._pipeline(c, book, last_cut.get(c.index))
+            out[c.index] = self._pipeline(c, portfolio, last_cut.get(c.index))
         return [d if d is not None else reject("coordinator", "internal") for d in out]
 
-    def _pipeline(self, c: Candidate, book: Book, cut: Decision | None) -> Decision:
+    def _pipeline(self, c: Candidate, portfolio: Portfolio, cut: Decision | None) -> Decision:
         for rule in self.rules:
-            d = rule.check(c, book)
+            d = rule.check(c, portfolio)
             if d is None:
                 continue
             if d.status == "rejected":
@@ -174,7 +173,7 @@ class Coordinator:
                     else Decision(d.status, 0.0, d.rule, d.reason, d.details | {"sizing": c.sizing})
                 )
             c.volume, cut = d.volume, d
-        book.exposures.append(
+        portfolio.exposures.append(
             Exposure(
                 None,
                 c.symbol,
@@ -186,7 +185,7 @@ class Coordinator:
             )
         )
         if self._free_margin_rule:
-            book.batch_margin += book.view.margin(c.symbol, c.direction, c.volume, c.price)
+            portfolio.batch_margin += portfolio.view.margin(c.symbol, c.direction, c.volume, c.price)
         extra = {"sizing": c.sizing} if c.sizing else {}
         if cut is not None:
             return Decision("resized", c.volume, cut.rule, cut.reason, cut.details | extra)
@@ -199,9 +198,9 @@ class Coordinator:
             m *= self.cfg.regime_risk.get(sc.regime, 1.0)
         return m
 
-    def _exposures(self, view: MarketView, ctx: ReviewContext) -> list[Exposure]:
+    def _exposures(self, view: Mt5View, ctx: ReviewContext) -> list[Exposure]:
         out = []
-        for p in self.mt5.positions_get() or ():
+        for p in view.mt5.positions_get() or ():
             out.append(
                 Exposure(
                     int(p.ticket),

@@ -1,4 +1,4 @@
-"""The coordinator's rules. Each is small: ``check(candidate, book)`` returns None (pass), a rejection
+"""The coordinator's rules. Each is small: ``check(candidate, portfolio)`` returns None (pass), a rejection
 or a resize (a smaller volume), always with a reason code and the numbers behind it.
 
 Reason codes: weekend, blocked_window, outside_session, regime_not_allowed, daily_loss_limit,
@@ -18,12 +18,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from mt5tester.config import TimeWindowConfig
+from mt5tester.model import constants as C
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject, resize
-from mt5tester.risk.market import Exposure, MarketView, round_volume
-from mt5tester.terminal import constants as C
+from mt5tester.risk.exposure import Exposure, Mt5View, round_volume
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Policy = Literal["reject", "resize"]
@@ -48,13 +48,13 @@ class Candidate:
 
 
 @dataclass
-class Book:
+class Portfolio:
     """The account as the rules see it: open positions plus entries approved earlier in this review."""
 
     equity: float
     currency: str
     server_time: int
-    view: MarketView
+    view: Mt5View
     exposures: list[Exposure]
     batch_margin: float = 0.0  # margin of the entries approved earlier in this review
 
@@ -62,7 +62,7 @@ class Book:
 class Rule(Protocol):
     name: str
 
-    def check(self, c: Candidate, b: Book) -> Decision | None: ...
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None: ...
 
 
 def _fit(rule: str, reason: str, policy: Policy, c: Candidate, fit: float, **numbers: Any) -> Decision:
@@ -102,7 +102,7 @@ class SessionRule:
     ) -> None:
         self.block_weekends, self.sessions, self.blocked = block_weekends, sessions, blocked
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         t = dt.datetime.fromtimestamp(b.server_time, dt.UTC)
         day, minute = t.weekday(), t.hour * 60 + t.minute
         when = f"{DAYS[day]} {t:%H:%M}"
@@ -126,7 +126,7 @@ class RegimeGateRule:
     def __init__(self, gate: dict[str, list[str]]) -> None:
         self.gate = gate
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         allowed = self.gate.get(c.ctx.strategy)
         if allowed is not None and c.ctx.regime not in allowed:
             return reject(
@@ -168,7 +168,7 @@ class CircuitBreakerRule:
                     "equity": equity,
                 }
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         extra = {"close_all": True} if self.close_all else {}
         if self.daily_loss_pct is not None and self.day_start_equity > 0:
             loss = (self.day_start_equity - b.equity) / self.day_start_equity * 100
@@ -194,7 +194,7 @@ class MaxPositionsRule:
     def __init__(self, limit: int) -> None:
         self.limit = limit
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         n = len(b.exposures)
         return reject(self.name, "max_positions", limit=self.limit, value=n) if n >= self.limit else None
 
@@ -205,7 +205,7 @@ class MaxPositionsPerSymbolRule:
     def __init__(self, limit: int) -> None:
         self.limit = limit
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         n = sum(1 for e in b.exposures if e.symbol == c.symbol)
         if n >= self.limit:
             return reject(self.name, "max_positions_per_symbol", limit=self.limit, value=n, symbol=c.symbol)
@@ -220,7 +220,7 @@ class MaxPositionsPerStrategyRule:
     def __init__(self, limit: int) -> None:
         self.limit = limit
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         n = sum(1 for e in b.exposures if e.strategy == c.ctx.strategy)
         if n >= self.limit:
             return reject(
@@ -230,7 +230,7 @@ class MaxPositionsPerStrategyRule:
 
 
 # ------------------------------------------------------------------------------------ money
-def open_risk(b: Book) -> tuple[float, int]:
+def open_risk(b: Portfolio) -> tuple[float, int]:
     """Σ max(0, distance from the current price to the SL) / tick_size × tick_value × volume, in deposit
     currency, and the number of positions without a stop loss (counted as 0 risk)."""
     total, unprotected = 0.0, 0
@@ -250,7 +250,7 @@ class TotalRiskRule:
     def __init__(self, pct: float, policy: Policy) -> None:
         self.pct, self.policy = pct, policy
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         if c.ctx.sl_distance is None or c.ctx.sl_distance <= 0:
             return reject(self.name, "no_stop_loss", symbol=c.symbol)
         held, unprotected = open_risk(b)
@@ -269,14 +269,14 @@ class TotalRiskRule:
         return _fit(self.name, "max_total_risk", self.policy, c, (limit - held) / per_lot, **numbers)
 
 
-def _notional_per_lot(view: MarketView, symbol: str, price: float) -> float:
+def _notional_per_lot(view: Mt5View, symbol: str, price: float) -> float:
     """Deposit-currency value of 1 lot's base amount: price × tick_value / tick_size (= contract × price
     × the profit currency's rate, since tick_value = tick_size × contract × rate; spec 5.8)."""
     i = view.info(symbol)
     return price * view.tick_value_loss(symbol) / float(i.trade_tick_size)
 
 
-def currency_exposure(b: Book) -> dict[str, float]:
+def currency_exposure(b: Portfolio) -> dict[str, float]:
     """Net exposure per currency in deposit currency: a buy is long the base and short the profit
     currency by the same value; a sell the opposite."""
     out: dict[str, float] = defaultdict(float)
@@ -299,7 +299,7 @@ class CurrencyExposureRule:
             return self.limits[ccy]
         return self.limits.get("*") if ccy != deposit else None
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         i = b.view.info(c.symbol)
         per_lot = c.direction * _notional_per_lot(b.view, c.symbol, c.price)
         held = currency_exposure(b)
@@ -324,7 +324,7 @@ class CurrencyExposureRule:
         return _fit(self.name, "max_currency_exposure", self.policy, c, fit, **numbers)
 
 
-def correlation(view: MarketView, a: str, b: str, timeframe: int, window: int) -> float | None:
+def correlation(view: Mt5View, a: str, b: str, timeframe: int, window: int) -> float | None:
     """Pearson correlation of simple returns of the last ``window`` closed bars, aligned on bar time;
     None with fewer than 3 common returns or a flat series."""
     if a == b:
@@ -351,7 +351,7 @@ class CorrelationRule:
     def __init__(self, limit: float, window: int, timeframe: Timeframe, policy: Policy) -> None:
         self.limit, self.window, self.timeframe, self.policy = limit, window, timeframe, policy
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         net: dict[str, float] = defaultdict(float)
         for e in b.exposures:
             net[e.symbol] += e.direction * e.volume
@@ -389,7 +389,7 @@ class FreeMarginRule:
     def __init__(self, pct: float | None, money: float | None) -> None:
         self.pct, self.money = pct, money
 
-    def check(self, c: Candidate, b: Book) -> Decision | None:
+    def check(self, c: Candidate, b: Portfolio) -> Decision | None:
         floor = max(self.money or 0.0, b.equity * (self.pct or 0.0) / 100)
         r = b.view.order_check(c.symbol, c.direction, c.volume, c.price)
         if r is None:

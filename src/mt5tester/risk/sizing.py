@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mt5tester.config import SizingConfig
-from mt5tester.risk.market import MarketView, round_volume
+from mt5tester.risk.exposure import Mt5View, round_volume
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def atr(rates: np.ndarray | None, period: int) -> float | None:
 
 def size(
     cfg: SizingConfig | None,
-    view: MarketView,
+    view: Mt5View,
     symbol: str,
     requested: float,
     sl_distance: float | None,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mt5tester.config import BacktestConfig, Config, StrategyConfig, did_you_mean, value_hint
-from mt5tester.errors import ConfigError, StrategyLoadError
+from mt5tester.config import BacktestConfig, Config, StrategyConfig, value_hint
+from mt5tester.errors import ConfigError, StrategyLoadError, did_you_mean
 from mt5tester.model import limits
 from mt5tester.strategy.base import FusionStrategy, Strategy
 

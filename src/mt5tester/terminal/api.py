@@ -12,15 +12,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.core import rules
-from mt5tester.terminal.market import MarketData
-from mt5tester.terminal.server import BUY_TYPES, Deal, Order, Position, TradeServer
-from mt5tester.terminal.structs import (
+from mt5tester.model import constants as C
+from mt5tester.model.structs import (
     AccountInfo,
     BookInfo,
     OrderCheckResult,
@@ -34,10 +31,14 @@ from mt5tester.terminal.structs import (
     TradeRequest,
     trade_request_from_dict,
 )
+from mt5tester.model.time import MS_NS
+from mt5tester.model.trade import BUY_TYPES, Deal, Order, Position
+from mt5tester.terminal.core import rules
+from mt5tester.terminal.market import MarketData
+from mt5tester.terminal.server import TradeServer
 
 PACKAGE_VERSION = "5.0.6231"
 TERMINAL_BUILD = 4755
-MS = 1_000_000
 
 
 _SI = SymbolInfo._fields
@@ -121,7 +122,7 @@ class SimTerminal:
         return self.market.to_server_s(utc_ns) if utc_ns else 0
 
     def _ms(self, utc_ns: int) -> int:
-        return self._s(utc_ns) * 1000 + (utc_ns // MS) % 1000 if utc_ns else 0
+        return self._s(utc_ns) * 1000 + (utc_ns // MS_NS) % 1000 if utc_ns else 0
 
     # ---------------------------------------------------------------------------- connection
     def initialize(
@@ -398,7 +399,7 @@ class SimTerminal:
         return True
 
     def market_book_get(self, symbol: str) -> tuple[BookInfo, ...] | None:
-        """The tester has no depth of market: the book is the current best ask and bid, volume 0 [U]."""
+        """The tester has no depth of market: the answer is the current best ask and bid, volume 0 [U]."""
         if not self._ready():
             return None
         if symbol not in self._books:
@@ -792,3 +793,11 @@ class SimTerminal:
             r = helper(p.symbol, p.volume, comment=comment, ticket=p.ticket)
             done += int(r is not None and r.retcode == C.TRADE_RETCODE_DONE)
         return True if done == len(positions) else ("Partially" if done else False)
+
+
+if TYPE_CHECKING:
+    from mt5tester.model.mt5api import Mt5Api
+
+    def _is_mt5_api(terminal: SimTerminal) -> Mt5Api:
+        """mypy checks here that SimTerminal answers every call of the Mt5Api Protocol with its types."""
+        return terminal

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
+from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.terminal import money
 from mt5tester.terminal.core import rules
-from mt5tester.terminal.records import Deal, Order, Position, ServerSettings
+from mt5tester.terminal.records import ServerSettings
 from mt5tester.terminal.state import Market, TradeState
 
 

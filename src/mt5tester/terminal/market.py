@@ -62,14 +62,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5tester.data.importers import Ticks
-from mt5tester.data.resample import parse_server_tz, resample
+from mt5tester.data.resample import resample
 from mt5tester.errors import DataError
 from mt5tester.model.bars import Bars
-from mt5tester.model.symbol import SymbolSpec
-from mt5tester.model.timeframe import MINUTE_NS, Timeframe
-from mt5tester.terminal import ticks as tickgen
-from mt5tester.terminal.constants import (
+from mt5tester.model.constants import (
     COPY_TICKS_ALL,
     COPY_TICKS_INFO,
     COPY_TICKS_TRADE,
@@ -82,16 +78,19 @@ from mt5tester.terminal.constants import (
     TICK_FLAG_LAST,
     TICK_FLAG_VOLUME,
 )
+from mt5tester.model.structs import RATES_DTYPE, TICKS_DTYPE, Tick
+from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.ticks import Ticks
+from mt5tester.model.time import MINUTE_NS, MS_NS, SECOND_NS, parse_server_tz
+from mt5tester.model.timeframe import Timeframe
+from mt5tester.terminal import ticks as tickgen
 from mt5tester.terminal.core import rules
-from mt5tester.terminal.structs import RATES_DTYPE, TICKS_DTYPE, Tick
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 Rates = npt.NDArray[np.void]
 
-SECOND_NS = 1_000_000_000
-MS_NS = 1_000_000
 # "Before any data": far enough back that no history exists, far enough from int64 min that
 # ``now - 1 minute`` cannot overflow.
 _START_NS = -(2**62)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from mt5tester.errors import DataError
+from mt5tester.model import constants as C
 from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
-from mt5tester.terminal import constants as C
+from mt5tester.model.trade import Position
 from mt5tester.terminal.core import rules
-from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS, Position
+from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 from mt5tester.terminal.state import Market, TradeState
 
 

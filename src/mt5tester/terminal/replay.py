@@ -11,20 +11,14 @@ import heapq
 
 import numpy as np
 
+from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
-from mt5tester.terminal import constants as C
+from mt5tester.model.time import NEVER_NS
+from mt5tester.model.trade import BUY_TYPES, Deal, Order, Position
 from mt5tester.terminal import kernels, ledger, money
 from mt5tester.terminal import ticks as tickgen
 from mt5tester.terminal.core import rules
-from mt5tester.terminal.records import (
-    BUY_TYPES,
-    MINUTE_NS,
-    NEVER_NS,
-    Deal,
-    Order,
-    Position,
-    TickStream,
-)
+from mt5tester.terminal.records import MINUTE_NS, TickStream
 from mt5tester.terminal.state import Market, TradeState
 
 
@@ -550,7 +544,7 @@ def rollover_schedule(start_ns: int, end_ns: int, server_tz: str) -> tuple[np.nd
     """Server midnights in (start, end] as UTC ns, with the DAY_OF_WEEK_* (Sunday 0) of the day each ends."""
     import pandas as pd
 
-    from mt5tester.data.resample import parse_server_tz
+    from mt5tester.model.time import parse_server_tz
 
     tz = parse_server_tz(server_tz)
     lo = pd.Timestamp(start_ns, tz="UTC").tz_convert(tz).normalize()

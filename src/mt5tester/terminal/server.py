@@ -23,17 +23,14 @@ from collections.abc import Callable
 import numpy as np
 
 from mt5tester.model.bars import Bars
+from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequest
 from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.trade import BUY_TYPES, PENDING_TYPES, Deal, Order, Position
 from mt5tester.terminal import ledger, money, replay, trading
 from mt5tester.terminal.records import (
-    BUY_TYPES,
     MARKET_CLOSED_AFTER_NS,
     MINUTE_NS,
-    PENDING_TYPES,
-    Deal,
     IntrabarPolicy,
-    Order,
-    Position,
     PriceSource,
     ServerSettings,
     TickMode,
@@ -41,7 +38,6 @@ from mt5tester.terminal.records import (
 )
 from mt5tester.terminal.replay import real_tick_stream, rollover_schedule
 from mt5tester.terminal.state import Market, MarketMemo, StateMemo, TradeCore, TradeState
-from mt5tester.terminal.structs import OrderCheckResult, OrderSendResult, TradeRequest
 
 __all__ = [  # the records and schedules are re-exported: callers import them from here
     "BUY_TYPES",

@@ -1,6 +1,6 @@
 """An importable ``MetaTrader5`` module backed by a SimTerminal, so unmodified scripts run against it.
 
-``install(terminal)`` builds a module object with the package's constants (``terminal.constants``),
+``install(terminal)`` builds a module object with the package's constants (``model.constants``),
 its functions bound to the terminal, its structure types, ``__version__`` and ``__author__`` (spec 1),
 and registers it as ``sys.modules["MetaTrader5"]``; ``uninstall()`` removes it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import types
 
-from mt5tester.terminal import constants, structs
+from mt5tester.model import constants, structs
 from mt5tester.terminal.api import PACKAGE_VERSION, SimTerminal
 
 FUNCTIONS = (

@@ -14,18 +14,11 @@ from typing import Protocol
 import numpy as np
 
 from mt5tester.model.bars import Bars
+from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequest
 from mt5tester.model.symbol import SymbolSpec
-from mt5tester.terminal.records import (
-    MINUTE_NS,
-    NEVER_NS,
-    Deal,
-    Order,
-    Position,
-    PriceSource,
-    ServerSettings,
-    TickStream,
-)
-from mt5tester.terminal.structs import OrderCheckResult, OrderSendResult, TradeRequest
+from mt5tester.model.time import NEVER_NS
+from mt5tester.model.trade import Deal, Order, Position
+from mt5tester.terminal.records import MINUTE_NS, PriceSource, ServerSettings, TickStream
 
 
 @dataclass(eq=False)

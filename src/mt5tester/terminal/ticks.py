@@ -76,8 +76,9 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from mt5tester.data.importers import Ticks
 from mt5tester.model.bars import F64, I32, I64, Bars
+from mt5tester.model.ticks import Ticks
+from mt5tester.model.time import MS_NS
 from mt5tester.terminal.kernels import NONE, SL, TP
 
 __all__ = [
@@ -107,7 +108,6 @@ TICK_FLAGS = 6  # TICK_FLAG_BID (2) | TICK_FLAG_ASK (4), spec 4.9
 MAX_REFERENCE_POINTS = 11  # TICKGEN: at most 11 reference points, Open not counted
 NO_VOLUME_TICKS = 4  # tick_volume 0 is generated as if it were 4
 MINUTE_MS = 60_000
-MS_NS = 1_000_000
 
 # Zigzag fractions (in quarters of the leg) for a leg drawn with k reference points, row k-1.
 _ZIGZAG = np.array(

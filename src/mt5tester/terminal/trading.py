@@ -4,13 +4,13 @@ Fills are applied by ``ledger``; prices and money come from ``money``."""
 
 from __future__ import annotations
 
+from mt5tester.model import constants as C
+from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequest
 from mt5tester.model.symbol import SymbolSpec
-from mt5tester.terminal import constants as C
+from mt5tester.model.trade import BUY_TYPES, PENDING_TYPES, Order, Position
 from mt5tester.terminal import ledger, money
 from mt5tester.terminal.core import rules
-from mt5tester.terminal.records import BUY_TYPES, PENDING_TYPES, Order, Position
 from mt5tester.terminal.state import Market, TradeState
-from mt5tester.terminal.structs import OrderCheckResult, OrderSendResult, TradeRequest
 
 
 def _fail(retcode: int, request: TradeRequest, bid: float = 0.0, ask: float = 0.0) -> OrderSendResult:

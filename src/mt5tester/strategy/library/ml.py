@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from mt5tester.model.bars import BarArrays
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.strategy.base import BarArrays, Strategy, StrategyParams
+from mt5tester.strategy.base import Strategy, StrategyParams
 
 STATE_VERSION = 1
 

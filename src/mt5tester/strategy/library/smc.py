@@ -25,9 +25,10 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import Field
 
+from mt5tester.model.bars import BarArrays
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.strategy.base import BarArrays, Strategy, StrategyParams
+from mt5tester.strategy.base import Strategy, StrategyParams
 
 ArrayLike = npt.ArrayLike
 

@@ -1,4 +1,4 @@
-"""Orders and positions of a finished (or failed) run, as database rows.
+"""Rows of the results tables: deals, signals, orders and positions (with MFE/MAE) and daily equity.
 
 Positions are rebuilt from the deals (grouped by position id) and get their maximum favourable and
 adverse excursion (MFE/MAE) in deposit currency, measured on the trigger bars while they were open:
@@ -7,12 +7,49 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
-from mt5tester.terminal.server import Deal, Order, TradeServer
+from mt5tester.model import constants as C
+from mt5tester.model.bars import Bars
+from mt5tester.model.symbol import SymbolSpec
+from mt5tester.model.trade import Deal, Order, Position, Side
+
+
+class _M1(Protocol):
+    @property
+    def m1(self) -> dict[str, Bars]: ...
+
+
+class ServerView(Protocol):
+    """What the rows read from the trade server (``terminal.server.TradeServer``); results sit above
+    the value types only, so they name the fields they need instead of importing the terminal."""
+
+    @property
+    def positions(self) -> list[Position]: ...
+
+    @property
+    def orders(self) -> list[Order]: ...
+
+    @property
+    def history_orders(self) -> list[Order]: ...
+
+    @property
+    def deals(self) -> list[Deal]: ...
+
+    @property
+    def specs(self) -> dict[str, SymbolSpec]: ...
+
+    @property
+    def trigger_bars(self) -> dict[str, Bars]: ...
+
+    @property
+    def market(self) -> _M1: ...
+
+    def profit_raw(
+        self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
+    ) -> float: ...
 
 
 def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
@@ -69,7 +106,7 @@ def signal_row(
     return row
 
 
-def order_rows(server: TradeServer) -> list[dict[str, Any]]:
+def order_rows(server: ServerView) -> list[dict[str, Any]]:
     def row(o: Order) -> dict[str, Any]:
         return {
             "ticket": o.ticket,
@@ -115,7 +152,7 @@ def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> 
     }
 
 
-def position_rows(server: TradeServer) -> list[dict[str, Any]]:
+def position_rows(server: ServerView) -> list[dict[str, Any]]:
     by_id: dict[int, list[Any]] = {}
     for d in server.deals:
         if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
@@ -145,7 +182,7 @@ def position_rows(server: TradeServer) -> list[dict[str, Any]]:
     for pid in ids:
         deals = by_id[pid]
         first = deals[0]
-        is_buy = first.type == C.DEAL_TYPE_BUY
+        is_buy = first.side is Side.BUY
         closed = pid not in still_open
         last = deals[-1]
         t_close = last.time if closed else None
@@ -195,7 +232,7 @@ def daily_rows(engine: Any, run_id: str, server_tz: str) -> list[dict[str, Any]]
     import pandas as pd
     from sqlalchemy import select
 
-    from mt5tester.data.resample import parse_server_tz
+    from mt5tester.model.time import parse_server_tz
     from mt5tester.results import db
 
     e = db.equity

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from mt5tester.terminal import constants as C
+from mt5tester.model import constants as C
+from mt5tester.model.mt5api import Mt5Api
 
 
 @dataclass
@@ -29,10 +30,10 @@ class Exposure:
     sl: float  # 0: none
 
 
-class MarketView:
+class Mt5View:
     """Cached reads of one review (the market does not move during a review)."""
 
-    def __init__(self, mt5: Any) -> None:
+    def __init__(self, mt5: Mt5Api) -> None:
         self.mt5 = mt5
         self._info: dict[str, Any] = {}
         self._tick: dict[str, Any] = {}

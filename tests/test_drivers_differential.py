@@ -22,7 +22,7 @@ from conftest import FIXTURES, base_config
 
 COLUMNS = FIXTURES / "column_strategies.py"
 TABLES = ("deals", "orders", "positions", "signals", "equity")
-SKIP_FUNNEL = ("driver", "driver_reason", "mean_call_us")
+SKIP_FUNNEL = ("driver", "driver_reason", "kernel_seconds", "mean_call_us")
 
 
 def _config(data: Path, tmp: Path, **kw: Any) -> Config:

@@ -15,7 +15,7 @@ from mt5tester.data.resample import resample
 from mt5tester.engine import preflight
 from mt5tester.engine.dataset import Dataset, read_symbol
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
-from mt5tester.errors import ConfigError
+from mt5tester.errors import ConfigError, StorageError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.ticks import Ticks
@@ -52,8 +52,15 @@ class Components:
     terminal: SimTerminal
     health: list[HealthReport]
     feeds: dict[tuple[int, str], StrategyFeed]
-    engine: Engine
+    engine: Engine | None  # the results database; None when the records go to a sink of their own
     regimes: RegimeTracker | None = None
+
+    @property
+    def db(self) -> Engine:
+        """The results database; a run whose records go to a sink of its own has none."""
+        if self.engine is None:
+            raise StorageError("this run opened no results database (its records go to a sink of its own)")
+        return self.engine
 
 
 def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
@@ -101,13 +108,15 @@ def build(
     truncate_ns: int | None = None,
     data: Dataset | None = None,
     engine: Engine | None = None,
+    open_results: bool = True,
 ) -> Components:
     """Build everything, in the order that makes failures cheapest: config, storage, strategies, data.
 
     ``with_strategies=False`` (run-script: the script is the strategy) skips the strategy loader.
     ``truncate_ns`` (the lookahead checker): drop every M1 bar at or after it, as if history ended there.
     ``data``: preloaded market data (``load_data``), used instead of reading files where it applies.
-    ``engine``: the results database already open (default: open ``results.database_url``).
+    ``engine``: the results database already open (default: open ``results.database_url``, unless
+    ``open_results`` is False: the records go to a sink that needs no database).
     """
     try:
         parse_server_tz(cfg.backtest.server_timezone)
@@ -115,11 +124,12 @@ def build(
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     cfg.check_symbol_specs()
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
-    engine = engine or db.connect(
-        cfg.results.database_url,
-        connect_timeout=cfg.results.connect_timeout_seconds,
-        statement_timeout=cfg.results.statement_timeout_seconds,
-    )
+    if engine is None and open_results:
+        engine = db.connect(
+            cfg.results.database_url,
+            connect_timeout=cfg.results.connect_timeout_seconds,
+            statement_timeout=cfg.results.statement_timeout_seconds,
+        )
     strategies = load_strategies(cfg, base_dir) if with_strategies else []
 
     m1: dict[str, Bars] = {}

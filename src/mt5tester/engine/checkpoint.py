@@ -71,6 +71,8 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
             "signal_seq": runner.journal.signal_seq,
             "error_seq": runner.journal.error_seq,
             "logged_tb": runner.journal.logged_tb,
+            "sent": runner.journal.owners.sent,  # orders strategies sent themselves (attribution)
+            "daily": runner.journal.daily,  # the daily equity folded so far
             "ctx_now": runner.ctx.now,
         },
     }
@@ -98,6 +100,9 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
     journal.funnel, runner.host.disabled = r["funnel"], r["disabled"]
     journal.signal_seq, journal.error_seq, journal.logged_tb = r["signal_seq"], r["error_seq"], r["logged_tb"]
     journal.recorded = len(c.server.deals)  # the checkpoint is taken with every deal recorded
+    journal.owners.reset(r.get("sent", {}))
+    if "daily" in r:
+        journal.daily = r["daily"]
     runner.ctx.now = r["ctx_now"]
     return int(state["point"]) + 1
 

@@ -128,9 +128,9 @@ class Host:
             valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
         return valid
 
-    def on_trade(self, d: Deal) -> None:
+    def on_trade(self, d: Deal, strategy: str) -> None:
         """on_trade hook of the deal's strategy; its errors follow on_strategy_error like any call."""
-        si = self._index.get(d.strategy)
+        si = self._index.get(strategy)
         if si is None:
             return
         with self.acting(si):

@@ -610,7 +610,8 @@ def run(runner: Runner, tl: Timeline) -> int:
         (e_sl, e_tp),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
-    runner.kernel_seconds = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
+    spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
+    runner.funnel.kernel_seconds = {k: round(v, 4) for k, v in spent.items()}
     if n_pts:
         t = int(x.times[-1])
         state.now = max(state.now, t)
@@ -624,14 +625,13 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     c = runner.c
     state = c.server.state
     m = c.server.inputs
-    names = [runner.host.name(si) for si in range(len(runner.host.slots))]
     cnt = book.cnt
     no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
     comments: dict[int, str] = {}  # "signal N" once per signal id
     filled = C.ORDER_STATE_FILLED
     gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
     digits = [m.specs[sym].digits for sym in x.symbols]
-    for (ticket, sym, typ, t, magic, pos, strat, sid, why), (vol, price, level) in zip(
+    for (ticket, sym, typ, t, magic, pos, _strat, sid, why), (vol, price, level) in zip(
         book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
     ):
         if why == B.REASON_EXPERT:
@@ -641,10 +641,10 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
         state.history_orders.append(
             Order(
                 ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
-                pos, 0, why, text, price, names[strat], sid,
+                pos, 0, why, text, price,
             )
         )  # fmt: skip
-    for (ticket, order, t, typ, entry, pos, sym, strat, sid, magic, csid, why), (
+    for (ticket, order, t, typ, entry, pos, sym, _strat, _sid, magic, csid, why), (
         v,
         p,
         c_,
@@ -658,18 +658,17 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
         else:
             text = _level_comment(why, lvl, digits[sym])
         state.deals.append(
-            Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text,
-                 names[strat], sid, magic)
+            Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text, magic)
         )  # fmt: skip
     positions = []
     n = int(cnt[B.C_POS])
-    for (ticket, sym, typ, t, upd, strat, sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
+    for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
         book.pi[:n].tolist(), book.pf[:n].tolist(), strict=True
     ):
         positions.append(
             Position(
                 ticket, ticket, x.symbols[sym], typ, vol, open_, sl, tp, t, upd, magic, f"signal {csid}",
-                C.POSITION_REASON_EXPERT, swap, names[strat], sid, cursor, False, upd + 1,
+                C.POSITION_REASON_EXPERT, swap, cursor, False, upd + 1,
             )
         )  # fmt: skip
     state.positions = positions
@@ -785,32 +784,6 @@ def _journal(
 
 
 def _journal_deals(runner: Runner) -> None:
-    """The deals the kernel made, as columns (``Journal.deals`` without a Python call per deal: no
-    strategy here has an on_trade hook, see why_not)."""
-    from mt5tester.results import db
-
-    journal = runner.journal
-    deals = runner.c.server.deals[journal.recorded :]
-    journal.recorded += len(deals)
-    if not deals:
-        return
-    fields = (
-        "ticket",
-        "order",
-        "time",
-        "type",
-        "entry",
-        "reason",
-        "position_id",
-        "symbol",
-        "volume",
-        "price",
-    )
-    cols: dict[str, list[Any]] = {f: [getattr(d, f) for d in deals] for f in fields}
-    for f in ("commission", "swap", "profit", "balance", "comment", "strategy", "signal_id"):
-        cols[f] = [getattr(d, f) for d in deals]
-    closed_by = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp"}
-    for entry, why in zip(cols["entry"], cols["reason"], strict=True):
-        if entry != C.DEAL_ENTRY_IN:
-            journal.funnel.closed[closed_by.get(why, "signal")] += 1
-    journal.rec.add_columns(db.deals, cols)
+    """The deals the kernel made, recorded and attributed as the Python loop records them (no strategy
+    here has an on_trade hook, see why_not)."""
+    runner.journal.deals(notify=False)

@@ -16,7 +16,7 @@ from typing import Any
 from mt5tester.engine import checkpoint, kernel
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
-from mt5tester.engine.journal import Journal, RunResult
+from mt5tester.engine.journal import Journal, RunResult, sql_recorder
 from mt5tester.engine.preflight import day_ns
 from mt5tester.engine.router import Router
 from mt5tester.engine.timeline import Point, frozen_gc, m1_bars, points, timeline
@@ -32,13 +32,11 @@ class Runner:
     """The composition root of a run: a journal (records), a host (strategy calls), a router (orders)."""
 
     driver = "auto"  # the kernel (driver b) when the run allows it; "loop"; "kernel" (engine/kernel.py)
-    kernel_seconds: dict[str, float] | None = None  # the kernel's inputs / loop / records, when it ran
 
     def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        resumable = c.cfg.results.checkpoint_seconds is not None  # the SQL recorder unless a sink is given
-        self.rec = sink or Recorder(c.engine, self.run_id, resumable=resumable)
+        self.rec = sink or sql_recorder(c, self.run_id)
         self.journal = Journal(c, self.rec)
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
         self.ctx.regime = lambda symbol: self.router.regime(symbol, self.ctx.now)  # type: ignore[method-assign]
@@ -111,7 +109,7 @@ class Runner:
     def _complete(self, seconds: float) -> RunResult:
         self.host.fold_calls()
         try:
-            self.journal.complete(self.run_id)
+            self.journal.complete()
         except StorageError as e:  # marked failed with the error; resumable from its last checkpoint
             self.journal.finish("failed", f"{type(e).__name__}: {e}")
             raise

@@ -11,7 +11,7 @@ import numpy as np
 
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
-from mt5tester.engine.journal import Funnel, Journal, magic_of, signal_of
+from mt5tester.engine.journal import Funnel, Journal, magic_of
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
@@ -42,6 +42,8 @@ PENDING_KINDS = {
     ("stop", False): C.ORDER_TYPE_SELL_STOP,
 }
 SENT = (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED)
+# Requests that make a new order ticket (the others change or remove an existing one)
+NEW_ORDER_ACTIONS = (C.TRADE_ACTION_DEAL, C.TRADE_ACTION_PENDING, C.TRADE_ACTION_CLOSE_BY)
 
 
 def describe(req: TradeRequest) -> str:
@@ -59,7 +61,6 @@ class Router:
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
         self.mt5 = host.ctx.mt5  # the strategies' MetaTrader5 module: the engine's orders go through it too
         self._own = False  # True while the engine itself sends through order_send (already reviewed)
-        self._magic = {magic_of(si): host.name(si) for si in range(len(host.slots))}
         c.terminal.router = self.route  # every order_send on the terminal comes here
 
     @property
@@ -76,7 +77,7 @@ class Router:
             now=t,
             bar_time=t,
             signals=contexts,
-            owners={p.ticket: p.strategy for p in self.c.server.positions},
+            owners={p.ticket: self.journal.owner(p.identifier)[0] for p in self.c.server.positions},
             server_time=self.c.terminal.market.to_server_s(t),
         )
         return list(self.c.coordinator.review(sigs, ctx))
@@ -96,21 +97,13 @@ class Router:
         return res
 
     def _send(self, req: TradeRequest, strategy: str, sid: int | None = None) -> OrderSendResult:
-        """A strategy's own request, attributed to it; its deals are journaled."""
-        res = self.c.server.send(req, strategy, sid)
+        """A strategy's own request: the journal notes the order as the strategy's (whatever its magic
+        and comment say, as an EA knows its own tickets); its deals are journaled."""
+        res = self.c.server.send(req)
+        if res.retcode in SENT and req.action in NEW_ORDER_ACTIONS:
+            self.journal.owners.note(res.order, strategy, sid)
         self.journal.deals()
         return res
-
-    def _deliver(self, req: TradeRequest) -> OrderSendResult:
-        """The engine's request reaching the server: the strategy and the signal are read back from
-        ``magic`` and ``comment``, as from a live account's history; a close the magic or the comment
-        does not attribute (the circuit breaker's) keeps its position's owner and signal."""
-        strategy, sid = self._magic.get(req.magic), signal_of(req.comment)
-        held = next((p for p in self.c.server.positions if p.ticket == req.position), None)
-        if held is not None:
-            strategy = strategy if strategy is not None else held.strategy
-            sid = sid if sid is not None else held.signal_id
-        return self.c.server.send(req, strategy or "", sid)
 
     def _position_id(self, res: OrderSendResult) -> int | None:
         """The position a filled request opened or changed: its deal's position id (in netting mode an
@@ -174,7 +167,8 @@ class Router:
         name = self.host.name(si)
         opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
         for p in list(self.c.server.positions):
-            if p.symbol == symbol and p.strategy == name and opposite in (-1, p.type):
+            mine = self.journal.owner(p.identifier)[0] == name
+            if p.symbol == symbol and mine and opposite in (-1, p.type):
                 res = self._order_send(_close_request(p, f"signal {sid}", magic_of(si)))
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
@@ -234,16 +228,23 @@ class Router:
             if res.retcode != C.TRADE_RETCODE_DONE:
                 self.funnel.order_failed[f"close: {res.comment}"] += 1
 
-    def close_all_at_end(self, end: int) -> None:
-        """Close what is open at the last quote before ``end`` (the tester's last tick)."""
-        server = self.c.server
-        for p in sorted(server.positions, key=lambda p: p.ticket):
-            bars = self.c.m1[p.symbol]
-            last = int(np.searchsorted(bars.time, end, "left")) - 1
-            when = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
-            price = server.position_profit(p, when)[1]
-            server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")
-            self.journal.deals()
+    def close_all_at_end(self, end: int, inclusive: bool = False) -> None:
+        """``backtest.close_at_end``: close what is open with ``order_send`` (comment "end of run", the
+        position's magic), each at its symbol's last tick before ``end`` (the tester's last tick; with
+        ``inclusive``, at or before ``end``: a script that returned closes at its current quote). The
+        tester closes even when the strategy or script has disconnected its terminal."""
+        server, terminal = self.c.server, self.c.terminal
+        connected, terminal.connected = terminal.connected, True
+        try:
+            for p in sorted(server.positions, key=lambda p: p.ticket):
+                bars = self.c.m1[p.symbol]
+                last = int(np.searchsorted(bars.time, end, "right" if inclusive else "left")) - 1
+                server.now = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
+                res = self._order_send(_close_request(p, "end of run", p.magic))
+                if res.retcode != C.TRADE_RETCODE_DONE:
+                    self.funnel.order_failed[f"close: {res.comment}"] += 1
+        finally:
+            server.now, terminal.connected = end, connected
 
     # ------------------------------------------------------------------ orders a strategy sends itself
     def route(self, req: TradeRequest) -> OrderSendResult:
@@ -256,7 +257,7 @@ class Router:
         """
         if self._own:  # the engine's own request (reviewed already): straight to the server
             self._own = False
-            return self._deliver(req)
+            return self.c.server.send(req)  # attributed from its magic and comment by the journal
         si = self.host.active
         name = self.host.name(si) if si is not None else ""
         self.funnel.order_sends += 1

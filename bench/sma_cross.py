@@ -191,13 +191,14 @@ def cross_column(close: np.ndarray, fast: int, slow: int, tie: float) -> np.ndar
 
 
 class SmaCrossPrepared(Strategy):
-    """Array-prepared signals: ``prepare()`` computes the cross column once; with ``signal_column`` the
-    engine calls the strategy only on the bars where the column is non-zero (the crosses)."""
+    """Array-prepared signals: ``prepare()`` computes the cross column once; its sign is the whole
+    decision (``column_signals``), so the run goes whole inside the compiled kernel (driver b)."""
 
     category = "technical"
     Params = SmaCrossParams
     data_format = "numpy"
     signal_column = "cross"
+    column_signals = True
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
         t0 = time.perf_counter()
@@ -207,12 +208,6 @@ class SmaCrossPrepared(Strategy):
         out = pd.DataFrame({"cross": cross_column(close, p.fast, p.slow, p.tie)}, index=bars.index)
         self.prepare_seconds = getattr(self, "prepare_seconds", 0.0) + time.perf_counter() - t0  # run phase
         return out
-
-    def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
-        c = df["cross"][-1]
-        if c == 0:
-            return []
-        return [Signal(symbol=symbol, direction="buy" if c > 0 else "sell", strategy=self.name)]
 
 
 MT5_CLASSES = {
@@ -605,6 +600,9 @@ def run_mt5tester(
         "loop_seconds": round(t2 - t1, 3),
         "decision_points": run.funnel["decision_points"],
         "mean_call_us": run.funnel.get("mean_call_us", {}).get("sma_cross"),
+        "driver": run.funnel.get("driver"),
+        "driver_reason": run.funnel.get("driver_reason"),
+        "kernel_seconds": run.funnel.get("kernel_seconds"),
     }
     return Result(engine, entries, pnl, t2 - t0, t2 - t1 + prep, extra)
 
@@ -819,6 +817,9 @@ def micro(p: Prepared, tmp: Path, timed: dict[str, Result]) -> dict[str, Any]:
         if name == "mt5tester_prepared" and r.trades:
             m["trades"] = r.trades
             m["us_per_reversal"] = round((r.run_phase_seconds - flat.run_phase_seconds) / r.trades * 1e6, 1)
+            loop = (r.extra.get("kernel_seconds") or {}).get("loop")
+            if loop is not None:  # driver (b): the compiled loop alone, records and structures apart
+                m["kernel_loop_us_per_reversal"] = round(loop / r.trades * 1e6, 2)
         if name == "mt5tester_indicators" and points:
             per_point = flat.run_phase_seconds / points * 1e6
             call = flat.extra.get("mean_call_us") or 0.0

@@ -253,8 +253,18 @@ def test_backtest_symbols_flag_narrows_strategies_that_list_their_own(
 ) -> None:
     raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD", "USDJPY"], end="2024-01-05")
     raw["strategies"] = [
-        {"class": "ma_cross", "name": "fx", "symbols": ["EURUSD", "GBPUSD"], "params": {"fast": 5, "slow": 20}},
-        {"class": "ma_cross", "name": "yen", "symbols": ["USDJPY", "GBPUSD"], "params": {"fast": 5, "slow": 20}},
+        {
+            "class": "ma_cross",
+            "name": "fx",
+            "symbols": ["EURUSD", "GBPUSD"],
+            "params": {"fast": 5, "slow": 20},
+        },
+        {
+            "class": "ma_cross",
+            "name": "yen",
+            "symbols": ["USDJPY", "GBPUSD"],
+            "params": {"fast": 5, "slow": 20},
+        },
         {"class": "ma_cross", "name": "all", "params": {"fast": 5, "slow": 20}},
     ]
     cfg = write_yaml(tmp_path / "c.yaml", raw)

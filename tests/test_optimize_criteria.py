@@ -18,20 +18,28 @@ from mt5tester.results.metrics import compute_metrics
 
 def _m(**kw):
     base = {
-        "final_balance": 11_000.0, "total_net_profit": 1000.0, "gross_profit": 3000.0, "profit_factor": 1.5,
-        "expected_payoff": 10.0, "recovery_factor": 2.0, "sharpe_ratio": 1.2, "equity_dd_relative_pct": 8.0,
+        "final_balance": 11_000.0,
+        "total_net_profit": 1000.0,
+        "gross_profit": 3000.0,
+        "profit_factor": 1.5,
+        "expected_payoff": 10.0,
+        "recovery_factor": 2.0,
+        "sharpe_ratio": 1.2,
+        "equity_dd_relative_pct": 8.0,
         "total_trades": 100,
     }
     return base | kw
 
 
 def test_criteria_read_the_metrics_module_keys():
-    deals = pd.DataFrame({
-        "time": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]),
-        "type": ["balance", "buy", "sell", "buy", "sell"],
-        "direction": ["", "in", "out", "in", "out"],
-        "profit": [10_000.0, 0.0, 300.0, 0.0, -100.0],
-    })
+    deals = pd.DataFrame(
+        {
+            "time": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]),
+            "type": ["balance", "buy", "sell", "buy", "sell"],
+            "direction": ["", "in", "out", "in", "out"],
+            "profit": [10_000.0, 0.0, 300.0, 0.0, -100.0],
+        }
+    )
     m = compute_metrics(deals).to_dict()
     values = {name: fn(m) for name, (fn, _) in CRITERIA.items()}
     assert values["balance"] == pytest.approx(10_200.0)
@@ -54,7 +62,13 @@ def test_complex_criterion_formula():
     # 100 * 0.96433 * (0.25 + 0.4 + 0.4 + 0.84) / 4 = 45.564
     assert complex_criterion(_m()) == pytest.approx(100 * (1 - math.exp(-100 / 30)) * 1.89 / 4)
     assert complex_criterion(_m(total_trades=0)) == 0.0
-    best = _m(profit_factor=5.0, recovery_factor=9.0, sharpe_ratio=4.0, equity_dd_relative_pct=0.0, total_trades=10**6)
+    best = _m(
+        profit_factor=5.0,
+        recovery_factor=9.0,
+        sharpe_ratio=4.0,
+        equity_dd_relative_pct=0.0,
+        total_trades=10**6,
+    )
     assert complex_criterion(best) == pytest.approx(100.0)
 
 
@@ -74,8 +88,12 @@ def test_constraints_min_trades_and_max_drawdown():
 
 def test_rank_best_first_ties_in_pass_order_discarded_last():
     obj = Objective(("balance",), min_trades=10)
-    results = [_m(final_balance=100.0), _m(final_balance=300.0), _m(final_balance=900.0, total_trades=1),
-               _m(final_balance=300.0)]
+    results = [
+        _m(final_balance=100.0),
+        _m(final_balance=300.0),
+        _m(final_balance=900.0, total_trades=1),
+        _m(final_balance=300.0),
+    ]
     assert rank(results, obj) == [1, 3, 0, 2]
 
 

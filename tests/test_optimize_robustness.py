@@ -98,7 +98,9 @@ def test_pbo_noise_is_a_coin_flip_skill_is_not_overfit():
     # the out-of-sample rank of the in-sample winner is uniform and PBO is 1/2 in expectation (Bailey et
     # al. 2017, section 4). One sample's PBO varies widely (the C(S, S/2) splits share blocks): average
     # over seeds.
-    noise_pbo = [pbo_cscv(np.random.default_rng(s).normal(0, 0.01, (400, 20)), n_blocks=8).pbo for s in range(60)]
+    noise_pbo = [
+        pbo_cscv(np.random.default_rng(s).normal(0, 0.01, (400, 20)), n_blocks=8).pbo for s in range(60)
+    ]
     assert 0.4 < float(np.mean(noise_pbo)) < 0.65
     rng = np.random.default_rng(7)
     noise = rng.normal(0, 0.01, (800, 30))
@@ -136,15 +138,21 @@ def test_monte_carlo_skip():
 
 
 def _trials():
-    cfg = parse_optimize({"parameters": {
-        "strategies.s.params.x": {"start": 0, "step": 1, "stop": 4},
-        "strategies.s.params.y": {"start": 0.1, "step": 0.1, "stop": 0.5},
-        "strategies.s.params.z": {"choices": ["a", "b"]},
-    }})
+    cfg = parse_optimize(
+        {
+            "parameters": {
+                "strategies.s.params.x": {"start": 0, "step": 1, "stop": 4},
+                "strategies.s.params.y": {"start": 0.1, "step": 0.1, "stop": 0.5},
+                "strategies.s.params.z": {"choices": ["a", "b"]},
+            }
+        }
+    )
     space = cfg.space()
     rows = [space.params(p) for p in space.grid()]
     df = pd.DataFrame(rows)
-    df["value"] = 100 - (df["strategies.s.params.x"] - 2) ** 2 - 100 * (df["strategies.s.params.y"] - 0.3) ** 2
+    df["value"] = (
+        100 - (df["strategies.s.params.x"] - 2) ** 2 - 100 * (df["strategies.s.params.y"] - 0.3) ** 2
+    )
     df.loc[df["strategies.s.params.z"] == "b", "value"] -= 10
     return space, df
 

@@ -12,14 +12,20 @@ OPTIMUM = {X: 13, Y: 27}
 def quadratic(params):
     """A known synthetic objective: final balance peaks at x = 13, y = 27 on the 41 x 41 integer grid."""
     x, y = params[X], params[Y]
-    return {"final_balance": 1000.0 - (x - 13) ** 2 - (y - 27) ** 2, "total_trades": 50,
-            "equity_dd_relative_pct": 5.0 + abs(x - 20) / 4}
+    return {
+        "final_balance": 1000.0 - (x - 13) ** 2 - (y - 27) ** 2,
+        "total_trades": 50,
+        "equity_dd_relative_pct": 5.0 + abs(x - 20) / 4,
+    }
 
 
 def _cfg(method, budget=None, seed=3, stop=40, **kw):
     raw = {
         "parameters": {X: {"start": 0, "step": 1, "stop": stop}, Y: {"start": 0, "step": 1, "stop": stop}},
-        "method": method, "budget": budget, "seed": seed, **kw,
+        "method": method,
+        "budget": budget,
+        "seed": seed,
+        **kw,
     }
     return parse_optimize(raw)
 

@@ -41,7 +41,11 @@ def test_range_integers_stay_integers_and_single_value_range():
 def test_range_negative_and_tiny_steps_exact():
     assert RangeParam(start=-0.3, step=0.1, stop=0.0).values() == (-0.3, -0.2, -0.1, 0.0)
     assert RangeParam(start=0.0001, step=0.0001, stop=0.0005).values() == (
-        0.0001, 0.0002, 0.0003, 0.0004, 0.0005
+        0.0001,
+        0.0002,
+        0.0003,
+        0.0004,
+        0.0005,
     )
 
 
@@ -62,7 +66,12 @@ def test_choices_keep_order():
 
 def test_grid_enumerates_last_parameter_fastest():
     cfg = parse_optimize(
-        {"parameters": {P: {"start": 1, "step": 1, "stop": 2}, "coordinator.max_positions": {"choices": [5, 9]}}}
+        {
+            "parameters": {
+                P: {"start": 1, "step": 1, "stop": 2},
+                "coordinator.max_positions": {"choices": [5, 9]},
+            }
+        }
     )
     space = cfg.space()
     assert space.size == 4
@@ -92,21 +101,35 @@ def test_forward_accepts_fractions_and_dates():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (_cfg(parameters={P: {"start": 1, "step": 0, "stop": 3}}),
-         f"c.yaml: optimize.parameters.{P}.step: Input should be greater than 0"),
-        (_cfg(parameters={P: {"start": 3, "step": 1, "stop": 1}}),
-         f"c.yaml: optimize.parameters.{P}: stop 1 is below start 3"),
-        (_cfg(parameters={P: {"start": 1, "stpe": 1, "stop": 3}}),
-         f"c.yaml: unknown key 'optimize.parameters.{P}.stpe'"),
+        (
+            _cfg(parameters={P: {"start": 1, "step": 0, "stop": 3}}),
+            f"c.yaml: optimize.parameters.{P}.step: Input should be greater than 0",
+        ),
+        (
+            _cfg(parameters={P: {"start": 3, "step": 1, "stop": 1}}),
+            f"c.yaml: optimize.parameters.{P}: stop 1 is below start 3",
+        ),
+        (
+            _cfg(parameters={P: {"start": 1, "stpe": 1, "stop": 3}}),
+            f"c.yaml: unknown key 'optimize.parameters.{P}.stpe'",
+        ),
         (_cfg(parameters={P: 5}), f"c.yaml: optimize.parameters.{P}: a parameter is"),
-        (_cfg(parameters={P: {"low": 0, "high": 1, "count": 3}}),
-         f"c.yaml: optimize.parameters.{P}.low: Input should be greater than 0"),
-        (_cfg(parameters={P: {"choices": [1, 1]}}),
-         f"c.yaml: optimize.parameters.{P}.choices: choices listed twice: 1"),
-        (_cfg(parameters={"coordinator.max_pos": {"choices": [1]}}),
-         "c.yaml: optimize.parameters.coordinator.max_pos: coordinator has no key 'max_pos'"),
-        (_cfg(parameters={"backtest.leverage": {"choices": [1]}}),
-         "c.yaml: optimize.parameters.backtest.leverage: not a target"),
+        (
+            _cfg(parameters={P: {"low": 0, "high": 1, "count": 3}}),
+            f"c.yaml: optimize.parameters.{P}.low: Input should be greater than 0",
+        ),
+        (
+            _cfg(parameters={P: {"choices": [1, 1]}}),
+            f"c.yaml: optimize.parameters.{P}.choices: choices listed twice: 1",
+        ),
+        (
+            _cfg(parameters={"coordinator.max_pos": {"choices": [1]}}),
+            "c.yaml: optimize.parameters.coordinator.max_pos: coordinator has no key 'max_pos'",
+        ),
+        (
+            _cfg(parameters={"backtest.leverage": {"choices": [1]}}),
+            "c.yaml: optimize.parameters.backtest.leverage: not a target",
+        ),
         (_cfg(method="tpe"), "c.yaml: optimize.budget: method tpe needs a budget"),
         (_cfg(budget=2), "c.yaml: optimize.budget: 2 is below the grid's 3 points"),
         (_cfg(method="nsga2", budget=5), "c.yaml: optimize.objectives: method nsga2 needs two or more"),
@@ -115,10 +138,14 @@ def test_forward_accepts_fractions_and_dates():
         (_cfg(criterion="custom", custom="nocolon"), "c.yaml: optimize.custom: 'nocolon' must be"),
         (_cfg(criterion="sharpe"), "c.yaml: optimize.criterion: Input should be"),
         (_cfg(forward="1/5"), "c.yaml: optimize.forward"),
-        (_cfg(forward="1/2", walk_forward={"folds": 3, "in_sample": "6m"}),
-         "c.yaml: optimize.walk_forward: excludes forward"),
-        (_cfg(walk_forward={"folds": 3, "in_sample": "6 months"}),
-         "c.yaml: optimize.walk_forward.in_sample: String should match"),
+        (
+            _cfg(forward="1/2", walk_forward={"folds": 3, "in_sample": "6m"}),
+            "c.yaml: optimize.walk_forward: excludes forward",
+        ),
+        (
+            _cfg(walk_forward={"folds": 3, "in_sample": "6 months"}),
+            "c.yaml: optimize.walk_forward.in_sample: String should match",
+        ),
         (_cfg(genetic={"population": 2}), "c.yaml: optimize.genetic.population: Input should be greater"),
     ],
 )

@@ -107,3 +107,17 @@ def test_metrics_sink_keeps_deals_and_equity_only_and_builds_daily_curve() -> No
         [float(T0 + 2 * DAY), 10030.0],
     ]
     assert sink.trade_pnl() == [12.5 - 1.0 - 2.0]
+
+
+def test_metrics_sink_keeps_rows_given_as_columns_like_rows_given_one_by_one() -> None:
+    """The compiled kernel hands its rows as columns: the pass keeps the same deals and equity either way."""
+    from mt5tester.results import db
+
+    rows = [{"time": 60_000_000_000 * i, "balance": 1000.0 + i, "equity": 999.5 + i} for i in range(3)]
+    by_row, by_column = MetricsSink(), MetricsSink()
+    for row in rows:
+        by_row.add(db.equity, row)
+    by_column.add_columns(db.equity, {k: [r[k] for r in rows] for k in rows[0]})
+    by_column.add_columns(db.signals, {"time": [1, 2]})  # not kept
+    assert by_column.rows("equity") == by_row.rows("equity") == rows
+    assert by_column.rows("signals") == []

@@ -109,7 +109,9 @@ def test_stitch_additive_continues_from_previous_end():
 def test_stitch_compound_scales_by_returns():
     a = _curve(["2024-01-01", "2024-01-02"], [1000, 1100])
     b = _curve(["2024-01-03", "2024-01-04"], [1000, 1100])
-    assert stitch_equity([a, b], initial=1000, compound=True).tolist() == pytest.approx([1000, 1100, 1100, 1210])
+    assert stitch_equity([a, b], initial=1000, compound=True).tolist() == pytest.approx(
+        [1000, 1100, 1100, 1210]
+    )
 
 
 def test_stitch_refuses_overlapping_folds():

@@ -82,7 +82,6 @@ def test_open_prices_mode_resolves_only_closed_bars_of_the_tested_timeframe() ->
     assert [(d.time, d.price, d.reason) for d in deals] == [(T0 + hour, 1.09950, C.DEAL_REASON_SL)]
 
 
-
 def _real_market() -> MarketData:
     """M1 bars built from recorded ticks; the 10:01 bar's ticks: 10:01:05 (low), :30 (high), :50."""
     rows = [(1.10000, 1.10000, 1.10000, 1.10000), (1.10010, 1.10040, 1.09990, 1.10020)]
@@ -155,7 +154,9 @@ def test_position_opened_inside_a_bar_sees_that_bars_later_ticks_only() -> None:
     assert [(d.time, d.price, d.reason) for d in deals] == [(T0 + MIN + 20 * SEC, 1.09950, C.DEAL_REASON_SL)]
     srv.now = T0 + MIN + 45 * SEC  # after the Low (+20 s) and the High (+40 s): bid 1.10100
     srv.send(buy("EURUSD", 0.1, sl=1.09950, tp=1.10120))
-    assert srv.advance(T0 + 3 * MIN) == []  # the bar's earlier Low is not a trigger; the close 1.10050 is none
+    assert (
+        srv.advance(T0 + 3 * MIN) == []
+    )  # the bar's earlier Low is not a trigger; the close 1.10050 is none
 
 
 def test_sl_added_later_is_not_hit_by_prices_before_it_was_set() -> None:

@@ -109,6 +109,9 @@ def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
     t.add_column("stage")
     t.add_column("count", justify="right")
     t.add_row("decision points (bar closes)", str(funnel["decision_points"]))
+    if "driver" in funnel:
+        why = funnel.get("driver_reason")
+        t.add_row("driver", "kernel (compiled whole run)" if funnel["driver"] == "kernel" else f"loop: {why}")
     t.add_row("strategy calls", str(funnel["strategy_calls"]))
     t.add_row("signals generated", str(funnel["signals_generated"]))
     if funnel.get("strategy_order_sends"):

@@ -55,11 +55,17 @@ class Funnel:
     margin_level_min: float | None = None
     call_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: Counter[str] = field(default_factory=Counter)
+    driver: str = "loop"  # "kernel": the whole run in the compiled kernel (driver b, engine/kernel.py)
+    driver_reason: str | None = None  # why the Python loop ran (the first reason), when it did
+    kernel_seconds: dict[str, float] | None = None  # driver (b): inputs / compiled loop / records
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "decision_points": self.decision_points,
             "strategy_calls": self.strategy_calls,
+            "driver": self.driver,
+            "driver_reason": self.driver_reason,
+            "kernel_seconds": self.kernel_seconds,
             "signals_generated": self.signals,
             "strategy_order_sends": self.order_sends,
             "invalid_signals": self.invalid_signals,

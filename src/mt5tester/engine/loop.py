@@ -4,8 +4,7 @@ A bar that closes at c is seen, as in MT5's tester, on the first tick of the nex
 Per point t: server.advance(t) replays SL/TP, pending orders, swaps and stop-outs before t; the host
 calls each strategy whose bar closed; the router has the coordinator review the signals and sends the
 approved ones as MT5 requests (TradeRequest -> order_send), filled at the tick at t; the journal
-records everything into the sink.
-"""
+records everything into the sink. Driver (b), the whole run in the compiled kernel: engine/kernel.py."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from mt5tester.engine import checkpoint
+from mt5tester.engine import checkpoint, kernel
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
 from mt5tester.engine.journal import Journal, RunResult, sql_recorder
@@ -31,6 +30,8 @@ __all__ = ["RunResult", "Runner", "timeline"]
 
 class Runner:
     """The composition root of a run: a journal (records), a host (strategy calls), a router (orders)."""
+
+    driver = "auto"  # the kernel (driver b) when the run allows it; "loop"; "kernel" (engine/kernel.py)
 
     def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c
@@ -68,6 +69,7 @@ class Runner:
         timer = checkpoint.Timer(self)
         try:
             tl = timeline(c)
+            first = kernel.drive(self, tl) if first == 0 and self.driver != "loop" else first  # driver (b)?
             for point in points(tl, first, self.stop_ns):
                 self._step(point)
                 if progress and point[0] % 256 == 0:

@@ -175,6 +175,7 @@ def run(
     on_start: Callable[[Components, str], None] | None = None,
     script: Script | None = None,
     watch: Watch | None = None,
+    driver: str = "auto",
 ) -> RunResult:
     """Run one backtest and return its result.
 
@@ -187,6 +188,9 @@ def run(
     CLI prints its tables there). ``script``: run an unmodified MetaTrader5-package script instead of
     the config's strategies (``mt5tester run-script``). ``watch``: see ``Watch``. All of them pickle
     (callbacks as far as the caller's functions do), so a run can be shipped to another process.
+    ``driver``: "auto" runs the points inside the compiled kernel when every strategy and rule allows
+    it (the funnel's ``driver``/``driver_reason`` say which ran and why), "loop" always in Python,
+    "kernel" or a ConfigError naming the first reason it cannot.
     """
     from mt5tester.engine.loop import Runner
     from mt5tester.engine.script import run_script
@@ -214,6 +218,7 @@ def run(
     )
     # Runner annotates its sink as the Recorder; any Sink does (results/sink.py).
     runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink))
+    runner.driver = driver
     if watch is not None:
         watch.attach(runner)
     stored = components.engine  # None: the records went to a sink of their own

@@ -9,7 +9,7 @@ metrics-only one) still is a Sink.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -31,6 +31,10 @@ class Sink(Protocol):
     ) -> None: ...
 
     def add(self, table: Table, row: dict[str, Any]) -> None: ...
+
+    def add_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Many rows at once, as equal-length columns (the compiled kernel's deals, signals, equity)."""
+        ...
 
     def flush(self, then: Callable[[Any], object] | None = None) -> None: ...
 

@@ -9,7 +9,7 @@ them) and the equity samples (drawdowns, daily returns), and drops every other r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -48,8 +48,13 @@ class MetricsSink:
         if kept is not None:
             kept.append(row)
 
-    def update_signal(self, signal_id: int, **values: Any) -> None:
-        """Signals are not kept."""
+    def add_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """The compiled kernel's rows, column by column: kept as row dicts only for the kept tables."""
+        kept = self.tables.get(table.name)
+        if kept is None or not columns:
+            return
+        plain = {k: v.tolist() if hasattr(v, "tolist") else list(v) for k, v in columns.items()}
+        kept.extend(dict(zip(plain, values, strict=True)) for values in zip(*plain.values(), strict=True))
 
     def flush(self, then: Callable[[Any], object] | None = None) -> None:
         """Nothing to write (a pass is not resumable on its own: the study resumes by pass)."""

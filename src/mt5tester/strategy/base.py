@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +62,14 @@ class Strategy:
     # the engine then calls generate_signals only on those bars (vectorised strategies run at array
     # speed). The column is proved causal by check-lookahead like any prepared value.
     signal_column: ClassVar[str | None] = None
+    # True: the sign of ``signal_column`` is the whole decision at each of its bars: > 0 a market buy,
+    # < 0 a market sell, of the strategy's volume, closing the strategy's opposite positions first (a
+    # reversal). No ``generate_signals`` is needed, and the run can go whole inside the compiled kernel
+    # (driver b, engine/kernel.py) when its other settings allow.
+    column_signals: ClassVar[bool] = False
+    # With ``column_signals``: SL / TP of each entry, in points from the fill's quote side (None: none).
+    column_sl_points: ClassVar[float | None] = None
+    column_tp_points: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -99,6 +108,15 @@ class Strategy:
         """Called once after the last bar."""
 
     def generate_signals(self, symbol: str, timeframe: Timeframe, df: pd.DataFrame) -> list[Signal]:
+        if self.column_signals and self.signal_column:
+            value = float(np.asarray(df[self.signal_column])[-1])
+            if value == 0 or value != value:  # zero or NaN: no signal
+                return []
+            direction = "buy" if value > 0 else "sell"
+            sl, tp = self.column_sl_points or None, self.column_tp_points or None
+            return [
+                Signal(symbol=symbol, direction=direction, strategy=self.name, sl_points=sl, tp_points=tp)
+            ]
         raise NotImplementedError(f"{type(self).__name__}.generate_signals")
 
 

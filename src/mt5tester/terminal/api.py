@@ -33,6 +33,7 @@ from mt5tester.model.structs import (
 )
 from mt5tester.model.time import MS_NS
 from mt5tester.model.trade import BUY_TYPES, Deal, Order, Position
+from mt5tester.terminal.core import rules
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import TradeServer
 
@@ -198,11 +199,11 @@ class SimTerminal:
             fifo_close=False,
             balance=s.balance,
             credit=0.0,
-            profit=round(equity - s.balance, 2),
+            profit=rules.round_to(equity - s.balance, 2),
             equity=equity,
             margin=margin,
-            margin_free=round(equity - margin, 2),
-            margin_level=round(equity / margin * 100, 2) if margin > 0 else 0.0,
+            margin_free=rules.round_to(equity - margin, 2),
+            margin_level=rules.round_to(equity / margin * 100, 2) if margin > 0 else 0.0,
             margin_so_call=st.margin_call,
             margin_so_so=st.stop_out,
             margin_initial=0.0,
@@ -675,7 +676,9 @@ class SimTerminal:
             self._err(C.RES_E_INVALID_PARAMS, 'Invalid "action" argument' if spec else None)
             return None
         self._ok()
-        return round(self.server.margin_for(spec, float(volume), float(price), self.market.now), 2)
+        return float(
+            rules.round_to(self.server.margin_for(spec, float(volume), float(price), self.market.now), 2)
+        )
 
     def order_calc_profit(
         self, action: int, symbol: str, volume: float, price_open: float, price_close: float

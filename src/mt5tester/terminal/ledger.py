@@ -9,6 +9,7 @@ import numpy as np
 from mt5tester.model import constants as C
 from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.terminal import money
+from mt5tester.terminal.core import rules
 from mt5tester.terminal.records import ServerSettings
 from mt5tester.terminal.state import Market, TradeState
 
@@ -24,7 +25,7 @@ def open_account(settings: ServerSettings) -> TradeState:
 
 
 def round_volume(v: float) -> float:
-    return round(v, 8)
+    return float(rules.round_to(v, 8))
 
 
 def new_ticket(s: TradeState) -> int:
@@ -50,7 +51,7 @@ def add_deal(
     swap: float = 0.0,
     magic: int = 0,
 ) -> Deal:
-    s.balance = round(s.balance + profit + commission + swap, 2)
+    s.balance = float(rules.round_to(s.balance + profit + commission + swap, 2))
     d = Deal(
         s.next_deal, order, t, type_, entry, reason, position_id, symbol, volume, price, commission, swap,
         profit, s.balance, comment, magic,
@@ -108,8 +109,8 @@ def close_part(
     is_buy = p.type == C.POSITION_TYPE_BUY
     profit = money.profit(m, spec, is_buy, volume, p.price_open, price, t)
     share = volume / p.volume
-    swap = round(p.swap * share, 2)
-    p.swap = round(p.swap - swap, 2)
+    swap = float(rules.round_to(p.swap * share, 2))
+    p.swap = float(rules.round_to(p.swap - swap, 2))
     commission = money.commission(m, spec, volume, price, t)
     d = add_deal(
         s, order, t, C.DEAL_TYPE_SELL if is_buy else C.DEAL_TYPE_BUY, entry, reason, p.identifier,
@@ -164,7 +165,7 @@ def execute(
         closed = target.volume
         profit = money.profit(m, spec, target.type == 0, closed, target.price_open, price, t)
         commission = money.commission(m, spec, volume, price, t)
-        swap = round(target.swap, 2)
+        swap = float(rules.round_to(target.swap, 2))
         order.position_id = target.identifier
         d = _order_deal(
             s, order, is_buy, C.DEAL_ENTRY_INOUT, reason, target.identifier, volume, price, t, commission,
@@ -179,8 +180,8 @@ def execute(
     commission = money.commission(m, spec, volume, price, t)
     if target is not None:  # netting: add to the position, volume-weighted open price
         new_volume = round_volume(target.volume + volume)
-        target.price_open = round(
-            (target.price_open * target.volume + price * volume) / new_volume, spec.digits + 3
+        target.price_open = float(
+            rules.netted_open(target.price_open, target.volume, price, volume, spec.digits)
         )
         target.volume, target.time_update = new_volume, t
         if sl or tp:

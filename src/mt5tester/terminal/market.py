@@ -84,6 +84,7 @@ from mt5tester.model.ticks import Ticks
 from mt5tester.model.time import MINUTE_NS, MS_NS, SECOND_NS, parse_server_tz
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.terminal import ticks as tickgen
+from mt5tester.terminal.core import rules
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -316,11 +317,36 @@ class MarketData:
             bars = self._eff[symbol]
             spec = self.specs[symbol]
             bid = float(bars.open[k] if elapsed == 0 else bars.close[k])
-            ask = round(bid + int(bars.spread[k]) * spec.point, spec.digits)
+            ask = float(rules.round_to(bid + int(bars.spread[k]) * spec.point, spec.digits))
             return bid, ask, k, int(time[k]) + (0 if elapsed == 0 else SYNTH_OFFSETS_NS[-1])
         times, bids, asks = self.tick_path(symbol, k)
         m = int(times.searchsorted(t, "right"))
         return float(bids[m - 1]), float(asks[m - 1]), k, int(times[m - 1])
+
+    def quotes_at(self, symbol: str, times: np.ndarray) -> tuple[F64, F64, I64, I64, npt.NDArray[np.bool_]]:
+        """``quote_at`` for many times at once: (bid, ask, M1 row, tick time, has a quote). Whole-minute
+        times of the 1-minute OHLC path are read straight from the bars; any other time asks
+        ``quote_at`` (one rule, two speeds)."""
+        times = np.asarray(times, np.int64)
+        n = len(times)
+        bid, ask = np.zeros(n), np.zeros(n)
+        row, when, has = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_)
+        bars = self._eff[symbol]
+        k = np.searchsorted(bars.time, times, "right") - 1
+        direct = np.zeros(n, np.bool_)
+        if self.ticks.get(symbol) is None and self.tick_seed is None:
+            direct = (k >= 0) & (times == bars.time[np.maximum(k, 0)])
+        idx = np.flatnonzero(direct)
+        kk = k[idx]
+        spec = self.specs[symbol]
+        bid[idx] = bars.open[kk]
+        ask[idx] = rules.round_array(bid[idx] + bars.spread[kk].astype(np.int64) * spec.point, spec.digits)
+        row[idx], when[idx], has[idx] = kk, bars.time[kk], True
+        for i in np.flatnonzero(~direct).tolist():
+            q = self.quote_at(symbol, int(times[i]))
+            if q is not None:
+                bid[i], ask[i], row[i], when[i], has[i] = q[0], q[1], q[2], q[3], True
+        return bid, ask, row, when, has
 
     def tick_path(self, symbol: str, k: int) -> tuple[I64, F64, F64]:
         """(UTC ns, bid, ask) of every tick of M1 row k in the tester mode's path (cached per symbol)."""

@@ -9,6 +9,7 @@ from mt5tester.errors import DataError
 from mt5tester.model import constants as C
 from mt5tester.model.symbol import CalcMode, SwapMode, SymbolSpec
 from mt5tester.model.trade import Position
+from mt5tester.terminal.core import rules
 from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 from mt5tester.terminal.state import Market, TradeState
 
@@ -61,53 +62,61 @@ def _bid_at(m: Market, symbol: str, t: int) -> float:
     return q[0]
 
 
+def conversion(m: Market, spec: SymbolSpec, t: int) -> tuple[int, float]:
+    """(conv kind, rate) turning the symbol's profit currency into deposit currency (spec 5.8)."""
+    dep = m.settings.currency
+    if spec.currency_profit == dep:
+        return rules.CONV_NONE, 1.0
+    if spec.currency_base == dep:
+        return rules.CONV_DIVIDE_CLOSE, 1.0  # USDJPY on a USD account: divide by the closing rate
+    return rules.CONV_RATE, rate(m, spec.currency_profit, t)
+
+
 def profit_raw(
     m: Market, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
 ) -> float:
     """Profit in deposit currency (spec 5.8), unrounded."""
-    raw = (close - open_) * spec.trade_contract_size * volume * (1 if is_buy else -1)
-    dep = m.settings.currency
-    if spec.currency_profit == dep:
-        conv = 1.0
-    elif spec.currency_base == dep:
-        conv = 1.0 / close  # USDJPY on a USD account: divide by the closing rate (spec 5.8)
-    else:
-        conv = rate(m, spec.currency_profit, t)
-    return float(raw * conv)
+    conv, r = conversion(m, spec, t)
+    return float(rules.profit_raw(is_buy, volume, open_, close, spec.trade_contract_size, conv, r))
 
 
 def profit(
     m: Market, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
 ) -> float:
     """Profit in deposit currency, rounded to cents as MT5 does per deal."""
-    return round(profit_raw(m, spec, is_buy, volume, open_, close, t), 2)
+    conv, r = conversion(m, spec, t)
+    return float(rules.profit(is_buy, volume, open_, close, spec.trade_contract_size, conv, r))
+
+
+def margin_factor(m: Market, spec: SymbolSpec, price: float, t: int) -> float:
+    """Deposit units per unit of the margin's currency (spec 5.9): forex margins the base currency,
+    valued at the symbol's own price on a deposit-currency quote; CFDs margin the profit currency."""
+    if spec.trade_calc_mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
+        ccy = spec.currency_margin
+        if ccy != m.settings.currency and spec.currency_profit == m.settings.currency:
+            return price
+        return rate(m, ccy, t)
+    return rate(m, spec.currency_profit, t)
 
 
 def margin_for(m: Market, spec: SymbolSpec, volume: float, price: float, t: int) -> float:
     """Initial margin in deposit currency for ``volume`` lots (spec 5.9)."""
-    contracts = volume * spec.trade_contract_size
-    lev = m.settings.leverage
-    mode = spec.trade_calc_mode
-    if mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
-        mg = contracts * spec.margin_rate / (lev if mode == CalcMode.FOREX else 1)
-        ccy = spec.currency_margin
-        if ccy != m.settings.currency and spec.currency_profit == m.settings.currency:
-            return mg * price  # base currency margin valued at the symbol's own price
-        return mg * rate(m, ccy, t)
-    if mode == CalcMode.CFDLEVERAGE:
-        mg = contracts * price / lev * spec.margin_rate
-    else:  # CFD, CFDINDEX (tick price = tick size here), FUTURES approximated as CFD
-        mg = contracts * price * spec.margin_rate
-    return mg * rate(m, spec.currency_profit, t)
+    return float(
+        rules.margin(
+            int(spec.trade_calc_mode), volume, spec.trade_contract_size, spec.margin_rate,
+            float(m.settings.leverage), price, margin_factor(m, spec, price, t),
+        )
+    )  # fmt: skip
 
 
 def commission(m: Market, spec: SymbolSpec, volume: float, price: float, t: int) -> float:
     if not m.settings.commission_enabled or spec.commission == 0:
         return 0.0
-    if spec.commission_mode == "per_lot":
-        return -round(spec.commission * volume, 2)
-    value = volume * spec.trade_contract_size * price * rate(m, spec.currency_profit, t)
-    return -round(value * spec.commission / 100.0, 2)
+    per_lot = spec.commission_mode == "per_lot"
+    conv = 1.0 if per_lot else rate(m, spec.currency_profit, t)
+    return float(
+        rules.commission(True, spec.commission, per_lot, volume, spec.trade_contract_size, price, conv)
+    )
 
 
 # -------------------------------------------------------------------------------------- account
@@ -126,7 +135,7 @@ def position_profit(m: Market, p: Position, t: int) -> tuple[float, float]:
 
 
 def floating(m: Market, s: TradeState, t: int) -> float:
-    return round(sum((position_profit(m, p, t)[0] + p.swap for p in s.positions), 0.0), 2)
+    return float(rules.round_to(sum((position_profit(m, p, t)[0] + p.swap for p in s.positions), 0.0), 2))
 
 
 def margin(m: Market, s: TradeState, t: int, positions: list[Position] | None = None) -> float:
@@ -160,16 +169,16 @@ def margin_of(m: Market, t: int, positions: list[Position]) -> float:
             total += max(value[0], value[1])
         else:
             total += value[0] + value[1]
-    return round(total, 2)
+    return float(rules.round_to(total, 2))
 
 
 def equity(m: Market, s: TradeState, t: int) -> float:
-    return round(s.balance + floating(m, s, t), 2)
+    return float(rules.round_to(s.balance + floating(m, s, t), 2))
 
 
 def margin_level(m: Market, s: TradeState, t: int) -> float:
     mg = margin(m, s, t)
-    return round(equity(m, s, t) / mg * 100.0, 2) if mg > 0 else 0.0
+    return float(rules.round_to(equity(m, s, t) / mg * 100.0, 2)) if mg > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------- swaps
@@ -180,18 +189,11 @@ def swap_charge(m: Market, p: Position, t: int) -> float:
     mode = spec.swap_mode
     if mode == SwapMode.DISABLED or rate_ == 0:
         return 0.0
-    if mode == SwapMode.POINTS:
-        amount, ccy = rate_ * spec.point * spec.trade_contract_size * p.volume, spec.currency_profit
-    elif mode == SwapMode.CURRENCY_SYMBOL:
-        amount, ccy = rate_ * p.volume, spec.currency_base
-    elif mode == SwapMode.CURRENCY_MARGIN:
-        amount, ccy = rate_ * p.volume, spec.currency_margin
-    elif mode == SwapMode.CURRENCY_DEPOSIT:
-        amount, ccy = rate_ * p.volume, m.settings.currency
-    else:  # INTEREST_CURRENT / INTEREST_OPEN: annual % of the price, 360-day year
-        price = m.prices.bid_before(p.symbol, t) if mode == SwapMode.INTEREST_CURRENT else p.price_open
-        amount, ccy = (
-            rate_ / 100.0 / 360.0 * price * spec.trade_contract_size * p.volume,
-            spec.currency_profit,
-        )
-    return round(amount * rate(m, ccy, t), 2)
+    ccy = {
+        SwapMode.CURRENCY_SYMBOL: spec.currency_base,
+        SwapMode.CURRENCY_MARGIN: spec.currency_margin,
+        SwapMode.CURRENCY_DEPOSIT: m.settings.currency,
+    }.get(mode, spec.currency_profit)
+    price = m.prices.bid_before(p.symbol, t) if mode == SwapMode.INTEREST_CURRENT else p.price_open
+    amount = rules.swap_amount(int(mode), rate_, spec.point, spec.trade_contract_size, p.volume, price)
+    return float(rules.round_to(amount * rate(m, ccy, t), 2))

@@ -35,6 +35,10 @@ class PriceSource(Protocol):
 
     def tick_path(self, symbol: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
+    def quotes_at(
+        self, symbol: str, times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
 
 @dataclass
 class ServerSettings:

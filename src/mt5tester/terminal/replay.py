@@ -17,6 +17,7 @@ from mt5tester.model.time import NEVER_NS
 from mt5tester.model.trade import BUY_TYPES, Deal, Order, Position
 from mt5tester.terminal import kernels, ledger, money
 from mt5tester.terminal import ticks as tickgen
+from mt5tester.terminal.core import rules
 from mt5tester.terminal.records import MINUTE_NS, TickStream
 from mt5tester.terminal.state import Market, TradeState
 
@@ -260,7 +261,7 @@ def _unless_expired(o: Order, hit: tuple[int, int, float, bool, int]) -> tuple[i
 
 def _activate(m: Market, s: TradeState, o: Order, t: int, price: float, index: int) -> Deal | None:
     spec = m.specs[o.symbol]
-    price = round(price, spec.digits)
+    price = float(rules.round_to(price, spec.digits))
     if o.type in (C.ORDER_TYPE_BUY_STOP_LIMIT, C.ORDER_TYPE_SELL_STOP_LIMIT):
         # The stop price was reached: a limit order at `stoplimit` replaces it (spec 5.3).
         ledger.finish_order(s, o, C.ORDER_STATE_FILLED, t)
@@ -344,7 +345,7 @@ def advance(m: Market, s: TradeState, t: int) -> list[Deal]:
             spec = m.specs[p.symbol]
             days = 3 if weekday == spec.swap_rollover3days else (0 if weekday in (0, 6) else 1)
             if days:
-                p.swap = round(p.swap + days * money.swap_charge(m, p, r), 2)
+                p.swap = float(rules.round_to(p.swap + days * money.swap_charge(m, p, r), 2))
     out += _replay(m, s, t)
     s.now = max(s.now, t)
     key = (len(s.deals), s.next_rollover)
@@ -412,7 +413,7 @@ def _replay(m: Market, s: TradeState, t: int) -> list[Deal]:
             _, hit, price, ambiguous, _ = r
             s.ambiguous_bars += int(ambiguous)
             spec = m.specs[p.symbol]
-            price = round(price, spec.digits)
+            price = float(rules.round_to(price, spec.digits))
             if hit == kernels.SL:
                 out.append(
                     ledger.close_position(
@@ -529,7 +530,7 @@ def _stop_out_time(m: Market, s: TradeState, before: int) -> tuple[int, Position
     k = int(below[0])
     victim, _, price = min(profits, key=lambda x: x[1][k])
     spec = m.specs[victim.symbol]
-    return int(times[k]), victim, round(float(price[k]), spec.digits)
+    return int(times[k]), victim, float(rules.round_to(float(price[k]), spec.digits))
 
 
 def _placed(x: Position | Order) -> int:

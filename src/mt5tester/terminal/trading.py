@@ -9,6 +9,7 @@ from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequ
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.trade import BUY_TYPES, PENDING_TYPES, Order, Position
 from mt5tester.terminal import ledger, money
+from mt5tester.terminal.core import rules
 from mt5tester.terminal.state import Market, TradeState
 
 
@@ -20,18 +21,12 @@ def _fail(retcode: int, request: TradeRequest, bid: float = 0.0, ask: float = 0.
 
 def _check_volume(spec: SymbolSpec, volume: float) -> bool:
     """spec 5.6: min <= v <= max and (v - min) a multiple of step."""
-    if volume < spec.volume_min - 1e-12 or volume > spec.volume_max + 1e-12:
-        return False
-    steps = (volume - spec.volume_min) / spec.volume_step
-    return abs(steps - round(steps)) < 1e-7
+    return bool(rules.volume_ok(volume, spec.volume_min, spec.volume_max, spec.volume_step))
 
 
 def _stops_ok(spec: SymbolSpec, is_buy: bool, ref: float, sl: float, tp: float) -> bool:
     """spec 5.5: SL/TP on the right side of ``ref`` and at least the stops level away."""
-    lvl = spec.trade_stops_level * spec.point - 1e-12
-    if is_buy:
-        return (not sl or (ref - sl >= lvl and sl < ref)) and (not tp or (tp - ref >= lvl and tp > ref))
-    return (not sl or (sl - ref >= lvl and sl > ref)) and (not tp or (ref - tp >= lvl and tp < ref))
+    return bool(rules.stops_ok(is_buy, ref, sl, tp, spec.trade_stops_level * spec.point))
 
 
 # ---------------------------------------------------------------------------------- trading
@@ -45,7 +40,7 @@ def _slip(m: Market, s: TradeState, spec: SymbolSpec, price: float, is_buy: bool
         if cfg.slippage_model == "fixed"
         else int(s.rng.integers(0, cfg.slippage_points + 1))
     )
-    return round(price + (pts if is_buy else -pts) * spec.point, spec.digits)
+    return float(rules.slipped(price, pts, is_buy, spec.point, spec.digits))
 
 
 def send(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
@@ -213,29 +208,13 @@ def _placement_ok(
     spec: SymbolSpec, type_: int, price: float, stoplimit: float, bid: float, ask: float
 ) -> bool:
     """spec 5.3/5.5: limits below Ask / above Bid, stops above Ask / below Bid, at the stops level."""
-    lvl = spec.trade_stops_level * spec.point - 1e-12
-    if price <= 0:
-        return False
-    if type_ == C.ORDER_TYPE_BUY_LIMIT:
-        return ask - price >= lvl and price < ask
-    if type_ == C.ORDER_TYPE_SELL_LIMIT:
-        return price - bid >= lvl and price > bid
-    if type_ in (C.ORDER_TYPE_BUY_STOP, C.ORDER_TYPE_BUY_STOP_LIMIT):
-        ok = price - ask >= lvl and price > ask
-        return ok and (type_ == C.ORDER_TYPE_BUY_STOP or 0 < stoplimit <= price)
-    if type_ in (C.ORDER_TYPE_SELL_STOP, C.ORDER_TYPE_SELL_STOP_LIMIT):
-        ok = bid - price >= lvl and price < bid
-        return ok and (type_ == C.ORDER_TYPE_SELL_STOP or stoplimit >= price)
-    return False
+    return bool(rules.placement_ok(type_, price, stoplimit, bid, ask, spec.trade_stops_level * spec.point))
 
 
 def _frozen(spec: SymbolSpec, is_buy: bool, levels: list[float], bid: float, ask: float) -> bool:
     """spec 5.5 freeze level: nothing within trade_freeze_level points of the price can change."""
-    lvl = spec.trade_freeze_level * spec.point
-    if lvl <= 0:
-        return False
-    ref = bid if is_buy else ask
-    return any(x and abs(ref - x) <= lvl for x in levels)
+    ref, lvl = (bid if is_buy else ask), spec.trade_freeze_level * spec.point
+    return any(rules.frozen(ref, float(x), lvl) for x in levels)
 
 
 def _sltp(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
@@ -374,7 +353,7 @@ def check(m: Market, s: TradeState, req: TradeRequest) -> OrderCheckResult:
     if req.action in (C.TRADE_ACTION_DEAL, C.TRADE_ACTION_PENDING) and not req.position:
         extra = Position(0, 0, req.symbol, 0 if is_buy else 1, req.volume, price, 0, 0, s.now, s.now)
         after = money.margin(m, s, s.now, [*s.positions, extra])
-    free = round(equity - after, 2)
-    level = round(equity / after * 100, 2) if after > 0 else 0.0
+    free = float(rules.round_to(equity - after, 2))
+    level = float(rules.round_to(equity / after * 100, 2)) if after > 0 else 0.0
     code, comment = (0, "Done") if free >= 0 else (C.TRADE_RETCODE_NO_MONEY, "No money")
     return OrderCheckResult(code, s.balance, equity, floating, after, free, level, comment, req)

@@ -1,0 +1,789 @@
+"""Driver (b): the decision points of a run inside one compiled loop, for strategies whose signals are
+prepared as arrays (``column_signals``: the sign of ``signal_column`` is the whole decision).
+
+Per point the loop does what the Python loop does (engine/loop.py) with the same compiled rules
+(terminal/core): swap rollovers and the stop-out bound (``replay.advance``), the strategies' exits
+(``Router._close_strategy_positions``), one coordinator review of the entries (the count rules:
+max_positions, per symbol, per strategy), market fills at the quote with fixed slippage and costs
+(``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
+Python trade state and the journal are filled from the arrays (structures are built once, at the end)
+and the run ends as any run does (``Runner._wind_down``).
+
+``why_not(runner)`` names the first thing that keeps a run on driver (a). A case the loop meets but
+does not compile (a stop-out within reach, a closed market, no money, a volume the server refuses)
+stops it: the run then starts over on driver (a) and says why (``KernelDeclined``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numba import njit
+
+from mt5tester.engine.journal import magic_of
+from mt5tester.engine.preflight import ts
+from mt5tester.errors import ConfigError
+from mt5tester.model import constants as C
+from mt5tester.model.symbol import CalcMode
+from mt5tester.model.trade import Deal, Order, Position
+from mt5tester.strategy.base import FusionStrategy, Strategy
+from mt5tester.terminal import kernels, money
+from mt5tester.terminal import replay as replay_mod
+from mt5tester.terminal.core import book as B
+from mt5tester.terminal.core import rules
+from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
+
+if TYPE_CHECKING:
+    from mt5tester.engine.loop import Runner
+    from mt5tester.engine.timeline import Timeline
+
+# Coordinator keys that switch on a rule the kernel does not compile.
+_UNCOMPILED_RULES = (
+    "conflict_policy", "sizing", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
+    "min_free_margin_pct", "min_free_margin", "daily_loss_limit_pct", "max_drawdown_pct", "block_weekends",
+    "sessions", "blocked", "regime_gate", "regime_risk",
+)  # fmt: skip
+_HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
+
+# Why the compiled loop stopped (0: it finished).
+DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE, BAD_STOPS, INSIDE_BAR = 0, 1, 2, 3, 4, 5, 6, 7
+MINUTE = 60_000_000_000
+_STOPPED = {
+    STOP_OUT: "a stop-out came within reach",
+    NO_QUOTE: "a signal met a closed market",
+    NO_MONEY: "an entry lacked free margin (TRADE_RETCODE_NO_MONEY)",
+    BAD_VOLUME: "an entry's volume was refused (TRADE_RETCODE_INVALID_VOLUME)",
+    NO_PRICE: "an open position had no price yet",
+    BAD_STOPS: "an entry's SL/TP was refused (TRADE_RETCODE_INVALID_STOPS)",
+    INSIDE_BAR: "an SL/TP position was opened or scanned inside an M1 bar",
+}
+# Review outcome per signal: approved, or the count rule that rejected it.
+_RULES = {1: "max_positions", 2: "max_positions_per_symbol", 3: "max_positions_per_strategy"}
+
+
+class KernelDeclined(Exception):
+    """The compiled loop met a case it does not compile; the run goes to driver (a)."""
+
+
+def why_not(runner: Runner) -> str | None:
+    """The first reason this run cannot run whole in the kernel (driver b), or None when it can."""
+    c = runner.c
+    if runner.stop_ns is not None or runner.capture is not None:
+        return "the lookahead checker drives the loop"
+    if not c.strategies:
+        return "no strategies"
+    for si, ls in enumerate(c.strategies):
+        s = ls.strategy
+        if isinstance(s, FusionStrategy) or not runner.host.trades[si]:
+            return f"strategy {s.name} is a fusion strategy or a member (trade: false)"
+        if not (s.column_signals and s.signal_column):
+            return f"strategy {s.name} decides in Python (no column_signals)"
+        hook = next((h for h in _HOOKS if getattr(type(s), h) is not getattr(Strategy, h)), None)
+        if hook is not None:
+            return f"strategy {s.name} overrides {hook}()"
+    st = c.server.settings
+    if st.tick_mode != "bars":
+        return f"backtest.tester_mode {c.cfg.backtest.tester_mode} (the kernel runs open_prices and ohlc_m1)"
+    if st.slippage_model == "random":
+        return "random slippage"
+    stops = any(ls.strategy.column_sl_points or ls.strategy.column_tp_points for ls in c.strategies)
+    if stops and c.cfg.backtest.tester_mode != "ohlc_m1":
+        return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
+    if stops and st.intrabar != "pessimistic":
+        return "execution.intrabar_policy ohlc_path with SL/TP"
+    if c.regimes is not None:
+        return "regime detection is on"
+    cc = c.cfg.coordinator
+    key = next((k for k in _UNCOMPILED_RULES if getattr(cc, k)), None)
+    if key is not None:
+        return f"coordinator.{key} is set (the kernel compiles the position-count rules only)"
+    for sym in sorted({s for ls in c.strategies for s in ls.strategy.symbols}):
+        reason = _symbol_reason(c.specs[sym], st.currency)
+        if reason:
+            return f"{sym}: {reason}"
+    return None
+
+
+def _symbol_reason(spec: Any, dep: str) -> str | None:
+    """Conversions the kernel compiles: none or the symbol's own price (no other pair's rate)."""
+    if dep not in (spec.currency_profit, spec.currency_base):
+        return f"profit in {spec.currency_profit} converts through another pair"
+    if _margin_kind(spec, dep) is None:
+        return f"margin in {spec.currency_margin} converts through another pair"
+    if spec.commission and spec.commission_mode != "per_lot" and spec.currency_profit != dep:
+        return "a percent commission converts through another pair"
+    return None
+
+
+def _margin_kind(spec: Any, dep: str) -> int | None:
+    """``money.margin_factor`` as a kind: the position's price, or 1 (already deposit currency)."""
+    if spec.trade_calc_mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
+        if spec.currency_margin != dep and spec.currency_profit == dep:
+            return B.MFAC_PRICE
+        return B.MFAC_ONE if spec.currency_margin == dep else None
+    return B.MFAC_ONE if spec.currency_profit == dep else None
+
+
+# ------------------------------------------------------------------------------------ inputs
+@dataclass
+class Inputs:
+    symbols: list[str]
+    times: np.ndarray
+    starts: np.ndarray
+    ev_si: np.ndarray
+    ev_sym: np.ndarray
+    ev_dir: np.ndarray
+    ev_vol: np.ndarray
+    sample: np.ndarray
+    bid: np.ndarray  # (points, symbols): the quote at each point (quote_at)
+    ask: np.ndarray
+    has: np.ndarray  # a quote exists
+    fresh: np.ndarray  # the server trades on it (not older than MARKET_CLOSED_AFTER_NS)
+    si: np.ndarray
+    sf: np.ndarray
+    r_times: np.ndarray
+    r_days: np.ndarray
+    r_rate: np.ndarray  # (symbols, rollovers): deposit units per unit of the swap's currency
+    r_bid: np.ndarray  # (symbols, rollovers): the bid before the rollover (INTEREST_CURRENT)
+    lo_all: np.ndarray
+    hi_all: np.ndarray
+    ev_sl: np.ndarray  # SL / TP distance in points of each signal (0: none)
+    ev_tp: np.ndarray
+    stops_level: np.ndarray  # per symbol: trade_stops_level as a price distance
+    b_off: np.ndarray  # M1 bars of symbol k: rows b_off[k]:b_off[k + 1] of the b_* columns
+    b_time: np.ndarray
+    b_open: np.ndarray
+    b_high: np.ndarray
+    b_low: np.ndarray
+    b_spread: np.ndarray
+
+
+def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
+    c = runner.c
+    m = c.server.inputs
+    st = m.settings
+    symbols = list(tl.symbols)
+    names = sorted(set(symbols))
+    index = {s: k for k, s in enumerate(names)}
+    ev_sym = np.array([index[symbols[k]] for k in tl.sym.tolist()], np.int64) if len(tl.sym) else tl.sym
+    ev_dir = np.zeros(len(tl.si), np.int64)
+    ev_vol = np.zeros(len(tl.si))
+    for si, ls in enumerate(c.strategies):
+        col = ls.strategy.signal_column
+        assert col is not None
+        for sym in ls.strategy.symbols:
+            mask = (tl.si == si) & (ev_sym == index[sym])
+            values = np.asarray(c.feeds[(si, sym)].extra[col], np.float64)[tl.idx[mask]]
+            ev_dir[mask] = np.where(values > 0, 1, -1)
+        ev_vol[tl.si == si] = float(ls.strategy.volume)
+    n, ns = len(tl.times), len(names)
+    bid, ask = np.zeros((n, ns)), np.zeros((n, ns))
+    has, fresh = np.zeros((n, ns), np.bool_), np.zeros((n, ns), np.bool_)
+    for k, sym in enumerate(names):
+        b, a, row, when, ok = m.prices.quotes_at(sym, tl.times)
+        bid[:, k], ask[:, k], has[:, k] = b, a, ok
+        last = when if st.tick_mode == "real_ticks" else m.prices.m1[sym].time[np.maximum(row, 0)]
+        fresh[:, k] = ok & (tl.times - last <= MARKET_CLOSED_AFTER_NS)
+    tab_i = np.zeros((ns, 7), np.int64)
+    tab_f = np.zeros((ns, 9))
+    dep = st.currency
+    for k, sym in enumerate(names):
+        spec = m.specs[sym]
+        conv = money.conversion(m, spec, 0)[0]
+        tab_i[k] = (
+            spec.digits, int(spec.trade_calc_mode), conv, _margin_kind(spec, dep) or 0,
+            int(spec.commission_mode == "per_lot"), int(spec.swap_mode), spec.swap_rollover3days,
+        )  # fmt: skip
+        tab_f[k] = (
+            spec.trade_contract_size, spec.point, spec.volume_min, spec.volume_max, spec.volume_step,
+            spec.margin_rate, spec.commission, spec.swap_long, spec.swap_short,
+        )  # fmt: skip
+    r_times = np.asarray(m.rollovers, np.int64)
+    r_rate, r_bid = np.zeros((ns, len(r_times))), np.zeros((ns, len(r_times)))
+    for k, sym in enumerate(names):
+        spec = m.specs[sym]
+        if int(spec.swap_mode) == 0 or (spec.swap_long == 0 and spec.swap_short == 0):
+            continue
+        ccy = {2: spec.currency_base, 3: spec.currency_margin, 4: dep}.get(
+            int(spec.swap_mode), spec.currency_profit
+        )
+        for j, r in enumerate(r_times.tolist()):
+            r_rate[k, j] = money.rate(m, ccy, r)
+            if int(spec.swap_mode) == 5:
+                r_bid[k, j] = m.prices.bid_before(sym, r)
+    ext = [replay_mod._extremes(m, sym) for sym in names]
+    sample = tl.sample.astype(np.bool_)
+    ev_sl, ev_tp = np.zeros(len(tl.si)), np.zeros(len(tl.si))
+    for si, ls in enumerate(c.strategies):
+        ev_sl[tl.si == si] = float(ls.strategy.column_sl_points or 0.0)
+        ev_tp[tl.si == si] = float(ls.strategy.column_tp_points or 0.0)
+    m1 = [m.prices.m1[sym] for sym in names]
+    b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
+    flat = {
+        f: np.concatenate([np.asarray(getattr(b, f)) for b in m1]) for f in ("time", "open", "high", "low")
+    }
+    b_spread = np.concatenate([np.asarray(m.prices.spread[sym], np.int64) for sym in names])
+    stops_level = np.array([m.specs[sym].trade_stops_level * m.specs[sym].point for sym in names])
+    return Inputs(
+        names, tl.times, tl.starts, tl.si.astype(np.int64), ev_sym, ev_dir, ev_vol, sample,
+        bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
+        np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev_sl, ev_tp, stops_level, b_off,
+        flat["time"].astype(np.int64), flat["open"].astype(np.float64), flat["high"].astype(np.float64),
+        flat["low"].astype(np.float64), b_spread,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ the compiled loop
+@njit(cache=True)
+def _stop_out_safe(
+    pi: np.ndarray, pf: np.ndarray, n: int, si: np.ndarray, sf: np.ndarray, balance: float, leverage: float,
+    hedging: bool, stop_out: float, percent: bool, lo_all: np.ndarray, hi_all: np.ndarray,
+) -> bool:  # fmt: skip
+    """``replay._stop_out_time``'s first bound: every position at the worst price of its history
+    stays above the stop-out floor (spec 5.11). False: a stop-out may come (not compiled)."""
+    if n == 0:
+        return True
+    mg = B.margin_total(pi, pf, n, si, sf, leverage, hedging, -1, 0, 0.0, 0.0)
+    if mg <= 0.0:
+        return True
+    floor = stop_out / 100.0 * mg if percent else stop_out
+    swaps = 0.0
+    for j in range(n):
+        swaps += pf[j, B.P_SWAP]
+    bound = balance + swaps
+    for j in range(n):
+        sym = pi[j, B.P_SYM]
+        is_buy = pi[j, B.P_TYPE] == 0
+        worst = lo_all[sym] if is_buy else hi_all[sym]
+        bound += rules.profit_raw(
+            is_buy, pf[j, B.P_VOLUME], pf[j, B.P_OPEN], worst, sf[sym, B.F_CONTRACT], si[sym, B.S_CONV], 1.0
+        )
+    return bound > floor
+
+
+@njit(cache=True)
+def _swap_days(weekday: int, roll3: int) -> int:
+    if weekday == roll3:
+        return 3
+    return 0 if weekday == 0 or weekday == 6 else 1
+
+
+@njit(cache=True)
+def _fill(si: np.ndarray, sf: np.ndarray, sym: int, is_buy: bool, bid: float, ask: float, slip: int) -> float:
+    """``trading._slip``: the quote's side, moved ``slip`` points against the trader."""
+    price = ask if is_buy else bid
+    if slip == 0:
+        return price
+    return rules.slipped(price, slip, is_buy, sf[sym, B.F_POINT], si[sym, B.S_DIGITS])
+
+
+@njit(cache=True)
+def _replay_stops(
+    t: int, pi: np.ndarray, pf: np.ndarray, di: np.ndarray, df: np.ndarray, oi: np.ndarray, of: np.ndarray,
+    cnt: np.ndarray, balance: np.ndarray, si: np.ndarray, sf: np.ndarray, commission_on: bool,
+    b_off: np.ndarray, b_time: np.ndarray, b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray,
+    b_spread: np.ndarray, ambiguous: np.ndarray, leverage: float, hedging: bool, stop_out: float,
+    percent: bool, lo_all: np.ndarray, hi_all: np.ndarray,
+) -> int:  # fmt: skip
+    """``replay._replay`` for positions with SL/TP in bar modes on M1 (spec 5.4, 6.1): each position's
+    first hit on the M1 bars closed by t (``kernels.first_trigger``, the pessimistic rule for a bar
+    holding both), then the hits in time order (ties: lower ticket), each after the stop-out bound."""
+    npos = cnt[B.C_POS]
+    h_time, h_ticket = np.empty(npos, np.int64), np.empty(npos, np.int64)
+    h_kind, h_amb, h_price = np.empty(npos, np.int64), np.empty(npos, np.bool_), np.empty(npos)
+    nh = 0
+    for j in range(npos):
+        if pf[j, B.P_SL] == 0.0 and pf[j, B.P_TP] == 0.0:
+            continue
+        sym = pi[j, B.P_SYM]
+        o0, o1 = b_off[sym], b_off[sym + 1]
+        bt = b_time[o0:o1]
+        stop = int(np.searchsorted(bt, t - MINUTE, side="right"))  # Market.complete_index
+        cur = pi[j, B.P_CURSOR]
+        if cur < stop and bt[cur] < pi[j, B.P_UPDATE]:
+            return INSIDE_BAR  # placed inside its cursor's bar: its ticks after the fill come first
+        i, kind, price, amb = kernels.first_trigger(
+            b_open[o0:o1], b_high[o0:o1], b_low[o0:o1], b_spread[o0:o1], sf[sym, B.F_POINT], cur, stop,
+            pi[j, B.P_TYPE] == 0, pf[j, B.P_SL], pf[j, B.P_TP], False,
+        )  # fmt: skip
+        if kind == kernels.NONE:
+            pi[j, B.P_CURSOR] = max(cur, stop)
+            if pi[j, B.P_CURSOR] == stop and stop < o1 - o0 and bt[stop] < t:
+                return INSIDE_BAR  # the M1 bar forming at t: its ticks so far are not compiled
+            continue
+        h_time[nh], h_ticket[nh], h_kind[nh] = bt[i], pi[j, B.P_TICKET], kind
+        h_amb[nh], h_price[nh] = amb, price
+        nh += 1
+    done = np.zeros(nh, np.bool_)
+    for _ in range(nh):
+        best = -1
+        for q in range(nh):  # the earliest hit, then the lowest ticket (the replay's heap order)
+            if done[q]:
+                continue
+            if (
+                best < 0
+                or h_time[q] < h_time[best]
+                or (h_time[q] == h_time[best] and h_ticket[q] < h_ticket[best])
+            ):
+                best = q
+        done[best] = True
+        if not _stop_out_safe(
+            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+        ):
+            return STOP_OUT
+        j = 0
+        while pi[j, B.P_TICKET] != h_ticket[best]:
+            j += 1
+        sym = pi[j, B.P_SYM]
+        ambiguous[0] += h_amb[best]
+        price = rules.round_to(h_price[best], si[sym, B.S_DIGITS])
+        is_sl = h_kind[best] == kernels.SL
+        reason = B.REASON_SL if is_sl else B.REASON_TP
+        level = pf[j, B.P_SL] if is_sl else pf[j, B.P_TP]
+        when = h_time[best]
+        vol = pf[j, B.P_VOLUME]
+        o = B.add_order(
+            oi, of, cnt, sym, 1 if pi[j, B.P_TYPE] == 0 else 0, vol, price, when, pi[j, B.P_MAGIC],
+            pi[j, B.P_STRAT], pi[j, B.P_SID], reason, level,
+        )  # fmt: skip
+        oi[o, B.O_POSITION] = pi[j, B.P_TICKET]
+        B.close_part(
+            pi, pf, di, df, cnt, balance, si, sf, commission_on, j, vol, price, when, oi[o, B.O_TICKET], 0,
+            reason, level,
+        )  # fmt: skip
+    return DONE
+
+
+@njit(cache=True)
+def run_points(
+    times: np.ndarray, starts: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray,
+    ev_vol: np.ndarray, sample: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
+    qfresh: np.ndarray, si: np.ndarray, sf: np.ndarray, r_times: np.ndarray, r_days: np.ndarray,
+    r_rate: np.ndarray, r_bid: np.ndarray, lo_all: np.ndarray, hi_all: np.ndarray, first_rollover: int,
+    sid_base: int, leverage: float, hedging: bool, commission_on: bool, slip: int, stop_out: float,
+    percent: bool,
+    max_pos: int, max_sym: int, max_strat: int, magic_base: int,
+    pi: np.ndarray, pf: np.ndarray, di: np.ndarray, df: np.ndarray, oi: np.ndarray, of: np.ndarray,
+    cnt: np.ndarray, balance: np.ndarray,
+    e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray, e_position: np.ndarray,
+    q_equity: np.ndarray, q_margin: np.ndarray, q_balance: np.ndarray, q_open: np.ndarray,
+    ev_sl: np.ndarray, ev_tp: np.ndarray, stops_level: np.ndarray, b_off: np.ndarray, b_time: np.ndarray,
+    b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
+    e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray,
+) -> tuple[int, int, int]:  # fmt: skip
+    """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
+    nsym = si.shape[0]
+    ri = first_rollover
+    n_r = len(r_times)
+    approved = np.zeros(len(ev_si), np.bool_)
+    for n in range(len(times)):
+        t = times[n]
+        # advance(t): swap rollovers up to t, each after the SL/TP hits and stop-out check before it
+        while ri < n_r and r_times[ri] <= t:
+            code = _replay_stops(
+                r_times[ri], pi, pf, di, df, oi, of, cnt, balance, si, sf, commission_on, b_off, b_time,
+                b_open, b_high, b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all,
+                hi_all,
+            )  # fmt: skip
+            if code != DONE:
+                return code, n, ri
+            if not _stop_out_safe(
+                pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+            ):
+                return STOP_OUT, n, ri
+            weekday = r_days[ri]
+            for j in range(cnt[B.C_POS]):
+                sym = pi[j, B.P_SYM]
+                days = _swap_days(weekday, si[sym, B.S_ROLL3])
+                if days == 0:
+                    continue
+                is_buy = pi[j, B.P_TYPE] == 0
+                rate_ = sf[sym, B.F_SWAP_LONG] if is_buy else sf[sym, B.F_SWAP_SHORT]
+                mode = si[sym, B.S_SWAP_MODE]
+                charge = 0.0
+                if mode != rules.SWAP_DISABLED and rate_ != 0.0:
+                    price = r_bid[sym, ri] if mode == rules.SWAP_INTEREST_CURRENT else pf[j, B.P_OPEN]
+                    amount = rules.swap_amount(
+                        mode, rate_, sf[sym, B.F_POINT], sf[sym, B.F_CONTRACT], pf[j, B.P_VOLUME], price
+                    )
+                    charge = rules.round_to(amount * r_rate[sym, ri], 2)
+                pf[j, B.P_SWAP] = rules.round_to(pf[j, B.P_SWAP] + days * charge, 2)
+            ri += 1
+        code = _replay_stops(
+            t, pi, pf, di, df, oi, of, cnt, balance, si, sf, commission_on, b_off, b_time, b_open, b_high,
+            b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all, hi_all,
+        )  # fmt: skip
+        if code != DONE:
+            return code, n, ri
+        if not _stop_out_safe(
+            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+        ):
+            return STOP_OUT, n, ri
+        e0, e1 = starts[n], starts[n + 1]
+        # exits first: each signal closes its strategy's opposite positions on its symbol
+        for k in range(e0, e1):
+            sym, strat, sid = ev_sym[k], ev_si[k], sid_base + k + 1
+            opposite = 1 if ev_dir[k] > 0 else 0
+            j = 0
+            while j < cnt[B.C_POS]:
+                if pi[j, B.P_SYM] != sym or pi[j, B.P_STRAT] != strat or pi[j, B.P_TYPE] != opposite:
+                    j += 1
+                    continue
+                if not qfresh[n, sym]:
+                    return NO_QUOTE, n, ri
+                vol = pf[j, B.P_VOLUME]
+                if not rules.volume_ok(vol, sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]):
+                    return BAD_VOLUME, n, ri
+                is_buy = opposite == 1  # closing a sell buys
+                price = _fill(si, sf, sym, is_buy, qbid[n, sym], qask[n, sym], slip)
+                o = B.add_order(
+                    oi, of, cnt, sym, 0 if is_buy else 1, vol, price, t, magic_base + strat, strat, sid
+                )
+                B.execute(
+                    pi, pf, di, df, oi, cnt, balance, si, sf, commission_on, o, is_buy, vol, price, t, j
+                )
+        # one review of the entries: the count rules against the book plus the entries approved before
+        n_pos = cnt[B.C_POS]
+        for k in range(e0, e1):
+            sym, strat = ev_sym[k], ev_si[k]
+            total, on_sym, of_strat = n_pos, 0, 0
+            for j in range(n_pos):
+                on_sym += pi[j, B.P_SYM] == sym
+                of_strat += pi[j, B.P_STRAT] == strat
+            for q in range(e0, k):
+                if approved[q]:
+                    total += 1
+                    on_sym += ev_sym[q] == sym
+                    of_strat += ev_si[q] == strat
+            if total >= max_pos:
+                e_status[k], e_value[k] = 1, total
+            elif on_sym >= max_sym:
+                e_status[k], e_value[k] = 2, on_sym
+            elif max_strat > 0 and of_strat >= max_strat:
+                e_status[k], e_value[k] = 3, of_strat
+            else:
+                approved[k] = True
+        # execution of the approved entries, in order
+        for k in range(e0, e1):
+            if not approved[k]:
+                continue
+            sym, strat, sid, vol = ev_sym[k], ev_si[k], sid_base + k + 1, ev_vol[k]
+            is_buy = ev_dir[k] > 0
+            if not qfresh[n, sym]:
+                return NO_QUOTE, n, ri
+            if not rules.volume_ok(vol, sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]):
+                return BAD_VOLUME, n, ri
+            price = _fill(si, sf, sym, is_buy, qbid[n, sym], qask[n, sym], slip)
+            sl, tp = 0.0, 0.0
+            if ev_sl[k] != 0.0 or ev_tp[k] != 0.0:  # Router._stops: points from the quote's side
+                ref = qask[n, sym] if is_buy else qbid[n, sym]
+                sign = 1.0 if is_buy else -1.0
+                point, digits = sf[sym, B.F_POINT], si[sym, B.S_DIGITS]
+                if ev_sl[k] != 0.0:
+                    sl = rules.round_to(ref - sign * ev_sl[k] * point, digits)
+                if ev_tp[k] != 0.0:
+                    tp = rules.round_to(ref + sign * ev_tp[k] * point, digits)
+            o0, o1 = b_off[sym], b_off[sym + 1]
+            cursor = np.searchsorted(b_time[o0:o1], t)  # Market.entry_index
+            inside = cursor > 0 and (cursor == o1 - o0 or b_time[o0 + cursor] > t)
+            if inside and t - b_time[o0 + cursor - 1] < MINUTE:
+                if sl != 0.0 or tp != 0.0:
+                    return INSIDE_BAR, n, ri
+                cursor -= 1
+            target = -1
+            if not hedging:
+                for j in range(cnt[B.C_POS]):
+                    if pi[j, B.P_SYM] == sym:
+                        target = j
+                        break
+            closing = target >= 0 and (pi[target, B.P_TYPE] == 0) != is_buy
+            ref = qbid[n, sym] if is_buy else qask[n, sym]
+            if not closing and not rules.stops_ok(is_buy, ref, sl, tp, stops_level[sym]):
+                return BAD_STOPS, n, ri
+            if not closing or vol > pf[target, B.P_VOLUME] + 1e-9:
+                # spec 5.9 / 3.11: refused when the trade raises the margin beyond the equity
+                npos = cnt[B.C_POS]
+                after = B.margin_total(
+                    pi, pf, npos, si, sf, leverage, hedging, sym, 0 if is_buy else 1, vol, price
+                )
+                now = (
+                    B.margin_total(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0) if npos else 0.0
+                )
+                if after > now:
+                    for j in range(npos):
+                        if not qhas[n, pi[j, B.P_SYM]]:
+                            return NO_PRICE, n, ri
+                    fl = B.floating(pi, pf, npos, si, sf, qbid[n], qask[n])
+                    if rules.round_to(balance[0] + fl, 2) - after < 0.0:
+                        return NO_MONEY, n, ri
+            o = B.add_order(
+                oi, of, cnt, sym, 0 if is_buy else 1, vol, price, t, magic_base + strat, strat, sid
+            )
+            B.execute(
+                pi, pf, di, df, oi, cnt, balance, si, sf, commission_on, o, is_buy, vol, price, t, target,
+                sl, tp, cursor,
+            )  # fmt: skip
+            e_order[k], e_sl[k], e_tp[k] = oi[o, B.O_TICKET], sl, tp
+            e_position[k] = di[cnt[B.C_DEALS] - 1, B.D_POSITION]
+        if sample[n]:
+            npos = cnt[B.C_POS]
+            q_balance[n], q_open[n] = balance[0], npos
+            if npos:
+                for j in range(npos):
+                    if not qhas[n, pi[j, B.P_SYM]]:
+                        return NO_PRICE, n, ri
+                fl = B.floating(pi, pf, npos, si, sf, qbid[n], qask[n])
+                q_equity[n] = rules.round_to(balance[0] + fl, 2)
+                q_margin[n] = B.margin_total(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0)
+            else:
+                q_equity[n], q_margin[n] = balance[0], 0.0
+    _ = nsym
+    return DONE, len(times), ri
+
+
+# ------------------------------------------------------------------------------ the run, and after
+def drive(runner: Runner, tl: Timeline) -> int:
+    """Driver (b) when every strategy and rule allows it: the points of ``tl`` run inside the kernel.
+    Returns the points done (0: the Python loop runs them; the funnel says why)."""
+    reason = why_not(runner)
+    if reason is None:
+        try:
+            done = run(runner, tl)
+        except KernelDeclined as e:
+            reason = str(e)
+        else:
+            runner.funnel.driver = "kernel"
+            return done
+    if runner.driver == "kernel":
+        raise ConfigError(f"driver 'kernel' asked for, but the run cannot use it: {reason}")
+    runner.funnel.driver_reason = reason
+    return 0
+
+
+def run(runner: Runner, tl: Timeline) -> int:
+    """Run every point of ``tl`` in the kernel, then hand its book and rows to the Python side.
+    Returns the number of points run; raises KernelDeclined (nothing changed) on a case not compiled."""
+    c = runner.c
+    st = c.server.settings
+    state = c.server.state
+    t0 = time.perf_counter()
+    x = build_inputs(runner, tl)
+    t1 = time.perf_counter()
+    n_ev, n_pts = len(x.ev_si), len(x.times)
+    cc = c.cfg.coordinator
+    book = B.new_book(
+        cc.max_positions + n_ev + 1, 2 * n_ev + 1, state.balance, state.next_ticket, state.next_deal
+    )
+    e_status, e_value = np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64)
+    e_order, e_position = np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64)
+    q_equity, q_margin, q_balance = np.zeros(n_pts), np.zeros(n_pts), np.zeros(n_pts)
+    q_open = np.zeros(n_pts, np.int64)
+    e_sl, e_tp, ambiguous = np.zeros(n_ev), np.zeros(n_ev), np.zeros(1, np.int64)
+    slip = st.slippage_points if st.slippage_model == "fixed" else 0
+    sid_base = runner.journal.signal_seq
+    code, done, rollover = run_points(
+        x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
+        x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
+        float(st.leverage), st.hedging, st.commission_enabled, slip, float(st.stop_out),
+        st.stop_out_mode == "percent", cc.max_positions, cc.max_positions_per_symbol,
+        cc.max_positions_per_strategy or 0, magic_of(0), book.pi, book.pf, book.di, book.df, book.oi, book.of,
+        book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
+        x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
+        e_sl, e_tp, ambiguous,
+    )  # fmt: skip
+    t2 = time.perf_counter()
+    if code != DONE:
+        raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
+    _materialize(runner, x, book, rollover)
+    state.ambiguous_bars += int(ambiguous[0])
+    _journal(
+        runner,
+        x,
+        e_status,
+        e_value,
+        e_order,
+        e_position,
+        (q_balance, q_equity, q_margin, q_open),
+        (e_sl, e_tp),
+    )
+    # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
+    spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
+    runner.funnel.kernel_seconds = {k: round(v, 4) for k, v in spent.items()}
+    if n_pts:
+        t = int(x.times[-1])
+        state.now = max(state.now, t)
+        runner.ctx.now = t
+        c.terminal.set_time(t)
+    return n_pts
+
+
+def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> None:
+    """The Python trade state from the arrays: deals, history orders, open positions, counters."""
+    c = runner.c
+    state = c.server.state
+    m = c.server.inputs
+    cnt = book.cnt
+    no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
+    comments: dict[int, str] = {}  # "signal N" once per signal id
+    filled = C.ORDER_STATE_FILLED
+    gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
+    digits = [m.specs[sym].digits for sym in x.symbols]
+    for (ticket, sym, typ, t, magic, pos, _strat, sid, why), (vol, price, level) in zip(
+        book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
+    ):
+        if why == B.REASON_EXPERT:
+            text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+        else:
+            text = _level_comment(why, level, digits[sym])
+        state.history_orders.append(
+            Order(
+                ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
+                pos, 0, why, text, price,
+            )
+        )  # fmt: skip
+    for (ticket, order, t, typ, entry, pos, sym, _strat, _sid, magic, csid, why), (
+        v,
+        p,
+        c_,
+        sw,
+        pr,
+        bal,
+        lvl,
+    ) in zip(book.di[:nd].tolist(), book.df[:nd].tolist(), strict=True):
+        if why == B.REASON_EXPERT:
+            text = comments.get(csid) or comments.setdefault(csid, f"signal {csid}")
+        else:
+            text = _level_comment(why, lvl, digits[sym])
+        state.deals.append(
+            Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text, magic)
+        )  # fmt: skip
+    positions = []
+    n = int(cnt[B.C_POS])
+    for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
+        book.pi[:n].tolist(), book.pf[:n].tolist(), strict=True
+    ):
+        positions.append(
+            Position(
+                ticket, ticket, x.symbols[sym], typ, vol, open_, sl, tp, t, upd, magic, f"signal {csid}",
+                C.POSITION_REASON_EXPERT, swap, cursor, False, upd + 1,
+            )
+        )  # fmt: skip
+    state.positions = positions
+    state.balance = float(book.balance[0])
+    state.next_ticket, state.next_deal = int(cnt[B.C_TICKET]), int(cnt[B.C_DEAL])
+    state.next_rollover = rollover
+
+
+def _level_comment(reason: int, level: float, digits: int) -> str:
+    """The comment of an SL/TP close, as the Python replay writes it: "[sl 1.09950]"."""
+    return f"[{'sl' if reason == B.REASON_SL else 'tp'} {level:.{digits}f}]"
+
+
+def _journal(
+    runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
+    e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    stops: tuple[np.ndarray, np.ndarray],
+) -> None:  # fmt: skip
+    """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
+    sink as columns."""
+    from mt5tester.results import db
+
+    journal, host, cc = runner.journal, runner.host, runner.c.cfg.coordinator
+    funnel, rec = journal.funnel, journal.rec
+    slots = host.slots
+    n_ev = len(x.ev_si)
+    point_of = np.repeat(np.arange(len(x.times)), np.diff(x.starts))
+    base = journal.signal_seq
+    limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
+    status: list[str] = []
+    rule: list[str | None] = []
+    reason: list[str | None] = []
+    details: list[dict[str, Any]] = []
+    volume: list[float] = []
+    order_ticket: list[int | None] = []
+    retcode: list[int | None] = []
+    position: list[int | None] = []
+    columns = (x.ev_si.tolist(), x.ev_sym.tolist(), e_status.tolist(), e_value.tolist())
+    for k, (si, sym, code, value) in enumerate(zip(*columns, strict=True)):
+        host._calls[si] += 1
+        if code:
+            name = _RULES[code]
+            extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
+            status.append("rejected")
+            rule.append(name)
+            reason.append(name)
+            details.append({"limit": limits[code], "value": value, **extra})
+            volume.append(0.0)
+            order_ticket.append(None)
+            retcode.append(None)
+            position.append(None)
+            funnel.rejected[name] += 1
+        else:
+            status.append("approved")
+            rule.append(None)
+            reason.append(None)
+            details.append({})
+            volume.append(float(x.ev_vol[k]))
+            order_ticket.append(int(e_order[k]))
+            retcode.append(C.TRADE_RETCODE_DONE)
+            position.append(int(e_position[k]))
+    approved = status.count("approved")
+    funnel.approved += approved
+    funnel.executed += approved
+    strategies = [slots[si][0] for si in x.ev_si.tolist()]
+    nones: list[None] = [None] * n_ev
+    rec.add_columns(
+        db.signals,
+        {
+            "signal_id": list(range(base + 1, base + n_ev + 1)),
+            "time": x.times[point_of].tolist(),
+            "strategy": [s.name for s in strategies],
+            "symbol": [x.symbols[k] for k in x.ev_sym.tolist()],
+            "timeframe": [s.timeframe.name for s in strategies],
+            "direction": ["buy" if d > 0 else "sell" for d in x.ev_dir.tolist()],
+            "order_type": ["market"] * n_ev,
+            "price": nones,
+            "sl": [v or None for v in stops[0].tolist()],
+            "tp": [v or None for v in stops[1].tolist()],
+            "confidence": [1.0] * n_ev,
+            "comment": [""] * n_ev,
+            "tags": [{} for _ in range(n_ev)],
+            "status": status,
+            "rule": rule,
+            "reason": reason,
+            "details": details,
+            "volume": volume,
+            "order_ticket": order_ticket,
+            "retcode": retcode,
+            "position_id": position,
+        },
+    )
+    journal.signal_seq = base + n_ev
+    funnel.signals += n_ev
+    funnel.decision_points += len(x.times)
+    _journal_deals(runner)
+    q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
+    for eq, mg in zip(q_equity.tolist(), q_margin.tolist(), strict=True):
+        if mg > 0:
+            level = rules.round_to(eq / mg * 100, 2)
+            low = funnel.margin_level_min
+            funnel.margin_level_min = level if low is None else min(low, level)
+    rec.add_columns(
+        db.equity,
+        {
+            "time": x.times[x.sample].tolist(),
+            "balance": q_balance.tolist(),
+            "equity": q_equity.tolist(),
+            "margin": q_margin.tolist(),
+            "open_positions": q_open.tolist(),
+        },
+    )
+
+
+def _journal_deals(runner: Runner) -> None:
+    """The deals the kernel made, recorded and attributed as the Python loop records them (no strategy
+    here has an on_trade hook, see why_not)."""
+    runner.journal.deals(notify=False)

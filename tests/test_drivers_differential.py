@@ -1,0 +1,185 @@
+"""Driver (a), the Python loop, and driver (b), the whole run inside the compiled kernel, give the same
+run: identical deals, orders, positions, signals, equity and balance (issue 14). Random signal streams
+(seeded columns), hedging and netting, costs on and off, both bar tester modes, the count rules, and
+stop-outs (which the kernel hands back to the loop: asserted, so the test cannot pass vacuously)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from mt5tester.config import Config
+from mt5tester.engine.run import RunResult, run
+from mt5tester.errors import ConfigError
+from mt5tester.results.memory import MemorySink
+
+from conftest import FIXTURES, base_config
+
+COLUMNS = FIXTURES / "column_strategies.py"
+TABLES = ("deals", "orders", "positions", "signals", "equity")
+SKIP_FUNNEL = ("driver", "driver_reason", "kernel_seconds", "mean_call_us")
+
+
+def _config(data: Path, tmp: Path, **kw: Any) -> Config:
+    return Config.model_validate(_raw(data, tmp, **kw))
+
+
+def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
+    raw = base_config(
+        data, tmp, start="2024-01-02", end=kw.get("end", "2024-01-16"), symbols=kw.get("symbols", ["EURUSD"]),
+        primary_timeframe=kw.get("tf", "M15"), warmup_bars=30, tester_mode=kw.get("mode", "ohlc_m1"),
+        account_mode=kw.get("account", "hedging"), initial_deposit=kw.get("deposit", 10_000.0),
+        leverage=kw.get("leverage", 100),
+    )  # fmt: skip
+    raw["strategies"] = [
+        {
+            "class": f"{COLUMNS}:{'RandomColumnStops' if kw.get('stops') else 'RandomColumn'}",
+            "name": f"rnd{i}",
+            "params": {"seed": seed, "density": kw.get("density", 0.2)},
+            "symbols": kw.get("symbols", ["EURUSD"]),
+            "timeframe": kw.get("tf", "M15"),
+            "volume": round(kw.get("volume", 0.1) * (i + 1), 2),  # unequal: netting reverses
+        }
+        for i, seed in enumerate(kw.get("seeds", [1]))
+    ]
+    if kw.get("costs", True):
+        raw["symbols"] = {"EURUSD": {"commission": 3.5, "swap_long": -6.1, "swap_short": 1.2}}
+    else:
+        raw["execution"] = {"commission": "none"}
+        raw["symbols"] = {s: {"swap_long": 0.0, "swap_short": 0.0} for s in kw.get("symbols", ["EURUSD"])}
+    if kw.get("slippage"):
+        raw.setdefault("execution", {})["slippage"] = {"model": "fixed", "points": kw["slippage"]}
+    if kw.get("limits"):
+        raw["coordinator"] = dict(
+            zip(("max_positions", "max_positions_per_symbol"), kw["limits"], strict=True)
+        )
+    return raw
+
+
+def _both(cfg: Config) -> tuple[RunResult, RunResult]:
+    return run(cfg, sink=MemorySink(), driver="loop"), run(cfg, sink=MemorySink(), driver="auto")
+
+
+def _assert_same(a: RunResult, b: RunResult) -> None:
+    assert a.final_balance == b.final_balance
+    for name in TABLES:
+        x, y = getattr(a, name).reset_index(drop=True), getattr(b, name).reset_index(drop=True)
+        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
+    keep = [k for k in a.funnel if k not in SKIP_FUNNEL]
+    assert {k: a.funnel[k] for k in keep} == {k: b.funnel[k] for k in keep}
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],  # a failing example is printed whole; shrinking takes minutes
+)
+@given(
+    seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=2),
+    density=st.sampled_from([0.05, 0.3]),
+    symbols=st.sampled_from([["EURUSD"], ["EURUSD", "USDJPY"], ["USDJPY", "GBPUSD"]]),
+    tf=st.sampled_from(["M5", "M15", "H1"]),
+    mode=st.sampled_from(["open_prices", "ohlc_m1"]),
+    account=st.sampled_from(["hedging", "netting"]),
+    costs=st.booleans(),
+    volume=st.sampled_from([0.1, 0.3]),
+    slippage=st.sampled_from([0, 2]),
+    limits=st.sampled_from([None, (3, 2), (50, 20)]),
+    stops=st.booleans(),
+)
+def test_drivers_random_streams_identical_runs(
+    demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
+) -> None:
+    # A deposit far from any stop-out: the kernel runs the whole run (stop-outs: the test below).
+    cfg = _config(demo_data, tmp_path_factory.mktemp("d"), deposit=1e6, **kw)
+    a, b = _both(cfg)
+    if kw["stops"] and kw["mode"] == "open_prices":
+        why = "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
+        assert b.funnel["driver_reason"] == why
+    else:
+        assert a.funnel["driver"] == "loop" and b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    assert a.deal_count > 1
+
+
+def test_drivers_netting_reversals_and_rejections_exact(demo_data: Path, tmp_path: Path) -> None:
+    cfg = _config(demo_data, tmp_path, seeds=[5, 6], account="netting", limits=(1, 1), density=0.3)
+    a, b = _both(cfg)
+    assert b.funnel["driver"] == "kernel"
+    _assert_same(a, b)
+    assert b.funnel["rejected"].get("max_positions", 0) > 0
+    assert set(b.deals["entry"]) == {"in", "out"}
+    # without the limits, one strategy's entry nets against the other's position: reduce or reverse
+    a, b = _both(_config(demo_data, tmp_path, seeds=[5, 6], account="netting", density=0.3, deposit=1e6))
+    assert b.funnel["driver"] == "kernel"
+    _assert_same(a, b)
+    assert set(b.deals["entry"]) == {"in", "out", "inout"}
+
+
+def test_driver_stop_out_within_reach_hands_the_run_to_the_loop(demo_data: Path, tmp_path: Path) -> None:
+    # 1 lot of EURUSD at 1:500 on 300: the account is stopped out 3 times; the kernel sees a stop-out
+    # within reach after the first entry and the loop runs the whole run.
+    cfg = _config(demo_data, tmp_path, deposit=300.0, volume=1.0, density=0.02, leverage=500)
+    a, b = _both(cfg)
+    assert (b.funnel["driver"], b.funnel["driver_reason"]) == (
+        "loop",
+        "a stop-out came within reach at 2024-01-03 09:15 UTC",
+    )
+    assert a.funnel["stop_outs"] == b.funnel["stop_outs"] == 3
+    _assert_same(a, b)
+
+
+def test_driver_reasons_name_the_first_obstacle(demo_data: Path, tmp_path: Path) -> None:
+    cfg = _config(demo_data, tmp_path, mode="every_tick")
+    r = run(cfg, sink=MemorySink())
+    assert (r.funnel["driver"], r.funnel["driver_reason"]) == (
+        "loop",
+        "backtest.tester_mode every_tick (the kernel runs open_prices and ohlc_m1)",
+    )
+    raw = base_config(demo_data, tmp_path)  # ma_cross decides in Python
+    r = run(Config.model_validate(raw), sink=MemorySink())
+    assert r.funnel["driver_reason"] == "strategy ma decides in Python (no column_signals)"
+    with pytest.raises(
+        ConfigError, match="driver 'kernel' asked for, but the run cannot use it: strategy ma"
+    ):
+        run(Config.model_validate(raw), sink=MemorySink(), driver="kernel")
+
+
+def test_drivers_same_rows_through_the_sql_recorder(demo_data: Path, tmp_path: Path) -> None:
+    # The default sink: the kernel's columns (Sink.add_columns) read back equal to the loop's rows.
+    cfg = _config(demo_data, tmp_path, seeds=[2, 3], account="netting", deposit=1e6)
+    a, b = run(cfg, driver="loop"), run(cfg)
+    assert b.funnel["driver"] == "kernel"
+    _assert_same(a, b)
+    assert len(b.signals) == b.funnel["signals_generated"] > 0
+
+
+def test_cli_funnel_names_the_driver(demo_data: Path, tmp_path: Path, run_cli: Any) -> None:
+    import yaml
+
+    path = tmp_path / "k.yaml"
+    path.write_text(yaml.safe_dump(_raw(demo_data, tmp_path, deposit=1e6)))
+    code, out = run_cli("backtest", "--config", str(path))[:2]
+    assert code == 0, out
+    assert "kernel (compiled whole run)" in out
+
+
+def test_drivers_sl_tp_hits_identical(demo_data: Path, tmp_path: Path) -> None:
+    # Entries with SL/TP on M1 (ohlc_m1): hits closed by the kernel's replay, as by the loop's.
+    for account in ("hedging", "netting"):
+        cfg = _config(
+            demo_data, tmp_path, seeds=[4, 9], stops=True, account=account, deposit=1e6, density=0.1
+        )
+        a, b = _both(cfg)
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        _assert_same(a, b)
+        closed = b.funnel["closed"]
+        assert closed["sl"] > 0 and closed["tp"] > 0, closed
+        assert set(b.deals["reason"]) >= {"sl", "tp"}

@@ -76,9 +76,13 @@ class FrameSource:
         placement = self._placements.get(n)
         if placement is None:
             placement = self._placements[n] = BlockPlacement(slice(0, n))
-        mgr = SingleBlockManager(new_block(data, placement, ndim=1), index)
-        ser: pd.Series = WindowSeries._from_mgr(mgr, [index])  # type: ignore[attr-defined]
-        object.__setattr__(ser, "_name", name)  # as pandas does: skips NDFrame.__setattr__
+        # What Series._from_mgr does (NDFrame.__init__), written straight into the instance dict: the
+        # Flags object (a weakref to the Series) is made only if asked for (WindowSeries._flags).
+        ser = WindowSeries.__new__(WindowSeries)
+        d = ser.__dict__
+        d["_mgr"] = SingleBlockManager(new_block(data, placement, ndim=1), index)
+        d["_attrs"] = {}
+        d["_name"] = name
         return ser
 
 
@@ -87,13 +91,26 @@ class WindowSeries(pd.Series):
 
     ``np.asarray(series)`` first asks for ``__array_interface__`` and ``__array_struct__``; a Series
     answers through NDFrame.__getattr__, which searches its index for that label (~1 us each). Dunder
-    names are never labels served as attributes here, so they fail at once. Results of operations
-    are plain Series and DataFrames."""
+    names are never labels served as attributes here, so they fail at once. Its ``Flags`` (which holds
+    a weakref to the Series, ~1 us to make) is made only when pandas or the strategy asks for it.
+    Results of operations are plain Series and DataFrames."""
 
     def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
         if name.startswith("__"):
             raise AttributeError(name)
         return super().__getattr__(name)
+
+    @property
+    def _flags(self) -> pd.Flags:  # type: ignore[override]
+        d = self.__dict__
+        flags = d.get("_wf_flags")
+        if flags is None:
+            flags = d["_wf_flags"] = pd.Flags(self, allows_duplicate_labels=True)  # type: ignore[attr-defined]
+        return flags
+
+    @_flags.setter
+    def _flags(self, value: pd.Flags) -> None:
+        self.__dict__["_wf_flags"] = value
 
     @property
     def _constructor(self) -> Any:
@@ -103,6 +120,7 @@ class WindowSeries(pd.Series):
         ser: pd.Series = pd.Series._from_mgr(mgr, axes)  # type: ignore[attr-defined]
         object.__setattr__(ser, "_name", None)  # the caller sets the real name, as in pandas
         return ser
+
 
 
 class WindowFrame(pd.DataFrame):

@@ -179,3 +179,24 @@ def test_materialising_drops_the_source() -> None:
     col = _feed(_bars(), {}).window(10, 40)["close"]
     assert "_wf_src" not in col.__dict__
     assert type(col * 2) is pd.Series
+
+
+def test_flags_are_pandas_flags() -> None:
+    """The window and its columns make their Flags only when asked: the same Flags pandas gives."""
+    feed = _feed(_bars(), {})
+    df = feed.window(10, 40)
+    assert df.flags.allows_duplicate_labels is True
+    col = feed.window(10, 40)["close"]
+    assert col.flags.allows_duplicate_labels is True
+    strict = col.set_flags(allows_duplicate_labels=False)
+    assert strict.flags.allows_duplicate_labels is False
+    assert col.flags.allows_duplicate_labels is True
+    df.flags.allows_duplicate_labels = False
+    assert df.flags.allows_duplicate_labels is False
+    with pytest.raises(pd.errors.DuplicateLabelError):
+        df.set_flags(allows_duplicate_labels=False).reindex([10, 10])
+    col.flags["allows_duplicate_labels"] = False
+    assert col.flags.allows_duplicate_labels is False
+    import pickle
+
+    assert pickle.loads(pickle.dumps(col)).flags.allows_duplicate_labels is False

@@ -86,7 +86,24 @@ class FrameSource:
         return ser
 
 
-class WindowSeries(pd.Series):
+class _LazyFlags:
+    """``Flags`` (it holds a weakref to its frame, ~1 us to make) made only when pandas or the strategy
+    asks for it; NDFrame.__init__ and __setstate__ set it through the setter as before."""
+
+    @property
+    def _flags(self) -> Any:
+        d = self.__dict__
+        flags = d.get("_wf_flags")
+        if flags is None:
+            flags = d["_wf_flags"] = pd.Flags(self, allows_duplicate_labels=True)  # type: ignore[attr-defined]
+        return flags
+
+    @_flags.setter
+    def _flags(self, value: Any) -> None:
+        self.__dict__["_wf_flags"] = value
+
+
+class WindowSeries(_LazyFlags, pd.Series):
     """A column of a window: a plain Series that answers numpy's protocol probes quickly.
 
     ``np.asarray(series)`` first asks for ``__array_interface__`` and ``__array_struct__``; a Series
@@ -101,18 +118,6 @@ class WindowSeries(pd.Series):
         return super().__getattr__(name)
 
     @property
-    def _flags(self) -> pd.Flags:  # type: ignore[override]
-        d = self.__dict__
-        flags = d.get("_wf_flags")
-        if flags is None:
-            flags = d["_wf_flags"] = pd.Flags(self, allows_duplicate_labels=True)  # type: ignore[attr-defined]
-        return flags
-
-    @_flags.setter
-    def _flags(self, value: pd.Flags) -> None:
-        self.__dict__["_wf_flags"] = value
-
-    @property
     def _constructor(self) -> Any:
         return pd.Series
 
@@ -123,7 +128,7 @@ class WindowSeries(pd.Series):
 
 
 
-class WindowFrame(pd.DataFrame):
+class WindowFrame(_LazyFlags, pd.DataFrame):
     """Rows [lo, hi) of a ``FrameSource``'s frame; a plain DataFrame in every respect but cost."""
 
     # Class defaults so an instance pandas builds by itself (copy, pickle) is simply materialised.
@@ -137,7 +142,6 @@ class WindowFrame(pd.DataFrame):
         d = self.__dict__
         d["_wf_src"], d["_wf_lo"], d["_wf_hi"] = src, lo, hi
         d["_attrs"] = {}
-        d["_flags"] = pd.Flags(self, allows_duplicate_labels=True)  # type: ignore[attr-defined]
         return self
 
     # ------------------------------------------------------------------ materialisation

@@ -91,7 +91,9 @@ class Runner:
         cfg = self.c.cfg.coordinator
         if cfg.daily_loss_limit_pct or cfg.max_drawdown_pct:  # the breaker watches equity
             self.c.coordinator.observe(self.c.terminal.market.to_server_s(t))
-        self.router.process(self.host.decide(events, t), t)
+        batch = self.host.decide(events, t)
+        if batch:  # most points trade nothing
+            self.router.process(batch, t)
         if sample:
             self.journal.equity(t)
         self.journal.funnel.decision_points += 1

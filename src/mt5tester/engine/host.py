@@ -4,9 +4,9 @@ applies ``backtest.on_strategy_error`` to exceptions and invalid signals alike."
 
 from __future__ import annotations
 
-from time import perf_counter as _perf_counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import perf_counter as _perf_counter
 from typing import Any
 
 from pydantic import ValidationError

@@ -295,10 +295,20 @@ def test_runs_export_csv_deals_in_mt5_layout(stored: Stored, run_cli, tmp_path: 
 
     assert code == 0, err
     res = json.loads(out)
-    assert res["rows"] == {"deals": 5, "equity": 2, "signals": 2, "strategy_errors": 0}
+    # this stored run has no positions or orders rows: their files are written with headers only
+    assert res["rows"] == {
+        "deals": 5,
+        "positions": 0,
+        "orders": 0,
+        "equity": 2,
+        "signals": 2,
+        "strategy_errors": 0,
+    }
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "deals.csv",
         "equity.csv",
+        "orders.csv",
+        "positions.csv",
         "run.json",
         "signals.csv",
         "strategy_errors.csv",

@@ -384,6 +384,9 @@ class ResultsConfig(_Section):
 
 class ReportConfig(_Section):
     html: bool = True
+    # how a report page gets plotly.js: inlined (offline, ~4.8 MB per file), one shared plotly.min.js
+    # written beside the reports ("directory"), or loaded from the plotly CDN ("cdn", needs a network)
+    plotlyjs: Literal["inline", "directory", "cdn"] = "inline"
 
 
 class LiveConfig(_Section):

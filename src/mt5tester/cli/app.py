@@ -182,7 +182,12 @@ def run_backtest(
     console.print(speed_line(result.m1_bars, result.funnel["decision_points"], result.loop_seconds))
     assert isinstance(result.source, SqlRows)  # the CLI records into the results database
     engine = result.source.engine
-    report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    report = None
+    if cfg.report.html:
+        with console.status("writing the report") as status:  # a spinner with the phase on a terminal
+            report = write_html_report(
+                engine, result.run_id, cfg.results.out_dir, on_phase=lambda p: status.update(f"report: {p}")
+            )
     print_locations(console, engine, result.run_id, report)
     return 0
 

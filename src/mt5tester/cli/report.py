@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -34,7 +33,7 @@ class _RunOrSubcommand(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "RUN_ID [--pdf] [--out DIR] [--db URL]")
+        formatter.write_usage(ctx.command_path, "RUN_ID [--pdf] [--plotlyjs M] [--out DIR] [--db URL]")
         formatter.write_usage(ctx.command_path, "compare RUN_ID RUN_ID... [--out DIR] [--db URL]", "   or: ")
 
 
@@ -69,27 +68,46 @@ def report() -> None:
     "run",
     cls=_ReportRun,
     hidden=True,
-    help="The HTML report of one run (self-contained, offline); --pdf adds an A4 PDF.",
+    help="The HTML report of one run (self-contained and offline by default); --pdf adds the same report "
+    "printed to an A4 PDF by headless Chromium.",
 )
 @click.argument("run_id")
-@click.option("--pdf", is_flag=True, help="also write the PDF report")
+@click.option("--pdf", is_flag=True, help="also write the PDF report (needs chromium on PATH)")
+@click.option(
+    "--plotlyjs",
+    type=click.Choice(["inline", "directory", "cdn"]),
+    help="plotly.js inlined (offline), one shared plotly.min.js beside the reports, or from the CDN "
+    "[default: the run's report.plotlyjs, else inline]",
+)
 @OUT_OPTION
 @DB_OPTION
-def report_run(run_id: str, pdf: bool, out: Path, db_url: str) -> None:
-    from mt5tester.reports.content import open_results_db
-    from mt5tester.reports.html import write_html_report
+def report_run(run_id: str, pdf: bool, plotlyjs: str | None, out: Path, db_url: str) -> None:
+    from mt5tester.reports.content import load_run, open_results_db
+    from mt5tester.reports.html import write_run_html
 
     engine = open_results_db(db_url)
     console = _console()
     t0 = time.perf_counter()
-    path = write_html_report(engine, run_id, out)
-    console.print(f"html: {path} ({_size(path)}, {time.perf_counter() - t0:.1f} s)")
     if pdf:
-        from mt5tester.reports.pdf import write_pdf_report
+        from mt5tester.reports.pdf import find_chromium
 
-        t0 = time.perf_counter()
-        path = write_pdf_report(engine, run_id, out)
-        console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t0:.1f} s)")
+        find_chromium()  # a missing browser fails before any work
+    # a spinner with the phase on a terminal (rich prints nothing of it when piped)
+    with console.status("reading the run") as status:
+
+        def phase(name: str) -> None:
+            status.update(f"report {run_id}: {name}")
+
+        rep = load_run(engine, run_id, phase)  # read and derived once, shared by the HTML and the PDF
+        path = write_run_html(rep, out, plotlyjs, phase)
+        html_s = time.perf_counter() - t0
+        console.print(f"html: {path} ({_size(path)}, {html_s:.1f} s)")
+        if pdf:
+            from mt5tester.reports.pdf import write_run_pdf
+
+            t1 = time.perf_counter()
+            path = write_run_pdf(rep, out, phase)
+            console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t1:.1f} s)")
 
 
 @report.command("compare", help="Runs side by side: metrics, overlaid equity curves, config differences.")
@@ -102,22 +120,5 @@ def report_compare(run_ids: tuple[str, ...], out: Path, db_url: str) -> None:
 
     if len(run_ids) < 2:
         raise click.UsageError("compare needs at least two run ids")
-    engine = open_results_db(db_url)
-    path = write_compare_report(engine, list(run_ids), out)
+    path = write_compare_report(open_results_db(db_url), list(run_ids), out)
     _console().print(f"compare: {path} ({_size(path)})")
-    _live_gap(engine, list(run_ids), out)
-
-
-def _live_gap(engine: Any, run_ids: list[str], out: Path) -> None:
-    """A live/paper session and one backtest: also the trade-by-trade gap (reports/live_compare.py)."""
-    from mt5tester.reports.live_compare import session_ids, write_live_compare
-
-    live = session_ids(engine, run_ids)
-    others = [r for r in run_ids if r not in live]
-    if len(run_ids) != 2 or len(live) != 1:
-        return
-    path, gap = write_live_compare(engine, live[0], others[0], out)
-    console = _console()
-    for key, value in gap.summary.items():
-        console.print(f"{key}: {'-' if value is None else value}")
-    console.print(f"live vs backtest: {path} ({_size(path)})")

@@ -188,11 +188,18 @@ def runs_compare(run_ids: tuple[str, ...], db_url: str | None, as_json: bool) ->
 
 @runs.command(
     "export",
-    help="Write a run's deals (MT5 report layout: `mt5tester metrics deals.csv` reads them), equity, "
-    "signals, strategy errors and run.json to a folder.",
+    help="Write a run's deals (MT5 report layout: `mt5tester metrics deals.csv` reads them), positions "
+    "(trades with MFE/MAE), orders, equity, signals, strategy errors and run.json to a folder.",
 )
 @click.argument("run_id", metavar="RUN")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "quantstats"]),
+    default="csv",
+    show_default=True,
+    help="quantstats: only returns.csv (date,return: daily returns of the equity) for a tearsheet tool",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="folder (default: export_<RUN>)")
 @db_option
 @json_option

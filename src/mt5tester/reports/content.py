@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, MetaData, create_engine, inspect, make_url, select
+from sqlalchemy import Engine, MetaData, Text, create_engine, inspect, make_url, select, type_coerce
 from sqlalchemy import Table as SaTable
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,10 +30,10 @@ from mt5tester.results.metrics import (
     DEAL_BUY,
     DEAL_SELL,
     ENTRY_IN,
+    EPS,
     Mt5Metrics,
     compute_metrics,
-    deals_frame_from_db,
-    run_metrics,
+    mt5_layout,
 )
 
 DEFAULT_DB_URL = DEFAULT_DATABASE_URL  # the one default of every command
@@ -94,7 +95,10 @@ def fmt(kind: str, v: Any) -> str:
     if kind == "dur":
         return str(timedelta(seconds=round(float(v))))
     if kind == "time":
-        return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return str(v)  # a label in a time column (totals rows)
     if kind == "json":
         return json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list) else str(v)
     return str(v)
@@ -137,13 +141,46 @@ def open_results_db(url: str | None = None) -> Engine:
     return engine
 
 
-def _read(engine: Engine, table: SaTable, run_id: str, order: Any = None) -> pd.DataFrame:
-    q = select(table).where(table.c.run_id == run_id)
+SIGNAL_COLUMNS = ("signal_id", "time", "strategy", "symbol", "status", "rule", "reason", "retcode")
+
+
+def _read_signals(engine: Engine, run_id: str) -> pd.DataFrame:
+    """The signals columns the reports show, with ``regime``: the signal's ``tags["regime"]``. The tags
+    come as JSON text and only those naming a regime are decoded (a 30k-signal run decodes none or few)."""
+    t = db.signals
+    cols = [t.c[c] for c in SIGNAL_COLUMNS] + [type_coerce(t.c.tags, Text).label("tags")]
+    with engine.connect() as conn:
+        res = conn.execute(select(*cols).where(t.c.run_id == run_id).order_by(t.c.signal_id))
+        names = list(res.keys())
+        rows = res.all()
+    if not rows:
+        return pd.DataFrame(columns=[*SIGNAL_COLUMNS, "regime"])
+    f = pd.DataFrame(dict(zip(names, (list(c) for c in zip(*rows, strict=True)), strict=True)))
+    text = f.pop("tags").astype(str)
+    named = text.str.contains('"regime"', regex=False)
+    regime = pd.Series(None, index=f.index, dtype=object)
+    if named.any():
+        decoded = text[named].map(json.loads)
+        regime[named] = decoded.map(lambda d: d.get("regime") if isinstance(d, dict) else None)
+    f["regime"] = regime.map(lambda v: None if _missing(v) or v == "" else str(v))
+    return f
+
+
+def _read(
+    engine: Engine, table: SaTable, run_id: str, order: Any = None, columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """One run's rows of ``table`` (all columns, or ``columns``), built column-wise (fast for 100k rows)."""
+    cols = [table.c[c] for c in columns] if columns else list(table.c)
+    q = select(*cols).where(table.c.run_id == run_id)
     if order is not None:
         q = q.order_by(order)
     with engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
-    return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in table.columns])
+        res = conn.execute(q)
+        names = list(res.keys())
+        rows = res.all()
+    if not rows:
+        return pd.DataFrame(columns=names)
+    return pd.DataFrame(dict(zip(names, (list(c) for c in zip(*rows, strict=True)), strict=True)))
 
 
 def _utc(ns: pd.Series) -> pd.Series:
@@ -152,6 +189,8 @@ def _utc(ns: pd.Series) -> pd.Series:
 
 @dataclass
 class RunReport:
+    """One run as the reports show it: read once, derived once, shared by the HTML and the PDF."""
+
     run_id: str
     run: dict[str, Any]
     strategies: pd.DataFrame
@@ -161,9 +200,10 @@ class RunReport:
     errors: pd.DataFrame
     health: pd.DataFrame
     metrics: Mt5Metrics
-    trades: pd.DataFrame  # one row per position (see build_trades)
-    excursions: pd.DataFrame | None  # per-trade MFE/MAE when a trade_excursions table exists
+    trades: pd.DataFrame  # one row per position (see build_trades), with mfe/mae when recorded
+    excursions: pd.DataFrame | None  # per-trade MFE/MAE when the positions table has them
     mt5_deals: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # MT5 layout + strategy
+    orders: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # the orders table, UTC times
 
     @property
     def funnel(self) -> dict[str, Any]:
@@ -177,9 +217,24 @@ class RunReport:
     def currency(self) -> str:
         return str(self.run["currency"])
 
+    @property
+    def server_timezone(self) -> str:
+        """The broker clock of the run (backtest.server_timezone): hours and weekdays are counted on it."""
+        cfg = self.run.get("config") or {}
+        bt = cfg.get("backtest", {}) if isinstance(cfg, dict) else {}
+        return str(bt.get("server_timezone") or "UTC")
 
-def load_run(engine: Engine, run_id: str) -> RunReport:
-    """Read one run and derive what the reports show. StorageError for an unknown run."""
+
+Phase = Callable[[str], None]
+
+
+def _quiet(_phase: str) -> None:
+    pass
+
+
+def load_run(engine: Engine, run_id: str, on_phase: Phase = _quiet) -> RunReport:
+    """Read one run (each table once) and derive what the reports show. StorageError for an unknown run."""
+    on_phase("reading the run")
     try:
         with engine.connect() as conn:
             row = conn.execute(select(db.runs).where(db.runs.c.run_id == run_id)).mappings().first()
@@ -188,21 +243,32 @@ def load_run(engine: Engine, run_id: str) -> RunReport:
         run = dict(row)
         deals = _read(engine, db.deals, run_id, db.deals.c.ticket)
         equity = _read(engine, db.equity, run_id, db.equity.c.time)
-        signals = _read(engine, db.signals, run_id, db.signals.c.signal_id)
+        signals = _read_signals(engine, run_id)
         errors = _read(engine, db.strategy_errors, run_id, db.strategy_errors.c.seq)
         health = _read(engine, db.data_health, run_id)
         strategies = _read(engine, db.run_strategies, run_id)
-        funnel = run.get("funnel") or {}
-        metrics = run_metrics(engine, run_id, float(run["deposit"]), funnel.get("margin_level_min"))
-        mt5_deals = deals_frame_from_db(engine, run_id)
+        orders = _read(engine, db.orders, run_id, db.orders.c.ticket)
         excursions = _read_excursions(engine, run_id)
     except SQLAlchemyError as e:
         raise StorageError(f"cannot read run {run_id}: {e.__class__.__name__}: {e}") from None
     for frame in (deals, equity, signals, errors):
         if len(frame):
             frame["time"] = _utc(frame["time"])
+    for col in ("time_setup", "time_done"):
+        if len(orders):
+            orders[col] = pd.to_datetime(orders[col].astype("Int64"), unit="ns", utc=True)
+    on_phase("computing metrics and trades")
+    funnel = run.get("funnel") or {}
+    mt5_deals = mt5_layout(deals)
+    metrics = compute_metrics(
+        mt5_deals, float(run["deposit"]), equity[["time", "equity"]], funnel.get("margin_level_min")
+    )
     mt5_deals["strategy"] = deals["strategy"].astype(str).to_numpy() if len(deals) else []
     trades = build_trades(deals, signals)
+    if excursions is not None and len(trades):
+        trades = trades.merge(excursions, on="position_id", how="left")
+    else:
+        trades = trades.assign(mfe=np.nan, mae=np.nan)
     mt5_deals["regime"] = (
         mt5_deals["position_id"].map(dict(zip(trades["position_id"], trades["regime"], strict=True)))
         if len(mt5_deals)
@@ -221,6 +287,7 @@ def load_run(engine: Engine, run_id: str) -> RunReport:
         trades,
         excursions,
         mt5_deals,
+        orders,
     )
 
 
@@ -236,7 +303,10 @@ def _read_excursions(engine: Engine, run_id: str) -> pd.DataFrame | None:
     )
     with engine.connect() as conn:
         rows = conn.execute(q).all()
-    return pd.DataFrame(rows, columns=["position_id", "mfe", "mae"]) if rows else None
+    if not rows:
+        return None
+    out = pd.DataFrame(rows, columns=["position_id", "mfe", "mae"])
+    return out.astype({"position_id": "int64", "mfe": float, "mae": float})
 
 
 # --- derived frames ---------------------------------------------------------------------------------------
@@ -261,19 +331,17 @@ TRADE_COLUMNS = [
 ]
 
 
-def _signal_regime(signals: pd.DataFrame) -> dict[int, str]:
+def _signal_regime(signals: pd.DataFrame) -> pd.Series:
     """signal_id -> regime: a ``regime`` column when the table has one, else ``tags["regime"]``."""
-    out: dict[int, str] = {}
     if signals.empty:
-        return out
-    col = signals["regime"] if "regime" in signals.columns else None
-    for i, (sid, tags) in enumerate(zip(signals["signal_id"], signals["tags"], strict=True)):
-        value: Any = col.iloc[i] if col is not None else None
-        if _missing(value) and isinstance(tags, dict):
-            value = tags.get("regime")
-        if not _missing(value) and value != "":
-            out[int(sid)] = str(value)
-    return out
+        return pd.Series([], dtype=object)
+    if "regime" in signals.columns:
+        value = signals["regime"]
+    else:
+        value = signals["tags"].map(lambda t: t.get("regime") if isinstance(t, dict) else None)
+    value = value.where(value.notna() & (value.astype(str) != ""))
+    out = pd.Series(value.to_numpy(), index=signals["signal_id"].astype("int64").to_numpy())
+    return out.dropna().astype(str)
 
 
 def build_trades(deals: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
@@ -281,48 +349,83 @@ def build_trades(deals: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
 
     ``net`` is profit + swap + commission of **all** the position's deals (entry commission included), so
     the trades' nets add up to Total Net Profit. ``holding_s`` is open → last closing deal, None while open.
-    A reversal (in/out) ends the row of the position it reverses.
+    A reversal (in/out) ends the row of the position it reverses. Rows in the order positions opened.
+    One grouped pass over the deals (no Python step per position): a 15k-trade run takes milliseconds.
     """
     if deals.empty:
         return pd.DataFrame(columns=TRADE_COLUMNS)
-    d = deals[deals["type"].isin([DEAL_BUY, DEAL_SELL])]
+    d = deals[deals["type"].isin([DEAL_BUY, DEAL_SELL])].reset_index(drop=True)
+    if d.empty:
+        return pd.DataFrame(columns=TRADE_COLUMNS)
+    pid = d["position_id"].astype("int64")
+    vol = d["volume"].astype(float)
+    price = d["price"].astype(float)
+    is_in = (d["entry"] == ENTRY_IN).to_numpy()
+    is_out = d["entry"].isin(CLOSING_ENTRIES).to_numpy()
+    parts = pd.DataFrame(
+        {
+            "pid": pid,
+            "in_v": vol.where(is_in, 0.0),
+            "in_pv": (price * vol).where(is_in, 0.0),
+            "out_v": vol.where(is_out, 0.0),
+            "out_pv": (price * vol).where(is_out, 0.0),
+            "n_in": is_in.astype(int),
+            "n_out": is_out.astype(int),
+            "commission": d["commission"].astype(float),
+            "swap": d["swap"].astype(float),
+            "profit": d["profit"].astype(float),
+        }
+    )
+    sums = parts.groupby("pid", sort=False).sum()
+    order = pd.Index(pid.unique())  # first appearance = opening order
+    sums = sums.reindex(order)
+    # the opening deal: the first IN of the position, else its first deal of any kind
+    first_any = d.groupby(pid, sort=False).head(1).set_index(pid[d.groupby(pid, sort=False).cumcount() == 0])
+    first_in = d[is_in].groupby(pid[is_in], sort=False).head(1)
+    first_in = first_in.set_index(pid[first_in.index])
+    first = first_in.reindex(order).combine_first(first_any.reindex(order))
+    last_out = d[is_out].groupby(pid[is_out], sort=False).tail(1)
+    last_out = last_out.set_index(pid[last_out.index]).reindex(order)
+    closed = sums["n_out"].to_numpy() > 0
+    in_v, out_v = sums["in_v"].to_numpy(), sums["out_v"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        open_price = np.where(in_v > 0, sums["in_pv"].to_numpy() / in_v, first["price"].to_numpy(float))
+        close_price = np.where(closed & (out_v > 0), sums["out_pv"].to_numpy() / out_v, np.nan)
+    open_time = first["time"]
+    close_time = last_out["time"]
+    reason = last_out["reason"]
     regimes = _signal_regime(signals)
-    rows: list[dict[str, Any]] = []
-    for pid, g in d.groupby("position_id", sort=False):
-        ins = g[g["entry"] == ENTRY_IN]
-        outs = g[g["entry"].isin(CLOSING_ENTRIES)]
-        first = ins.iloc[0] if len(ins) else g.iloc[0]
-        closed = len(outs) > 0
-        in_vol = float(ins["volume"].sum()) if len(ins) else float(first["volume"])
-        sid = first["signal_id"]
-        rows.append(
-            {
-                "position_id": int(str(pid)),
-                "strategy": str(first["strategy"]),
-                "symbol": str(first["symbol"]),
-                "direction": "buy" if int(first["type"]) == DEAL_BUY else "sell",
-                "volume": in_vol,
-                "open_time": first["time"],
-                "open_price": float((ins["price"] * ins["volume"]).sum() / in_vol)
-                if len(ins) and in_vol > 0
-                else float(first["price"]),
-                "close_time": outs["time"].iloc[-1] if closed else None,
-                "close_price": float((outs["price"] * outs["volume"]).sum() / outs["volume"].sum())
-                if closed and outs["volume"].sum() > 0
-                else None,
-                "close_reason": DEAL_REASONS.get(int(outs["reason"].iloc[-1]), str(outs["reason"].iloc[-1]))
-                if closed
-                else "open",
-                "holding_s": (outs["time"].iloc[-1] - first["time"]).total_seconds() if closed else None,
-                "commission": float(g["commission"].sum()),
-                "swap": float(g["swap"].sum()),
-                "profit": float(g["profit"].sum()),
-                "net": float((g["profit"] + g["swap"] + g["commission"]).sum()),
-                "regime": regimes.get(int(sid)) if not _missing(sid) else None,
-                "comment": str(first["comment"]),
-            }
-        )
-    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    sid = pd.to_numeric(first["signal_id"], errors="coerce")
+    out = pd.DataFrame(
+        {
+            "position_id": order.to_numpy(dtype="int64"),
+            "strategy": first["strategy"].astype(str).to_numpy(),
+            "symbol": first["symbol"].astype(str).to_numpy(),
+            "direction": np.where(first["type"].to_numpy() == DEAL_BUY, "buy", "sell"),
+            "volume": np.where(sums["n_in"].to_numpy() > 0, in_v, first["volume"].to_numpy(float)),
+            "open_time": open_time.to_numpy(),
+            "open_price": open_price,
+            "close_time": close_time.to_numpy(),
+            "close_price": close_price,
+            "close_reason": np.where(
+                closed,
+                reason.map(
+                    lambda r: "open" if _missing(r) else DEAL_REASONS.get(int(r), str(int(r)))
+                ).to_numpy(),
+                "open",
+            ),
+            "holding_s": ((close_time - open_time).dt.total_seconds()).to_numpy(),
+            "commission": sums["commission"].to_numpy(),
+            "swap": sums["swap"].to_numpy(),
+            "profit": sums["profit"].to_numpy(),
+            "net": (sums["profit"] + sums["swap"] + sums["commission"]).to_numpy(),
+            "regime": sid.map(regimes).astype(object).where(sid.map(regimes).notna(), None).to_numpy(),
+            "comment": first["comment"].astype(str).to_numpy(),
+        }
+    )
+    out["open_time"] = pd.to_datetime(out["open_time"], utc=True)
+    out["close_time"] = pd.to_datetime(out["close_time"], utc=True)
+    return out[TRADE_COLUMNS]
 
 
 def curve(rep: RunReport) -> pd.DataFrame:
@@ -411,21 +514,42 @@ def metrics_rows(m: Mt5Metrics) -> list[tuple[str, str]]:
     return report_rows(m)
 
 
-def _group_row(frame: pd.DataFrame, deposit: float) -> list[Any]:
-    """trades, net, gross profit, gross loss, PF, win %, expected payoff, long, short: MT5 definitions."""
-    f = frame.assign(balance=np.nan)  # a subset's balance column is not its own balance
-    m = compute_metrics(f, deposit)
-    return [
-        m.total_trades,
-        m.total_net_profit,
-        m.gross_profit,
-        m.gross_loss,
-        m.profit_factor,
-        m.profit_trades_pct,
-        m.expected_payoff,
-        m.long_trades,
-        m.short_trades,
-    ]
+def _group_rows(trading: pd.DataFrame, keys: pd.Series) -> dict[str, list[Any]]:
+    """Per key: trades, net, gross profit, gross loss, PF, win %, expected payoff, long, short, with the MT5
+    definitions of ``compute_metrics`` (spec 6.6 confirmed 1-5) in one grouped pass: a trade is a closing
+    deal, its result that deal's profit + swap + commission, 0.00 a win; gross profit / loss sum the net of
+    every trading deal, entries included; a closing sell ends a long."""
+    net = (
+        trading["profit"].astype(float) + trading["swap"].astype(float) + trading["commission"].astype(float)
+    )
+    closing = trading["direction"].isin(CLOSING_ENTRIES)
+    f = pd.DataFrame(
+        {
+            "key": keys.to_numpy(),
+            "trades": closing.astype(int).to_numpy(),
+            "gp": net.where(net > 0, 0.0).to_numpy(),
+            "gl": net.where(net < 0, 0.0).to_numpy(),
+            "wins": (closing & (net >= -EPS)).astype(int).to_numpy(),
+            "long": (closing & (trading["type"] == DEAL_SELL)).astype(int).to_numpy(),
+        }
+    )
+    g = f.groupby("key", sort=True).sum()
+    out: dict[str, list[Any]] = {}
+    columns = (g[c].tolist() for c in ("trades", "gp", "gl", "wins", "long"))
+    for name, n, gp, gl, wins, longs in zip(g.index, *columns, strict=True):
+        total = float(gp) + float(gl)
+        out[str(name)] = [
+            int(n),
+            total,
+            float(gp),
+            float(gl),
+            float(gp) / -float(gl) if gl < -EPS else None,
+            int(wins) / int(n) * 100.0 if n else None,
+            total / int(n) if n else None,
+            int(longs),
+            int(n) - int(longs),
+        ]
+    return out
 
 
 BREAKDOWN_COLS = [
@@ -446,11 +570,11 @@ def breakdown(rep: RunReport, key: str, title: str) -> Table:
     d = rep.mt5_deals
     trading = d[d["type"].isin([DEAL_BUY, DEAL_SELL])] if len(d) else d
     rows: list[list[Any]] = []
+    total = None
     if len(trading):
-        keys = trading[key].fillna("(none)").astype(str)
-        for name in sorted(keys.unique()):
-            rows.append([name, *_group_row(trading[keys == name], rep.deposit)])
-    total = ["all", *_group_row(trading, rep.deposit)] if len(trading) else None
+        groups = _group_rows(trading, trading[key].fillna("(none)").astype(str))
+        rows = [[name, *values] for name, values in groups.items()]
+        total = ["all", *_group_rows(trading, pd.Series("all", index=trading.index))["all"]]
     return Table(title, [Col(key), *BREAKDOWN_COLS], rows, total=total)
 
 

@@ -1,4 +1,6 @@
-"""The HTML report of one run: one self-contained file (plotly.js inlined once, nothing fetched), from the DB.
+"""The HTML report of one run, from the DB: offline and self-contained by default (plotly.js inlined once,
+nothing fetched); ``report.plotlyjs: directory`` shares one plotly.min.js beside many reports, ``cdn``
+loads it from the plotly CDN.
 
 Every text that comes from a user (strategy names, comments, tags, symbols, config values) passes through
 ``html.escape`` before it reaches the page, and through the same escaping before it reaches a chart (plotly
@@ -9,32 +11,25 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
-from plotly.subplots import make_subplots
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from sqlalchemy import Engine
 
+from mt5tester.reports import figures
+from mt5tester.reports.analysis import deals_grid, health_rows, orders_grid, trades_grid
 from mt5tester.reports.content import (
     MFE_MAE_NOTE,
-    MONTHS,
     RunReport,
     Table,
     breakdown,
     config_text,
-    curve,
-    downsample,
-    drawdown_pct,
     errors_table,
-    excursion_frame,
     fmt,
-    funnel_stages,
     funnel_table,
-    health_table,
-    holding_times_s,
     load_run,
     metrics_rows,
     monthly_returns,
@@ -44,10 +39,15 @@ from mt5tester.reports.content import (
     sort_value,
     strategies_table,
     summary_rows,
-    trades_table,
 )
+from mt5tester.reports.grid import GRID_JS, grid_html
+from mt5tester.reports.prices import load_candles
 
-HTML_TRADES_LIMIT = 5000  # rows of the trades table in the page; the totals always cover every trade
+PRINT_ROWS = 100  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
+NO_REGIMES = "no regime data: no signal of this run carries a regime (config section regime:)"
+PRINT_MARKERS = 600  # trades marked per chart in print (the HTML marks all)
+PLOTLYJS_MODES = ("inline", "directory", "cdn")
+PLOTLY_FILE = "plotly.min.js"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 CSS = """
@@ -67,6 +67,11 @@ table.sortable th:hover{background:#dde5ee} .note,.empty{color:#666;font-size:12
 .chart{background:#fff;border:1px solid #d5dbe1;margin:10px 0;min-height:200px}
 pre{background:#fff;border:1px solid #d5dbe1;padding:10px;font-size:12px;overflow:auto;max-height:600px}
 .scroll{max-height:640px;overflow:auto;display:inline-block;max-width:100%}
+.grid-bar{font-size:12.5px;margin:6px 0;display:flex;flex-wrap:wrap;gap:10px;align-items:center}
+.grid-bar select,.grid-bar button{font-size:12.5px} .grid-count{color:#444} .grid td{white-space:nowrap}
+nav .pages{float:right} nav .pages a{font-weight:600}
+@media print{nav,.grid-bar{display:none} body{background:#fff} .chart{break-inside:avoid}
+ .scroll{max-height:none;overflow:visible} section{break-before:auto} h2{break-after:avoid}}
 """
 
 # click a header to sort its table (numbers by data-v, text otherwise); totals in <tfoot> stay put
@@ -156,141 +161,98 @@ def metrics_html(rows: list[tuple[str, str]]) -> str:
 
 
 class Charts:
-    """Collects plotly figures as divs (plotly.js itself is inlined once by ``page``)."""
+    """Collects plotly figures as divs (plotly.js itself is included once by ``page``). ``static``: the
+    printed (PDF) page, charts at a fixed width without hover or zoom."""
 
-    def __init__(self) -> None:
+    def __init__(self, static: bool = False) -> None:
         self.count = 0
+        self.static = static
 
     def html(self, fig: go.Figure, height: int = 380) -> str:
         self.count += 1
-        fig.update_layout(
-            height=height, template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 40}, hovermode="x"
-        )
+        fig.update_layout(height=height, template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 40})
+        if fig.layout.hovermode is None:
+            fig.update_layout(hovermode="x")
+        config: dict[str, Any] = dict(PLOTLY_CONFIG)
+        if self.static:
+            fig.update_layout(width=1040)
+            config = {"staticPlot": True, "responsive": False}
         div = fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}", config=PLOTLY_CONFIG
+            full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}", config=config
         )
         return f"<div class='chart'>{div}</div>"
 
 
-def page(title: str, header: str, nav: list[tuple[str, str]], body: str, charts: int) -> str:
+def plotly_script(mode: str) -> str:
+    """The script element that brings plotly.js: inlined, the shared file beside the page, or the CDN."""
+    if mode == "inline":
+        return f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+    if mode == "directory":
+        return f"<script src='{PLOTLY_FILE}' charset='utf-8'></script>"
+    if mode == "cdn":
+        url = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+        return f"<script src='{url}' charset='utf-8'></script>"
+    raise ValueError(f"report.plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}, not {mode!r}")
+
+
+def write_plotly_file(out_dir: Path) -> Path:
+    """The one plotly.min.js that every report in ``out_dir`` loads (``plotlyjs: directory``); rewritten
+    only when missing or from another plotly version."""
+    path = Path(out_dir) / PLOTLY_FILE
+    js = get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(js.encode("utf-8")):
+        path.write_text(js, encoding="utf-8")
+    return path
+
+
+def page(
+    title: str,
+    header: str,
+    nav: list[tuple[str, str]],
+    body: str,
+    charts: int,
+    plotlyjs: str = "inline",
+    pages: list[tuple[str, str]] | None = None,
+) -> str:
+    """A report page. ``pages``: links to sibling pages (href, label) at the right of the navigation, the
+    place of the optimization page and others."""
     links = "".join(f"<a href='#{a}'>{esc(label)}</a>" for a, label in nav)
+    others = "".join(f"<a href='{esc(href)}'>{esc(label)}</a>" for href, label in pages or [])
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<meta name='mt5tester-charts' content='{charts}'>"
         f"<title>{esc(title)}</title><style>{CSS}</style>"
-        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
-        f"<header><h1>{header}</h1></header><nav>{links}</nav><main>{body}</main>"
-        f"<script>{SORT_JS}</script></body></html>"
+        f"{plotly_script(plotlyjs)}</head><body>"
+        f"<header><h1>{header}</h1></header><nav><span class='pages'>{others}</span>{links}</nav>"
+        f"<main>{body}</main><script>{SORT_JS}</script><script>{GRID_JS}</script></body></html>"
     )
 
 
-# --- the figures ------------------------------------------------------------------------------------------
-def equity_figure(rep: RunReport) -> go.Figure:
-    c = curve(rep)
-    t, (eq, bal) = downsample(c["time"], [c["equity"].to_numpy(float), c["balance"].to_numpy(float)])
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(x=t, y=bal, name="balance", line={"shape": "hv", "width": 1.5, "color": "#1f77b4"})
-    )
-    fig.add_trace(go.Scatter(x=t, y=eq, name="equity", line={"width": 1, "color": "#2ca02c"}))
-    fig.update_layout(title=f"Balance and equity ({esc(rep.currency)})", yaxis_title=esc(rep.currency))
-    return fig
+Phase = Callable[[str], None]
 
 
-def drawdown_figure(rep: RunReport) -> go.Figure:
-    c = curve(rep)
-    dd = drawdown_pct(c["equity"], rep.deposit)
-    t, (dds,) = downsample(c["time"], [dd])
-    fig = go.Figure(
-        go.Scatter(x=t, y=dds, name="drawdown %", fill="tozeroy", line={"color": "#d62728", "width": 1})
-    )
-    fig.update_layout(title="Equity drawdown from the running peak (%)", yaxis_title="%", showlegend=False)
-    return fig
+def _quiet(_phase: str) -> None:
+    pass
 
 
-def monthly_figure(rep: RunReport) -> go.Figure:
-    m = monthly_returns(rep)
-    years = sorted(m["year"].unique().tolist()) if len(m) else []
-    z = np.full((len(years), 12), np.nan)
-    for year, month, pct in zip(m["year"].tolist(), m["month"].tolist(), m["pct"].tolist(), strict=True):
-        z[years.index(year), int(month) - 1] = pct
-    text = [["" if np.isnan(v) else f"{v:.2f}%" for v in row] for row in z]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=MONTHS,
-            y=[str(y) for y in years],
-            text=text,
-            texttemplate="%{text}",
-            colorscale="RdYlGn",
-            zmid=0,
-            hovertemplate="%{y} %{x}: %{z:.2f}%<extra></extra>",
-            colorbar={"title": "%"},
-        )
-    )
-    fig.update_layout(
-        title="Monthly returns (% of the previous month-end equity)", yaxis={"type": "category"}
-    )
-    return fig
+def _big_table(grid_id: str, table: Table, frame: Any, filters: list[str], static: bool) -> str:
+    """Every row in a filterable grid; in print, the first PRINT_ROWS rows as a plain table."""
+    if not static:
+        note = f"<p class='note'>{esc(table.note)}</p>" if table.note else ""
+        return f"<h3>{esc(table.title)} ({len(frame)})</h3>{note}" + grid_html(grid_id, table, frame, filters)
+    rows = [list(r) for r in frame.head(PRINT_ROWS).itertuples(index=False)]
+    shown = Table(table.title, table.columns, rows, table.note, table.total, max(0, len(frame) - PRINT_ROWS))
+    return table_html(shown)
 
 
-def breakdown_figure(by_strategy: Table, by_symbol: Table) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("net profit per strategy", "net profit per symbol"))
-    for col, t in ((1, by_strategy), (2, by_symbol)):
-        names = [esc(r[0]) for r in t.rows]
-        nets = [float(r[2]) for r in t.rows]
-        colors = ["#2ca02c" if v >= 0 else "#d62728" for v in nets]
-        fig.add_trace(go.Bar(x=names, y=nets, marker_color=colors, showlegend=False), row=1, col=col)
-    fig.update_layout(title="Net profit breakdown", hovermode="closest")
-    return fig
-
-
-def results_figure(rep: RunReport) -> go.Figure:
-    net = rep.trades["net"].to_numpy(float) if len(rep.trades) else np.empty(0)
-    fig = go.Figure(go.Histogram(x=net, nbinsx=50, marker_color="#1f77b4", name="trades"))
-    fig.update_layout(
-        title="Trade results (net per trade)", xaxis_title=esc(rep.currency), yaxis_title="trades"
-    )
-    return fig
-
-
-def holding_figure(rep: RunReport) -> go.Figure:
-    hours = holding_times_s(rep) / 3600.0
-    fig = go.Figure(go.Histogram(x=hours, nbinsx=50, marker_color="#9467bd", name="trades"))
-    fig.update_layout(title="Holding time distribution", xaxis_title="hours", yaxis_title="trades")
-    return fig
-
-
-def excursion_figure(rep: RunReport) -> go.Figure | None:
-    x = excursion_frame(rep)
-    if x is None:
-        return None
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x["mfe"], y=x["net"], mode="markers", name="MFE", marker={"color": "#2ca02c"}))
-    fig.add_trace(
-        go.Scatter(x=-x["mae"].abs(), y=x["net"], mode="markers", name="MAE", marker={"color": "#d62728"})
-    )
-    fig.update_layout(
-        title="MFE and MAE per trade vs result", xaxis_title="excursion", yaxis_title="net result"
-    )
-    return fig
-
-
-def funnel_figure(rep: RunReport) -> go.Figure | None:
-    stages = funnel_stages(rep)
-    if not stages:
-        return None
-    fig = go.Figure(
-        go.Funnel(y=[s for s, _ in stages], x=[n for _, n in stages], textinfo="value+percent initial")
-    )
-    fig.update_layout(title="Signal lifecycle", hovermode="closest")
-    return fig
-
-
-# --- the report -------------------------------------------------------------------------------------------
-def render_run_html(rep: RunReport) -> str:
-    ch = Charts()
+def render_run_html(
+    rep: RunReport, plotlyjs: str = "inline", on_phase: Phase = _quiet, static: bool = False
+) -> str:
+    """The run report page. ``static``: the page printed to PDF (static charts, first rows of big tables)."""
+    on_phase("charts")
+    ch = Charts(static)
+    points = figures.PRINT_POINTS if static else figures.SCREEN_POINTS
     by_strategy = breakdown(rep, "strategy", "Per strategy")
     by_symbol = breakdown(rep, "symbol", "Per symbol")
     sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
@@ -300,40 +262,62 @@ def render_run_html(rep: RunReport) -> str:
         (
             "equity",
             "Balance, equity, drawdown",
-            ch.html(equity_figure(rep), 420) + ch.html(drawdown_figure(rep), 300),
+            ch.html(figures.equity_figure(rep, points), 420)
+            + ch.html(figures.drawdown_figure(rep, points), 300),
         )
     )
     sections.append(
         (
             "monthly",
             "Monthly returns",
-            ch.html(monthly_figure(rep), 260 + 40 * monthly_returns(rep)["year"].nunique()),
+            ch.html(figures.monthly_figure(rep), 260 + 40 * monthly_returns(rep)["year"].nunique()),
         )
     )
+    sections.append(("periods", "By hour, weekday and month", ch.html(figures.period_figure(rep), 820)))
     sections.append(
         (
             "breakdown",
             "Per strategy, symbol and regime",
-            ch.html(breakdown_figure(by_strategy, by_symbol), 340)
+            ch.html(figures.breakdown_figure(by_strategy, by_symbol), 340)
+            + ch.html(figures.group_equity_figure(rep, "strategy", points), 380)
+            + ch.html(figures.group_equity_figure(rep, "symbol", points), 380)
             + table_html(by_strategy, sortable=True)
             + table_html(by_symbol, sortable=True)
             + table_html(regime_breakdown(rep), sortable=True),
         )
     )
-    exc = excursion_figure(rep)
-    trade_charts = ch.html(results_figure(rep), 320) + ch.html(holding_figure(rep), 320)
-    if exc is not None:
-        trade_charts += ch.html(exc, 380)
-    else:
-        trade_charts += f"<p class='note'>{esc(MFE_MAE_NOTE)}</p>"
+    on_phase("price charts")
+    symbols = sorted(rep.trades["symbol"].astype(str).unique().tolist()) if len(rep.trades) else []
+    candles, candle_note = load_candles(rep, symbols)
+    markers = PRINT_MARKERS if static else None
+    price_html = "".join(ch.html(figures.price_figure(c, rep.trades, markers), 460) for c in candles.values())
+    if candle_note:
+        price_html += f"<p class='note'>{esc(candle_note)}</p>"
+    if not symbols:
+        price_html = "<p class='note'>no trades: nothing to mark on a price chart</p>"
+    sections.append(("prices", "Prices with entries and exits", price_html))
+    exc = figures.excursion_figure(rep, PRINT_MARKERS if static else None)
+    trade_charts = ch.html(figures.results_figure(rep), 320) + ch.html(figures.holding_figure(rep), 320)
+    trade_charts += ch.html(exc, 420) if exc is not None else f"<p class='note'>{esc(MFE_MAE_NOTE)}</p>"
+    on_phase("tables")
+    trades_t, trades_f = trades_grid(rep)
+    filters = ["symbol", "strategy", "direction", "result"]
+    sections.append(
+        ("trades", "Trades", trade_charts + _big_table("trades", trades_t, trades_f, filters, static))
+    )
+    deals_t, deals_f = deals_grid(rep)
+    orders_t, orders_f = orders_grid(rep)
     sections.append(
         (
-            "trades",
-            "Trades",
-            trade_charts + table_html(trades_table(rep), sortable=True, limit=HTML_TRADES_LIMIT),
+            "deals",
+            "Deals and orders",
+            _big_table(
+                "deals", deals_t, deals_f, ["symbol", "strategy", "type", "direction", "reason"], static
+            )
+            + _big_table("orders", orders_t, orders_f, ["symbol", "strategy", "type", "state"], static),
         )
     )
-    fun = funnel_figure(rep)
+    fun = figures.funnel_figure(rep)
     sections.append(
         (
             "lifecycle",
@@ -344,7 +328,19 @@ def render_run_html(rep: RunReport) -> str:
             + table_html(rejections_table(rep), sortable=True),
         )
     )
-    sections.append(("health", "Data health", table_html(health_table(rep), heading=False)))
+    reg = figures.regime_figure(rep)
+    sections.append(
+        (
+            "regimes",
+            "Regime timeline",
+            ch.html(reg, 120 + 40 * rep.trades["symbol"].nunique())
+            if reg is not None
+            else f"<p class='note'>{esc(NO_REGIMES)}</p>",
+        )
+    )
+    sections.append(
+        ("health", "Data health and history quality", table_html(health_rows(rep), heading=False))
+    )
     sections.append(
         ("errors", "Strategy errors", table_html(errors_table(rep), sortable=True, limit=1000, heading=False))
     )
@@ -356,6 +352,7 @@ def render_run_html(rep: RunReport) -> str:
             + f"<h3>Effective config</h3><pre>{esc(config_text(rep))}</pre>",
         )
     )
+    on_phase("writing the page")
     body = "".join(
         f"<section id='{a}'><h2>{esc(title)}</h2>{content}</section>" for a, title, content in sections
     )
@@ -365,14 +362,36 @@ def render_run_html(rep: RunReport) -> str:
         [(a, title) for a, title, _ in sections],
         body,
         ch.count,
+        plotlyjs,
     )
 
 
-def write_html_report(engine: Engine, run_id: str, out_dir: Path) -> Path:
-    """Write ``report_<run_id>.html`` into ``out_dir`` from the database; StorageError for an unknown run."""
-    rep = load_run(engine, run_id)
+def run_plotlyjs(rep: RunReport) -> str:
+    """``report.plotlyjs`` of the run's stored config (inline when absent: runs recorded before the key)."""
+    cfg = rep.run.get("config") or {}
+    rcfg = cfg.get("report", {}) if isinstance(cfg, dict) else {}
+    mode = rcfg.get("plotlyjs", "inline") if isinstance(rcfg, dict) else "inline"
+    return str(mode) if mode in PLOTLYJS_MODES else "inline"
+
+
+def write_run_html(
+    rep: RunReport, out_dir: Path, plotlyjs: str | None = None, on_phase: Phase = _quiet
+) -> Path:
+    """Write ``report_<run_id>.html`` of a loaded run into ``out_dir`` (and plotly.min.js beside it in
+    ``directory`` mode). ``plotlyjs`` None: the run's ``report.plotlyjs``."""
+    mode = plotlyjs or run_plotlyjs(rep)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"report_{safe_filename(run_id)}.html"
-    path.write_text(render_run_html(rep), encoding="utf-8")
+    text = render_run_html(rep, mode, on_phase)
+    if mode == "directory":
+        write_plotly_file(out_dir)
+    path = out_dir / f"report_{safe_filename(rep.run_id)}.html"
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def write_html_report(
+    engine: Engine, run_id: str, out_dir: Path, plotlyjs: str | None = None, on_phase: Phase = _quiet
+) -> Path:
+    """Write ``report_<run_id>.html`` into ``out_dir`` from the database; StorageError for an unknown run."""
+    return write_run_html(load_run(engine, run_id, on_phase), out_dir, plotlyjs, on_phase)

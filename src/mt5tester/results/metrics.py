@@ -324,11 +324,20 @@ def deals_frame_from_db(engine: Any, run_id: str) -> pd.DataFrame:
 
     t = db.deals
     with engine.connect() as conn:
-        rows = conn.execute(select(t).where(t.c.run_id == run_id).order_by(t.c.ticket)).mappings().all()
-    df = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in t.columns])
+        res = conn.execute(select(t).where(t.c.run_id == run_id).order_by(t.c.ticket))
+        df = pd.DataFrame(res.all(), columns=list(res.keys()))
+    return mt5_layout(df)
+
+
+def mt5_layout(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the results DB's ``deals`` table (ticket order; time as int ns or tz-aware UTC) in MT5
+    report layout (+ position_id)."""
+    time = df["time"]
     out = pd.DataFrame(
         {
-            "time": pd.to_datetime(df["time"].astype("int64"), unit="ns", utc=True),
+            "time": time if isinstance(time.dtype, pd.DatetimeTZDtype) else pd.to_datetime(
+                time.astype("int64"), unit="ns", utc=True
+            ),
             "deal": df["ticket"].astype("int64"),
             "symbol": df["symbol"].astype(str),
             "type": df["type"].astype("int64"),

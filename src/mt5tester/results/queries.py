@@ -32,7 +32,8 @@ from mt5tester.results.metrics import (
 )
 
 DEFAULT_DB_URL = DEFAULT_DATABASE_URL  # the one default of every command
-EXPORT_FORMATS = ("csv", "parquet")
+EXPORT_FORMATS = ("csv", "parquet", "quantstats")
+TIME_COLUMNS = ("time", "time_ns", "time_open", "time_close", "time_setup", "time_done")  # UTC ns
 # the words MT5's report prints in the Type and Direction columns (read back by metrics.read_deals_csv)
 TYPE_WORDS = {v: k for k, v in DEAL_TYPE_NAMES.items()}
 ENTRY_WORDS = {ENTRY_IN: "in", ENTRY_OUT: "out", ENTRY_INOUT: "in/out", ENTRY_OUT_BY: "out by"}
@@ -276,8 +277,8 @@ def _table_frame(engine: Engine, name: str, run_id: str, order: list[str]) -> pd
         ).all()
     df = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in cols])
     for c in cols:
-        if c.name in ("time", "time_ns"):
-            df[c.name] = pd.to_datetime(df[c.name].astype("int64"), unit="ns", utc=True)
+        if c.name in TIME_COLUMNS:  # nullable ones (a position still open) stay empty
+            df[c.name] = pd.to_datetime(df[c.name].astype("Int64"), unit="ns", utc=True)
         elif c.type.__class__.__name__ == "JSON":
             df[c.name] = [json.dumps(v, sort_keys=True) if v is not None else None for v in df[c.name]]
     return df
@@ -309,8 +310,12 @@ def export_run(engine: Engine, run_id: str, out_dir: Path, fmt: str = "csv") -> 
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StorageError(f"cannot create the export folder {out_dir}: {e}") from None
+    if fmt == "quantstats":
+        return _export_returns(engine, run_id, out_dir)
     frames = {
         "deals": deals_report(engine, run_id),
+        "positions": _table_frame(engine, "positions", run_id, ["position_id"]),  # trades with MFE/MAE
+        "orders": _table_frame(engine, "orders", run_id, ["ticket"]),
         "equity": _table_frame(engine, "equity", run_id, ["time"]),
         "signals": _table_frame(engine, "signals", run_id, ["signal_id"]),
         "strategy_errors": _table_frame(engine, "strategy_errors", run_id, ["seq"]),
@@ -336,6 +341,50 @@ def export_run(engine: Engine, run_id: str, out_dir: Path, fmt: str = "csv") -> 
     except OSError as e:
         raise StorageError(f"cannot write the export of run {run_id} to {out_dir}: {e}") from None
     return {"run_id": run_id, "format": fmt, "out": str(out_dir), "files": files, "rows": rows}
+
+
+def daily_returns(engine: Engine, run_id: str) -> pd.DataFrame:
+    """date (server day), return: each day's closing equity over the previous one (the first day over the
+    deposit), the series quant tearsheet tools take (quantstats ``qs.reports.html(returns)``). From the
+    run's per-day equity rows; a run recorded without them uses its equity samples per UTC day."""
+    with engine.connect() as conn:
+        deposit = conn.execute(select(db.runs.c.deposit).where(db.runs.c.run_id == run_id)).scalar_one()
+        t = db.daily_equity
+        rows: list[tuple[Any, Any]] = [
+            tuple(r)
+            for r in conn.execute(select(t.c.day, t.c.equity).where(t.c.run_id == run_id).order_by(t.c.day))
+        ]
+        if not rows:
+            e = db.equity
+            samples = conn.execute(
+                select(e.c.time, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)
+            ).all()
+            if samples:
+                f = pd.DataFrame(samples, columns=["time", "equity"])
+                day = pd.to_datetime(f["time"].astype("int64"), unit="ns", utc=True).dt.strftime("%Y-%m-%d")
+                last = f.groupby(day, sort=True)["equity"].last()
+                rows = list(zip(last.index, last.to_numpy(), strict=True))
+    days = [str(r[0]) for r in rows]
+    equity = pd.Series([float(r[1]) for r in rows], dtype=float)
+    previous = pd.concat([pd.Series([float(deposit)]), equity.iloc[:-1]], ignore_index=True)
+    ret = (equity / previous - 1.0).where(previous > 0)
+    return pd.DataFrame({"date": days, "return": ret.round(12).to_numpy()})
+
+
+def _export_returns(engine: Engine, run_id: str, out_dir: Path) -> dict[str, Any]:
+    path = out_dir / "returns.csv"
+    returns = daily_returns(engine, run_id)
+    try:
+        returns.to_csv(path, index=False)
+    except OSError as e:
+        raise StorageError(f"cannot write the export of run {run_id} to {out_dir}: {e}") from None
+    return {
+        "run_id": run_id,
+        "format": "quantstats",
+        "out": str(out_dir),
+        "files": {"returns": str(path)},
+        "rows": {"returns": len(returns)},
+    }
 
 
 # --- delete -------------------------------------------------------------------------------------------------

@@ -200,3 +200,28 @@ def test_flags_are_pandas_flags() -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(col)).flags.allows_duplicate_labels is False
+
+
+def test_feeds_on_the_same_bars_share_one_bar_frame() -> None:
+    """Strategies on the same bars share one bar frame (built once) and, at one point, the window's
+    index; each df holds the bar columns and its own prepared columns only."""
+    bars = _bars()
+    a = _feed(bars, {"sma": np.arange(N, dtype=np.float64)})
+    b = _feed(bars, {"rsi": np.full(N, 50.0), "up": np.arange(N) % 2 == 0})
+    assert a._source is not None and b._source is not None
+    assert a._source.bars is b._source.bars
+    assert _feed(_bars(), {})._source.bars is not a._source.bars  # type: ignore[union-attr]
+    da, db = a.window(170, 200), b.window(170, 200)
+    assert da["close"].index is db["close"].index
+    assert list(da.columns) == [*full_frame(bars).columns, "sma"]
+    assert list(db.columns) == [*full_frame(bars).columns, "rsi", "up"]
+    with pytest.raises(KeyError):
+        a.window(170, 200)["rsi"]
+    with pytest.raises(AttributeError):
+        _ = a.window(170, 200).rsi
+    pd.testing.assert_frame_equal(
+        b.window(170, 200),
+        _reference(bars, {"rsi": np.full(N, 50.0), "up": np.arange(N) % 2 == 0}, 170, 200),
+        check_frame_type=False,
+    )
+    assert routes.reach(b.window(170, 200)) == 30

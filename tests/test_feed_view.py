@@ -225,3 +225,27 @@ def test_feeds_on_the_same_bars_share_one_bar_frame() -> None:
         check_frame_type=False,
     )
     assert routes.reach(b.window(170, 200)) == 30
+
+
+def test_numpy_conversions_are_pandas() -> None:
+    """np.asarray of a column: a read-only view of its own copy, as pandas' copy-on-write gives; a dtype
+    or an np.array copy goes through pandas; tz times convert as pandas converts them."""
+    bars, extra = _bars(), _extra()
+    ref = _reference(bars, extra, 170, 200)
+    feed = _feed(bars, extra)
+    for name in ("close", "tick_volume", "up", "n", "sma"):
+        got, want = np.asarray(feed.window(170, 200)[name]), np.asarray(ref[name])
+        assert got.dtype == want.dtype and not got.flags.writeable
+        np.testing.assert_array_equal(got, want)
+        copy = np.array(feed.window(170, 200)[name])
+        assert copy.flags.writeable
+        np.testing.assert_array_equal(copy, want)
+    as_float = np.asarray(feed.window(170, 200)["n"], dtype=np.float64)
+    np.testing.assert_array_equal(as_float, np.arange(170, 200, dtype=np.float64))
+    times = np.asarray(feed.window(170, 200)["time"])
+    np.testing.assert_array_equal(times, np.asarray(ref["time"]))
+    col = feed.window(170, 200)["close"]
+    view = np.asarray(col)
+    col.iloc[-1] = -1.0  # the Series' own write: the view handed out before keeps its values or follows
+    assert np.asarray(col)[-1] == -1.0
+    assert view[-2] == ref["close"].iloc[-2]

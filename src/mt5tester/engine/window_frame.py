@@ -31,7 +31,7 @@ from pandas.api.types import DatetimeTZDtype
 try:  # the fast Series path uses pandas internals; without them every column takes the public path
     from pandas._libs.internals import BlockPlacement
     from pandas.core.arrays import DatetimeArray
-    from pandas.core.internals.blocks import new_block
+    from pandas.core.internals.blocks import get_block_type
     from pandas.core.internals.managers import SingleBlockManager
 
     _FAST = hasattr(pd.Series, "_from_mgr") and hasattr(pd.RangeIndex, "_simple_new")
@@ -46,10 +46,16 @@ def _range_index(lo: int, hi: int) -> pd.RangeIndex:
     return pd.RangeIndex(lo, hi)  # pragma: no cover
 
 
-def _numpy_columns(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, DatetimeTZDtype | None]]:
-    """Per column of ``frame`` the numpy data a window's Series is copied from, and its tz dtype for
-    tz-aware times; columns of other extension dtypes are absent and go through pandas."""
-    out: dict[str, tuple[np.ndarray, DatetimeTZDtype | None]] = {}
+Column = tuple[np.ndarray, "DatetimeTZDtype | None", Any]
+
+
+def _numpy_columns(frame: pd.DataFrame) -> dict[str, Column]:
+    """Per column of ``frame`` the numpy data a window's Series is copied from, its tz dtype for tz-aware
+    times, and the pandas block class of its dtype (what ``new_block`` would look up per call);
+    columns of other extension dtypes are absent and go through pandas."""
+    out: dict[str, Column] = {}
+    if not _FAST:
+        return out
     for name in frame.columns:
         dtype = frame[name].dtype
         if isinstance(dtype, np.dtype):
@@ -60,7 +66,7 @@ def _numpy_columns(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, DatetimeT
             continue
         values = values.view()
         values.flags.writeable = False  # defence in depth: the source is never handed out anyway
-        out[str(name)] = (values, tz)
+        out[str(name)] = (values, tz, get_block_type(tz if tz is not None else values.dtype))
     return out
 
 
@@ -121,7 +127,7 @@ class FrameSource:
         col = self.columns.get(name)
         if col is None or not _FAST:
             return self._fallback(name, lo, hi)
-        values, tz = col
+        values, tz, block = col
         data: Any = values[lo:hi].copy()
         if tz is not None:
             data = DatetimeArray._simple_new(data, dtype=tz)  # type: ignore[attr-defined]
@@ -133,7 +139,7 @@ class FrameSource:
         # Flags object (a weakref to the Series) is made only if asked for (WindowSeries._flags).
         ser = WindowSeries.__new__(WindowSeries)
         d = ser.__dict__
-        d["_mgr"] = SingleBlockManager(new_block(data, placement, ndim=1), index)
+        d["_mgr"] = SingleBlockManager(block(data, placement, ndim=1), index)
         d["_attrs"] = {}
         d["_name"] = name
         return ser
@@ -169,6 +175,17 @@ class WindowSeries(_LazyFlags, pd.Series):
         if name.startswith("__"):
             raise AttributeError(name)
         return super().__getattr__(name)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(series)``: for numpy-backed values what pandas' copy-on-write ``__array__`` gives
+        (a read-only view of them), without its dtype round trip; anything else through pandas."""
+        if dtype is None and copy is None:
+            values = self._mgr._block.values
+            if type(values) is np.ndarray:
+                view = values.view()
+                view.flags.writeable = False
+                return view
+        return super().__array__(dtype, copy)
 
     @property
     def _constructor(self) -> Any:

@@ -571,9 +571,8 @@ def mt5tester_config(p: Prepared, tmp: Path, strategy_class: str = "SmaCross") -
 def run_mt5tester(
     p: Prepared, tmp: Path, profile: cProfile.Profile | None = None, engine: str = "mt5tester"
 ) -> Result:
+    import mt5tester
     from mt5tester.config import parse_config
-    from mt5tester.engine.build import build
-    from mt5tester.engine.loop import Runner
     from mt5tester.model import constants as C
 
     raw = mt5tester_config(p, tmp, MT5_CLASSES[engine])
@@ -581,13 +580,15 @@ def run_mt5tester(
     if profile:
         profile.enable()
     cfg = parse_config(raw, "bench/sma_cross.py")
-    comps = build(cfg, HERE.parent)
-    t1 = time.perf_counter()
-    run = Runner(comps).run()
+    built: list[tuple[Any, float]] = []  # (components, when they were built): the build ends, the run starts
+    run = mt5tester.run(
+        cfg, base_dir=HERE.parent, on_start=lambda c, _: built.append((c, time.perf_counter()))
+    )
     if profile:
         profile.disable()
     t2 = time.perf_counter()
-    # Run phase: the loop (Runner.run: run row, on_start, every decision point, the final writes) plus
+    comps, t1 = built[0]
+    # Run phase: the loop (run(): run row, on_start, every decision point, the final writes) plus
     # the strategy's own prepare() (its indicators and signals), which the build calls.
     prep = sum(getattr(ls.strategy, "prepare_seconds", 0.0) for ls in comps.strategies)
     deals = [d for d in comps.server.deals if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)]

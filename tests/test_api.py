@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -18,7 +19,7 @@ import mt5tester
 
 from conftest import base_config, write_yaml
 
-FRAMES = ("deals", "orders", "positions", "signals", "equity")
+FRAMES = ("deals", "orders", "positions", "signals", "equity", "daily_equity")
 
 
 def _config(data: Path, tmp: Path, **backtest: Any) -> Any:
@@ -59,6 +60,34 @@ def test_memory_sink_and_sql_sink_give_equal_frames(demo_data: Path, tmp_path: P
     loaded = mt5tester.load_run(in_sql.run_id, db=f"sqlite:///{tmp_path / 'results.sqlite'}")
     assert_same_run(loaded, in_sql)
     assert loaded.config == in_sql.config and loaded.run_id == in_sql.run_id
+
+
+def test_daily_equity_is_folded_from_the_equity_rows_in_any_sink(demo_data: Path, tmp_path: Path) -> None:
+    """Per server day (a DST zone, across its change on 2023-11-05): the last equity sample and the day's
+    lowest equity, the same from a MemorySink (no database opened at all) as from SQL."""
+    cfg = _config(
+        demo_data, tmp_path, start="2023-11-04", end="2023-11-10", server_timezone="America/New_York"
+    )
+    engines: list[Any] = []
+    in_memory = mt5tester.run(
+        cfg, base_dir=tmp_path, sink=mt5tester.MemorySink(), on_start=lambda c, _: engines.append(c.engine)
+    )
+    assert engines == [None]  # no throwaway database behind a memory sink
+    in_sql = mt5tester.run(cfg, base_dir=tmp_path)
+    daily = in_memory.daily_equity
+    pd.testing.assert_frame_equal(daily, in_sql.daily_equity)
+    eq = in_memory.equity
+    local = eq["time"].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d")
+    expected = eq.groupby(local).agg(
+        time=("time", "last"), balance=("balance", "last"), equity=("equity", "last"), low=("equity", "min")
+    )
+    assert list(daily["day"]) == list(expected.index) and len(daily) >= 5
+    assert list(daily["time"]) == list(expected["time"])
+    assert list(daily["equity"]) == list(expected["equity"]) and list(daily["balance"]) == list(
+        expected["balance"]
+    )
+    assert list(daily["equity_min"]) == list(expected["low"])
+    assert (daily["equity_min"] <= daily["equity"]).all()
 
 
 def test_memory_sink_equals_postgresql(demo_data: Path, tmp_path: Path, pg_url: str) -> None:
@@ -200,3 +229,56 @@ def test_run_with_data_equals_run_from_files(demo_data: Path, tmp_path: Path) ->
         cfg, base_dir=tmp_path, data=mt5tester.load_data(cfg), sink=mt5tester.MemorySink()
     )
     assert_same_run(with_data, mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink()))
+
+
+def test_everything_run_takes_and_returns_pickles(demo_data: Path, tmp_path: Path) -> None:
+    """Config, Dataset, a Script and the sink go into run() through pickle (as to a worker process); the
+    RunResult comes back through pickle (memory rows ride along; a stored run carries its database URL,
+    not an open engine) and reads the same as the original, daily equity included."""
+    from mt5tester.engine.script import Script
+
+    cfg = _config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD"])
+    data = mt5tester.load_data(cfg)
+    cfg2, data2, sink2 = pickle.loads(pickle.dumps((cfg, data, mt5tester.MemorySink())))
+    assert cfg2 == cfg and cfg2.config_hash() == cfg.config_hash()
+    assert set(data2.symbols) == set(data.symbols) and (data2.source, data2.window) == (
+        data.source,
+        data.window,
+    )
+    for sym, entry in data.symbols.items():
+        for col in ("time", "open", "high", "low", "close", "spread"):
+            assert getattr(data2.symbols[sym].m1, col).tolist() == getattr(entry.m1, col).tolist()
+        assert data2.symbols[sym].spec == entry.spec
+    job = Script(tmp_path / "x.py", ("--a", "1"))
+    assert pickle.loads(pickle.dumps(job)) == job
+
+    in_memory = mt5tester.run(cfg2, base_dir=tmp_path, data=data2, sink=sink2)
+    back = pickle.loads(pickle.dumps(in_memory))
+    assert_same_run(back, in_memory)
+    assert (back.run_id, back.config, back.loop_seconds) == (
+        in_memory.run_id,
+        in_memory.config,
+        in_memory.loop_seconds,
+    )
+
+    stored = mt5tester.run(cfg, base_dir=tmp_path, data=data)
+    assert_same_run(stored, in_memory)
+    blob = pickle.dumps(stored)
+    assert b"Engine" not in blob  # the database URL travels, the connection pool does not
+    assert_same_run(pickle.loads(blob), stored)
+
+
+def test_every_caller_runs_through_run() -> None:
+    """The CLI, run-script, check-lookahead and the bench call ``mt5tester.run()``; only run() builds the
+    components of a backtest and makes the Runner (issue 13: none wires the parts its own way)."""
+    root = Path(__file__).resolve().parents[1]
+    allowed = {Path("src/mt5tester/engine/run.py")}
+    offenders = []
+    for path in [*(root / "src").rglob("*.py"), *(root / "bench").rglob("*.py")]:
+        rel = path.relative_to(root)
+        text = path.read_text()
+        if rel in allowed or rel.parts[:3] == ("src", "mt5tester", "live"):
+            continue  # live/ is the other driver (a session against a terminal), not a backtest
+        if "Runner(" in text or re.search(r"(?<![\w.])build\(", text.replace("def build(", "")):
+            offenders.append(str(rel))
+    assert offenders == []

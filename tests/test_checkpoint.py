@@ -42,7 +42,7 @@ def _config(demo_data: Path, folder: Path, checkpoint_seconds: float | None) -> 
     return write_yaml(folder / "c.yaml", raw)
 
 
-def _rows(db: Path, run_id: str) -> tuple[list, list, list]:
+def _rows(db: Path, run_id: str) -> tuple[list, list, list, list]:
     with sqlite3.connect(db) as conn:
         deals = conn.execute(
             'SELECT ticket, "order", time, type, entry, reason, position_id, symbol, volume, price, commission, '
@@ -58,7 +58,11 @@ def _rows(db: Path, run_id: str) -> tuple[list, list, list]:
             "WHERE run_id = ? ORDER BY signal_id",
             (run_id,),
         ).fetchall()
-    return deals, equity, signals
+        daily = conn.execute(
+            "SELECT day, time, balance, equity, equity_min FROM daily_equity WHERE run_id = ? ORDER BY day",
+            (run_id,),
+        ).fetchall()
+    return deals, equity, signals, daily
 
 
 @pytest.mark.slow
@@ -110,12 +114,13 @@ def test_sigkill_then_resume_gives_identical_deals_and_equity(demo_data: Path, t
     assert f"resuming run {run_id}" in resumed.stdout
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT status FROM runs").fetchone()[0] == "completed"
-    deals, equity, signals = _rows(db, run_id)
-    ref_deals, ref_equity, ref_signals = _rows(tmp_path / "ref" / "results.sqlite", ref_id)
+    deals, equity, signals, daily = _rows(db, run_id)
+    ref_deals, ref_equity, ref_signals, ref_daily = _rows(tmp_path / "ref" / "results.sqlite", ref_id)
     assert len(deals) > 20
     assert deals == ref_deals
     assert equity == ref_equity
     assert signals == ref_signals
+    assert len(daily) > 20 and daily == ref_daily  # folded across the kill from the checkpointed days
 
 
 def test_resume_errors_name_the_cause(demo_data: Path, tmp_path: Path, run_cli) -> None:

@@ -87,7 +87,9 @@ def test_fusion_golden_run_eurusd_h1(shared_data: Path, tmp_path: Path, golden) 
     result = runner.run()
     closing = (C.DEAL_ENTRY_OUT, C.DEAL_ENTRY_INOUT, C.DEAL_ENTRY_OUT_BY)
     trades = sum(1 for d in runner.c.server.deals if d.entry in closing)
-    assert trades > 0 and {d.strategy for d in runner.c.server.deals if d.type in (0, 1)} == {"vote"}
+    state = runner.c.server.state
+    owners = {runner.journal.owners.deal(state, d)[0] for d in state.deals if d.type in (0, 1)}
+    assert trades > 0 and owners == {"vote"}
     golden(
         "fusion_weighted_vote", {"trades": trades, "net_profit": round(result.final_balance - 10_000.0, 2)}
     )

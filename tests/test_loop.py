@@ -9,11 +9,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 
 from mt5tester.config import parse_config
 from mt5tester.data.store import read_m1_parquet
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
+from mt5tester.results import db
 
 from conftest import STRATEGIES_FILE, base_config
 
@@ -455,10 +457,17 @@ def test_engine_orders_go_through_order_send_with_magic_and_comment(tmp_path: Pa
         (magic, "circuit breaker", True),  # the breach at 00:20 closes everything
     ]
     d = runner.c.server.deals
-    assert [(x.entry, x.magic, x.comment, x.strategy, x.signal_id) for x in d[1:]] == [
-        (0, magic, "signal 1", "script", 1),
-        (1, magic, "circuit breaker", "script", 1),
+    assert [(x.entry, x.magic, x.comment) for x in d[1:]] == [
+        (0, magic, "signal 1"),
+        (1, magic, "circuit breaker"),
     ]
+    with runner.c.engine.connect() as conn:
+        stored = conn.execute(
+            select(db.deals.c.strategy, db.deals.c.signal_id)
+            .where(db.deals.c.type < 2)
+            .order_by(db.deals.c.ticket)
+        ).all()
+    assert [tuple(r) for r in stored] == [("script", 1), ("script", 1)]
     assert d[2].time == pd.Timestamp("2024-01-02T00:20Z").value and d[2].price == pytest.approx(1.097)
     assert result.funnel["circuit_breaker_closes"] == 1
     assert result.funnel["rejected"] == {"daily_loss_limit": 1}
@@ -471,5 +480,6 @@ def test_loop_fits_one_screen_and_only_the_router_talks_to_the_trade_server() ->
     assert len((engine / "loop.py").read_text().splitlines()) <= 120
     for path in engine.glob("*.py"):
         text = path.read_text()
-        if path.name not in ("router.py", "script.py"):  # script.py: a script's closes at its own end
-            assert "server.send(" not in text and "close_position(" not in text, path.name
+        assert "close_position(" not in text, path.name  # closes at the end go through order_send too
+        if path.name != "router.py":
+            assert "server.send(" not in text, path.name

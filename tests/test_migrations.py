@@ -108,8 +108,8 @@ def test_migrate_empty_database_reaches_head_equal_to_metadata(db_url: str) -> N
 
     applied = db.migrate(engine)
 
-    assert applied == ["0001", "0002", "0003", "0004", "0006"]
-    assert db.schema_revision(engine) == db.head_revision() == "0006"
+    assert applied == ["0001", "0002", "0003", "0004", "0006", "0007"]
+    assert db.schema_revision(engine) == db.head_revision() == "0007"
     assert _tables(engine) == {t.name for t in db.metadata.sorted_tables} | {"alembic_version"}
     assert _schema_diff(engine) == []
     engine.dispose()
@@ -117,7 +117,7 @@ def test_migrate_empty_database_reaches_head_equal_to_metadata(db_url: str) -> N
 
 def test_connect_empty_database_gets_head_schema(db_url: str) -> None:  # noqa: F811
     engine = db.connect(db_url, use_env=False)
-    assert db.schema_revision(engine) == "0006"
+    assert db.schema_revision(engine) == "0007"
     assert _schema_diff(engine) == []  # the write probe table is ignored
     engine.dispose()
 
@@ -144,7 +144,7 @@ def test_upgrade_from_0001_keeps_run_and_adds_checkpoints(db_url: str) -> None: 
 
     engine = db.connect(db_url, use_env=False)
 
-    assert db.schema_revision(engine) == "0006"
+    assert db.schema_revision(engine) == "0007"
     assert _schema_diff(engine) == []
     [run] = list_runs(engine)
     assert (run.run_id, run.status, run.symbols, run.strategies) == (
@@ -186,7 +186,7 @@ def test_connect_pre_migration_database_is_stamped_0001_and_upgraded(db_url: str
 
     engine = db.connect(db_url, use_env=False)
 
-    assert db.schema_revision(engine) == "0006"
+    assert db.schema_revision(engine) == "0007"
     assert [r.run_id for r in list_runs(engine)] == ["legacy"]
     assert _schema_diff(engine) == []
     engine.dispose()
@@ -220,7 +220,7 @@ def test_connect_parallel_on_empty_database_migrates_once(db_url: str) -> None: 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         revisions = list(pool.map(lambda _: open_and_count(), range(4)))
 
-    assert revisions == ["0006"] * 4
+    assert revisions == ["0007"] * 4
     engine = _raw_engine(db_url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
@@ -242,5 +242,6 @@ def test_migrations_ship_as_packages_with_their_template() -> None:
         "0003_orders_positions.py",
         "0004_daily_equity.py",
         "0006_live.py",
+        "0007_trading_mode.py",
     ]
     assert (db.MIGRATIONS_DIR / "script.py.mako").is_file()

@@ -87,6 +87,7 @@ CASES: dict[str, tuple[dict[str, Any], Any]] = {
     "blocked[].to": ({"blocked": WINDOW}, "10:05"),
     "regime_gate": ({}, {"a": ["range"]}),
     "regime_risk": ({}, {"trend": 0.5}),
+    "risk_multiplier": ({}, 0.5),
 }
 
 

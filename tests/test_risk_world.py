@@ -70,7 +70,7 @@ class World:
             type=C.ORDER_TYPE_BUY if buy else C.ORDER_TYPE_SELL,
             sl=sl,
         )
-        r = self.server.send(req, "test")
+        r = self.server.send(req)
         assert r.retcode == C.TRADE_RETCODE_DONE, r.comment
         return int(r.order)
 

@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import FIXTURES, base_config, write_yaml
@@ -131,7 +132,9 @@ def test_terminal_float_fields_are_floats_in_every_structure(demo_data: Path, tm
                 assert type(value) is kind, f"{type(rec).__name__}.{name} = {value!r} is not {kind.__name__}"
 
 
-def _quotes_expected(mode: str, data: Path, start: str, seed: int) -> tuple[list[tuple[int, float, float]], list]:
+def _quotes_expected(
+    mode: str, data: Path, start: str, seed: int
+) -> tuple[list[tuple[int, float, float]], list]:
     """(UTC ns, bid, ask) the tester knows at +2 s, +25 s and +45 s after the first bar at/after start,
     computed from the data files (independently of the terminal), and the bar's close (the future)."""
     import numpy as np
@@ -205,7 +208,9 @@ def test_run_script_order_between_minutes_fills_at_the_quote_known_then(
     if future:  # before the fix the fills were at the forming bar's close, 58 s ahead
         assert any(bid != future[0] for _, bid, _ in expected)
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
-        fills = conn.execute("SELECT time, price FROM deals WHERE type IN (0, 1) AND entry = 0 ORDER BY ticket").fetchall()
+        fills = conn.execute(
+            "SELECT time, price FROM deals WHERE type IN (0, 1) AND entry = 0 ORDER BY ticket"
+        ).fetchall()
     assert fills == [(t, p) for t, bid, ask in expected for p in (ask, bid)]
 
 
@@ -280,28 +285,31 @@ def test_run_script_stopped_by_ctrl_c_or_error_is_marked_never_left_running(
 
 
 def test_run_script_reports_progress_in_simulated_seconds(demo_data: Path, tmp_path: Path) -> None:
+    import mt5tester
     from mt5tester.config import parse_config
-    from mt5tester.engine.build import build
-    from mt5tester.engine.script import run_script
+    from mt5tester.engine.script import Script
 
     raw = base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-04")
-    c = build(parse_config(raw), tmp_path, with_strategies=False)
     calls: list[tuple[int, int]] = []
-    result = run_script(c, SCRIPTS / "poll_loop.py", progress=lambda n, total: calls.append((n, total)))
-    assert result.stopped_at_end and calls[0] == (0, 86_400) and calls[-1] == (86_400, 86_400)
+    result = mt5tester.run(
+        parse_config(raw),
+        base_dir=tmp_path,
+        script=Script(SCRIPTS / "poll_loop.py"),
+        progress=lambda n, total: calls.append((n, total)),
+    )
+    assert result.funnel["stopped_at_end"] and calls[0] == (0, 86_400) and calls[-1] == (86_400, 86_400)
     # every 256 clock steps (1441 here: the start and 1440 sleeps of 60 s) and at the end
     assert [n for n, _ in calls] == [0, 256 * 60, 512 * 60, 768 * 60, 1024 * 60, 1280 * 60, 86_400]
 
 
 def test_run_script_equity_rows_follow_results_equity_sampling(demo_data: Path, tmp_path: Path) -> None:
+    import mt5tester
     from mt5tester.config import parse_config
-    from mt5tester.engine.build import build
-    from mt5tester.engine.script import run_script
+    from mt5tester.engine.script import Script
 
     raw = base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-04")
     raw["results"]["equity_sampling"] = "H1"
-    c = build(parse_config(raw), tmp_path, with_strategies=False)
-    result = run_script(c, SCRIPTS / "poll_loop.py")
+    result = mt5tester.run(parse_config(raw), base_dir=tmp_path, script=Script(SCRIPTS / "poll_loop.py"))
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         times = [r[0] for r in conn.execute("SELECT time FROM equity WHERE run_id = ?", (result.run_id,))]
     hours = [(t - times[0]) // (3600 * 10**9) for t in times]
@@ -322,3 +330,42 @@ def test_terminal_initialize_and_login_take_the_scripts_account(demo_data: Path,
     assert term.login("11112222") is False and term.last_error() == (-2, 'Invalid "login" argument')
     term.shutdown()
     assert term.initialize(login="x") is False and term.account_info() is None
+
+
+def test_run_script_through_run_with_a_memory_sink_attributes_its_foreign_magic(
+    demo_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``mt5tester.run(config, script=Script(path))`` is what `run-script` calls: the script's orders
+    (magic 234000, not one the run handed out) are recorded as the script's, whatever sink is used."""
+    import pickle
+
+    import mt5tester
+    from mt5tester.config import parse_config
+    from mt5tester.engine.script import Script
+
+    raw = base_config(demo_data, tmp_path, start="2024-01-03", end="2024-01-05")
+    job = Script(SCRIPTS / "open_close.py")
+    assert pickle.loads(pickle.dumps(job)) == job
+    result = mt5tester.run(parse_config(raw), base_dir=tmp_path, script=job, sink=mt5tester.MemorySink())
+    assert "deals 3 [0, 0, 1] python script close" in capsys.readouterr().out
+    rows = [(r.entry, r.comment, r.strategy, r.signal_id) for r in result.deals.itertuples()]
+    assert [(e, c, s) for e, c, s, _ in rows] == [
+        ("in", "deposit", ""),
+        ("in", "python script open", "script:open_close.py"),
+        ("out", "python script close", "script:open_close.py"),
+    ]
+    assert all(pd.isna(sid) for *_, sid in rows)  # a script's comment is not read as a signal
+    assert list(result.orders["strategy"]) == ["script:open_close.py"] * 2
+    assert result.status == "completed" and result.funnel["stopped_at_end"] is False
+    assert not (tmp_path / "results.sqlite").exists()  # the memory sink: no database opened
+
+
+def test_run_script_cannot_be_resumed(demo_data: Path, tmp_path: Path) -> None:
+    import mt5tester
+    from mt5tester.config import parse_config
+    from mt5tester.engine.script import Script
+    from mt5tester.errors import ConfigError
+
+    raw = base_config(demo_data, tmp_path)
+    with pytest.raises(ConfigError, match="a script run cannot be resumed"):
+        mt5tester.run(parse_config(raw), script=Script(SCRIPTS / "open_close.py"), resume=("abc", {}))

@@ -229,7 +229,7 @@ def test_runs_show_json_has_run_funnel_strategies_health_metrics(stored: Stored,
         "signals": 2,
         "strategy_errors": 0,
     }
-    assert d["schema_revision"] == "0006"
+    assert d["schema_revision"] == "0007"
     m = d["metrics"]
     assert (m["total_net_profit"], m["gross_profit"], m["gross_loss"]) == (30.0, 50.0, -20.0)
     assert (m["total_trades"], m["profit_trades"], m["loss_trades"], m["total_deals"]) == (2, 1, 1, 4)

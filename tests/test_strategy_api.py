@@ -109,8 +109,8 @@ def test_fusion_weighted_vote_trades_only_on_agreement(demo_data: Path, tmp_path
     # vote = (1 x 1 + 1 x 0.5 - 1 x 1) / 3 = +0.1667 >= 0.15: a buy each bar, from "vote" only
     assert f["fed_to_fusion"] == 3 * f["strategy_calls"] // 4
     assert f["executed"] > 0
-    deals = [d for d in runner.c.server.deals if d.type in (0, 1)]
-    assert {d.strategy for d in deals} == {"vote"}
+    state = runner.c.server.state
+    assert {runner.journal.owners.deal(state, d)[0] for d in state.deals if d.type in (0, 1)} == {"vote"}
     raw["strategies"][3]["params"]["threshold"] = 0.2  # now below the threshold: no trade
     assert _run(raw, tmp_path).funnel.executed == 0
 

@@ -201,7 +201,7 @@ def test_strategy_sent_orders_are_reviewed_recorded_and_attributed(
     own = sorted(r.signal_id for r in rows["signals"] if (r.tags or {}).get("source") == "order_send")
     assert own == [2, 3, 4, 6, 7, 9]  # the six entries, reviewed in order with the signals 1, 5, 8
     assert f["signals_generated"] == 9 and f["approved"] == 9
-    own_deals = [d for d in runner.c.server.deals if d.signal_id in own]
+    own_deals = [d for d in rows["deals"] if d.signal_id in own]
     assert own_deals and all(d.strategy == "planner" for d in own_deals)
     assert f["closed"]["end_of_run"] == 1
 

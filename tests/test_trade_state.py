@@ -130,7 +130,7 @@ def _run(srv: TradeServer, points: range) -> None:
         srv.now = t
         srv.market.set_time(t)  # type: ignore[attr-defined]
         for req in _requests(srv, i):
-            srv.send(req, strategy=f"s{i % 3}")
+            srv.send(req._replace(magic=770_000 + i % 3))
 
 
 def _book(srv: TradeServer) -> tuple[list[tuple], list[tuple], list[tuple], float]:
@@ -199,11 +199,9 @@ def test_trade_core_is_the_boundary() -> None:
             calls.append("advance")
             return self.inner.advance(state, t)
 
-        def send(
-            self, state: TradeState, request: TradeRequest, strategy: str = "", signal_id: int | None = None
-        ):  # type: ignore[no-untyped-def]
+        def send(self, state: TradeState, request: TradeRequest):  # type: ignore[no-untyped-def]
             calls.append("send")
-            return self.inner.send(state, request, strategy, signal_id)
+            return self.inner.send(state, request)
 
         def check(self, state: TradeState, request: TradeRequest):  # type: ignore[no-untyped-def]
             calls.append("check")

@@ -140,8 +140,26 @@ class StrategyConfig(_Section):
     timeframe: TF | None = Field(default=None, description="default: backtest.primary_timeframe")
     volume: float = Field(default=0.1, gt=0, description="lots per signal before sizing rules")
     trade: bool = Field(default=True, description="false: signals only feed the fusion strategies naming it")
+    category: Literal["technical", "smc", "ml", "fusion"] | None = Field(
+        default=None, description="default: the class's category (legacy strategies: technical)"
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class StrategyFolderConfig(_Section):
+    """``{folder: path/to/technical, category: technical}``: every strategy class of every ``*.py`` file in
+    the folder (files starting with ``_`` excluded), each loaded as if listed alone (strategy/folders.py)."""
+
+    folder: Path = Field(description="folder of strategy files, relative to the config file")
+    category: Literal["technical", "smc", "ml", "fusion"] | None = Field(
+        default=None, description="category of every strategy found; default: each class's own"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="params given to every class found")
+    symbols: list[SymbolName] | None = Field(default=None, description="default: all backtest symbols")
+    timeframe: TF | None = Field(default=None, description="default: backtest.primary_timeframe")
+    volume: float = Field(default=0.1, gt=0, description="lots per signal before sizing rules")
+    position: int = Field(default=0, ge=0, description="its index in `strategies:` as written")
 
 
 class PortfolioConfig(_Section):
@@ -260,6 +278,9 @@ class CoordinatorConfig(_Section):
     regime_risk: dict[str, float] | None = Field(
         default=None, description="{regime label: volume multiplier} applied by sizing"
     )
+    risk_multiplier: float = Field(
+        default=1.0, gt=0, description="every entry's volume x this, before rounding down (trading modes)"
+    )
 
 
 class RegimeParams(BaseModel):
@@ -330,6 +351,51 @@ class ExecutionConfig(_Section):
         description="SL and TP inside one M1 bar (bar modes): pessimistic takes the SL; ohlc_path follows "
         "MT5's Open-Low-High-Close (bullish) / Open-High-Low-Close (bearish) path; counted either way",
     )
+
+
+class TradingModeConfig(_Section):
+    """One named trading-mode profile (strategy/modes.py): what it selects and what it changes.
+
+    Selections narrow the config (a strategy is kept when its name or category is listed, its timeframe
+    is listed and it trades a listed symbol); the rest override the ``coordinator:`` keys."""
+
+    description: str = ""
+    strategies: list[str] | None = Field(
+        default=None, description="strategy names or categories (technical, smc, ml, fusion); default: all"
+    )
+    timeframes: list[TF] | None = Field(
+        default=None, description="strategies on these timeframes; default: all"
+    )
+    symbols: list[SymbolName] | None = Field(default=None, description="a subset of backtest.symbols")
+    coordinator: dict[str, Any] = Field(
+        default_factory=dict, description="coordinator keys this mode overrides, e.g. {max_positions: 2}"
+    )
+    risk_multiplier: float | None = Field(default=None, gt=0, description="every entry's volume x this")
+    sessions: list[TimeWindowConfig] | None = Field(default=None, description="coordinator.sessions")
+    blocked: list[TimeWindowConfig] | None = Field(default=None, description="coordinator.blocked")
+    regimes: list[str] | None = Field(
+        default=None, description="entries only in these regime labels (a regime_gate for every strategy)"
+    )
+
+
+class ModeSwitchConfig(_Section):
+    """A switch inside one run: while ``windows`` (server time) or ``regimes`` (the symbol's regime)
+    hold, ``mode`` is in force instead of ``trading_mode``. The first switch that holds wins."""
+
+    mode: str
+    windows: list[TimeWindowConfig] | Literal["blocked"] | None = Field(
+        default=None, description="time windows, or 'blocked': the coordinator's blocked windows"
+    )
+    margin_minutes: int = Field(
+        default=0, ge=0, le=720, description="widen each window by this on both sides"
+    )
+    regimes: list[str] | None = Field(default=None, description="the symbol's regime label is one of these")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ModeSwitchConfig:
+        if (self.windows is None) == (self.regimes is None):
+            raise ValueError("give either 'windows' or 'regimes' (when the switch holds)")
+        return self
 
 
 # One results database by default for every command (backtest, demo, run-script, runs, report), relative
@@ -412,6 +478,17 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     symbols: dict[str, dict[str, Any]] = Field(default_factory=dict, description="overrides of SymbolSpec")
     strategies: list[StrategyConfig] = Field(default_factory=list)
+    strategy_folders: list[StrategyFolderConfig] = Field(
+        default_factory=list,
+        description="filled from `strategies:` entries with `folder:` (expanded before the strategies load)",
+    )
+    trading_modes: dict[str, TradingModeConfig] = Field(
+        default_factory=dict, description="named profiles; one is selected by trading_mode / --trading-mode"
+    )
+    trading_mode: str | None = Field(default=None, description="the profile in force (--trading-mode NAME)")
+    trading_mode_switch: list[ModeSwitchConfig] = Field(
+        default_factory=list, description="profiles switched to inside the run by time window or regime"
+    )
     portfolio: PortfolioConfig = PortfolioConfig()
     coordinator: CoordinatorConfig = CoordinatorConfig()
     regime: RegimeConfig = RegimeConfig()
@@ -420,6 +497,23 @@ class Config(_Section):
     report: ReportConfig = ReportConfig()
     live: LiveConfig = LiveConfig()
     _origin: dict[str, Any] = PrivateAttr(default_factory=dict)  # source file and key-path lines
+    _mode_diff: dict[str, Any] | None = PrivateAttr(default=None)  # what trading_mode changed
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_folders(cls, raw: Any) -> Any:
+        """``strategies:`` entries with ``folder:`` go to ``strategy_folders`` (with their position), so
+        every other entry keeps the plain StrategyConfig shape (and its error messages)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("strategies"), list):
+            return raw
+        entries = raw["strategies"]
+        folders = [
+            {**e, "position": i} for i, e in enumerate(entries) if isinstance(e, dict) and "folder" in e
+        ]
+        if not folders:
+            return raw
+        plain = [e for e in entries if not (isinstance(e, dict) and "folder" in e)]
+        return {**raw, "strategies": plain, "strategy_folders": [*raw.get("strategy_folders", []), *folders]}
 
     @model_validator(mode="after")
     def _regime_rules_need_detection(self) -> Config:
@@ -489,8 +583,12 @@ class Config(_Section):
         return v
 
     def effective(self) -> dict[str, Any]:
-        """The effective config as plain JSON data (defaults filled in), for storage and hashing."""
-        return json.loads(self.model_dump_json(by_alias=True))
+        """The effective config as plain JSON data (defaults filled in), for storage and hashing; with a
+        trading mode applied, ``trading_mode_diff`` lists what it changed ({key: [before, after]})."""
+        out: dict[str, Any] = json.loads(self.model_dump_json(by_alias=True))
+        if self._mode_diff is not None:
+            out["trading_mode_diff"] = self._mode_diff
+        return out
 
     def config_hash(self) -> str:
         blob = json.dumps(self.effective(), sort_keys=True, separators=(",", ":")).encode()
@@ -609,6 +707,7 @@ def parse_config(
         raise ConfigError(f"{source}: the config must be a mapping with sections (backtest, data, ...)")
     # the sections changed below are copied, not the whole tree (which may be large)
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    diff = raw.pop("trading_mode_diff", None)  # a stored effective config: derived, not a setting
     _apply_aliases(raw, source)
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -619,6 +718,7 @@ def parse_config(
         raise ConfigError(_format_errors(e, source, lines or {})) from None
     _check_symbols(cfg, source, lines or {})
     cfg._origin.update(source=source, lines=lines or {}, symbols=list(cfg.backtest.symbols))
+    cfg._mode_diff = diff
     return cfg
 
 
@@ -659,4 +759,9 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
 
 
 def json_schema() -> dict[str, Any]:
-    return Config.model_json_schema(by_alias=True)
+    schema = Config.model_json_schema(by_alias=True)
+    # `strategies:` also takes folder entries (Config moves them to strategy_folders when parsing)
+    strategies = schema["properties"]["strategies"]
+    folder = schema["properties"]["strategy_folders"]["items"]
+    strategies["items"] = {"anyOf": [strategies["items"], folder]}
+    return schema

@@ -14,26 +14,78 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from mt5tester import __version__
-from mt5tester.config import Config, json_schema, load_config
+from mt5tester.cli.lazy import LazyCommand, LazyGroup
 from mt5tester.errors import EXIT_CODES, Mt5TesterError, StorageError
 
-if TYPE_CHECKING:  # imported when a run starts, so --help stays fast
+# `mt5tester --help` imports no pandas, numpy, SQLAlchemy, numba, plotly, pydantic or rich (issue 14,
+# tests/test_startup.py): the config, rich and the engine are imported inside the commands, and the
+# commands of their own modules are lazy (LAZY below).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mt5tester.config import Config
     from mt5tester.engine.build import Components
 
 log = logging.getLogger("mt5tester")
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
 
 
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """mt5tester.config.load_config, imported when a command reads a config (pydantic is not light)."""
+    from mt5tester.config import load_config as load
+
+    return load(path, overrides)
+
+
+def json_schema() -> dict[str, Any]:
+    from mt5tester.config import json_schema as schema
+
+    return schema()
+
+
 def _console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
-@click.group(help="mt5tester: MetaTrader 5 faithful backtester.\n\n" + EXIT_HELP, epilog=None)
+# Commands defined in modules of their own, imported when used (name -> module:attr and the summary the
+# group's --help shows; tests/test_startup.py keeps the summary equal to the command's own).
+LAZY = {
+    "data": LazyCommand(
+        "mt5tester.cli.live:data",  # the group of cli.data, with the `data download` cli.live adds to it
+        "Market data: import files into a local catalog, list, inspect, validate, resample, export, delete.",
+    ),
+    "metrics": LazyCommand(
+        "mt5tester.cli.metrics:metrics",
+        "MT5 tester report metrics from a deals table (CSV in MT5 report layout).",
+    ),
+    "report": LazyCommand(
+        "mt5tester.cli.report:report",
+        "Reports from the results database: `report RUN_ID` writes the HTML report of one run "
+        "(self-contained, offline; --pdf adds an A4 PDF); `report compare RUN_ID RUN_ID...` puts runs side "
+        "by side.",
+    ),
+    "runs": LazyCommand("mt5tester.cli.runs:runs", "Stored runs: list, show, compare, export, delete."),
+    "live": LazyCommand(
+        "mt5tester.cli.live:live",
+        "Trade the config's strategies live through a MetaTrader 5 terminal (the MetaTrader5 package, "
+        "Windows).",
+    ),
+    "paper": LazyCommand(
+        "mt5tester.cli.live:paper",
+        "Paper trading: the config's strategies on our simulated terminal replaying the stored data "
+        "(--from/--to override backtest.start/end) at --replay-speed times real time (0: at once), or fed "
+        "by a live terminal's quotes (--quotes-from MetaTrader5; stop it with `mt5tester live stop`).",
+    ),
+}
+
+
+@click.group(
+    cls=LazyGroup, lazy=LAZY, help="mt5tester: MetaTrader 5 faithful backtester.\n\n" + EXIT_HELP, epilog=None
+)
 @click.version_option(__version__, prog_name="mt5tester")
 @click.option("-v", "--verbose", is_flag=True, help="log at INFO level")
 def cli(verbose: bool) -> None:
@@ -46,6 +98,8 @@ def cli(verbose: bool) -> None:
 
 
 def print_funnel(console: Console, funnel: dict[str, Any]) -> None:
+    from rich.table import Table
+
     t = Table(title="Lifecycle funnel", show_header=True)
     t.add_column("stage")
     t.add_column("count", justify="right")
@@ -99,6 +153,8 @@ KEY_METRICS = [
 
 
 def print_metrics(console: Console, m: Any) -> None:
+    from rich.table import Table
+
     t = Table(title="MT5 report metrics (mt5tester metrics / report for all)", show_header=True)
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -119,11 +175,13 @@ class _ProgressBar:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.bar: Progress | None = None
+        self.bar: Any = None  # a rich Progress, imported at the first call
         self.task: Any = None
 
     def __call__(self, n: int, total: int) -> None:
         if self.bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
             self.bar = Progress(
                 TextColumn("backtest"),
                 BarColumn(),
@@ -193,6 +251,8 @@ def run_backtest(
 
 
 def print_strategies(console: Console, components: Components) -> None:
+    from rich.table import Table
+
     loaded = Table(title="Strategies loaded")
     for col in ("name", "category", "timeframe", "symbols", "params", "source", "hash"):
         loaded.add_column(col)
@@ -238,6 +298,7 @@ def print_locations(console: Console, engine: Any, run_id: str, report: Path | N
 @click.option("--end", help="YYYY-MM-DD, overrides backtest.end")
 @click.option("--out", type=click.Path(path_type=Path), help="report folder, overrides results.out_dir")
 @click.option("--allow-unhealthy", is_flag=True, help="run even if data health is below data.min_health")
+@click.option("--trading-mode", "trading_mode", help="a profile of trading_modes:, overrides trading_mode")
 def backtest(
     config_path: Path,
     symbols: str | None,
@@ -247,6 +308,7 @@ def backtest(
     allow_unhealthy: bool,
     resume_id: str | None,
     db_url: str | None,
+    trading_mode: str | None,
 ) -> None:
     if resume_id:
         cfg, base_dir, state = _resume_target(resume_id, config_path, db_url)
@@ -258,6 +320,7 @@ def backtest(
         "backtest.start": start,
         "backtest.end": end,
         "results.out_dir": str(out.resolve()) if out else None,
+        "trading_mode": trading_mode,
     }
     cfg = load_config(config_path, overrides)
     if symbols:  # narrows the strategies that list their own symbols too (README: flags override)
@@ -336,16 +399,17 @@ def demo(out: Path) -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
 @click.argument("script_args", nargs=-1)
 def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]) -> None:
-    from mt5tester.engine.build import build
-    from mt5tester.engine.script import run_script
+    from mt5tester.engine.run import SqlRows, run
+    from mt5tester.engine.script import Script
     from mt5tester.reports.html import write_html_report
-    from mt5tester.results.funnel import funnel_from_db
-    from mt5tester.results.metrics import run_metrics
 
     cfg = load_config(config_path)
-    components = build(cfg, config_path.resolve().parent, with_strategies=False)
+    job = Script(script, tuple(script_args))
+    base_dir = config_path.resolve().parent
     console = _console()
     if console.is_terminal:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         with Progress(
             TextColumn("script (simulated time)"),
             BarColumn(),
@@ -354,31 +418,28 @@ def run_script_cmd(script: Path, config_path: Path, script_args: tuple[str, ...]
             transient=True,
         ) as bar:
             task = bar.add_task("run", total=None)
-            result = run_script(
-                components,
-                script,
-                list(script_args),
-                lambda n, total: bar.update(task, completed=n, total=total),
+            result = run(
+                cfg,
+                base_dir=base_dir,
+                script=job,
+                progress=lambda n, total: bar.update(task, completed=n, total=total),
             )
     else:
-        result = run_script(components, script, list(script_args))
+        result = run(cfg, base_dir=base_dir, script=job)
     # The same end of run as a backtest: funnel, metrics, report.
-    print_funnel(console, result.funnel | funnel_from_db(components.engine, result.run_id))
-    print_metrics(
-        console,
-        run_metrics(
-            components.engine, result.run_id, cfg.backtest.initial_deposit, result.funnel["margin_level_min"]
-        ),
-    )
+    print_funnel(console, result.funnel)
+    print_metrics(console, result.metrics)
+    equity = float(result.equity["equity"].iloc[-1]) if len(result.equity) else result.final_balance
     console.print(
         f"run {result.run_id}: script {script} {result.status}"
-        f"{' (stopped at backtest.end)' if result.stopped_at_end else ''}; {result.deals} deals, "
-        f"balance {result.balance:.2f}, equity {result.equity:.2f} {cfg.backtest.deposit_currency}"
+        f"{' (stopped at backtest.end)' if result.funnel.get('stopped_at_end') else ''}; "
+        f"{result.deal_count} deals, balance {result.final_balance:.2f}, equity {equity:.2f} "
+        f"{cfg.backtest.deposit_currency}"
     )
-    report = (
-        write_html_report(components.engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
-    )
-    print_locations(console, components.engine, result.run_id, report)
+    assert isinstance(result.source, SqlRows)  # the CLI records into the results database
+    engine = result.source.engine
+    report = write_html_report(engine, result.run_id, cfg.results.out_dir) if cfg.report.html else None
+    print_locations(console, engine, result.run_id, report)
 
 
 @cli.command(
@@ -448,6 +509,8 @@ def strategies() -> None:
 def strategies_list(as_json: bool) -> None:
     import inspect
 
+    from rich.table import Table
+
     from mt5tester.strategy.loader import BUILTINS, plugin_targets, resolve_class
 
     rows: list[dict[str, Any]] = []
@@ -497,11 +560,13 @@ def config() -> None:
 def config_check(file: Path) -> None:
     from mt5tester.errors import ConfigError, StrategyLoadError
     from mt5tester.strategy.loader import load_strategies
+    from mt5tester.strategy.modes import prepare_config
 
     cfg = load_config(file)
     cfg.check_symbol_specs()
-    if cfg.strategies:  # none is valid here: a run-script config has none
+    if cfg.strategies or cfg.strategy_folders:  # none is valid here: a run-script config has none
         try:
+            cfg = prepare_config(cfg, file.resolve().parent)
             load_strategies(cfg, file.resolve().parent)
         except StrategyLoadError as e:
             raise ConfigError(str(e)) from None
@@ -514,33 +579,6 @@ def config_check(file: Path) -> None:
 @config.command("schema", help="Print the config's JSON Schema (for editors).")
 def config_schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
-
-
-from mt5tester.cli.metrics import metrics as _metrics_cmd  # noqa: E402
-
-cli.add_command(_metrics_cmd)
-
-
-from mt5tester.cli.data import data as _data_group  # noqa: E402
-
-cli.add_command(_data_group)
-
-
-from mt5tester.cli.report import report as _report_group  # noqa: E402
-
-cli.add_command(_report_group)
-
-
-from mt5tester.cli.runs import runs as _runs_group  # noqa: E402
-
-cli.add_command(_runs_group)
-
-
-from mt5tester.cli.live import live as _live_group  # noqa: E402
-from mt5tester.cli.live import paper as _paper_cmd  # noqa: E402
-
-cli.add_command(_live_group)
-cli.add_command(_paper_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,27 @@ def demo_config() -> dict[str, Any]:
                 "symbols": ["GBPUSD", "EURGBP"],
                 "params": {"members": ["rsi_member", "macd_member"], "threshold": 0.5},
             },
+            # a strategy of the original system, unchanged (strategy/legacy.py), from its category folder
+            {
+                "folder": "strategies/technical",
+                "category": "technical",
+                "symbols": ["USDJPY"],
+                "timeframe": "H4",
+                "params": {"n": 12},
+            },
         ],
+        # trading-mode profiles: normal by default, news (half size, 3 positions, trend strategies only)
+        # within an hour of the blocked news window (strategy/modes.py, engine/modes.py)
+        "trading_modes": {
+            "normal": {"description": "everything as configured"},
+            "news": {
+                "strategies": ["sma_h1", "donchian"],
+                "risk_multiplier": 0.5,
+                "coordinator": {"max_positions": 3},
+            },
+        },
+        "trading_mode": "normal",
+        "trading_mode_switch": [{"mode": "news", "windows": "blocked", "margin_minutes": 60}],
         "portfolio": {"categories": ["technical", "smc", "ml", "fusion"]},
         "coordinator": {
             "max_positions": 8,
@@ -64,7 +84,10 @@ def demo_config() -> dict[str, Any]:
             "sizing": {"mode": "risk", "risk_pct": 0.5},
             "max_correlation": 0.8,
             "daily_loss_limit_pct": 3.0,
-            "blocked": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "23:55", "to": "00:10"}],
+            "blocked": [
+                {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "23:55", "to": "00:10"},
+                {"days": ["fri"], "from": "15:25", "to": "15:40"},  # a weekly news release
+            ],
             "regime_gate": {"sma_h1": ["trending_up", "trending_down"]},
             "regime_risk": {"volatile": 0.5},
         },
@@ -74,10 +97,35 @@ def demo_config() -> dict[str, Any]:
     }
 
 
+# A strategy in the original system's shape (mt5_manager in the constructor, generate_signals(symbol),
+# a dict signal), loaded unchanged through `strategies: [{folder: ..., category: ...}]`.
+LEGACY_STRATEGY = """\
+class ChannelBreakout:
+    \"\"\"Buys a close above the last n bars' high, sells one below their low.\"\"\"
+
+    def __init__(self, mt5_manager, symbols, timeframe="H1", n=20):
+        self.mt5_manager, self.symbols, self.timeframe, self.n = mt5_manager, symbols, timeframe, n
+
+    def generate_signals(self, symbol):
+        df = self.mt5_manager.get_rates(symbol, self.timeframe, self.n + 1)
+        if df is None or len(df) <= self.n:
+            return None
+        last, before = df.iloc[-1], df.iloc[:-1]
+        if last["close"] > before["high"].max():
+            return {"symbol": symbol, "action": "BUY", "sl_points": 400, "tp_points": 800}
+        if last["close"] < before["low"].min():
+            return {"symbol": symbol, "action": "SELL", "sl_points": 400, "tp_points": 800}
+        return None
+"""
+
+
 def prepare_demo(out: Path) -> Path:
     """Write the demo data (idempotent) and config into ``out``; return the config path."""
     out.mkdir(parents=True, exist_ok=True)
     write_demo_data(out / "data", DEMO_SYMBOLS, DATA_START, DATA_END, seed=42)
+    legacy = out / "strategies" / "technical"
+    legacy.mkdir(parents=True, exist_ok=True)
+    (legacy / "channel_breakout.py").write_text(LEGACY_STRATEGY)
     path = out / "demo.yaml"
     path.write_text("# Written by `mt5tester demo`.\n" + yaml.safe_dump(demo_config(), sort_keys=False))
     return path
@@ -88,7 +136,9 @@ def prepare_paper_demo(out: Path) -> Path:
     demo data through the simulated terminal posing as MetaTrader5 (a few seconds)."""
     cfg = demo_config()
     cfg["backtest"] |= {"start": "2024-06-03", "end": "2024-06-10", "symbols": ["EURUSD"]}
-    cfg["strategies"] = [s for s in cfg["strategies"] if s["name"] == "sma_h1"]
+    cfg["strategies"] = [s for s in cfg["strategies"] if s.get("name") == "sma_h1"]
+    for key in ("trading_modes", "trading_mode", "trading_mode_switch"):  # the backtest shows those
+        cfg.pop(key, None)
     cfg["portfolio"] = {"categories": ["technical"]}
     cfg["coordinator"] = {"max_positions": 8}
     cfg["regime"] = {"enabled": False}

@@ -28,8 +28,13 @@ def _report(console: Console, result: Any) -> None:
     console.print(f"session {result.run_id} {result.status}{why}; records in {result.database}")
 
 
-def _overrides(start: str | None, end: str | None) -> dict[str, Any]:
-    return {k: v for k, v in (("backtest.start", start), ("backtest.end", end)) if v}
+def _overrides(start: str | None, end: str | None, mode: str | None = None) -> dict[str, Any]:
+    return {k: v for k, v in (("backtest.start", start), ("backtest.end", end), ("trading_mode", mode)) if v}
+
+
+trading_mode_option = click.option(
+    "--trading-mode", "trading_mode", help="a profile of trading_modes:, overrides trading_mode"
+)
 
 
 @click.group(
@@ -40,15 +45,16 @@ def _overrides(start: str | None, end: str | None) -> dict[str, Any]:
 )
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--module", help="the MetaTrader5-API module to import (default live.module: MetaTrader5)")
+@trading_mode_option
 @click.pass_context
-def live(ctx: click.Context, config_path: Path | None, module: str | None) -> None:
+def live(ctx: click.Context, config_path: Path | None, module: str | None, trading_mode: str | None) -> None:
     if ctx.invoked_subcommand is not None:
         return
     if config_path is None:
         raise click.UsageError("mt5tester live needs --config FILE")
     from mt5tester.live.start import live as run_live
 
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, _overrides(None, None, trading_mode))
     result = run_live(cfg, config_path.resolve().parent, module)
     _report(_console(), result)
 
@@ -77,13 +83,19 @@ def live_stop(config_path: Path) -> None:
     "quotes_from",
     help="instead of a replay: the live quotes of this MetaTrader5-API module (e.g. MetaTrader5)",
 )
+@trading_mode_option
 def paper(
-    config_path: Path, replay_speed: float, start: str | None, end: str | None, quotes_from: str | None
+    config_path: Path,
+    replay_speed: float,
+    start: str | None,
+    end: str | None,
+    quotes_from: str | None,
+    trading_mode: str | None,
 ) -> None:
     from mt5tester.live.start import paper as run_paper
     from mt5tester.live.start import paper_on_quotes
 
-    cfg = load_config(config_path, _overrides(start, end))
+    cfg = load_config(config_path, _overrides(start, end, trading_mode))
     if quotes_from:
         result = paper_on_quotes(cfg, config_path.resolve().parent, quotes_from)
     else:

@@ -15,7 +15,8 @@ from mt5tester.data.resample import resample
 from mt5tester.engine import preflight
 from mt5tester.engine.dataset import Dataset, read_symbol
 from mt5tester.engine.feed import StrategyFeed, prepared_columns
-from mt5tester.errors import ConfigError
+from mt5tester.engine.modes import ModeSwitch
+from mt5tester.errors import ConfigError, StorageError
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.ticks import Ticks
@@ -25,6 +26,7 @@ from mt5tester.regime.detectors import RegimeTracker
 from mt5tester.results import db
 from mt5tester.risk.coordinator import Coordinator
 from mt5tester.strategy.loader import LoadedStrategy, load_strategies
+from mt5tester.strategy.modes import prepare_config
 from mt5tester.terminal.api import SimTerminal
 from mt5tester.terminal.market import MarketData
 from mt5tester.terminal.server import (
@@ -52,8 +54,16 @@ class Components:
     terminal: SimTerminal
     health: list[HealthReport]
     feeds: dict[tuple[int, str], StrategyFeed]
-    engine: Engine
+    engine: Engine | None  # the results database; None when the records go to a sink of their own
     regimes: RegimeTracker | None = None
+    modes: ModeSwitch | None = None  # trading_mode_switch: the mode in force per signal
+
+    @property
+    def db(self) -> Engine:
+        """The results database; a run whose records go to a sink of its own has none."""
+        if self.engine is None:
+            raise StorageError("this run opened no results database (its records go to a sink of its own)")
+        return self.engine
 
 
 def conversion_symbols(cfg: Config, specs: dict[str, SymbolSpec]) -> list[str]:
@@ -101,25 +111,30 @@ def build(
     truncate_ns: int | None = None,
     data: Dataset | None = None,
     engine: Engine | None = None,
+    open_results: bool = True,
 ) -> Components:
     """Build everything, in the order that makes failures cheapest: config, storage, strategies, data.
 
     ``with_strategies=False`` (run-script: the script is the strategy) skips the strategy loader.
     ``truncate_ns`` (the lookahead checker): drop every M1 bar at or after it, as if history ended there.
     ``data``: preloaded market data (``load_data``), used instead of reading files where it applies.
-    ``engine``: the results database already open (default: open ``results.database_url``).
+    ``engine``: the results database already open (default: open ``results.database_url``, unless
+    ``open_results`` is False: the records go to a sink that needs no database).
     """
     try:
         parse_server_tz(cfg.backtest.server_timezone)
     except ValueError as e:
         raise ConfigError(f"backtest.server_timezone: {e}") from None
     cfg.check_symbol_specs()
+    if with_strategies:
+        cfg = prepare_config(cfg, base_dir)  # strategy folders, trading_mode (strategy/modes.py)
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
-    engine = engine or db.connect(
-        cfg.results.database_url,
-        connect_timeout=cfg.results.connect_timeout_seconds,
-        statement_timeout=cfg.results.statement_timeout_seconds,
-    )
+    if engine is None and open_results:
+        engine = db.connect(
+            cfg.results.database_url,
+            connect_timeout=cfg.results.connect_timeout_seconds,
+            statement_timeout=cfg.results.statement_timeout_seconds,
+        )
     strategies = load_strategies(cfg, base_dir) if with_strategies else []
 
     m1: dict[str, Bars] = {}
@@ -235,7 +250,9 @@ def build(
     if cfg.regime.enabled:
         params = RegimeParams(**cfg.regime.model_dump(exclude={"enabled"}))
         regimes = RegimeTracker.from_m1(m1, params, bt.server_timezone)
-    coordinator = Coordinator(cfg.coordinator, build_module(terminal))
+    mt5 = build_module(terminal)
+    coordinator = Coordinator(cfg.coordinator, mt5)
+    modes = ModeSwitch(cfg, strategies, coordinator, mt5) if cfg.trading_mode_switch and strategies else None
     return Components(
         cfg,
         base_dir,
@@ -250,4 +267,5 @@ def build(
         feeds,
         engine,
         regimes,
+        modes,
     )

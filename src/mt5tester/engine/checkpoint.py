@@ -65,12 +65,16 @@ def snapshot(runner: Any, point: int, t: int) -> bytes:
         "terminal": {"selected": c.terminal.selected, "books": c.terminal._books},
         "strategies": [_strategy_state(ls.strategy) for ls in c.strategies],
         "breaker": {k: v for k, v in vars(c.coordinator.breaker).items()},
+        # each trading mode's coordinator has its own breaker (engine/modes.py)
+        "mode_breakers": [dict(vars(co.breaker)) for co in (c.modes.coordinators() if c.modes else [])],
         "runner": {
             "funnel": runner.journal.funnel,
             "disabled": runner.host.disabled,
             "signal_seq": runner.journal.signal_seq,
             "error_seq": runner.journal.error_seq,
             "logged_tb": runner.journal.logged_tb,
+            "sent": runner.journal.owners.sent,  # orders strategies sent themselves (attribution)
+            "daily": runner.journal.daily,  # the daily equity folded so far
             "ctx_now": runner.ctx.now,
         },
     }
@@ -93,11 +97,18 @@ def restore(runner: Any, state: dict[str, Any]) -> int:
     for ls, st in zip(c.strategies, state["strategies"], strict=True):
         _restore_strategy(ls.strategy, st)
     vars(c.coordinator.breaker).update(state["breaker"])
+    for co, breaker in zip(
+        c.modes.coordinators() if c.modes else [], state.get("mode_breakers", []), strict=False
+    ):
+        vars(co.breaker).update(breaker)
     r = state["runner"]
     journal = runner.journal
     journal.funnel, runner.host.disabled = r["funnel"], r["disabled"]
     journal.signal_seq, journal.error_seq, journal.logged_tb = r["signal_seq"], r["error_seq"], r["logged_tb"]
     journal.recorded = len(c.server.deals)  # the checkpoint is taken with every deal recorded
+    journal.owners.reset(r.get("sent", {}))
+    if "daily" in r:
+        journal.daily = r["daily"]
     runner.ctx.now = r["ctx_now"]
     return int(state["point"]) + 1
 

@@ -15,7 +15,7 @@ from mt5tester.engine.build import Components
 from mt5tester.engine.journal import Journal
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import StrategyRuntimeError
-from mt5tester.model.signal import Signal
+from mt5tester.model.signal import InvalidSignal, Signal
 from mt5tester.model.trade import Deal
 from mt5tester.strategy.base import FusionStrategy, StrategyContext
 
@@ -115,6 +115,9 @@ class Host:
             detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'signal'}: {x['msg']}" for x in e.errors())
             self._invalid(si, symbol, t, "invalid Signal: " + detail)
             return []
+        except InvalidSignal as e:  # an adapted strategy's dict (strategy/legacy.py)
+            self._invalid(si, symbol, t, e.reason, str(e))
+            return []
         except Exception as e:
             return self.failed(si, symbol, t, e)
         finally:
@@ -134,9 +137,9 @@ class Host:
             valid.append(sig if sig.strategy == s.name else sig.model_copy(update={"strategy": s.name}))
         return valid
 
-    def on_trade(self, d: Deal) -> None:
+    def on_trade(self, d: Deal, strategy: str) -> None:
         """on_trade hook of the deal's strategy; its errors follow on_strategy_error like any call."""
-        si = self._index.get(d.strategy)
+        si = self._index.get(strategy)
         if si is None:
             return
         with self.acting(si):

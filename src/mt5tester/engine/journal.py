@@ -17,14 +17,16 @@ import numpy as np
 
 from mt5tester.data.health import history_quality
 from mt5tester.engine import checkpoint
+from mt5tester.engine.attribution import MAGIC_BASE, Attribution, Owner, magic_of, signal_of
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns, ts
 from mt5tester.errors import StorageError
 from mt5tester.model import constants as C
 from mt5tester.model.trade import Deal
 from mt5tester.results import db
+from mt5tester.results.daily import DailyEquity
 from mt5tester.results.recorder import Recorder
-from mt5tester.results.rows import daily_rows, deal_row, order_rows, position_rows, signal_row
+from mt5tester.results.rows import deal_row, order_rows, position_rows, signal_row
 
 # Strategy warnings keep the logger name users filter on (they came from the loop before the split).
 log = logging.getLogger("mt5tester.engine.loop")
@@ -98,44 +100,48 @@ class RunResult:
     m1_bars: int = 0  # M1 bars of the tested symbols in [start, end): what the run simulated
 
 
-MAGIC_BASE = 770_000  # magic of the strategy at index si: MAGIC_BASE + si, stored with the run
-
-
-def magic_of(si: int) -> int:
-    return MAGIC_BASE + si
-
-
-def signal_of(comment: str) -> int | None:
-    """The signal id in a request's comment ("signal 12"), as an EA reads it back; None otherwise."""
-    head, _, number = comment.partition(" ")
-    return int(number) if head == "signal" and number.isdigit() else None
-
+__all__ = ["MAGIC_BASE", "Funnel", "Journal", "RunResult", "magic_of", "signal_of"]
 
 _CLOSED_BY = {C.DEAL_REASON_SL: "sl", C.DEAL_REASON_TP: "tp", C.DEAL_REASON_SO: "stop_out"}
 _CLOSED_AS = {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}
+
+
+def sql_recorder(c: Components, run_id: str) -> Recorder:
+    """The default sink: the results database the components opened (resumable when checkpoints are on)."""
+    if c.engine is None:
+        raise StorageError("no results database was opened for this run and no sink was given")
+    return Recorder(c.engine, run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
 
 
 class Journal:
     """Rows into the sink and counts into the funnel. Sequence numbers (signals, errors) and the deal
     cursor live here: the checkpoint stores them so a resumed run continues the same numbering."""
 
-    def __init__(self, c: Components, rec: Recorder) -> None:
+    def __init__(self, c: Components, rec: Recorder, default_owner: str = "") -> None:
         self.c = c
         self.rec = rec
+        # Each order and deal is attributed from its magic and comment (engine/attribution.py); orders of
+        # a magic the run did not hand out belong to ``default_owner`` (run-script: the script).
+        magic = {magic_of(si): ls.strategy.name for si, ls in enumerate(c.strategies)}
+        self.owners = Attribution(magic, default_owner)
+        self.daily = DailyEquity(c.cfg.backtest.server_timezone)  # folded from the equity rows
         self.funnel = Funnel()
         self.signal_seq = 0
         self.error_seq = 0
         self.logged_tb: set[str] = set()
         self.logged_invalid: set[str] = set()
         self.recorded = 0  # deals of the server already recorded (a cursor: every deal is stored once)
-        self.on_trade: Callable[[Deal], None] = lambda d: None  # the host's hook, set by the Runner
+        self.on_trade: Callable[[Deal, str], None] = lambda d, strategy: None  # the host's hook
+        # the trading mode in force for (symbol, t): the router's, set when it is built
+        self.mode_at: Callable[[str, int], str | None] = lambda symbol, t: c.cfg.trading_mode
 
     # ------------------------------------------------------------------------------ trading
     def deals(self, notify: bool = True) -> None:
         """Record every deal the server made since the last call, whatever made it (a signal, a strategy's
         own order_send, SL/TP, a pending fill, a stop-out, the end of the run): the stored deals are the
         terminal's deals, one row each. A cursor, so a deal made by an on_trade hook is recorded too."""
-        deals = self.c.server.deals
+        state = self.c.server.state
+        deals = state.deals
         while self.recorded < len(deals):
             d = deals[self.recorded]
             self.recorded += 1
@@ -143,9 +149,14 @@ class Journal:
                 # the same keys as results.funnel, which rebuilds them from the stored deals
                 key = _CLOSED_BY.get(d.reason) or _CLOSED_AS.get(d.comment, "signal")
                 self.funnel.closed[key] += 1
-            self.rec.add(db.deals, deal_row(d))
+            strategy, signal_id = self.owners.deal(state, d)
+            self.rec.add(db.deals, deal_row(d, strategy, signal_id))
             if notify and d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
-                self.on_trade(d)
+                self.on_trade(d, strategy)
+
+    def owner(self, position_id: int) -> Owner:
+        """(strategy, signal id) of a position (by its identifier)."""
+        return self.owners.position(self.c.server.state, position_id)
 
     def next_signal(self) -> int:
         """The id of a new signal (also counted as generated)."""
@@ -161,7 +172,8 @@ class Journal:
         for sig in sigs:
             sid = self.next_signal()
             self.funnel.fed_to_fusion += 1
-            self.signal(signal_row(sid, t, strategy, symbol, sig, status="to_fusion"))
+            mode = self.mode_at(symbol, t)
+            self.signal(signal_row(sid, t, strategy, symbol, sig, status="to_fusion", trading_mode=mode))
 
     def equity(self, t: int) -> None:
         acc = self.c.server
@@ -173,8 +185,15 @@ class Journal:
             level = round(equity / margin * 100, 2)
             low = self.funnel.margin_level_min
             self.funnel.margin_level_min = level if low is None else min(low, level)
-        row = {"time": t, "balance": acc.balance, "equity": equity, "margin": margin}
-        self.rec.add(db.equity, row | {"open_positions": len(acc.positions)})
+        row = {
+            "time": t,
+            "balance": acc.balance,
+            "equity": equity,
+            "margin": margin,
+            "open_positions": len(acc.positions),
+        }
+        self.rec.add(db.equity, row)
+        self.daily.add(t, acc.balance, equity)
 
     # ------------------------------------------------------------------------------- errors
     def error(self, name: str, symbol: str, t: int, e: Exception) -> None:
@@ -258,19 +277,23 @@ class Journal:
 
     def book(self) -> None:
         """Orders and positions (with MFE/MAE), written once at the end of the run (also a failed one)."""
-        for row in order_rows(self.c.server):
+        state = self.c.server.state
+
+        def owner(ticket: int) -> Owner:
+            return self.owners.order(state, ticket)
+
+        for row in order_rows(self.c.server, owner):
             self.rec.add(db.orders, row)
-        for row in position_rows(self.c.server):
+        for row in position_rows(self.c.server, owner):
             self.rec.add(db.positions, row)
 
-    def complete(self, run_id: str) -> None:
-        """The book and the daily equity (read back from the stored equity rows) of a completed run."""
+    def complete(self) -> None:
+        """The book and the daily equity (folded from the equity rows as they were made) of a completed
+        run, then everything is flushed."""
         self.book()
-        self.rec.flush()
-        with db.storage_errors(self.c.engine, f"reading the equity of run {run_id}", "Fix the database"):
-            daily = daily_rows(self.c.engine, run_id, self.c.cfg.backtest.server_timezone)
-        for row in daily:
+        for row in self.daily.rows():
             self.rec.add(db.daily_equity, row)
+        self.rec.flush()
 
     def failed(self, e: BaseException) -> None:
         """A run that raised: it keeps every deal the terminal made and its book, then is marked failed

@@ -41,13 +41,15 @@ import pyarrow.parquet as pq
 from mt5tester import errors
 from mt5tester.config import Config, StrategyConfig
 from mt5tester.data.store import m1_table
-from mt5tester.engine.build import Components, build
 from mt5tester.engine.dataset import read_symbol
 from mt5tester.engine.loop import Runner, timeline
 from mt5tester.engine.preflight import day_ns
+from mt5tester.engine.run import run
 from mt5tester.errors import ConfigError, Mt5TesterError
 from mt5tester.model.bars import Bars
 from mt5tester.model.signal import Signal
+from mt5tester.results.memory import MemorySink
+from mt5tester.strategy.folders import expand_folders
 from mt5tester.strategy.loader import BUILTINS, plugin_targets
 from mt5tester.terminal.server import TickStream
 
@@ -137,7 +139,8 @@ def _shown_name(sc: StrategyConfig) -> str:
 
 def _only(cfg: Config, name: str, work: Path) -> Config:
     """The config reduced to the strategy (and, for a fusion strategy, its members); its results in a
-    temp DB; ``portfolio.categories`` dropped (they describe the whole portfolio, not this check)."""
+    temp DB; ``portfolio.categories`` and the trading modes dropped (they describe the whole portfolio,
+    not this check; strategy folders are expanded before)."""
     chosen = [sc for sc in cfg.strategies if name in (_shown_name(sc), sc.class_)]
     if not chosen:
         names = [_shown_name(sc) for sc in cfg.strategies]
@@ -150,6 +153,9 @@ def _only(cfg: Config, name: str, work: Path) -> Config:
         update={
             "strategies": keep,
             "portfolio": cfg.portfolio.model_copy(update={"categories": []}),
+            "trading_modes": {},
+            "trading_mode": None,
+            "trading_mode_switch": [],
             "results": cfg.results.model_copy(
                 update={"database_url": f"sqlite:///{work / 'check.sqlite'}", "out_dir": work}
             ),
@@ -166,7 +172,7 @@ def check_lookahead(
     """Compare the reference run with ``points`` runs whose data after a seeded cut is changed."""
     work = Path(tempfile.mkdtemp(prefix="mt5tester-lookahead-"))
     try:
-        cfg = _only(cfg, name, work)
+        cfg = _only(expand_folders(cfg, base_dir), name, work)
         full = _side(cfg, base_dir, work / "full", None, seed, repeat=2)
         report = LookaheadReport(name, [], seed)
         first, second = full["runs"]
@@ -421,38 +427,41 @@ def _observe(job: dict[str, Any]) -> dict[str, Any]:
                 else _changed_ticks(r.time, r.bid, r.ask, cut, rng, spec.digits, job["mirror"])
             )
             _write_ticks(r.time, bid, ask, data / f"{sym}_ticks.parquet")
-    cfg = cfg.model_copy(
-        update={
-            "data": cfg.data.model_copy(update={"source": "files", "path": data}),
-            "results": cfg.results.model_copy(update={"database_url": f"sqlite:///{work / 'side.sqlite'}"}),
-        }
-    )
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"source": "files", "path": data})})
     runs = []
     points: list[int] = []
     for _ in range(job["repeat"]):
-        c = build(cfg, base_dir)
-        points = timeline(c).times.tolist()
-        runner = Watch(c)
-        runner.stop_ns = cut
-        try:
-            runner.run()
+        watch = Watch(cut)
+        try:  # through the one entry point, records in memory (nothing of a side is stored)
+            run(cfg, base_dir=base_dir, sink=MemorySink(), watch=watch)
         except errors.StrategyRuntimeError:
-            if cut is None:  # the strategy fails on the real data: the check cannot run (exit 5)
+            if cut is None or watch.runner is None:  # fails on the real data: the check cannot run (exit 5)
                 raise
             # On changed data a strategy may fail after its decisions were recorded: they are compared.
-        runner.finish()
-        runs.append({"events": runner.events, "prepared": runner.prepared(cut)})
+        assert watch.runner is not None  # attached: run() raised nothing before the loop
+        points = timeline(watch.runner.c).times.tolist()
+        watch.finish()
+        runs.append({"events": watch.events, "prepared": watch.prepared(cut)})
     return {"runs": runs, "points": points, "m1_times": np.unique(np.concatenate(m1_times))}
 
 
-class Watch(Runner):
-    """A Runner that records every decision: each call's output, each request a strategy sends
-    through the terminal (with its result) and, at the end, every deal at the time it became known."""
+class Watch:
+    """Records every decision of a run it is attached to (``run(..., watch=Watch(cut))``): each call's
+    output, each request sent through the terminal (with its result) and, at the end, every deal at the
+    time it became known. No decision point after ``stop_ns``."""
 
-    def __init__(self, c: Components) -> None:
+    def __init__(self, stop_ns: int | None = None) -> None:
+        self.stop_ns = stop_ns
         self.events: list[Event] = []
+        self.runner: Runner | None = None
         self._who = ""
         self._known: dict[int, int] = {}  # deal ticket -> the time of the replay that made it
+        self._closing = False
+
+    def attach(self, runner: Runner) -> None:
+        self.runner = runner
+        runner.stop_ns = self.stop_ns
+        c = runner.c
         send, advance, server = c.terminal.order_send, c.server.advance, c.server
 
         def replay(t: int) -> Any:
@@ -465,21 +474,34 @@ class Watch(Runner):
 
         def order_send(request: Any, *args: Any, **kwargs: Any) -> Any:
             result = send(request, *args, **kwargs)
+            if self._closing:  # the tester's close at the end of the run: not a decision
+                return result
             req = dict(request) if isinstance(request, dict) else request
             got = None if result is None else (result.retcode, result.volume, result.price)
             symbol = str(req.get("symbol", "")) if isinstance(req, dict) else ""
-            self.events.append((self.ctx.now, "order", self._who, symbol, f"{_sorted(req)} -> {got}"))
+            self.events.append((runner.ctx.now, "order", self._who, symbol, f"{_sorted(req)} -> {got}"))
             return result
 
-        # Instance attributes shadow the methods: ctx.mt5, Buy/Sell/Close and the loop call these.
+        # Instance attributes shadow the methods: the terminal's Buy/Sell/Close and the loop call these;
+        # the strategies' MetaTrader5 module (ctx.mt5, also the engine's own order_send) gets the same.
         c.terminal.order_send = order_send  # type: ignore[method-assign]
+        runner.ctx.mt5.order_send = order_send
         c.server.advance = replay  # type: ignore[method-assign]
-        super().__init__(c)
-        self._watch()
+        close_at_end = runner.router.close_all_at_end
 
-    def _watch(self) -> None:
+        def closing(end: int, inclusive: bool = False) -> None:
+            self._closing = True
+            try:
+                close_at_end(end, inclusive)
+            finally:
+                self._closing = False
+
+        runner.router.close_all_at_end = closing  # type: ignore[method-assign]
+        self._watch(runner)
+
+    def _watch(self, runner: Runner) -> None:
         """Wrap the host's strategy calls, invalid signals and strategy errors to record them."""
-        host = self.host
+        host = runner.host
         call, invalid, failed = host.call, host._invalid, host.failed
 
         def watched_call(si: int, symbol: str, i: int, t: int, members: Any = None) -> Any:
@@ -501,20 +523,24 @@ class Watch(Runner):
         host.call, host._invalid, host.failed = watched_call, watched_invalid, watched_failed  # type: ignore[method-assign]
 
     def finish(self) -> None:
-        for d in self.c.server.deals:
+        assert self.runner is not None
+        state = self.runner.c.server.state
+        for d in state.deals:
+            strategy = self.runner.journal.owners.deal(state, d)[0]
             value = (
                 f"type {d.type} entry {d.entry} reason {d.reason} volume {d.volume} price {d.price} "
                 f"profit {d.profit} commission {d.commission} swap {d.swap} position {d.position_id} "
                 f"at {when(d.time)}"
             )
-            self.events.append((self._known.get(d.ticket, int(d.time)), "deal", d.strategy, d.symbol, value))
+            self.events.append((self._known.get(d.ticket, int(d.time)), "deal", strategy, d.symbol, value))
 
     def prepared(self, cut: int | None) -> dict[tuple[str, str], Any]:
+        assert self.runner is not None
         out = {}
-        for (si, sym), feed in self.c.feeds.items():
+        for (si, sym), feed in self.runner.c.feeds.items():
             close = feed.bars.close_time
             n = len(close) if cut is None else int(np.searchsorted(close, cut, "right"))
-            out[(self.host.name(si), sym)] = (close[:n], {k: v[:n] for k, v in feed.extra.items()})
+            out[(self.runner.host.name(si), sym)] = (close[:n], {k: v[:n] for k, v in feed.extra.items()})
         return out
 
 

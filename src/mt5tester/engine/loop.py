@@ -17,7 +17,7 @@ from typing import Any
 from mt5tester.engine import checkpoint
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
-from mt5tester.engine.journal import Journal, RunResult
+from mt5tester.engine.journal import Journal, RunResult, sql_recorder
 from mt5tester.engine.preflight import day_ns
 from mt5tester.engine.router import Router
 from mt5tester.engine.timeline import Point, frozen_gc, m1_bars, points, timeline
@@ -35,8 +35,7 @@ class Runner:
     def __init__(self, c: Components, run_id: str | None = None, sink: Recorder | None = None) -> None:
         self.c = c
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        resumable = c.cfg.results.checkpoint_seconds is not None  # the SQL recorder unless a sink is given
-        self.rec = sink or Recorder(c.engine, self.run_id, resumable=resumable)
+        self.rec = sink or sql_recorder(c, self.run_id)
         self.journal = Journal(c, self.rec)
         self.ctx = StrategyContext(self.run_id, build_module(c.terminal))
         self.ctx.regime = lambda symbol: self.router.regime(symbol, self.ctx.now)  # type: ignore[method-assign]
@@ -88,9 +87,7 @@ class Runner:
         self.c.server.advance(t)
         self.journal.deals()
         self.c.terminal.set_time(t)
-        cfg = self.c.cfg.coordinator
-        if cfg.daily_loss_limit_pct or cfg.max_drawdown_pct:  # the breaker watches equity
-            self.c.coordinator.observe(self.c.terminal.market.to_server_s(t))
+        self.router.observe(t)  # the circuit breakers watch equity
         batch = self.host.decide(events, t)
         if batch:  # most points trade nothing
             self.router.process(batch, t)
@@ -110,7 +107,7 @@ class Runner:
     def _complete(self, seconds: float) -> RunResult:
         self.host.fold_calls()
         try:
-            self.journal.complete(self.run_id)
+            self.journal.complete()
         except StorageError as e:  # marked failed with the error; resumable from its last checkpoint
             self.journal.finish("failed", f"{type(e).__name__}: {e}")
             raise

@@ -11,18 +11,20 @@ import numpy as np
 
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
-from mt5tester.engine.journal import Funnel, Journal, magic_of, signal_of
+from mt5tester.engine.journal import Funnel, Journal, magic_of
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.model.structs import OrderSendResult, TradeRequest
 from mt5tester.results.rows import signal_row
-from mt5tester.risk.coordinator import ReviewContext, SignalContext
-from mt5tester.risk.decision import Decision
+from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
+from mt5tester.risk.decision import Decision, reject
 
 
-def _decided_row(sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision) -> dict[str, Any]:
-    """The signals-table row of a reviewed signal, with the coordinator's decision."""
+def _decided_row(
+    sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision, mode: str | None = None
+) -> dict[str, Any]:
+    """The signals-table row of a reviewed signal, with the coordinator's decision and the trading mode."""
     return signal_row(
         *(sid, t, s, symbol, sig),
         status=decision.status,
@@ -30,6 +32,7 @@ def _decided_row(sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: D
         reason=decision.reason,
         details=decision.details,
         volume=decision.volume,
+        trading_mode=mode,
     )
 
 
@@ -42,6 +45,8 @@ PENDING_KINDS = {
     ("stop", False): C.ORDER_TYPE_SELL_STOP,
 }
 SENT = (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED)
+# Requests that make a new order ticket (the others change or remove an existing one)
+NEW_ORDER_ACTIONS = (C.TRADE_ACTION_DEAL, C.TRADE_ACTION_PENDING, C.TRADE_ACTION_CLOSE_BY)
 
 
 def describe(req: TradeRequest) -> str:
@@ -59,8 +64,8 @@ class Router:
         self.capture: list[tuple[int, str, str, Signal]] | None = None  # (t, strategy, symbol, signal)
         self.mt5 = host.ctx.mt5  # the strategies' MetaTrader5 module: the engine's orders go through it too
         self._own = False  # True while the engine itself sends through order_send (already reviewed)
-        self._magic = {magic_of(si): host.name(si) for si in range(len(host.slots))}
         c.terminal.router = self.route  # every order_send on the terminal comes here
+        journal.mode_at = self.mode_at  # fusion members' signals carry the trading mode too
 
     @property
     def funnel(self) -> Funnel:
@@ -70,16 +75,65 @@ class Router:
         tracker = self.c.regimes
         return None if tracker is None else tracker.label_at(symbol, t)
 
-    def _review(self, sigs: list[Signal], contexts: list[SignalContext], t: int) -> list[Any]:
+    def mode_at(self, symbol: str, t: int) -> str | None:
+        """The trading mode in force for ``symbol`` at ``t`` (engine/modes.py)."""
+        if self.c.modes is None:
+            return self.c.cfg.trading_mode
+        return self.c.modes.active(self.c.terminal.market.to_server_s(t), self.regime(symbol, t)).name
+
+    def observe(self, t: int) -> None:
+        """Equity for the coordinators' circuit breakers (each trading mode's keeps its own)."""
+        coordinators = self.c.modes.coordinators() if self.c.modes is not None else [self.c.coordinator]
+        for co in coordinators:
+            if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct:
+                co.observe(self.c.terminal.market.to_server_s(t))
+
+    def _review(
+        self,
+        sigs: list[Signal],
+        contexts: list[SignalContext],
+        t: int,
+        coordinator: Coordinator | None = None,
+    ) -> list[Any]:
         """One coordinator review of signals of one moment, with the book's owners and the clock."""
         ctx = ReviewContext(
             now=t,
             bar_time=t,
             signals=contexts,
-            owners={p.ticket: p.strategy for p in self.c.server.positions},
+            owners={p.ticket: self.journal.owner(p.identifier)[0] for p in self.c.server.positions},
             server_time=self.c.terminal.market.to_server_s(t),
         )
-        return list(self.c.coordinator.review(sigs, ctx))
+        return list((coordinator or self.c.coordinator).review(sigs, ctx))
+
+    def _decide(
+        self, items: list[tuple[int, str, Signal, int, str | None]], contexts: list[SignalContext], t: int
+    ) -> tuple[list[Decision], list[str | None]]:
+        """The decisions of one moment's signals and the trading mode each was reviewed under: with a
+        trading_mode_switch, each under the mode in force for it (engine/modes.py), by that mode's
+        coordinator; an entry the mode does not select is rejected (rule trading_mode)."""
+        modes = self.c.modes
+        if modes is None:
+            return self._review([it[2] for it in items], contexts, t), [self.c.cfg.trading_mode] * len(items)
+        server_s = self.c.terminal.market.to_server_s(t)
+        out: list[Decision | None] = [None] * len(items)
+        names: list[str | None] = []
+        groups: dict[str | None, list[int]] = {}
+        for k, (si, symbol, sig, _, regime) in enumerate(items):
+            mode = modes.active(server_s, regime)
+            names.append(mode.name)
+            name = self.host.name(si)
+            if sig.direction != "flat" and (
+                name not in mode.strategies or (mode.symbols is not None and symbol not in mode.symbols)
+            ):
+                out[k] = reject("trading_mode", "not_in_mode", mode=mode.name, strategy=name, symbol=symbol)
+            else:
+                groups.setdefault(mode.name, []).append(k)
+        for mode_name, ks in groups.items():
+            coordinator = modes.modes[mode_name].coordinator
+            got = self._review([items[k][2] for k in ks], [contexts[k] for k in ks], t, coordinator)
+            for k, d in zip(ks, got, strict=True):
+                out[k] = d
+        return [d if d is not None else reject("coordinator", "internal") for d in out], names
 
     def _order_send(self, req: TradeRequest) -> OrderSendResult:
         """The engine's own request, sent as an EA sends it: ``order_send`` on the MetaTrader5 module with
@@ -96,21 +150,13 @@ class Router:
         return res
 
     def _send(self, req: TradeRequest, strategy: str, sid: int | None = None) -> OrderSendResult:
-        """A strategy's own request, attributed to it; its deals are journaled."""
-        res = self.c.server.send(req, strategy, sid)
+        """A strategy's own request: the journal notes the order as the strategy's (whatever its magic
+        and comment say, as an EA knows its own tickets); its deals are journaled."""
+        res = self.c.server.send(req)
+        if res.retcode in SENT and req.action in NEW_ORDER_ACTIONS:
+            self.journal.owners.note(res.order, strategy, sid)
         self.journal.deals()
         return res
-
-    def _deliver(self, req: TradeRequest) -> OrderSendResult:
-        """The engine's request reaching the server: the strategy and the signal are read back from
-        ``magic`` and ``comment``, as from a live account's history; a close the magic or the comment
-        does not attribute (the circuit breaker's) keeps its position's owner and signal."""
-        strategy, sid = self._magic.get(req.magic), signal_of(req.comment)
-        held = next((p for p in self.c.server.positions if p.ticket == req.position), None)
-        if held is not None:
-            strategy = strategy if strategy is not None else held.strategy
-            sid = sid if sid is not None else held.signal_id
-        return self.c.server.send(req, strategy or "", sid)
 
     def _position_id(self, res: OrderSendResult) -> int | None:
         """The position a filled request opened or changed: its deal's position id (in netting mode an
@@ -152,11 +198,11 @@ class Router:
             sl, _tp, ref = self._stops(sig, symbol)
             risk = abs(ref - sl) if sl and ref else None
             contexts.append(SignalContext(s.name, sig.volume or s.volume, risk, regime))
-        decisions = self._review([it[2] for it in items], contexts, t)
+        decisions, modes = self._decide(items, contexts, t)
         close_all = False
-        for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
+        for (si, symbol, sig, sid, _), decision, mode in zip(items, decisions, modes, strict=True):
             s = self.host.slots[si][0]
-            row = _decided_row(sid, t, s, symbol, sig, decision)
+            row = _decided_row(sid, t, s, symbol, sig, decision, mode)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -174,7 +220,8 @@ class Router:
         name = self.host.name(si)
         opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
         for p in list(self.c.server.positions):
-            if p.symbol == symbol and p.strategy == name and opposite in (-1, p.type):
+            mine = self.journal.owner(p.identifier)[0] == name
+            if p.symbol == symbol and mine and opposite in (-1, p.type):
                 res = self._order_send(_close_request(p, f"signal {sid}", magic_of(si)))
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
@@ -234,16 +281,23 @@ class Router:
             if res.retcode != C.TRADE_RETCODE_DONE:
                 self.funnel.order_failed[f"close: {res.comment}"] += 1
 
-    def close_all_at_end(self, end: int) -> None:
-        """Close what is open at the last quote before ``end`` (the tester's last tick)."""
-        server = self.c.server
-        for p in sorted(server.positions, key=lambda p: p.ticket):
-            bars = self.c.m1[p.symbol]
-            last = int(np.searchsorted(bars.time, end, "left")) - 1
-            when = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
-            price = server.position_profit(p, when)[1]
-            server.close_position(p, when, price, C.DEAL_REASON_EXPERT, "end of run")
-            self.journal.deals()
+    def close_all_at_end(self, end: int, inclusive: bool = False) -> None:
+        """``backtest.close_at_end``: close what is open with ``order_send`` (comment "end of run", the
+        position's magic), each at its symbol's last tick before ``end`` (the tester's last tick; with
+        ``inclusive``, at or before ``end``: a script that returned closes at its current quote). The
+        tester closes even when the strategy or script has disconnected its terminal."""
+        server, terminal = self.c.server, self.c.terminal
+        connected, terminal.connected = terminal.connected, True
+        try:
+            for p in sorted(server.positions, key=lambda p: p.ticket):
+                bars = self.c.m1[p.symbol]
+                last = int(np.searchsorted(bars.time, end, "right" if inclusive else "left")) - 1
+                server.now = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
+                res = self._order_send(_close_request(p, "end of run", p.magic))
+                if res.retcode != C.TRADE_RETCODE_DONE:
+                    self.funnel.order_failed[f"close: {res.comment}"] += 1
+        finally:
+            server.now, terminal.connected = end, connected
 
     # ------------------------------------------------------------------ orders a strategy sends itself
     def route(self, req: TradeRequest) -> OrderSendResult:
@@ -256,7 +310,7 @@ class Router:
         """
         if self._own:  # the engine's own request (reviewed already): straight to the server
             self._own = False
-            return self._deliver(req)
+            return self.c.server.send(req)  # attributed from its magic and comment by the journal
         si = self.host.active
         name = self.host.name(si) if si is not None else ""
         self.funnel.order_sends += 1
@@ -327,8 +381,11 @@ class Router:
         bid, ask = (quote[0], quote[1]) if quote else (0.0, 0.0)
         ref = req.price if kind != "market" else (ask if buy else bid)
         risk = abs(ref - req.sl) if req.sl and ref else None
-        decision = self._review([sig], [SignalContext(s.name, volume, risk, regime)], t)[0]
-        row = _decided_row(sid, t, s, req.symbol, sig, decision)
+        decided, modes = self._decide(
+            [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, volume, risk, regime)], t
+        )
+        decision = decided[0]
+        row = _decided_row(sid, t, s, req.symbol, sig, decision, modes[0])
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"

@@ -13,20 +13,24 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Engine, select
 
 from mt5tester.config import Config, load_config
 from mt5tester.engine.build import Components, build
 from mt5tester.engine.dataset import Dataset
+from mt5tester.errors import ConfigError, StorageError
 from mt5tester.results import db, frames
 from mt5tester.results.memory import MemorySink
 from mt5tester.results.metrics import Mt5Metrics, compute_metrics
 from mt5tester.results.recorder import Recorder
 from mt5tester.results.sink import Sink
+
+if TYPE_CHECKING:
+    from mt5tester.engine.loop import Runner
+    from mt5tester.engine.script import Script
 
 Progress = Callable[[int, int], None]
 
@@ -107,6 +111,11 @@ class RunResult:
         return self._table("equity")
 
     @property
+    def daily_equity(self) -> pd.DataFrame:
+        """Per server day: the last equity sample (time, balance, equity) and the day's lowest equity."""
+        return self._table("daily_equity")
+
+    @property
     def metrics(self) -> Mt5Metrics:
         """The MT5 tester report's metrics (``results.metrics``)."""
         if "metrics" not in self._cache:
@@ -120,18 +129,20 @@ class RunResult:
         return metrics
 
 
-def memory_engine() -> Engine:
-    """An empty in-memory database with the schema: what the loop reads back (daily equity) finds no
-    rows there, and nothing is written to it."""
-    engine = create_engine("sqlite://", poolclass=StaticPool)
-    db.metadata.create_all(engine)
-    return engine
-
-
 def _redacted(cfg: Config) -> dict[str, Any]:
     effective = cfg.effective()
     results = effective["results"] | {"database_url": db.redact(cfg.results.database_url)}
     return effective | {"results": results}
+
+
+def _funnel(engine_counts: dict[str, Any], source: RowSource) -> dict[str, Any]:
+    """The engine's counters with the ones computed from the stored rows (what the CLI prints); the
+    decision points are the engine's: the stored count reads one equity row per point, which holds only
+    with ``results.equity_sampling: point``."""
+    points = (
+        {"decision_points": engine_counts["decision_points"]} if "decision_points" in engine_counts else {}
+    )
+    return engine_counts | _stored_funnel(source) | points
 
 
 def _stored_funnel(source: RowSource) -> dict[str, Any]:
@@ -144,6 +155,15 @@ def _stored_funnel(source: RowSource) -> dict[str, Any]:
     )
 
 
+class Watch(Protocol):
+    """Sees a run from inside, for tools that check the engine: the lookahead checker records every
+    strategy call, order and deal with one. ``attach(runner)`` is called once the run's parts are built,
+    before the first decision point; it may wrap the host's calls, the terminal's ``order_send`` and the
+    server's ``advance``, and set ``runner.stop_ns`` (no decision point after that time)."""
+
+    def attach(self, runner: Runner) -> None: ...
+
+
 def run(
     config: Config | str | Path,
     *,
@@ -153,18 +173,28 @@ def run(
     base_dir: Path | None = None,
     resume: tuple[str, dict[str, Any]] | None = None,
     on_start: Callable[[Components, str], None] | None = None,
+    script: Script | None = None,
+    watch: Watch | None = None,
 ) -> RunResult:
     """Run one backtest and return its result.
 
     ``config``: a Config, or the path of a YAML config. Strategy files are found under ``base_dir``:
     by default the config file's folder, or the working directory for a Config. ``data``: preloaded
     market data (``load_data``). ``sink``: where the records go (default: the SQL database of
-    ``results.database_url``). ``progress(n, total)`` is called as decision points pass.
-    ``resume`` (run id, checkpoint state) continues a stored run; ``on_start(components, run_id)`` is
-    called once everything is built, before the first point (the CLI prints its tables there).
+    ``results.database_url``). ``progress(n, total)`` is called as decision points pass (a script:
+    simulated seconds). ``resume`` (run id, checkpoint state) continues a stored run;
+    ``on_start(components, run_id)`` is called once everything is built, before the first point (the
+    CLI prints its tables there). ``script``: run an unmodified MetaTrader5-package script instead of
+    the config's strategies (``mt5tester run-script``). ``watch``: see ``Watch``. All of them pickle
+    (callbacks as far as the caller's functions do), so a run can be shipped to another process.
     """
     from mt5tester.engine.loop import Runner
+    from mt5tester.engine.script import run_script
 
+    if script is not None:
+        script.check()
+        if resume:
+            raise ConfigError("a script run cannot be resumed: run the script again")
     if not isinstance(config, Config):
         path = Path(config)
         config, base_dir = load_config(path), base_dir or path.resolve().parent
@@ -173,32 +203,46 @@ def run(
     if isinstance(sink, MemorySink):
         sink.run_id = run_id
     engine = sink.engine if isinstance(sink, Recorder) else None
-    if sink is not None and engine is None:
-        engine = memory_engine()  # a sink of its own: no results database is opened
-    components = build(config, base_dir, data=data, engine=engine)
+    # A sink of its own (MemorySink, an optimizer's): no results database is opened at all.
+    components = build(
+        config,
+        base_dir,
+        with_strategies=script is None,
+        data=data,
+        engine=engine,
+        open_results=sink is None or engine is not None,
+    )
     # Runner annotates its sink as the Recorder; any Sink does (results/sink.py).
     runner = Runner(components, run_id=run_id, sink=cast(Recorder, sink))
+    if watch is not None:
+        watch.attach(runner)
+    stored = components.engine  # None: the records went to a sink of their own
     if resume:
         from mt5tester.engine import checkpoint
 
-        checkpoint.truncate_after(components.engine, run_id, resume[1])
+        if stored is None:
+            raise StorageError(f"run {run_id} can only be resumed into the results database it is stored in")
+        checkpoint.truncate_after(stored, run_id, resume[1])
     if on_start is not None:
         on_start(components, run_id)
-    done = runner.run(progress, resume[1] if resume else None)
+    if script is not None:
+        done = run_script(runner, script, progress)
+    else:
+        done = runner.run(progress, resume[1] if resume else None)
     source: RowSource = (
-        SqlRows(components.engine.url.render_as_string(hide_password=False), run_id, components.engine)
-        if sink is None or isinstance(sink, Recorder)
-        else cast(RowSource, sink)
+        cast(RowSource, sink)
+        if stored is None
+        else SqlRows(stored.url.render_as_string(hide_password=False), run_id, stored)
     )
     return RunResult(
         run_id=run_id,
         status=done.status,
-        funnel=done.funnel | _stored_funnel(source),
+        funnel=_funnel(done.funnel, source),
         final_balance=done.final_balance,
         deal_count=done.deals,
         deposit=config.backtest.initial_deposit,
         currency=config.backtest.deposit_currency,
-        config=_redacted(config),
+        config=_redacted(components.cfg),  # with strategy folders expanded and the trading mode applied
         loop_seconds=done.loop_seconds,
         m1_bars=done.m1_bars,
         source=source,
@@ -223,7 +267,7 @@ def load_run(run_id: str, db: str | None = None) -> RunResult:
     result = RunResult(
         run_id=full,
         status=run_row["status"],
-        funnel=(run_row["funnel"] or {}) | _stored_funnel(source),
+        funnel=_funnel(run_row["funnel"] or {}, source),
         final_balance=balance,
         deal_count=len(deals),
         deposit=float(run_row["deposit"]),

@@ -24,15 +24,15 @@ import numpy as np
 
 from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
+from mt5tester.engine.journal import RunResult
 from mt5tester.engine.loop import Runner
 from mt5tester.engine.preflight import day_ns
+from mt5tester.engine.timeline import m1_bars
 from mt5tester.errors import ConfigError, StorageError, StrategyRuntimeError
-from mt5tester.model import constants as C
 from mt5tester.model import limits
 from mt5tester.model.time import SECOND_NS
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.results import db
-from mt5tester.results.rows import daily_rows
 from mt5tester.terminal import shim
 
 
@@ -40,15 +40,29 @@ class EndOfTest(BaseException):
     """Raised inside the script's time.sleep when the simulated clock reaches the end of the test."""
 
 
-@dataclass
-class ScriptResult:
-    run_id: str
-    status: str
-    deals: int
-    balance: float
-    equity: float
-    stopped_at_end: bool
-    funnel: dict[str, Any]
+@dataclass(frozen=True)
+class Script:
+    """An unmodified MetaTrader5-package script, run in the tester instead of strategies:
+    ``mt5tester.run(config, script=Script(path, args))`` (``mt5tester run-script``)."""
+
+    path: Path
+    args: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The name its orders, deals and positions are recorded under."""
+        return f"script:{self.path.name}"
+
+    def check(self) -> None:
+        """Refuse, before anything is built, a name the results database cannot store (as config names
+        are refused on every backend)."""
+        if len(self.name) > limits.STRATEGY_NAME:
+            most = limits.STRATEGY_NAME - len("script:")
+            raise ConfigError(
+                f"script file name {self.path.name!r} has {len(self.path.name)} characters; the results "
+                f"database stores at most {most} (strategy names hold {limits.STRATEGY_NAME}, with "
+                "'script:'). Rename the script."
+            )
 
 
 @contextmanager
@@ -87,33 +101,22 @@ def _first_tick(c: Components, start: int) -> int:
     return min(firsts) if firsts else start
 
 
-def run_script(
-    c: Components,
-    script: Path,
-    args: list[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> ScriptResult:
-    """Run ``script`` as ``__main__`` in the tester and record it like a backtest: every deal, the
+def run_script(runner: Runner, job: Script, progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run the script as ``__main__`` in the tester and record it like a backtest, through ``runner``
+    (built by ``run()`` without strategies: its journal, sink and end-of-run closing): every deal, the
     equity at each clock step, the book, the funnel; positions still open at the end are closed per
     ``backtest.close_at_end``. ``progress(done, total)`` gets simulated seconds. A KeyboardInterrupt
     marks the run ``interrupted``, an error ``failed`` (then it is raised again)."""
+    c, script, args, name = runner.c, job.path, job.args, job.name
     cfg = c.cfg
-    name = f"script:{script.name}"
-    if len(name) > limits.STRATEGY_NAME:  # refused before the run on every backend, as config names are
-        most = limits.STRATEGY_NAME - len("script:")
-        raise ConfigError(
-            f"script file name {script.name!r} has {len(script.name)} characters; the results database "
-            f"stores at most {most} (strategy names hold {limits.STRATEGY_NAME}, with 'script:'). "
-            "Rename the script."
-        )
-    runner = Runner(c)  # the recorder, funnel, end-of-run closing and book rows of a backtest
+    job.check()
     rec, server, terminal = runner.rec, c.server, c.terminal
     rec.resumable = False  # no checkpoints: a script cannot be resumed, a failed write says "run it again"
     terminal.connected = False  # the script connects itself with initialize()
     # The script is the only trader: its orders go to the trade server as sent (no coordinator, which
     # reviews strategies' signals); every deal is recorded by the runner's cursor.
     terminal.router = None
-    terminal.strategy = name  # its orders, deals and positions carry its name
+    runner.journal.owners.default = name  # its orders, deals and positions carry its name
     effective = cfg.effective()
     effective["results"]["database_url"] = db.redact(cfg.results.database_url)
     rec.start_run(
@@ -192,10 +195,7 @@ def run_script(
         if cfg.backtest.close_at_end and stopped:
             runner.router.close_all_at_end(end)  # as a backtest: at the last tick before backtest.end
         elif cfg.backtest.close_at_end:  # the script returned: its run ends now, at the current quote
-            for p in sorted(server.positions, key=lambda p: p.ticket):
-                price = server.position_profit(p, now)[1]
-                server.close_position(p, now, price, C.DEAL_REASON_EXPERT, "end of run")
-                runner.journal.deals()
+            runner.router.close_all_at_end(now, inclusive=True)
         runner.journal.equity(now)
     except BaseException as e:
         _finish(runner, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", e)
@@ -205,11 +205,10 @@ def run_script(
         sys.argv = old_argv
         sys.path[:] = old_path
         shim.uninstall()
-        terminal.strategy = ""
     seconds = round(time.perf_counter() - t_start, 3)
     funnel = _finish(runner, "completed", None, {"script": str(script), "stopped_at_end": stopped}, seconds)
-    return ScriptResult(
-        runner.run_id, "completed", len(server.deals), server.balance, server.equity(), stopped, funnel
+    return RunResult(
+        runner.run_id, "completed", funnel, server.balance, len(server.deals), seconds, m1_bars(c)
     )
 
 
@@ -227,11 +226,9 @@ def _finish(
     try:
         runner.journal.deals(notify=False)  # also those the script made after its last clock step
         runner.journal.book()
-        runner.rec.flush()
-        with db.storage_errors(c.engine, f"reading the equity of run {runner.run_id}", "Fix the database"):
-            daily = daily_rows(c.engine, runner.run_id, c.cfg.backtest.server_timezone)
-        for row in daily:
+        for row in runner.journal.daily.rows():
             runner.rec.add(db.daily_equity, row)
+        runner.rec.flush()
     except StorageError as e:
         if error is None:  # the script went well: the failed write fails the run
             runner.rec.finish("failed", funnel, f"{type(e).__name__}: {e}")

@@ -79,8 +79,6 @@ class LiveJournal(Journal):
             deal = Deal(
                 *(d.ticket, d.order, utc, d.type, d.entry, d.reason, d.position_id, d.symbol),
                 *(d.volume, d.price, d.commission, d.swap, d.profit, self.balance, d.comment),
-                strategy=self.magics[d.magic],
-                signal_id=sid,
                 magic=d.magic,
                 fee=d.fee,
             )
@@ -90,9 +88,10 @@ class LiveJournal(Journal):
                 )
                 key = key or {"end of run": "end_of_run", "circuit breaker": "circuit_breaker"}.get(d.comment)
                 self.funnel.closed[key or "signal"] += 1
-            self.rec.add(db.deals, deal_row(deal))
+            strategy = self.magics[d.magic]
+            self.rec.add(db.deals, deal_row(deal, strategy, sid))
             if notify:
-                self.on_trade(deal)
+                self.on_trade(deal, strategy)
 
     def equity(self, t: int) -> None:
         acc = self.mt5.account_info()
@@ -105,6 +104,7 @@ class LiveJournal(Journal):
             self.funnel.margin_level_min = level if low is None else min(low, level)
         row = {"time": t, "balance": acc.balance, "equity": acc.equity, "margin": acc.margin}
         self.rec.add(db.equity, row | {"open_positions": self.mt5.positions_total()})
+        self.daily.add(t, acc.balance, acc.equity)
 
     # ------------------------------------------------------------------------ start and end
     def start(self, run_id: str) -> None:
@@ -135,7 +135,7 @@ class LiveJournal(Journal):
         """Positions rebuilt from the recorded deals (MFE/MAE need bars a terminal may not give: none)."""
         self.rec.flush()
         d = db.deals
-        with self.c.engine.connect() as conn:
+        with self.c.db.connect() as conn:
             rows = (
                 conn.execute(select(d).where(d.c.run_id == self.rec.run_id).order_by(d.c.time, d.c.ticket))
                 .mappings()
@@ -178,7 +178,7 @@ class LiveJournal(Journal):
         """One trading request with its result, written at once (not batched)."""
         self.requests += 1
         fix = "Fix the database"
-        with db.storage_errors(self.c.engine, "recording a live request", fix), self.c.engine.begin() as conn:
+        with db.storage_errors(self.c.db, "recording a live request", fix), self.c.db.begin() as conn:
             conn.execute(insert(db.live_requests).values(run_id=self.rec.run_id, seq=self.requests, **row))
 
     def save_state(self, mode: str, account: dict[str, Any], state: dict[str, Any]) -> None:
@@ -188,7 +188,7 @@ class LiveJournal(Journal):
         values = {"mode": mode, "account": account, "state": state, "updated_at": now}
         self.rec.flush()
         what = "saving the live session state"
-        with db.storage_errors(self.c.engine, what, "Fix the database"), self.c.engine.begin() as conn:
+        with db.storage_errors(self.c.db, what, "Fix the database"), self.c.db.begin() as conn:
             done = conn.execute(update(t).where(t.c.run_id == self.rec.run_id).values(**values)).rowcount
             if not done:
                 conn.execute(insert(t).values(run_id=self.rec.run_id, **values))

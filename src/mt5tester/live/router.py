@@ -120,7 +120,7 @@ class LiveRouter:
         decisions = list(self.coordinator.review([it[2] for it in items], ctx))
         close_all = False
         for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
-            row = _decided_row(sid, t, self.strategies[si], symbol, sig, decision)
+            row = _decided_row(sid, t, self.strategies[si], symbol, sig, decision, self.cfg.trading_mode)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -260,7 +260,7 @@ class LiveRouter:
             server_time=self.journal.clock.to_server_s(self.now),
         )
         decision = self.coordinator.review([sig], ctx)[0]
-        row = _decided_row(sid, self.now, s, req.symbol, sig, decision)
+        row = _decided_row(sid, self.now, s, req.symbol, sig, decision, self.cfg.trading_mode)
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"

@@ -123,7 +123,7 @@ class Session:
     def _resume_id(self) -> tuple[str, dict[str, Any] | None]:
         """An unfinished session of this config and mode continues (same numbering, so no order twice)."""
         s, r = db.live_sessions, db.runs
-        with self.c.engine.connect() as conn:
+        with self.c.db.connect() as conn:
             row = conn.execute(
                 select(s.c.run_id, s.c.state)
                 .join(r, r.c.run_id == s.c.run_id)
@@ -147,7 +147,7 @@ class Session:
         j.funnel, self.host.disabled = kept["funnel"], kept["disabled"]
         self.last = {(int(k.split("|")[0]), k.split("|", 1)[1]): int(v) for k, v in state["last"].items()}
         d, q = db.deals, db.live_requests
-        with self.c.engine.connect() as conn:
+        with self.c.db.connect() as conn:
             for ticket, pid, sid, entry, balance in conn.execute(
                 select(d.c.ticket, d.c.position_id, d.c.signal_id, d.c.entry, d.c.balance)
                 .where(d.c.run_id == run_id)
@@ -164,7 +164,7 @@ class Session:
             )
         # Rows of the point the session died in are written again when it is repeated; the book is
         # rebuilt at the end; the run is running again.
-        with self.c.engine.begin() as conn:
+        with self.c.db.begin() as conn:
             for table, cut in (
                 (db.signals, db.signals.c.signal_id > j.signal_seq),
                 (db.strategy_errors, db.strategy_errors.c.seq > j.error_seq),
@@ -285,7 +285,7 @@ class Session:
             log.warning("preflight: config differs from the broker: %s", line)
         run_id, state = self._resume_id()
         self.run_id = run_id
-        rec = Recorder(self.c.engine, run_id)
+        rec = Recorder(self.c.db, run_id)
         self.clock = self._clock_arg
         since = int(state["since"]) if state else self.server_clock.to_server_s(self.clock.now())
         self.since = since
@@ -341,9 +341,9 @@ class Session:
             self.journal.failed(e)
             raise
         self.host.fold_calls()
-        self.journal.complete(run_id)
+        self.journal.complete()
         funnel = self.journal.finish(status, self.stop.reason)
-        where = self.c.engine.url.render_as_string(hide_password=True)
+        where = self.c.db.url.render_as_string(hide_password=True)
         return SessionResult(run_id, status, self.stop.reason, funnel, report, where)
 
     # ----------------------------------------------------------------------- bar closes

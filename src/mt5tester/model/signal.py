@@ -54,3 +54,12 @@ class Signal(BaseModel):
         if self.direction == "sell" and self.sl is not None and self.tp is not None and self.sl <= self.tp:
             raise ValueError(f"sell with sl {self.sl} <= tp {self.tp}")
         return self
+
+
+class InvalidSignal(ValueError):
+    """What a strategy returned cannot become a Signal (an adapted strategy's dict): ``reason`` is the
+    stable text counted in the funnel, the message names the strategy, the field and the bar."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -45,8 +45,6 @@ class Position:
     comment: str = ""
     reason: int = C.POSITION_REASON_EXPERT
     swap: float = 0.0  # accumulated, realised in the closing deal (spec 5.10)
-    strategy: str = ""
-    signal_id: int | None = None
     cursor: int = 0  # next bar index of the trigger data to scan for SL/TP
     no_gap_at_cursor: bool = False  # opened inside bar `cursor`: its open price came before the fill
     tick_from: int = 0  # tick modes: the next tick to scan has time >= tick_from (UTC ns)
@@ -79,8 +77,9 @@ class Order:
     reason: int = C.ORDER_REASON_EXPERT
     comment: str = ""
     price_done: float = 0.0
-    strategy: str = ""
-    signal_id: int | None = None
+    # The order this one replaced (a stop-limit's limit order, spec 5.3); 0 for a sent order. Not an MT5
+    # field: it lets a journal attribute the replacement as it attributed the order it came from.
+    origin: int = 0
     cursor: int = 0
     no_gap_at_cursor: bool = False
     tick_from: int = 0
@@ -107,8 +106,6 @@ class Deal:
     profit: float
     balance: float
     comment: str
-    strategy: str
-    signal_id: int | None
     magic: int = 0
     fee: float = 0.0
 

@@ -9,7 +9,9 @@ import plotly.graph_objects as go
 from sqlalchemy import Engine
 
 from mt5tester.reports.content import (
+    Col,
     RunReport,
+    Table,
     config_diff,
     curve,
     downsample,
@@ -36,6 +38,46 @@ def metrics_side_by_side(reps: list[RunReport]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def mode_table(reps: list[RunReport]) -> Table:
+    """Per run and trading mode (signals.trading_mode): signals, approved, rejected and the net of the
+    deals those signals made, so two modes' runs on the same data show where they differ."""
+    rows: list[list[object]] = []
+    for rep in reps:
+        sig = rep.signals
+        if sig.empty:
+            continue
+        modes = sig["trading_mode"] if "trading_mode" in sig.columns else None
+        label = (
+            modes.fillna("(none)").astype(str)
+            if modes is not None
+            else sig["signal_id"].map(lambda _: "(none)")
+        )
+        by_signal = dict(zip(sig["signal_id"], label, strict=True))
+        deals = rep.deals
+        net: dict[str, float] = {}
+        if len(deals) and "signal_id" in deals.columns:
+            money = deals["profit"] + deals["commission"] + deals["swap"]
+            net = {
+                str(k): float(v) for k, v in money.groupby(deals["signal_id"].map(by_signal)).sum().items()
+            }
+        for mode in dict.fromkeys(label):
+            part = sig[label == mode]
+            rows.append(
+                [
+                    rep.run_id,
+                    (rep.run.get("config") or {}).get("trading_mode") or "(none)",
+                    mode,
+                    len(part),
+                    int((part["status"] != "rejected").sum()),
+                    int((part["status"] == "rejected").sum()),
+                    float(net.get(mode, 0.0)),
+                ]
+            )
+    columns = ["run", "trading_mode", "mode of the signal", "signals", "approved", "rejected", "net"]
+    kinds = ["text", "text", "text", "int", "int", "int", "money"]
+    return Table("Trading modes", [Col(n, k) for n, k in zip(columns, kinds, strict=True)], rows)
+
+
 def render_compare_html(reps: list[RunReport]) -> str:
     ch = Charts()
     eq = go.Figure()
@@ -56,6 +98,7 @@ def render_compare_html(reps: list[RunReport]) -> str:
         ("runs", "Runs", runs),
         ("metrics", "MT5 report metrics", metrics_side_by_side(reps)),
         ("equity", "Equity", ch.html(eq, 440) + ch.html(dd, 320)),
+        ("modes", "Trading modes", table_html(mode_table(reps), heading=False)),
         ("config", "Config differences", table_html(config_diff(reps), heading=False)),
     ]
     body = "".join(f"<section id='{a}'><h2>{esc(t)}</h2>{c}</section>" for a, t, c in sections)

@@ -141,7 +141,17 @@ def open_results_db(url: str | None = None) -> Engine:
     return engine
 
 
-SIGNAL_COLUMNS = ("signal_id", "time", "strategy", "symbol", "status", "rule", "reason", "retcode")
+SIGNAL_COLUMNS = (
+    "signal_id",
+    "time",
+    "strategy",
+    "symbol",
+    "status",
+    "rule",
+    "reason",
+    "retcode",
+    "trading_mode",
+)
 
 
 def _read_signals(engine: Engine, run_id: str) -> pd.DataFrame:

@@ -102,6 +102,7 @@ signals = Table(
     Column("order_ticket", BigInteger),
     Column("retcode", Integer),
     Column("position_id", BigInteger),
+    Column("trading_mode", String(64)),  # the trading-mode profile in force (None: no profile)
 )
 Index("ix_signals_run_time", signals.c.run_id, signals.c.time)
 

@@ -140,6 +140,7 @@ SIGNALS = {
     "order_ticket": "Int64",
     "retcode": "Int64",
     "position_id": "Int64",
+    "trading_mode": object,
 }
 EQUITY = {
     "time": "time",
@@ -148,6 +149,13 @@ EQUITY = {
     "margin": "float64",
     "open_positions": "int64",
 }
+DAILY_EQUITY = {  # per server day: the last sample and the day's lowest equity
+    "day": object,
+    "time": "time",
+    "balance": "float64",
+    "equity": "float64",
+    "equity_min": "float64",
+}
 # table -> (sort key, columns)
 LAYOUT: dict[str, tuple[str, dict[str, Any]]] = {
     "deals": ("ticket", DEALS),
@@ -155,6 +163,7 @@ LAYOUT: dict[str, tuple[str, dict[str, Any]]] = {
     "positions": ("position_id", POSITIONS),
     "signals": ("signal_id", SIGNALS),
     "equity": ("time", EQUITY),
+    "daily_equity": ("day", DAILY_EQUITY),
 }
 
 

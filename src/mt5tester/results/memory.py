@@ -4,14 +4,12 @@ For tests and optimizer trials: no database, no I/O, and the rows pickle with th
 are the very dicts the Recorder would insert (same tables, same columns), so the DataFrames built from
 them equal the ones read back from SQL. Nothing here is durable: ``then`` callbacks (checkpoint rows
 joined to a transaction) have no database to run in and are skipped, so a memory run cannot be resumed.
-The per-day equity table, which the loop derives by reading the database back, stays empty: the equity
-frame holds every sample it would be computed from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -61,6 +59,21 @@ class MemorySink:
     def add(self, table: Table, row: dict[str, Any]) -> None:
         row["run_id"] = self.run_id
         self.tables.setdefault(table.name, []).append(row)
+
+    def add_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Many rows given column by column (the Recorder's ``add_columns``): kept as the same row dicts,
+        numpy values as Python values, columns not given as None."""
+        names = [c.name for c in table.columns if c.name != "run_id"]
+        unknown = sorted(set(columns) - set(names))
+        if unknown:
+            raise ValueError(f"{table.name} has no column {', '.join(unknown)}")
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{table.name}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        plain = {k: v.tolist() if hasattr(v, "tolist") else list(v) for k, v in columns.items()}
+        for i in range(n):
+            self.add(table, {k: plain[k][i] if k in plain else None for k in names})
 
     def flush(self, then: Callable[[Any], object] | None = None) -> None:
         """Nothing to write; ``then`` (a checkpoint insert) needs a database and is skipped."""

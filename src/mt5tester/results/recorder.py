@@ -1,9 +1,12 @@
-"""Batched writer of a run's rows: appended to buffers, flushed in one transaction per batch.
+"""Batched writer of a run's rows: columnar buffers written in bulk, one transaction per batch.
 
-Rows reach the database every ``batch_rows`` rows (bounded memory) and with each checkpoint. A write
-that fails (disk full, server gone, timeout) raises StorageError (exit 6) and the recorder stays failed:
-later writes raise that error again, and ``finish`` marks the run failed with it, so the run keeps what
-was written and can be resumed from its last checkpoint.
+Each table's rows are buffered in columnar form (``Columns``: one list per column, run_id excepted: it
+is one value for the whole run; single rows staged as tuples, arrays added column by column) and reach
+the database every ``batch_rows`` rows (bounded memory) and with each checkpoint, in one transaction:
+``COPY ... FROM STDIN`` on PostgreSQL through psycopg 3, one ``executemany`` per table elsewhere
+(SQLite). A write that fails (disk full, server gone, timeout) raises StorageError (exit 6) and the
+recorder stays failed: later writes raise that error again, and ``finish`` marks the run failed with it,
+so the run keeps what was written and can be resumed from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Engine, Table, insert, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from mt5tester import __version__
 from mt5tester.errors import ConfigError, StorageError
@@ -31,22 +35,111 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _json_columns(table: Table) -> frozenset[str]:
-    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-
-
-# Buffered tables in insert order; their JSON columns are serialised here as SQLAlchemy's JSON type does
-# (json.dumps, None as JSON null), so every table goes straight to the driver's executemany (about 3x
-# faster than the Core insert on the big tables).
+# Buffered tables in insert order. Their JSON columns are serialised here as SQLAlchemy's JSON type does
+# (json.dumps, None as JSON null), once per column at the flush, so every table goes straight to the
+# driver (COPY or executemany) without SQLAlchemy's per-row processing.
 TABLE_ORDER = ("signals", "deals", "equity", "strategy_errors", "orders", "positions", "daily_equity")
-JSON_COLUMNS = {name: _json_columns(db.metadata.tables[name]) for name in TABLE_ORDER}
 
 
-def _insert_sql(dialect: Any, table: str, keys: list[str]) -> str:
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    columns = ", ".join(quote(k) for k in keys)
-    return f"INSERT INTO {quote(table)} ({columns}) VALUES ({', '.join([mark] * len(keys))})"
+class Columns:
+    """The buffered rows of one table, one list per column (the table's columns but run_id, in order).
+
+    A single row is staged as one tuple (one C call per row: the loop's per-trade cost) and moved into
+    the columns, transposed in C, when columns are added (``extend``) or a JSON column is serialised;
+    a table written from staged rows only skips the columns.
+    """
+
+    __slots__ = ("_getter", "_staged", "cols", "json", "names", "table")
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.names = tuple(c.name for c in table.columns if c.name != "run_id")
+        self.json = frozenset(i for i, c in enumerate(table.columns[1:]) if isinstance(c.type, JSON))
+        assert table.columns[0].name == "run_id" and len(self.names) == len(table.columns) - 1
+        self.cols: list[list[Any]] = [[] for _ in self.names]
+        self._staged: list[tuple[Any, ...]] = []
+        self._getter = itemgetter(*self.names)
+
+    def __len__(self) -> int:
+        return len(self.cols[0]) + len(self._staged)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """One row; a column it lacks is NULL, a key that is no column of the table is an error."""
+        try:
+            values = self._getter(row)
+        except KeyError:
+            self._check(row)
+            values = tuple(row.get(n) for n in self.names)
+        else:
+            if len(row) > len(self.names):
+                self._check(row)
+        self._staged.append(values)
+
+    def _settle(self) -> None:
+        if self._staged:
+            for col, values in zip(self.cols, zip(*self._staged, strict=True), strict=True):
+                col.extend(values)
+            self._staged.clear()
+
+    def extend(self, columns: Mapping[str, Sequence[Any]]) -> int:
+        """Many rows at once, given column by column (lists or numpy arrays, all of one length); a
+        column not given is NULL. Returns the number of rows."""
+        self._check(columns)
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{self.table.name}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        self._settle()
+        for name, col in zip(self.names, self.cols, strict=True):
+            values = columns.get(name)
+            if values is None:
+                col.extend(repeat(None, n))
+            else:  # numpy arrays become Python values, as a row would hold them
+                col.extend(values.tolist() if hasattr(values, "tolist") else values)
+        return n
+
+    def _check(self, keys: Iterable[str]) -> None:
+        unknown = sorted(set(keys) - set(self.names) - {"run_id"})
+        if unknown:
+            raise ValueError(f"{self.table.name} has no column {', '.join(unknown)}")
+
+    def rows(self, run_id: str) -> Iterator[tuple[Any, ...]]:
+        """The rows as tuples in table order, run_id first, JSON columns serialised."""
+        if not self.json and not self.cols[0]:  # single rows only: run_id prefixed in C, no transposing
+            return map((run_id,).__add__, self._staged)
+        self._settle()
+        cols: list[Iterable[Any]] = list(self.cols)
+        for i in self.json:
+            cols[i] = map(json.dumps, self.cols[i])
+        return zip(repeat(run_id), *cols)
+
+    def clear(self) -> None:
+        self._staged.clear()
+        for col in self.cols:
+            col.clear()
+
+
+def _columns_sql(conn: Connection, buf: Columns) -> tuple[str, str]:
+    quote = conn.dialect.identifier_preparer.quote
+    return quote(buf.table.name), ", ".join(quote(k) for k in ("run_id", *buf.names))
+
+
+def _write(conn: Connection, buf: Columns, run_id: str) -> None:
+    """One table's buffered rows: COPY on PostgreSQL with psycopg 3, executemany otherwise."""
+    table, columns = _columns_sql(conn, buf)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        sql = f"COPY {table} ({columns}) FROM STDIN"
+        raw: Any = conn.connection.driver_connection
+        try:
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                for row in buf.rows(run_id):
+                    copy.write_row(row)
+        except raw.Error as e:  # a driver error, as SQLAlchemy raises it for its own statements
+            raise DBAPIError.instance(sql, None, e, raw.Error, dialect=conn.dialect) from e
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * (len(buf.names) + 1))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(buf.rows(run_id)))
 
 
 def check_lengths(table: Table, row: dict[str, Any]) -> None:
@@ -67,7 +160,7 @@ class Recorder:
         self.run_id = run_id
         self.batch_rows = batch_rows
         self.resumable = resumable  # the run has checkpoints: a failed write says how to resume it
-        self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._buffers: dict[str, Columns] = {}
         self._pending = 0
         self.failure: StorageError | None = None  # the write that failed; no write is tried after it
 
@@ -131,9 +224,22 @@ class Recorder:
                 then(conn)
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
-        row["run_id"] = self.run_id
-        self._buffers.setdefault(table.name, []).append(row)
+        """One row of ``table`` (its run_id is the recorder's)."""
+        buf = self._buffers.get(table.name)
+        if buf is None:
+            buf = self._buffers[table.name] = Columns(table)
+        buf.append(row)
         self._pending += 1
+        if self._pending >= self.batch_rows and self.failure is None:
+            self.flush()
+
+    def add_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Many rows of ``table`` given column by column (lists or numpy arrays of one length), e.g. the
+        deals a compiled driver made: no dict per row."""
+        buf = self._buffers.get(table.name)
+        if buf is None:
+            buf = self._buffers[table.name] = Columns(table)
+        self._pending += buf.extend(columns)
         if self._pending >= self.batch_rows and self.failure is None:
             self.flush()
 
@@ -141,26 +247,16 @@ class Recorder:
         """Write the buffered rows, and run ``then`` (e.g. a checkpoint insert), in one transaction."""
         if not self._pending and then is None:
             return
-        counts = ", ".join(f"{len(rows)} {name}" for name, rows in self._buffers.items() if rows)
+        counts = ", ".join(f"{len(buf)} {name}" for name, buf in self._buffers.items() if len(buf))
         with self._transaction(f"writing rows ({counts or 'none'})") as conn:
             for name in TABLE_ORDER:
-                rows = self._buffers.get(name)
-                if not rows:
-                    continue
-                keys = list(rows[0])
-                row_values = itemgetter(*keys)  # a tuple per row, in C
-                values: list[Any] = [row_values(r) for r in rows]
-                js = [i for i, k in enumerate(keys) if k in JSON_COLUMNS[name]]
-                if js:
-                    for n, v in enumerate(values):
-                        v = list(v)
-                        for i in js:
-                            v[i] = json.dumps(v[i])
-                        values[n] = tuple(v)
-                conn.exec_driver_sql(_insert_sql(conn.dialect, name, keys), values)
+                buf = self._buffers.get(name)
+                if buf is not None and len(buf):
+                    _write(conn, buf, self.run_id)
             if then is not None:
                 then(conn)
-        self._buffers.clear()
+        for buf in self._buffers.values():
+            buf.clear()
         self._pending = 0
 
     def finish(

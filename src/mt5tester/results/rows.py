@@ -7,6 +7,7 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,8 +53,13 @@ class ServerView(Protocol):
     ) -> float: ...
 
 
-def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
-    """The deals-table row of a deal (``strategy`` fills in for deals that carry none)."""
+# (strategy, signal id) of an order or position, by ticket: the engine's journal reads them back from the
+# orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
+Owners = Callable[[int], tuple[str, int | None]]
+
+
+def deal_row(d: Deal, strategy: str = "", signal_id: int | None = None) -> dict[str, Any]:
+    """The deals-table row of a deal, attributed to ``strategy`` and ``signal_id``."""
     return {
         "ticket": d.ticket,
         "order": d.order,
@@ -70,8 +76,8 @@ def deal_row(d: Deal, strategy: str = "") -> dict[str, Any]:
         "profit": d.profit,
         "balance": d.balance,
         "comment": d.comment,
-        "strategy": d.strategy or strategy,
-        "signal_id": d.signal_id,
+        "strategy": strategy,
+        "signal_id": signal_id,
     }
 
 
@@ -101,13 +107,15 @@ def signal_row(
         "order_ticket": None,
         "retcode": None,
         "position_id": None,
+        "trading_mode": None,
     }
     row.update(decision)
     return row
 
 
-def order_rows(server: ServerView) -> list[dict[str, Any]]:
+def order_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     def row(o: Order) -> dict[str, Any]:
+        strategy, signal_id = owner(o.ticket)
         return {
             "ticket": o.ticket,
             "time_setup": o.time_setup,
@@ -125,8 +133,8 @@ def order_rows(server: ServerView) -> list[dict[str, Any]]:
             "price_stoplimit": o.price_stoplimit,
             "position_id": o.position_id,
             "comment": o.comment,
-            "strategy": o.strategy,
-            "signal_id": o.signal_id,
+            "strategy": strategy,
+            "signal_id": signal_id,
         }
 
     return [row(o) for o in sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)]
@@ -152,7 +160,7 @@ def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> 
     }
 
 
-def position_rows(server: ServerView) -> list[dict[str, Any]]:
+def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     by_id: dict[int, list[Any]] = {}
     for d in server.deals:
         if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
@@ -199,6 +207,7 @@ def position_rows(server: ServerView) -> list[dict[str, Any]]:
             else:
                 fixed = spec.spread * spec.point
                 prices += [float(ext["bid_low"][j] + fixed), float(ext["bid_high"][j] + fixed)]
+        strategy, signal_id = owner(pid)
         if prices:
             best = max(prices) if is_buy else min(prices)
             worst = min(prices) if is_buy else max(prices)
@@ -219,45 +228,8 @@ def position_rows(server: ServerView) -> list[dict[str, Any]]:
                 "mfe": mfe,
                 "mae": mae,
                 "close_reason": last.reason if closed else None,
-                "strategy": first.strategy,
-                "signal_id": first.signal_id,
+                "strategy": strategy,
+                "signal_id": signal_id,
             }
         )
     return rows
-
-
-def daily_rows(engine: Any, run_id: str, server_tz: str) -> list[dict[str, Any]]:
-    """Per server day: the last equity sample (balance, equity) and the day's lowest equity, from the
-    recorded equity rows (so a resumed run gets them from its complete history)."""
-    import pandas as pd
-    from sqlalchemy import select
-
-    from mt5tester.model.time import parse_server_tz
-    from mt5tester.results import db
-
-    e = db.equity
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(e.c.time, e.c.balance, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)
-        ).all()
-    if not rows:
-        return []
-    frame = pd.DataFrame(rows, columns=["time", "balance", "equity"])
-    local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(parse_server_tz(server_tz))
-    frame["day"] = local.dt.strftime("%Y-%m-%d")
-    out = frame.groupby("day", sort=True).agg(
-        time=("time", "last"),
-        balance=("balance", "last"),
-        equity=("equity", "last"),
-        equity_min=("equity", "min"),
-    )
-    return [
-        {
-            "day": day,
-            "time": int(r.time),
-            "balance": float(r.balance),
-            "equity": float(r.equity),
-            "equity_min": float(r.equity_min),
-        }
-        for day, r in out.iterrows()
-    ]

@@ -1,7 +1,10 @@
 """Where a run's records go: the calls the loop and checkpoints make (start_run, add, flush, finish).
 
-Two implementations: ``results.recorder.Recorder`` (SQL, the default, durable and resumable) and
-``results.memory.MemorySink`` (lists in memory, for tests and optimizer trials).
+Two implementations: ``results.recorder.Recorder`` (SQL, the default, durable and resumable: columnar
+buffers written in bulk) and ``results.memory.MemorySink`` (lists in memory, for tests and optimizer
+trials). Both also take many rows at once column by column (``add_columns(table, {column: array})``,
+e.g. the deals of a compiled driver); it is not part of the protocol, so a sink without it (a
+metrics-only one) still is a Sink.
 """
 
 from __future__ import annotations

@@ -194,6 +194,7 @@ class Coordinator:
     def _multiplier(self, sc: SignalContext) -> float:
         """The regime detector's multiplier × ``regime_risk[label]`` (each 1.0 when absent)."""
         m = sc.regime_multiplier if sc.regime_multiplier is not None else 1.0
+        m *= self.cfg.risk_multiplier  # a trading mode's (strategy/modes.py); 1.0 by default
         if self.cfg.regime_risk is not None and sc.regime is not None:
             m *= self.cfg.regime_risk.get(sc.regime, 1.0)
         return m

@@ -24,6 +24,7 @@ from mt5tester.config import BacktestConfig, Config, StrategyConfig, value_hint
 from mt5tester.errors import ConfigError, StrategyLoadError, did_you_mean
 from mt5tester.model import limits
 from mt5tester.strategy.base import FusionStrategy, Strategy
+from mt5tester.strategy.legacy import adapt, is_legacy
 
 BUILTINS: dict[str, str] = {
     "ma_cross": "mt5tester.strategy.library.technical:MovingAverageCross",
@@ -105,9 +106,24 @@ def resolve_class(spec: str, base_dir: Path, label: str) -> tuple[type[Strategy]
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise StrategyLoadError(f"strategy {label}: module '{where}' has no class '{cls_name}'")
+    if is_legacy(cls):  # the original system's shapes, run as they are (strategy/legacy.py)
+        return adapt(cls), inspect.getsourcefile(cls) or where
     if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
-        raise StrategyLoadError(f"strategy {label}: '{target}' is not a subclass of mt5tester Strategy")
+        raise StrategyLoadError(
+            f"strategy {label}: '{target}' is neither a subclass of mt5tester Strategy nor a class with "
+            "generate_signals(symbol), generate_signal(df) or analyze(df) (the original system's shapes)"
+        )
     return cls, inspect.getsourcefile(cls) or where
+
+
+def identify(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) -> tuple[str, str]:
+    """The name and category strategy entry ``index`` will have (its class is imported)."""
+    label = f"#{index + 1} '{sc.name or sc.class_}'"
+    try:
+        cls, _ = resolve_class(sc.class_, base_dir, label)
+    except StrategyLoadError as e:
+        raise StrategyLoadError(f"{cfg.where('strategies', index, 'class')}: {e}") from e
+    return sc.name or cls.__name__, sc.category or cls.category
 
 
 def _file_hash(path: str) -> str:
@@ -165,6 +181,8 @@ def build_strategy(sc: StrategyConfig, cfg: Config, base_dir: Path, index: int) 
         raise StrategyLoadError(
             f"strategy {label} ({sc.class_}): constructor raised {type(e).__name__}: {e}\n{_tail(e)}"
         ) from e
+    if sc.category is not None:
+        strategy.__dict__["category"] = sc.category  # the config's (a strategy folder's) category wins
     return LoadedStrategy(strategy, sc.class_, source, _file_hash(source))
 
 
@@ -197,7 +215,20 @@ def narrow_symbols(cfg: Config, symbols: list[str]) -> Config:
                 )
             sc = sc.model_copy(update={"symbols": keep})
         strategies.append(sc)
-    return cfg.model_copy(update={"backtest": backtest, "strategies": strategies})
+    folders = []
+    for f in cfg.strategy_folders:  # a folder entry's own symbols narrow the same way
+        if f.symbols is not None:
+            keep = [s for s in f.symbols if s in backtest.symbols]
+            if not keep:
+                raise StrategyLoadError(
+                    f"strategy folder {f.folder}: none of its symbols {f.symbols} is in --symbols "
+                    f"{backtest.symbols}; add one of them to --symbols or remove the folder from the config"
+                )
+            f = f.model_copy(update={"symbols": keep})
+        folders.append(f)
+    return cfg.model_copy(
+        update={"backtest": backtest, "strategies": strategies, "strategy_folders": folders}
+    )
 
 
 def load_strategies(cfg: Config, base_dir: Path) -> list[LoadedStrategy]:

@@ -84,7 +84,6 @@ class SimTerminal:
         # created when terminal_info() is first asked, so a script can use them at once.
         self.data_path = (data_path or Path.cwd() / "mt5tester_terminal").resolve()
         self.connected = False
-        self.strategy = ""  # recorded with the orders sent here without a strategy name (run-script)
         self.selected: set[str] = set(market.m1)
         self._error: tuple[int, str] = (C.RES_S_OK, "Success")
         self._books: set[str] = set()
@@ -722,7 +721,7 @@ class SimTerminal:
         self._ok()
         if self.router is not None:
             return self.router(req)
-        return self.server.send(req, self.strategy)
+        return self.server.send(req)
 
     # ------------------------------------------------------ the package's undocumented helpers
     def Buy(

@@ -47,15 +47,13 @@ def add_deal(
     commission: float,
     profit: float,
     comment: str,
-    strategy: str = "",
-    signal_id: int | None = None,
     swap: float = 0.0,
     magic: int = 0,
 ) -> Deal:
     s.balance = round(s.balance + profit + commission + swap, 2)
     d = Deal(
         s.next_deal, order, t, type_, entry, reason, position_id, symbol, volume, price, commission, swap,
-        profit, s.balance, comment, strategy, signal_id, magic,
+        profit, s.balance, comment, magic,
     )  # fmt: skip
     s.next_deal += 1
     s.deals.append(d)
@@ -73,8 +71,6 @@ def history_order(
     position_id: int,
     comment: str,
     magic: int = 0,
-    strategy: str = "",
-    signal_id: int | None = None,
     position_by: int = 0,
 ) -> Order:
     """A market order, filled at once: recorded in history with state FILLED."""
@@ -82,7 +78,6 @@ def history_order(
         new_ticket(s), symbol, type_, volume, 0.0, price, 0.0, 0.0, 0.0, t,
         state=C.ORDER_STATE_FILLED, time_done=t, magic=magic, position_id=position_id,
         position_by_id=position_by, reason=reason, comment=comment, price_done=price,
-        strategy=strategy, signal_id=signal_id,
     )  # fmt: skip
     s.history_orders.append(o)
     return o
@@ -118,8 +113,7 @@ def close_part(
     commission = money.commission(m, spec, volume, price, t)
     d = add_deal(
         s, order, t, C.DEAL_TYPE_SELL if is_buy else C.DEAL_TYPE_BUY, entry, reason, p.identifier,
-        p.symbol, volume, price, commission, profit, comment, p.strategy, p.signal_id, swap,
-        p.magic if magic is None else magic,
+        p.symbol, volume, price, commission, profit, comment, swap, p.magic if magic is None else magic,
     )  # fmt: skip
     p.volume = round_volume(p.volume - volume)
     p.time_update = t
@@ -139,8 +133,7 @@ def close_position(
         C.DEAL_REASON_SO: C.ORDER_REASON_SO,
     }.get(reason, C.ORDER_REASON_EXPERT)
     o = history_order(
-        s, p.symbol, close_type, p.volume, price, t, order_reason, p.identifier, comment, p.magic,
-        p.strategy, p.signal_id,
+        s, p.symbol, close_type, p.volume, price, t, order_reason, p.identifier, comment, p.magic
     )  # fmt: skip
     return close_part(m, s, p, p.volume, price, t, reason, comment, o.ticket)
 
@@ -201,8 +194,7 @@ def execute(
     s.positions.append(
         Position(
             order.ticket, order.ticket, order.symbol, 0 if is_buy else 1, volume, price, sl, tp, t, t,
-            order.magic, order.comment, C.POSITION_REASON_EXPERT, 0.0, order.strategy, order.signal_id,
-            cursor, no_gap_index is not None,
+            order.magic, order.comment, C.POSITION_REASON_EXPERT, 0.0, cursor, no_gap_index is not None,
         )
     )  # fmt: skip
     return _order_deal(s, order, is_buy, C.DEAL_ENTRY_IN, reason, order.ticket, volume, price, t, commission)
@@ -231,6 +223,5 @@ def _order_deal(
     """The deal of an order filled in its own direction (an entry, an addition or a reversal)."""
     return add_deal(
         s, order.ticket, t, C.DEAL_TYPE_BUY if is_buy else C.DEAL_TYPE_SELL, entry, reason, position_id,
-        order.symbol, volume, price, commission, profit, order.comment, order.strategy, order.signal_id,
-        swap, order.magic,
+        order.symbol, volume, price, commission, profit, order.comment, swap, order.magic,
     )  # fmt: skip

@@ -283,8 +283,7 @@ def _activate(m: Market, s: TradeState, o: Order, t: int, price: float, index: i
             o.time_expiration,
             magic=o.magic,
             comment=o.comment,
-            strategy=o.strategy,
-            signal_id=o.signal_id,
+            origin=o.ticket,
             cursor=index,
             no_gap_at_cursor=True,
         )

@@ -68,10 +68,8 @@ class PythonCore:
     def advance(self, state: TradeState, t: int) -> list[Deal]:
         return replay.advance(self.market, state, t)
 
-    def send(
-        self, state: TradeState, request: TradeRequest, strategy: str = "", signal_id: int | None = None
-    ) -> OrderSendResult:
-        return trading.send(self.market, state, request, strategy, signal_id)
+    def send(self, state: TradeState, request: TradeRequest) -> OrderSendResult:
+        return trading.send(self.market, state, request)
 
     def check(self, state: TradeState, request: TradeRequest) -> OrderCheckResult:
         return trading.check(self.market, state, request)
@@ -206,9 +204,9 @@ class TradeServer:
         """Replay everything between the previous point and t, in time order; return the deals made."""
         return self.core.advance(self.state, t)
 
-    def send(self, req: TradeRequest, strategy: str = "", signal_id: int | None = None) -> OrderSendResult:
+    def send(self, req: TradeRequest) -> OrderSendResult:
         """order_send semantics (spec 5.3). Refusals are results with a retcode, never exceptions."""
-        return self.core.send(self.state, req, strategy, signal_id)
+        return self.core.send(self.state, req)
 
     def check(self, req: TradeRequest) -> OrderCheckResult:
         """order_check: the account as it would be after the request (spec 3.11); nothing changes."""

@@ -125,10 +125,9 @@ class TradeCore(Protocol):
         """Replay SL/TP, pending orders, swaps and stop-outs up to t; the deals made."""
         ...
 
-    def send(
-        self, state: TradeState, request: TradeRequest, strategy: str = "", signal_id: int | None = None
-    ) -> OrderSendResult:
-        """order_send: refusals are results with a retcode, never exceptions."""
+    def send(self, state: TradeState, request: TradeRequest) -> OrderSendResult:
+        """order_send: refusals are results with a retcode, never exceptions. The request is the whole
+        input: who sent it is in its ``magic`` and ``comment`` (the engine's journal reads them back)."""
         ...
 
     def check(self, state: TradeState, request: TradeRequest) -> OrderCheckResult:

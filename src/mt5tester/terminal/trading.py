@@ -48,10 +48,9 @@ def _slip(m: Market, s: TradeState, spec: SymbolSpec, price: float, is_buy: bool
     return round(price + (pts if is_buy else -pts) * spec.point, spec.digits)
 
 
-def send(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str = "", signal_id: int | None = None
-) -> OrderSendResult:
-    """order_send semantics (spec 5.3). Refusals are results with a retcode, never exceptions."""
+def send(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
+    """order_send semantics (spec 5.3). Refusals are results with a retcode, never exceptions. The request
+    is the whole input, as on a real server: who sent it is told by its ``magic`` and ``comment``."""
     handler = {
         C.TRADE_ACTION_DEAL: _deal,
         C.TRADE_ACTION_PENDING: _pending,
@@ -62,12 +61,10 @@ def send(
     }.get(req.action)
     if handler is None:
         return _fail(C.TRADE_RETCODE_INVALID, req)
-    return handler(m, s, req, strategy, signal_id)
+    return handler(m, s, req)
 
 
-def _deal(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str, signal_id: int | None
-) -> OrderSendResult:
+def _deal(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     spec = m.specs.get(req.symbol)
     if spec is None:
         return _fail(C.TRADE_RETCODE_INVALID, req)
@@ -121,8 +118,6 @@ def _deal(
         0,
         req.comment,
         req.magic,
-        strategy,
-        signal_id,
     )
     deal = ledger.execute(
         m, s, order, is_buy, req.volume, price, t, req.sl, req.tp, target, C.DEAL_REASON_EXPERT
@@ -142,9 +137,7 @@ def _deal(
     )
 
 
-def _pending(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str, signal_id: int | None
-) -> OrderSendResult:
+def _pending(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     spec = m.specs.get(req.symbol)
     if spec is None or req.type not in PENDING_TYPES:
         return _fail(C.TRADE_RETCODE_INVALID_ORDER if spec else C.TRADE_RETCODE_INVALID, req)
@@ -183,8 +176,6 @@ def _pending(
         expiration,
         magic=req.magic,
         comment=req.comment,
-        strategy=strategy,
-        signal_id=signal_id,
         cursor=m.entry_index(req.symbol, s.now),
     )
     s.orders.append(o)
@@ -247,9 +238,7 @@ def _frozen(spec: SymbolSpec, is_buy: bool, levels: list[float], bid: float, ask
     return any(x and abs(ref - x) <= lvl for x in levels)
 
 
-def _sltp(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str, signal_id: int | None
-) -> OrderSendResult:
+def _sltp(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     p = next((x for x in s.positions if x.ticket == req.position), None)
     if p is None:
         return _fail(C.TRADE_RETCODE_POSITION_CLOSED, req)
@@ -270,9 +259,7 @@ def _sltp(
     return OrderSendResult(C.TRADE_RETCODE_DONE, 0, 0, 0.0, 0.0, bid, ask, "Request executed", 0, 0, req)
 
 
-def _modify(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str, signal_id: int | None
-) -> OrderSendResult:
+def _modify(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     o = next((x for x in s.orders if x.ticket == req.order), None)
     if o is None:
         return _fail(C.TRADE_RETCODE_INVALID_ORDER, req)
@@ -310,9 +297,7 @@ def _modify(
     )
 
 
-def _remove(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str, signal_id: int | None
-) -> OrderSendResult:
+def _remove(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     o = next((x for x in s.orders if x.ticket == req.order), None)
     if o is None:
         return _fail(C.TRADE_RETCODE_INVALID_ORDER, req)
@@ -326,9 +311,7 @@ def _remove(
     )
 
 
-def _close_by(
-    m: Market, s: TradeState, req: TradeRequest, strategy: str, signal_id: int | None
-) -> OrderSendResult:
+def _close_by(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     """Close two opposite positions of one symbol against each other (hedging; OUT_BY deals).
 
     Both closing deals are at the open price of ``position_by`` [U], so the pair realises the

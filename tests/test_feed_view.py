@@ -179,3 +179,73 @@ def test_materialising_drops_the_source() -> None:
     col = _feed(_bars(), {}).window(10, 40)["close"]
     assert "_wf_src" not in col.__dict__
     assert type(col * 2) is pd.Series
+
+
+def test_flags_are_pandas_flags() -> None:
+    """The window and its columns make their Flags only when asked: the same Flags pandas gives."""
+    feed = _feed(_bars(), {})
+    df = feed.window(10, 40)
+    assert df.flags.allows_duplicate_labels is True
+    col = feed.window(10, 40)["close"]
+    assert col.flags.allows_duplicate_labels is True
+    strict = col.set_flags(allows_duplicate_labels=False)
+    assert strict.flags.allows_duplicate_labels is False
+    assert col.flags.allows_duplicate_labels is True
+    df.flags.allows_duplicate_labels = False
+    assert df.flags.allows_duplicate_labels is False
+    with pytest.raises(pd.errors.DuplicateLabelError):
+        df.set_flags(allows_duplicate_labels=False).reindex([10, 10])
+    col.flags["allows_duplicate_labels"] = False
+    assert col.flags.allows_duplicate_labels is False
+    import pickle
+
+    assert pickle.loads(pickle.dumps(col)).flags.allows_duplicate_labels is False
+
+
+def test_feeds_on_the_same_bars_share_one_bar_frame() -> None:
+    """Strategies on the same bars share one bar frame (built once) and, at one point, the window's
+    index; each df holds the bar columns and its own prepared columns only."""
+    bars = _bars()
+    a = _feed(bars, {"sma": np.arange(N, dtype=np.float64)})
+    b = _feed(bars, {"rsi": np.full(N, 50.0), "up": np.arange(N) % 2 == 0})
+    assert a._source is not None and b._source is not None
+    assert a._source.bars is b._source.bars
+    assert _feed(_bars(), {})._source.bars is not a._source.bars  # type: ignore[union-attr]
+    da, db = a.window(170, 200), b.window(170, 200)
+    assert da["close"].index is db["close"].index
+    assert list(da.columns) == [*full_frame(bars).columns, "sma"]
+    assert list(db.columns) == [*full_frame(bars).columns, "rsi", "up"]
+    with pytest.raises(KeyError):
+        a.window(170, 200)["rsi"]
+    with pytest.raises(AttributeError):
+        _ = a.window(170, 200).rsi
+    pd.testing.assert_frame_equal(
+        b.window(170, 200),
+        _reference(bars, {"rsi": np.full(N, 50.0), "up": np.arange(N) % 2 == 0}, 170, 200),
+        check_frame_type=False,
+    )
+    assert routes.reach(b.window(170, 200)) == 30
+
+
+def test_numpy_conversions_are_pandas() -> None:
+    """np.asarray of a column: a read-only view of its own copy, as pandas' copy-on-write gives; a dtype
+    or an np.array copy goes through pandas; tz times convert as pandas converts them."""
+    bars, extra = _bars(), _extra()
+    ref = _reference(bars, extra, 170, 200)
+    feed = _feed(bars, extra)
+    for name in ("close", "tick_volume", "up", "n", "sma"):
+        got, want = np.asarray(feed.window(170, 200)[name]), np.asarray(ref[name])
+        assert got.dtype == want.dtype and not got.flags.writeable
+        np.testing.assert_array_equal(got, want)
+        copy = np.array(feed.window(170, 200)[name])
+        assert copy.flags.writeable
+        np.testing.assert_array_equal(copy, want)
+    as_float = np.asarray(feed.window(170, 200)["n"], dtype=np.float64)
+    np.testing.assert_array_equal(as_float, np.arange(170, 200, dtype=np.float64))
+    times = np.asarray(feed.window(170, 200)["time"])
+    np.testing.assert_array_equal(times, np.asarray(ref["time"]))
+    col = feed.window(170, 200)["close"]
+    view = np.asarray(col)
+    col.iloc[-1] = -1.0  # the Series' own write: the view handed out before keeps its values or follows
+    assert np.asarray(col)[-1] == -1.0
+    assert view[-2] == ref["close"].iloc[-2]

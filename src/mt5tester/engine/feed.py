@@ -10,11 +10,12 @@ after the current bar is reachable through a view.
 from __future__ import annotations
 
 import traceback
+import weakref
 
 import numpy as np
 import pandas as pd
 
-from mt5tester.engine.window_frame import FrameSource, WindowFrame
+from mt5tester.engine.window_frame import BarSource, FrameSource, WindowFrame
 from mt5tester.errors import StrategyLoadError
 from mt5tester.model.bars import BAR_COLUMNS, BarArrays, Bars
 from mt5tester.strategy.base import Strategy
@@ -65,6 +66,18 @@ def prepared_columns(strategy: Strategy, symbol: str, bars: Bars) -> dict[str, n
     return columns
 
 
+# One bar frame per series of bars, shared by every pandas feed on them (strategies on the same symbol
+# and timeframe): built once, freed with the bars.
+_BAR_SOURCES: weakref.WeakKeyDictionary[Bars, BarSource] = weakref.WeakKeyDictionary()
+
+
+def bar_source(bars: Bars) -> BarSource:
+    src = _BAR_SOURCES.get(bars)
+    if src is None:
+        src = _BAR_SOURCES[bars] = BarSource(full_frame(bars))
+    return src
+
+
 class StrategyFeed:
     """The df of one (strategy, symbol): DataFrame or BarArrays slices of its series."""
 
@@ -74,10 +87,8 @@ class StrategyFeed:
         self.extra = extra
         self._source: FrameSource | None = None
         if not self.numpy:
-            frame = full_frame(bars)
-            for name, values in extra.items():
-                frame[name] = values
-            self._source = FrameSource(frame)
+            extra_frame = pd.DataFrame(extra) if extra else None
+            self._source = FrameSource(bar_source(bars), extra_frame)
 
     def window(self, lo: int, hi: int) -> pd.DataFrame | BarArrays:
         """Rows [lo, hi): built in microseconds; each column a copy of those rows when first read."""

@@ -4,9 +4,9 @@ applies ``backtest.on_strategy_error`` to exceptions and invalid signals alike."
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import perf_counter as _perf_counter
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +36,8 @@ class Host:
             (ls.strategy, isinstance(ls.strategy, FusionStrategy), ls.strategy.warmup_bars)
             for ls in c.strategies
         ]
+        # The feeds by (strategy index, symbol): the dict itself, as a paper session replaces its entries.
+        self._feeds = c.feeds
         self._index = {ls.strategy.name: si for si, ls in enumerate(c.strategies)}
         self._calls = [0] * len(c.strategies)
         self._call_seconds = [0.0] * len(c.strategies)
@@ -77,16 +79,19 @@ class Host:
         order, and get what their `trade: false` members said); return the trading signals."""
         batch: list[tuple[int, str, Signal]] = []
         members: dict[str, dict[str, list[Signal]]] | None = None
+        disabled, trades, call = self.disabled, self.trades, self.call
         for si, symbol, i in events:
-            if si in self.disabled:
+            if disabled and si in disabled:
                 continue
-            sigs = self.call(si, symbol, i, t, members.get(symbol) if members else None)
-            if not self.trades[si]:
-                members = members if members is not None else {}
-                members.setdefault(symbol, {})[self.name(si)] = sigs
-                self.journal.fed(self.slots[si][0], symbol, sigs, t)
-            elif sigs:
-                batch += [(si, symbol, sig) for sig in sigs]
+            if trades[si]:
+                sigs = call(si, symbol, i, t, members.get(symbol) if members else None)
+                if sigs:
+                    batch += [(si, symbol, sig) for sig in sigs]
+                continue
+            sigs = call(si, symbol, i, t, members.get(symbol) if members else None)
+            members = members if members is not None else {}
+            members.setdefault(symbol, {})[self.name(si)] = sigs
+            self.journal.fed(self.slots[si][0], symbol, sigs, t)
         return batch
 
     def call(
@@ -95,9 +100,10 @@ class Host:
         """One strategy call (or a fusion's combine) with its errors handled per policy and its
         output checked; invalid signals are counted and recorded, never executed."""
         s, fusion, warmup = self.slots[si]
-        df: Any = self.c.feeds[(si, symbol)].window(max(0, i + 1 - warmup), i + 1)
+        lo = i + 1 - warmup
+        df: Any = self._feeds[(si, symbol)].window(lo if lo > 0 else 0, i + 1)
         self.active = si
-        t0 = _time.perf_counter()
+        t0 = _perf_counter()
         try:
             if fusion:
                 out = s.combine(symbol, s.timeframe, df, members or {})  # type: ignore[attr-defined]
@@ -115,7 +121,7 @@ class Host:
         except Exception as e:
             return self.failed(si, symbol, t, e)
         finally:
-            self._call_seconds[si] += _time.perf_counter() - t0
+            self._call_seconds[si] += _perf_counter() - t0
             self._calls[si] += 1
             self.active = None
         if not out:

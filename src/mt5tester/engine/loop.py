@@ -90,7 +90,9 @@ class Runner:
         self.journal.deals()
         self.c.terminal.set_time(t)
         self.router.observe(t)  # the circuit breakers watch equity
-        self.router.process(self.host.decide(events, t), t)
+        batch = self.host.decide(events, t)
+        if batch:  # most points trade nothing
+            self.router.process(batch, t)
         if sample:
             self.journal.equity(t)
         self.journal.funnel.decision_points += 1

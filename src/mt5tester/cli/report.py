@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -120,5 +121,22 @@ def report_compare(run_ids: tuple[str, ...], out: Path, db_url: str) -> None:
 
     if len(run_ids) < 2:
         raise click.UsageError("compare needs at least two run ids")
-    path = write_compare_report(open_results_db(db_url), list(run_ids), out)
+    engine = open_results_db(db_url)
+    path = write_compare_report(engine, list(run_ids), out)
     _console().print(f"compare: {path} ({_size(path)})")
+    _live_gap(engine, list(run_ids), out)
+
+
+def _live_gap(engine: Any, run_ids: list[str], out: Path) -> None:
+    """A live/paper session and one backtest: also the trade-by-trade gap (reports/live_compare.py)."""
+    from mt5tester.reports.live_compare import session_ids, write_live_compare
+
+    live = session_ids(engine, run_ids)
+    others = [r for r in run_ids if r not in live]
+    if len(run_ids) != 2 or len(live) != 1:
+        return
+    path, gap = write_live_compare(engine, live[0], others[0], out)
+    console = _console()
+    for key, value in gap.summary.items():
+        console.print(f"{key}: {'-' if value is None else value}")
+    console.print(f"live vs backtest: {path} ({_size(path)})")

@@ -795,3 +795,38 @@ def test_data_download_ticks_round_trip(demo_data: Path, tmp_path: Path) -> None
     assert np.array_equal(got.time, want_time[want_time < hi])
     assert np.array_equal(got.bid, source["bid"][want_time < hi])
     assert np.array_equal(got.ask, source["ask"][want_time < hi])
+
+
+def test_restarted_session_continues_its_daily_equity(demo_data: Path, tmp_path: Path) -> None:
+    """A session dies days into its run; the restarted one's daily_equity rows are exactly those of an
+    uninterrupted session (the days before the crash folded again from the stored equity rows)."""
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import ReplayClock
+    from mt5tester.live.session import Session
+    from mt5tester.terminal.shim import build_module
+
+    cfg = config(demo_data, tmp_path)
+    whole = paper(cfg, tmp_path)
+    expected = sorted(rows(cfg, "daily_equity", whole.run_id), key=lambda r: r["day"])
+
+    def crash(f: Faulty, request: dict[str, Any]) -> Any:
+        f.inner.order_send(request)  # type: ignore[union-attr]
+        raise Crash("killed")
+
+    c = build(cfg, tmp_path)
+    mt5 = build_module(c.terminal)
+    start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+    with pytest.raises(Crash):
+        Session(c, Faulty({12: crash})(mt5), ReplayClock(c.terminal, start, end), "paper", c.regimes, end).run()
+    first_id = next(r["run_id"] for r in rows_any(cfg, "live_sessions") if r["run_id"] != whole.run_id)
+    crashed_at = max(r["time"] for r in rows(cfg, "equity", first_id))
+    days_before = {r["day"] for r in expected if r["time"] < crashed_at}
+    assert len(days_before) >= 3  # the crash is days into the run
+    c2 = build(cfg, tmp_path)  # a new process: the same terminal
+    c2.server, c2.terminal, c2.coordinator = c.server, c.terminal, c.coordinator
+    session = Session(c2, mt5, ReplayClock(c.terminal, start, end), "paper", c2.regimes, end).run()
+    assert session.run_id == first_id and session.status == "completed"
+    daily = sorted(rows(cfg, "daily_equity", first_id), key=lambda r: r["day"])
+    assert len(expected) >= 8
+    assert [r | {"run_id": ""} for r in daily] == [r | {"run_id": ""} for r in expected]

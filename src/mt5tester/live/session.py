@@ -171,11 +171,24 @@ class Session:
                 (db.equity, db.equity.c.time > int(state.get("time", 0))),
                 (db.positions, db.positions.c.run_id == run_id),
                 (db.orders, db.orders.c.run_id == run_id),
+                (db.daily_equity, db.daily_equity.c.run_id == run_id),  # folded again below
             ):
                 conn.execute(delete(table).where(table.c.run_id == run_id, cut))
             conn.execute(
                 update(db.runs).where(db.runs.c.run_id == run_id).values(status="running", error=None)
             )
+        self._restore_daily(run_id)
+
+    def _restore_daily(self, run_id: str) -> None:
+        """The daily equity folds the equity rows as they are made (results/daily.py): a restarted
+        session folds again the rows its earlier process stored (those kept above), so its days continue
+        where they were, as if the session had never stopped."""
+        e, daily = db.equity, self.journal.daily
+        with self.c.db.connect() as conn:
+            for t, balance, equity in conn.execute(
+                select(e.c.time, e.c.balance, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)
+            ):
+                daily.add(int(t), float(balance), float(equity))
 
     def _state(self) -> dict[str, Any]:
         """What a restart continues from: numbering, the bars seen, and (pickled, as a checkpoint holds

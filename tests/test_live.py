@@ -818,7 +818,9 @@ def test_restarted_session_continues_its_daily_equity(demo_data: Path, tmp_path:
     mt5 = build_module(c.terminal)
     start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
     with pytest.raises(Crash):
-        Session(c, Faulty({12: crash})(mt5), ReplayClock(c.terminal, start, end), "paper", c.regimes, end).run()
+        Session(
+            c, Faulty({12: crash})(mt5), ReplayClock(c.terminal, start, end), "paper", c.regimes, end
+        ).run()
     first_id = next(r["run_id"] for r in rows_any(cfg, "live_sessions") if r["run_id"] != whole.run_id)
     crashed_at = max(r["time"] for r in rows(cfg, "equity", first_id))
     days_before = {r["day"] for r in expected if r["time"] < crashed_at}

@@ -832,3 +832,24 @@ def test_restarted_session_continues_its_daily_equity(demo_data: Path, tmp_path:
     daily = sorted(rows(cfg, "daily_equity", first_id), key=lambda r: r["day"])
     assert len(expected) >= 8
     assert [r | {"run_id": ""} for r in daily] == [r | {"run_id": ""} for r in expected]
+
+
+def test_paper_positions_have_the_backtest_mfe_and_mae(demo_data: Path, tmp_path: Path) -> None:
+    """MFE/MAE of a session's positions, measured on the M1 bars its terminal gave over their lives and
+    priced by the terminal's order_calc_profit, are the backtest's (results/rows.py on trigger bars)."""
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    keep = ["symbol", "type", "volume", "time_open", "time_close", "price_open", "price_close", "net"]
+    keep += ["mfe", "mae", "close_reason", "strategy", "signal_id"]
+    ours = sorted(rows(cfg, "positions", session.run_id), key=lambda r: r["time_open"])
+    theirs = backtest.positions.sort_values("time_open").reset_index(drop=True)
+    assert len(ours) == len(theirs) > 10
+    assert all(r["mfe"] is not None and r["mae"] is not None for r in ours)
+    assert any(r["mfe"] > 0 for r in ours) and any(r["mae"] < 0 for r in ours)
+    got = pd.DataFrame([{k: r[k] for k in keep} for r in ours])
+    want = theirs[keep]
+    for k in ("time_open", "time_close"):
+        assert pd.to_datetime(got[k], utc=True).tolist() == want[k].tolist(), k
+    for k in ("price_open", "price_close", "net", "mfe", "mae", "signal_id"):
+        assert got[k].tolist() == want[k].tolist(), k

@@ -853,3 +853,47 @@ def test_paper_positions_have_the_backtest_mfe_and_mae(demo_data: Path, tmp_path
         assert pd.to_datetime(got[k], utc=True).tolist() == want[k].tolist(), k
     for k in ("price_open", "price_close", "net", "mfe", "mae", "signal_id"):
         assert got[k].tolist() == want[k].tolist(), k
+
+
+def test_paper_replay_with_a_trading_mode_switch_makes_the_backtests_decisions(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """trading_mode_switch in a session, as in a backtest: per signal the mode in force (a schedule
+    around the blocked window, else a regime), that mode's coordinator, entries the mode does not select
+    rejected with rule trading_mode; the same decisions, modes and deals as the backtest."""
+    raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD"], warmup_bars=40, end="2024-01-20")
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "fast", "params": {"fast": 5, "slow": 20, "sl_points": 200}},
+        {"class": "ma_cross", "name": "slow", "params": {"fast": 8, "slow": 30}},
+    ]
+    raw["coordinator"] = {"blocked": [{"from": "12:00", "to": "13:00"}], "max_positions": 3}
+    raw["regime"] = {"enabled": True, "timeframe": "H1"}
+    raw["trading_modes"] = {
+        "news": {"strategies": ["slow"], "coordinator": {"max_positions": 1, "blocked": []}},
+        "calm": {"risk_multiplier": 0.5},
+    }
+    raw["trading_mode_switch"] = [
+        {"mode": "news", "windows": "blocked", "margin_minutes": 60},
+        {"mode": "calm", "regimes": ["ranging"]},
+    ]
+    raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
+    cfg = parse_config(raw)
+    backtest = mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    assert session.status == "completed"
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    cols = ["signal_id", "time", "strategy", "symbol", "direction", "status", "rule", "reason", "volume"]
+    cols += ["retcode", "trading_mode"]
+    ours = stored.signals[cols].reset_index(drop=True)
+    theirs = backtest.signals[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs)
+    modes = set(ours["trading_mode"])
+    assert {"news", "calm", None} <= modes  # every switch held somewhere
+    news = ours[
+        (ours["trading_mode"] == "news") & (ours["strategy"] == "fast") & (ours["direction"] != "flat")
+    ]
+    assert len(news) > 0 and set(news["rule"]) == {"trading_mode"} and set(news["reason"]) == {"not_in_mode"}
+    calm = ours[(ours["trading_mode"] == "calm") & (ours["status"] == "approved")]
+    assert len(calm) > 0 and set(calm["volume"]) == {0.05}
+    assert len(trades(backtest.deals)) > 10
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))

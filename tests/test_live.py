@@ -897,3 +897,26 @@ def test_paper_replay_with_a_trading_mode_switch_makes_the_backtests_decisions(
     assert len(calm) > 0 and set(calm["volume"]) == {0.05}
     assert len(trades(backtest.deals)) > 10
     pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+def test_positions_without_terminal_bars_store_no_mfe_mae(demo_data: Path, tmp_path: Path) -> None:
+    """A terminal that gives no M1 bars for the positions' lives (history beyond its "Max bars in
+    chart"): MFE/MAE are unknown (NULL), never made up from the exit price; the rest as the backtest."""
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+
+    def no_history(mt5: types.ModuleType) -> types.ModuleType:
+        mod = types.ModuleType("MetaTrader5")
+        for name in dir(mt5):
+            if not name.startswith("__"):
+                setattr(mod, name, getattr(mt5, name))
+        mod.copy_rates_range = lambda *a, **k: None  # type: ignore[attr-defined]
+        return mod
+
+    session = paper(cfg, tmp_path, wrap=no_history)
+    ours = sorted(rows(cfg, "positions", session.run_id), key=lambda r: r["time_open"])
+    theirs = backtest.positions.sort_values("time_open").reset_index(drop=True)
+    assert len(ours) == len(theirs) > 10
+    assert {(r["mfe"], r["mae"]) for r in ours} == {(None, None)}
+    assert [r["net"] for r in ours] == theirs["net"].tolist()
+    assert [r["price_close"] for r in ours] == theirs["price_close"].tolist()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,12 @@ def session_positions(
     owners: dict[int, tuple[str, int | None]] = {}
     for r in rows:
         owners.setdefault(int(r["position_id"]), (str(r["strategy"]), r["signal_id"]))
-    view = TerminalView(mt5, deals, specs, list(mt5.positions_get() or ()))
+    # Open: what the terminal holds, and a position with no exit deal on record (its close is not in the
+    # history the terminal gave): not closed at its entry.
+    held = {int(p.identifier) for p in mt5.positions_get() or ()}
+    exited = {d.position_id for d in deals if d.entry != C.DEAL_ENTRY_IN}
+    held |= {d.position_id for d in deals} - exited
+    view = TerminalView(mt5, deals, specs, [SimpleNamespace(identifier=i) for i in sorted(held)])
     spans: dict[str, tuple[int, int]] = {}
     missing: set[str] = set()
     for d in deals:

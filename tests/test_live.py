@@ -855,18 +855,18 @@ def test_paper_positions_have_the_backtest_mfe_and_mae(demo_data: Path, tmp_path
         assert got[k].tolist() == want[k].tolist(), k
 
 
-def test_paper_replay_with_a_trading_mode_switch_makes_the_backtests_decisions(
-    demo_data: Path, tmp_path: Path
-) -> None:
-    """trading_mode_switch in a session, as in a backtest: per signal the mode in force (a schedule
-    around the blocked window, else a regime), that mode's coordinator, entries the mode does not select
-    rejected with rule trading_mode; the same decisions, modes and deals as the backtest."""
+def switch_config(demo_data: Path, tmp_path: Path) -> Any:
     raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD"], warmup_bars=40, end="2024-01-20")
     raw["strategies"] = [
         {"class": "ma_cross", "name": "fast", "params": {"fast": 5, "slow": 20, "sl_points": 200}},
         {"class": "ma_cross", "name": "slow", "params": {"fast": 8, "slow": 30}},
     ]
-    raw["coordinator"] = {"blocked": [{"from": "12:00", "to": "13:00"}], "max_positions": 3}
+    # max_drawdown_pct far from reached: each mode's breaker tracks its equity peak (never latches)
+    raw["coordinator"] = {
+        "blocked": [{"from": "12:00", "to": "13:00"}],
+        "max_positions": 3,
+        "max_drawdown_pct": 50.0,
+    }
     raw["regime"] = {"enabled": True, "timeframe": "H1"}
     raw["trading_modes"] = {
         "news": {"strategies": ["slow"], "coordinator": {"max_positions": 1, "blocked": []}},
@@ -877,13 +877,25 @@ def test_paper_replay_with_a_trading_mode_switch_makes_the_backtests_decisions(
         {"mode": "calm", "regimes": ["ranging"]},
     ]
     raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
-    cfg = parse_config(raw)
+    return parse_config(raw)
+
+
+MODE_COLS = ["signal_id", "time", "strategy", "symbol", "direction", "status", "rule", "reason", "volume"]
+MODE_COLS += ["retcode", "trading_mode"]
+
+
+def test_paper_replay_with_a_trading_mode_switch_makes_the_backtests_decisions(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """trading_mode_switch in a session, as in a backtest: per signal the mode in force (a schedule
+    around the blocked window, else a regime), that mode's coordinator, entries the mode does not select
+    rejected with rule trading_mode; the same decisions, modes and deals as the backtest."""
+    cfg = switch_config(demo_data, tmp_path)
     backtest = mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink())
     session = paper(cfg, tmp_path)
     assert session.status == "completed"
     stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
-    cols = ["signal_id", "time", "strategy", "symbol", "direction", "status", "rule", "reason", "volume"]
-    cols += ["retcode", "trading_mode"]
+    cols = MODE_COLS
     ours = stored.signals[cols].reset_index(drop=True)
     theirs = backtest.signals[cols].reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, theirs)
@@ -920,3 +932,53 @@ def test_positions_without_terminal_bars_store_no_mfe_mae(demo_data: Path, tmp_p
     assert {(r["mfe"], r["mae"]) for r in ours} == {(None, None)}
     assert [r["net"] for r in ours] == theirs["net"].tolist()
     assert [r["price_close"] for r in ours] == theirs["price_close"].tolist()
+
+
+CRASH_AT = 14  # an order_send of a point with one signal (see the report about points with several)
+
+
+def test_restart_with_a_trading_mode_switch_continues_each_modes_breaker(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """A session with a switch dies mid-run; the new process (new mode coordinators) restores each mode's
+    breaker from the saved state and ends with the backtest's decisions and modes."""
+    from mt5tester.engine.build import build
+    from mt5tester.engine.modes import ModeSwitch
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import ReplayClock
+    from mt5tester.live.session import Session
+    from mt5tester.terminal.shim import build_module
+
+    cfg = switch_config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink())
+    ref = build(cfg, tmp_path)  # an uninterrupted session: each mode's breaker at the end
+    start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+    Session(
+        ref, build_module(ref.terminal), ReplayClock(ref.terminal, start, end), "paper", ref.regimes, end
+    ).run()
+    assert ref.modes is not None
+    expected = {name: vars(m.coordinator.breaker) for name, m in ref.modes.modes.items()}
+    assert all(b["peak"] for b in expected.values())
+
+    def crash(f: Faulty, request: dict[str, Any]) -> Any:
+        f.inner.order_send(request)  # type: ignore[union-attr]
+        raise Crash("killed")
+
+    c = build(cfg, tmp_path)
+    mt5 = build_module(c.terminal)
+    clock = ReplayClock(c.terminal, start, end)
+    with pytest.raises(Crash):
+        Session(c, Faulty({CRASH_AT: crash})(mt5), clock, "paper", c.regimes, end).run()
+    c2 = build(cfg, tmp_path)  # a new process on the same terminal: fresh coordinators
+    c2.server, c2.terminal, c2.coordinator = c.server, c.terminal, c.coordinator
+    c2.modes = ModeSwitch(c2.cfg, c2.strategies, c.coordinator, mt5)
+    # the profiles' coordinators are new (no profile, None, is the config's coordinator, shared here)
+    assert all(not m.coordinator.breaker.peak for name, m in c2.modes.modes.items() if name is not None)
+    session = Session(c2, mt5, ReplayClock(c.terminal, start, end), "paper", c2.regimes, end).run()
+    got = {name: vars(m.coordinator.breaker) for name, m in c2.modes.modes.items()}
+    assert got == expected
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(
+        stored.signals[MODE_COLS].reset_index(drop=True), backtest.signals[MODE_COLS].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))

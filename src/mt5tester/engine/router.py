@@ -5,6 +5,7 @@ Each request's deals are journaled as soon as the server makes them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from mt5tester.engine.build import Components
 from mt5tester.engine.host import Host
 from mt5tester.engine.journal import Funnel, Journal, magic_of
+from mt5tester.engine.modes import ModeSwitch
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
@@ -115,25 +117,9 @@ class Router:
         if modes is None:
             return self._review([it[2] for it in items], contexts, t), [self.c.cfg.trading_mode] * len(items)
         server_s = self.c.terminal.market.to_server_s(t)
-        out: list[Decision | None] = [None] * len(items)
-        names: list[str | None] = []
-        groups: dict[str | None, list[int]] = {}
-        for k, (si, symbol, sig, _, regime) in enumerate(items):
-            mode = modes.active(server_s, regime)
-            names.append(mode.name)
-            name = self.host.name(si)
-            if sig.direction != "flat" and (
-                name not in mode.strategies or (mode.symbols is not None and symbol not in mode.symbols)
-            ):
-                out[k] = reject("trading_mode", "not_in_mode", mode=mode.name, strategy=name, symbol=symbol)
-            else:
-                groups.setdefault(mode.name, []).append(k)
-        for mode_name, ks in groups.items():
-            coordinator = modes.modes[mode_name].coordinator
-            got = self._review([items[k][2] for k in ks], [contexts[k] for k in ks], t, coordinator)
-            for k, d in zip(ks, got, strict=True):
-                out[k] = d
-        return [d if d is not None else reject("coordinator", "internal") for d in out], names
+        return decide_by_mode(
+            items, contexts, modes, server_s, self.host.name, lambda g, c, co: self._review(g, c, t, co)
+        )
 
     def _order_send(self, req: TradeRequest) -> OrderSendResult:
         """The engine's own request, sent as an EA sends it: ``order_send`` on the MetaTrader5 module with
@@ -245,23 +231,8 @@ class Router:
         if self.c.server.quote(symbol) is None:
             self.funnel.order_failed["Market closed"] += 1
             return {"retcode": C.TRADE_RETCODE_MARKET_CLOSED}
-        is_buy = sig.direction == "buy"
-        if sig.order_type == "market":
-            action, type_ = C.TRADE_ACTION_DEAL, (C.ORDER_TYPE_BUY if is_buy else C.ORDER_TYPE_SELL)
-        else:
-            action, type_ = C.TRADE_ACTION_PENDING, PENDING_KINDS[(sig.order_type, is_buy)]
         sl, tp, _ = self._stops(sig, symbol)
-        req = TradeRequest(
-            action=action,
-            symbol=symbol,
-            volume=float(volume),
-            type=type_,
-            price=float(sig.price or 0.0),
-            sl=float(sl),
-            tp=float(tp),
-            magic=magic_of(si),
-            comment=f"signal {sid}",
-        )
+        req = signal_request(sig, symbol, volume, sl, tp, si, sid)
         res = self._order_send(req)
         self._counted(res)
         return {
@@ -418,3 +389,57 @@ def _close_request(p: Any, comment: str, magic: int) -> TradeRequest:
         comment=comment,
         magic=magic,
     )
+
+
+def signal_request(
+    sig: Signal, symbol: str, volume: float, sl: float, tp: float, si: int, sid: int
+) -> TradeRequest:
+    """An approved signal as the MT5 request an EA sends: ``magic`` names its strategy (index ``si``),
+    ``comment`` its signal; market orders as deals, the others as pending orders of their kind."""
+    is_buy = sig.direction == "buy"
+    if sig.order_type == "market":
+        action, type_ = C.TRADE_ACTION_DEAL, (C.ORDER_TYPE_BUY if is_buy else C.ORDER_TYPE_SELL)
+    else:
+        action, type_ = C.TRADE_ACTION_PENDING, PENDING_KINDS[(sig.order_type, is_buy)]
+    return TradeRequest(
+        action=action,
+        symbol=symbol,
+        volume=float(volume),
+        type=type_,
+        price=float(sig.price or 0.0),
+        sl=float(sl),
+        tp=float(tp),
+        magic=magic_of(si),
+        comment=f"signal {sid}",
+    )
+
+
+def decide_by_mode(
+    items: list[tuple[int, str, Signal, int, str | None]],
+    contexts: list[SignalContext],
+    modes: ModeSwitch,
+    server_s: int,
+    name_of: Callable[[int], str],
+    review: Callable[[list[Signal], list[SignalContext], Coordinator], list[Decision]],
+) -> tuple[list[Decision], list[str | None]]:
+    """With a trading_mode_switch: each signal under the mode in force for it (engine/modes.py), reviewed
+    by that mode's coordinator; an entry of a strategy or symbol the mode does not select is rejected
+    (rule trading_mode). The backtest's and the live session's routers both decide this way."""
+    out: list[Decision | None] = [None] * len(items)
+    names: list[str | None] = []
+    groups: dict[str | None, list[int]] = {}
+    for k, (si, symbol, sig, _, regime) in enumerate(items):
+        mode = modes.active(server_s, regime)
+        names.append(mode.name)
+        name = name_of(si)
+        if sig.direction != "flat" and (
+            name not in mode.strategies or (mode.symbols is not None and symbol not in mode.symbols)
+        ):
+            out[k] = reject("trading_mode", "not_in_mode", mode=mode.name, strategy=name, symbol=symbol)
+        else:
+            groups.setdefault(mode.name, []).append(k)
+    for mode_name, ks in groups.items():
+        got = review([items[k][2] for k in ks], [contexts[k] for k in ks], modes.modes[mode_name].coordinator)
+        for k, d in zip(ks, got, strict=True):
+            out[k] = d
+    return [d if d is not None else reject("coordinator", "internal") for d in out], names

@@ -26,11 +26,12 @@ from mt5tester.engine.modes import ModeSwitch
 from mt5tester.engine.router import (
     BUY_PENDING,
     LIMITS,
-    PENDING_KINDS,
     SENT,
     _close_request,
     _decided_row,
+    decide_by_mode,
     describe,
+    signal_request,
 )
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.live.journal import LiveJournal
@@ -38,7 +39,7 @@ from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.model.structs import OrderSendResult, TradeRequest
 from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
-from mt5tester.risk.decision import Decision, reject
+from mt5tester.risk.decision import Decision
 
 log = logging.getLogger(__name__)
 RETRY = (C.TRADE_RETCODE_REQUOTE, C.TRADE_RETCODE_PRICE_OFF, C.TRADE_RETCODE_PRICE_CHANGED)
@@ -156,25 +157,14 @@ class LiveRouter:
             decisions = self._review([it[2] for it in items], contexts, t, self.coordinator)
             return decisions, [self.cfg.trading_mode] * len(items)
         server_s = self.journal.clock.to_server_s(t)
-        out: list[Decision | None] = [None] * len(items)
-        names: list[str | None] = []
-        groups: dict[str | None, list[int]] = {}
-        for k, (si, symbol, sig, _, regime) in enumerate(items):
-            mode = modes.active(server_s, regime)
-            names.append(mode.name)
-            name = self.strategies[si].name
-            if sig.direction != "flat" and (
-                name not in mode.strategies or (mode.symbols is not None and symbol not in mode.symbols)
-            ):
-                out[k] = reject("trading_mode", "not_in_mode", mode=mode.name, strategy=name, symbol=symbol)
-            else:
-                groups.setdefault(mode.name, []).append(k)
-        for mode_name, ks in groups.items():
-            coordinator = modes.modes[mode_name].coordinator
-            got = self._review([items[k][2] for k in ks], [contexts[k] for k in ks], t, coordinator)
-            for k, d in zip(ks, got, strict=True):
-                out[k] = d
-        return [d if d is not None else reject("coordinator", "internal") for d in out], names
+        return decide_by_mode(
+            items,
+            contexts,
+            modes,
+            server_s,
+            lambda si: self.strategies[si].name,
+            lambda g, c, co: self._review(g, c, t, co),
+        )
 
     def mode_at(self, symbol: str, t: int) -> str | None:
         """The trading mode in force for ``symbol`` at ``t`` (engine/modes.py)."""
@@ -203,23 +193,8 @@ class LiveRouter:
         if self.quote(symbol) is None:
             self.funnel.order_failed["Market closed"] += 1
             return {"retcode": C.TRADE_RETCODE_MARKET_CLOSED}
-        is_buy = sig.direction == "buy"
-        if sig.order_type == "market":
-            action, type_ = C.TRADE_ACTION_DEAL, (C.ORDER_TYPE_BUY if is_buy else C.ORDER_TYPE_SELL)
-        else:
-            action, type_ = C.TRADE_ACTION_PENDING, PENDING_KINDS[(sig.order_type, is_buy)]
         sl, tp, _ = self._stops(sig, symbol)
-        req = TradeRequest(
-            action=action,
-            symbol=symbol,
-            volume=float(volume),
-            type=type_,
-            price=float(sig.price or 0.0),
-            sl=float(sl),
-            tp=float(tp),
-            magic=magic_of(si),
-            comment=f"signal {sid}",
-        )
+        req = signal_request(sig, symbol, volume, sl, tp, si, sid)
         res = self.send(req, sid)
         if res.retcode in SENT:
             self.funnel.executed += 1

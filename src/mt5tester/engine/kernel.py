@@ -597,7 +597,8 @@ def run(runner: Runner, tl: Timeline) -> int:
     t2 = time.perf_counter()
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
-    _materialize(runner, x, book, rollover)
+    first_deal = len(state.deals)
+    deal_text = _materialize(runner, x, book, rollover)
     state.ambiguous_bars += int(ambiguous[0])
     _journal(
         runner,
@@ -608,6 +609,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         e_position,
         (q_balance, q_equity, q_margin, q_open),
         (e_sl, e_tp),
+        (book, first_deal, deal_text),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -620,8 +622,9 @@ def run(runner: Runner, tl: Timeline) -> int:
     return n_pts
 
 
-def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> None:
-    """The Python trade state from the arrays: deals, history orders, open positions, counters."""
+def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> list[str]:
+    """The Python trade state from the arrays: deals, history orders, open positions, counters. Returns
+    the kernel's deals' comments (the deals table takes them as a column)."""
     c = runner.c
     state = c.server.state
     m = c.server.inputs
@@ -660,6 +663,7 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
         state.deals.append(
             Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text, magic)
         )  # fmt: skip
+    deal_text = [d.comment for d in state.deals[len(state.deals) - nd :]]
     positions = []
     n = int(cnt[B.C_POS])
     for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
@@ -675,6 +679,7 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.balance = float(book.balance[0])
     state.next_ticket, state.next_deal = int(cnt[B.C_TICKET]), int(cnt[B.C_DEAL])
     state.next_rollover = rollover
+    return deal_text
 
 
 def _level_comment(reason: int, level: float, digits: int) -> str:
@@ -685,7 +690,7 @@ def _level_comment(reason: int, level: float, digits: int) -> str:
 def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    stops: tuple[np.ndarray, np.ndarray],
+    stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, list[str]],
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -764,7 +769,7 @@ def _journal(
     journal.signal_seq = base + n_ev
     funnel.signals += n_ev
     funnel.decision_points += len(x.times)
-    _journal_deals(runner)
+    _journal_deals(runner, x, *deals)
     q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
     for eq, mg in zip(q_equity.tolist(), q_margin.tolist(), strict=True):
         if mg > 0:
@@ -783,7 +788,56 @@ def _journal(
     )
 
 
-def _journal_deals(runner: Runner) -> None:
+def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, text: list[str]) -> None:
     """The deals the kernel made, recorded and attributed as the Python loop records them (no strategy
-    here has an on_trade hook, see why_not)."""
-    runner.journal.deals(notify=False)
+    here has an on_trade hook, see why_not), as columns straight from the book's arrays.
+
+    Attribution as engine/attribution.py resolves it for these deals: every kernel order carries its
+    strategy's magic and a "signal N" comment, SL/TP closes are server-reason orders, so a deal of any
+    entry belongs to the strategy and signal that opened its position (D_STRAT, D_SID). A netting
+    reversal (entry INOUT) belongs to its own order instead: that rare case takes the per-deal path."""
+    from mt5tester.results import db
+
+    journal = runner.journal
+    nd = int(book.cnt[B.C_DEALS])
+    di, df = book.di[:nd], book.df[:nd]
+    state = runner.c.server.state
+    inout = bool((di[:, B.D_ENTRY] == C.DEAL_ENTRY_INOUT).any())
+    if journal.recorded != first or len(state.deals) != first + nd or inout or journal.owners.sent:
+        journal.deals(notify=False)
+        return
+    journal.recorded = first + nd
+    reason, entry = di[:, B.D_REASON], di[:, B.D_ENTRY]
+    out = entry != C.DEAL_ENTRY_IN
+    closed = journal.funnel.closed
+    # the keys of Journal.deals: SL/TP by reason, any other close of a kernel deal is a signal's
+    for key, hits in (("sl", reason == B.REASON_SL), ("tp", reason == B.REASON_TP)):
+        k = int((out & hits).sum())
+        if k:
+            closed[key] += k
+    k = int((out & (reason != B.REASON_SL) & (reason != B.REASON_TP)).sum())
+    if k:
+        closed["signal"] += k
+    owner_of = journal.owners.magic  # magic -> strategy, as the attribution reads an order's magic
+    journal.rec.add_columns(
+        db.deals,
+        {
+            "ticket": di[:, B.D_TICKET].tolist(),
+            "order": di[:, B.D_ORDER].tolist(),
+            "time": di[:, B.D_TIME].tolist(),
+            "type": di[:, B.D_TYPE].tolist(),
+            "entry": entry.tolist(),
+            "reason": reason.tolist(),
+            "position_id": di[:, B.D_POSITION].tolist(),
+            "symbol": [x.symbols[k] for k in di[:, B.D_SYM].tolist()],
+            "volume": df[:, B.D_VOLUME].tolist(),
+            "price": df[:, B.D_PRICE].tolist(),
+            "commission": df[:, B.D_COMMISSION].tolist(),
+            "swap": df[:, B.D_SWAP].tolist(),
+            "profit": df[:, B.D_PROFIT].tolist(),
+            "balance": df[:, B.D_BALANCE].tolist(),
+            "comment": text,
+            "strategy": [owner_of[k] for k in di[:, B.D_MAGIC].tolist()],
+            "signal_id": di[:, B.D_SID].tolist(),
+        },
+    )

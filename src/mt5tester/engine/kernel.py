@@ -634,13 +634,23 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     filled = C.ORDER_STATE_FILLED
     gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
     digits = [m.specs[sym].digits for sym in x.symbols]
+    # Owners as engine/attribution.py resolves them: an expert order is its magic's strategy's, for the
+    # signal in its "signal N" comment; an SL/TP close is its position's (the opening order's) owner.
+    owners = runner.journal.owners
+    strategy_of = owners.magic
+    known: dict[int, tuple[str, int | None]] = {}
     for (ticket, sym, typ, t, magic, pos, _strat, sid, why), (vol, price, level) in zip(
         book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
     ):
         if why == B.REASON_EXPERT:
             text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+            name = strategy_of.get(magic)
+            if name is not None:
+                known[ticket] = (name, sid)
         else:
             text = _level_comment(why, level, digits[sym])
+            if pos in known:
+                known[ticket] = known[pos]
         state.history_orders.append(
             Order(
                 ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
@@ -679,6 +689,8 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.balance = float(book.balance[0])
     state.next_ticket, state.next_deal = int(cnt[B.C_TICKET]), int(cnt[B.C_DEAL])
     state.next_rollover = rollover
+    if not owners.sent:  # orders a strategy sent itself are resolved by the attribution
+        owners.learn(known)
     return deal_text
 
 

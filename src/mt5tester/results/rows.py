@@ -114,30 +114,36 @@ def signal_row(
 
 
 def order_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
-    def row(o: Order) -> dict[str, Any]:
-        strategy, signal_id = owner(o.ticket)
-        return {
-            "ticket": o.ticket,
-            "time_setup": o.time_setup,
-            "time_done": o.time_done or None,
-            "type": o.type,
-            "state": o.state,
-            "reason": o.reason,
-            "symbol": o.symbol,
-            "volume_initial": o.volume_initial,
-            "volume_current": o.volume_current,
-            "price_open": o.price_open,
-            "price_done": o.price_done,
-            "sl": o.sl,
-            "tp": o.tp,
-            "price_stoplimit": o.price_stoplimit,
-            "position_id": o.position_id,
-            "comment": o.comment,
-            "strategy": strategy,
-            "signal_id": signal_id,
-        }
+    """The orders table's rows (see ``order_columns``), one dict each."""
+    cols = order_columns(server, owner)
+    names = list(cols)
+    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
 
-    return [row(o) for o in sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)]
+
+def order_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
+    """The orders table as columns: history and open orders by ticket, with their owners."""
+    orders = sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)
+    owners = [owner(o.ticket) for o in orders]
+    return {
+        "ticket": [o.ticket for o in orders],
+        "time_setup": [o.time_setup for o in orders],
+        "time_done": [o.time_done or None for o in orders],
+        "type": [o.type for o in orders],
+        "state": [o.state for o in orders],
+        "reason": [o.reason for o in orders],
+        "symbol": [o.symbol for o in orders],
+        "volume_initial": [o.volume_initial for o in orders],
+        "volume_current": [o.volume_current for o in orders],
+        "price_open": [o.price_open for o in orders],
+        "price_done": [o.price_done for o in orders],
+        "sl": [o.sl for o in orders],
+        "tp": [o.tp for o in orders],
+        "price_stoplimit": [o.price_stoplimit for o in orders],
+        "position_id": [o.position_id for o in orders],
+        "comment": [o.comment for o in orders],
+        "strategy": [w[0] for w in owners],
+        "signal_id": [w[1] for w in owners],
+    }
 
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -639,41 +640,53 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     owners = runner.journal.owners
     strategy_of = owners.magic
     known: dict[int, tuple[str, int | None]] = {}
-    for (ticket, sym, typ, t, magic, pos, _strat, sid, why), (vol, price, level) in zip(
-        book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
-    ):
+    oi, of = book.oi[:no], book.of[:no]
+    o_ticket, o_sym, o_magic, o_pos, o_sid, o_why, o_time = (
+        oi[:, k].tolist()
+        for k in (B.O_TICKET, B.O_SYM, B.O_MAGIC, B.O_POSITION, B.O_SID, B.O_REASON, B.O_TIME)
+    )
+    o_price = of[:, B.O_PRICE].tolist()
+
+    def text_of(why: int, sid: int, level: float, sym: int) -> str:
         if why == B.REASON_EXPERT:
-            text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+            return comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+        return _level_comment(why, level, digits[sym])
+
+    o_text = list(map(text_of, o_why, o_sid, of[:, B.O_LEVEL].tolist(), o_sym))
+    for ticket, magic, pos, sid, why in zip(o_ticket, o_magic, o_pos, o_sid, o_why, strict=True):
+        if why == B.REASON_EXPERT:
             name = strategy_of.get(magic)
             if name is not None:
                 known[ticket] = (name, sid)
-        else:
-            text = _level_comment(why, level, digits[sym])
-            if pos in known:
-                known[ticket] = known[pos]
-        state.history_orders.append(
-            Order(
-                ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
-                pos, 0, why, text, price,
-            )
-        )  # fmt: skip
-    for (ticket, order, t, typ, entry, pos, sym, _strat, _sid, magic, csid, why), (
-        v,
-        p,
-        c_,
-        sw,
-        pr,
-        bal,
-        lvl,
-    ) in zip(book.di[:nd].tolist(), book.df[:nd].tolist(), strict=True):
-        if why == B.REASON_EXPERT:
-            text = comments.get(csid) or comments.setdefault(csid, f"signal {csid}")
-        else:
-            text = _level_comment(why, lvl, digits[sym])
-        state.deals.append(
-            Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text, magic)
-        )  # fmt: skip
-    deal_text = [d.comment for d in state.deals[len(state.deals) - nd :]]
+        elif pos in known:
+            known[ticket] = known[pos]
+    names = x.symbols
+    zero = repeat(0.0)
+    # Order(ticket, symbol, type, volume_initial, volume_current, price_open, sl, tp, price_stoplimit,
+    # time_setup, type_time, type_filling, time_expiration, state, time_done, magic, position_id,
+    # position_by_id, reason, comment, price_done): built column-wise, no interpreted loop per order
+    state.history_orders.extend(
+        map(
+            Order, o_ticket, [names[k] for k in o_sym], oi[:, B.O_TYPE].tolist(), of[:, B.O_VOLUME].tolist(),
+            zero, o_price, zero, zero, zero, o_time, repeat(gtc), repeat(fok), repeat(0), repeat(filled),
+            o_time, o_magic, o_pos, repeat(0), o_why, o_text, o_price,
+        )
+    )  # fmt: skip
+    di, dfl = book.di[:nd], book.df[:nd]
+    d_sym, d_why = di[:, B.D_SYM].tolist(), di[:, B.D_REASON].tolist()
+    d_text = list(map(text_of, d_why, di[:, B.D_CSID].tolist(), dfl[:, B.D_LEVEL].tolist(), d_sym))
+    # Deal(ticket, order, time, type, entry, reason, position_id, symbol, volume, price, commission,
+    # swap, profit, balance, comment, magic)
+    state.deals.extend(
+        map(
+            Deal, *(di[:, k].tolist() for k in (B.D_TICKET, B.D_ORDER, B.D_TIME, B.D_TYPE, B.D_ENTRY)),
+            d_why, di[:, B.D_POSITION].tolist(), [names[k] for k in d_sym],
+            *(dfl[:, k].tolist() for k in (B.D_VOLUME, B.D_PRICE, B.D_COMMISSION, B.D_SWAP, B.D_PROFIT)),
+            dfl[:, B.D_BALANCE].tolist(),
+            d_text, di[:, B.D_MAGIC].tolist(),
+        )
+    )  # fmt: skip
+    deal_text = d_text
     positions = []
     n = int(cnt[B.C_POS])
     for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(

@@ -179,3 +179,23 @@ def test_study_page_renders_in_headless_chromium_without_console_errors(
     assert "main-svg" in dom  # plotly drew the heatmap (its SVG exists only after the script ran)
     # 4 passes, the study row, 9 robustness rows (DSR, PBO, stability, 2 x 3 Monte Carlo quantiles)
     assert dom.count("<tr><td>") == 4 + 1 + 9
+
+
+def test_optimize_trading_mode_profile_applies_to_every_pass(tmp_path: Path, run_cli) -> None:
+    """--trading-mode on optimize: each pass runs under the profile (half volume: half the best profit)."""
+    data = write_tent_data(tmp_path / "data")
+    raw = study_config(data, tmp_path, SECTION) | {"trading_modes": {"half": {"risk_multiplier": 0.5}}}
+    config = write_yaml(tmp_path / "modes.yaml", raw)
+
+    code, out, err = run_cli(
+        "optimize", "--config", str(config), "--workers", "1", "--trading-mode", "half", "--json"
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["best"]["params"] == BEST
+    assert summary["best"]["metrics"]["final_balance"] == 10010.0  # 10,020 at full volume
+
+    code, _, err = run_cli("optimize", "--config", str(config), "--workers", "1", "--trading-mode", "nope")
+    assert code == 2
+    assert "nope" in err and "trading_mode" in err
+    assert "Traceback" not in err

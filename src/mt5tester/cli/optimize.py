@@ -105,6 +105,7 @@ def _engine(db_url: str | None) -> Engine:
 @click.option(
     "--rerun-best", type=click.IntRange(1), help="then re-run the K best passes in full (stored runs)"
 )
+@click.option("--trading-mode", "trading_mode", help="a profile of trading_modes:, overrides trading_mode")
 @click.option("--json", "as_json", is_flag=True, help="print the study's summary as JSON")
 @click.pass_context
 def optimize(
@@ -115,6 +116,7 @@ def optimize(
     resume_id: str | None,
     db_url: str | None,
     rerun_best: int | None,
+    trading_mode: str | None,
     as_json: bool,
 ) -> None:
     if ctx.invoked_subcommand is not None:
@@ -123,6 +125,8 @@ def optimize(
     from mt5tester.optimize.driver import load_study_config, open_study_db, optimize, rerun_best_passes
 
     console = _console()
+    if resume_id and trading_mode:
+        raise click.UsageError("--trading-mode cannot change a study being resumed (it keeps its own config)")
     if resume_id:
         cfg_db = load_config(config_path).results.database_url if config_path else None
         engine = _engine(db_url or os.environ.get("MT5TESTER_DB_URL") or cfg_db)
@@ -130,7 +134,7 @@ def optimize(
     elif config_path is None:
         raise click.UsageError("give --config FILE (or --resume STUDY)")
     else:
-        cfg = load_config(config_path)
+        cfg = load_config(config_path, {"trading_mode": trading_mode} if trading_mode else None)
         base_dir = config_path.resolve().parent
         engine = open_study_db(cfg)
     bar = _Bar(console) if console.is_terminal and not as_json else None

@@ -174,11 +174,11 @@ def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
 
 
 def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Per group (consecutive rows from ``starts``), the sum of ``values`` added left to right as
-    Python's ``sum`` adds them: numpy adds a segment of 8 or more in a different order, so those few
-    groups are summed in Python."""
-    out = np.add.reduceat(values, starts) if len(values) else np.zeros(0)
-    for g in np.flatnonzero(lengths >= 8).tolist():
+    """Per group (consecutive rows from ``starts``), the sum of ``values`` exactly as Python's ``sum``
+    gives it: numpy may add three or more in another order (unrolled, pairwise), so those groups are
+    summed in Python; one or two values add alike, and ``+ 0.0`` turns -0.0 into 0.0 as ``0 + x`` does."""
+    out = np.add.reduceat(values, starts) + 0.0 if len(values) else np.zeros(0)
+    for g in np.flatnonzero(lengths >= 3).tolist():
         a = int(starts[g])
         out[g] = sum(values[a : a + int(lengths[g])].tolist())
     return out

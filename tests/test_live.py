@@ -795,3 +795,190 @@ def test_data_download_ticks_round_trip(demo_data: Path, tmp_path: Path) -> None
     assert np.array_equal(got.time, want_time[want_time < hi])
     assert np.array_equal(got.bid, source["bid"][want_time < hi])
     assert np.array_equal(got.ask, source["ask"][want_time < hi])
+
+
+def test_restarted_session_continues_its_daily_equity(demo_data: Path, tmp_path: Path) -> None:
+    """A session dies days into its run; the restarted one's daily_equity rows are exactly those of an
+    uninterrupted session (the days before the crash folded again from the stored equity rows)."""
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import ReplayClock
+    from mt5tester.live.session import Session
+    from mt5tester.terminal.shim import build_module
+
+    cfg = config(demo_data, tmp_path)
+    whole = paper(cfg, tmp_path)
+    expected = sorted(rows(cfg, "daily_equity", whole.run_id), key=lambda r: r["day"])
+
+    def crash(f: Faulty, request: dict[str, Any]) -> Any:
+        f.inner.order_send(request)  # type: ignore[union-attr]
+        raise Crash("killed")
+
+    c = build(cfg, tmp_path)
+    mt5 = build_module(c.terminal)
+    start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+    with pytest.raises(Crash):
+        Session(
+            c, Faulty({12: crash})(mt5), ReplayClock(c.terminal, start, end), "paper", c.regimes, end
+        ).run()
+    first_id = next(r["run_id"] for r in rows_any(cfg, "live_sessions") if r["run_id"] != whole.run_id)
+    crashed_at = max(r["time"] for r in rows(cfg, "equity", first_id))
+    days_before = {r["day"] for r in expected if r["time"] < crashed_at}
+    assert len(days_before) >= 3  # the crash is days into the run
+    c2 = build(cfg, tmp_path)  # a new process: the same terminal
+    c2.server, c2.terminal, c2.coordinator = c.server, c.terminal, c.coordinator
+    session = Session(c2, mt5, ReplayClock(c.terminal, start, end), "paper", c2.regimes, end).run()
+    assert session.run_id == first_id and session.status == "completed"
+    daily = sorted(rows(cfg, "daily_equity", first_id), key=lambda r: r["day"])
+    assert len(expected) >= 8
+    assert [r | {"run_id": ""} for r in daily] == [r | {"run_id": ""} for r in expected]
+
+
+def test_paper_positions_have_the_backtest_mfe_and_mae(demo_data: Path, tmp_path: Path) -> None:
+    """MFE/MAE of a session's positions, measured on the M1 bars its terminal gave over their lives and
+    priced by the terminal's order_calc_profit, are the backtest's (results/rows.py on trigger bars)."""
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    keep = ["symbol", "type", "volume", "time_open", "time_close", "price_open", "price_close", "net"]
+    keep += ["mfe", "mae", "close_reason", "strategy", "signal_id"]
+    ours = sorted(rows(cfg, "positions", session.run_id), key=lambda r: r["time_open"])
+    theirs = backtest.positions.sort_values("time_open").reset_index(drop=True)
+    assert len(ours) == len(theirs) > 10
+    assert all(r["mfe"] is not None and r["mae"] is not None for r in ours)
+    assert any(r["mfe"] > 0 for r in ours) and any(r["mae"] < 0 for r in ours)
+    got = pd.DataFrame([{k: r[k] for k in keep} for r in ours])
+    want = theirs[keep]
+    for k in ("time_open", "time_close"):
+        assert pd.to_datetime(got[k], utc=True).tolist() == want[k].tolist(), k
+    for k in ("price_open", "price_close", "net", "mfe", "mae", "signal_id"):
+        assert got[k].tolist() == want[k].tolist(), k
+
+
+def switch_config(demo_data: Path, tmp_path: Path) -> Any:
+    raw = base_config(demo_data, tmp_path, symbols=["EURUSD", "GBPUSD"], warmup_bars=40, end="2024-01-20")
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": "fast", "params": {"fast": 5, "slow": 20, "sl_points": 200}},
+        {"class": "ma_cross", "name": "slow", "params": {"fast": 8, "slow": 30}},
+    ]
+    # max_drawdown_pct far from reached: each mode's breaker tracks its equity peak (never latches)
+    raw["coordinator"] = {
+        "blocked": [{"from": "12:00", "to": "13:00"}],
+        "max_positions": 3,
+        "max_drawdown_pct": 50.0,
+    }
+    raw["regime"] = {"enabled": True, "timeframe": "H1"}
+    raw["trading_modes"] = {
+        "news": {"strategies": ["slow"], "coordinator": {"max_positions": 1, "blocked": []}},
+        "calm": {"risk_multiplier": 0.5},
+    }
+    raw["trading_mode_switch"] = [
+        {"mode": "news", "windows": "blocked", "margin_minutes": 60},
+        {"mode": "calm", "regimes": ["ranging"]},
+    ]
+    raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
+    return parse_config(raw)
+
+
+MODE_COLS = ["signal_id", "time", "strategy", "symbol", "direction", "status", "rule", "reason", "volume"]
+MODE_COLS += ["retcode", "trading_mode"]
+
+
+def test_paper_replay_with_a_trading_mode_switch_makes_the_backtests_decisions(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """trading_mode_switch in a session, as in a backtest: per signal the mode in force (a schedule
+    around the blocked window, else a regime), that mode's coordinator, entries the mode does not select
+    rejected with rule trading_mode; the same decisions, modes and deals as the backtest."""
+    cfg = switch_config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink())
+    session = paper(cfg, tmp_path)
+    assert session.status == "completed"
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    cols = MODE_COLS
+    ours = stored.signals[cols].reset_index(drop=True)
+    theirs = backtest.signals[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs)
+    modes = set(ours["trading_mode"])
+    assert {"news", "calm", None} <= modes  # every switch held somewhere
+    news = ours[
+        (ours["trading_mode"] == "news") & (ours["strategy"] == "fast") & (ours["direction"] != "flat")
+    ]
+    assert len(news) > 0 and set(news["rule"]) == {"trading_mode"} and set(news["reason"]) == {"not_in_mode"}
+    calm = ours[(ours["trading_mode"] == "calm") & (ours["status"] == "approved")]
+    assert len(calm) > 0 and set(calm["volume"]) == {0.05}
+    assert len(trades(backtest.deals)) > 10
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
+def test_positions_without_terminal_bars_store_no_mfe_mae(demo_data: Path, tmp_path: Path) -> None:
+    """A terminal that gives no M1 bars for the positions' lives (history beyond its "Max bars in
+    chart"): MFE/MAE are unknown (NULL), never made up from the exit price; the rest as the backtest."""
+    cfg = config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+
+    def no_history(mt5: types.ModuleType) -> types.ModuleType:
+        mod = types.ModuleType("MetaTrader5")
+        for name in dir(mt5):
+            if not name.startswith("__"):
+                setattr(mod, name, getattr(mt5, name))
+        mod.copy_rates_range = lambda *a, **k: None  # type: ignore[attr-defined]
+        return mod
+
+    session = paper(cfg, tmp_path, wrap=no_history)
+    ours = sorted(rows(cfg, "positions", session.run_id), key=lambda r: r["time_open"])
+    theirs = backtest.positions.sort_values("time_open").reset_index(drop=True)
+    assert len(ours) == len(theirs) > 10
+    assert {(r["mfe"], r["mae"]) for r in ours} == {(None, None)}
+    assert [r["net"] for r in ours] == theirs["net"].tolist()
+    assert [r["price_close"] for r in ours] == theirs["price_close"].tolist()
+
+
+CRASH_AT = 14  # an order_send of a point with one signal (see the report about points with several)
+
+
+def test_restart_with_a_trading_mode_switch_continues_each_modes_breaker(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """A session with a switch dies mid-run; the new process (new mode coordinators) restores each mode's
+    breaker from the saved state and ends with the backtest's decisions and modes."""
+    from mt5tester.engine.build import build
+    from mt5tester.engine.modes import ModeSwitch
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import ReplayClock
+    from mt5tester.live.session import Session
+    from mt5tester.terminal.shim import build_module
+
+    cfg = switch_config(demo_data, tmp_path)
+    backtest = mt5tester.run(cfg, base_dir=tmp_path, sink=mt5tester.MemorySink())
+    ref = build(cfg, tmp_path)  # an uninterrupted session: each mode's breaker at the end
+    start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+    Session(
+        ref, build_module(ref.terminal), ReplayClock(ref.terminal, start, end), "paper", ref.regimes, end
+    ).run()
+    assert ref.modes is not None
+    expected = {name: vars(m.coordinator.breaker) for name, m in ref.modes.modes.items()}
+    assert all(b["peak"] for b in expected.values())
+
+    def crash(f: Faulty, request: dict[str, Any]) -> Any:
+        f.inner.order_send(request)  # type: ignore[union-attr]
+        raise Crash("killed")
+
+    c = build(cfg, tmp_path)
+    mt5 = build_module(c.terminal)
+    clock = ReplayClock(c.terminal, start, end)
+    with pytest.raises(Crash):
+        Session(c, Faulty({CRASH_AT: crash})(mt5), clock, "paper", c.regimes, end).run()
+    c2 = build(cfg, tmp_path)  # a new process on the same terminal: fresh coordinators
+    c2.server, c2.terminal, c2.coordinator = c.server, c.terminal, c.coordinator
+    c2.modes = ModeSwitch(c2.cfg, c2.strategies, c.coordinator, mt5)
+    # the profiles' coordinators are new (no profile, None, is the config's coordinator, shared here)
+    assert all(not m.coordinator.breaker.peak for name, m in c2.modes.modes.items() if name is not None)
+    session = Session(c2, mt5, ReplayClock(c.terminal, start, end), "paper", c2.regimes, end).run()
+    got = {name: vars(m.coordinator.breaker) for name, m in c2.modes.modes.items()}
+    assert got == expected
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(
+        stored.signals[MODE_COLS].reset_index(drop=True), backtest.signals[MODE_COLS].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))

@@ -329,6 +329,7 @@ def _signal(signal_id: int) -> dict[str, Any]:
         "order_ticket": 2,
         "retcode": 10009,
         "position_id": 2,
+        "trading_mode": "normal",
     }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 
 from mt5tester.engine.build import Components
 from mt5tester.engine.journal import Journal, signal_of
+from mt5tester.live.book import session_positions
 from mt5tester.live.terminal import ServerClock
 from mt5tester.model import constants as C
 from mt5tester.model.trade import Deal
@@ -132,7 +133,8 @@ class LiveJournal(Journal):
         self.rec.flush()
 
     def book(self) -> None:
-        """Positions rebuilt from the recorded deals (MFE/MAE need bars a terminal may not give: none)."""
+        """Positions rebuilt from the recorded deals, their MFE/MAE on the terminal's M1 bars
+        (live/book.py)."""
         self.rec.flush()
         d = db.deals
         with self.c.db.connect() as conn:
@@ -141,32 +143,9 @@ class LiveJournal(Journal):
                 .mappings()
                 .all()
             )
-        still = {p.identifier for p in self.mt5.positions_get() or ()}
-        by_id: dict[int, list[Any]] = {}
-        for r in rows:
-            by_id.setdefault(int(r["position_id"]), []).append(r)
-        for pid, deals in sorted(by_id.items()):
-            first, last = deals[0], deals[-1]
-            closed = pid not in still and len(deals) > 1
-            self.rec.add(
-                db.positions,
-                {
-                    "position_id": pid,
-                    "symbol": first["symbol"],
-                    "type": 0 if first["type"] == C.DEAL_TYPE_BUY else 1,
-                    "volume": float(sum(x["volume"] for x in deals if x["entry"] == C.DEAL_ENTRY_IN)),
-                    "time_open": first["time"],
-                    "time_close": last["time"] if closed else None,
-                    "price_open": first["price"],
-                    "price_close": last["price"] if closed else None,
-                    "net": round(sum(x["profit"] + x["swap"] + x["commission"] for x in deals), 2),
-                    "mfe": None,
-                    "mae": None,
-                    "close_reason": last["reason"] if closed else None,
-                    "strategy": first["strategy"],
-                    "signal_id": first["signal_id"],
-                },
-            )
+        specs = dict(self.c.specs)
+        for row in session_positions(self.mt5, self.clock, [dict(r) for r in rows], specs, self.now_ns):
+            self.rec.add(db.positions, row)
 
     def finish(self, status: str, error: str | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         funnel = self.funnel.as_dict() | {"magic_numbers": {v: k for k, v in self.magics.items()}}

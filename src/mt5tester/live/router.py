@@ -9,6 +9,9 @@ as the comment. Live adds what a real connection needs:
 - a request answered with ``None`` (the connection dropped mid-order) is followed by a reconnect, a
   reconcile of the deals, and the same search: sent already, it is recorded as such; not, it is resent;
 - a requote or off quotes is resent at the new price ``live.requote_retries`` times;
+- with a ``trading_mode_switch``, each signal is reviewed under the mode in force for it, by that mode's
+  coordinator, and an entry the mode does not select is rejected (rule ``trading_mode``), as
+  engine/router.py ``_decide`` does;
 - every request is recorded with its result, retcode and last_error (table live_requests).
 """
 
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mt5tester.engine.journal import magic_of
+from mt5tester.engine.modes import ModeSwitch
 from mt5tester.engine.router import (
     BUY_PENDING,
     LIMITS,
@@ -34,6 +38,7 @@ from mt5tester.model import constants as C
 from mt5tester.model.signal import OrderKind, Signal
 from mt5tester.model.structs import OrderSendResult, TradeRequest
 from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
+from mt5tester.risk.decision import Decision, reject
 
 log = logging.getLogger(__name__)
 RETRY = (C.TRADE_RETCODE_REQUOTE, C.TRADE_RETCODE_PRICE_OFF, C.TRADE_RETCODE_PRICE_CHANGED)
@@ -49,8 +54,9 @@ class LiveRouter:
         cfg: Any,
         regime: Callable[[str, int], str | None],
         reconnect: Callable[[], bool],
+        modes: ModeSwitch | None = None,
     ) -> None:
-        self.mt5, self.journal, self.coordinator = mt5, journal, coordinator
+        self.mt5, self.journal, self.coordinator, self.modes = mt5, journal, coordinator, modes
         self.strategies, self.cfg = strategies, cfg
         self.regime, self.reconnect = regime, reconnect
         self.magics = {magic_of(si): s.name for si, s in enumerate(strategies)}
@@ -114,13 +120,10 @@ class LiveRouter:
             risk = abs(ref - sl) if sl and ref else None
             s = self.strategies[si]
             contexts.append(SignalContext(s.name, sig.volume or s.volume, risk, regime))
-        owners = {p.ticket: self.magics[p.magic] for p in self.positions()}
-        server_s = self.journal.clock.to_server_s(t)
-        ctx = ReviewContext(now=t, bar_time=t, signals=contexts, owners=owners, server_time=server_s)
-        decisions = list(self.coordinator.review([it[2] for it in items], ctx))
+        decisions, modes = self._decide(items, contexts, t)
         close_all = False
-        for (si, symbol, sig, sid, _), decision in zip(items, decisions, strict=True):
-            row = _decided_row(sid, t, self.strategies[si], symbol, sig, decision, self.cfg.trading_mode)
+        for (si, symbol, sig, sid, _), decision, mode in zip(items, decisions, modes, strict=True):
+            row = _decided_row(sid, t, self.strategies[si], symbol, sig, decision, mode)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -132,6 +135,56 @@ class LiveRouter:
             self.journal.signal(row)
         if close_all:
             self.close_all("circuit breaker")
+
+    def _review(
+        self, sigs: list[Signal], contexts: list[SignalContext], t: int, coordinator: Coordinator
+    ) -> list[Decision]:
+        """One coordinator review of signals of one moment, with the terminal's owners and clock."""
+        owners = {p.ticket: self.magics[p.magic] for p in self.positions()}
+        server_s = self.journal.clock.to_server_s(t)
+        ctx = ReviewContext(now=t, bar_time=t, signals=contexts, owners=owners, server_time=server_s)
+        return list(coordinator.review(sigs, ctx))
+
+    def _decide(
+        self, items: list[tuple[int, str, Signal, int, str | None]], contexts: list[SignalContext], t: int
+    ) -> tuple[list[Decision], list[str | None]]:
+        """The decisions of one moment's signals and the mode each was reviewed under, as a backtest's
+        router decides them (engine/router.py ``_decide``): per signal the mode in force, its
+        coordinator; an entry the mode does not select is rejected (rule trading_mode)."""
+        modes = self.modes
+        if modes is None:
+            decisions = self._review([it[2] for it in items], contexts, t, self.coordinator)
+            return decisions, [self.cfg.trading_mode] * len(items)
+        server_s = self.journal.clock.to_server_s(t)
+        out: list[Decision | None] = [None] * len(items)
+        names: list[str | None] = []
+        groups: dict[str | None, list[int]] = {}
+        for k, (si, symbol, sig, _, regime) in enumerate(items):
+            mode = modes.active(server_s, regime)
+            names.append(mode.name)
+            name = self.strategies[si].name
+            if sig.direction != "flat" and (
+                name not in mode.strategies or (mode.symbols is not None and symbol not in mode.symbols)
+            ):
+                out[k] = reject("trading_mode", "not_in_mode", mode=mode.name, strategy=name, symbol=symbol)
+            else:
+                groups.setdefault(mode.name, []).append(k)
+        for mode_name, ks in groups.items():
+            coordinator = modes.modes[mode_name].coordinator
+            got = self._review([items[k][2] for k in ks], [contexts[k] for k in ks], t, coordinator)
+            for k, d in zip(ks, got, strict=True):
+                out[k] = d
+        return [d if d is not None else reject("coordinator", "internal") for d in out], names
+
+    def mode_at(self, symbol: str, t: int) -> str | None:
+        """The trading mode in force for ``symbol`` at ``t`` (engine/modes.py)."""
+        if self.modes is None:
+            return self.cfg.trading_mode
+        return self.modes.active(self.journal.clock.to_server_s(t), self.regime(symbol, t)).name
+
+    def coordinators(self) -> list[Coordinator]:
+        """Each trading mode's coordinator (its own breaker), or the one coordinator."""
+        return self.modes.coordinators() if self.modes is not None else [self.coordinator]
 
     def _stops(self, sig: Signal, symbol: str) -> tuple[float, float, float]:
         spec = self.specs[symbol]
@@ -251,16 +304,11 @@ class LiveRouter:
         quote = self.quote(req.symbol) or (0.0, 0.0)
         ref = req.price if kind != "market" else (quote[1] if buy else quote[0])
         risk = abs(ref - req.sl) if req.sl and ref else None
-        owners = {p.ticket: self.magics[p.magic] for p in self.positions()}
-        ctx = ReviewContext(
-            now=self.now,
-            bar_time=self.now,
-            signals=[SignalContext(s.name, entry, risk, regime)],
-            owners=owners,
-            server_time=self.journal.clock.to_server_s(self.now),
+        decided, modes = self._decide(
+            [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, entry, risk, regime)], self.now
         )
-        decision = self.coordinator.review([sig], ctx)[0]
-        row = _decided_row(sid, self.now, s, req.symbol, sig, decision, self.cfg.trading_mode)
+        decision = decided[0]
+        row = _decided_row(sid, self.now, s, req.symbol, sig, decision, modes[0])
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"

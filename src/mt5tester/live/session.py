@@ -144,6 +144,9 @@ class Session:
         for ls, saved in zip(self.c.strategies, kept["strategies"], strict=True):
             checkpoint._restore_strategy(ls.strategy, saved)
         vars(self.c.coordinator.breaker).update(kept["breaker"])
+        modes = self.c.modes.coordinators() if self.c.modes is not None else []
+        for co, saved in zip(modes, kept.get("mode_breakers", []), strict=False):
+            vars(co.breaker).update(saved)
         j.funnel, self.host.disabled = kept["funnel"], kept["disabled"]
         self.last = {(int(k.split("|")[0]), k.split("|", 1)[1]): int(v) for k, v in state["last"].items()}
         d, q = db.deals, db.live_requests
@@ -171,11 +174,24 @@ class Session:
                 (db.equity, db.equity.c.time > int(state.get("time", 0))),
                 (db.positions, db.positions.c.run_id == run_id),
                 (db.orders, db.orders.c.run_id == run_id),
+                (db.daily_equity, db.daily_equity.c.run_id == run_id),  # folded again below
             ):
                 conn.execute(delete(table).where(table.c.run_id == run_id, cut))
             conn.execute(
                 update(db.runs).where(db.runs.c.run_id == run_id).values(status="running", error=None)
             )
+        self._restore_daily(run_id)
+
+    def _restore_daily(self, run_id: str) -> None:
+        """The daily equity folds the equity rows as they are made (results/daily.py): a restarted
+        session folds again the rows its earlier process stored (those kept above), so its days continue
+        where they were, as if the session had never stopped."""
+        e, daily = db.equity, self.journal.daily
+        with self.c.db.connect() as conn:
+            for t, balance, equity in conn.execute(
+                select(e.c.time, e.c.balance, e.c.equity).where(e.c.run_id == run_id).order_by(e.c.time)
+            ):
+                daily.add(int(t), float(balance), float(equity))
 
     def _state(self) -> dict[str, Any]:
         """What a restart continues from: numbering, the bars seen, and (pickled, as a checkpoint holds
@@ -185,6 +201,9 @@ class Session:
         kept = {
             "strategies": [checkpoint._strategy_state(ls.strategy) for ls in self.c.strategies],
             "breaker": dict(vars(self.c.coordinator.breaker)),
+            "mode_breakers": [dict(vars(co.breaker)) for co in self.c.modes.coordinators()]
+            if self.c.modes is not None
+            else [],
             "funnel": j.funnel,
             "disabled": self.host.disabled,
         }
@@ -301,7 +320,9 @@ class Session:
             self.cfg,
             self.regime,
             self.reconnect,
+            self.c.modes,
         )
+        self.journal.mode_at = self.router.mode_at  # fusion members' signals carry the trading mode too
         self.router.specs = dict(self.c.specs)
         self.ctx.mt5 = self._mt5_for_strategies()
         self.ctx.regime = lambda symbol: self.regime(symbol, self.ctx.now)  # type: ignore[method-assign]
@@ -442,9 +463,9 @@ class Session:
         self.ctx.now = self.journal.now_ns = self.router.now = t
         self.journal.deals()
         events = self._events(t)
-        co = self.cfg.coordinator
-        if co.daily_loss_limit_pct or co.max_drawdown_pct:
-            self.c.coordinator.observe(self.server_clock.to_server_s(t))
+        for co in self.router.coordinators():  # each trading mode's coordinator keeps its own breaker
+            if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct:
+                co.observe(self.server_clock.to_server_s(t))
         if events:
             self.router.process(self.host.decide(events, t), t)
             self.journal.equity(t)

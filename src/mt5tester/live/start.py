@@ -8,8 +8,8 @@ from typing import Any, cast
 
 from mt5tester.config import Config
 from mt5tester.engine.build import Components, build
+from mt5tester.engine.modes import ModeSwitch
 from mt5tester.engine.preflight import day_ns
-from mt5tester.errors import ConfigError
 from mt5tester.live.clock import ReplayClock, WallClock
 from mt5tester.live.session import Session, SessionResult, StopSwitch
 from mt5tester.live.terminal import ServerClock, import_module
@@ -31,7 +31,6 @@ def paper(
     ``speed`` times real time (0: as fast as it goes). ``wrap(module)`` may stand between the session
     and the simulated terminal (the contract tests put a faulty connection there)."""
     c = build(cfg, base_dir)  # strategy folders expanded, trading_mode applied (strategy/modes.py)
-    _no_mode_switch(c.cfg)
     start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
     mt5 = build_module(c.terminal)
     clock = ReplayClock(c.terminal, start, end, speed)
@@ -58,21 +57,10 @@ def paper_on_quotes(
     return Session(c, feed.module, clock, "paper", None, None, stop).run()
 
 
-def _no_mode_switch(cfg: Config) -> None:
-    """The session router reviews with one coordinator: a switch of trading modes inside a session is
-    not supported there yet, so it is refused rather than ignored."""
-    if cfg.trading_mode_switch:
-        raise ConfigError(
-            f"{cfg.where('trading_mode_switch')}: trading_mode_switch is not supported by paper/live "
-            "sessions yet; select one profile with trading_mode (or --trading-mode NAME)"
-        )
-
-
 def live_components(cfg: Config, base_dir: Path, mt5: Any) -> Components:
     """What a live session needs of a backtest's components: no market data (the terminal has it)."""
     cfg.check_symbol_specs()
     cfg = prepare_config(cfg, base_dir)  # strategy folders expanded, trading_mode applied
-    _no_mode_switch(cfg)
     engine = db.connect(
         cfg.results.database_url,
         connect_timeout=cfg.results.connect_timeout_seconds,
@@ -81,6 +69,9 @@ def live_components(cfg: Config, base_dir: Path, mt5: Any) -> Components:
     strategies = load_strategies(cfg, base_dir)
     specs = {s: cfg.symbol_spec(s) for s in cfg.backtest.symbols}
     none = cast(Any, None)  # no simulated server or terminal behind a live session
+    coordinator = Coordinator(cfg.coordinator, mt5)
+    # trading_mode_switch: each mode its own coordinator on the terminal's account (engine/modes.py)
+    modes = ModeSwitch(cfg, strategies, coordinator, mt5) if cfg.trading_mode_switch and strategies else None
     return Components(
         cfg,
         base_dir,
@@ -88,12 +79,13 @@ def live_components(cfg: Config, base_dir: Path, mt5: Any) -> Components:
         {},
         {},
         strategies,
-        Coordinator(cfg.coordinator, mt5),
+        coordinator,
         none,
         none,
         [],
         {},
         engine,
+        modes=modes,
     )
 
 

@@ -62,6 +62,11 @@ class Attribution:
         if ticket:
             self.sent[ticket] = (strategy, signal_id)
 
+    def learn(self, owners: dict[int, Owner]) -> None:
+        """Owners of orders already resolved by their maker (the compiled driver knows each order's
+        strategy and signal), so the records need not look them up one by one."""
+        self._owner.update(owners)
+
     def order(self, state: TradeState, ticket: int) -> Owner:
         known = self._owner.get(ticket)
         if known is not None:

@@ -26,7 +26,7 @@ from mt5tester.model.trade import Deal
 from mt5tester.results import db
 from mt5tester.results.daily import DailyEquity
 from mt5tester.results.recorder import Recorder
-from mt5tester.results.rows import deal_row, order_rows, position_rows, signal_row
+from mt5tester.results.rows import deal_row, order_columns, position_columns, signal_row
 
 # Strategy warnings keep the logger name users filter on (they came from the loop before the split).
 log = logging.getLogger("mt5tester.engine.loop")
@@ -288,10 +288,8 @@ class Journal:
         def owner(ticket: int) -> Owner:
             return self.owners.order(state, ticket)
 
-        for row in order_rows(self.c.server, owner):
-            self.rec.add(db.orders, row)
-        for row in position_rows(self.c.server, owner):
-            self.rec.add(db.positions, row)
+        self.rec.add_columns(db.orders, order_columns(self.c.server, owner))
+        self.rec.add_columns(db.positions, position_columns(self.c.server, owner))
 
     def complete(self) -> None:
         """The book and the daily equity (folded from the equity rows as they were made) of a completed

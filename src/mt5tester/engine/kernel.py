@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -597,7 +598,8 @@ def run(runner: Runner, tl: Timeline) -> int:
     t2 = time.perf_counter()
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
-    _materialize(runner, x, book, rollover)
+    first_deal = len(state.deals)
+    deal_text = _materialize(runner, x, book, rollover)
     state.ambiguous_bars += int(ambiguous[0])
     _journal(
         runner,
@@ -608,6 +610,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         e_position,
         (q_balance, q_equity, q_margin, q_open),
         (e_sl, e_tp),
+        (book, first_deal, deal_text),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -620,8 +623,9 @@ def run(runner: Runner, tl: Timeline) -> int:
     return n_pts
 
 
-def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> None:
-    """The Python trade state from the arrays: deals, history orders, open positions, counters."""
+def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> list[str]:
+    """The Python trade state from the arrays: deals, history orders, open positions, counters. Returns
+    the kernel's deals' comments (the deals table takes them as a column)."""
     c = runner.c
     state = c.server.state
     m = c.server.inputs
@@ -631,35 +635,58 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     filled = C.ORDER_STATE_FILLED
     gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
     digits = [m.specs[sym].digits for sym in x.symbols]
-    for (ticket, sym, typ, t, magic, pos, _strat, sid, why), (vol, price, level) in zip(
-        book.oi[:no].tolist(), book.of[:no].tolist(), strict=True
-    ):
+    # Owners as engine/attribution.py resolves them: an expert order is its magic's strategy's, for the
+    # signal in its "signal N" comment; an SL/TP close is its position's (the opening order's) owner.
+    owners = runner.journal.owners
+    strategy_of = owners.magic
+    known: dict[int, tuple[str, int | None]] = {}
+    oi, of = book.oi[:no], book.of[:no]
+    o_ticket, o_sym, o_magic, o_pos, o_sid, o_why, o_time = (
+        oi[:, k].tolist()
+        for k in (B.O_TICKET, B.O_SYM, B.O_MAGIC, B.O_POSITION, B.O_SID, B.O_REASON, B.O_TIME)
+    )
+    o_price = of[:, B.O_PRICE].tolist()
+
+    def text_of(why: int, sid: int, level: float, sym: int) -> str:
         if why == B.REASON_EXPERT:
-            text = comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
-        else:
-            text = _level_comment(why, level, digits[sym])
-        state.history_orders.append(
-            Order(
-                ticket, x.symbols[sym], typ, vol, 0.0, price, 0.0, 0.0, 0.0, t, gtc, fok, 0, filled, t, magic,
-                pos, 0, why, text, price,
-            )
-        )  # fmt: skip
-    for (ticket, order, t, typ, entry, pos, sym, _strat, _sid, magic, csid, why), (
-        v,
-        p,
-        c_,
-        sw,
-        pr,
-        bal,
-        lvl,
-    ) in zip(book.di[:nd].tolist(), book.df[:nd].tolist(), strict=True):
+            return comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
+        return _level_comment(why, level, digits[sym])
+
+    o_text = list(map(text_of, o_why, o_sid, of[:, B.O_LEVEL].tolist(), o_sym))
+    for ticket, magic, pos, sid, why in zip(o_ticket, o_magic, o_pos, o_sid, o_why, strict=True):
         if why == B.REASON_EXPERT:
-            text = comments.get(csid) or comments.setdefault(csid, f"signal {csid}")
-        else:
-            text = _level_comment(why, lvl, digits[sym])
-        state.deals.append(
-            Deal(ticket, order, t, typ, entry, why, pos, x.symbols[sym], v, p, c_, sw, pr, bal, text, magic)
-        )  # fmt: skip
+            name = strategy_of.get(magic)
+            if name is not None:
+                known[ticket] = (name, sid)
+        elif pos in known:
+            known[ticket] = known[pos]
+    names = x.symbols
+    zero = repeat(0.0)
+    # Order(ticket, symbol, type, volume_initial, volume_current, price_open, sl, tp, price_stoplimit,
+    # time_setup, type_time, type_filling, time_expiration, state, time_done, magic, position_id,
+    # position_by_id, reason, comment, price_done): built column-wise, no interpreted loop per order
+    state.history_orders.extend(
+        map(
+            Order, o_ticket, [names[k] for k in o_sym], oi[:, B.O_TYPE].tolist(), of[:, B.O_VOLUME].tolist(),
+            zero, o_price, zero, zero, zero, o_time, repeat(gtc), repeat(fok), repeat(0), repeat(filled),
+            o_time, o_magic, o_pos, repeat(0), o_why, o_text, o_price,
+        )
+    )  # fmt: skip
+    di, dfl = book.di[:nd], book.df[:nd]
+    d_sym, d_why = di[:, B.D_SYM].tolist(), di[:, B.D_REASON].tolist()
+    d_text = list(map(text_of, d_why, di[:, B.D_CSID].tolist(), dfl[:, B.D_LEVEL].tolist(), d_sym))
+    # Deal(ticket, order, time, type, entry, reason, position_id, symbol, volume, price, commission,
+    # swap, profit, balance, comment, magic)
+    state.deals.extend(
+        map(
+            Deal, *(di[:, k].tolist() for k in (B.D_TICKET, B.D_ORDER, B.D_TIME, B.D_TYPE, B.D_ENTRY)),
+            d_why, di[:, B.D_POSITION].tolist(), [names[k] for k in d_sym],
+            *(dfl[:, k].tolist() for k in (B.D_VOLUME, B.D_PRICE, B.D_COMMISSION, B.D_SWAP, B.D_PROFIT)),
+            dfl[:, B.D_BALANCE].tolist(),
+            d_text, di[:, B.D_MAGIC].tolist(),
+        )
+    )  # fmt: skip
+    deal_text = d_text
     positions = []
     n = int(cnt[B.C_POS])
     for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
@@ -675,6 +702,9 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.balance = float(book.balance[0])
     state.next_ticket, state.next_deal = int(cnt[B.C_TICKET]), int(cnt[B.C_DEAL])
     state.next_rollover = rollover
+    if not owners.sent:  # orders a strategy sent itself are resolved by the attribution
+        owners.learn(known)
+    return deal_text
 
 
 def _level_comment(reason: int, level: float, digits: int) -> str:
@@ -685,7 +715,7 @@ def _level_comment(reason: int, level: float, digits: int) -> str:
 def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    stops: tuple[np.ndarray, np.ndarray],
+    stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, list[str]],
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -764,7 +794,7 @@ def _journal(
     journal.signal_seq = base + n_ev
     funnel.signals += n_ev
     funnel.decision_points += len(x.times)
-    _journal_deals(runner)
+    _journal_deals(runner, x, *deals)
     q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
     for eq, mg in zip(q_equity.tolist(), q_margin.tolist(), strict=True):
         if mg > 0:
@@ -783,7 +813,56 @@ def _journal(
     )
 
 
-def _journal_deals(runner: Runner) -> None:
+def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, text: list[str]) -> None:
     """The deals the kernel made, recorded and attributed as the Python loop records them (no strategy
-    here has an on_trade hook, see why_not)."""
-    runner.journal.deals(notify=False)
+    here has an on_trade hook, see why_not), as columns straight from the book's arrays.
+
+    Attribution as engine/attribution.py resolves it for these deals: every kernel order carries its
+    strategy's magic and a "signal N" comment, SL/TP closes are server-reason orders, so a deal of any
+    entry belongs to the strategy and signal that opened its position (D_STRAT, D_SID). A netting
+    reversal (entry INOUT) belongs to its own order instead: that rare case takes the per-deal path."""
+    from mt5tester.results import db
+
+    journal = runner.journal
+    nd = int(book.cnt[B.C_DEALS])
+    di, df = book.di[:nd], book.df[:nd]
+    state = runner.c.server.state
+    inout = bool((di[:, B.D_ENTRY] == C.DEAL_ENTRY_INOUT).any())
+    if journal.recorded != first or len(state.deals) != first + nd or inout or journal.owners.sent:
+        journal.deals(notify=False)
+        return
+    journal.recorded = first + nd
+    reason, entry = di[:, B.D_REASON], di[:, B.D_ENTRY]
+    out = entry != C.DEAL_ENTRY_IN
+    closed = journal.funnel.closed
+    # the keys of Journal.deals: SL/TP by reason, any other close of a kernel deal is a signal's
+    for key, hits in (("sl", reason == B.REASON_SL), ("tp", reason == B.REASON_TP)):
+        k = int((out & hits).sum())
+        if k:
+            closed[key] += k
+    k = int((out & (reason != B.REASON_SL) & (reason != B.REASON_TP)).sum())
+    if k:
+        closed["signal"] += k
+    owner_of = journal.owners.magic  # magic -> strategy, as the attribution reads an order's magic
+    journal.rec.add_columns(
+        db.deals,
+        {
+            "ticket": di[:, B.D_TICKET].tolist(),
+            "order": di[:, B.D_ORDER].tolist(),
+            "time": di[:, B.D_TIME].tolist(),
+            "type": di[:, B.D_TYPE].tolist(),
+            "entry": entry.tolist(),
+            "reason": reason.tolist(),
+            "position_id": di[:, B.D_POSITION].tolist(),
+            "symbol": [x.symbols[k] for k in di[:, B.D_SYM].tolist()],
+            "volume": df[:, B.D_VOLUME].tolist(),
+            "price": df[:, B.D_PRICE].tolist(),
+            "commission": df[:, B.D_COMMISSION].tolist(),
+            "swap": df[:, B.D_SWAP].tolist(),
+            "profit": df[:, B.D_PROFIT].tolist(),
+            "balance": df[:, B.D_BALANCE].tolist(),
+            "comment": text,
+            "strategy": [owner_of[k] for k in di[:, B.D_MAGIC].tolist()],
+            "signal_id": di[:, B.D_SID].tolist(),
+        },
+    )

@@ -197,7 +197,6 @@ class WindowSeries(_LazyFlags, pd.Series):
         return ser
 
 
-
 class WindowFrame(_LazyFlags, pd.DataFrame):
     """Rows [lo, hi) of a ``FrameSource``'s frame; a plain DataFrame in every respect but cost."""
 

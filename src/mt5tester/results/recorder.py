@@ -41,6 +41,11 @@ def _now() -> str:
 TABLE_ORDER = ("signals", "deals", "equity", "strategy_errors", "orders", "positions", "daily_equity")
 
 
+def _dumps(value: Any) -> str:
+    """json.dumps, with the empty object (most signals' tags and details) spelled without encoding it."""
+    return "{}" if type(value) is dict and not value else json.dumps(value)
+
+
 class Columns:
     """The buffered rows of one table, one list per column (the table's columns but run_id, in order).
 
@@ -110,7 +115,7 @@ class Columns:
         self._settle()
         cols: list[Iterable[Any]] = list(self.cols)
         for i in self.json:
-            cols[i] = map(json.dumps, self.cols[i])
+            cols[i] = map(_dumps, self.cols[i])
         return zip(repeat(run_id), *cols)
 
     def clear(self) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
 from mt5tester.model.symbol import SymbolSpec
-from mt5tester.model.trade import Deal, Order, Position, Side
+from mt5tester.model.trade import Deal, Order, Position
 
 
 class _M1(Protocol):
@@ -114,30 +114,36 @@ def signal_row(
 
 
 def order_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
-    def row(o: Order) -> dict[str, Any]:
-        strategy, signal_id = owner(o.ticket)
-        return {
-            "ticket": o.ticket,
-            "time_setup": o.time_setup,
-            "time_done": o.time_done or None,
-            "type": o.type,
-            "state": o.state,
-            "reason": o.reason,
-            "symbol": o.symbol,
-            "volume_initial": o.volume_initial,
-            "volume_current": o.volume_current,
-            "price_open": o.price_open,
-            "price_done": o.price_done,
-            "sl": o.sl,
-            "tp": o.tp,
-            "price_stoplimit": o.price_stoplimit,
-            "position_id": o.position_id,
-            "comment": o.comment,
-            "strategy": strategy,
-            "signal_id": signal_id,
-        }
+    """The orders table's rows (see ``order_columns``), one dict each."""
+    cols = order_columns(server, owner)
+    names = list(cols)
+    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
 
-    return [row(o) for o in sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)]
+
+def order_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
+    """The orders table as columns: history and open orders by ticket, with their owners."""
+    orders = sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)
+    owners = [owner(o.ticket) for o in orders]
+    return {
+        "ticket": [o.ticket for o in orders],
+        "time_setup": [o.time_setup for o in orders],
+        "time_done": [o.time_done or None for o in orders],
+        "type": [o.type for o in orders],
+        "state": [o.state for o in orders],
+        "reason": [o.reason for o in orders],
+        "symbol": [o.symbol for o in orders],
+        "volume_initial": [o.volume_initial for o in orders],
+        "volume_current": [o.volume_current for o in orders],
+        "price_open": [o.price_open for o in orders],
+        "price_done": [o.price_done for o in orders],
+        "sl": [o.sl for o in orders],
+        "tp": [o.tp for o in orders],
+        "price_stoplimit": [o.price_stoplimit for o in orders],
+        "position_id": [o.position_id for o in orders],
+        "comment": [o.comment for o in orders],
+        "strategy": [w[0] for w in owners],
+        "signal_id": [w[1] for w in owners],
+    }
 
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
@@ -161,75 +167,99 @@ def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> 
 
 
 def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
-    by_id: dict[int, list[Any]] = {}
-    for d in server.deals:
-        if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
-            by_id.setdefault(d.position_id, []).append(d)
+    """The positions table's rows (see ``position_columns``), one dict each."""
+    cols = position_columns(server, owner)
+    names = list(cols)
+    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+
+
+def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per group (consecutive rows from ``starts``), the sum of ``values`` exactly as Python's ``sum``
+    gives it: numpy may add three or more in another order (unrolled, pairwise), so those groups are
+    summed in Python; one or two values add alike, and ``+ 0.0`` turns -0.0 into 0.0 as ``0 + x`` does."""
+    out = np.add.reduceat(values, starts) + 0.0 if len(values) else np.zeros(0)
+    for g in np.flatnonzero(lengths >= 3).tolist():
+        a = int(starts[g])
+        out[g] = sum(values[a : a + int(lengths[g])].tolist())
+    return out
+
+
+def position_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
+    """The positions table as columns, rebuilt from the trade deals grouped by position id (ids in
+    order), with MFE/MAE over the trigger bars while each was open. Vectorised over positions: what
+    stays per position is the owner and the deposit-currency profit of the two extremes."""
+    deals = [d for d in server.deals if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)]
+    n_deals = len(deals)
+    pid_of = np.fromiter((d.position_id for d in deals), np.int64, n_deals)
+    order = np.argsort(pid_of, kind="stable")  # the deals of a position stay in the order they were made
+    pid_s = pid_of[order]
+    starts = np.flatnonzero(np.r_[True, pid_s[1:] != pid_s[:-1]]) if n_deals else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, n_deals])
+    ids = pid_s[starts].tolist()
+    first_i = order[starts].tolist()
+    last_i = order[starts + lengths - 1].tolist()
+    firsts, lasts = [deals[k] for k in first_i], [deals[k] for k in last_i]
     still_open = {p.identifier for p in server.positions}
+    closed = np.array([pid not in still_open for pid in ids], dtype=bool)
+    is_buy = np.array([d.type == C.DEAL_TYPE_BUY for d in firsts], dtype=bool)
+    t_open = np.array([d.time for d in firsts], dtype=np.int64)
+    t_last = np.array([d.time for d in lasts], dtype=np.int64)
+    p_open = np.array([d.price for d in firsts], dtype=np.float64)
+    p_last = np.array([d.price for d in lasts], dtype=np.float64)
+    symbols = [d.symbol for d in firsts]
+    vol_in = np.array([d.volume if d.entry == C.DEAL_ENTRY_IN else 0.0 for d in deals], np.float64)
+    money = np.array([d.profit + d.swap + d.commission for d in deals], np.float64)
+    volume = _group_sums(vol_in[order], starts, lengths)
+    net = _group_sums(money[order], starts, lengths)
+    # Candidate prices: the exit price of a closed position, and the extremes of the bars from the entry
+    # bar up to (not including) the bar of the exit (its range may hold prices after the exit).
+    n = len(ids)
+    hi_c, lo_c = np.where(closed, p_last, -np.inf), np.where(closed, p_last, np.inf)
+    has = closed.copy()
     bars_of = server.trigger_bars or server.market.m1
-    # Bars from the entry bar up to (not including) the bar of the exit, plus the exit price itself:
-    # the exit bar's range may hold prices after the exit, so it is not used. Ranges per symbol.
-    ids = sorted(by_id)
-    of_symbol: dict[str, list[int]] = {}
-    for pid in ids:
-        of_symbol.setdefault(by_id[pid][0].symbol, []).append(pid)
-    extremes: dict[int, tuple[dict[str, np.ndarray], int]] = {}
-    for sym, pids in of_symbol.items():
+    sym_arr = np.array(symbols, dtype=object)
+    for sym in dict.fromkeys(symbols):
+        at = np.flatnonzero(sym_arr == sym)
         bars = bars_of[sym]
-        opened = np.array([by_id[pid][0].time for pid in pids], dtype=np.int64)
-        ended = [by_id[pid][-1].time if pid not in still_open else None for pid in pids]
-        lo = np.maximum(np.searchsorted(bars.time, opened, "right") - 1, 0)
-        hi = np.array(
-            [len(bars) if t is None else int(np.searchsorted(bars.time, t, "left")) for t in ended], np.int64
-        )
+        lo = np.maximum(np.searchsorted(bars.time, t_open[at], "right") - 1, 0)
+        hi = np.where(closed[at], np.searchsorted(bars.time, t_last[at], "left"), len(bars))
         some = hi > lo
-        ext = _range_extremes(bars, lo[some], hi[some], server.specs[sym].point) if some.any() else {}
-        for j, pid in enumerate(np.array(pids)[some].tolist()):
-            extremes[pid] = (ext, j)
-    rows = []
-    for pid in ids:
-        deals = by_id[pid]
-        first = deals[0]
-        is_buy = first.side is Side.BUY
-        closed = pid not in still_open
-        last = deals[-1]
-        t_close = last.time if closed else None
-        volume = float(sum(d.volume for d in deals if d.entry == C.DEAL_ENTRY_IN))
-        mfe = mae = None
-        spec = server.specs[first.symbol]
-        prices = [last.price] if closed else []
-        if pid in extremes:
-            ext, j = extremes[pid]
-            if is_buy:
-                prices += [float(ext["bid_high"][j]), float(ext["bid_low"][j])]
-            elif ext["has_spread"][j]:
-                prices += [float(ext["ask_low"][j]), float(ext["ask_high"][j])]
-            else:
-                fixed = spec.spread * spec.point
-                prices += [float(ext["bid_low"][j] + fixed), float(ext["bid_high"][j] + fixed)]
-        strategy, signal_id = owner(pid)
-        if prices:
-            best = max(prices) if is_buy else min(prices)
-            worst = min(prices) if is_buy else max(prices)
-            t_ref = t_close if t_close is not None else first.time
-            mfe = round(server.profit_raw(spec, is_buy, volume, first.price, best, t_ref), 2)
-            mae = round(server.profit_raw(spec, is_buy, volume, first.price, worst, t_ref), 2)
-        rows.append(
-            {
-                "position_id": pid,
-                "symbol": first.symbol,
-                "type": 0 if is_buy else 1,
-                "volume": volume,
-                "time_open": first.time,
-                "time_close": t_close,
-                "price_open": first.price,
-                "price_close": last.price if closed else None,
-                "net": round(sum(d.profit + d.swap + d.commission for d in deals), 2),
-                "mfe": mfe,
-                "mae": mae,
-                "close_reason": last.reason if closed else None,
-                "strategy": strategy,
-                "signal_id": signal_id,
-            }
-        )
-    return rows
+        if not some.any():
+            continue
+        at, spec = at[some], server.specs[sym]
+        ext = _range_extremes(bars, lo[some], hi[some], spec.point)
+        fixed = spec.spread * spec.point
+        buy = is_buy[at]
+        sp = ext["has_spread"]
+        up = np.where(buy, ext["bid_high"], np.where(sp, ext["ask_high"], ext["bid_high"] + fixed))
+        down = np.where(buy, ext["bid_low"], np.where(sp, ext["ask_low"], ext["bid_low"] + fixed))
+        hi_c[at], lo_c[at] = np.maximum(hi_c[at], up), np.minimum(lo_c[at], down)
+        has[at] = True
+    best = np.where(is_buy, hi_c, lo_c).tolist()
+    worst = np.where(is_buy, lo_c, hi_c).tolist()
+    t_ref = np.where(closed, t_last, t_open).tolist()
+    mfe: list[float | None] = [None] * n
+    mae: list[float | None] = [None] * n
+    buy_l, vol_l, open_l = is_buy.tolist(), volume.tolist(), p_open.tolist()
+    for j in np.flatnonzero(has).tolist():
+        spec = server.specs[symbols[j]]
+        mfe[j] = round(server.profit_raw(spec, buy_l[j], vol_l[j], open_l[j], best[j], t_ref[j]), 2)
+        mae[j] = round(server.profit_raw(spec, buy_l[j], vol_l[j], open_l[j], worst[j], t_ref[j]), 2)
+    owners = [owner(pid) for pid in ids]
+    closed_l = closed.tolist()
+    return {
+        "position_id": ids,
+        "symbol": symbols,
+        "type": [0 if b else 1 for b in buy_l],
+        "volume": vol_l,
+        "time_open": t_open.tolist(),
+        "time_close": [t if c else None for t, c in zip(t_last.tolist(), closed_l, strict=True)],
+        "price_open": open_l,
+        "price_close": [p if c else None for p, c in zip(p_last.tolist(), closed_l, strict=True)],
+        "net": [round(v, 2) for v in net.tolist()],
+        "mfe": mfe,
+        "mae": mae,
+        "close_reason": [d.reason if c else None for d, c in zip(lasts, closed_l, strict=True)],
+        "strategy": [o[0] for o in owners],
+        "signal_id": [o[1] for o in owners],
+    }

@@ -325,23 +325,7 @@ class Router:
         execution; approved (maybe resized) it is sent as the strategy wrote it."""
         server, s = self.c.server, self.host.slots[si][0]
         t = server.now
-        buy = req.type in (C.ORDER_TYPE_BUY, *BUY_PENDING)
-        kind: OrderKind = (
-            "market" if req.action == C.TRADE_ACTION_DEAL else ("limit" if req.type in LIMITS else "stop")
-        )
-        sig = Signal.model_construct(  # the request as the signal it is (sent, so not validated again)
-            symbol=req.symbol,
-            direction="buy" if buy else "sell",
-            order_type=kind,
-            price=(req.price or None) if kind != "market" else None,
-            sl=req.sl or None,
-            tp=req.tp or None,
-            volume=volume,
-            strategy=s.name,
-            exit_opposite=False,
-            comment=req.comment,
-            tags={"source": "order_send"},
-        )
+        sig = request_signal(req, volume, s.name)
         if self.capture is not None:
             self.capture.append((t, s.name, req.symbol, sig))
         sid = self.journal.next_signal()
@@ -350,7 +334,7 @@ class Router:
             sig = sig.model_copy(update={"tags": {**sig.tags, "regime": regime}})
         quote = server.quote(req.symbol)
         bid, ask = (quote[0], quote[1]) if quote else (0.0, 0.0)
-        ref = req.price if kind != "market" else (ask if buy else bid)
+        ref = req.price if sig.order_type != "market" else (ask if sig.direction == "buy" else bid)
         risk = abs(ref - req.sl) if req.sl and ref else None
         decided, modes = self._decide(
             [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, volume, risk, regime)], t
@@ -443,3 +427,26 @@ def decide_by_mode(
         for k, d in zip(ks, got, strict=True):
             out[k] = d
     return [d if d is not None else reject("coordinator", "internal") for d in out], names
+
+
+def request_signal(req: TradeRequest, volume: float, strategy: str) -> Signal:
+    """A strategy's own entry request as the signal it is, for the coordinator's review and the signals
+    table (sent, so not validated again)."""
+    buy = req.type in (C.ORDER_TYPE_BUY, *BUY_PENDING)
+    kind: OrderKind = (
+        "market" if req.action == C.TRADE_ACTION_DEAL else ("limit" if req.type in LIMITS else "stop")
+    )
+    return Signal.model_construct(
+        symbol=req.symbol,
+        direction="buy" if buy else "sell",
+        order_type=kind,
+        price=(req.price or None) if kind != "market" else None,
+        sl=req.sl or None,
+        tp=req.tp or None,
+        volume=volume,
+        strategy=strategy,
+        exit_opposite=False,
+        comment=req.comment,
+        tags={"source": "order_send"},
+        confidence=1.0,
+    )

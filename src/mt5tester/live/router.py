@@ -24,19 +24,18 @@ from typing import Any
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.modes import ModeSwitch
 from mt5tester.engine.router import (
-    BUY_PENDING,
-    LIMITS,
     SENT,
     _close_request,
     _decided_row,
     decide_by_mode,
     describe,
+    request_signal,
     signal_request,
 )
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.live.journal import LiveJournal
 from mt5tester.model import constants as C
-from mt5tester.model.signal import OrderKind, Signal
+from mt5tester.model.signal import Signal
 from mt5tester.model.structs import OrderSendResult, TradeRequest
 from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
 from mt5tester.risk.decision import Decision
@@ -254,30 +253,13 @@ class LiveRouter:
                 "send orders from generate_signals, on_start, on_trade or on_stop"
             )
         s = self.strategies[si]
-        buy = req.type in (C.ORDER_TYPE_BUY, *BUY_PENDING)
-        kind: OrderKind = (
-            "market" if req.action == C.TRADE_ACTION_DEAL else ("limit" if req.type in LIMITS else "stop")
-        )
-        sig = Signal.model_construct(  # the request as the signal it is (sent, so not validated again)
-            symbol=req.symbol,
-            direction="buy" if buy else "sell",
-            order_type=kind,
-            price=(req.price or None) if kind != "market" else None,
-            sl=req.sl or None,
-            tp=req.tp or None,
-            volume=entry,
-            strategy=s.name,
-            exit_opposite=False,
-            comment=req.comment,
-            tags={"source": "order_send"},
-            confidence=1.0,
-        )
+        sig = request_signal(req, entry, s.name)
         sid = self.journal.next_signal()
         regime = self.regime(req.symbol, self.now)
         if regime is not None:
             sig = sig.model_copy(update={"tags": {**sig.tags, "regime": regime}})
         quote = self.quote(req.symbol) or (0.0, 0.0)
-        ref = req.price if kind != "market" else (quote[1] if buy else quote[0])
+        ref = req.price if sig.order_type != "market" else (quote[1] if sig.direction == "buy" else quote[0])
         risk = abs(ref - req.sl) if req.sl and ref else None
         decided, modes = self._decide(
             [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, entry, risk, regime)], self.now

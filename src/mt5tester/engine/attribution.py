@@ -62,10 +62,14 @@ class Attribution:
         if ticket:
             self.sent[ticket] = (strategy, signal_id)
 
-    def learn(self, owners: dict[int, Owner]) -> None:
+    def learn(self, owners: dict[int, Owner], history: tuple[int, int] | None = None) -> None:
         """Owners of orders already resolved by their maker (the compiled driver knows each order's
-        strategy and signal), so the records need not look them up one by one."""
+        strategy and signal), so the records need not look them up one by one. ``history`` (first,
+        end): the history orders [first, end) are all among ``owners``, so a later look-up need not
+        index them (nor build their objects: terminal/history.py)."""
         self._owner.update(owners)
+        if history is not None and self._indexed == history[0]:
+            self._indexed = history[1]
 
     def order(self, state: TradeState, ticket: int) -> Owner:
         known = self._owner.get(ticket)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
 from mt5tester.terminal.core import book as B
 from mt5tester.terminal.core import rules
+from mt5tester.terminal.history import Block, History
 from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 
 if TYPE_CHECKING:
@@ -624,69 +624,59 @@ def run(runner: Runner, tl: Timeline) -> int:
 
 
 def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> list[str]:
-    """The Python trade state from the arrays: deals, history orders, open positions, counters. Returns
-    the kernel's deals' comments (the deals table takes them as a column)."""
+    """The Python trade state from the arrays: the history (deals, history orders) as blocks of the
+    book's arrays (``terminal.history``: objects only when read), the open positions, the counters.
+    Returns the kernel's deals' comments (the deals table takes them as a column)."""
     c = runner.c
     state = c.server.state
     m = c.server.inputs
     cnt = book.cnt
     no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
-    comments: dict[int, str] = {}  # "signal N" once per signal id
-    filled = C.ORDER_STATE_FILLED
-    gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
-    digits = [m.specs[sym].digits for sym in x.symbols]
-    # Owners as engine/attribution.py resolves them: an expert order is its magic's strategy's, for the
-    # signal in its "signal N" comment; an SL/TP close is its position's (the opening order's) owner.
-    owners = runner.journal.owners
-    strategy_of = owners.magic
-    known: dict[int, tuple[str, int | None]] = {}
-    oi, of = book.oi[:no], book.of[:no]
-    o_ticket, o_sym, o_magic, o_pos, o_sid, o_why, o_time = (
-        oi[:, k].tolist()
-        for k in (B.O_TICKET, B.O_SYM, B.O_MAGIC, B.O_POSITION, B.O_SID, B.O_REASON, B.O_TIME)
-    )
-    o_price = of[:, B.O_PRICE].tolist()
-
-    def text_of(why: int, sid: int, level: float, sym: int) -> str:
-        if why == B.REASON_EXPERT:
-            return comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
-        return _level_comment(why, level, digits[sym])
-
-    o_text = list(map(text_of, o_why, o_sid, of[:, B.O_LEVEL].tolist(), o_sym))
-    for ticket, magic, pos, sid, why in zip(o_ticket, o_magic, o_pos, o_sid, o_why, strict=True):
-        if why == B.REASON_EXPERT:
-            name = strategy_of.get(magic)
-            if name is not None:
-                known[ticket] = (name, sid)
-        elif pos in known:
-            known[ticket] = known[pos]
     names = x.symbols
-    zero = repeat(0.0)
+    digits = [m.specs[sym].digits for sym in names]
+    oi, of = book.oi[:no], book.of[:no]
+    o_ticket, o_why, o_sid = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_SID]
+    o_text = _comments(o_why, o_sid, of[:, B.O_LEVEL], oi[:, B.O_SYM], digits)
+    o_price, o_time = of[:, B.O_PRICE].copy(), oi[:, B.O_TIME].copy()
+    o_symbols = _names(oi[:, B.O_SYM], names)
     # Order(ticket, symbol, type, volume_initial, volume_current, price_open, sl, tp, price_stoplimit,
     # time_setup, type_time, type_filling, time_expiration, state, time_done, magic, position_id,
-    # position_by_id, reason, comment, price_done): built column-wise, no interpreted loop per order
-    state.history_orders.extend(
-        map(
-            Order, o_ticket, [names[k] for k in o_sym], oi[:, B.O_TYPE].tolist(), of[:, B.O_VOLUME].tolist(),
-            zero, o_price, zero, zero, zero, o_time, repeat(gtc), repeat(fok), repeat(0), repeat(filled),
-            o_time, o_magic, o_pos, repeat(0), o_why, o_text, o_price,
+    # position_by_id, reason, comment, price_done)
+    first_order = len(state.history_orders)
+    _history(state.history_orders).add_block(
+        Block(
+            Order,
+            {
+                "ticket": o_ticket.copy(), "symbol": o_symbols, "type": oi[:, B.O_TYPE].copy(),
+                "volume_initial": of[:, B.O_VOLUME].copy(), "volume_current": 0.0, "price_open": o_price,
+                "sl": 0.0, "tp": 0.0, "price_stoplimit": 0.0, "time_setup": o_time,
+                "type_time": C.ORDER_TIME_GTC, "type_filling": C.ORDER_FILLING_FOK, "time_expiration": 0,
+                "state": C.ORDER_STATE_FILLED, "time_done": o_time, "magic": oi[:, B.O_MAGIC].copy(),
+                "position_id": oi[:, B.O_POSITION].copy(), "position_by_id": 0, "reason": o_why.copy(),
+                "comment": o_text, "price_done": o_price,
+            },
+            no,
         )
     )  # fmt: skip
     di, dfl = book.di[:nd], book.df[:nd]
-    d_sym, d_why = di[:, B.D_SYM].tolist(), di[:, B.D_REASON].tolist()
-    d_text = list(map(text_of, d_why, di[:, B.D_CSID].tolist(), dfl[:, B.D_LEVEL].tolist(), d_sym))
+    d_text = _comments(di[:, B.D_REASON], di[:, B.D_CSID], dfl[:, B.D_LEVEL], di[:, B.D_SYM], digits)
     # Deal(ticket, order, time, type, entry, reason, position_id, symbol, volume, price, commission,
     # swap, profit, balance, comment, magic)
-    state.deals.extend(
-        map(
-            Deal, *(di[:, k].tolist() for k in (B.D_TICKET, B.D_ORDER, B.D_TIME, B.D_TYPE, B.D_ENTRY)),
-            d_why, di[:, B.D_POSITION].tolist(), [names[k] for k in d_sym],
-            *(dfl[:, k].tolist() for k in (B.D_VOLUME, B.D_PRICE, B.D_COMMISSION, B.D_SWAP, B.D_PROFIT)),
-            dfl[:, B.D_BALANCE].tolist(),
-            d_text, di[:, B.D_MAGIC].tolist(),
+    fields: dict[str, Any] = {
+        k: di[:, col].copy()
+        for k, col in (
+            ("ticket", B.D_TICKET), ("order", B.D_ORDER), ("time", B.D_TIME), ("type", B.D_TYPE),
+            ("entry", B.D_ENTRY), ("reason", B.D_REASON), ("position_id", B.D_POSITION),
         )
-    )  # fmt: skip
-    deal_text = d_text
+    }  # fmt: skip
+    fields["symbol"] = _names(di[:, B.D_SYM], names)
+    for k, col in (
+        ("volume", B.D_VOLUME), ("price", B.D_PRICE), ("commission", B.D_COMMISSION), ("swap", B.D_SWAP),
+        ("profit", B.D_PROFIT), ("balance", B.D_BALANCE),
+    ):  # fmt: skip
+        fields[k] = dfl[:, col].copy()
+    fields["comment"], fields["magic"] = d_text, di[:, B.D_MAGIC].copy()
+    _history(state.deals).add_block(Block(Deal, fields, nd))
     positions = []
     n = int(cnt[B.C_POS])
     for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
@@ -702,9 +692,56 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.balance = float(book.balance[0])
     state.next_ticket, state.next_deal = int(cnt[B.C_TICKET]), int(cnt[B.C_DEAL])
     state.next_rollover = rollover
+    owners = runner.journal.owners
     if not owners.sent:  # orders a strategy sent itself are resolved by the attribution
-        owners.learn(known)
-    return deal_text
+        known = _owners(oi, owners.magic)
+        owners.learn(known, (first_order, first_order + no) if len(known) == no else None)
+    return d_text
+
+
+def _history(h: Any) -> History[Any]:
+    """The state's history as a ``History`` (a state restored from an older checkpoint holds lists)."""
+    return h if isinstance(h, History) else History(h)
+
+
+def _names(index: np.ndarray, names: list[str]) -> list[str]:
+    return [names[k] for k in index.tolist()] if len(names) > 1 else [names[0]] * len(index) if names else []
+
+
+def _comments(
+    why: np.ndarray, sid: np.ndarray, level: np.ndarray, sym: np.ndarray, digits: list[int]
+) -> list[str]:
+    """The comments of the kernel's orders or deals: "signal N" of an expert order, "[sl 1.09950]" of an
+    SL/TP close (as the Python replay writes them), each text built once per signal."""
+    expert = why == B.REASON_EXPERT
+    out = [""] * len(why)
+    texts = {s: f"signal {s}" for s in np.unique(sid[expert]).tolist()}
+    for k, s in zip(np.flatnonzero(expert).tolist(), sid[expert].tolist(), strict=True):
+        out[k] = texts[s]
+    for k in np.flatnonzero(~expert).tolist():
+        out[k] = _level_comment(int(why[k]), float(level[k]), digits[int(sym[k])])
+    return out
+
+
+def _owners(oi: np.ndarray, strategy_of: dict[int, str]) -> dict[int, tuple[str, int | None]]:
+    """Owners of the kernel's orders as engine/attribution.py resolves them: an expert order is its
+    magic's strategy's, for the signal in its "signal N" comment; an SL/TP close is its position's (the
+    opening order's, an earlier expert order of the kernel) owner."""
+    ticket, why, magic = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_MAGIC]
+    sid, pos = oi[:, B.O_SID].copy(), oi[:, B.O_POSITION]
+    expert = why == B.REASON_EXPERT
+    mags = np.unique(magic).tolist()
+    known = np.isin(magic, [mg for mg in mags if mg in strategy_of])
+    src = np.arange(len(ticket))
+    close = np.flatnonzero(~expert)
+    if len(close):  # tickets ascend: the opening order of each close by a search
+        at = np.searchsorted(ticket, pos[close])
+        ok = (at < len(ticket)) & (ticket[np.minimum(at, len(ticket) - 1)] == pos[close])
+        src[close] = np.where(ok, at, -1)
+    keep = np.flatnonzero((src >= 0) & expert[np.maximum(src, 0)] & known[np.maximum(src, 0)])
+    origin = src[keep]
+    who = [strategy_of[mg] for mg in magic[origin].tolist()]
+    return dict(zip(ticket[keep].tolist(), zip(who, sid[origin].tolist(), strict=True), strict=True))
 
 
 def _level_comment(reason: int, level: float, digits: int) -> str:

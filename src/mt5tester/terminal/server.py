@@ -27,6 +27,7 @@ from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequ
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.trade import BUY_TYPES, PENDING_TYPES, Deal, Order, Position
 from mt5tester.terminal import ledger, money, replay, trading
+from mt5tester.terminal.history import History
 from mt5tester.terminal.records import (
     MARKET_CLOSED_AFTER_NS,
     MINUTE_NS,
@@ -184,11 +185,11 @@ class TradeServer:
         return self.state.orders
 
     @property
-    def history_orders(self) -> list[Order]:
+    def history_orders(self) -> History[Order]:
         return self.state.history_orders
 
     @property
-    def deals(self) -> list[Deal]:
+    def deals(self) -> History[Deal]:
         return self.state.deals
 
     @property
@@ -228,6 +229,12 @@ class TradeServer:
         self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
     ) -> float:
         return money.profit_raw(self.inputs, spec, is_buy, volume, open_, close, t)
+
+    def profit_raw_many(
+        self, spec: SymbolSpec, is_buy: np.ndarray, volume: np.ndarray, open_: np.ndarray,
+        close: np.ndarray, t: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        return money.profit_raw_many(self.inputs, spec, is_buy, volume, open_, close, t)
 
     def profit(
         self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int

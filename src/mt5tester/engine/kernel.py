@@ -765,52 +765,43 @@ def _journal(
     point_of = np.repeat(np.arange(len(x.times)), np.diff(x.starts))
     base = journal.signal_seq
     limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
-    status: list[str] = []
-    rule: list[str | None] = []
-    reason: list[str | None] = []
+    for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
+        host._calls[si] += k
+    codes = e_status.tolist()
+    ok = e_status == 0
+    # per signal only what the rows hold as Python objects (the rule's name, its details dict)
+    rule: list[str | None] = [_RULES[code] if code else None for code in codes]
     details: list[dict[str, Any]] = []
-    volume: list[float] = []
-    order_ticket: list[int | None] = []
-    retcode: list[int | None] = []
-    position: list[int | None] = []
-    columns = (x.ev_si.tolist(), x.ev_sym.tolist(), e_status.tolist(), e_value.tolist())
-    for k, (si, sym, code, value) in enumerate(zip(*columns, strict=True)):
-        host._calls[si] += 1
+    columns = (codes, e_value.tolist(), x.ev_si.tolist(), x.ev_sym.tolist())
+    for code, value, si, sym in zip(*columns, strict=True):
         if code:
-            name = _RULES[code]
             extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
-            status.append("rejected")
-            rule.append(name)
-            reason.append(name)
             details.append({"limit": limits[code], "value": value, **extra})
-            volume.append(0.0)
-            order_ticket.append(None)
-            retcode.append(None)
-            position.append(None)
-            funnel.rejected[name] += 1
         else:
-            status.append("approved")
-            rule.append(None)
-            reason.append(None)
             details.append({})
-            volume.append(float(x.ev_vol[k]))
-            order_ticket.append(int(e_order[k]))
-            retcode.append(C.TRADE_RETCODE_DONE)
-            position.append(int(e_position[k]))
-    approved = status.count("approved")
+    for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
+        if code and k:
+            funnel.rejected[_RULES[code]] += k
+    status = np.where(ok, "approved", "rejected").tolist()
+    volume = np.where(ok, x.ev_vol, 0.0).tolist()
+    order_ticket = [t if good else None for t, good in zip(e_order.tolist(), ok.tolist(), strict=True)]
+    position = [t if good else None for t, good in zip(e_position.tolist(), ok.tolist(), strict=True)]
+    retcode = [C.TRADE_RETCODE_DONE if good else None for good in ok.tolist()]
+    approved = int(ok.sum())
     funnel.approved += approved
     funnel.executed += approved
-    strategies = [slots[si][0] for si in x.ev_si.tolist()]
+    strategy = np.array([slot[0].name for slot in slots], object)[x.ev_si].tolist()
+    timeframe = np.array([slot[0].timeframe.name for slot in slots], object)[x.ev_si].tolist()
     nones: list[None] = [None] * n_ev
     rec.add_columns(
         db.signals,
         {
             "signal_id": list(range(base + 1, base + n_ev + 1)),
             "time": x.times[point_of].tolist(),
-            "strategy": [s.name for s in strategies],
-            "symbol": [x.symbols[k] for k in x.ev_sym.tolist()],
-            "timeframe": [s.timeframe.name for s in strategies],
-            "direction": ["buy" if d > 0 else "sell" for d in x.ev_dir.tolist()],
+            "strategy": strategy,
+            "symbol": np.array(x.symbols, object)[x.ev_sym].tolist(),
+            "timeframe": timeframe,
+            "direction": np.where(x.ev_dir > 0, "buy", "sell").tolist(),
             "order_type": ["market"] * n_ev,
             "price": nones,
             "sl": [v or None for v in stops[0].tolist()],
@@ -820,7 +811,7 @@ def _journal(
             "tags": [{} for _ in range(n_ev)],
             "status": status,
             "rule": rule,
-            "reason": reason,
+            "reason": list(rule),
             "details": details,
             "volume": volume,
             "order_ticket": order_ticket,

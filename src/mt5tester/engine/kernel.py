@@ -223,18 +223,24 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
         ev_tp[tl.si == si] = float(ls.strategy.column_tp_points or 0.0)
     m1 = [m.prices.m1[sym] for sym in names]
     b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
-    flat = {
-        f: np.concatenate([np.asarray(getattr(b, f)) for b in m1]) for f in ("time", "open", "high", "low")
-    }
-    b_spread = np.concatenate([np.asarray(m.prices.spread[sym], np.int64) for sym in names])
+    flat = {f: _joined([getattr(b, f) for b in m1], np.float64) for f in ("open", "high", "low")}
+    flat["time"] = _joined([b.time for b in m1], np.int64)
+    spreads = [np.asarray(m.prices.spread[sym]) for sym in names]  # int32 as stored: no int64 copy
+    b_spread = _joined(spreads, np.result_type(*spreads) if spreads else np.int64)
     stops_level = np.array([m.specs[sym].trade_stops_level * m.specs[sym].point for sym in names])
     return Inputs(
         names, tl.times, tl.starts, tl.si.astype(np.int64), ev_sym, ev_dir, ev_vol, sample,
         bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
         np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev_sl, ev_tp, stops_level, b_off,
-        flat["time"].astype(np.int64), flat["open"].astype(np.float64), flat["high"].astype(np.float64),
-        flat["low"].astype(np.float64), b_spread,
+        flat["time"], flat["open"], flat["high"], flat["low"], b_spread,
     )  # fmt: skip
+
+
+def _joined(arrays: list[Any], dtype: Any) -> np.ndarray:
+    """The symbols' columns end to end; one symbol's column as it is (no copy of a million bars)."""
+    if len(arrays) == 1:
+        return np.ascontiguousarray(arrays[0], dtype)
+    return np.concatenate([np.asarray(a, dtype) for a in arrays]) if arrays else np.zeros(0, dtype)
 
 
 # ------------------------------------------------------------------------------ the compiled loop
@@ -599,7 +605,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     first_deal = len(state.deals)
-    deal_text = _materialize(runner, x, book, rollover)
+    deal_fields = _materialize(runner, x, book, rollover)
     state.ambiguous_bars += int(ambiguous[0])
     _journal(
         runner,
@@ -610,7 +616,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         e_position,
         (q_balance, q_equity, q_margin, q_open),
         (e_sl, e_tp),
-        (book, first_deal, deal_text),
+        (book, first_deal, deal_fields),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -623,10 +629,10 @@ def run(runner: Runner, tl: Timeline) -> int:
     return n_pts
 
 
-def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> list[str]:
+def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> dict[str, Any]:
     """The Python trade state from the arrays: the history (deals, history orders) as blocks of the
     book's arrays (``terminal.history``: objects only when read), the open positions, the counters.
-    Returns the kernel's deals' comments (the deals table takes them as a column)."""
+    Returns the deals' fields (the deals table takes the same arrays as its columns)."""
     c = runner.c
     state = c.server.state
     m = c.server.inputs
@@ -636,7 +642,8 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     digits = [m.specs[sym].digits for sym in names]
     oi, of = book.oi[:no], book.of[:no]
     o_ticket, o_why, o_sid = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_SID]
-    o_text = _comments(o_why, o_sid, of[:, B.O_LEVEL], oi[:, B.O_SYM], digits)
+    texts: dict[int, str] = {}  # "signal N" once per signal, shared by its orders and deals
+    o_text = _comments(o_why, o_sid, of[:, B.O_LEVEL], oi[:, B.O_SYM], digits, texts)
     o_price, o_time = of[:, B.O_PRICE].copy(), oi[:, B.O_TIME].copy()
     o_symbols = _names(oi[:, B.O_SYM], names)
     # Order(ticket, symbol, type, volume_initial, volume_current, price_open, sl, tp, price_stoplimit,
@@ -659,7 +666,7 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
         )
     )  # fmt: skip
     di, dfl = book.di[:nd], book.df[:nd]
-    d_text = _comments(di[:, B.D_REASON], di[:, B.D_CSID], dfl[:, B.D_LEVEL], di[:, B.D_SYM], digits)
+    d_text = _comments(di[:, B.D_REASON], di[:, B.D_CSID], dfl[:, B.D_LEVEL], di[:, B.D_SYM], digits, texts)
     # Deal(ticket, order, time, type, entry, reason, position_id, symbol, volume, price, commission,
     # swap, profit, balance, comment, magic)
     fields: dict[str, Any] = {
@@ -696,7 +703,7 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     if not owners.sent:  # orders a strategy sent itself are resolved by the attribution
         known = _owners(oi, owners.magic)
         owners.learn(known, (first_order, first_order + no) if len(known) == no else None)
-    return d_text
+    return fields
 
 
 def _history(h: Any) -> History[Any]:
@@ -709,13 +716,16 @@ def _names(index: np.ndarray, names: list[str]) -> list[str]:
 
 
 def _comments(
-    why: np.ndarray, sid: np.ndarray, level: np.ndarray, sym: np.ndarray, digits: list[int]
-) -> list[str]:
+    why: np.ndarray, sid: np.ndarray, level: np.ndarray, sym: np.ndarray, digits: list[int],
+    texts: dict[int, str],
+) -> list[str]:  # fmt: skip
     """The comments of the kernel's orders or deals: "signal N" of an expert order, "[sl 1.09950]" of an
     SL/TP close (as the Python replay writes them), each text built once per signal."""
     expert = why == B.REASON_EXPERT
     out = [""] * len(why)
-    texts = {s: f"signal {s}" for s in np.unique(sid[expert]).tolist()}
+    for s in np.unique(sid[expert]).tolist():
+        if s not in texts:
+            texts[s] = f"signal {s}"
     for k, s in zip(np.flatnonzero(expert).tolist(), sid[expert].tolist(), strict=True):
         out[k] = texts[s]
     for k in np.flatnonzero(~expert).tolist():
@@ -752,7 +762,7 @@ def _level_comment(reason: int, level: float, digits: int) -> str:
 def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, list[str]],
+    stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -782,43 +792,40 @@ def _journal(
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code and k:
             funnel.rejected[_RULES[code]] += k
-    status = np.where(ok, "approved", "rejected").tolist()
-    volume = np.where(ok, x.ev_vol, 0.0).tolist()
-    order_ticket = [t if good else None for t, good in zip(e_order.tolist(), ok.tolist(), strict=True)]
-    position = [t if good else None for t, good in zip(e_position.tolist(), ok.tolist(), strict=True)]
-    retcode = [C.TRADE_RETCODE_DONE if good else None for good in ok.tolist()]
+    status = np.array(["rejected", "approved"], object)[ok.astype(np.int64)].tolist()
+    volume = np.where(ok, x.ev_vol, 0.0)
+    order_ticket, position = _or_none(e_order, ok), _or_none(e_position, ok)
+    retcode = _or_none(np.full(n_ev, C.TRADE_RETCODE_DONE, np.int64), ok)
     approved = int(ok.sum())
     funnel.approved += approved
     funnel.executed += approved
     strategy = np.array([slot[0].name for slot in slots], object)[x.ev_si].tolist()
     timeframe = np.array([slot[0].timeframe.name for slot in slots], object)[x.ev_si].tolist()
     nones: list[None] = [None] * n_ev
-    rec.add_columns(
-        db.signals,
-        {
-            "signal_id": list(range(base + 1, base + n_ev + 1)),
-            "time": x.times[point_of].tolist(),
-            "strategy": strategy,
-            "symbol": np.array(x.symbols, object)[x.ev_sym].tolist(),
-            "timeframe": timeframe,
-            "direction": np.where(x.ev_dir > 0, "buy", "sell").tolist(),
-            "order_type": ["market"] * n_ev,
-            "price": nones,
-            "sl": [v or None for v in stops[0].tolist()],
-            "tp": [v or None for v in stops[1].tolist()],
-            "confidence": [1.0] * n_ev,
-            "comment": [""] * n_ev,
-            "tags": [{} for _ in range(n_ev)],
-            "status": status,
-            "rule": rule,
-            "reason": list(rule),
-            "details": details,
-            "volume": volume,
-            "order_ticket": order_ticket,
-            "retcode": retcode,
-            "position_id": position,
-        },
-    )
+    signals: dict[str, Any] = {
+        "signal_id": np.arange(base + 1, base + n_ev + 1, dtype=np.int64),
+        "time": x.times[point_of],
+        "strategy": strategy,
+        "symbol": np.array(x.symbols, object)[x.ev_sym].tolist(),
+        "timeframe": timeframe,
+        "direction": np.array(["sell", "buy"], object)[(x.ev_dir > 0).astype(np.int64)].tolist(),
+        "order_type": ["market"] * n_ev,
+        "price": nones,
+        "sl": [v or None for v in stops[0].tolist()],
+        "tp": [v or None for v in stops[1].tolist()],
+        "confidence": [1.0] * n_ev,
+        "comment": [""] * n_ev,
+        "tags": [{} for _ in range(n_ev)],
+        "status": status,
+        "rule": rule,
+        "reason": list(rule),
+        "details": details,
+        "volume": volume,
+        "order_ticket": order_ticket,
+        "retcode": retcode,
+        "position_id": position,
+    }
+    rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev
     funnel.signals += n_ev
     funnel.decision_points += len(x.times)
@@ -829,19 +836,24 @@ def _journal(
             level = rules.round_to(eq / mg * 100, 2)
             low = funnel.margin_level_min
             funnel.margin_level_min = level if low is None else min(low, level)
-    rec.add_columns(
-        db.equity,
-        {
-            "time": x.times[x.sample].tolist(),
-            "balance": q_balance.tolist(),
-            "equity": q_equity.tolist(),
-            "margin": q_margin.tolist(),
-            "open_positions": q_open.tolist(),
-        },
-    )
+    equity_rows: dict[str, Any] = {
+        "time": x.times[x.sample],
+        "balance": q_balance,
+        "equity": q_equity,
+        "margin": q_margin,
+        "open_positions": q_open,
+    }
+    rec.add_columns(db.equity, equity_rows)
 
 
-def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, text: list[str]) -> None:
+def _or_none(values: np.ndarray, ok: np.ndarray) -> Any:
+    """A column that is None where not ``ok``: the array itself when every row is (no list per row)."""
+    if ok.all():
+        return values.copy()
+    return [v if good else None for v, good in zip(values.tolist(), ok.tolist(), strict=True)]
+
+
+def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, fields: dict[str, Any]) -> None:
     """The deals the kernel made, recorded and attributed as the Python loop records them (no strategy
     here has an on_trade hook, see why_not), as columns straight from the book's arrays.
 
@@ -853,7 +865,7 @@ def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, tex
 
     journal = runner.journal
     nd = int(book.cnt[B.C_DEALS])
-    di, df = book.di[:nd], book.df[:nd]
+    di = book.di[:nd]
     state = runner.c.server.state
     inout = bool((di[:, B.D_ENTRY] == C.DEAL_ENTRY_INOUT).any())
     if journal.recorded != first or len(state.deals) != first + nd or inout or journal.owners.sent:
@@ -872,25 +884,10 @@ def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, tex
     if k:
         closed["signal"] += k
     owner_of = journal.owners.magic  # magic -> strategy, as the attribution reads an order's magic
-    journal.rec.add_columns(
-        db.deals,
-        {
-            "ticket": di[:, B.D_TICKET].tolist(),
-            "order": di[:, B.D_ORDER].tolist(),
-            "time": di[:, B.D_TIME].tolist(),
-            "type": di[:, B.D_TYPE].tolist(),
-            "entry": entry.tolist(),
-            "reason": reason.tolist(),
-            "position_id": di[:, B.D_POSITION].tolist(),
-            "symbol": [x.symbols[k] for k in di[:, B.D_SYM].tolist()],
-            "volume": df[:, B.D_VOLUME].tolist(),
-            "price": df[:, B.D_PRICE].tolist(),
-            "commission": df[:, B.D_COMMISSION].tolist(),
-            "swap": df[:, B.D_SWAP].tolist(),
-            "profit": df[:, B.D_PROFIT].tolist(),
-            "balance": df[:, B.D_BALANCE].tolist(),
-            "comment": text,
-            "strategy": [owner_of[k] for k in di[:, B.D_MAGIC].tolist()],
-            "signal_id": di[:, B.D_SID].tolist(),
-        },
-    )
+    magic = fields["magic"]
+    mags = np.unique(magic)
+    who = np.array([owner_of[k] for k in mags.tolist()], object)[np.searchsorted(mags, magic)]
+    # the deals table's columns are the history's own arrays (terminal/history.py): stored once
+    columns = {k: fields[k] for k in db.deals.columns.keys() if k in fields and k != "magic"}  # noqa: SIM118
+    columns |= {"strategy": who.tolist(), "signal_id": di[:, B.D_SID].copy()}
+    journal.rec.add_columns(db.deals, columns)

@@ -139,34 +139,49 @@ def signal_row(
 
 def order_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     """The orders table's rows (see ``order_columns``), one dict each."""
-    cols = order_columns(server, owner)
+    return _as_rows(order_columns(server, owner))
+
+
+def _as_rows(cols: dict[str, Any]) -> list[dict[str, Any]]:
+    """Row dicts of a table given as columns (lists or numpy arrays: their values as Python values)."""
+    plain = [v.tolist() if hasattr(v, "tolist") else v for v in cols.values()]
     names = list(cols)
-    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+    return [dict(zip(names, values, strict=True)) for values in zip(*plain, strict=True)]
 
 
-def order_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
-    """The orders table as columns: history and open orders by ticket, with their owners."""
+def order_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
+    """The orders table as columns (lists, or numpy arrays of numbers read from the terminal's history):
+    history and open orders by ticket, with their owners."""
     hist, live = server.history_orders, server.orders
     ticket = np.concatenate([_column(hist, "ticket", np.int64), _column(live, "ticket", np.int64)])
     ordered = bool((np.diff(ticket) > 0).all())  # the usual case: the history is in ticket order
-    order = None if ordered else np.argsort(ticket, kind="stable").tolist()
-    tickets = ticket.tolist() if order is None else ticket[order].tolist()
-    owners = [owner(t) for t in tickets]
+    order = None if ordered else np.argsort(ticket, kind="stable")
+    tickets = ticket if order is None else ticket[order]
+    owners = [owner(t) for t in tickets.tolist()]
+
+    def num(name: str, dtype: Any) -> np.ndarray:
+        values = np.concatenate([_column(hist, name, dtype), _column(live, name, dtype)])
+        return values if order is None else values[order]
 
     def col(name: str) -> list[Any]:
         values = _column(hist, name) + _column(live, name)
-        return values if order is None else [values[k] for k in order]
+        return values if order is None else [values[k] for k in order.tolist()]
 
-    return {
+    done = num("time_done", np.int64)
+    ints = ("type", "state", "reason", "position_id")
+    floats = ("volume_initial", "volume_current", "price_open", "price_done", "sl", "tp", "price_stoplimit")
+    columns: dict[str, Any] = {
         "ticket": tickets,
-        "time_setup": col("time_setup"),
-        "time_done": [t or None for t in col("time_done")],
-        **{k: col(k) for k in ("type", "state", "reason", "symbol", "volume_initial", "volume_current")},
-        **{k: col(k) for k in ("price_open", "price_done", "sl", "tp", "price_stoplimit", "position_id")},
+        "time_setup": num("time_setup", np.int64),
+        "time_done": done if done.all() else [t or None for t in done.tolist()],
+        **{k: num(k, np.int64) for k in ints},
+        "symbol": col("symbol"),
+        **{k: num(k, np.float64) for k in floats},
         "comment": col("comment"),
         "strategy": [w[0] for w in owners],
         "signal_id": [w[1] for w in owners],
     }
+    return columns
 
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
@@ -191,9 +206,7 @@ def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> 
 
 def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     """The positions table's rows (see ``position_columns``), one dict each."""
-    cols = position_columns(server, owner)
-    names = list(cols)
-    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+    return _as_rows(position_columns(server, owner))
 
 
 def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -207,7 +220,7 @@ def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return out
 
 
-def position_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
+def position_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
     """The positions table as columns, rebuilt from the trade deals grouped by position id (ids in
     order), with MFE/MAE over the trigger bars while each was open. Vectorised over positions: what
     stays per position is the owner and the deposit-currency profit of the two extremes."""

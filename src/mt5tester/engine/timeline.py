@@ -92,15 +92,20 @@ def timeline(c: Components) -> Timeline:
             m1_time = real.time if real is not None else c.m1[sym].time
             close = bars.close_time
             first = int(np.searchsorted(close, start, "left"))
-            seen = np.searchsorted(m1_time, close[first:], "left")
+            # A signal column's zero (or NaN) bars are no points: only its other bars are looked up
+            # (a few per cent of a million bars, so no per-bar temporaries).
+            rows = None
+            if column is not None:
+                values = np.asarray(c.feeds[(si, sym)].extra[column][first:], dtype=np.float64)
+                rows = np.flatnonzero((values != 0) & ~np.isnan(values))
+            closes = close[first:] if rows is None else close[first:][rows]
+            seen = np.searchsorted(m1_time, closes, "left")
             ok = seen < len(m1_time)
             when = np.where(ok, m1_time[np.minimum(seen, len(m1_time) - 1)], end)
             keep = ok & (when >= start) & (when < end)
-            if column is not None:
-                values = np.asarray(c.feeds[(si, sym)].extra[column][first:], dtype=np.float64)
-                keep &= np.nan_to_num(values) != 0
             idx = np.flatnonzero(keep)
             parts_t.append(when[idx].astype(np.int64))
+            idx = idx if rows is None else rows[idx]
             parts_fusion.append(np.full(len(idx), fusion))
             parts_si.append(np.full(len(idx), si))
             symbols.append(sym)

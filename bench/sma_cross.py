@@ -176,13 +176,22 @@ def cross_column(close: np.ndarray, fast: int, slow: int, tie: float) -> np.ndar
     Causal: row i uses closes 0..i only.
     """
     n = len(close)
-    d = np.full(n, np.nan)
+    s = np.zeros(n, np.int8)  # the sign of d = SMA(fast) - SMA(slow) with ties (|d| <= tie) as 0
     if n >= slow:
-        csum = np.concatenate([[0.0], np.cumsum(close - close[0])])  # shifted: small sums, precise
-        fast_sma = (csum[slow:] - csum[slow - fast : n + 1 - fast]) / fast
-        slow_sma = (csum[slow:] - csum[: n + 1 - slow]) / slow
-        d[slow - 1 :] = fast_sma - slow_sma
-    s = np.where(d > tie, 1, np.where(d < -tie, -1, 0))
+        # the same arithmetic as (csum[a:] - csum[b:]) / k with fewer temporaries (in place)
+        csum = np.empty(n + 1)
+        csum[0] = 0.0
+        np.cumsum(close - close[0], out=csum[1:])  # shifted: small sums, precise
+        d = csum[slow:] - csum[slow - fast : n + 1 - fast]
+        d /= fast
+        slow_sma = csum[slow:] - csum[: n + 1 - slow]
+        del csum
+        slow_sma /= slow
+        d -= slow_sma
+        del slow_sma
+        s[slow - 1 :][d > tie] = 1
+        s[slow - 1 :][d < -tie] = -1
+        del d
     nz = np.flatnonzero(s)
     out = np.zeros(n, np.int8)
     flips = nz[1:][s[nz[1:]] != s[nz[:-1]]]

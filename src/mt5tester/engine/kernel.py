@@ -177,7 +177,7 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
         assert col is not None
         for sym in ls.strategy.symbols:
             mask = (tl.si == si) & (ev_sym == index[sym])
-            values = np.asarray(c.feeds[(si, sym)].extra[col], np.float64)[tl.idx[mask]]
+            values = np.asarray(c.feeds[(si, sym)].extra[col])[tl.idx[mask]].astype(np.float64)
             ev_dir[mask] = np.where(values > 0, 1, -1)
         ev_vol[tl.si == si] = float(ls.strategy.volume)
     n, ns = len(tl.times), len(names)

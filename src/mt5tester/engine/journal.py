@@ -288,8 +288,11 @@ class Journal:
         def owner(ticket: int) -> Owner:
             return self.owners.order(state, ticket)
 
-        self.rec.add_columns(db.orders, order_columns(self.c.server, owner))
-        self.rec.add_columns(db.positions, position_columns(self.c.server, owner))
+        def owners(tickets: np.ndarray) -> tuple[list[str], Any]:
+            return self.owners.orders(state, tickets)
+
+        self.rec.add_columns(db.orders, order_columns(self.c.server, owner, owners))
+        self.rec.add_columns(db.positions, position_columns(self.c.server, owner, owners))
 
     def complete(self) -> None:
         """The book and the daily equity (folded from the equity rows as they were made) of a completed

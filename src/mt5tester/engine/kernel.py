@@ -701,8 +701,9 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.next_rollover = rollover
     owners = runner.journal.owners
     if not owners.sent:  # orders a strategy sent itself are resolved by the attribution
-        known = _owners(oi, owners.magic)
-        owners.learn(known, (first_order, first_order + no) if len(known) == no else None)
+        tickets, who_names, who, sids = _owners(oi, owners.magic)
+        whole = (first_order, first_order + no) if len(tickets) == no else None
+        owners.learn(tickets, who_names, who, sids, whole)
     return fields
 
 
@@ -733,15 +734,18 @@ def _comments(
     return out
 
 
-def _owners(oi: np.ndarray, strategy_of: dict[int, str]) -> dict[int, tuple[str, int | None]]:
+def _owners(
+    oi: np.ndarray, strategy_of: dict[int, str]
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """Owners of the kernel's orders as engine/attribution.py resolves them: an expert order is its
     magic's strategy's, for the signal in its "signal N" comment; an SL/TP close is its position's (the
-    opening order's, an earlier expert order of the kernel) owner."""
+    opening order's, an earlier expert order of the kernel) owner. As arrays: (tickets, strategy
+    names, index of each ticket's name, signal ids); orders with no owner here are left out."""
     ticket, why, magic = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_MAGIC]
-    sid, pos = oi[:, B.O_SID].copy(), oi[:, B.O_POSITION]
+    sid, pos = oi[:, B.O_SID], oi[:, B.O_POSITION]
     expert = why == B.REASON_EXPERT
-    mags = np.unique(magic).tolist()
-    known = np.isin(magic, [mg for mg in mags if mg in strategy_of])
+    mags = [mg for mg in np.unique(magic).tolist() if mg in strategy_of]
+    known = np.isin(magic, mags)
     src = np.arange(len(ticket))
     close = np.flatnonzero(~expert)
     if len(close):  # tickets ascend: the opening order of each close by a search
@@ -750,8 +754,9 @@ def _owners(oi: np.ndarray, strategy_of: dict[int, str]) -> dict[int, tuple[str,
         src[close] = np.where(ok, at, -1)
     keep = np.flatnonzero((src >= 0) & expert[np.maximum(src, 0)] & known[np.maximum(src, 0)])
     origin = src[keep]
-    who = [strategy_of[mg] for mg in magic[origin].tolist()]
-    return dict(zip(ticket[keep].tolist(), zip(who, sid[origin].tolist(), strict=True), strict=True))
+    names = [strategy_of[mg] for mg in mags]
+    who = np.searchsorted(np.array(mags, np.int64), magic[origin]) if mags else np.zeros(0, np.int64)
+    return ticket[keep].copy(), names, who, sid[origin].copy()
 
 
 def _level_comment(reason: int, level: float, digits: int) -> str:

@@ -80,6 +80,15 @@ def _column(items: Sequence[Any], name: str, dtype: Any = None) -> Any:
 # (strategy, signal id) of an order or position, by ticket: the engine's journal reads them back from the
 # orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
 Owners = Callable[[int], tuple[str, int | None]]
+# The same for many tickets at once: (strategies, signal ids) as columns (engine/attribution.py ``orders``).
+ManyOwners = Callable[[np.ndarray], tuple[list[str], Any]]
+
+
+def _owner_columns(tickets: np.ndarray, owner: Owners, many: ManyOwners | None) -> tuple[list[str], Any]:
+    if many is not None:
+        return many(tickets)
+    owners = [owner(t) for t in tickets.tolist()]
+    return [w[0] for w in owners], [w[1] for w in owners]
 
 
 def deal_row(d: Deal, strategy: str = "", signal_id: int | None = None) -> dict[str, Any]:
@@ -149,7 +158,7 @@ def _as_rows(cols: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in zip(*plain, strict=True)]
 
 
-def order_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
+def order_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
     """The orders table as columns (lists, or numpy arrays of numbers read from the terminal's history):
     history and open orders by ticket, with their owners."""
     hist, live = server.history_orders, server.orders
@@ -157,7 +166,7 @@ def order_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
     ordered = bool((np.diff(ticket) > 0).all())  # the usual case: the history is in ticket order
     order = None if ordered else np.argsort(ticket, kind="stable")
     tickets = ticket if order is None else ticket[order]
-    owners = [owner(t) for t in tickets.tolist()]
+    strategy, signal_id = _owner_columns(tickets, owner, owners)
 
     def num(name: str, dtype: Any) -> np.ndarray:
         values = np.concatenate([_column(hist, name, dtype), _column(live, name, dtype)])
@@ -178,8 +187,8 @@ def order_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
         "symbol": col("symbol"),
         **{k: num(k, np.float64) for k in floats},
         "comment": col("comment"),
-        "strategy": [w[0] for w in owners],
-        "signal_id": [w[1] for w in owners],
+        "strategy": strategy,
+        "signal_id": signal_id,
     }
     return columns
 
@@ -220,7 +229,7 @@ def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return out
 
 
-def position_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
+def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
     """The positions table as columns, rebuilt from the trade deals grouped by position id (ids in
     order), with MFE/MAE over the trigger bars while each was open. Vectorised over positions: what
     stays per position is the owner and the deposit-currency profit of the two extremes."""
@@ -293,7 +302,7 @@ def position_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
     mfe = [round(v, 2) if h else None for v, h in zip(mfe_raw.tolist(), has_l, strict=True)]
     mae = [round(v, 2) if h else None for v, h in zip(mae_raw.tolist(), has_l, strict=True)]
     buy_l, vol_l, open_l = is_buy.tolist(), volume.tolist(), p_open.tolist()
-    owners = [owner(pid) for pid in ids]
+    strategy, signal_id = _owner_columns(pid_s[starts], owner, owners)
     closed_l = closed.tolist()
     return {
         "position_id": ids,
@@ -311,6 +320,6 @@ def position_columns(server: ServerView, owner: Owners) -> dict[str, Any]:
             r if c else None
             for r, c in zip(_column(deals, "reason", np.int64)[last_i].tolist(), closed_l, strict=True)
         ],
-        "strategy": [o[0] for o in owners],
-        "signal_id": [o[1] for o in owners],
+        "strategy": strategy,
+        "signal_id": signal_id,
     }

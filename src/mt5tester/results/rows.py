@@ -195,21 +195,34 @@ def order_columns(server: ServerView, owner: Owners, owners: ManyOwners | None =
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
     """Per range [lo, hi) of ``bars`` (every range non-empty): Bid high/low, Ask (Bid + the bars'
-    spread) low/high, and whether any bar of the range has a spread. One reduceat per column."""
-    # Interleaved bounds: the even results are the ranges; a sentinel row keeps hi == len(bars) valid.
+    spread) low/high, and whether any bar of the range has a spread. One reduceat per column, over the
+    bars' own arrays (no copy of them: a million bars stay a million bars)."""
+    n = len(bars)
+    # Interleaved bounds: the even results are the ranges. A range ending at the last bar is reduced up
+    # to it and then joined with it (reduceat's indices must be < n; [n-1, n-1] gives the last bar).
+    end = np.minimum(hi, n - 1)
     idx = np.empty(2 * len(lo), dtype=np.int64)
-    idx[0::2], idx[1::2] = lo, hi
+    idx[0::2], idx[1::2] = lo, end
+    at_end = np.flatnonzero(hi == n)
 
     def over(values: np.ndarray, ufunc: Any) -> np.ndarray:
-        return ufunc.reduceat(np.append(values, values[-1]), idx)[0::2]
+        out = ufunc.reduceat(values, idx)[0::2]
+        out[at_end] = ufunc(out[at_end], values[n - 1])
+        return out
 
-    spread = bars.spread * point
+    has_spread = over((np.asarray(bars.spread) != 0).view(np.int8), np.maximum) > 0
+    bid_high, bid_low = over(bars.high, np.maximum), over(bars.low, np.minimum)
+    if has_spread.any():
+        spread = bars.spread * point
+        ask_low, ask_high = over(bars.low + spread, np.minimum), over(bars.high + spread, np.maximum)
+    else:  # no bar has a spread: the Ask extremes are never read (``has_spread`` is False everywhere)
+        ask_low, ask_high = bid_low, bid_high
     return {
-        "bid_high": over(bars.high, np.maximum),
-        "bid_low": over(bars.low, np.minimum),
-        "ask_low": over(bars.low + spread, np.minimum),
-        "ask_high": over(bars.high + spread, np.maximum),
-        "has_spread": over((bars.spread != 0).astype(np.int8), np.maximum) > 0,
+        "bid_high": bid_high,
+        "bid_low": bid_low,
+        "ask_low": ask_low,
+        "ask_high": ask_high,
+        "has_spread": has_spread,
     }
 
 

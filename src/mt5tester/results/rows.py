@@ -312,27 +312,30 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
             mfe_raw[at] = _profits(server, spec, *args, best[at], t_ref[at])
             mae_raw[at] = _profits(server, spec, *args, worst[at], t_ref[at])
     has_l = has.tolist()
+    # Python's round (correctly rounded), as each row had it; numbers without a None stay arrays
     mfe = [round(v, 2) if h else None for v, h in zip(mfe_raw.tolist(), has_l, strict=True)]
     mae = [round(v, 2) if h else None for v, h in zip(mae_raw.tolist(), has_l, strict=True)]
-    buy_l, vol_l, open_l = is_buy.tolist(), volume.tolist(), p_open.tolist()
     strategy, signal_id = _owner_columns(pid_s[starts], owner, owners)
-    closed_l = closed.tolist()
+    reason = _column(deals, "reason", np.int64)[last_i]
+
+    def when_closed(values: np.ndarray) -> Any:
+        if closed.all():
+            return values
+        return [v if c else None for v, c in zip(values.tolist(), closed.tolist(), strict=True)]
+
     return {
-        "position_id": ids,
+        "position_id": pid_s[starts],
         "symbol": symbols,
-        "type": [0 if b else 1 for b in buy_l],
-        "volume": vol_l,
-        "time_open": t_open.tolist(),
-        "time_close": [t if c else None for t, c in zip(t_last.tolist(), closed_l, strict=True)],
-        "price_open": open_l,
-        "price_close": [p if c else None for p, c in zip(p_last.tolist(), closed_l, strict=True)],
+        "type": np.where(is_buy, 0, 1),
+        "volume": volume,
+        "time_open": t_open,
+        "time_close": when_closed(t_last),
+        "price_open": p_open,
+        "price_close": when_closed(p_last),
         "net": [round(v, 2) for v in net.tolist()],
         "mfe": mfe,
         "mae": mae,
-        "close_reason": [
-            r if c else None
-            for r, c in zip(_column(deals, "reason", np.int64)[last_i].tolist(), closed_l, strict=True)
-        ],
+        "close_reason": when_closed(reason),
         "strategy": strategy,
         "signal_id": signal_id,
     }

@@ -101,3 +101,20 @@ def test_kernel_run_terminal_history_equals_the_loops_and_pickles(demo_data: Pat
     for name in ("history_deals_get", "history_orders_get"):
         got, want = getattr(ta, name)(0, 2**40), getattr(tb, name)(0, 2**40)
         assert got is not None and got == want, name
+
+
+def test_round2_equals_python_round_on_half_cents_and_edges() -> None:
+    from mt5tester.results.rows import _round2
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.normal(0, 1e3, 20_000),
+            np.arange(-2_000, 2_000) / 1_000 + 0.005,  # half cents, where rint(v * 100) can differ
+            [2.675, 1.005, -2.675, 0.125, 0.135, -0.001, 0.0, -0.0, 1e20, -1e17, np.inf, -np.inf],
+        ]
+    )
+    got = _round2(values)
+    want = [round(v, 2) for v in values.tolist()]
+    assert [np.copysign(1.0, v) for v in got] == [np.copysign(1.0, v) for v in want]
+    assert got == want

@@ -723,15 +723,16 @@ def _comments(
     """The comments of the kernel's orders or deals: "signal N" of an expert order, "[sl 1.09950]" of an
     SL/TP close (as the Python replay writes them), each text built once per signal."""
     expert = why == B.REASON_EXPERT
-    out = [""] * len(why)
-    for s in np.unique(sid[expert]).tolist():
+    rows = np.flatnonzero(expert)
+    uniq, at = np.unique(sid[rows], return_inverse=True)
+    for s in uniq.tolist():
         if s not in texts:
             texts[s] = f"signal {s}"
-    for k, s in zip(np.flatnonzero(expert).tolist(), sid[expert].tolist(), strict=True):
-        out[k] = texts[s]
+    out = np.empty(len(why), object)
+    out[rows] = np.array([texts[s] for s in uniq.tolist()], object)[at]  # one string per signal
     for k in np.flatnonzero(~expert).tolist():
         out[k] = _level_comment(int(why[k]), float(level[k]), digits[int(sym[k])])
-    return out
+    return list(out.tolist())
 
 
 def _owners(
@@ -786,14 +787,11 @@ def _journal(
     ok = e_status == 0
     # per signal only what the rows hold as Python objects (the rule's name, its details dict)
     rule: list[str | None] = [_RULES[code] if code else None for code in codes]
-    details: list[dict[str, Any]] = []
-    columns = (codes, e_value.tolist(), x.ev_si.tolist(), x.ev_sym.tolist())
-    for code, value, si, sym in zip(*columns, strict=True):
-        if code:
-            extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
-            details.append({"limit": limits[code], "value": value, **extra})
-        else:
-            details.append({})
+    details: list[dict[str, Any]] = [{} for _ in range(n_ev)]
+    for k in np.flatnonzero(e_status).tolist():
+        code, si, sym = codes[k], int(x.ev_si[k]), int(x.ev_sym[k])
+        extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
+        details[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code and k:
             funnel.rejected[_RULES[code]] += k

@@ -231,6 +231,22 @@ def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     return _as_rows(position_columns(server, owner))
 
 
+def _round2(values: np.ndarray) -> list[float]:
+    """``[round(v, 2) for v in values]`` (Python's correctly rounded round) over an array: numpy's
+    rint(v * 100) / 100 gives the same float unless v * 100 lies within rounding error of a half cent
+    (or is too large to hold cents exactly); those few, and NaN and infinities, take Python's round."""
+    out = np.round(values, 2)
+    with np.errstate(invalid="ignore"):
+        scaled = values * 100.0
+        frac = np.abs(scaled - np.floor(scaled) - 0.5)
+        exact = np.isfinite(scaled) & (frac > 1e-6) & (np.abs(scaled) < 2.0**52)
+    rounded: list[float] = out.tolist()
+    plain = values.tolist()
+    for k in np.flatnonzero(~exact).tolist():
+        rounded[k] = round(plain[k], 2)
+    return rounded
+
+
 def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Per group (consecutive rows from ``starts``), the sum of ``values`` exactly as Python's ``sum``
     gives it: numpy may add three or more in another order (unrolled, pairwise), so those groups are
@@ -313,8 +329,8 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
             mae_raw[at] = _profits(server, spec, *args, worst[at], t_ref[at])
     has_l = has.tolist()
     # Python's round (correctly rounded), as each row had it; numbers without a None stay arrays
-    mfe = [round(v, 2) if h else None for v, h in zip(mfe_raw.tolist(), has_l, strict=True)]
-    mae = [round(v, 2) if h else None for v, h in zip(mae_raw.tolist(), has_l, strict=True)]
+    mfe = [v if h else None for v, h in zip(_round2(mfe_raw), has_l, strict=True)]
+    mae = [v if h else None for v, h in zip(_round2(mae_raw), has_l, strict=True)]
     strategy, signal_id = _owner_columns(pid_s[starts], owner, owners)
     reason = _column(deals, "reason", np.int64)[last_i]
 
@@ -332,7 +348,7 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
         "time_close": when_closed(t_last),
         "price_open": p_open,
         "price_close": when_closed(p_last),
-        "net": [round(v, 2) for v in net.tolist()],
+        "net": _round2(net),
         "mfe": mfe,
         "mae": mae,
         "close_reason": when_closed(reason),

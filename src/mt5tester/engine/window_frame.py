@@ -3,21 +3,23 @@
 Building a DataFrame per call (``frame.iloc[lo:hi].copy()``) costs ~100x a numpy slice, while most
 strategies only read a column or two. A ``WindowFrame`` is a real ``pandas.DataFrame`` subclass that
 starts empty-handed: ``df["close"]``, ``df.close`` and ``len(df)`` are served straight from the source
-arrays as new Series owning a copy of just these rows; anything else (``df.iloc``, ``df.index``,
-``df.values``, assignment, ...) first materialises the window exactly as before, as a copy of these rows
-of the full frame, and from then on the object is an ordinary DataFrame.
+arrays as new Series owning a copy of just these rows (lazy in turn: ``WindowSeries``); anything else
+(``df.iloc``, ``df.index``, ``df.values``, assignment, ...) first materialises the window exactly as
+before, as a copy of these rows of the full frame, and from then on the object is an ordinary DataFrame.
 
 The closed-bars-only guarantee: every array a strategy can reach through it (Series values, ``.base``,
 blocks of the manager) is a copy of rows [lo, hi) made for this df (or this Series), so nothing after
 the current bar is reachable and writes never reach the source or another call's df. The lazy window
 must refer to the feed's full series to copy from it: that reference is a private attribute
-(``_wf_src``, as ``BarArrays`` keeps ``_bars``), never an array of the window, and it is dropped when
-the window materialises.
+(``_wf_src``, as ``BarArrays`` keeps ``_cols``; a lazy Series keeps the source and the window's index
+maker in ``_ws_parts``), never an array of the window, and it is dropped when the window (the Series)
+materialises.
 
 The bar frame is built once per series of bars and shared by every strategy on them (``BarSource``);
 each feed adds its own prepared columns (``FrameSource``). Where the time goes per call (bench
-strategy, 31 rows): the window object ~1.5 us, a column Series ~3-7 us (its copy of the rows is
-~0.5 us: the rest is pandas' block, manager and Series objects), ``np.asarray`` of it ~1-3 us.
+strategy, 31 rows, timeit on the shared machine at load ~6): the window object ~0.5 us, a column
+Series ~2.5 us (10 us when pandas' block, manager and index were built per column), ``np.asarray``
+of it ~7 us more, mostly numpy's probes for ``__array_struct__``/``__array_interface__`` (exceptions).
 """
 
 from __future__ import annotations

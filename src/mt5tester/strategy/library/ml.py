@@ -162,7 +162,9 @@ def _threads() -> Any:
     return ThreadpoolController()
 
 
-def _fast_predict() -> Any:
+def _fast_sklearn() -> Any:
+    """scikit-learn without its per-call parameter validation and finiteness scans (the inputs are
+    checked finite here): the same arithmetic, so the same fits and probabilities."""
     import sklearn
 
     return sklearn.config_context(assume_finite=True, skip_parameter_validation=True)
@@ -363,7 +365,7 @@ class WalkForwardClassifier(Strategy):
         if int(keep.sum()) < p.min_train_samples or len(np.unique(y[keep])) < 2:
             return False
         model = make_model(p.model, p.l2_c, int(st.rng.integers(2**31 - 1)))
-        with _threads().limit(limits=1):
+        with _threads().limit(limits=1), _fast_sklearn():  # rows kept are finite (keep)
             model.fit(xw[keep], y[keep])
         st.model, st.last_train, st.train_range = model, j, (rows.start, rows.stop - 1)
         st.trained_at.append(j)
@@ -402,7 +404,7 @@ class WalkForwardClassifier(Strategy):
         if parts is not None:
             proba = linear_proba(parts, x[j : j + 1])[0]
         else:
-            with _fast_predict():
+            with _fast_sklearn():
                 proba = st.model.predict_proba(x[j : j + 1])[0]
         classes = [int(c) for c in st.model.classes_]
         p_up, p_down = float(proba[classes.index(1)]), float(proba[classes.index(-1)])

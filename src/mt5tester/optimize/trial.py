@@ -94,7 +94,8 @@ def run_trial(task: TrialTask) -> TrialOutcome:
     # worker, which limits its threads), and a pass per core is how the optimizer uses the machine.
     with _blas().limit(limits=1):
         result = run(cfg, data=worker_data(task.data_config), sink=sink, base_dir=Path(task.base_dir))
-        metrics = clean(result.metrics.to_dict())
+        # from the sink's columns: the values of result.metrics without a row dict per deal
+        metrics = clean(sink.metrics(result.deposit, result.funnel.get("margin_level_min")).to_dict())
     return TrialOutcome(
         fold=task.fold,
         phase=task.phase,

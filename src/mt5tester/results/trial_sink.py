@@ -31,6 +31,8 @@ Part = list[dict[str, Any]] | dict[str, Sequence[Any]]  # rows added one by one,
 class MetricsSink:
     """The Sink interface (results/sink.py) for optimizer passes; ``rows`` serves ``RunResult``."""
 
+    kept_tables = frozenset(KEPT)  # the engine builds no other rows for it (results.sink.keeps)
+
     def __init__(self, run_id: str = "") -> None:
         self.run_id = run_id
         self._parts: dict[str, list[Part]] = {name: [] for name in KEPT}

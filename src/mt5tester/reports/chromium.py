@@ -48,7 +48,7 @@ class Chromium:
 
     def __init__(self, binary: str, url: str) -> None:
         self.binary = binary
-        self._profile = tempfile.TemporaryDirectory(prefix="mt5tester-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="mt5tester-chromium-", ignore_cleanup_errors=True)
         self._log = Path(self._profile.name) / "stderr.log"
         to_child, self._write = os.pipe()  # the browser reads commands on fd 3
         self._read, from_child = os.pipe()  # and writes answers and events on fd 4

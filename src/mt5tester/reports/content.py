@@ -220,6 +220,14 @@ class RunReport:
     excursions: pd.DataFrame | None  # per-trade MFE/MAE when the positions table has them
     mt5_deals: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # MT5 layout + strategy
     orders: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # the orders table, UTC times
+    _cache: dict[str, Any] = field(repr=False, default_factory=dict, compare=False)
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()`` once per report: what the HTML and the PDF of one run both need (the candles read
+        from the M1 files) is computed for the first and reused by the second."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     @property
     def funnel(self) -> dict[str, Any]:

@@ -44,9 +44,12 @@ from mt5tester.reports.content import (
 from mt5tester.reports.grid import GRID_JS, grid_html
 from mt5tester.reports.prices import load_candles
 
-PRINT_ROWS = 100  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
+# The printed page is a summary: the first PRINT_ROWS rows of the trades / deals / orders tables (totals
+# cover all; every row is in the HTML and in `runs export`) and PRINT_MARKERS trades marked per chart (the
+# HTML marks all). Chromium's drawing and printing time grows with both (bench/README.md, report.py).
+PRINT_ROWS = 50
 NO_REGIMES = "no regime data: no signal of this run carries a regime (config section regime:)"
-PRINT_MARKERS = 600  # trades marked per chart in print (the HTML marks all)
+PRINT_MARKERS = 300
 PLOTLYJS_MODES = ("inline", "directory", "cdn")
 PLOTLY_FILE = "plotly.min.js"
 
@@ -286,7 +289,7 @@ def run_page_parts(rep: RunReport, on_phase: Phase = _quiet, static: bool = Fals
     )
     on_phase("price charts")
     symbols = sorted(rep.trades["symbol"].astype(str).unique().tolist()) if len(rep.trades) else []
-    candles, candle_note = load_candles(rep, symbols)
+    candles, candle_note = rep.cached("candles", lambda: load_candles(rep, symbols))
     markers = PRINT_MARKERS if static else None
     price_html = "".join(ch.html(figures.price_figure(c, rep.trades, markers), 460) for c in candles.values())
     if candle_note:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from mt5tester.errors import ConfigError
-from mt5tester.reports.chromium import BrowserError, Chromium
+from mt5tester.reports.chromium import TIMEOUT_S, BrowserError, Chromium
 from mt5tester.reports.content import RunReport, load_run
 from mt5tester.reports.html import PageParts, page, run_page_parts, safe_filename
 
@@ -45,12 +45,8 @@ FILL_JS = """
   });
 })
 """
-LOADED_JS = """
-new Promise(function (done) {
-  if (document.readyState === 'complete') { done(typeof mt5Charts); }
-  else { window.addEventListener('load', function () { done(typeof mt5Charts); }); }
-})
-"""
+# The shell is ready when its own document (not the blank one a new tab starts with) has loaded.
+READY_JS = "location.href === %s && document.readyState === 'complete' && typeof mt5Charts === 'function'"
 
 
 def _quiet(_phase: str) -> None:
@@ -103,10 +99,11 @@ class PdfPrinter:
 
     def __init__(self, browser: str | None = None) -> None:
         binary = browser or find_chromium()
-        self._dir = tempfile.TemporaryDirectory(prefix="mt5tester-pdf-")
+        self._dir = tempfile.TemporaryDirectory(prefix="mt5tester-pdf-", ignore_cleanup_errors=True)
         shell = Path(self._dir.name) / "print.html"
         shell.write_text(shell_page(), encoding="utf-8")
-        self.chromium = Chromium(binary, shell.as_uri())
+        self._url = shell.as_uri()
+        self.chromium = Chromium(binary, self._url)
         self.timings: dict[str, float] = {}
         self._used = False
 
@@ -121,6 +118,15 @@ class PdfPrinter:
             raise BrowserError(f"the printed page failed: {d.get('exception', {}).get('description') or d}")
         return result["result"].get("value")
 
+    def _wait_ready(self, session: str) -> None:
+        """Poll until the shell has loaded (a load event is missed when the tab's first, blank document is
+        still the one attached to)."""
+        deadline = time.monotonic() + TIMEOUT_S
+        while not self._evaluate(session, READY_JS % json.dumps(self._url)):
+            if time.monotonic() > deadline:
+                raise BrowserError(f"the printed page's shell {self._url} did not load in {TIMEOUT_S:.0f} s")
+            time.sleep(0.02)
+
     def print(self, parts: PageParts, pdf_path: Path, on_phase: Callable[[str], None] = _quiet) -> Path:
         """Print ``parts`` (``static`` parts of a report page) to ``pdf_path``; once per printer."""
         if self._used:
@@ -130,8 +136,7 @@ class PdfPrinter:
             t0 = time.perf_counter()
             session = self.chromium.page_session()
             self.chromium.call("Runtime.enable", session=session)
-            if self._evaluate(session, LOADED_JS) != "function":
-                raise BrowserError("the printed page's shell did not load its drawing script")
+            self._wait_ready(session)
             t1 = time.perf_counter()
             on_phase("drawing the charts for print")
             args = ", ".join(json.dumps(v) for v in (parts.title, parts.header, parts.body))

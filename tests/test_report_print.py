@@ -124,3 +124,10 @@ def test_a_browser_that_exits_is_a_config_error_naming_it(tmp_path: Path, monkey
     with pytest.raises(BrowserError, match=r"false: the browser (exited|does not read its commands)"):
         PdfPrinter().print(_parts("", 0), tmp_path / "x.pdf")
     assert issubclass(BrowserError, ConfigError)  # exit 2 with the message, no traceback
+
+
+def test_a_browser_that_cannot_start_is_a_browser_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-chromium"
+
+    with pytest.raises(BrowserError, match=f"cannot start {missing}: No such file or directory"):
+        PdfPrinter(str(missing))

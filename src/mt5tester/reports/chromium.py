@@ -67,6 +67,11 @@ class Chromium:
             # posix_spawn, not fork + exec: the CLI's spinner runs a thread, and a forked child of a
             # threaded process may deadlock before exec
             self.pid = os.posix_spawn(binary, argv, dict(os.environ), file_actions=actions, setsid=True)
+        except OSError as e:
+            os.close(self._write)
+            os.close(self._read)
+            self._profile.cleanup()
+            raise BrowserError(f"cannot start {binary}: {e.strerror}") from None
         finally:
             for fd in high:
                 os.close(fd)

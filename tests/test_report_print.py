@@ -16,6 +16,7 @@ from mt5tester.errors import ConfigError
 from mt5tester.reports.charts import Charts, figure_json
 from mt5tester.reports.chromium import BrowserError
 from mt5tester.reports.figures import subplots
+from mt5tester.reports.grid import time_text
 from mt5tester.reports.html import PageParts
 from mt5tester.reports.pdf import PdfPrinter
 
@@ -131,3 +132,12 @@ def test_a_browser_that_cannot_start_is_a_browser_error(tmp_path: Path) -> None:
 
     with pytest.raises(BrowserError, match=f"cannot start {missing}: No such file or directory"):
         PdfPrinter(str(missing))
+
+
+def test_grid_time_text_is_utc_to_the_second_and_none_when_missing() -> None:
+    times = pd.Series(
+        pd.to_datetime(["2024-01-02 02:01:00.9+02:00", None, "1999-12-31 23:59:59.0+00:00"], utc=True)
+    )
+
+    assert time_text(times) == ["2024-01-02 00:01:00", None, "1999-12-31 23:59:59"]
+    assert time_text(times.iloc[:0]) == []

@@ -91,26 +91,33 @@ def report_run(run_id: str, pdf: bool, plotlyjs: str | None, out: Path, db_url: 
     engine = open_results_db(db_url)
     console = _console()
     t0 = time.perf_counter()
+    printer = None
     if pdf:
-        from mt5tester.reports.pdf import find_chromium
+        from mt5tester.reports.pdf import PdfPrinter
 
-        find_chromium()  # a missing browser fails before any work
+        # a missing browser fails before any work; a found one starts now and loads the printed page's
+        # shell (plotly.js) while the run is read and the HTML written
+        printer = PdfPrinter()
     # a spinner with the phase on a terminal (rich prints nothing of it when piped)
-    with console.status("reading the run") as status:
+    try:
+        with console.status("reading the run") as status:
 
-        def phase(name: str) -> None:
-            status.update(f"report {run_id}: {name}")
+            def phase(name: str) -> None:
+                status.update(f"report {run_id}: {name}")
 
-        rep = load_run(engine, run_id, phase)  # read and derived once, shared by the HTML and the PDF
-        path = write_run_html(rep, out, plotlyjs, phase)
-        html_s = time.perf_counter() - t0
-        console.print(f"html: {path} ({_size(path)}, {html_s:.1f} s)")
-        if pdf:
-            from mt5tester.reports.pdf import write_run_pdf
+            rep = load_run(engine, run_id, phase)  # read and derived once, shared by the HTML and the PDF
+            path = write_run_html(rep, out, plotlyjs, phase)
+            html_s = time.perf_counter() - t0
+            console.print(f"html: {path} ({_size(path)}, {html_s:.1f} s)")
+            if printer is not None:
+                from mt5tester.reports.pdf import write_run_pdf
 
-            t1 = time.perf_counter()
-            path = write_run_pdf(rep, out, phase)
-            console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t1:.1f} s)")
+                t1 = time.perf_counter()
+                path = write_run_pdf(rep, out, phase, printer)
+                console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t1:.1f} s)")
+    finally:
+        if printer is not None:
+            printer.close()
 
 
 @report.command(

@@ -223,9 +223,11 @@ def funnel_from_rows(signals: Rows, deals: Rows, errors: Rows, equity: Rows) -> 
 
 def _groups(keys: np.ndarray, rows: np.ndarray) -> list[tuple[int, list[int]]]:
     """(key, its rows) for each distinct key, keys ascending."""
+    if not len(keys):
+        return []
     order = np.argsort(keys, kind="stable")
     keys, rows = keys[order], rows[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     ends = np.r_[starts[1:], len(keys)]
     return [(int(keys[a]), rows[a:b].tolist()) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 

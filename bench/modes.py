@@ -122,6 +122,18 @@ def top(profile: cProfile.Profile, key: str, n: int) -> list[dict[str, Any]]:
     return [{**r, "own_s": round(r["own_s"], 3), "cum_s": round(r["cum_s"], 3)} for r in rows[:n]]
 
 
+def records_digest(result: Any) -> str:
+    """SHA-256 (16 hex) of the run's deals, orders, positions and signals as stored (the run id and the
+    stored row ids left out): two runs with the same digest recorded the same trades and decisions."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for frame in (result.deals, result.orders, result.positions, result.signals):
+        frame = frame.drop(columns=[c for c in ("run_id", "id") if c in frame.columns])
+        h.update(frame.to_csv(index=False).encode())
+    return h.hexdigest()[:16]
+
+
 def run_portfolio(
     profile_top: int, end: str | None = None, profile_out: Path | None = None
 ) -> dict[str, Any]:
@@ -134,15 +146,22 @@ def run_portfolio(
         }
         path = ROOT / "configs" / "portfolio_shared.yaml"
         cfg = load_config(path, overrides)
-        profile = cProfile.Profile() if profile_top else None
-        t0 = time.perf_counter()
+        profile = cProfile.Profile(time.process_time) if profile_top else None  # CPU: the machine is shared
+        built: list[float] = []  # CPU time when the build ends (the machine is shared: CPU beside wall)
+        t0, c0 = time.perf_counter(), time.process_time()
         if profile is not None:
             profile.enable()
-        result = mt5tester.run(cfg, base_dir=path.parent)
+        result = mt5tester.run(
+            cfg, base_dir=path.parent, on_start=lambda c, _: built.append(time.process_time())
+        )
         if profile is not None:
             profile.disable()
+        c2 = time.process_time()
         out = figures(result, time.perf_counter() - t0)
+        out["whole_run_cpu_seconds"] = round(c2 - c0, 2)
+        out["run_cpu_seconds"] = round(c2 - built[0], 2)  # loop, last records, funnel (build excluded)
         out["trades"] = int(result.metrics.total_trades)
+        out["records_sha256"] = records_digest(result)
         out["symbols"] = len(cfg.backtest.symbols)
         out["strategies"] = len(cfg.strategies)
         if profile is not None and profile_out is not None:
@@ -189,7 +208,9 @@ def main() -> int:
         p = doc["portfolio"]
         print(
             f"portfolio: loop {p['loop_seconds']} s ({p['m1_bars']:,} M1 bars, {p['trades']} trades); "
-            f"whole run {p['whole_run_seconds']} s{' under cProfile' if p.get('profiled') else ''}"
+            f"whole run {p['whole_run_seconds']} s{' under cProfile' if p.get('profiled') else ''}; "
+            f"CPU {p['run_cpu_seconds']} s after the build, {p['whole_run_cpu_seconds']} s in all; "
+            f"records {p['records_sha256']}"
         )
         for r in p.get("top_own", []):
             print(f"  {r['own_s']:8.2f} s own {r['cum_s']:8.2f} s cum {r['calls']:>9} calls  {r['function']}")

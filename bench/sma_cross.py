@@ -857,9 +857,12 @@ def micro(p: Prepared, tmp: Path, timed: dict[str, Result]) -> dict[str, Any]:
             "flat_run_phase_seconds": round(flat.run_phase_seconds, 3),
             "flat_decision_points": points,
         }
-        if name == "mt5tester_prepared" and r.trades:
+        if r.trades:
+            # both forms: (run phase with trades - flat run phase) / trades; the per-bar form's is the
+            # Python trade path (driver a), the prepared form's the whole-run kernel's (driver b)
             m["trades"] = r.trades
             m["us_per_reversal"] = round((r.run_phase_seconds - flat.run_phase_seconds) / r.trades * 1e6, 1)
+        if name == "mt5tester_prepared" and r.trades:
             loop = (r.extra.get("kernel_seconds") or {}).get("loop")
             if loop is not None:  # driver (b): the compiled loop alone, records and structures apart
                 m["kernel_loop_us_per_reversal"] = round(loop / r.trades * 1e6, 2)

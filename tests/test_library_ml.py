@@ -235,6 +235,39 @@ def test_zigzag_scenario_exact_signals_and_no_repeat() -> None:
     assert again[0][1] == [] and again[0][2] == pytest.approx((p_up, p_down))
 
 
+def test_linear_proba_bit_identical_to_sklearn_predict_proba() -> None:
+    # The strategy's one-row predictions skip scikit-learn's per-call checks: on every row of walk-
+    # forward fits over a random walk (full feature set, NaN warm-up rows left out), the probabilities
+    # are the same doubles as the pipeline's predict_proba.
+    bars = _random_walk(900, seed=7)
+    s = _make()
+    prepared = s.prepare("EURUSD", Timeframe.H1, bars)
+    x = np.ascontiguousarray(prepared[ml.feature_names(s.p)].to_numpy())
+    close = bars["close"].to_numpy()
+    finite = np.isfinite(x).all(axis=1)
+    compared = 0
+    for fit_at in (200, 450, 700):
+        st = ml._ModelState(np.random.default_rng(fit_at))
+        assert s._fit(st, x[: fit_at + 1], close[: fit_at + 1], fit_at)
+        parts = ml.linear_parts(st.model)
+        assert parts is not None
+        for j in np.flatnonzero(finite):
+            row = x[j : j + 1]
+            with ml._threads().limit(limits=1):
+                want = st.model.predict_proba(row)
+            got = ml.linear_proba(parts, row)
+            assert got.shape == want.shape and got.tobytes() == want.tobytes(), j
+            compared += 1
+    assert compared > 2000
+
+
+def test_linear_parts_none_for_other_models() -> None:
+    hgb = ml.make_model("hgb", 1.0, 0)
+    assert ml.linear_parts(hgb) is None
+    three = ml.make_model("logistic", 1.0, 0).fit(np.arange(30.0).reshape(10, 3), np.arange(10) % 3)
+    assert ml.linear_parts(three) is None  # three classes: softmax, left to scikit-learn
+
+
 def test_fixed_point_stops_and_no_model_no_signal() -> None:
     close = np.where(np.arange(60) % 2 == 0, 1.1000, 1.1010)
     bars = _bars(close, first_open=1.1010)

@@ -246,6 +246,60 @@ def test_restart_after_a_crash_reconciles_and_sends_no_order_twice(demo_data: Pa
         assert session.funnel[key] == backtest.funnel[key], key
 
 
+def test_restart_repeating_a_point_reviews_it_as_the_backtest_did(demo_data: Path, tmp_path: Path) -> None:
+    """Two strategies enter at the same points under max_positions 2. The process dies right after the
+    broker filled the first one's entry of a point; the restarted session repeats that point: the
+    coordinator leaves out the position that point's own signal opened (it did not exist at the point's
+    review), so the second entry is approved as in the backtest, not rejected for max_positions."""
+    raw = base_config(demo_data, tmp_path, end="2024-01-15")
+    raw["strategies"] = [
+        {"class": "ma_cross", "name": name, "params": {"fast": 5, "slow": 20, "sl_points": 200, "tp_points": 400}}
+        for name in ("a", "b")
+    ]
+    raw["live"] = {"stop_file": str(tmp_path / "live.stop")}
+    raw["coordinator"] = {"max_positions": 2}
+    cfg = parse_config(raw)
+    backtest = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    assert backtest.funnel["rejected"] == {} and backtest.funnel["executed"] >= 6
+    entries_of_a: list[dict[str, Any]] = []
+
+    def crash_on_second_entry_of_a(f: Faulty, request: dict[str, Any]) -> Any:
+        is_entry = not request.get("position")
+        if is_entry and request["magic"] == 770_000:
+            entries_of_a.append(request)
+        out = f.inner.order_send(request)  # type: ignore[union-attr]
+        if is_entry and len(entries_of_a) == 2:
+            raise Crash("killed")
+        return out
+
+    class Dies(Faulty):
+        def order_send(self, request: dict[str, Any]) -> Any:
+            return crash_on_second_entry_of_a(self, request)
+
+    from mt5tester.engine.build import build
+    from mt5tester.engine.preflight import day_ns
+    from mt5tester.live.clock import ReplayClock
+    from mt5tester.live.session import Session
+    from mt5tester.terminal.shim import build_module
+
+    c = build(cfg, tmp_path)
+    mt5 = build_module(c.terminal)
+    start, end = day_ns(cfg.backtest.start), day_ns(cfg.backtest.end)
+    with pytest.raises(Crash):
+        Session(c, Dies({})(mt5), ReplayClock(c.terminal, start, end), "paper", c.regimes, end).run()
+    crashed_with = entries_of_a[1]["comment"]
+    assert crashed_with in [p.comment for p in mt5.positions_get()]  # filled before the crash
+    c2 = build(cfg, tmp_path)  # a new process: new strategies and coordinator, the same terminal
+    c2.server, c2.terminal = c.server, c.terminal
+    c2.coordinator = c.coordinator  # reads the same terminal
+    session = Session(c2, mt5, ReplayClock(c.terminal, start, end), "paper", c2.regimes, end).run()
+    assert session.funnel["rejected"] == {}
+    for key in ("signals_generated", "approved", "executed"):
+        assert session.funnel[key] == backtest.funnel[key], key
+    stored = mt5tester.load_run(session.run_id, db=cfg.results.database_url)
+    pd.testing.assert_frame_equal(trades(stored.deals), trades(backtest.deals))
+
+
 def rows_any(cfg: Any, table: str) -> list[dict[str, Any]]:
     engine = create_engine(cfg.results.database_url)
     with engine.connect() as conn:

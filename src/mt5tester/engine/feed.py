@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import traceback
 import weakref
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from mt5tester.engine.window_frame import BarSource, FrameSource, WindowFrame
 from mt5tester.errors import StrategyLoadError
-from mt5tester.model.bars import BAR_COLUMNS, BarArrays, Bars
+from mt5tester.model.bars import BAR_COLUMNS, BarArrays, Bars, bar_columns
 from mt5tester.strategy.base import Strategy
 
 
@@ -89,7 +91,13 @@ def bar_source(bars: Bars) -> BarSource:
 
 
 class StrategyFeed:
-    """The df of one (strategy, symbol): DataFrame or BarArrays slices of its series."""
+    """The df of one (strategy, symbol): DataFrame or BarArrays slices of its series.
+
+    ``window(lo, hi)``: rows [lo, hi), built in microseconds (pandas) or a few hundred ns (numpy); each
+    column a copy of those rows when first read. A ``partial`` over what every window shares, so a
+    call costs one Python frame."""
+
+    window: Callable[[int, int], pd.DataFrame | BarArrays]
 
     def __init__(self, strategy: Strategy, bars: Bars, extra: dict[str, np.ndarray]) -> None:
         self.numpy = strategy.data_format == "numpy"
@@ -99,9 +107,6 @@ class StrategyFeed:
         if not self.numpy:
             extra_frame = pd.DataFrame(extra) if extra else None
             self._source = FrameSource(bar_source(bars), extra_frame)
-
-    def window(self, lo: int, hi: int) -> pd.DataFrame | BarArrays:
-        """Rows [lo, hi): built in microseconds; each column a copy of those rows when first read."""
-        if self._source is not None:
-            return WindowFrame.window(self._source, lo, hi)
-        return BarArrays.window(self.bars, lo, hi, self.extra)
+            self.window = partial(WindowFrame.window, self._source)
+        else:
+            self.window = partial(BarArrays.rows, *bar_columns(bars, extra))

@@ -7,7 +7,7 @@ Per point the loop does what the Python loop does (engine/loop.py) with the same
 max_positions, per symbol, per strategy), market fills at the quote with fixed slippage and costs
 (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
 Python trade state and the journal are filled from the arrays (structures are built once, at the end)
-and the run ends as any run does (``Runner._wind_down``).
+and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
 
 ``why_not(runner)`` names the first thing that keeps a run on driver (a). A case the loop meets but
 does not compile (a stop-out within reach, a closed market, no money, a volume the server refuses)

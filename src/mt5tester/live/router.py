@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mt5tester.engine.journal import magic_of
+from mt5tester.engine.journal import magic_of, signal_of
 from mt5tester.engine.modes import ModeSwitch
 from mt5tester.engine.router import (
     SENT,
@@ -61,7 +61,19 @@ class LiveRouter:
         self.regime, self.reconnect = regime, reconnect
         self.magics = {magic_of(si): s.name for si, s in enumerate(strategies)}
         self.specs: dict[str, Any] = {}
+        self.point_first = 1  # id of the first signal of the point being traded
         self.now = 0  # UTC ns of the point being traded
+
+    @property
+    def now(self) -> int:
+        """UTC ns of the point being traded; set at each point's start (the session's ``_point``)."""
+        return self._now
+
+    @now.setter
+    def now(self, t: int) -> None:
+        if t != getattr(self, "_now", None):  # a new point: its signals are numbered from here on
+            self.point_first = self.journal.signal_seq + 1
+        self._now = t
 
     @property
     def funnel(self) -> Any:
@@ -140,9 +152,15 @@ class LiveRouter:
         self, sigs: list[Signal], contexts: list[SignalContext], t: int, coordinator: Coordinator
     ) -> list[Decision]:
         """One coordinator review of signals of one moment, with the terminal's owners and clock."""
-        owners = {p.ticket: self.magics[p.magic] for p in self.positions()}
+        ours = self.positions()
+        owners = {p.ticket: self.magics[p.magic] for p in ours}
         server_s = self.journal.clock.to_server_s(t)
-        ctx = ReviewContext(now=t, bar_time=t, signals=contexts, owners=owners, server_time=server_s)
+        # A restart repeats the point it died in (signal numbering saved after each point): positions
+        # its own entries opened before the crash are left out, so the point is reviewed as it first was.
+        exclude = frozenset(p.ticket for p in ours if (signal_of(p.comment) or 0) >= self.point_first)
+        ctx = ReviewContext(
+            now=t, bar_time=t, signals=contexts, owners=owners, server_time=server_s, exclude=exclude
+        )
         return list(coordinator.review(sigs, ctx))
 
     def _decide(

@@ -173,12 +173,38 @@ def table_frame(table: str, rows: Rows) -> pd.DataFrame:
     return _frame(rows, key, spec)
 
 
+# The deal columns ``compute_metrics`` reads, with their dtypes (symbol and comment: text).
+METRICS_DEAL_COLUMNS: dict[str, Any] = {
+    "ticket": np.int64,
+    "time": np.int64,
+    "symbol": object,
+    "type": np.int64,
+    "entry": np.int64,
+    "volume": np.float64,
+    "price": np.float64,
+    "order": np.int64,
+    "commission": np.float64,
+    "swap": np.float64,
+    "profit": np.float64,
+    "balance": np.float64,
+    "comment": object,
+    "position_id": np.int64,
+}
+
+
 def metrics_deals(rows: Rows) -> pd.DataFrame:
     """Deals in the layout ``compute_metrics`` reads (that of ``metrics.deals_frame_from_db``)."""
-    ordered = sorted(rows, key=lambda r: r["ticket"])
+    return metrics_deals_columns(
+        {name: np.asarray([r[name] for r in rows], dtype=t) for name, t in METRICS_DEAL_COLUMNS.items()}
+    )
+
+
+def metrics_deals_columns(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``metrics_deals`` from columns (``METRICS_DEAL_COLUMNS``, in any order of tickets)."""
+    order = np.argsort(columns["ticket"], kind="stable")
 
     def col(name: str, dtype: str) -> pd.Series:
-        return pd.Series([r[name] for r in ordered], dtype=dtype)
+        return pd.Series(columns[name][order], dtype=dtype)
 
     return pd.DataFrame(
         {
@@ -202,11 +228,19 @@ def metrics_deals(rows: Rows) -> pd.DataFrame:
 
 def metrics_equity(rows: Rows) -> pd.DataFrame:
     """Equity samples as (time UTC, equity), the layout of ``metrics.equity_frame_from_db``."""
-    ordered = sorted(rows, key=lambda r: r["time"])
+    return metrics_equity_columns(
+        np.asarray([r["time"] for r in rows], dtype=np.int64),
+        np.asarray([r["equity"] for r in rows], dtype=np.float64),
+    )
+
+
+def metrics_equity_columns(time: np.ndarray, equity: np.ndarray) -> pd.DataFrame:
+    """``metrics_equity`` from the columns (UTC ns, equity), in any order of times."""
+    order = np.argsort(time, kind="stable")
     return pd.DataFrame(
         {
-            "time": _time([r["time"] for r in ordered]),
-            "equity": pd.Series([r["equity"] for r in ordered], dtype=float),
+            "time": pd.to_datetime(pd.Series(time[order], dtype="int64"), unit="ns", utc=True),
+            "equity": pd.Series(equity[order], dtype=float),
         }
     )
 

@@ -35,6 +35,9 @@ class ReviewContext:
     ``now`` and ``bar_time`` are UTC ns. ``server_time`` is the broker's server clock in seconds (the
     API's ``time`` fields); None: the coordinator takes the newest ``symbol_info_tick(...).time`` of the
     signals' symbols, as a live expert would. ``signals[i]`` belongs to the i-th signal reviewed.
+    ``exclude``: tickets of open positions the review leaves out: those opened by this point's own
+    signals when a restarted live session repeats the point it died in (they did not exist when the
+    point was first reviewed, and the backtest's review of the point never sees them).
     """
 
     now: int
@@ -42,3 +45,4 @@ class ReviewContext:
     signals: list[SignalContext]
     owners: dict[int, str] = field(default_factory=dict)
     server_time: int | None = None
+    exclude: frozenset[int] = frozenset()

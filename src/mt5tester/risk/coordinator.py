@@ -202,6 +202,8 @@ class Coordinator:
     def _exposures(self, view: Mt5View, ctx: ReviewContext) -> list[Exposure]:
         out = []
         for p in view.mt5.positions_get() or ():
+            if ctx.exclude and int(p.ticket) in ctx.exclude:
+                continue  # opened by this point's own signals before a restart: not there at its review
             out.append(
                 Exposure(
                     int(p.ticket),

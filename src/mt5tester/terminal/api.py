@@ -90,6 +90,7 @@ class SimTerminal:
         self._books: set[str] = set()
         self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
         self._symbol_static: dict[str, SymbolInfo] = {}
+        self._pos_times: dict[int, tuple[tuple[int, int], tuple[int, int, int, int]]] = {}
         # The engine routes every trading request through its router (coordinator review, records,
         # strategy attribution from magic / comment) so nothing sent through this API bypasses them, its
         # own approved signals included; None (a plain script run): straight to the server.
@@ -442,14 +443,30 @@ class SimTerminal:
         return self._from_market(self.market.copy_ticks_range(symbol, date_from, date_to, flags))
 
     # --------------------------------------------------------------------- orders, positions
+    def _position_times(self, p: Position) -> tuple[int, int, int, int]:
+        """(time, time_msc, time_update, time_update_msc) of a position on the server clock, kept per
+        ticket while they do not change (a review reads every open position: the zone lookups were
+        most of it)."""
+        key = (p.time, p.time_update)
+        hit = self._pos_times.get(p.ticket)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        times = (self._s(p.time), self._ms(p.time), self._s(p.time_update), self._ms(p.time_update))
+        if len(self._pos_times) > 4 * len(self.server.positions) + 64:  # keep the open ones only
+            open_ = {q.ticket for q in self.server.positions}
+            self._pos_times = {k: v for k, v in self._pos_times.items() if k in open_}
+        self._pos_times[p.ticket] = (key, times)
+        return times
+
     def _position(self, p: Position) -> TradePosition:
         profit, price = self.server.position_profit(p, self.market.now)
+        time_s, time_msc, update_s, update_msc = self._position_times(p)
         return TradePosition(
             ticket=p.ticket,
-            time=self._s(p.time),
-            time_msc=self._ms(p.time),
-            time_update=self._s(p.time_update),
-            time_update_msc=self._ms(p.time_update),
+            time=time_s,
+            time_msc=time_msc,
+            time_update=update_s,
+            time_update_msc=update_msc,
             type=p.type,
             magic=p.magic,
             identifier=p.identifier,

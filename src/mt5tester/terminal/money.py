@@ -62,14 +62,20 @@ def _bid_at(m: Market, symbol: str, t: int) -> float:
     return q[0]
 
 
-def conversion(m: Market, spec: SymbolSpec, t: int) -> tuple[int, float]:
-    """(conv kind, rate) turning the symbol's profit currency into deposit currency (spec 5.8)."""
+def conversion_kind(m: Market, spec: SymbolSpec) -> int:
+    """How the symbol's profit currency turns into deposit currency (spec 5.8), whatever the time."""
     dep = m.settings.currency
     if spec.currency_profit == dep:
-        return rules.CONV_NONE, 1.0
+        return rules.CONV_NONE
     if spec.currency_base == dep:
-        return rules.CONV_DIVIDE_CLOSE, 1.0  # USDJPY on a USD account: divide by the closing rate
-    return rules.CONV_RATE, rate(m, spec.currency_profit, t)
+        return rules.CONV_DIVIDE_CLOSE  # USDJPY on a USD account: divide by the closing rate
+    return rules.CONV_RATE
+
+
+def conversion(m: Market, spec: SymbolSpec, t: int) -> tuple[int, float]:
+    """(conv kind, rate) turning the symbol's profit currency into deposit currency (spec 5.8)."""
+    kind = conversion_kind(m, spec)
+    return kind, rate(m, spec.currency_profit, t) if kind == rules.CONV_RATE else 1.0
 
 
 def profit_raw(
@@ -85,9 +91,9 @@ def profit_raw_many(
     close: np.ndarray, t: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """``profit_raw`` of each row, the conversion at each row's time (the compiled rule over arrays)."""
-    conv = conversion(m, spec, 0)[0] if len(t) else rules.CONV_NONE
+    conv = conversion_kind(m, spec)
     if conv == rules.CONV_RATE:
-        rates = np.array([conversion(m, spec, int(x))[1] for x in t.tolist()], np.float64)
+        rates = np.array([rate(m, spec.currency_profit, int(x)) for x in t.tolist()], np.float64)
     else:
         rates = np.ones(len(t))
     return rules.profit_raw_many(
@@ -136,22 +142,40 @@ def commission(m: Market, spec: SymbolSpec, volume: float, price: float, t: int)
 
 
 # -------------------------------------------------------------------------------------- account
+def _valuation(m: Market, symbol: str, t: int) -> tuple[float, float]:
+    """(bid, ask) open positions are valued at: the quote at t, or with the market closed its last."""
+    q = quote(m, symbol, t)
+    if q is None:  # market closed: valued at its last quote
+        last = m.prices.quote_at(symbol, t)
+        if last is None:
+            raise DataError(f"{symbol}: no price at or before {np.datetime64(t, 'ns')}")
+        return last[0], last[1]
+    return q[0], q[1]
+
+
 def position_profit(m: Market, p: Position, t: int) -> tuple[float, float]:
     """(floating profit without swap, current close price) of a position at t."""
-    q = quote(m, p.symbol, t)
-    if q is None:  # market closed: valued at its last quote
-        last = m.prices.quote_at(p.symbol, t)
-        if last is None:
-            raise DataError(f"{p.symbol}: no price at or before {np.datetime64(t, 'ns')}")
-        bid, ask = last[0], last[1]
-    else:
-        bid, ask, _ = q
+    bid, ask = _valuation(m, p.symbol, t)
     price = bid if p.type == C.POSITION_TYPE_BUY else ask
     return profit(m, m.specs[p.symbol], p.type == 0, p.volume, p.price_open, price, t), price
 
 
 def floating(m: Market, s: TradeState, t: int) -> float:
-    return float(rules.round_to(sum((position_profit(m, p, t)[0] + p.swap for p in s.positions), 0.0), 2))
+    """Floating profit plus swaps of the open positions, summed in book order: ``position_profit``
+    of each, with each symbol's quote and conversion looked up once."""
+    total = 0.0
+    seen: dict[str, tuple[float, float, float, int, float]] = {}
+    for p in s.positions:
+        k = seen.get(p.symbol)
+        if k is None:
+            spec = m.specs[p.symbol]
+            conv, r = conversion(m, spec, t)
+            k = seen[p.symbol] = (*_valuation(m, p.symbol, t), spec.trade_contract_size, conv, r)
+        bid, ask, contract, conv, r = k
+        buy = p.type == C.POSITION_TYPE_BUY
+        value = float(rules.profit(buy, p.volume, p.price_open, bid if buy else ask, contract, conv, r))
+        total += value + p.swap
+    return float(rules.round_to(total, 2))
 
 
 def margin(m: Market, s: TradeState, t: int, positions: list[Position] | None = None) -> float:
@@ -172,20 +196,43 @@ def margin(m: Market, s: TradeState, t: int, positions: list[Position] | None = 
 
 
 def margin_of(m: Market, t: int, positions: list[Position]) -> float:
-    total = 0.0
-    by_symbol: dict[str, list[Position]] = {}
+    return _total(m, _sums(m, t, positions))
+
+
+def _sums(m: Market, t: int, positions: list[Position]) -> dict[str, list[float]]:
+    """Per symbol (in the order of first appearance) the [buy, sell] margin sums, in position order."""
+    by_symbol: dict[str, list[float]] = {}
     for p in positions:
-        by_symbol.setdefault(p.symbol, []).append(p)
-    for sym, ps in by_symbol.items():
-        spec = m.specs[sym]
-        value = {0: 0.0, 1: 0.0}
-        for p in ps:
-            value[p.type] += margin_for(m, spec, p.volume, p.price_open, t)
-        if m.settings.hedging:
-            total += max(value[0], value[1])
-        else:
-            total += value[0] + value[1]
+        value = by_symbol.get(p.symbol)
+        if value is None:
+            value = by_symbol[p.symbol] = [0.0, 0.0]
+        value[p.type] += margin_for(m, m.specs[p.symbol], p.volume, p.price_open, t)
+    return by_symbol
+
+
+def _total(m: Market, by_symbol: dict[str, list[float]]) -> float:
+    total = 0.0
+    hedging = m.settings.hedging
+    for value in by_symbol.values():
+        total += max(value[0], value[1]) if hedging else value[0] + value[1]
     return float(rules.round_to(total, 2))
+
+
+def margin_with(
+    m: Market, s: TradeState, t: int, symbol: str, type_: int, volume: float, price: float
+) -> float:
+    """``margin_of`` the open positions plus one more (a request's, at ``price``): the open positions'
+    per-symbol sums are kept per (t, deals) and the new one is added last to its symbol's side, as
+    ``margin_of`` of the longer list adds it, so the value is the same to the bit."""
+    key = (t, len(s.deals))
+    parts = s.memo.margin_parts
+    if parts is None or parts[0] != key:
+        parts = s.memo.margin_parts = (key, _sums(m, t, s.positions))
+    by_symbol = dict(parts[1])
+    value = list(by_symbol.get(symbol, (0.0, 0.0)))
+    value[type_] += margin_for(m, m.specs[symbol], volume, price, t)
+    by_symbol[symbol] = value
+    return _total(m, by_symbol)
 
 
 def equity(m: Market, s: TradeState, t: int) -> float:

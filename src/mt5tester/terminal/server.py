@@ -205,6 +205,11 @@ class TradeServer:
         """Replay everything between the previous point and t, in time order; return the deals made."""
         return self.core.advance(self.state, t)
 
+    def quiet_until(self) -> int:
+        """Before this time ``advance`` only moves the clock, as long as no request changes the state
+        (the engine's loop skips it then); -1 when it must replay at every point."""
+        return replay.quiet_until(self.inputs, self.state)
+
     def send(self, req: TradeRequest) -> OrderSendResult:
         """order_send semantics (spec 5.3). Refusals are results with a retcode, never exceptions."""
         return self.core.send(self.state, req)

@@ -89,6 +89,8 @@ class StateMemo:
     on, and dropped by pickling (a restored state starts without them, as a new run does)."""
 
     margin: tuple[tuple[int, int], float] = ((-1, -1), 0.0)  # ((t, deals), margin of the open positions)
+    # ((t, deals), per symbol [buy, sell] margin sums of the open positions): ``money.margin_with``
+    margin_parts: tuple[tuple[int, int], dict[str, list[float]]] | None = None
     safe_key: tuple[int, int, float] | None = None  # (deals, rollovers, margin) known far from stop-out
     # (deals, rollovers) of a book with nothing to replay: no SL/TP, no orders, stop-out out of reach
     quiet: tuple[int, int] | None = None

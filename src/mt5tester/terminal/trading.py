@@ -91,15 +91,7 @@ def _deal(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
         return _fail(C.TRADE_RETCODE_INVALID_STOPS, req, bid, ask)
     if not closing or (target is not None and req.volume > target.volume + 1e-9):
         # spec 5.9 / 3.11: refused when the trade raises the margin beyond the equity (free margin < 0).
-        after = money.margin(
-            m,
-            s,
-            t,
-            [
-                *s.positions,
-                Position(0, 0, req.symbol, 0 if is_buy else 1, req.volume, price, 0, 0, t, t),
-            ],
-        )
+        after = money.margin_with(m, s, t, req.symbol, 0 if is_buy else 1, req.volume, price)
         if after > money.margin(m, s, t) and money.equity(m, s, t) - after < 0:
             return _fail(C.TRADE_RETCODE_NO_MONEY, req, bid, ask)
     order = ledger.history_order(

@@ -122,6 +122,7 @@ class _PreparedSignalStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._points: dict[str, float] = {}
+        self._exits: dict[str, bool] = {}  # per symbol: its prepared columns have "exit"
 
     def _indicators(self, bars: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
@@ -132,6 +133,8 @@ class _PreparedSignalStrategy(Strategy):
         out = self._indicators(bars)
         out["atr"] = ind.atr(bars["high"], bars["low"], bars["close"], p.atr_period).to_numpy()
         out["signal"] = out["signal"].astype(np.int8)
+        # whether the call reads an exit column (``df.extra`` would copy every prepared column per call)
+        self._exits[symbol] = "exit" in out.columns
         return out
 
     def point(self, symbol: str) -> float:
@@ -183,7 +186,10 @@ class _PreparedSignalStrategy(Strategy):
         side = int(df["signal"][-1])
         if side:
             return self.entry(symbol, "buy" if side > 0 else "sell", df, self.label)
-        if "exit" in df.extra and bool(df["exit"][-1]):
+        has_exit = self._exits.get(symbol)
+        if has_exit is None:  # not prepared here (a subclass's own prepare): ask the window
+            has_exit = "exit" in df.extra
+        if has_exit and bool(df["exit"][-1]):
             return [Signal(symbol=symbol, direction="flat", strategy=self.name, comment=f"{self.label} exit")]
         return []
 

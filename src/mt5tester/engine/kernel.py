@@ -773,6 +773,7 @@ def _journal(
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
     from mt5tester.results import db
+    from mt5tester.results.rows import DictColumn
 
     journal, host, cc = runner.journal, runner.host, runner.c.cfg.coordinator
     funnel, rec = journal.funnel, journal.rec
@@ -787,11 +788,11 @@ def _journal(
     ok = e_status == 0
     # per signal only what the rows hold as Python objects (the rule's name, its details dict)
     rule: list[str | None] = [_RULES[code] if code else None for code in codes]
-    details: list[dict[str, Any]] = [{} for _ in range(n_ev)]
+    given: dict[int, dict[str, Any]] = {}  # the details of rejected signals; the others' are {}
     for k in np.flatnonzero(e_status).tolist():
         code, si, sym = codes[k], int(x.ev_si[k]), int(x.ev_sym[k])
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
-        details[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
+        given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code and k:
             funnel.rejected[_RULES[code]] += k
@@ -818,11 +819,11 @@ def _journal(
         "tp": [v or None for v in stops[1].tolist()],
         "confidence": [1.0] * n_ev,
         "comment": [""] * n_ev,
-        "tags": [{} for _ in range(n_ev)],
+        "tags": DictColumn(n_ev),  # dicts built when the rows are read
         "status": status,
         "rule": rule,
         "reason": list(rule),
-        "details": details,
+        "details": DictColumn(n_ev, given),
         "volume": volume,
         "order_ticket": order_ticket,
         "retcode": retcode,

@@ -7,7 +7,7 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -162,18 +162,22 @@ def order_columns(server: ServerView, owner: Owners, owners: ManyOwners | None =
     """The orders table as columns (lists, or numpy arrays of numbers read from the terminal's history):
     history and open orders by ticket, with their owners."""
     hist, live = server.history_orders, server.orders
-    ticket = np.concatenate([_column(hist, "ticket", np.int64), _column(live, "ticket", np.int64)])
+    ticket = _column(hist, "ticket", np.int64)
+    if len(live):
+        ticket = np.concatenate([ticket, _column(live, "ticket", np.int64)])
     ordered = bool((np.diff(ticket) > 0).all())  # the usual case: the history is in ticket order
     order = None if ordered else np.argsort(ticket, kind="stable")
     tickets = ticket if order is None else ticket[order]
     strategy, signal_id = _owner_columns(tickets, owner, owners)
 
     def num(name: str, dtype: Any) -> np.ndarray:
-        values = np.concatenate([_column(hist, name, dtype), _column(live, name, dtype)])
+        values = _column(hist, name, dtype)
+        if len(live):  # no open order (a finished run): the history's own array, not a copy of it
+            values = np.concatenate([values, _column(live, name, dtype)])
         return values if order is None else values[order]
 
     def col(name: str) -> list[Any]:
-        values = _column(hist, name) + _column(live, name)
+        values = _column(hist, name) + _column(live, name) if len(live) else _column(hist, name)
         return values if order is None else [values[k] for k in order.tolist()]
 
     done = num("time_done", np.int64)
@@ -354,3 +358,24 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
         "strategy": strategy,
         "signal_id": signal_id,
     }
+
+
+class DictColumn(Sequence[dict[str, Any]]):
+    """A column of ``n`` dicts (a signal's tags or details) that are empty but for the rows ``given``:
+    each row's dict is built when the column is read (a sink's rows), not one per signal up front."""
+
+    def __init__(self, n: int, given: dict[int, dict[str, Any]] | None = None) -> None:
+        self.n, self.given = n, given or {}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self.n))]
+        i = range(self.n)[k]
+        return dict(self.given.get(i, {}))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        given = self.given
+        return (dict(given[i]) if i in given else {} for i in range(self.n))

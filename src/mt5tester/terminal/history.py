@@ -63,10 +63,16 @@ class History(Sequence[T]):
             self._blocked += block.n
 
     def column(self, name: str, dtype: Any = None) -> Any:
-        """Field ``name`` of every record in order: a numpy array of ``dtype``, or a list without one."""
-        cols = [
-            p.column(name) if isinstance(p, Block) else [getattr(x, name) for x in p] for p in self._parts
-        ]
+        """Field ``name`` of every record in order: a numpy array of ``dtype``, or a list without one. A
+        history that is one block hands out that block's own array or list (read-only: not a copy)."""
+        parts = [p for p in self._parts if (p.n if isinstance(p, Block) else len(p))]
+        if len(parts) == 1 and isinstance(parts[0], Block):  # one block: its own array or list, shared
+            only = parts[0].column(name)
+            if dtype is None:
+                return only.tolist() if isinstance(only, np.ndarray) else only
+            if not isinstance(only, list) and only.dtype == np.dtype(dtype):
+                return only
+        cols = [p.column(name) if isinstance(p, Block) else [getattr(x, name) for x in p] for p in parts]
         if dtype is None:
             return list(chain.from_iterable(c.tolist() if isinstance(c, np.ndarray) else c for c in cols))
         return np.concatenate([np.asarray(c, dtype) for c in cols]) if cols else np.zeros(0, dtype)

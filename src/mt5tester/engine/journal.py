@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import logging
 import traceback
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -329,11 +330,20 @@ class Journal:
         return funnel
 
 
+# The fingerprint of a bars object, computed once (bars are not changed after they are built): a
+# preloaded dataset's passes, or runs over the same bars, hash its arrays once.
+_DIGESTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def _digest(bars: Any) -> str:
+    known = _DIGESTS.get(bars)
+    if known is not None:
+        return known
     h = hashlib.sha256()
     for arr in (bars.time, bars.open, bars.high, bars.low, bars.close, bars.tick_volume, bars.spread):
         h.update(np.ascontiguousarray(arr).data)  # the buffer itself: no copy
-    return h.hexdigest()[:16]
+    _DIGESTS[bars] = digest = h.hexdigest()[:16]
+    return digest
 
 
 def fingerprints(c: Components, symbol: str) -> dict[str, str]:

@@ -236,18 +236,23 @@ def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
 
 
 def _round2(values: np.ndarray) -> list[float]:
-    """``[round(v, 2) for v in values]`` (Python's correctly rounded round) over an array: numpy's
-    rint(v * 100) / 100 gives the same float unless v * 100 lies within rounding error of a half cent
-    (or is too large to hold cents exactly); those few, and NaN and infinities, take Python's round."""
+    """``[round(v, 2) for v in values]`` (Python's correctly rounded round) over an array."""
+    rounded: list[float] = _round2_array(values).tolist()
+    return rounded
+
+
+def _round2_array(values: np.ndarray) -> np.ndarray:
+    """``round(v, 2)`` of every value, as an array of the same floats: numpy's rint(v * 100) / 100
+    gives the same float unless v * 100 lies within rounding error of a half cent (or is too large to
+    hold cents exactly); those few, and NaN and infinities, take Python's round."""
     out = np.round(values, 2)
     with np.errstate(invalid="ignore"):
         scaled = values * 100.0
         frac = np.abs(scaled - np.floor(scaled) - 0.5)
         exact = np.isfinite(scaled) & (frac > 1e-6) & (np.abs(scaled) < 2.0**52)
-    rounded: list[float] = out.tolist()
     for k in np.flatnonzero(~exact).tolist():
-        rounded[k] = round(float(values[k]), 2)
-    return rounded
+        out[k] = round(float(values[k]), 2)
+    return out
 
 
 def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -332,8 +337,13 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
             mae_raw[at] = _profits(server, spec, *args, worst[at], t_ref[at])
     has_l = has.tolist()
     # Python's round (correctly rounded), as each row had it; numbers without a None stay arrays
-    mfe = [v if h else None for v, h in zip(_round2(mfe_raw), has_l, strict=True)]
-    mae = [v if h else None for v, h in zip(_round2(mae_raw), has_l, strict=True)]
+    mfe: Any
+    mae: Any
+    if has.all():  # numbers without a None stay arrays of the rounded floats (no Python float each)
+        mfe, mae = _round2_array(mfe_raw), _round2_array(mae_raw)
+    else:
+        mfe = [v if h else None for v, h in zip(_round2(mfe_raw), has_l, strict=True)]
+        mae = [v if h else None for v, h in zip(_round2(mae_raw), has_l, strict=True)]
     strategy, signal_id = _owner_columns(pid_s[starts], owner, owners)
     reason = _column(deals, "reason", np.int64)[last_i]
 
@@ -351,7 +361,7 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
         "time_close": when_closed(t_last),
         "price_open": p_open,
         "price_close": when_closed(p_last),
-        "net": _round2(net),
+        "net": _round2_array(net),
         "mfe": mfe,
         "mae": mae,
         "close_reason": when_closed(reason),

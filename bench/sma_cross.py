@@ -176,13 +176,22 @@ def cross_column(close: np.ndarray, fast: int, slow: int, tie: float) -> np.ndar
     Causal: row i uses closes 0..i only.
     """
     n = len(close)
-    d = np.full(n, np.nan)
+    s = np.zeros(n, np.int8)  # the sign of d = SMA(fast) - SMA(slow) with ties (|d| <= tie) as 0
     if n >= slow:
-        csum = np.concatenate([[0.0], np.cumsum(close - close[0])])  # shifted: small sums, precise
-        fast_sma = (csum[slow:] - csum[slow - fast : n + 1 - fast]) / fast
-        slow_sma = (csum[slow:] - csum[: n + 1 - slow]) / slow
-        d[slow - 1 :] = fast_sma - slow_sma
-    s = np.where(d > tie, 1, np.where(d < -tie, -1, 0))
+        # the same arithmetic as (csum[a:] - csum[b:]) / k with fewer temporaries (in place)
+        csum = np.empty(n + 1)
+        csum[0] = 0.0
+        np.cumsum(close - close[0], out=csum[1:])  # shifted: small sums, precise
+        d = csum[slow:] - csum[slow - fast : n + 1 - fast]
+        d /= fast
+        slow_sma = csum[slow:] - csum[: n + 1 - slow]
+        del csum
+        slow_sma /= slow
+        d -= slow_sma
+        del slow_sma
+        s[slow - 1 :][d > tie] = 1
+        s[slow - 1 :][d < -tie] = -1
+        del d
     nz = np.flatnonzero(s)
     out = np.zeros(n, np.int8)
     flips = nz[1:][s[nz[1:]] != s[nz[:-1]]]
@@ -564,8 +573,14 @@ def mt5tester_config(p: Prepared, tmp: Path, strategy_class: str = "SmaCross") -
 
 
 def run_mt5tester(
-    p: Prepared, tmp: Path, profile: cProfile.Profile | None = None, engine: str = "mt5tester"
+    p: Prepared,
+    tmp: Path,
+    profile: cProfile.Profile | None = None,
+    engine: str = "mt5tester",
+    stored: bool = False,
 ) -> Result:
+    """One mt5tester form on the bars. Its records go to a ``MemorySink`` (deals in memory, as every
+    peer's run phase ends), or with ``stored`` to the SQLite results database (the stored run)."""
     import mt5tester
     from mt5tester.config import parse_config
     from mt5tester.model import constants as C
@@ -577,7 +592,10 @@ def run_mt5tester(
     cfg = parse_config(raw, "bench/sma_cross.py")
     built: list[tuple[Any, float]] = []  # (components, when they were built): the build ends, the run starts
     run = mt5tester.run(
-        cfg, base_dir=HERE.parent, on_start=lambda c, _: built.append((c, time.perf_counter()))
+        cfg,
+        base_dir=HERE.parent,
+        sink=None if stored else mt5tester.MemorySink(),
+        on_start=lambda c, _: built.append((c, time.perf_counter())),
     )
     if profile:
         profile.disable()
@@ -586,14 +604,17 @@ def run_mt5tester(
     # Run phase: the loop (run(): run row, on_start, every decision point, the final writes) plus
     # the strategy's own prepare() (its indicators and signals), which the build calls.
     prep = sum(getattr(ls.strategy, "prepare_seconds", 0.0) for ls in comps.strategies)
-    deals = [d for d in comps.server.deals if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)]
-    idx = np.searchsorted(p.time, [d.time for d in deals])
+    # The terminal's deals read as columns (its history builds no Deal object for them)
+    col = _deal_columns(comps.server.deals)
+    trade = (col["type"] == C.DEAL_TYPE_BUY) | (col["type"] == C.DEAL_TYPE_SELL)
+    idx = np.searchsorted(p.time, col["time"][trade])
+    entry, side, price = col["entry"][trade], col["type"][trade], col["price"][trade]
     entries = [
-        (int(i), 1 if d.type == C.DEAL_TYPE_BUY else -1, d.price)
-        for i, d in zip(idx, deals, strict=True)
-        if d.entry == C.DEAL_ENTRY_IN
+        (int(i), 1 if sd == C.DEAL_TYPE_BUY else -1, float(px))
+        for i, sd, px, e in zip(idx.tolist(), side.tolist(), price.tolist(), entry.tolist(), strict=True)
+        if e == C.DEAL_ENTRY_IN
     ]
-    pnl = sum(d.profit for d in deals) / CONTRACT
+    pnl = sum(col["profit"][trade].tolist()) / CONTRACT
     extra = {
         "build_seconds": round(t1 - t0, 3),
         "prepare_seconds": round(prep, 3),
@@ -603,8 +624,30 @@ def run_mt5tester(
         "driver": run.funnel.get("driver"),
         "driver_reason": run.funnel.get("driver_reason"),
         "kernel_seconds": run.funnel.get("kernel_seconds"),
+        "sink": "sqlite" if stored else "memory",
     }
     return Result(engine, entries, pnl, t2 - t0, t2 - t1 + prep, extra)
+
+
+def _deal_columns(deals: Any) -> dict[str, np.ndarray]:
+    names = {"type": np.int64, "time": np.int64, "entry": np.int64, "price": np.float64, "profit": np.float64}
+    if hasattr(deals, "column"):  # the terminal's history (terminal/history.py)
+        return {k: deals.column(k, t) for k, t in names.items()}
+    return {k: np.array([getattr(d, k) for d in deals], t) for k, t in names.items()}
+
+
+def stored_run(p: Prepared, tmp: Path, engine: str) -> dict[str, Any]:
+    """The same form with its records in the SQLite results database (executemany in one transaction):
+    the run phase of a stored run, beside the in-memory one, verified against the same reference."""
+    r = run_guarded(engine, run_mt5tester, p, tmp / f"{engine}_stored", None, engine, True)
+    if r.error:
+        return {"error": r.error}
+    return {
+        "stored_run_seconds": round(r.run_seconds, 3),
+        "stored_run_phase_seconds": round(r.run_phase_seconds, 3),
+        "stored_trades": r.trades,
+        "stored_pnl": round(r.pnl, 8),
+    }
 
 
 def prepared_available() -> bool:
@@ -1001,6 +1044,13 @@ def run_size(
         for r in results:
             verify(r, ref)
         ok = {r.engine: r for r in results if r.matches}
+        if "mt5tester_prepared" in ok:  # the stored run (SQLite) beside the in-memory figure
+            stored = stored_run(p, tmp, "mt5tester_prepared")
+            if "stored_trades" in stored and (
+                stored["stored_trades"] != ref.trades or abs(stored["stored_pnl"] - ref.pnl) > PNL_TOL
+            ):
+                stored["error"] = "the stored run does not match the reference"
+            ok["mt5tester_prepared"].extra.update(stored)
         process: list[dict[str, Any]] = []
         micro_doc = None
         prof_txt = None
@@ -1075,6 +1125,7 @@ def run_size(
     if prof_txt is not None:
         doc["profile"] = prof_txt
     failed = [r for r in results if not r.matches and not (r.error or "").startswith("not available")]
+    failed += [r for r in results if r.matches and "error" in r.extra]  # its stored run failed or differs
     return (1 if failed else 0), doc
 
 
@@ -1129,6 +1180,11 @@ def print_table(doc: dict[str, Any]) -> None:
             console.print(
                 f"{name}: build {e['build_seconds']} s (prepare {e['prepare_seconds']} s), "
                 f"loop {e['loop_seconds']} s, {e['mean_call_us']} µs per strategy call"
+            )
+        if "stored_run_phase_seconds" in e:
+            console.print(
+                f"{name} stored run (SQLite results database): run {e['stored_run_seconds']} s, "
+                f"run phase {e['stored_run_phase_seconds']} s"
             )
     for proc in doc.get("whole_process") or []:
         if "error" in proc:

@@ -74,3 +74,47 @@ def test_group_sums_add_left_to_right_like_python_sum() -> None:
     assert got.tolist()[0] == 3.0 and got.tolist()[1] == 0.6000000000000001
     assert str(got[2]) == "0.0"
     assert np.add.reduceat(values, [0, len(long)])[0] != 3.0  # what a plain reduceat would have stored
+
+
+def test_kernel_run_terminal_history_equals_the_loops_and_pickles(demo_data: Path, tmp_path: Path) -> None:
+    """Driver (b)'s history stays arrays (terminal/history.py) until read; the terminal's read calls
+    give the same records as the loop's, and the state pickles (a checkpoint) to an equal history."""
+    import pickle
+
+    from mt5tester.terminal.history import History
+
+    cfg = _config(demo_data, tmp_path, stops=True, seeds=[1, 2])
+    comps: dict[str, Any] = {}
+
+    def keep(name: str) -> Any:
+        return lambda c, _: comps.__setitem__(name, c)
+
+    run(cfg, sink=MemorySink(), driver="auto", on_start=keep("kernel"))
+    run(cfg, sink=MemorySink(), driver="loop", on_start=keep("loop"))
+    a, b = comps["kernel"].server, comps["loop"].server
+    assert isinstance(a.deals, History) and len(a.deals) == len(b.deals) > 3
+    assert a.deals.column("profit", np.float64).tolist() == [d.profit for d in b.deals]
+    state = pickle.loads(pickle.dumps(a.state))
+    assert list(state.deals) == list(b.deals) and list(state.history_orders) == list(b.history_orders)
+    assert list(a.deals) == list(b.deals) and list(a.history_orders) == list(b.history_orders)
+    ta, tb = comps["kernel"].terminal, comps["loop"].terminal
+    for name in ("history_deals_get", "history_orders_get"):
+        got, want = getattr(ta, name)(0, 2**40), getattr(tb, name)(0, 2**40)
+        assert got is not None and got == want, name
+
+
+def test_round2_equals_python_round_on_half_cents_and_edges() -> None:
+    from mt5tester.results.rows import _round2
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.normal(0, 1e3, 20_000),
+            np.arange(-2_000, 2_000) / 1_000 + 0.005,  # half cents, where rint(v * 100) can differ
+            [2.675, 1.005, -2.675, 0.125, 0.135, -0.001, 0.0, -0.0, 1e20, -1e17, np.inf, -np.inf],
+        ]
+    )
+    got = _round2(values)
+    want = [round(v, 2) for v in values.tolist()]
+    assert [np.copysign(1.0, v) for v in got] == [np.copysign(1.0, v) for v in want]
+    assert got == want

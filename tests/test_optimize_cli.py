@@ -199,3 +199,90 @@ def test_optimize_trading_mode_profile_applies_to_every_pass(tmp_path: Path, run
     assert code == 2
     assert "nope" in err and "trading_mode" in err
     assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def two_studies(
+    study: tuple[Path, str, dict], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str, dict]:
+    """A copy of the study's database with a second study (entry 5 or 9, exit 29: best 9/29 again)."""
+    import contextlib
+    import shutil
+
+    from mt5tester.cli import main
+
+    tmp0, _, summary = study
+    tmp = tmp_path_factory.mktemp("two_studies")
+    for f in tmp0.glob("results.sqlite*"):  # with its write-ahead log
+        shutil.copy(f, tmp / f.name)
+    section = {"parameters": {E: {"choices": [5, 9]}, X: {"choices": [29]}}, "method": "grid"}
+    config = write_yaml(tmp / "second.yaml", study_config(tmp0 / "data", tmp, section))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["optimize", "--config", str(config), "--workers", "1", "--json"]) == 0
+    return f"sqlite:///{tmp / 'results.sqlite'}", summary["study_id"], json.loads(out.getvalue())
+
+
+def test_compare_table_rerun_run_and_study_best_pass_exact(two_studies: tuple[str, str, dict]) -> None:
+    from mt5tester.reports.optimize import compare_table
+    from mt5tester.results import studies as store
+    from mt5tester.results.queries import open_results
+
+    url, first, second = two_studies
+    engine = open_results(url)
+    [run_id] = [r["run_id"] for r in store.trials(engine, first) if r["run_id"]]
+
+    table, passes = compare_table(engine, [run_id, "not-a-rerun"], [second["study_id"][:6]])
+
+    assert [c.name for c in table.columns][:12] == [
+        "study", "run", "method", "criterion", "passes", "fold/pass", "params", "criterion value",
+        "IS net profit", "IS equity DD %", "IS trades", "forward/OOS net profit",
+    ]  # fmt: skip
+    assert [r[:12] for r in table.rows] == [
+        [first, run_id, "grid", "balance", 4, "0/3", BEST, 10020.0, 20.0, 0.0, 1, None],
+        [second["study_id"], "-", "grid", "balance", 2, "0/1", BEST, 10020.0, 20.0, 0.0, 1, None],
+    ]
+    rob = second["robustness"]
+    assert table.rows[1][12:15] == [rob["dsr"], rob["pbo"], rob["stability"]]
+    assert [p["curve"][-1][1] for p in passes] == [10020.0, 10020.0]
+
+
+def test_report_compare_with_study_shows_optimization_section_in_chromium(
+    two_studies: tuple[str, str, dict], run_cli, chromium: str, tmp_path: Path
+) -> None:
+    from test_reports import _chromium_dom, _console_problems
+
+    url, first, second = two_studies
+
+    code, out, err = run_cli(
+        "report",
+        "compare",
+        "--study",
+        first,
+        "--study",
+        second["study_id"],
+        "--db",
+        url,
+        "--out",
+        str(tmp_path),
+    )
+
+    assert code == 0, err
+    page = tmp_path / f"compare_study_{first}_study_{second['study_id']}.html"
+    assert f"compare: {page}" in out
+    dom, stderr = _chromium_dom(chromium, page, tmp_path)
+    assert _console_problems(stderr) == []
+    assert '<section id="optimization">' in dom and '<section id="runs">' not in dom
+    assert dom.count("main-svg") >= 1  # plotly drew the overlaid equity
+    section = dom[dom.index('<section id="optimization">') :]
+    assert section.count("<tr><td") == 2
+    assert "10020.00" in section and "20.00" in section
+
+
+def test_report_compare_needs_two_items_exit_2(two_studies: tuple[str, str, dict], run_cli) -> None:
+    url, first, _ = two_studies
+
+    code, _, err = run_cli("report", "compare", "--study", first, "--db", url)
+
+    assert code == 2
+    assert "at least two run ids or --study ids" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 from dataclasses import dataclass
@@ -20,12 +21,13 @@ from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
 from mt5tester.reports.analysis import by_period
 from mt5tester.reports.content import RunReport, breakdown, build_trades, load_run, open_results_db
-from mt5tester.reports.html import PLOTLY_FILE, write_html_report, write_run_html
+from mt5tester.reports.html import PLOTLY_FILE, PRINT_ROWS, write_html_report, write_run_html
+from mt5tester.reports.pdf import PdfPrinter, write_run_pdf
 from mt5tester.reports.prices import resample
 from mt5tester.results import db
 from mt5tester.results.metrics import DEAL_BUY, DEAL_SELL, compute_metrics
 
-from conftest import base_config
+from conftest import base_config, require
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "report"
 BIG = 15_000  # positions of the synthetic run
@@ -587,3 +589,53 @@ def test_runs_export_quantstats_writes_daily_returns(big: Big, run_cli, tmp_path
     expected = [equity[i + 1] / equity[i] - 1.0 for i in range(len(days))]
     assert returns["return"].tolist() == pytest.approx(expected, abs=1e-11)
     assert len(days) > 10
+
+
+def test_pdf_of_a_15k_run_prints_first_rows_with_the_count_left_and_thinned_markers_saying_so(
+    big: Big, big_rep: RunReport, chromium: str, tmp_path: Path
+) -> None:
+    pdftotext = shutil.which("pdftotext")
+    require(bool(pdftotext), "pdftotext (poppler-utils) not installed")
+    phases: list[str] = []
+
+    pdf = write_run_pdf(big_rep, tmp_path, phases.append, PdfPrinter(chromium))
+
+    text = " ".join(
+        subprocess.run(
+            [str(pdftotext), str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert phases == [
+        "charts",
+        "price charts",
+        "tables",
+        "writing the page",
+        "drawing the charts for print",
+        "printing the PDF",
+    ]
+    for more in (BIG - PRINT_ROWS, 2 * BIG + 1 - PRINT_ROWS, 2 * BIG - PRINT_ROWS):  # trades, deals, orders
+        assert f"… {more} more rows in the results database (totals cover all)" in text
+    # 5,000 trades per symbol, 300 marked: every 17th; MFE/MAE of all 15,000: every 50th
+    assert text.count(f"(every 17th of {BIG // 3} trades)") == 3
+    assert f"MFE and MAE per trade vs result (USD) (every 50th of {BIG} trades)" in text
+    assert f"{BIG} trades" in text  # the totals row covers every trade
+
+
+def test_candles_are_read_once_for_the_html_and_the_pdf_of_a_report(big: Big, monkeypatch) -> None:
+    import mt5tester.reports.html as report_html
+
+    calls: list[list[str]] = []
+    real = report_html.load_candles
+
+    def counting(rep: RunReport, symbols: list[str]):
+        calls.append(symbols)
+        return real(rep, symbols)
+
+    monkeypatch.setattr(report_html, "load_candles", counting)
+    rep = load_run(open_results_db(big.db_url), big.big)
+
+    report_html.render_run_html(rep)
+    parts = report_html.run_page_parts(rep, static=True)
+
+    assert calls == [["EURUSD", "GBPUSD", "USDJPY"]]
+    assert parts.body.count("candles with entries and exits") == 3

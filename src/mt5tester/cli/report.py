@@ -35,7 +35,9 @@ class _RunOrSubcommand(click.Group):
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "RUN_ID [--pdf] [--plotlyjs M] [--out DIR] [--db URL]")
-        formatter.write_usage(ctx.command_path, "compare RUN_ID RUN_ID... [--out DIR] [--db URL]", "   or: ")
+        formatter.write_usage(
+            ctx.command_path, "compare RUN_ID RUN_ID... [--study STUDY]... [--out DIR] [--db URL]", "   or: "
+        )
 
 
 class _ReportRun(click.Command):
@@ -89,40 +91,52 @@ def report_run(run_id: str, pdf: bool, plotlyjs: str | None, out: Path, db_url: 
     engine = open_results_db(db_url)
     console = _console()
     t0 = time.perf_counter()
+    printer = None
     if pdf:
-        from mt5tester.reports.pdf import find_chromium
+        from mt5tester.reports.pdf import PdfPrinter
 
-        find_chromium()  # a missing browser fails before any work
+        # a missing browser fails before any work; a found one starts now and loads the printed page's
+        # shell (plotly.js) while the run is read and the HTML written
+        printer = PdfPrinter()
     # a spinner with the phase on a terminal (rich prints nothing of it when piped)
-    with console.status("reading the run") as status:
+    try:
+        with console.status("reading the run") as status:
 
-        def phase(name: str) -> None:
-            status.update(f"report {run_id}: {name}")
+            def phase(name: str) -> None:
+                status.update(f"report {run_id}: {name}")
 
-        rep = load_run(engine, run_id, phase)  # read and derived once, shared by the HTML and the PDF
-        path = write_run_html(rep, out, plotlyjs, phase)
-        html_s = time.perf_counter() - t0
-        console.print(f"html: {path} ({_size(path)}, {html_s:.1f} s)")
-        if pdf:
-            from mt5tester.reports.pdf import write_run_pdf
+            rep = load_run(engine, run_id, phase)  # read and derived once, shared by the HTML and the PDF
+            path = write_run_html(rep, out, plotlyjs, phase)
+            html_s = time.perf_counter() - t0
+            console.print(f"html: {path} ({_size(path)}, {html_s:.1f} s)")
+            if printer is not None:
+                from mt5tester.reports.pdf import write_run_pdf
 
-            t1 = time.perf_counter()
-            path = write_run_pdf(rep, out, phase)
-            console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t1:.1f} s)")
+                t1 = time.perf_counter()
+                path = write_run_pdf(rep, out, phase, printer)
+                console.print(f"pdf: {path} ({_size(path)}, {time.perf_counter() - t1:.1f} s)")
+    finally:
+        if printer is not None:
+            printer.close()
 
 
-@report.command("compare", help="Runs side by side: metrics, overlaid equity curves, config differences.")
-@click.argument("run_ids", metavar="RUN_ID RUN_ID...", nargs=-1, required=True)
+@report.command(
+    "compare",
+    help="Runs side by side: metrics, overlaid equity curves, config differences; an optimization section "
+    "for runs that re-ran an optimizer pass and for each --study (its best pass and robustness).",
+)
+@click.argument("run_ids", metavar="RUN_ID RUN_ID...", nargs=-1)
+@click.option("--study", "study_ids", multiple=True, metavar="STUDY", help="an optimizer study to compare")
 @OUT_OPTION
 @DB_OPTION
-def report_compare(run_ids: tuple[str, ...], out: Path, db_url: str) -> None:
+def report_compare(run_ids: tuple[str, ...], study_ids: tuple[str, ...], out: Path, db_url: str) -> None:
     from mt5tester.reports.compare import write_compare_report
     from mt5tester.reports.content import open_results_db
 
-    if len(run_ids) < 2:
-        raise click.UsageError("compare needs at least two run ids")
+    if len(run_ids) + len(study_ids) < 2:
+        raise click.UsageError("compare needs at least two run ids or --study ids")
     engine = open_results_db(db_url)
-    path = write_compare_report(engine, list(run_ids), out)
+    path = write_compare_report(engine, list(run_ids), out, study_ids)
     _console().print(f"compare: {path} ({_size(path)})")
     _live_gap(engine, list(run_ids), out)
 

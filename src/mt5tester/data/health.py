@@ -392,20 +392,29 @@ def _gap_findings(
 
 
 def _spike_flags(close: F64, valid: B, spike_z: float) -> tuple[B, F64, F64]:
-    """Spike flag per row, plus the log returns and z-scores used (for the details)."""
+    """Spike flag per row, plus the log returns and z-scores used (for the details). Computed in place
+    (a few arrays of one row each at a time, whatever the length: a 5M-bar file is checked in the
+    memory of its returns and z-scores)."""
     n = len(close)
     r = np.full(n, np.nan)
     if n < 3:
         return np.zeros(n, bool), r, r
     ok = valid[1:] & valid[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        r[1:] = np.where(ok, np.log(close[1:] / close[:-1]), np.nan)
+        np.divide(close[1:], close[:-1], out=r[1:])
+        np.log(r[1:], out=r[1:])
+    r[1:][~ok] = np.nan
+    del ok
     finite = np.isfinite(r)
     rf = r[finite]
     if len(rf) == 0:
         return np.zeros(n, bool), r, r
-    gmed = float(np.median(rf))
-    gscale = 1.4826 * float(np.median(np.abs(rf - gmed)))
+    # medians of scratch copies, partitioned in place (the median of the same values)
+    gmed = float(np.median(rf, overwrite_input=True))
+    rf -= gmed
+    np.abs(rf, out=rf)
+    gscale = 1.4826 * float(np.median(rf, overwrite_input=True))
+    del rf
     floor = max(SPIKE_SCALE_FLOOR, gscale)
     # Per-block median / MAD; the last partial block joins the previous full one.
     nb = max(1, n // SPIKE_BLOCK)
@@ -416,28 +425,41 @@ def _spike_flags(close: F64, valid: B, spike_z: float) -> tuple[B, F64, F64]:
         # The few undefined returns (first row, bad prices) count as the global median: a negligible
         # bias that keeps this a plain 2-D median (nanmedian loops in Python per row).
         blocks = np.where(finite[:full], r[:full], gmed).reshape(nb - 1, SPIKE_BLOCK)
-        med[:-1] = np.median(blocks, axis=1)
-        scale[:-1] = 1.4826 * np.median(np.abs(blocks - med[:-1, None]), axis=1)
+        med[:-1] = np.median(blocks, axis=1, overwrite_input=True)
+        blocks -= med[:-1, None]
+        np.abs(blocks, out=blocks)
+        scale[:-1] = 1.4826 * np.median(blocks, axis=1, overwrite_input=True)
+        del blocks
+    del finite
     tail = r[full:]
     tail = tail[np.isfinite(tail)]
     med[-1] = np.median(tail) if len(tail) else gmed
     scale[-1] = 1.4826 * np.median(np.abs(tail - med[-1])) if len(tail) else gscale
     med = np.where(np.isfinite(med), med, gmed)
     scale = np.maximum(np.where(np.isfinite(scale), scale, gscale), floor)
-    block = np.minimum(np.arange(n) // SPIKE_BLOCK, nb - 1)
-    z = (r - med[block]) / scale[block]
-    z_next = np.full(n, np.nan)
-    z_next[:-1] = z[1:]
+    # z = (r - med[block]) / scale[block], block by block (rows of the full blocks, then the rest)
+    z = np.empty(n)
+    if full:
+        zb = z[:full].reshape(nb - 1, SPIKE_BLOCK)
+        np.subtract(r[:full].reshape(nb - 1, SPIKE_BLOCK), med[:-1, None], out=zb)
+        np.divide(zb, scale[:-1, None], out=zb)
+    np.subtract(r[full:], med[-1], out=z[full:])
+    np.divide(z[full:], scale[-1], out=z[full:])
+    # a spike: |z| > spike_z at a row and the next, of opposite signs, and the close two rows on is back
+    # within half the move: |log(c[i+1] / c[i-1])| <= 0.5 |r[i]|
+    big = np.abs(z) > spike_z
+    flag = np.zeros(n, bool)
+    flag[:-1] = big[:-1] & big[1:]
+    del big
+    pos = z > 0  # where both are big, both are non-zero: sign(z) != sign(z_next) is a change of this
+    flag[:-1] &= pos[:-1] != pos[1:]
+    del pos
     back = np.full(n, np.nan)  # log(c[i+1] / c[i-1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        back[1:-1] = np.log(close[2:] / close[:-2])
-    with np.errstate(invalid="ignore"):
-        flag = (
-            (np.abs(z) > spike_z)
-            & (np.abs(z_next) > spike_z)
-            & (np.sign(z) != np.sign(z_next))
-            & (np.abs(back) <= 0.5 * np.abs(r))
-        )
+        np.divide(close[2:], close[:-2], out=back[1:-1])
+        np.log(back[1:-1], out=back[1:-1])
+        np.abs(back, out=back)
+        flag &= back <= 0.5 * np.abs(r)
     return flag, r, z
 
 
@@ -449,6 +471,7 @@ def _off_grid(time: I64, tf: Timeframe) -> B:
 
 
 _WEEKEND_OPEN = {"fx": 17 * HOUR, "xau": 18 * HOUR}
+_CHUNK = 1 << 18  # rows per chunk of the calendar checks
 
 
 def _in_weekend(time: I64, tf: Timeframe, session: str) -> B:
@@ -456,11 +479,14 @@ def _in_weekend(time: I64, tf: Timeframe, session: str) -> B:
     FX week closes and opens at 17:00 New York, which MT5 servers on UTC+2/+3 show as midnight."""
     if session not in _WEEKEND_OPEN:
         return np.zeros(len(time), bool)
-    ny = pd.DatetimeIndex(time.view("datetime64[ns]")).tz_localize("UTC").tz_convert("America/New_York")
-    local = ny.tz_localize(None).as_unit("ns").asi8
-    week = ((local // DAY + 3) % 7) * DAY + local % DAY  # time since Monday 00:00 New York
     closes, opens = 4 * DAY + 18 * HOUR, 6 * DAY + _WEEKEND_OPEN[session]
-    inside = np.asarray((week >= closes) & (week + tf.period_ns <= opens), dtype=bool)
+    inside = np.empty(len(time), bool)
+    for a in range(0, len(time), _CHUNK):  # a chunk at a time: a few temporaries of one chunk each
+        part = time[a : a + _CHUNK]
+        ny = pd.DatetimeIndex(part.view("datetime64[ns]")).tz_localize("UTC").tz_convert("America/New_York")
+        local = ny.tz_localize(None).as_unit("ns").asi8
+        week = ((local // DAY + 3) % 7) * DAY + local % DAY  # time since Monday 00:00 New York
+        inside[a : a + len(part)] = (week >= closes) & (week + tf.period_ns <= opens)
     # A wrong time zone moves a few hours of each week (at most ~3 %) into the close; a market that
     # trades through the weekend (crypto CFDs) has ~25 % of its bars there: no finding for those.
     return inside if inside.mean() <= WEEKEND_TRADING_SHARE else np.zeros(len(time), bool)
@@ -499,15 +525,21 @@ def validate(
 
     # Time order: duplicates (every copy after the first, stable sort keeps row order) and rows that
     # come after a later time.
-    order = np.argsort(time, kind="stable")
-    st = time[order]
     dup = np.zeros(n, bool)
-    dup[order[1:][st[1:] == st[:-1]]] = True
-    found["duplicate_time"] = _run_findings("duplicate_time", dup, time, "time repeated")
-    runmax = np.maximum.accumulate(time)
     back = np.zeros(n, bool)
-    back[1:] = time[1:] < runmax[:-1]
+    if bool((time[1:] > time[:-1]).all()):  # strictly increasing (the usual case): sorted, no repeat
+        st = time
+    else:
+        order = np.argsort(time, kind="stable")
+        st = time[order]
+        dup[order[1:][st[1:] == st[:-1]]] = True
+        del order
+        runmax = np.maximum.accumulate(time)
+        back[1:] = time[1:] < runmax[:-1]
+        del runmax
+    found["duplicate_time"] = _run_findings("duplicate_time", dup, time, "time repeated")
     found["non_monotonic"] = _run_findings("non_monotonic", back, time, "time earlier than a previous row")
+    del dup, back
 
     # Prices.
     with np.errstate(invalid="ignore"):
@@ -551,7 +583,9 @@ def validate(
     )
 
     # Spreads.
-    spread = np.asarray(bars.spread, np.int64)
+    spread = np.asarray(bars.spread)  # as stored (int32): compared as numbers, no int64 copy
+    if spread.dtype.kind not in "iu":
+        spread = spread.astype(np.int64)
     limit = max(50.0 * float(np.median(spread)), 1000.0)
     found["bad_spread"] = _run_findings(
         "bad_spread", (spread < 0) | (spread > limit), time, f"spread < 0 or > {limit:.0f} points"

@@ -16,6 +16,10 @@ called, as an EA knows its own tickets). From those:
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from mt5tester.model import constants as C
 from mt5tester.model.trade import Deal, Order
 from mt5tester.terminal.state import TradeState
@@ -51,24 +55,68 @@ class Attribution:
         self._owner: dict[int, Owner] = {}
         self._orders: dict[int, Order] = {}
         self._indexed = 0  # history orders indexed so far (the history only grows)
+        # owners learned as arrays (the compiled driver's orders): (tickets ascending, names, index of
+        # each ticket's name, signal ids)
+        self._columns: list[tuple[np.ndarray, list[str], np.ndarray, np.ndarray]] = []
 
     def reset(self, sent: dict[int, Owner]) -> None:
         """Start over on a restored state (a resumed run), with the noted senders of the checkpoint."""
         self.sent = dict(sent)
-        self._owner, self._orders, self._indexed = {}, {}, 0
+        self._owner, self._orders, self._indexed, self._columns = {}, {}, 0, []
 
     def note(self, ticket: int, strategy: str, signal_id: int | None = None) -> None:
         """Order ``ticket`` was sent by ``strategy`` itself (for ``signal_id``, when it was reviewed)."""
         if ticket:
             self.sent[ticket] = (strategy, signal_id)
 
-    def learn(self, owners: dict[int, Owner]) -> None:
+    def learn(
+        self, tickets: np.ndarray, names: list[str], who: np.ndarray, signal_ids: np.ndarray,
+        history: tuple[int, int] | None = None,
+    ) -> None:  # fmt: skip
         """Owners of orders already resolved by their maker (the compiled driver knows each order's
-        strategy and signal), so the records need not look them up one by one."""
-        self._owner.update(owners)
+        strategy and signal), as arrays: order ``tickets[k]`` (ascending) is ``names[who[k]]``'s, for
+        signal ``signal_ids[k]``; the records need not look them up one by one. ``history`` (first,
+        end): the history orders [first, end) are all among them, so a later look-up need not index
+        them (nor build their objects: terminal/history.py)."""
+        if len(tickets):
+            self._columns.append((tickets, names, who, signal_ids))
+        if history is not None and self._indexed == history[0]:
+            self._indexed = history[1]
+
+    def _learned(self, ticket: int) -> Owner | None:
+        for tickets, names, who, sids in self._columns:
+            k = int(np.searchsorted(tickets, ticket))
+            if k < len(tickets) and int(tickets[k]) == ticket:
+                return names[int(who[k])], int(sids[k])
+        return None
+
+    def orders(self, state: TradeState, tickets: np.ndarray) -> tuple[list[str], Any]:
+        """``order`` of every ticket, as columns (strategies, signal ids): the learned arrays are read
+        at once; the signal ids are an array when every one is known, else a list with None."""
+        n = len(tickets)
+        who = np.full(n, -1, np.int64)
+        sid = np.zeros(n, np.int64)
+        names: list[str] = []
+        for known, block_names, block_who, block_sid in self._columns:
+            at = np.minimum(np.searchsorted(known, tickets), len(known) - 1)
+            hit = (known[at] == tickets) & (who < 0)
+            who[hit] = block_who[at[hit]] + len(names)
+            sid[hit] = block_sid[at[hit]]
+            names.extend(block_names)
+        strategy = np.array([*names, ""], object)[who].tolist()  # -1: the empty name, resolved below
+        rest = np.flatnonzero(who < 0).tolist()
+        if not rest:
+            return strategy, sid
+        signal_ids: list[int | None] = list(sid.tolist())
+        for k in rest:
+            strategy[k], signal_ids[k] = self.order(state, int(tickets[k]))
+        return strategy, signal_ids
 
     def order(self, state: TradeState, ticket: int) -> Owner:
         known = self._owner.get(ticket)
+        if known is not None:
+            return known
+        known = self._learned(ticket)
         if known is not None:
             return known
         o = self._find(state, ticket)

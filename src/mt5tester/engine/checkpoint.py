@@ -141,6 +141,28 @@ class Timer:
             self.last = time.monotonic()
 
 
+def ticker(
+    runner: Any, base: int, progress: Callable[[int, int], None] | None, total: int
+) -> tuple[Callable[[int, int], None] | None, int]:
+    """What follows point (n, t) when checkpoints or a progress bar are on (None otherwise), and the mask
+    of the points it follows (``not n & mask``): the funnel's count of points made current (``base`` +
+    points done: the loop counts them at its end), the checkpoint timer, the progress bar every 256
+    points. The clock is read every 64 points when checkpoints are a second or more apart (a checkpoint
+    lands at most 63 points late), at every point otherwise."""
+    timer = Timer(runner)
+    if timer.every is None and progress is None:
+        return None, 0
+    funnel = runner.funnel
+
+    def tick(n: int, t: int) -> None:
+        funnel.decision_points = base + n + 1
+        timer.tick(n, t)
+        if progress is not None and not n & 255:
+            progress(n, total)
+
+    return tick, 63 if timer.every is None or timer.every >= 1 else 0
+
+
 def start_marker(run_id: str, base_dir: str, start_ns: int) -> Callable[[Connection], None]:
     """The statements of the checkpoint "before bar 1" (joined to the transaction that stores the run).
 

@@ -27,6 +27,7 @@ from mt5tester.results import db
 from mt5tester.results.daily import DailyEquity
 from mt5tester.results.recorder import Recorder
 from mt5tester.results.rows import deal_row, order_columns, position_columns, signal_row
+from mt5tester.results.sink import keeps
 
 # Strategy warnings keep the logger name users filter on (they came from the loop before the split).
 log = logging.getLogger("mt5tester.engine.loop")
@@ -272,6 +273,7 @@ class Journal:
                 },
             }
             for h in c.health
+            if keeps(self.rec, "data_health")
         ]
         bt = cfg.backtest
         self.rec.start_run(
@@ -288,8 +290,13 @@ class Journal:
         def owner(ticket: int) -> Owner:
             return self.owners.order(state, ticket)
 
-        self.rec.add_columns(db.orders, order_columns(self.c.server, owner))
-        self.rec.add_columns(db.positions, position_columns(self.c.server, owner))
+        def owners(tickets: np.ndarray) -> tuple[list[str], Any]:
+            return self.owners.orders(state, tickets)
+
+        if keeps(self.rec, "orders"):
+            self.rec.add_columns(db.orders, order_columns(self.c.server, owner, owners))
+        if keeps(self.rec, "positions"):
+            self.rec.add_columns(db.positions, position_columns(self.c.server, owner, owners))
 
     def complete(self) -> None:
         """The book and the daily equity (folded from the equity rows as they were made) of a completed

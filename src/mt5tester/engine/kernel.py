@@ -7,7 +7,7 @@ Per point the loop does what the Python loop does (engine/loop.py) with the same
 max_positions, per symbol, per strategy), market fills at the quote with fixed slippage and costs
 (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
 Python trade state and the journal are filled from the arrays (structures are built once, at the end)
-and the run ends as any run does (``Runner._wind_down``).
+and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
 
 ``why_not(runner)`` names the first thing that keeps a run on driver (a). A case the loop meets but
 does not compile (a stop-out within reach, a closed market, no money, a volume the server refuses)
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
 from mt5tester.terminal.core import book as B
 from mt5tester.terminal.core import rules
+from mt5tester.terminal.history import Block, History
 from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
         assert col is not None
         for sym in ls.strategy.symbols:
             mask = (tl.si == si) & (ev_sym == index[sym])
-            values = np.asarray(c.feeds[(si, sym)].extra[col], np.float64)[tl.idx[mask]]
+            values = np.asarray(c.feeds[(si, sym)].extra[col])[tl.idx[mask]].astype(np.float64)
             ev_dir[mask] = np.where(values > 0, 1, -1)
         ev_vol[tl.si == si] = float(ls.strategy.volume)
     n, ns = len(tl.times), len(names)
@@ -223,18 +223,24 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
         ev_tp[tl.si == si] = float(ls.strategy.column_tp_points or 0.0)
     m1 = [m.prices.m1[sym] for sym in names]
     b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
-    flat = {
-        f: np.concatenate([np.asarray(getattr(b, f)) for b in m1]) for f in ("time", "open", "high", "low")
-    }
-    b_spread = np.concatenate([np.asarray(m.prices.spread[sym], np.int64) for sym in names])
+    flat = {f: _joined([getattr(b, f) for b in m1], np.float64) for f in ("open", "high", "low")}
+    flat["time"] = _joined([b.time for b in m1], np.int64)
+    spreads = [np.asarray(m.prices.spread[sym]) for sym in names]  # int32 as stored: no int64 copy
+    b_spread = _joined(spreads, np.result_type(*spreads) if spreads else np.int64)
     stops_level = np.array([m.specs[sym].trade_stops_level * m.specs[sym].point for sym in names])
     return Inputs(
         names, tl.times, tl.starts, tl.si.astype(np.int64), ev_sym, ev_dir, ev_vol, sample,
         bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
         np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev_sl, ev_tp, stops_level, b_off,
-        flat["time"].astype(np.int64), flat["open"].astype(np.float64), flat["high"].astype(np.float64),
-        flat["low"].astype(np.float64), b_spread,
+        flat["time"], flat["open"], flat["high"], flat["low"], b_spread,
     )  # fmt: skip
+
+
+def _joined(arrays: list[Any], dtype: Any) -> np.ndarray:
+    """The symbols' columns end to end; one symbol's column as it is (no copy of a million bars)."""
+    if len(arrays) == 1:
+        return np.ascontiguousarray(arrays[0], dtype)
+    return np.concatenate([np.asarray(a, dtype) for a in arrays]) if arrays else np.zeros(0, dtype)
 
 
 # ------------------------------------------------------------------------------ the compiled loop
@@ -599,7 +605,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     first_deal = len(state.deals)
-    deal_text = _materialize(runner, x, book, rollover)
+    deal_fields = _materialize(runner, x, book, rollover)
     state.ambiguous_bars += int(ambiguous[0])
     _journal(
         runner,
@@ -610,7 +616,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         e_position,
         (q_balance, q_equity, q_margin, q_open),
         (e_sl, e_tp),
-        (book, first_deal, deal_text),
+        (book, first_deal, deal_fields),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -623,70 +629,61 @@ def run(runner: Runner, tl: Timeline) -> int:
     return n_pts
 
 
-def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> list[str]:
-    """The Python trade state from the arrays: deals, history orders, open positions, counters. Returns
-    the kernel's deals' comments (the deals table takes them as a column)."""
+def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> dict[str, Any]:
+    """The Python trade state from the arrays: the history (deals, history orders) as blocks of the
+    book's arrays (``terminal.history``: objects only when read), the open positions, the counters.
+    Returns the deals' fields (the deals table takes the same arrays as its columns)."""
     c = runner.c
     state = c.server.state
     m = c.server.inputs
     cnt = book.cnt
     no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
-    comments: dict[int, str] = {}  # "signal N" once per signal id
-    filled = C.ORDER_STATE_FILLED
-    gtc, fok = C.ORDER_TIME_GTC, C.ORDER_FILLING_FOK
-    digits = [m.specs[sym].digits for sym in x.symbols]
-    # Owners as engine/attribution.py resolves them: an expert order is its magic's strategy's, for the
-    # signal in its "signal N" comment; an SL/TP close is its position's (the opening order's) owner.
-    owners = runner.journal.owners
-    strategy_of = owners.magic
-    known: dict[int, tuple[str, int | None]] = {}
-    oi, of = book.oi[:no], book.of[:no]
-    o_ticket, o_sym, o_magic, o_pos, o_sid, o_why, o_time = (
-        oi[:, k].tolist()
-        for k in (B.O_TICKET, B.O_SYM, B.O_MAGIC, B.O_POSITION, B.O_SID, B.O_REASON, B.O_TIME)
-    )
-    o_price = of[:, B.O_PRICE].tolist()
-
-    def text_of(why: int, sid: int, level: float, sym: int) -> str:
-        if why == B.REASON_EXPERT:
-            return comments.get(sid) or comments.setdefault(sid, f"signal {sid}")
-        return _level_comment(why, level, digits[sym])
-
-    o_text = list(map(text_of, o_why, o_sid, of[:, B.O_LEVEL].tolist(), o_sym))
-    for ticket, magic, pos, sid, why in zip(o_ticket, o_magic, o_pos, o_sid, o_why, strict=True):
-        if why == B.REASON_EXPERT:
-            name = strategy_of.get(magic)
-            if name is not None:
-                known[ticket] = (name, sid)
-        elif pos in known:
-            known[ticket] = known[pos]
     names = x.symbols
-    zero = repeat(0.0)
+    digits = [m.specs[sym].digits for sym in names]
+    oi, of = book.oi[:no], book.of[:no]
+    o_ticket, o_why, o_sid = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_SID]
+    texts: dict[int, str] = {}  # "signal N" once per signal, shared by its orders and deals
+    o_text = _comments(o_why, o_sid, of[:, B.O_LEVEL], oi[:, B.O_SYM], digits, texts)
+    o_price, o_time = of[:, B.O_PRICE].copy(), oi[:, B.O_TIME].copy()
+    o_symbols = _names(oi[:, B.O_SYM], names)
     # Order(ticket, symbol, type, volume_initial, volume_current, price_open, sl, tp, price_stoplimit,
     # time_setup, type_time, type_filling, time_expiration, state, time_done, magic, position_id,
-    # position_by_id, reason, comment, price_done): built column-wise, no interpreted loop per order
-    state.history_orders.extend(
-        map(
-            Order, o_ticket, [names[k] for k in o_sym], oi[:, B.O_TYPE].tolist(), of[:, B.O_VOLUME].tolist(),
-            zero, o_price, zero, zero, zero, o_time, repeat(gtc), repeat(fok), repeat(0), repeat(filled),
-            o_time, o_magic, o_pos, repeat(0), o_why, o_text, o_price,
+    # position_by_id, reason, comment, price_done)
+    first_order = len(state.history_orders)
+    _history(state.history_orders).add_block(
+        Block(
+            Order,
+            {
+                "ticket": o_ticket.copy(), "symbol": o_symbols, "type": oi[:, B.O_TYPE].copy(),
+                "volume_initial": of[:, B.O_VOLUME].copy(), "volume_current": 0.0, "price_open": o_price,
+                "sl": 0.0, "tp": 0.0, "price_stoplimit": 0.0, "time_setup": o_time,
+                "type_time": C.ORDER_TIME_GTC, "type_filling": C.ORDER_FILLING_FOK, "time_expiration": 0,
+                "state": C.ORDER_STATE_FILLED, "time_done": o_time, "magic": oi[:, B.O_MAGIC].copy(),
+                "position_id": oi[:, B.O_POSITION].copy(), "position_by_id": 0, "reason": o_why.copy(),
+                "comment": o_text, "price_done": o_price,
+            },
+            no,
         )
     )  # fmt: skip
     di, dfl = book.di[:nd], book.df[:nd]
-    d_sym, d_why = di[:, B.D_SYM].tolist(), di[:, B.D_REASON].tolist()
-    d_text = list(map(text_of, d_why, di[:, B.D_CSID].tolist(), dfl[:, B.D_LEVEL].tolist(), d_sym))
+    d_text = _comments(di[:, B.D_REASON], di[:, B.D_CSID], dfl[:, B.D_LEVEL], di[:, B.D_SYM], digits, texts)
     # Deal(ticket, order, time, type, entry, reason, position_id, symbol, volume, price, commission,
     # swap, profit, balance, comment, magic)
-    state.deals.extend(
-        map(
-            Deal, *(di[:, k].tolist() for k in (B.D_TICKET, B.D_ORDER, B.D_TIME, B.D_TYPE, B.D_ENTRY)),
-            d_why, di[:, B.D_POSITION].tolist(), [names[k] for k in d_sym],
-            *(dfl[:, k].tolist() for k in (B.D_VOLUME, B.D_PRICE, B.D_COMMISSION, B.D_SWAP, B.D_PROFIT)),
-            dfl[:, B.D_BALANCE].tolist(),
-            d_text, di[:, B.D_MAGIC].tolist(),
+    fields: dict[str, Any] = {
+        k: di[:, col].copy()
+        for k, col in (
+            ("ticket", B.D_TICKET), ("order", B.D_ORDER), ("time", B.D_TIME), ("type", B.D_TYPE),
+            ("entry", B.D_ENTRY), ("reason", B.D_REASON), ("position_id", B.D_POSITION),
         )
-    )  # fmt: skip
-    deal_text = d_text
+    }  # fmt: skip
+    fields["symbol"] = _names(di[:, B.D_SYM], names)
+    for k, col in (
+        ("volume", B.D_VOLUME), ("price", B.D_PRICE), ("commission", B.D_COMMISSION), ("swap", B.D_SWAP),
+        ("profit", B.D_PROFIT), ("balance", B.D_BALANCE),
+    ):  # fmt: skip
+        fields[k] = dfl[:, col].copy()
+    fields["comment"], fields["magic"] = d_text, di[:, B.D_MAGIC].copy()
+    _history(state.deals).add_block(Block(Deal, fields, nd))
     positions = []
     n = int(cnt[B.C_POS])
     for (ticket, sym, typ, t, upd, _strat, _sid, magic, csid, cursor), (vol, open_, swap, sl, tp) in zip(
@@ -702,9 +699,65 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     state.balance = float(book.balance[0])
     state.next_ticket, state.next_deal = int(cnt[B.C_TICKET]), int(cnt[B.C_DEAL])
     state.next_rollover = rollover
+    owners = runner.journal.owners
     if not owners.sent:  # orders a strategy sent itself are resolved by the attribution
-        owners.learn(known)
-    return deal_text
+        tickets, who_names, who, sids = _owners(oi, owners.magic)
+        whole = (first_order, first_order + no) if len(tickets) == no else None
+        owners.learn(tickets, who_names, who, sids, whole)
+    return fields
+
+
+def _history(h: Any) -> History[Any]:
+    """The state's history as a ``History`` (a state restored from an older checkpoint holds lists)."""
+    return h if isinstance(h, History) else History(h)
+
+
+def _names(index: np.ndarray, names: list[str]) -> list[str]:
+    return [names[k] for k in index.tolist()] if len(names) > 1 else [names[0]] * len(index) if names else []
+
+
+def _comments(
+    why: np.ndarray, sid: np.ndarray, level: np.ndarray, sym: np.ndarray, digits: list[int],
+    texts: dict[int, str],
+) -> list[str]:  # fmt: skip
+    """The comments of the kernel's orders or deals: "signal N" of an expert order, "[sl 1.09950]" of an
+    SL/TP close (as the Python replay writes them), each text built once per signal."""
+    expert = why == B.REASON_EXPERT
+    rows = np.flatnonzero(expert)
+    uniq, at = np.unique(sid[rows], return_inverse=True)
+    for s in uniq.tolist():
+        if s not in texts:
+            texts[s] = f"signal {s}"
+    out = np.empty(len(why), object)
+    out[rows] = np.array([texts[s] for s in uniq.tolist()], object)[at]  # one string per signal
+    for k in np.flatnonzero(~expert).tolist():
+        out[k] = _level_comment(int(why[k]), float(level[k]), digits[int(sym[k])])
+    return list(out.tolist())
+
+
+def _owners(
+    oi: np.ndarray, strategy_of: dict[int, str]
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Owners of the kernel's orders as engine/attribution.py resolves them: an expert order is its
+    magic's strategy's, for the signal in its "signal N" comment; an SL/TP close is its position's (the
+    opening order's, an earlier expert order of the kernel) owner. As arrays: (tickets, strategy
+    names, index of each ticket's name, signal ids); orders with no owner here are left out."""
+    ticket, why, magic = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_MAGIC]
+    sid, pos = oi[:, B.O_SID], oi[:, B.O_POSITION]
+    expert = why == B.REASON_EXPERT
+    mags = [mg for mg in np.unique(magic).tolist() if mg in strategy_of]
+    known = np.isin(magic, mags)
+    src = np.arange(len(ticket))
+    close = np.flatnonzero(~expert)
+    if len(close):  # tickets ascend: the opening order of each close by a search
+        at = np.searchsorted(ticket, pos[close])
+        ok = (at < len(ticket)) & (ticket[np.minimum(at, len(ticket) - 1)] == pos[close])
+        src[close] = np.where(ok, at, -1)
+    keep = np.flatnonzero((src >= 0) & expert[np.maximum(src, 0)] & known[np.maximum(src, 0)])
+    origin = src[keep]
+    names = [strategy_of[mg] for mg in mags]
+    who = np.searchsorted(np.array(mags, np.int64), magic[origin]) if mags else np.zeros(0, np.int64)
+    return ticket[keep].copy(), names, who, sid[origin].copy()
 
 
 def _level_comment(reason: int, level: float, digits: int) -> str:
@@ -715,7 +768,7 @@ def _level_comment(reason: int, level: float, digits: int) -> str:
 def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, list[str]],
+    stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -728,69 +781,54 @@ def _journal(
     point_of = np.repeat(np.arange(len(x.times)), np.diff(x.starts))
     base = journal.signal_seq
     limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
-    status: list[str] = []
-    rule: list[str | None] = []
-    reason: list[str | None] = []
-    details: list[dict[str, Any]] = []
-    volume: list[float] = []
-    order_ticket: list[int | None] = []
-    retcode: list[int | None] = []
-    position: list[int | None] = []
-    columns = (x.ev_si.tolist(), x.ev_sym.tolist(), e_status.tolist(), e_value.tolist())
-    for k, (si, sym, code, value) in enumerate(zip(*columns, strict=True)):
-        host._calls[si] += 1
-        if code:
-            name = _RULES[code]
-            extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
-            status.append("rejected")
-            rule.append(name)
-            reason.append(name)
-            details.append({"limit": limits[code], "value": value, **extra})
-            volume.append(0.0)
-            order_ticket.append(None)
-            retcode.append(None)
-            position.append(None)
-            funnel.rejected[name] += 1
-        else:
-            status.append("approved")
-            rule.append(None)
-            reason.append(None)
-            details.append({})
-            volume.append(float(x.ev_vol[k]))
-            order_ticket.append(int(e_order[k]))
-            retcode.append(C.TRADE_RETCODE_DONE)
-            position.append(int(e_position[k]))
-    approved = status.count("approved")
+    for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
+        host._calls[si] += k
+    codes = e_status.tolist()
+    ok = e_status == 0
+    # per signal only what the rows hold as Python objects (the rule's name, its details dict)
+    rule: list[str | None] = [_RULES[code] if code else None for code in codes]
+    details: list[dict[str, Any]] = [{} for _ in range(n_ev)]
+    for k in np.flatnonzero(e_status).tolist():
+        code, si, sym = codes[k], int(x.ev_si[k]), int(x.ev_sym[k])
+        extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
+        details[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
+    for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
+        if code and k:
+            funnel.rejected[_RULES[code]] += k
+    status = np.array(["rejected", "approved"], object)[ok.astype(np.int64)].tolist()
+    volume = np.where(ok, x.ev_vol, 0.0)
+    order_ticket, position = _or_none(e_order, ok), _or_none(e_position, ok)
+    retcode = _or_none(np.full(n_ev, C.TRADE_RETCODE_DONE, np.int64), ok)
+    approved = int(ok.sum())
     funnel.approved += approved
     funnel.executed += approved
-    strategies = [slots[si][0] for si in x.ev_si.tolist()]
+    strategy = np.array([slot[0].name for slot in slots], object)[x.ev_si].tolist()
+    timeframe = np.array([slot[0].timeframe.name for slot in slots], object)[x.ev_si].tolist()
     nones: list[None] = [None] * n_ev
-    rec.add_columns(
-        db.signals,
-        {
-            "signal_id": list(range(base + 1, base + n_ev + 1)),
-            "time": x.times[point_of].tolist(),
-            "strategy": [s.name for s in strategies],
-            "symbol": [x.symbols[k] for k in x.ev_sym.tolist()],
-            "timeframe": [s.timeframe.name for s in strategies],
-            "direction": ["buy" if d > 0 else "sell" for d in x.ev_dir.tolist()],
-            "order_type": ["market"] * n_ev,
-            "price": nones,
-            "sl": [v or None for v in stops[0].tolist()],
-            "tp": [v or None for v in stops[1].tolist()],
-            "confidence": [1.0] * n_ev,
-            "comment": [""] * n_ev,
-            "tags": [{} for _ in range(n_ev)],
-            "status": status,
-            "rule": rule,
-            "reason": reason,
-            "details": details,
-            "volume": volume,
-            "order_ticket": order_ticket,
-            "retcode": retcode,
-            "position_id": position,
-        },
-    )
+    signals: dict[str, Any] = {
+        "signal_id": np.arange(base + 1, base + n_ev + 1, dtype=np.int64),
+        "time": x.times[point_of],
+        "strategy": strategy,
+        "symbol": np.array(x.symbols, object)[x.ev_sym].tolist(),
+        "timeframe": timeframe,
+        "direction": np.array(["sell", "buy"], object)[(x.ev_dir > 0).astype(np.int64)].tolist(),
+        "order_type": ["market"] * n_ev,
+        "price": nones,
+        "sl": [v or None for v in stops[0].tolist()],
+        "tp": [v or None for v in stops[1].tolist()],
+        "confidence": [1.0] * n_ev,
+        "comment": [""] * n_ev,
+        "tags": [{} for _ in range(n_ev)],
+        "status": status,
+        "rule": rule,
+        "reason": list(rule),
+        "details": details,
+        "volume": volume,
+        "order_ticket": order_ticket,
+        "retcode": retcode,
+        "position_id": position,
+    }
+    rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev
     funnel.signals += n_ev
     funnel.decision_points += len(x.times)
@@ -801,19 +839,24 @@ def _journal(
             level = rules.round_to(eq / mg * 100, 2)
             low = funnel.margin_level_min
             funnel.margin_level_min = level if low is None else min(low, level)
-    rec.add_columns(
-        db.equity,
-        {
-            "time": x.times[x.sample].tolist(),
-            "balance": q_balance.tolist(),
-            "equity": q_equity.tolist(),
-            "margin": q_margin.tolist(),
-            "open_positions": q_open.tolist(),
-        },
-    )
+    equity_rows: dict[str, Any] = {
+        "time": x.times[x.sample],
+        "balance": q_balance,
+        "equity": q_equity,
+        "margin": q_margin,
+        "open_positions": q_open,
+    }
+    rec.add_columns(db.equity, equity_rows)
 
 
-def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, text: list[str]) -> None:
+def _or_none(values: np.ndarray, ok: np.ndarray) -> Any:
+    """A column that is None where not ``ok``: the array itself when every row is (no list per row)."""
+    if ok.all():
+        return values.copy()
+    return [v if good else None for v, good in zip(values.tolist(), ok.tolist(), strict=True)]
+
+
+def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, fields: dict[str, Any]) -> None:
     """The deals the kernel made, recorded and attributed as the Python loop records them (no strategy
     here has an on_trade hook, see why_not), as columns straight from the book's arrays.
 
@@ -825,7 +868,7 @@ def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, tex
 
     journal = runner.journal
     nd = int(book.cnt[B.C_DEALS])
-    di, df = book.di[:nd], book.df[:nd]
+    di = book.di[:nd]
     state = runner.c.server.state
     inout = bool((di[:, B.D_ENTRY] == C.DEAL_ENTRY_INOUT).any())
     if journal.recorded != first or len(state.deals) != first + nd or inout or journal.owners.sent:
@@ -844,25 +887,10 @@ def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, tex
     if k:
         closed["signal"] += k
     owner_of = journal.owners.magic  # magic -> strategy, as the attribution reads an order's magic
-    journal.rec.add_columns(
-        db.deals,
-        {
-            "ticket": di[:, B.D_TICKET].tolist(),
-            "order": di[:, B.D_ORDER].tolist(),
-            "time": di[:, B.D_TIME].tolist(),
-            "type": di[:, B.D_TYPE].tolist(),
-            "entry": entry.tolist(),
-            "reason": reason.tolist(),
-            "position_id": di[:, B.D_POSITION].tolist(),
-            "symbol": [x.symbols[k] for k in di[:, B.D_SYM].tolist()],
-            "volume": df[:, B.D_VOLUME].tolist(),
-            "price": df[:, B.D_PRICE].tolist(),
-            "commission": df[:, B.D_COMMISSION].tolist(),
-            "swap": df[:, B.D_SWAP].tolist(),
-            "profit": df[:, B.D_PROFIT].tolist(),
-            "balance": df[:, B.D_BALANCE].tolist(),
-            "comment": text,
-            "strategy": [owner_of[k] for k in di[:, B.D_MAGIC].tolist()],
-            "signal_id": di[:, B.D_SID].tolist(),
-        },
-    )
+    magic = fields["magic"]
+    mags = np.unique(magic)
+    who = np.array([owner_of[k] for k in mags.tolist()], object)[np.searchsorted(mags, magic)]
+    # the deals table's columns are the history's own arrays (terminal/history.py): stored once
+    columns = {k: fields[k] for k in db.deals.columns.keys() if k in fields and k != "magic"}  # noqa: SIM118
+    columns |= {"strategy": who.tolist(), "signal_id": di[:, B.D_SID].copy()}
+    journal.rec.add_columns(db.deals, columns)

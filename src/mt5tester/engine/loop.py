@@ -3,8 +3,8 @@
 A bar that closes at c is seen, as in MT5's tester, on the first tick of the next bar (``timeline``).
 Per point t: server.advance(t) replays SL/TP, pending orders, swaps and stop-outs before t; the host
 calls each strategy whose bar closed; the router has the coordinator review the signals and sends the
-approved ones as MT5 requests (TradeRequest -> order_send), filled at the tick at t; the journal
-records everything into the sink. Driver (b), the whole run in the compiled kernel: engine/kernel.py."""
+approved ones as MT5 requests (order_send), filled at the tick at t; the journal records everything.
+Driver (b), the whole run in the compiled kernel: engine/kernel.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from mt5tester.engine.host import Host
 from mt5tester.engine.journal import Journal, RunResult, sql_recorder
 from mt5tester.engine.preflight import day_ns
 from mt5tester.engine.router import Router
-from mt5tester.engine.timeline import Point, frozen_gc, m1_bars, points, timeline
+from mt5tester.engine.timeline import Timeline, frozen_gc, m1_bars, points, timeline
 from mt5tester.errors import StorageError
 from mt5tester.results.recorder import Recorder
 from mt5tester.strategy.base import StrategyContext
@@ -53,7 +53,7 @@ class Runner:
         self, progress: Callable[[int, int], None] | None = None, resume: dict[str, Any] | None = None
     ) -> RunResult:
         """Run the loop; with ``resume`` (a checkpoint state) continue a recorded run after its point."""
-        first = 0
+        first, c = 0, self.c
         if resume is not None and not resume.get("fresh"):  # "fresh": the checkpoint before bar 1
             first = checkpoint.restore(self, resume)
         else:
@@ -62,49 +62,51 @@ class Runner:
             self.journal.deals()  # the deposit
             self.host.each("on_start", record_each=True)
         with frozen_gc():
-            return self._run_points(progress, first)
+            try:
+                t_start, tl = _time.perf_counter(), timeline(c)
+                first = kernel.drive(self, tl) if first == 0 and self.driver != "loop" else first  # (b)?
+                self._steps(tl, first, progress)
+                end = day_ns(c.cfg.backtest.end)  # replay to the end, close what is open, on_stop
+                c.server.advance(end)
+                self.journal.deals()
+                if c.cfg.backtest.close_at_end:
+                    self.router.close_all_at_end(end)
+                self.journal.equity(end)
+                self.host.each("on_stop", record_each=False)
+            except BaseException as e:
+                self.host.fold_calls()
+                self.journal.failed(e)
+                raise
+            return self._complete(_time.perf_counter() - t_start)
 
-    def _run_points(self, progress: Callable[[int, int], None] | None, first: int) -> RunResult:
-        c, t_start = self.c, _time.perf_counter()
-        timer = checkpoint.Timer(self)
+    def _steps(self, tl: Timeline, first: int, progress: Callable[[int, int], None] | None) -> None:
+        """Every point from ``first``; the server replays only past its quiet horizon (before it, only the
+        clock moves), asked again after what may change the book: a replay, any order sent."""
+        server, journal, ctx, funnel, router = self.c.server, self.journal, self.ctx, self.funnel, self.router
+        set_time, decide = self.c.terminal.set_time, self.host.decide
+        observe = router.observe if router.watches_equity() else None  # the circuit breakers watch equity
+        base, done, quiet, sends = funnel.decision_points - first, first, -1, -1
+        tick, every = checkpoint.ticker(self, base, progress, len(tl))  # tick(n, t) when not n & every
         try:
-            tl = timeline(c)
-            first = kernel.drive(self, tl) if first == 0 and self.driver != "loop" else first  # driver (b)?
-            for point in points(tl, first, self.stop_ns):
-                self._step(point)
-                if progress and point[0] % 256 == 0:
-                    progress(point[0], len(tl))
-                timer.tick(point[0], point[1])
-            self._wind_down(day_ns(c.cfg.backtest.end))
-        except BaseException as e:
-            self.host.fold_calls()
-            self.journal.failed(e)
-            raise
-        return self._complete(_time.perf_counter() - t_start)
-
-    def _step(self, point: Point) -> None:
-        """One decision point: the market moves to t, strategies decide, approved orders go out."""
-        _, t, events, sample = point
-        self.ctx.now = t
-        self.c.server.advance(t)
-        self.journal.deals()
-        self.c.terminal.set_time(t)
-        self.router.observe(t)  # the circuit breakers watch equity
-        batch = self.host.decide(events, t)
-        if batch:  # most points trade nothing
-            self.router.process(batch, t)
-        if sample:
-            self.journal.equity(t)
-        self.journal.funnel.decision_points += 1
-
-    def _wind_down(self, end: int) -> None:
-        """After the last point: replay to the end, close what is open (``close_at_end``), on_stop."""
-        self.c.server.advance(end)
-        self.journal.deals()
-        if self.c.cfg.backtest.close_at_end:
-            self.router.close_all_at_end(end)
-        self.journal.equity(end)
-        self.host.each("on_stop", record_each=False)
+            for n, t, events, sample in points(tl, first, self.stop_ns):
+                ctx.now = t
+                if t >= quiet:
+                    server.advance(t)
+                    journal.deals()
+                set_time(t)
+                if observe is not None:
+                    observe(t)
+                if batch := decide(events, t):  # most points trade nothing
+                    router.process(batch, t)
+                if sample:
+                    journal.equity(t)
+                if t >= quiet or batch or sends != funnel.order_sends:  # the book may have changed
+                    quiet, sends = server.quiet_until(), funnel.order_sends
+                done = n + 1
+                if tick is not None and not n & every:
+                    tick(n, t)
+        finally:
+            funnel.decision_points = base + done
 
     def _complete(self, seconds: float) -> RunResult:
         self.host.fold_calls()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 
@@ -60,10 +62,18 @@ def check_prices(m1: Bars) -> None:
             raise DataError(f"{m1.symbol} M1: {name} is {col[i]} at {ts(int(m1.time[i]))} (row {i})")
 
 
+# The health of a series of M1 bars up to an end, validated once per bars object (a preloaded dataset's
+# bars serve every optimizer pass of a worker); freed with the bars.
+_HEALTH: weakref.WeakKeyDictionary[Bars, dict[int, HealthReport]] = weakref.WeakKeyDictionary()
+
+
 def check_health(cfg: Config, m1: Bars) -> HealthReport:
     """Validate the run's M1 window (warm-up included) and refuse it below ``data.min_health``."""
-    start = int(m1.time[0]) if len(m1) else 0
-    report = validate(m1.between(start, day_ns(cfg.backtest.end)))
+    start, end = int(m1.time[0]) if len(m1) else 0, day_ns(cfg.backtest.end)
+    known = _HEALTH.setdefault(m1, {})
+    report = known.get(end)
+    if report is None:
+        report = known[end] = validate(m1.between(start, end))
     if report.score < cfg.data.min_health and not cfg.data.allow_unhealthy:
         top = "; ".join(f"{f.kind} x{f.count} at {ts(f.start_ns)}" for f in report.findings[:3])
         raise DataError(

@@ -85,10 +85,17 @@ class Router:
 
     def observe(self, t: int) -> None:
         """Equity for the coordinators' circuit breakers (each trading mode's keeps its own)."""
+        for co in self._breakers():
+            co.observe(self.c.terminal.market.to_server_s(t))
+
+    def watches_equity(self) -> bool:
+        """Whether ``observe`` has anything to do (a coordinator with a circuit breaker): the loop calls
+        it only then."""
+        return bool(self._breakers())
+
+    def _breakers(self) -> list[Coordinator]:
         coordinators = self.c.modes.coordinators() if self.c.modes is not None else [self.c.coordinator]
-        for co in coordinators:
-            if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct:
-                co.observe(self.c.terminal.market.to_server_s(t))
+        return [co for co in coordinators if co.cfg.daily_loss_limit_pct or co.cfg.max_drawdown_pct]
 
     def _review(
         self,

@@ -4,9 +4,10 @@ as flat numpy arrays, and an iterator that walks them a chunk at a time."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain, pairwise
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from mt5tester.strategy.base import FusionStrategy
 
 CHUNK = 65_536  # points turned into Python lists at a time (memory)
 
-Point = tuple[int, int, list[tuple[int, str, int]], bool]  # (index, time, events, equity sample)
+Event = tuple[int, str, int]  # (strategy index, symbol, index of the bar that closed)
+Point = tuple[int, int, Sequence[Event], bool]  # (index, time, events, equity sample)
 
 
 @dataclass
@@ -92,15 +94,20 @@ def timeline(c: Components) -> Timeline:
             m1_time = real.time if real is not None else c.m1[sym].time
             close = bars.close_time
             first = int(np.searchsorted(close, start, "left"))
-            seen = np.searchsorted(m1_time, close[first:], "left")
+            # A signal column's zero (or NaN) bars are no points: only its other bars are looked up
+            # (a few per cent of a million bars, so no per-bar temporaries).
+            rows = None
+            if column is not None:
+                values = np.asarray(c.feeds[(si, sym)].extra[column][first:], dtype=np.float64)
+                rows = np.flatnonzero((values != 0) & ~np.isnan(values))
+            closes = close[first:] if rows is None else close[first:][rows]
+            seen = np.searchsorted(m1_time, closes, "left")
             ok = seen < len(m1_time)
             when = np.where(ok, m1_time[np.minimum(seen, len(m1_time) - 1)], end)
             keep = ok & (when >= start) & (when < end)
-            if column is not None:
-                values = np.asarray(c.feeds[(si, sym)].extra[column][first:], dtype=np.float64)
-                keep &= np.nan_to_num(values) != 0
             idx = np.flatnonzero(keep)
             parts_t.append(when[idx].astype(np.int64))
+            idx = idx if rows is None else rows[idx]
             parts_fusion.append(np.full(len(idx), fusion))
             parts_si.append(np.full(len(idx), si))
             symbols.append(sym)
@@ -128,17 +135,21 @@ def timeline(c: Components) -> Timeline:
 
 def points(tl: Timeline, first: int, stop_ns: int | None = None) -> Iterator[Point]:
     """Points ``first``.. in order: (index, time, events (strategy index, symbol, bar index), whether
-    an equity row is recorded). Numpy arrays become Python lists a chunk at a time: cheap per point,
-    bounded in memory. ``stop_ns``: no point after this time (the lookahead checker's cut)."""
+    an equity row is recorded). Numpy arrays become Python lists a chunk at a time (bounded in memory);
+    per point the iterator is C only (a chain of zips): no Python frame, no index arithmetic.
+    ``stop_ns``: no point after this time (the lookahead checker's cut)."""
     end = len(tl) if stop_ns is None else int(np.searchsorted(tl.times, stop_ns, "right"))
-    for lo in range(first, end, CHUNK):
-        hi = min(lo + CHUNK, end)
-        times, starts, ev_si, ev_sym, ev_i, sample = tl.chunk(lo, hi)
-        events = list(zip(ev_si, ev_sym, ev_i, strict=True))
-        # One zip over the point's fields: no index arithmetic or list lookups per point (starts has one
-        # entry more than the points: its last bounds the last point).
-        for n, t, a, b, s in zip(range(lo, hi), times, starts, starts[1:], sample, strict=False):
-            yield n, t, events[a:b], s
+    return chain.from_iterable(_chunk(tl, lo, min(lo + CHUNK, end)) for lo in range(first, end, CHUNK))
+
+
+def _chunk(tl: Timeline, lo: int, hi: int) -> Iterator[Point]:
+    times, starts, ev_si, ev_sym, ev_i, sample = tl.chunk(lo, hi)
+    events = list(zip(ev_si, ev_sym, ev_i, strict=True))
+    # One event per point (one strategy on one symbol): 1-tuples, made in C. Otherwise slices (starts has
+    # one entry more than the points: its last bounds the last point).
+    one = len(events) == hi - lo
+    per_point: Iterable[Sequence[Event]] = zip(events) if one else [events[a:b] for a, b in pairwise(starts)]
+    return zip(range(lo, hi), times, per_point, sample, strict=True)
 
 
 @contextmanager

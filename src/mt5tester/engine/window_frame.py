@@ -3,21 +3,23 @@
 Building a DataFrame per call (``frame.iloc[lo:hi].copy()``) costs ~100x a numpy slice, while most
 strategies only read a column or two. A ``WindowFrame`` is a real ``pandas.DataFrame`` subclass that
 starts empty-handed: ``df["close"]``, ``df.close`` and ``len(df)`` are served straight from the source
-arrays as new Series owning a copy of just these rows; anything else (``df.iloc``, ``df.index``,
-``df.values``, assignment, ...) first materialises the window exactly as before, as a copy of these rows
-of the full frame, and from then on the object is an ordinary DataFrame.
+arrays as new Series owning a copy of just these rows (lazy in turn: ``WindowSeries``); anything else
+(``df.iloc``, ``df.index``, ``df.values``, assignment, ...) first materialises the window exactly as
+before, as a copy of these rows of the full frame, and from then on the object is an ordinary DataFrame.
 
 The closed-bars-only guarantee: every array a strategy can reach through it (Series values, ``.base``,
 blocks of the manager) is a copy of rows [lo, hi) made for this df (or this Series), so nothing after
 the current bar is reachable and writes never reach the source or another call's df. The lazy window
 must refer to the feed's full series to copy from it: that reference is a private attribute
-(``_wf_src``, as ``BarArrays`` keeps ``_bars``), never an array of the window, and it is dropped when
-the window materialises.
+(``_wf_src``, as ``BarArrays`` keeps ``_cols``; a lazy Series keeps the source and the window's index
+maker in ``_ws_parts``), never an array of the window, and it is dropped when the window (the Series)
+materialises.
 
 The bar frame is built once per series of bars and shared by every strategy on them (``BarSource``);
 each feed adds its own prepared columns (``FrameSource``). Where the time goes per call (bench
-strategy, 31 rows): the window object ~1.5 us, a column Series ~3-7 us (its copy of the rows is
-~0.5 us: the rest is pandas' block, manager and Series objects), ``np.asarray`` of it ~1-3 us.
+strategy, 31 rows, timeit on the shared machine at load ~6): the window object ~0.5 us, a column
+Series ~2.5 us (10 us when pandas' block, manager and index were built per column), ``np.asarray``
+of it ~7 us more, mostly numpy's probes for ``__array_struct__``/``__array_interface__`` (exceptions).
 """
 
 from __future__ import annotations
@@ -122,27 +124,27 @@ class FrameSource:
         frame = self.extra if self.extra is not None and name in self.extra.columns else self.bars.frame
         return frame[name].iloc[lo:hi].copy()
 
-    def series(self, name: str, lo: int, hi: int, index: pd.Index) -> pd.Series:
-        """Rows [lo, hi) of column ``name`` as a new Series that owns a copy of them."""
+    def series(self, name: str, lo: int, hi: int, index: Any) -> pd.Series:
+        """Rows [lo, hi) of column ``name`` as a new Series that owns a copy of them. ``index``: the index,
+        or a callable that makes it (called when the Series' pandas internals are first needed)."""
         col = self.columns.get(name)
         if col is None or not _FAST:
             return self._fallback(name, lo, hi)
         values, tz, block = col
-        data: Any = values[lo:hi].copy()
-        if tz is not None:
-            data = DatetimeArray._simple_new(data, dtype=tz)  # type: ignore[attr-defined]
-        n = hi - lo
-        placement = self._placements.get(n)
-        if placement is None:
-            placement = self._placements[n] = BlockPlacement(slice(0, n))
-        # What Series._from_mgr does (NDFrame.__init__), written straight into the instance dict: the
-        # Flags object (a weakref to the Series) is made only if asked for (WindowSeries._flags).
+        # Lazy as the window is: the copy of the rows now (what np.asarray and len read), pandas' block,
+        # manager and index when first needed (WindowSeries._mgr).
         ser = WindowSeries.__new__(WindowSeries)
         d = ser.__dict__
-        d["_mgr"] = SingleBlockManager(block(data, placement, ndim=1), index)
+        d["_ws_parts"] = (values[lo:hi].copy(), tz, block, index, self)
         d["_attrs"] = {}
         d["_name"] = name
         return ser
+
+    def placement(self, n: int) -> Any:
+        placement = self._placements.get(n)
+        if placement is None:
+            placement = self._placements[n] = BlockPlacement(slice(0, n))
+        return placement
 
 
 class _LazyFlags:
@@ -163,24 +165,50 @@ class _LazyFlags:
 
 
 class WindowSeries(_LazyFlags, pd.Series):
-    """A column of a window: a plain Series that answers numpy's protocol probes quickly.
+    """A column of a window: a plain Series in every respect but cost.
 
-    ``np.asarray(series)`` first asks for ``__array_interface__`` and ``__array_struct__``; a Series
-    answers through NDFrame.__getattr__, which searches its index for that label (~1 us each). Dunder
-    names are never labels served as attributes here, so they fail at once. Its ``Flags`` (which holds
-    a weakref to the Series, ~1 us to make) is made only when pandas or the strategy asks for it.
-    Results of operations are plain Series and DataFrames."""
+    It starts with its own copy of the rows only: ``np.asarray(series)`` and ``len(series)`` read that
+    copy; pandas' block, manager and index are built on the first use of anything else (``_mgr``), from
+    that same copy, so writes through any path meet one array. ``np.asarray`` first asks for
+    ``__array_interface__`` and ``__array_struct__``; a Series answers through NDFrame.__getattr__, which
+    searches its index for that label (~1 us each): dunder names are never labels served as attributes
+    here, so they fail at once. Its ``Flags`` (a weakref to the Series, ~1 us) is made only when asked
+    for. Results of operations are plain Series and DataFrames."""
+
+    def _ws_mgr(self) -> Any:
+        d = self.__dict__
+        mgr = d.get("_ws_real")
+        if mgr is None:
+            data, tz, block, index, src = d.pop("_ws_parts")
+            placement = src.placement(len(data))
+            if tz is not None:
+                data = DatetimeArray._simple_new(data, dtype=tz)  # type: ignore[attr-defined]
+            mgr = SingleBlockManager(block(data, placement, ndim=1), index() if callable(index) else index)
+            d["_ws_real"] = mgr
+        return mgr
+
+    def _ws_set_mgr(self, mgr: Any) -> None:
+        self.__dict__["_ws_real"] = mgr
+        self.__dict__.pop("_ws_parts", None)
+
+    # Every pandas code path reads self._mgr: the first read builds the block and manager.
+    _mgr = property(_ws_mgr, _ws_set_mgr)
 
     def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
         if name.startswith("__"):
             raise AttributeError(name)
         return super().__getattr__(name)
 
+    def __len__(self) -> int:
+        parts = self.__dict__.get("_ws_parts")
+        return len(parts[0]) if parts is not None else super().__len__()
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """``np.asarray(series)``: for numpy-backed values what pandas' copy-on-write ``__array__`` gives
         (a read-only view of them), without its dtype round trip; anything else through pandas."""
         if dtype is None and copy is None:
-            values = self._mgr._block.values
+            parts = self.__dict__.get("_ws_parts")
+            values = parts[0] if parts is not None and parts[1] is None else self._mgr._block.values
             if type(values) is np.ndarray:
                 view = values.view()
                 view.flags.writeable = False
@@ -245,13 +273,13 @@ class WindowFrame(_LazyFlags, pd.DataFrame):
     def __getitem__(self, key: Any) -> Any:
         src = self.__dict__.get("_wf_src")
         if src is not None and type(key) is str and key in src.names:
-            return src.series(key, self._wf_lo, self._wf_hi, self._wf_index())
+            return src.series(key, self._wf_lo, self._wf_hi, self._wf_index)
         return super().__getitem__(key)
 
     def __getattr__(self, name: str) -> Any:  # type: ignore[misc]
         src = self.__dict__.get("_wf_src")
         if src is not None and name in src.names:
-            return src.series(name, self._wf_lo, self._wf_hi, self._wf_index())
+            return src.series(name, self._wf_lo, self._wf_hi, self._wf_index)
         if name.startswith("__"):  # numpy probes __array_interface__ etc.: not a column, ever
             raise AttributeError(name)
         return super().__getattr__(name)

@@ -492,7 +492,7 @@ class Session:
         """A replay reached its end: as a backtest's end (close what is open at the last quote)."""
         clock = self.clock
         if isinstance(clock, ReplayClock) and self.end_ns is not None:
-            # as a backtest ends (engine/loop.py _wind_down): the server reaches `end` (a rollover at
+            # as a backtest ends (engine/loop.py Runner.run): the server reaches `end` (a rollover at
             # `end` is charged), then what is open closes at the tester's last quote before it
             last = clock.last_quote_before(self.end_ns)
             clock.server.advance(self.end_ns)

@@ -80,10 +80,14 @@ class Bars:
 
 class BarArrays:
     """``df`` for strategies with ``data_format = "numpy"``: the same closed bars as numpy arrays
-    (time is UTC ns of the bar open), plus the prepared columns in ``extra``. Each column is a copy of
-    just these rows, made when first read, so nothing after the current bar is reachable."""
+    (time is UTC ns of the bar open), plus the prepared columns in ``extra``. Each column read is a new
+    copy of just these rows (as each read of the pandas form is a new Series), so nothing after the
+    current bar is reachable and writing into it changes nothing else.
 
-    __slots__ = ("_bars", "_cache", "_extra_src", "_hi", "_lo")
+    A window costs a few hundred ns: it holds the shared name -> full column mapping (private: never an
+    array of the window), the prepared columns' names and its rows [lo, hi)."""
+
+    __slots__ = ("_cols", "_extra", "_hi", "_lo")
 
     def __init__(
         self,
@@ -105,48 +109,57 @@ class BarArrays:
             "tick_volume": tick_volume,
             "spread": spread,
         }
-        self._bars = SimpleNamespace(**cols)
+        self._cols, self._extra = bar_columns(SimpleNamespace(**cols), extra)
         self._lo, self._hi = 0, len(time)
-        self._extra_src = extra or {}
-        self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def window(cls, bars: Any, lo: int, hi: int, extra: dict[str, np.ndarray] | None = None) -> BarArrays:
         """Rows [lo, hi) of ``bars`` (any object with the bar columns) without copying anything yet."""
-        self = cls.__new__(cls)
-        self._bars, self._lo, self._hi = bars, lo, hi
-        self._extra_src = extra or {}
-        self._cache = {}
+        cols, names = bar_columns(bars, extra)
+        return cls.rows(cols, names, lo, hi)
+
+    @classmethod
+    def rows(cls, cols: dict[str, np.ndarray], extra: tuple[str, ...], lo: int, hi: int) -> BarArrays:
+        """Rows [lo, hi) of the full columns ``cols`` (``bar_columns``: built once per series)."""
+        self = _new(cls)
+        self._cols, self._extra, self._lo, self._hi = cols, extra, lo, hi
         return self
 
     def __len__(self) -> int:
         return self._hi - self._lo
 
-    def _column(self, name: str) -> np.ndarray:
-        col = self._cache.get(name)
-        if col is None:
-            src = self._extra_src[name] if name in self._extra_src else getattr(self._bars, name)
-            col = src[self._lo : self._hi].copy()
-            self._cache[name] = col
-        return col
-
     def __getitem__(self, name: str) -> np.ndarray:
         """``df["close"]`` or a prepared column ``df["rsi"]``, as with the DataFrame form."""
-        if name in self._extra_src or name in BAR_COLUMNS:
-            return self._column(name)
-        raise KeyError(f"no column {name!r}; bar columns {BAR_COLUMNS}, prepared {sorted(self._extra_src)}")
+        try:
+            return self._cols[name][self._lo : self._hi].copy()
+        except KeyError:
+            pass
+        raise KeyError(f"no column {name!r}; bar columns {BAR_COLUMNS}, prepared {sorted(self._extra)}")
 
     @property
     def extra(self) -> dict[str, np.ndarray]:
-        return {k: self._column(k) for k in self._extra_src}
+        return {k: self[k] for k in self._extra}
 
-    time = property(lambda self: self._column("time"))
-    open = property(lambda self: self._column("open"))
-    high = property(lambda self: self._column("high"))
-    low = property(lambda self: self._column("low"))
-    close = property(lambda self: self._column("close"))
-    tick_volume = property(lambda self: self._column("tick_volume"))
-    spread = property(lambda self: self._column("spread"))
+    time = property(lambda self: self["time"])
+    open = property(lambda self: self["open"])
+    high = property(lambda self: self["high"])
+    low = property(lambda self: self["low"])
+    close = property(lambda self: self["close"])
+    tick_volume = property(lambda self: self["tick_volume"])
+    spread = property(lambda self: self["spread"])
+
+
+_new = object.__new__
+
+
+def bar_columns(
+    bars: Any, extra: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """The name -> full column mapping a ``BarArrays`` window reads (the bar columns of ``bars``, then the
+    prepared ones, first when a name is both) and the prepared columns' names."""
+    cols = {name: getattr(bars, name) for name in BAR_COLUMNS}
+    cols.update(extra or {})
+    return cols, tuple(extra or ())
 
 
 BAR_COLUMNS = ("time", "open", "high", "low", "close", "tick_volume", "spread")

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from mt5tester.errors import ConfigError, Mt5TesterError
-from mt5tester.optimize.trial import TrialOutcome, TrialTask, run_trial
+from mt5tester.optimize.trial import TrialOutcome, TrialTask, run_trial, run_trials
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,46 @@ class InProcess(Executor):
             yield run_trial(task)
 
 
+class Chunks:
+    """How many passes go to a worker in one task: enough for a task to last about ``TARGET_SECONDS``
+    (short passes: the round trip to the worker is paid once per chunk, not per pass), never more than
+    a fair share of what is left (the last tasks do not leave a worker idle), one pass while nothing has
+    been timed yet and for a pass that lost its worker (a pass that kills workers is found alone).
+    ``IN_FLIGHT`` tasks per worker are kept submitted, so a worker never waits for the next task."""
+
+    TARGET_SECONDS = 0.5
+    MAX = 64
+    IN_FLIGHT = 2
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.seconds = 0.0
+        self.timed = 0
+
+    def observe(self, out: TrialOutcome) -> None:
+        self.seconds += out.duration
+        self.timed += 1
+
+    def size(self, remaining: int) -> int:
+        if not self.timed:
+            return 1
+        mean = max(self.seconds / self.timed, 1e-6)
+        fair = -(-remaining // (self.workers * self.IN_FLIGHT))
+        return max(1, min(self.MAX, round(self.TARGET_SECONDS / mean), fair))
+
+    def take(self, todo: deque[TrialTask], retry: deque[TrialTask]) -> list[TrialTask]:
+        if retry:
+            return [retry.popleft()]
+        return [todo.popleft() for _ in range(min(self.size(len(todo)), len(todo)))]
+
+
 class LocalPool(Executor):
     name = "local pool"
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self.chunks = Chunks(workers)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -70,30 +105,52 @@ class LocalPool(Executor):
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialOutcome]:
         lost: dict[tuple[int, str, int], int] = {}
-        todo = list(tasks)
-        while todo:
+        todo, retry = deque(tasks), deque[TrialTask]()
+        flying: dict[Future[list[TrialOutcome]], list[TrialTask]] = {}
+        while todo or retry or flying:
             pool = self._executor()
-            futures: dict[Future[TrialOutcome], TrialTask] = {pool.submit(run_trial, t): t for t in todo}
-            todo = []
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
+            while (todo or retry) and len(flying) < self.workers * self.chunks.IN_FLIGHT:
+                chunk = self.chunks.take(todo, retry)
+                flying[pool.submit(run_trials, chunk)] = chunk
+            finished, _ = wait(flying, return_when=FIRST_COMPLETED)
+            broken = False
+            for f in finished:
+                chunk = flying.pop(f)
+                try:
+                    outs = f.result()
+                except BrokenProcessPool:
+                    broken = True
+                    retry.extend(self._lost(chunk, lost))
+                    continue
+                for out in outs:
+                    self.chunks.observe(out)
+                    yield out
+            if broken:
+                # every task still on the broken pool fails too: collect them, then start a new pool
+                for f in list(flying):
+                    chunk = flying.pop(f)
                     try:
-                        yield f.result()
+                        outs = f.result()
                     except BrokenProcessPool:
-                        task = futures[f]
-                        lost[task.key] = lost.get(task.key, 0) + 1
-                        if lost[task.key] > MAX_LOST:
-                            raise Mt5TesterError(
-                                f"pass {task.number} (fold {task.fold}, {task.phase}) {task.params} lost its "
-                                f"worker process {lost[task.key]} times; the pass itself kills it"
-                            ) from None
-                        todo.append(task)
-            if todo:
-                log.warning("a worker process died: %d passes run again on a new pool", len(todo))
+                        retry.extend(self._lost(chunk, lost))
+                        continue
+                    for out in outs:
+                        self.chunks.observe(out)
+                        yield out
+                log.warning("a worker process died: %d passes run again on a new pool", len(retry))
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+
+    @staticmethod
+    def _lost(chunk: list[TrialTask], lost: dict[tuple[int, str, int], int]) -> list[TrialTask]:
+        for task in chunk:
+            lost[task.key] = lost.get(task.key, 0) + 1
+            if lost[task.key] > MAX_LOST:
+                raise Mt5TesterError(
+                    f"pass {task.number} (fold {task.fold}, {task.phase}) {task.params} lost its "
+                    f"worker process {lost[task.key]} times; the pass itself kills it"
+                ) from None
+        return chunk
 
     def close(self) -> None:
         if self._pool is not None:
@@ -103,7 +160,9 @@ class LocalPool(Executor):
 
 class DaskPool(Executor):
     """A Dask ``distributed`` cluster: the scheduler at ``address``, or a ``LocalCluster`` of ``workers``
-    single-threaded worker processes (a pass holds the GIL: one per process)."""
+    single-threaded worker processes (a pass holds the GIL: one per process). Passes go in chunks as on
+    the local pool; each worker reads the market data from its path once (``worker_data``), nothing
+    large is shipped with a task."""
 
     name = "dask"
 
@@ -129,14 +188,23 @@ class DaskPool(Executor):
                     "`dask scheduler` and workers with `dask worker ADDRESS`"
                 ) from None
         self.workers = len(self.client.scheduler_info()["workers"]) or workers
+        self.chunks = Chunks(self.workers)
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialOutcome]:
         from distributed import as_completed
 
-        futures = [self.client.submit(run_trial, t, pure=False) for t in tasks]
-        for f in as_completed(futures):
-            out: TrialOutcome = f.result()
-            yield out
+        todo, none = deque(tasks), deque[TrialTask]()
+        flying = as_completed()
+        for _ in range(self.workers * self.chunks.IN_FLIGHT):
+            if todo:
+                flying.add(self.client.submit(run_trials, self.chunks.take(todo, none), pure=False))
+        for f in flying:
+            outs: list[TrialOutcome] = f.result()
+            for out in outs:
+                self.chunks.observe(out)
+                yield out
+            if todo:
+                flying.add(self.client.submit(run_trials, self.chunks.take(todo, none), pure=False))
 
     def close(self) -> None:
         self.client.close()

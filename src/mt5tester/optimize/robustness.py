@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -157,7 +158,10 @@ class MonteCarlo:
         }
 
 
-def _paths(pnl: np.ndarray, deposit: float) -> MonteCarlo:
+MC_BLOCK = 64  # simulations drawn and measured at once: a block of paths stays small (64 x trades)
+
+
+def _path_stats(pnl: np.ndarray, deposit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # pnl: sims × trades; the balance path starts at the deposit (a drawdown may start at trade 0)
     bal = deposit + np.cumsum(pnl, axis=1)
     bal = np.concatenate([np.full((len(bal), 1), float(deposit)), bal], axis=1)
@@ -165,14 +169,25 @@ def _paths(pnl: np.ndarray, deposit: float) -> MonteCarlo:
     fall = peak - bal
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(peak > 0, fall / peak * 100.0, 0.0)
-    return MonteCarlo(fall.max(axis=1), pct.max(axis=1), bal[:, -1])
+    return fall.max(axis=1), pct.max(axis=1), bal[:, -1]
+
+
+def _simulate(draw: Callable[[int], np.ndarray], n_sims: int, deposit: float) -> MonteCarlo:
+    """``draw(k)``: the next k simulations' trade results (k x trades), drawn block after block: the
+    generator gives the same numbers as one draw of every simulation, without holding them all (1,000
+    simulations of 40,000 trades are 320 MB per array)."""
+    parts = [_path_stats(draw(min(MC_BLOCK, n_sims - i)), deposit) for i in range(0, n_sims, MC_BLOCK)]
+    if not parts:
+        return MonteCarlo(np.empty(0), np.empty(0), np.empty(0))
+    dd, dd_pct, final = (np.concatenate(c) for c in zip(*parts, strict=True))
+    return MonteCarlo(dd, dd_pct, final)
 
 
 def monte_carlo_order(pnl: np.ndarray, deposit: float, n_sims: int = 1000, seed: int = 0) -> MonteCarlo:
     """Drawdowns of the same trades in random orders (final balance is the same in every order)."""
     rng = np.random.default_rng(seed)
-    shuffled = rng.permuted(np.tile(np.asarray(pnl, dtype=float), (n_sims, 1)), axis=1)
-    return _paths(shuffled, deposit)
+    trades = np.asarray(pnl, dtype=float)
+    return _simulate(lambda k: rng.permuted(np.tile(trades, (k, 1)), axis=1), n_sims, deposit)
 
 
 def monte_carlo_skip(
@@ -182,9 +197,8 @@ def monte_carlo_skip(
     if not 0 <= p_skip < 1:
         raise ValueError(f"p_skip must be in [0, 1), not {p_skip}")
     rng = np.random.default_rng(seed)
-    pnl = np.asarray(pnl, dtype=float)
-    keep = rng.random((n_sims, len(pnl))) >= p_skip
-    return _paths(keep * pnl, deposit)
+    trades = np.asarray(pnl, dtype=float)
+    return _simulate(lambda k: (rng.random((k, len(trades))) >= p_skip) * trades, n_sims, deposit)
 
 
 # ------------------------------------------------------------------------------------ parameter stability

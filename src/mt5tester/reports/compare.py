@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -20,6 +22,7 @@ from mt5tester.reports.content import (
     metrics_rows,
 )
 from mt5tester.reports.html import Charts, esc, kv_html, page, safe_filename, table_html
+from mt5tester.results import studies as store
 
 
 def _label(rep: RunReport) -> str:
@@ -78,7 +81,11 @@ def mode_table(reps: list[RunReport]) -> Table:
     return Table("Trading modes", [Col(n, k) for n, k in zip(columns, kinds, strict=True)], rows)
 
 
-def render_compare_html(reps: list[RunReport]) -> str:
+def render_compare_html(
+    reps: list[RunReport], optimization: Callable[[Charts], str | None] | None = None
+) -> str:
+    """``optimization(charts)``: the optimization section (reports/optimize.py ``compare_section``), or
+    None when no compared run comes from a study; with no runs (``--study`` only) it is the page."""
     ch = Charts()
     eq = go.Figure()
     dd = go.Figure()
@@ -94,15 +101,22 @@ def render_compare_html(reps: list[RunReport]) -> str:
     runs = kv_html(
         [(r.run_id, f"{r.run['status']}, {_label(r)}, started {r.run['started_at']}") for r in reps]
     )
-    sections = [
-        ("runs", "Runs", runs),
-        ("metrics", "MT5 report metrics", metrics_side_by_side(reps)),
-        ("equity", "Equity", ch.html(eq, 440) + ch.html(dd, 320)),
-        ("modes", "Trading modes", table_html(mode_table(reps), heading=False)),
-        ("config", "Config differences", table_html(config_diff(reps), heading=False)),
-    ]
+    sections = (
+        [
+            ("runs", "Runs", runs),
+            ("metrics", "MT5 report metrics", metrics_side_by_side(reps)),
+            ("equity", "Equity", ch.html(eq, 440) + ch.html(dd, 320)),
+            ("modes", "Trading modes", table_html(mode_table(reps), heading=False)),
+            ("config", "Config differences", table_html(config_diff(reps), heading=False)),
+        ]
+        if reps
+        else []
+    )
+    opt = optimization(ch) if optimization is not None else None
+    if opt is not None:
+        sections.append(("optimization", "Optimization", opt))
     body = "".join(f"<section id='{a}'><h2>{esc(t)}</h2>{c}</section>" for a, t, c in sections)
-    ids = " vs ".join(r.run_id for r in reps)
+    ids = " vs ".join(r.run_id for r in reps) or "studies"
     return page(
         f"mt5tester compare {ids}",
         f"Run comparison <code>{esc(ids)}</code>",
@@ -112,14 +126,21 @@ def render_compare_html(reps: list[RunReport]) -> str:
     )
 
 
-def write_compare_report(engine: Engine, run_ids: list[str], out_dir: Path) -> Path:
-    """Write ``compare_<ids>.html``; StorageError if any run is unknown."""
+def write_compare_report(
+    engine: Engine, run_ids: list[str], out_dir: Path, study_ids: Sequence[str] = ()
+) -> Path:
+    """Write ``compare_<ids>.html``; StorageError if any run or study is unknown. Runs that re-ran an
+    optimizer pass, and ``study_ids``, add the optimization section."""
+    from mt5tester.reports.optimize import compare_section
+
+    studies = [store.resolve_study(engine, s) for s in study_ids]
     reps = [load_run(engine, r) for r in run_ids]
-    name = "_".join(safe_filename(r) for r in run_ids)
+    name = "_".join([*(safe_filename(r) for r in run_ids), *(f"study_{s}" for s in studies)])
     if len(name) > 120:
         name = f"{len(run_ids)}runs_" + hashlib.sha1(name.encode()).hexdigest()[:12]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"compare_{name}.html"
-    path.write_text(render_compare_html(reps), encoding="utf-8")
+    section = partial(compare_section, engine, [r.run_id for r in reps], studies)
+    path.write_text(render_compare_html(reps, section), encoding="utf-8")
     return path

@@ -12,15 +12,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from sqlalchemy import Engine
 
 from mt5tester.reports import figures
 from mt5tester.reports.analysis import deals_grid, health_rows, orders_grid, trades_grid
+from mt5tester.reports.charts import CHARTS_JS, Charts, template_json
 from mt5tester.reports.content import (
     MFE_MAE_NOTE,
     RunReport,
@@ -43,12 +44,14 @@ from mt5tester.reports.content import (
 from mt5tester.reports.grid import GRID_JS, grid_html
 from mt5tester.reports.prices import load_candles
 
-PRINT_ROWS = 100  # rows of the trades / deals / orders tables in the printed (PDF) page; totals cover all
+# The printed page is a summary: the first PRINT_ROWS rows of the trades / deals / orders tables (totals
+# cover all; every row is in the HTML and in `runs export`) and PRINT_MARKERS trades marked per chart (the
+# HTML marks all). Chromium's drawing and printing time grows with both (bench/README.md, report.py).
+PRINT_ROWS = 50
 NO_REGIMES = "no regime data: no signal of this run carries a regime (config section regime:)"
-PRINT_MARKERS = 600  # trades marked per chart in print (the HTML marks all)
+PRINT_MARKERS = 300
 PLOTLYJS_MODES = ("inline", "directory", "cdn")
 PLOTLY_FILE = "plotly.min.js"
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -160,29 +163,6 @@ def metrics_html(rows: list[tuple[str, str]]) -> str:
     return f"<table class='metrics'>{''.join(body)}</table>"
 
 
-class Charts:
-    """Collects plotly figures as divs (plotly.js itself is included once by ``page``). ``static``: the
-    printed (PDF) page, charts at a fixed width without hover or zoom."""
-
-    def __init__(self, static: bool = False) -> None:
-        self.count = 0
-        self.static = static
-
-    def html(self, fig: go.Figure, height: int = 380) -> str:
-        self.count += 1
-        fig.update_layout(height=height, template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 40})
-        if fig.layout.hovermode is None:
-            fig.update_layout(hovermode="x")
-        config: dict[str, Any] = dict(PLOTLY_CONFIG)
-        if self.static:
-            fig.update_layout(width=1040)
-            config = {"staticPlot": True, "responsive": False}
-        div = fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}", config=config
-        )
-        return f"<div class='chart'>{div}</div>"
-
-
 def plotly_script(mode: str) -> str:
     """The script element that brings plotly.js: inlined, the shared file beside the page, or the CDN."""
     if mode == "inline":
@@ -223,9 +203,20 @@ def page(
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<meta name='mt5tester-charts' content='{charts}'>"
         f"<title>{esc(title)}</title><style>{CSS}</style>"
-        f"{plotly_script(plotlyjs)}</head><body>"
+        f"{plotly_script(plotlyjs)}{_charts_head(charts)}</head><body>"
         f"<header><h1>{header}</h1></header><nav><span class='pages'>{others}</span>{links}</nav>"
-        f"<main>{body}</main><script>{SORT_JS}</script><script>{GRID_JS}</script></body></html>"
+        f"<main>{body}</main><script>{SORT_JS}</script><script>{GRID_JS}</script>"
+        f"{'<script>mt5Charts(document);</script>' if charts else ''}</body></html>"
+    )
+
+
+def _charts_head(charts: int) -> str:
+    """The chart template and drawing function, in pages that have charts."""
+    if not charts:
+        return ""
+    return (
+        f"<script type='application/json' id='plotly-template'>{template_json()}</script>"
+        f"<script>{CHARTS_JS}</script>"
     )
 
 
@@ -246,10 +237,20 @@ def _big_table(grid_id: str, table: Table, frame: Any, filters: list[str], stati
     return table_html(shown)
 
 
-def render_run_html(
-    rep: RunReport, plotlyjs: str = "inline", on_phase: Phase = _quiet, static: bool = False
-) -> str:
-    """The run report page. ``static``: the page printed to PDF (static charts, first rows of big tables)."""
+@dataclass(frozen=True)
+class PageParts:
+    """What ``page`` lays out: the HTML page and the printed PDF are made of the same parts."""
+
+    title: str
+    header: str
+    nav: list[tuple[str, str]]
+    body: str
+    charts: int
+
+
+def run_page_parts(rep: RunReport, on_phase: Phase = _quiet, static: bool = False) -> PageParts:
+    """The run report's sections. ``static``: the printed (PDF) page (static charts, first rows of big
+    tables)."""
     on_phase("charts")
     ch = Charts(static)
     points = figures.PRINT_POINTS if static else figures.SCREEN_POINTS
@@ -288,7 +289,7 @@ def render_run_html(
     )
     on_phase("price charts")
     symbols = sorted(rep.trades["symbol"].astype(str).unique().tolist()) if len(rep.trades) else []
-    candles, candle_note = load_candles(rep, symbols)
+    candles, candle_note = rep.cached("candles", lambda: load_candles(rep, symbols))
     markers = PRINT_MARKERS if static else None
     price_html = "".join(ch.html(figures.price_figure(c, rep.trades, markers), 460) for c in candles.values())
     if candle_note:
@@ -356,14 +357,21 @@ def render_run_html(
     body = "".join(
         f"<section id='{a}'><h2>{esc(title)}</h2>{content}</section>" for a, title, content in sections
     )
-    return page(
+    return PageParts(
         f"mt5tester run {rep.run_id}",
         f"Backtest report <code>{esc(rep.run_id)}</code>",
         [(a, title) for a, title, _ in sections],
         body,
         ch.count,
-        plotlyjs,
     )
+
+
+def render_run_html(
+    rep: RunReport, plotlyjs: str = "inline", on_phase: Phase = _quiet, static: bool = False
+) -> str:
+    """The run report page. ``static``: the page printed to PDF (static charts, first rows of big tables)."""
+    p = run_page_parts(rep, on_phase, static)
+    return page(p.title, p.header, p.nav, p.body, p.charts, plotlyjs)
 
 
 def run_plotlyjs(rep: RunReport) -> str:

@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sqlalchemy import Engine
 
+from mt5tester.reports.content import Col, Table
+from mt5tester.reports.html import Charts, table_html
 from mt5tester.results import studies as store
 
 TABLE_ROWS = 2000  # passes listed in the table, best first
@@ -189,3 +191,103 @@ def write_study_report(engine: Engine, study_id: str, out_dir: Path) -> Path:
     path = out_dir / f"study_{study_id}.html"
     path.write_text(study_html(engine, study_id), encoding="utf-8")
     return path
+
+
+# -- the optimization section of `report compare` ---------------------------------------------------------
+def _compared_passes(
+    engine: Engine, run_ids: list[str], study_ids: list[str]
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(study id, run id or None, pass row) per compared item: the pass each run re-ran in full, then
+    the best pass (last fold, in-sample) of each ``--study``."""
+    out: list[tuple[str, str | None, dict[str, Any]]] = []
+    linked = store.trials_of_runs(engine, run_ids)
+    for run_id in run_ids:
+        if run_id in linked:
+            out.append((linked[run_id]["study_id"], run_id, linked[run_id]))
+    for sid in study_ids:
+        full = store.resolve_study(engine, sid)
+        rows = store.trials(engine, full)
+        last = max((r["fold"] for r in rows), default=0)
+        ranked = sorted(
+            (r for r in rows if r["fold"] == last and r["phase"] == "is" and r["score"] is not None),
+            key=lambda r: (-r["score"], r["number"]),
+        )
+        if ranked:
+            out.append((full, None, ranked[0]))
+    return out
+
+
+def compare_table(engine: Engine, run_ids: list[str], study_ids: list[str]) -> tuple[Table, list[dict]]:
+    """One row per compared pass: its study (method, criterion, passes), the pass and its params, its
+    in-sample criterion and net profit, its forward / out-of-sample net profit when the study ran it
+    there, and the study's robustness numbers. Also the pass rows (for their daily equity)."""
+    rows: list[list[Any]] = []
+    passes: list[dict] = []
+    for sid, run_id, trial in _compared_passes(engine, run_ids, study_ids):
+        study = store.study_row(engine, sid)
+        summary = study["summary"] or {}
+        rob = summary.get("robustness") or {}
+        later = [
+            r
+            for r in store.trials(engine, sid)
+            if r["fold"] == trial["fold"] and r["number"] == trial["number"] and r["phase"] != "is"
+        ]
+        m = trial["metrics"] or {}
+        rows.append(
+            [
+                sid,
+                run_id or "-",
+                study["method"],
+                study["criterion"],
+                summary.get("passes"),
+                f"{trial['fold']}/{trial['number']}",
+                trial["params"],
+                trial["score"],
+                m.get("total_net_profit"),
+                m.get("equity_dd_relative_pct"),
+                m.get("total_trades"),
+                (later[0]["metrics"] or {}).get("total_net_profit") if later else None,
+                rob.get("dsr"),
+                rob.get("pbo"),
+                rob.get("stability"),
+                summary.get("wfe_mean"),
+            ]
+        )
+        passes.append(
+            trial | {"label": f"{sid} pass {trial['number']}" + (f" (run {run_id})" if run_id else "")}
+        )
+    cols = [
+        ("study", "text"),
+        ("run", "text"),
+        ("method", "text"),
+        ("criterion", "text"),
+        ("passes", "int"),
+        ("fold/pass", "text"),
+        ("params", "json"),
+        ("criterion value", "ratio"),
+        ("IS net profit", "money"),
+        ("IS equity DD %", "pct"),
+        ("IS trades", "int"),
+        ("forward/OOS net profit", "money"),
+        ("deflated Sharpe", "ratio"),
+        ("PBO", "ratio"),
+        ("stability", "ratio"),
+        ("mean WFE", "ratio"),
+    ]
+    return Table("Optimization", [Col(n, k) for n, k in cols], rows), passes
+
+
+def compare_section(engine: Engine, run_ids: list[str], study_ids: list[str], charts: Charts) -> str | None:
+    """The optimization section of ``report compare``: the passes the compared runs re-ran and the best
+    pass of each ``--study``, side by side, with their in-sample daily equity overlaid. None when no
+    compared run comes from a study and no study is given."""
+    table, passes = compare_table(engine, run_ids, study_ids)
+    if not table.rows:
+        return None
+    fig = go.Figure()
+    for p in passes:
+        curve = p["curve"] or []
+        t = pd.to_datetime([c[0] for c in curve], utc=True)
+        fig.add_trace(go.Scatter(x=t, y=[c[1] for c in curve], name=p["label"], mode="lines"))
+    fig.update_layout(title="In-sample daily equity of each pass")
+    return table_html(table, sortable=True, heading=False) + charts.html(fig, 380)

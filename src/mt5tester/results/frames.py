@@ -9,9 +9,10 @@ deal type "buy", entry "in", reason "sl", order state "filled".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mt5tester.model import constants as C
@@ -172,12 +173,38 @@ def table_frame(table: str, rows: Rows) -> pd.DataFrame:
     return _frame(rows, key, spec)
 
 
+# The deal columns ``compute_metrics`` reads, with their dtypes (symbol and comment: text).
+METRICS_DEAL_COLUMNS: dict[str, Any] = {
+    "ticket": np.int64,
+    "time": np.int64,
+    "symbol": object,
+    "type": np.int64,
+    "entry": np.int64,
+    "volume": np.float64,
+    "price": np.float64,
+    "order": np.int64,
+    "commission": np.float64,
+    "swap": np.float64,
+    "profit": np.float64,
+    "balance": np.float64,
+    "comment": object,
+    "position_id": np.int64,
+}
+
+
 def metrics_deals(rows: Rows) -> pd.DataFrame:
     """Deals in the layout ``compute_metrics`` reads (that of ``metrics.deals_frame_from_db``)."""
-    ordered = sorted(rows, key=lambda r: r["ticket"])
+    return metrics_deals_columns(
+        {name: np.asarray([r[name] for r in rows], dtype=t) for name, t in METRICS_DEAL_COLUMNS.items()}
+    )
+
+
+def metrics_deals_columns(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``metrics_deals`` from columns (``METRICS_DEAL_COLUMNS``, in any order of tickets)."""
+    order = np.argsort(columns["ticket"], kind="stable")
 
     def col(name: str, dtype: str) -> pd.Series:
-        return pd.Series([r[name] for r in ordered], dtype=dtype)
+        return pd.Series(columns[name][order], dtype=dtype)
 
     return pd.DataFrame(
         {
@@ -201,34 +228,64 @@ def metrics_deals(rows: Rows) -> pd.DataFrame:
 
 def metrics_equity(rows: Rows) -> pd.DataFrame:
     """Equity samples as (time UTC, equity), the layout of ``metrics.equity_frame_from_db``."""
-    ordered = sorted(rows, key=lambda r: r["time"])
+    return metrics_equity_columns(
+        np.asarray([r["time"] for r in rows], dtype=np.int64),
+        np.asarray([r["equity"] for r in rows], dtype=np.float64),
+    )
+
+
+def metrics_equity_columns(time: np.ndarray, equity: np.ndarray) -> pd.DataFrame:
+    """``metrics_equity`` from the columns (UTC ns, equity), in any order of times."""
+    order = np.argsort(time, kind="stable")
     return pd.DataFrame(
         {
-            "time": _time([r["time"] for r in ordered]),
-            "equity": pd.Series([r["equity"] for r in ordered], dtype=float),
+            "time": pd.to_datetime(pd.Series(time[order], dtype="int64"), unit="ns", utc=True),
+            "equity": pd.Series(equity[order], dtype=float),
         }
     )
 
 
 def funnel_from_rows(signals: Rows, deals: Rows, errors: Rows, equity: Rows) -> dict[str, Any]:
     """``results.funnel.funnel_from_db`` computed over rows in memory (same keys, same counts)."""
-    status = Counter(r["status"] for r in signals)
-    rejected = Counter(r["reason"] for r in signals if r["status"] == "rejected")
-    executed = sum(1 for r in signals if r["retcode"] in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED))
+    tables = {"signals": signals, "deals": deals, "strategy_errors": errors, "equity": equity}
+
+    def column(table: str, name: str) -> Sequence[Any]:
+        return [r[name] for r in tables[table]]
+
+    return funnel_from_columns(column, len(equity))
+
+
+def funnel_from_columns(column: Callable[[str, str], Sequence[Any]], equity_rows: int) -> dict[str, Any]:
+    """``funnel_from_rows`` over columns: ``column(table, name)`` gives one column of a table (a
+    ``MemorySink`` reads it from its column blocks without building rows)."""
+    status_col, retcode = column("signals", "status"), column("signals", "retcode")
+    status = Counter(status_col)
+    rejected = Counter(
+        r for r, s in zip(column("signals", "reason"), status_col, strict=True) if s == "rejected"
+    )
+    executed = sum(1 for r in retcode if r in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED))
     closed: Counter[str] = Counter()
-    for d in deals:
-        if d["entry"] == C.DEAL_ENTRY_IN or d["type"] not in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL):
+    trade = (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)
+    for entry, type_, reason, comment in zip(
+        *(column("deals", k) for k in ("entry", "type", "reason", "comment")), strict=True
+    ):
+        if entry == C.DEAL_ENTRY_IN or type_ not in trade:
             continue
-        key = CLOSE_KEYS.get(d["reason"])
+        key = CLOSE_KEYS.get(reason)
         if key is None:
-            key = COMMENT_KEYS.get(d["comment"], "signal")
+            key = COMMENT_KEYS.get(comment, "signal")
         closed[key] += 1
-    failed = Counter(e["strategy"] for e in errors if e["error_type"] != "InvalidSignal")
+    error_type = column("strategy_errors", "error_type")
+    failed = Counter(
+        n
+        for n, e in zip(column("strategy_errors", "strategy"), error_type, strict=True)
+        if e != "InvalidSignal"
+    )
     return {
-        "decision_points": max(len(equity) - 1, 0),  # one equity row per point, plus the end
+        "decision_points": max(equity_rows - 1, 0),  # one equity row per point, plus the end
         "signals_generated": sum(status.values()),
         "fed_to_fusion": status["to_fusion"],
-        "invalid_signals": sum(1 for e in errors if e["error_type"] == "InvalidSignal"),
+        "invalid_signals": sum(1 for e in error_type if e == "InvalidSignal"),
         "approved": status["approved"] + status["resized"],
         "resized": status["resized"],
         "rejected": {k: rejected[k] for k in sorted(rejected, key=lambda k: (k is None, k or ""))},

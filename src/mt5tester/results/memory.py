@@ -2,14 +2,18 @@
 
 For tests and optimizer trials: no database, no I/O, and the rows pickle with the result. The rows
 are the very dicts the Recorder would insert (same tables, same columns), so the DataFrames built from
-them equal the ones read back from SQL. Nothing here is durable: ``then`` callbacks (checkpoint rows
-joined to a transaction) have no database to run in and are skipped, so a memory run cannot be resumed.
+them equal the ones read back from SQL. Rows given as columns (``add_columns``: a compiled driver's
+deals, orders, signals) are kept as those columns: the row dicts are built only when ``rows`` asks for
+them, and ``column`` reads one column without building any (the run's funnel counts over columns).
+Nothing here is durable: ``then`` callbacks (checkpoint rows joined to a transaction) have no database
+to run in and are skipped, so a memory run cannot be resumed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Table
@@ -25,7 +29,8 @@ class MemorySink:
     def __init__(self, run_id: str = "") -> None:
         self.run_id = run_id  # set by run() (or the caller) before start_run
         self.run: dict[str, Any] = {}  # the runs-table row
-        self.tables: dict[str, list[dict[str, Any]]] = {}  # table name -> rows, in insertion order
+        # table name -> its parts in insertion order: lists of row dicts and blocks of columns
+        self._parts: dict[str, list[_Part]] = {}
 
     def start_run(
         self,
@@ -53,12 +58,17 @@ class MemorySink:
             "error": None,
             "timings": None,
         }
-        self.tables["run_strategies"] = [{"run_id": self.run_id, **s} for s in strategies]
-        self.tables["data_health"] = [{"run_id": self.run_id, **h} for h in health or []]
+        self._parts["run_strategies"] = [[{"run_id": self.run_id, **s} for s in strategies]]
+        self._parts["data_health"] = [[{"run_id": self.run_id, **h} for h in health or []]]
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
         row["run_id"] = self.run_id
-        self.tables.setdefault(table.name, []).append(row)
+        parts = self._parts.setdefault(table.name, [])
+        if not parts or not isinstance(parts[-1], list):
+            parts.append([])
+        last = parts[-1]
+        assert isinstance(last, list)
+        last.append(row)
 
     def add_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
         """Many rows given column by column (the Recorder's ``add_columns``): kept as the same row dicts,
@@ -71,9 +81,8 @@ class MemorySink:
         if len(lengths) > 1:
             raise ValueError(f"{table.name}: columns of different lengths {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-        plain = {k: v.tolist() if hasattr(v, "tolist") else list(v) for k, v in columns.items()}
-        for i in range(n):
-            self.add(table, {k: plain[k][i] if k in plain else None for k in names})
+        if n:
+            self._parts.setdefault(table.name, []).append(_Block(names, dict(columns), n))
 
     def flush(self, then: Callable[[Any], object] | None = None) -> None:
         """Nothing to write; ``then`` (a checkpoint insert) needs a database and is skipped."""
@@ -88,4 +97,52 @@ class MemorySink:
         self.run.update(status=status, funnel=funnel, error=error, timings=timings, finished_at=_now())
 
     def rows(self, table: str) -> list[dict[str, Any]]:
-        return self.tables.get(table, [])
+        """The table's rows as dicts, in insertion order (column blocks are turned into rows once)."""
+        parts = self._parts.get(table)
+        if not parts:
+            return []
+        if len(parts) > 1 or isinstance(parts[0], _Block):
+            rows: list[dict[str, Any]] = []
+            for part in parts:
+                rows.extend(part.rows(self.run_id) if isinstance(part, _Block) else part)
+            self._parts[table] = [rows]
+        first = self._parts[table][0]
+        assert isinstance(first, list)
+        return first
+
+    def column(self, table: str, name: str) -> list[Any]:
+        """One column of the table over all its rows, in insertion order, without building the rows."""
+        out: list[Any] = []
+        for part in self._parts.get(table, []):
+            out.extend(part.column(name) if isinstance(part, _Block) else [r.get(name) for r in part])
+        return out
+
+    def count(self, table: str) -> int:
+        return sum(p.n if isinstance(p, _Block) else len(p) for p in self._parts.get(table, []))
+
+    @property
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        """Every table's rows (built from the column blocks on first use)."""
+        return {name: self.rows(name) for name in list(self._parts)}
+
+
+class _Block:
+    """Rows given column by column: the columns as given (arrays or lists), the table's columns absent
+    from them are None. Values come out as Python values (``tolist``), as a row-wise ``add`` holds them."""
+
+    def __init__(self, names: list[str], columns: dict[str, Sequence[Any]], n: int) -> None:
+        self.names, self.columns, self.n = names, columns, n
+
+    def column(self, name: str) -> list[Any]:
+        v = self.columns.get(name)
+        if v is None:
+            return [None] * self.n
+        return v.tolist() if hasattr(v, "tolist") else list(v)
+
+    def rows(self, run_id: str) -> list[dict[str, Any]]:
+        cols = [self.column(k) for k in self.names] + [list(repeat(run_id, self.n))]
+        keys = [*self.names, "run_id"]
+        return [dict(zip(keys, values, strict=True)) for values in zip(*cols, strict=True)]
+
+
+_Part = list[dict[str, Any]] | _Block

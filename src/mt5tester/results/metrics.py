@@ -376,6 +376,8 @@ def equity_frame_from_db(engine: Any, run_id: str) -> pd.DataFrame:
 
 # --- small formulas (each one testable and replaceable) ---------------------------------------------------
 def _codes(values: pd.Series, names: dict[str, int], what: str) -> np.ndarray:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        return values.to_numpy(np.int64)  # codes already (our runs' deals): int(v) of each, at once
     out = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values.tolist()):
         if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -598,27 +600,43 @@ def daily_balance_returns(
 def holding_times(
     position_ids: np.ndarray, times: pd.Series, signed_volume: np.ndarray, is_trade: np.ndarray
 ) -> list[float]:
-    """Seconds from a position's first deal to the deal that brings its volume back to zero.
+    """Seconds from a position's first deal to the deal that brings its volume back to zero, in the order
+    of those closing deals.
 
     Partial closes and reversals (INOUT keeps the position id) do not end the holding period; positions
-    still open at the end are left out (spec 6.6 "open → full close").
+    still open at the end are left out (spec 6.6 "open → full close"). A position id used again after a
+    full close starts a new period. Vectorised over positions: the k-th deals of every position are
+    added at once, k = 1, 2, ..., so each position's running volume is summed in deal order (as a loop
+    over the deals would: the same floats).
     """
     t = (_naive_utc(times).astype("int64") / 1e9).to_numpy()
-    opened: dict[int, float] = {}
-    net: dict[int, float] = {}
-    out: list[float] = []
-    for pid, ts, vol, trade in zip(position_ids.tolist(), t.tolist(), signed_volume, is_trade, strict=True):
-        if not trade or pid is None or (isinstance(pid, float) and math.isnan(pid)):
-            continue
-        key = int(pid)
-        if key not in opened:
-            opened[key] = ts
-            net[key] = 0.0
-        net[key] += float(vol)
-        if abs(net[key]) < 1e-9:
-            out.append(float(ts - opened.pop(key)))
-            del net[key]
-    return out
+    pids = np.asarray(position_ids)
+    idx = np.flatnonzero(np.asarray(is_trade, dtype=bool) & ~pd.isna(pids))
+    if not len(idx):
+        return []
+    keys = pids[idx].astype(np.int64)
+    ts, vol = t[idx], np.asarray(signed_volume, dtype=float)[idx]
+    positions, slot = np.unique(keys, return_inverse=True)
+    by_pos = np.argsort(slot, kind="stable")
+    counts = np.bincount(slot, minlength=len(positions))
+    rank = np.empty(len(idx), np.int64)
+    rank[by_pos] = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
+    net, opened = np.zeros(len(positions)), np.zeros(len(positions))
+    is_open = np.zeros(len(positions), dtype=bool)
+    closing: list[np.ndarray] = []
+    held: list[np.ndarray] = []
+    for k in range(int(rank.max()) + 1):
+        at = np.flatnonzero(rank == k)
+        s = slot[at]
+        new = ~is_open[s]
+        opened[s[new]], net[s[new]], is_open[s[new]] = ts[at[new]], 0.0, True
+        net[s] = net[s] + vol[at]
+        flat = np.abs(net[s]) < 1e-9
+        closing.append(at[flat])
+        held.append(ts[at[flat]] - opened[s[flat]])
+        is_open[s[flat]] = False
+    order = np.argsort(np.concatenate(closing), kind="stable")
+    return [float(x) for x in np.concatenate(held)[order].tolist()]
 
 
 # --- the report ---------------------------------------------------------------------------------------------

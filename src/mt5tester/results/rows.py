@@ -7,7 +7,7 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,10 +34,10 @@ class ServerView(Protocol):
     def orders(self) -> list[Order]: ...
 
     @property
-    def history_orders(self) -> list[Order]: ...
+    def history_orders(self) -> Sequence[Order]: ...
 
     @property
-    def deals(self) -> list[Deal]: ...
+    def deals(self) -> Sequence[Deal]: ...
 
     @property
     def specs(self) -> dict[str, SymbolSpec]: ...
@@ -53,9 +53,42 @@ class ServerView(Protocol):
     ) -> float: ...
 
 
+def _profits(
+    server: ServerView, spec: SymbolSpec, is_buy: np.ndarray, volume: np.ndarray, open_: np.ndarray,
+    close: np.ndarray, t: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The server's unrounded deposit-currency profit of each row: its compiled rule over the arrays
+    (``profit_raw_many``, the trade server's) or, for a view that has none (a live terminal's), row by row."""
+    many = getattr(server, "profit_raw_many", None)
+    if many is not None:
+        return np.asarray(many(spec, is_buy, volume, open_, close, t), np.float64)
+    rows = zip(is_buy.tolist(), volume.tolist(), open_.tolist(), close.tolist(), t.tolist(), strict=True)
+    return np.array([server.profit_raw(spec, *row) for row in rows], np.float64)
+
+
+def _column(items: Sequence[Any], name: str, dtype: Any = None) -> Any:
+    """Field ``name`` of every record: the terminal's history reads it from its arrays
+    (``terminal.history.History.column``) without building the records; a plain list of records by
+    attribute. A numpy array of ``dtype``, or a list without one."""
+    read = getattr(items, "column", None)
+    if read is not None:
+        return read(name, dtype)
+    values = [getattr(x, name) for x in items]
+    return values if dtype is None else np.array(values, dtype)
+
+
 # (strategy, signal id) of an order or position, by ticket: the engine's journal reads them back from the
 # orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
 Owners = Callable[[int], tuple[str, int | None]]
+# The same for many tickets at once: (strategies, signal ids) as columns (engine/attribution.py ``orders``).
+ManyOwners = Callable[[np.ndarray], tuple[list[str], Any]]
+
+
+def _owner_columns(tickets: np.ndarray, owner: Owners, many: ManyOwners | None) -> tuple[list[str], Any]:
+    if many is not None:
+        return many(tickets)
+    owners = [owner(t) for t in tickets.tolist()]
+    return [w[0] for w in owners], [w[1] for w in owners]
 
 
 def deal_row(d: Deal, strategy: str = "", signal_id: int | None = None) -> dict[str, Any]:
@@ -115,62 +148,103 @@ def signal_row(
 
 def order_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     """The orders table's rows (see ``order_columns``), one dict each."""
-    cols = order_columns(server, owner)
+    return _as_rows(order_columns(server, owner))
+
+
+def _as_rows(cols: dict[str, Any]) -> list[dict[str, Any]]:
+    """Row dicts of a table given as columns (lists or numpy arrays: their values as Python values)."""
+    plain = [v.tolist() if hasattr(v, "tolist") else v for v in cols.values()]
     names = list(cols)
-    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+    return [dict(zip(names, values, strict=True)) for values in zip(*plain, strict=True)]
 
 
-def order_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
-    """The orders table as columns: history and open orders by ticket, with their owners."""
-    orders = sorted([*server.history_orders, *server.orders], key=lambda o: o.ticket)
-    owners = [owner(o.ticket) for o in orders]
-    return {
-        "ticket": [o.ticket for o in orders],
-        "time_setup": [o.time_setup for o in orders],
-        "time_done": [o.time_done or None for o in orders],
-        "type": [o.type for o in orders],
-        "state": [o.state for o in orders],
-        "reason": [o.reason for o in orders],
-        "symbol": [o.symbol for o in orders],
-        "volume_initial": [o.volume_initial for o in orders],
-        "volume_current": [o.volume_current for o in orders],
-        "price_open": [o.price_open for o in orders],
-        "price_done": [o.price_done for o in orders],
-        "sl": [o.sl for o in orders],
-        "tp": [o.tp for o in orders],
-        "price_stoplimit": [o.price_stoplimit for o in orders],
-        "position_id": [o.position_id for o in orders],
-        "comment": [o.comment for o in orders],
-        "strategy": [w[0] for w in owners],
-        "signal_id": [w[1] for w in owners],
+def order_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
+    """The orders table as columns (lists, or numpy arrays of numbers read from the terminal's history):
+    history and open orders by ticket, with their owners."""
+    hist, live = server.history_orders, server.orders
+    ticket = np.concatenate([_column(hist, "ticket", np.int64), _column(live, "ticket", np.int64)])
+    ordered = bool((np.diff(ticket) > 0).all())  # the usual case: the history is in ticket order
+    order = None if ordered else np.argsort(ticket, kind="stable")
+    tickets = ticket if order is None else ticket[order]
+    strategy, signal_id = _owner_columns(tickets, owner, owners)
+
+    def num(name: str, dtype: Any) -> np.ndarray:
+        values = np.concatenate([_column(hist, name, dtype), _column(live, name, dtype)])
+        return values if order is None else values[order]
+
+    def col(name: str) -> list[Any]:
+        values = _column(hist, name) + _column(live, name)
+        return values if order is None else [values[k] for k in order.tolist()]
+
+    done = num("time_done", np.int64)
+    ints = ("type", "state", "reason", "position_id")
+    floats = ("volume_initial", "volume_current", "price_open", "price_done", "sl", "tp", "price_stoplimit")
+    columns: dict[str, Any] = {
+        "ticket": tickets,
+        "time_setup": num("time_setup", np.int64),
+        "time_done": done if done.all() else [t or None for t in done.tolist()],
+        **{k: num(k, np.int64) for k in ints},
+        "symbol": col("symbol"),
+        **{k: num(k, np.float64) for k in floats},
+        "comment": col("comment"),
+        "strategy": strategy,
+        "signal_id": signal_id,
     }
+    return columns
 
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
     """Per range [lo, hi) of ``bars`` (every range non-empty): Bid high/low, Ask (Bid + the bars'
-    spread) low/high, and whether any bar of the range has a spread. One reduceat per column."""
-    # Interleaved bounds: the even results are the ranges; a sentinel row keeps hi == len(bars) valid.
+    spread) low/high, and whether any bar of the range has a spread. One reduceat per column, over the
+    bars' own arrays (no copy of them: a million bars stay a million bars)."""
+    n = len(bars)
+    # Interleaved bounds: the even results are the ranges. A range ending at the last bar is reduced up
+    # to it and then joined with it (reduceat's indices must be < n; [n-1, n-1] gives the last bar).
+    end = np.minimum(hi, n - 1)
     idx = np.empty(2 * len(lo), dtype=np.int64)
-    idx[0::2], idx[1::2] = lo, hi
+    idx[0::2], idx[1::2] = lo, end
+    at_end = np.flatnonzero(hi == n)
 
     def over(values: np.ndarray, ufunc: Any) -> np.ndarray:
-        return ufunc.reduceat(np.append(values, values[-1]), idx)[0::2]
+        out = ufunc.reduceat(values, idx)[0::2]
+        out[at_end] = ufunc(out[at_end], values[n - 1])
+        return out
 
-    spread = bars.spread * point
+    has_spread = over((np.asarray(bars.spread) != 0).view(np.int8), np.maximum) > 0
+    bid_high, bid_low = over(bars.high, np.maximum), over(bars.low, np.minimum)
+    if has_spread.any():
+        spread = bars.spread * point
+        ask_low, ask_high = over(bars.low + spread, np.minimum), over(bars.high + spread, np.maximum)
+    else:  # no bar has a spread: the Ask extremes are never read (``has_spread`` is False everywhere)
+        ask_low, ask_high = bid_low, bid_high
     return {
-        "bid_high": over(bars.high, np.maximum),
-        "bid_low": over(bars.low, np.minimum),
-        "ask_low": over(bars.low + spread, np.minimum),
-        "ask_high": over(bars.high + spread, np.maximum),
-        "has_spread": over((bars.spread != 0).astype(np.int8), np.maximum) > 0,
+        "bid_high": bid_high,
+        "bid_low": bid_low,
+        "ask_low": ask_low,
+        "ask_high": ask_high,
+        "has_spread": has_spread,
     }
 
 
 def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     """The positions table's rows (see ``position_columns``), one dict each."""
-    cols = position_columns(server, owner)
-    names = list(cols)
-    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+    return _as_rows(position_columns(server, owner))
+
+
+def _round2(values: np.ndarray) -> list[float]:
+    """``[round(v, 2) for v in values]`` (Python's correctly rounded round) over an array: numpy's
+    rint(v * 100) / 100 gives the same float unless v * 100 lies within rounding error of a half cent
+    (or is too large to hold cents exactly); those few, and NaN and infinities, take Python's round."""
+    out = np.round(values, 2)
+    with np.errstate(invalid="ignore"):
+        scaled = values * 100.0
+        frac = np.abs(scaled - np.floor(scaled) - 0.5)
+        exact = np.isfinite(scaled) & (frac > 1e-6) & (np.abs(scaled) < 2.0**52)
+    rounded: list[float] = out.tolist()
+    plain = values.tolist()
+    for k in np.flatnonzero(~exact).tolist():
+        rounded[k] = round(plain[k], 2)
+    return rounded
 
 
 def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -184,31 +258,38 @@ def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return out
 
 
-def position_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
+def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
     """The positions table as columns, rebuilt from the trade deals grouped by position id (ids in
     order), with MFE/MAE over the trigger bars while each was open. Vectorised over positions: what
     stays per position is the owner and the deposit-currency profit of the two extremes."""
-    deals = [d for d in server.deals if d.type in (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)]
-    n_deals = len(deals)
-    pid_of = np.fromiter((d.position_id for d in deals), np.int64, n_deals)
+    deals = server.deals
+    d_type = _column(deals, "type", np.int64)
+    trade = np.flatnonzero((d_type == C.DEAL_TYPE_BUY) | (d_type == C.DEAL_TYPE_SELL))
+    n_deals = len(trade)
+    pid_of = _column(deals, "position_id", np.int64)[trade]
     order = np.argsort(pid_of, kind="stable")  # the deals of a position stay in the order they were made
     pid_s = pid_of[order]
     starts = np.flatnonzero(np.r_[True, pid_s[1:] != pid_s[:-1]]) if n_deals else np.zeros(0, np.int64)
     lengths = np.diff(np.r_[starts, n_deals])
     ids = pid_s[starts].tolist()
-    first_i = order[starts].tolist()
-    last_i = order[starts + lengths - 1].tolist()
-    firsts, lasts = [deals[k] for k in first_i], [deals[k] for k in last_i]
+    first_i = trade[order[starts]]  # rows of the history
+    last_i = trade[order[starts + lengths - 1]]
     still_open = {p.identifier for p in server.positions}
     closed = np.array([pid not in still_open for pid in ids], dtype=bool)
-    is_buy = np.array([d.type == C.DEAL_TYPE_BUY for d in firsts], dtype=bool)
-    t_open = np.array([d.time for d in firsts], dtype=np.int64)
-    t_last = np.array([d.time for d in lasts], dtype=np.int64)
-    p_open = np.array([d.price for d in firsts], dtype=np.float64)
-    p_last = np.array([d.price for d in lasts], dtype=np.float64)
-    symbols = [d.symbol for d in firsts]
-    vol_in = np.array([d.volume if d.entry == C.DEAL_ENTRY_IN else 0.0 for d in deals], np.float64)
-    money = np.array([d.profit + d.swap + d.commission for d in deals], np.float64)
+    is_buy = d_type[first_i] == C.DEAL_TYPE_BUY
+    d_time = _column(deals, "time", np.int64)
+    d_price = _column(deals, "price", np.float64)
+    t_open, t_last = d_time[first_i], d_time[last_i]
+    p_open, p_last = d_price[first_i], d_price[last_i]
+    d_symbol = _column(deals, "symbol")
+    symbols = [d_symbol[k] for k in first_i.tolist()]
+    entry = _column(deals, "entry", np.int64)[trade]
+    vol_in = np.where(entry == C.DEAL_ENTRY_IN, _column(deals, "volume", np.float64)[trade], 0.0)
+    money = (
+        _column(deals, "profit", np.float64)[trade]
+        + _column(deals, "swap", np.float64)[trade]
+        + _column(deals, "commission", np.float64)[trade]
+    )
     volume = _group_sums(vol_in[order], starts, lengths)
     net = _group_sums(money[order], starts, lengths)
     # Candidate prices: the exit price of a closed position, and the extremes of the bars from the entry
@@ -235,31 +316,42 @@ def position_columns(server: ServerView, owner: Owners) -> dict[str, list[Any]]:
         down = np.where(buy, ext["bid_low"], np.where(sp, ext["ask_low"], ext["bid_low"] + fixed))
         hi_c[at], lo_c[at] = np.maximum(hi_c[at], up), np.minimum(lo_c[at], down)
         has[at] = True
-    best = np.where(is_buy, hi_c, lo_c).tolist()
-    worst = np.where(is_buy, lo_c, hi_c).tolist()
-    t_ref = np.where(closed, t_last, t_open).tolist()
-    mfe: list[float | None] = [None] * n
-    mae: list[float | None] = [None] * n
-    buy_l, vol_l, open_l = is_buy.tolist(), volume.tolist(), p_open.tolist()
-    for j in np.flatnonzero(has).tolist():
-        spec = server.specs[symbols[j]]
-        mfe[j] = round(server.profit_raw(spec, buy_l[j], vol_l[j], open_l[j], best[j], t_ref[j]), 2)
-        mae[j] = round(server.profit_raw(spec, buy_l[j], vol_l[j], open_l[j], worst[j], t_ref[j]), 2)
-    owners = [owner(pid) for pid in ids]
-    closed_l = closed.tolist()
+    # MFE/MAE: the terminal's profit rule over the positions of each symbol at once (one implementation)
+    best, worst = np.where(is_buy, hi_c, lo_c), np.where(is_buy, lo_c, hi_c)
+    t_ref = np.where(closed, t_last, t_open)
+    mfe_raw, mae_raw = np.full(n, np.nan), np.full(n, np.nan)
+    for sym in dict.fromkeys(symbols):
+        at = np.flatnonzero((sym_arr == sym) & has)
+        if len(at):
+            spec = server.specs[sym]
+            args = (is_buy[at], volume[at], p_open[at])
+            mfe_raw[at] = _profits(server, spec, *args, best[at], t_ref[at])
+            mae_raw[at] = _profits(server, spec, *args, worst[at], t_ref[at])
+    has_l = has.tolist()
+    # Python's round (correctly rounded), as each row had it; numbers without a None stay arrays
+    mfe = [v if h else None for v, h in zip(_round2(mfe_raw), has_l, strict=True)]
+    mae = [v if h else None for v, h in zip(_round2(mae_raw), has_l, strict=True)]
+    strategy, signal_id = _owner_columns(pid_s[starts], owner, owners)
+    reason = _column(deals, "reason", np.int64)[last_i]
+
+    def when_closed(values: np.ndarray) -> Any:
+        if closed.all():
+            return values
+        return [v if c else None for v, c in zip(values.tolist(), closed.tolist(), strict=True)]
+
     return {
-        "position_id": ids,
+        "position_id": pid_s[starts],
         "symbol": symbols,
-        "type": [0 if b else 1 for b in buy_l],
-        "volume": vol_l,
-        "time_open": t_open.tolist(),
-        "time_close": [t if c else None for t, c in zip(t_last.tolist(), closed_l, strict=True)],
-        "price_open": open_l,
-        "price_close": [p if c else None for p, c in zip(p_last.tolist(), closed_l, strict=True)],
-        "net": [round(v, 2) for v in net.tolist()],
+        "type": np.where(is_buy, 0, 1),
+        "volume": volume,
+        "time_open": t_open,
+        "time_close": when_closed(t_last),
+        "price_open": p_open,
+        "price_close": when_closed(p_last),
+        "net": _round2(net),
         "mfe": mfe,
         "mae": mae,
-        "close_reason": [d.reason if c else None for d, c in zip(lasts, closed_l, strict=True)],
-        "strategy": [o[0] for o in owners],
-        "signal_id": [o[1] for o in owners],
+        "close_reason": when_closed(reason),
+        "strategy": strategy,
+        "signal_id": signal_id,
     }

@@ -45,3 +45,11 @@ class Sink(Protocol):
         error: str | None,
         timings: dict[str, float] | None = None,
     ) -> None: ...
+
+
+def keeps(sink: object, table: str) -> bool:
+    """Whether ``sink`` keeps the rows of ``table``. A sink that keeps only some tables (the optimizer's
+    ``MetricsSink``) names them in ``kept_tables``, so the engine skips building rows that would be
+    dropped (a run's orders and positions, its data-health fingerprints); by default every table."""
+    kept = getattr(sink, "kept_tables", None)
+    return kept is None or table in kept

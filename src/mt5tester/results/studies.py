@@ -143,3 +143,14 @@ def list_studies(engine: Engine) -> list[dict[str, Any]]:
     )
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def trials_of_runs(engine: Engine, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The passes that ``run_ids`` re-ran in full (``optimize rerun``), by run id; runs that re-ran no
+    pass are absent."""
+    t = db.study_trials
+    if not run_ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).where(t.c.run_id.in_(run_ids))).mappings()
+        return {r["run_id"]: dict(r) for r in rows}

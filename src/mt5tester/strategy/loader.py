@@ -8,6 +8,7 @@ StrategyLoadError naming the strategy, the source and the cause; zero strategies
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -53,9 +54,19 @@ class LoadedStrategy:
 ENTRY_POINT_GROUP = "mt5tester.strategies"
 
 
+@functools.lru_cache(maxsize=8)
+def _scan_plugins(path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The entry points found on ``path`` (sys.path: the scan reads its distributions)."""
+    return tuple((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
 def plugin_targets() -> dict[str, str]:
-    """Installed plug-ins: entry points of group ``mt5tester.strategies`` (name -> 'module:Class')."""
-    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    """Installed plug-ins: entry points of group ``mt5tester.strategies`` (name -> 'module:Class').
+
+    The installed distributions are scanned once per ``sys.path`` (~15 ms, paid by every run otherwise:
+    an optimizer worker builds its strategies once per pass); a plug-in installed into a folder already
+    on the path while a process runs is seen by the next process."""
+    return dict(_scan_plugins(tuple(sys.path)))
 
 
 def _import_file(path: Path, label: str) -> object:

@@ -10,7 +10,7 @@ instance as an importable ``MetaTrader5`` module so unmodified scripts run again
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -600,7 +600,7 @@ class SimTerminal:
     # -------------------------------------------------------------------------------- history
     def _history(
         self,
-        items: list[Any],
+        items: Sequence[Any],
         time_of: str,
         date_from: Any,
         date_to: Any,

@@ -80,6 +80,22 @@ def profit_raw(
     return float(rules.profit_raw(is_buy, volume, open_, close, spec.trade_contract_size, conv, r))
 
 
+def profit_raw_many(
+    m: Market, spec: SymbolSpec, is_buy: np.ndarray, volume: np.ndarray, open_: np.ndarray,
+    close: np.ndarray, t: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """``profit_raw`` of each row, the conversion at each row's time (the compiled rule over arrays)."""
+    conv = conversion(m, spec, 0)[0] if len(t) else rules.CONV_NONE
+    if conv == rules.CONV_RATE:
+        rates = np.array([conversion(m, spec, int(x))[1] for x in t.tolist()], np.float64)
+    else:
+        rates = np.ones(len(t))
+    return rules.profit_raw_many(
+        np.asarray(is_buy, np.bool_), np.asarray(volume, np.float64), np.asarray(open_, np.float64),
+        np.asarray(close, np.float64), float(spec.trade_contract_size), conv, rates,
+    )  # fmt: skip
+
+
 def profit(
     m: Market, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
 ) -> float:

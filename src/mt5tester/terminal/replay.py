@@ -320,19 +320,23 @@ def _activate(m: Market, s: TradeState, o: Order, t: int, price: float, index: i
     )
 
 
+def quiet_until(m: Market, s: TradeState) -> int:
+    """The time before which ``advance`` has nothing to replay in the state as it is (only the clock
+    moves): the next swap rollover when no order is pending and nothing is open or the book is quiet
+    (no SL/TP, stop-out out of reach at any price of the history); else -1 (replay at every point).
+    Valid until the state changes (a request, a replay)."""
+    positions = s.positions
+    if not s.orders and (
+        not positions
+        or (s.memo.quiet == (len(s.deals), s.next_rollover) and not any(p.sl or p.tp for p in positions))
+    ):
+        return _rollover_due(m, s)
+    return -1
+
+
 def advance(m: Market, s: TradeState, t: int) -> list[Deal]:
     """Replay everything between the previous point and t, in time order; return the deals made."""
-    positions = s.positions
-    if (
-        t < _rollover_due(m, s)
-        and not s.orders
-        and (
-            not positions
-            or (s.memo.quiet == (len(s.deals), s.next_rollover) and not any(p.sl or p.tp for p in positions))
-        )
-    ):
-        # No rollover before t, and nothing open or a quiet book (no SL/TP, no orders, stop-out out
-        # of reach at any price of the history): nothing can happen before t.
+    if t < quiet_until(m, s):  # nothing can happen before t
         if t > s.now:
             s.now = t
         return []

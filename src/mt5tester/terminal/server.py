@@ -27,6 +27,7 @@ from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequ
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.trade import BUY_TYPES, PENDING_TYPES, Deal, Order, Position
 from mt5tester.terminal import ledger, money, replay, trading
+from mt5tester.terminal.history import History
 from mt5tester.terminal.records import (
     MARKET_CLOSED_AFTER_NS,
     MINUTE_NS,
@@ -184,11 +185,11 @@ class TradeServer:
         return self.state.orders
 
     @property
-    def history_orders(self) -> list[Order]:
+    def history_orders(self) -> History[Order]:
         return self.state.history_orders
 
     @property
-    def deals(self) -> list[Deal]:
+    def deals(self) -> History[Deal]:
         return self.state.deals
 
     @property
@@ -203,6 +204,11 @@ class TradeServer:
     def advance(self, t: int) -> list[Deal]:
         """Replay everything between the previous point and t, in time order; return the deals made."""
         return self.core.advance(self.state, t)
+
+    def quiet_until(self) -> int:
+        """Before this time ``advance`` only moves the clock, as long as no request changes the state
+        (the engine's loop skips it then); -1 when it must replay at every point."""
+        return replay.quiet_until(self.inputs, self.state)
 
     def send(self, req: TradeRequest) -> OrderSendResult:
         """order_send semantics (spec 5.3). Refusals are results with a retcode, never exceptions."""
@@ -228,6 +234,12 @@ class TradeServer:
         self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int
     ) -> float:
         return money.profit_raw(self.inputs, spec, is_buy, volume, open_, close, t)
+
+    def profit_raw_many(
+        self, spec: SymbolSpec, is_buy: np.ndarray, volume: np.ndarray, open_: np.ndarray,
+        close: np.ndarray, t: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        return money.profit_raw_many(self.inputs, spec, is_buy, volume, open_, close, t)
 
     def profit(
         self, spec: SymbolSpec, is_buy: bool, volume: float, open_: float, close: float, t: int

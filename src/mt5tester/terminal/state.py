@@ -18,6 +18,7 @@ from mt5tester.model.structs import OrderCheckResult, OrderSendResult, TradeRequ
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.time import NEVER_NS
 from mt5tester.model.trade import Deal, Order, Position
+from mt5tester.terminal.history import History
 from mt5tester.terminal.records import MINUTE_NS, PriceSource, ServerSettings, TickStream
 
 
@@ -109,8 +110,9 @@ class TradeState:
     credit: float = 0.0  # the tester grants none; here so the account is whole
     positions: list[Position] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
-    history_orders: list[Order] = field(default_factory=list)
-    deals: list[Deal] = field(default_factory=list)
+    # the history: lists whose compiled driver's parts stay arrays until read (terminal/history.py)
+    history_orders: History[Order] = field(default_factory=History)
+    deals: History[Deal] = field(default_factory=History)
     now: int = 0
     server_offset_ns: int = 0  # server clock minus UTC, for SPECIFIED expirations
     next_ticket: int = 2  # MT5's tester: deal #1 is the deposit, the first order is #2

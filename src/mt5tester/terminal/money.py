@@ -62,14 +62,20 @@ def _bid_at(m: Market, symbol: str, t: int) -> float:
     return q[0]
 
 
-def conversion(m: Market, spec: SymbolSpec, t: int) -> tuple[int, float]:
-    """(conv kind, rate) turning the symbol's profit currency into deposit currency (spec 5.8)."""
+def conversion_kind(m: Market, spec: SymbolSpec) -> int:
+    """How the symbol's profit currency turns into deposit currency (spec 5.8), whatever the time."""
     dep = m.settings.currency
     if spec.currency_profit == dep:
-        return rules.CONV_NONE, 1.0
+        return rules.CONV_NONE
     if spec.currency_base == dep:
-        return rules.CONV_DIVIDE_CLOSE, 1.0  # USDJPY on a USD account: divide by the closing rate
-    return rules.CONV_RATE, rate(m, spec.currency_profit, t)
+        return rules.CONV_DIVIDE_CLOSE  # USDJPY on a USD account: divide by the closing rate
+    return rules.CONV_RATE
+
+
+def conversion(m: Market, spec: SymbolSpec, t: int) -> tuple[int, float]:
+    """(conv kind, rate) turning the symbol's profit currency into deposit currency (spec 5.8)."""
+    kind = conversion_kind(m, spec)
+    return kind, rate(m, spec.currency_profit, t) if kind == rules.CONV_RATE else 1.0
 
 
 def profit_raw(
@@ -85,9 +91,9 @@ def profit_raw_many(
     close: np.ndarray, t: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """``profit_raw`` of each row, the conversion at each row's time (the compiled rule over arrays)."""
-    conv = conversion(m, spec, 0)[0] if len(t) else rules.CONV_NONE
+    conv = conversion_kind(m, spec)
     if conv == rules.CONV_RATE:
-        rates = np.array([conversion(m, spec, int(x))[1] for x in t.tolist()], np.float64)
+        rates = np.array([rate(m, spec.currency_profit, int(x)) for x in t.tolist()], np.float64)
     else:
         rates = np.ones(len(t))
     return rules.profit_raw_many(

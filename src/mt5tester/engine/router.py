@@ -213,8 +213,9 @@ class Router:
         name = self.host.name(si)
         opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
         for p in list(self.c.server.positions):
-            mine = self.journal.owner(p.identifier)[0] == name
-            if p.symbol == symbol and mine and opposite in (-1, p.type):
+            # the owner is looked up only for the symbol's positions on the side to close
+            side = p.symbol == symbol and opposite in (-1, p.type)
+            if side and self.journal.owner(p.identifier)[0] == name:
                 res = self._order_send(_close_request(p, f"signal {sid}", magic_of(si)))
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1

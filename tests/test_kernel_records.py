@@ -89,8 +89,11 @@ def test_kernel_run_terminal_history_equals_the_loops_and_pickles(demo_data: Pat
     def keep(name: str) -> Any:
         return lambda c, _: comps.__setitem__(name, c)
 
-    run(cfg, sink=MemorySink(), driver="auto", on_start=keep("kernel"))
-    run(cfg, sink=MemorySink(), driver="loop", on_start=keep("loop"))
+    ra = run(cfg, sink=MemorySink(), driver="auto", on_start=keep("kernel"))
+    rb = run(cfg, sink=MemorySink(), driver="loop", on_start=keep("loop"))
+    assert ra.funnel["driver"] == "kernel"
+    assert ra.funnel["margin_level_min"] is not None
+    assert ra.funnel["margin_level_min"] == rb.funnel["margin_level_min"]
     a, b = comps["kernel"].server, comps["loop"].server
     assert isinstance(a.deals, History) and len(a.deals) == len(b.deals) > 3
     assert a.deals.column("profit", np.float64).tolist() == [d.profit for d in b.deals]

@@ -283,6 +283,34 @@ def test_cross_currency_profit_eurgbp_converted_with_gbpusd() -> None:
     assert srv.deals[-1].profit == 630.0
 
 
+def test_profit_raw_many_converts_each_row_at_its_own_time_like_profit_raw() -> None:
+    """The array form (MFE/MAE of the positions table) takes the conversion kind without asking for a
+    rate at time 0 (regression: "GBPUSD: no price at or before 1970-01-01" on an EURGBP position), and
+    each row's rate at that row's time, as ``profit_raw`` does."""
+    m1 = {
+        "EURGBP": bars("EURGBP", flat(0.85000, 4)),
+        "GBPUSD": bars("GBPUSD", flat(1.26000, 2) + flat(1.30000, 2)),
+        "USDJPY": bars("USDJPY", flat(150.000, 4)),
+    }
+    srv = server(m1)
+    t = np.array([T0, T0 + 2 * MIN, T0 + 3 * MIN], np.int64)
+    is_buy, vol = np.array([True, False, True]), np.array([1.0, 0.5, 2.0])
+    open_, close = np.array([0.85, 0.85, 0.85]), np.array([0.855, 0.845, 0.84])
+    many = srv.profit_raw_many(srv.inputs.specs["EURGBP"], is_buy, vol, open_, close, t)
+    one = [
+        srv.profit_raw(srv.inputs.specs["EURGBP"], bool(b), float(v), float(o), float(c), int(x))
+        for b, v, o, c, x in zip(is_buy, vol, open_, close, t, strict=True)
+    ]
+    assert many.tolist() == one
+    # 0.005 x 100000 = 500 GBP x 1.26 = 630 USD; 0.005 x 50000 = 250 GBP x 1.30 = 325 USD; -0.01 x 200000 = -2000 GBP x 1.30
+    assert [round(x, 6) for x in one] == [630.0, 325.0, -2600.0]
+    jpy = srv.inputs.specs["USDJPY"]  # the deposit is the base: divided by the closing price, no rate asked
+    assert srv.profit_raw_many(jpy, np.array([True]), np.array([1.0]), np.array([150.0]), np.array([151.5]),
+                               np.array([T0], np.int64)).tolist() == [
+        srv.profit_raw(jpy, True, 1.0, 150.0, 151.5, T0)
+    ]  # fmt: skip
+
+
 def test_rollover_schedule_counts_weekdays_for_triple_swap() -> None:
     utc, dow = rollover_schedule(pd.Timestamp("2024-01-01").value, pd.Timestamp("2024-01-08").value, "UTC")
     assert dow.tolist() == [1, 2, 3, 4, 5, 6, 0]  # nights ending Mon .. Sun

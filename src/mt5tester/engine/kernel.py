@@ -834,11 +834,11 @@ def _journal(
     funnel.decision_points += len(x.times)
     _journal_deals(runner, x, *deals)
     q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
-    for eq, mg in zip(q_equity.tolist(), q_margin.tolist(), strict=True):
-        if mg > 0:
-            level = rules.round_to(eq / mg * 100, 2)
-            low = funnel.margin_level_min
-            funnel.margin_level_min = level if low is None else min(low, level)
+    held = q_margin > 0
+    if held.any():  # the lowest margin level: rounding is monotone, so the rounded minimum
+        level = rules.round_to(float((q_equity[held] / q_margin[held] * 100).min()), 2)
+        low = funnel.margin_level_min
+        funnel.margin_level_min = level if low is None else min(low, level)
     equity_rows: dict[str, Any] = {
         "time": x.times[x.sample],
         "balance": q_balance,

@@ -27,6 +27,7 @@ from mt5tester.results.memory import MemorySink
 from mt5tester.results.metrics import Mt5Metrics, compute_metrics
 from mt5tester.results.recorder import Recorder
 from mt5tester.results.sink import Sink
+from mt5tester.results.trial_sink import MetricsSink
 
 if TYPE_CHECKING:
     from mt5tester.engine.loop import Runner
@@ -150,7 +151,7 @@ def _stored_funnel(source: RowSource) -> dict[str, Any]:
         from mt5tester.results.funnel import funnel_from_db
 
         return funnel_from_db(source.engine, source.run_id)
-    if isinstance(source, MemorySink):  # counted over its columns: no row dicts are built
+    if isinstance(source, MemorySink | MetricsSink):  # counted over its columns: no row dicts are built
         return frames.funnel_from_columns(source.column, source.count("equity"))
     return frames.funnel_from_rows(
         source.rows("signals"), source.rows("deals"), source.rows("strategy_errors"), source.rows("equity")

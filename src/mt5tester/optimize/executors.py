@@ -175,9 +175,14 @@ class DaskPool(Executor):
             ) from None
         self._cluster: Any = None
         if address is None:
-            self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-            )
+            import dask
+
+            # the workers' statistical profiler samples every thread's stack every 10 ms: CPU taken from
+            # the passes for a dashboard nobody opens here (a user's own cluster keeps its settings)
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+                )
             self.client = Client(self._cluster)
         else:
             try:

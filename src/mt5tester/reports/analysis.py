@@ -15,6 +15,7 @@ from mt5tester.reports.content import (
     DEAL_TYPES,
     MONTHS,
     TRADE_COLUMNS,
+    TRADE_TABLE_COLUMNS,
     Col,
     RunReport,
     Table,
@@ -139,27 +140,14 @@ def regime_segments(rep: RunReport) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[cols]
 
 
+# the printed table's columns with the trade's result after its direction and MFE/MAE after its net
 TRADE_GRID_COLUMNS = [
-    Col("position", "int"),
-    Col("strategy"),
-    Col("symbol"),
-    Col("direction"),
+    *TRADE_TABLE_COLUMNS[:4],
     Col("result"),
-    Col("volume", "price"),
-    Col("open time", "time"),
-    Col("open price", "price"),
-    Col("close time", "time"),
-    Col("close price", "price"),
-    Col("closed by"),
-    Col("holding", "dur"),
-    Col("commission", "money"),
-    Col("swap", "money"),
-    Col("profit", "money"),
-    Col("net", "money"),
+    *TRADE_TABLE_COLUMNS[4:15],
     Col("MFE", "money"),
     Col("MAE", "money"),
-    Col("regime"),
-    Col("comment"),
+    *TRADE_TABLE_COLUMNS[15:],
 ]
 
 

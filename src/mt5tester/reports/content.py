@@ -352,6 +352,27 @@ TRADE_COLUMNS = [
     "comment",
 ]
 
+# the printed trades table's columns (TRADE_COLUMNS as shown); the report's trades grid adds result, MFE, MAE
+TRADE_TABLE_COLUMNS = [
+    Col("position", "int"),
+    Col("strategy"),
+    Col("symbol"),
+    Col("direction"),
+    Col("volume", "price"),
+    Col("open time", "time"),
+    Col("open price", "price"),
+    Col("close time", "time"),
+    Col("close price", "price"),
+    Col("closed by"),
+    Col("holding", "dur"),
+    Col("commission", "money"),
+    Col("swap", "money"),
+    Col("profit", "money"),
+    Col("net", "money"),
+    Col("regime"),
+    Col("comment"),
+]
+
 
 def _signal_regime(signals: pd.DataFrame) -> pd.Series:
     """signal_id -> regime: a ``regime`` column when the table has one, else ``tags["regime"]``."""
@@ -618,25 +639,7 @@ def regime_breakdown(rep: RunReport) -> Table:
 
 def trades_table(rep: RunReport) -> Table:
     t = rep.trades
-    cols = [
-        Col("position", "int"),
-        Col("strategy"),
-        Col("symbol"),
-        Col("direction"),
-        Col("volume", "price"),
-        Col("open time", "time"),
-        Col("open price", "price"),
-        Col("close time", "time"),
-        Col("close price", "price"),
-        Col("closed by"),
-        Col("holding", "dur"),
-        Col("commission", "money"),
-        Col("swap", "money"),
-        Col("profit", "money"),
-        Col("net", "money"),
-        Col("regime"),
-        Col("comment"),
-    ]
+    cols = list(TRADE_TABLE_COLUMNS)
     rows = [list(r) for r in t[TRADE_COLUMNS].itertuples(index=False)] if len(t) else []
     total = None
     if len(t):

@@ -255,6 +255,17 @@ def funnel_from_rows(signals: Rows, deals: Rows, errors: Rows, equity: Rows) -> 
     return funnel_from_columns(column, len(equity))
 
 
+def _groups(keys: np.ndarray, rows: np.ndarray) -> list[tuple[int, list[int]]]:
+    """(key, its rows) for each distinct key, keys ascending."""
+    if not len(keys):
+        return []
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    return [(int(keys[a]), rows[a:b].tolist()) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
 def funnel_from_columns(column: Callable[[str, str], Sequence[Any]], equity_rows: int) -> dict[str, Any]:
     """``funnel_from_rows`` over columns: ``column(table, name)`` gives one column of a table (a
     ``MemorySink`` reads it from its column blocks without building rows)."""
@@ -265,16 +276,20 @@ def funnel_from_columns(column: Callable[[str, str], Sequence[Any]], equity_rows
     )
     executed = sum(1 for r in retcode if r in (C.TRADE_RETCODE_DONE, C.TRADE_RETCODE_PLACED))
     closed: Counter[str] = Counter()
-    trade = (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL)
-    for entry, type_, reason, comment in zip(
-        *(column("deals", k) for k in ("entry", "type", "reason", "comment")), strict=True
-    ):
-        if entry == C.DEAL_ENTRY_IN or type_ not in trade:
-            continue
-        key = CLOSE_KEYS.get(reason)
+    entry, type_, reason = (np.asarray(column("deals", k), np.int64) for k in ("entry", "type", "reason"))
+    out = np.flatnonzero(
+        (entry != C.DEAL_ENTRY_IN) & ((type_ == C.DEAL_TYPE_BUY) | (type_ == C.DEAL_TYPE_SELL))
+    )
+    by_comment: list[int] = []  # closes whose reason is no close key: counted by their comment
+    for r, rows in _groups(reason[out], out):
+        key = CLOSE_KEYS.get(r)
         if key is None:
-            key = COMMENT_KEYS.get(comment, "signal")
-        closed[key] += 1
+            by_comment.extend(rows)
+        else:
+            closed[key] += len(rows)
+    if by_comment:
+        comment = column("deals", "comment")
+        closed.update(COMMENT_KEYS.get(comment[k], "signal") for k in by_comment)
     error_type = column("strategy_errors", "error_type")
     failed = Counter(
         n

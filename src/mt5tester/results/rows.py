@@ -241,9 +241,8 @@ def _round2(values: np.ndarray) -> list[float]:
         frac = np.abs(scaled - np.floor(scaled) - 0.5)
         exact = np.isfinite(scaled) & (frac > 1e-6) & (np.abs(scaled) < 2.0**52)
     rounded: list[float] = out.tolist()
-    plain = values.tolist()
     for k in np.flatnonzero(~exact).tolist():
-        rounded[k] = round(plain[k], 2)
+        rounded[k] = round(float(values[k]), 2)
     return rounded
 
 
@@ -271,18 +270,18 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
     pid_s = pid_of[order]
     starts = np.flatnonzero(np.r_[True, pid_s[1:] != pid_s[:-1]]) if n_deals else np.zeros(0, np.int64)
     lengths = np.diff(np.r_[starts, n_deals])
-    ids = pid_s[starts].tolist()
+    ids = pid_s[starts]
     first_i = trade[order[starts]]  # rows of the history
     last_i = trade[order[starts + lengths - 1]]
-    still_open = {p.identifier for p in server.positions}
-    closed = np.array([pid not in still_open for pid in ids], dtype=bool)
+    still_open = np.array([p.identifier for p in server.positions], np.int64)
+    closed = ~np.isin(ids, still_open)
     is_buy = d_type[first_i] == C.DEAL_TYPE_BUY
     d_time = _column(deals, "time", np.int64)
     d_price = _column(deals, "price", np.float64)
     t_open, t_last = d_time[first_i], d_time[last_i]
     p_open, p_last = d_price[first_i], d_price[last_i]
     d_symbol = _column(deals, "symbol")
-    symbols = [d_symbol[k] for k in first_i.tolist()]
+    symbols = np.array(d_symbol, object)[first_i].tolist()  # references to the deals' strings
     entry = _column(deals, "entry", np.int64)[trade]
     vol_in = np.where(entry == C.DEAL_ENTRY_IN, _column(deals, "volume", np.float64)[trade], 0.0)
     money = (

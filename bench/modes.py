@@ -12,8 +12,10 @@ decision points, replay, strategies, orders, records; not the build nor the metr
 simulated, µs per M1 bar, decision points, deals, and the whole run's seconds (build and data included).
 
 ``--portfolio`` runs configs/portfolio_shared.yaml (7 symbols, 22 months, 7 strategies) the same way and
-reports its loop time; with ``--profile N`` it runs under cProfile and prints the N costliest functions
-(by own time and by cumulative time).
+reports its loop time, the process's CPU seconds (after the build and in all: the machine is shared,
+wall time measures its load) and ``records_sha256``, a digest of the stored deals, orders, positions and
+signals (equal digests: the same records); with ``--profile N`` it runs under cProfile (CPU time) and
+prints the N costliest functions (by own time and by cumulative time).
 """
 
 from __future__ import annotations

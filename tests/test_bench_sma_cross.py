@@ -50,6 +50,8 @@ def test_every_form_matches_the_reference_exactly(
     assert micro["mt5tester_indicators"]["flat_decision_points"] == 20000 - bench.WARMUP
     assert "flat_engine_us_per_decision_point" in micro["mt5tester_indicators"]
     assert ("us_per_reversal" in micro["mt5tester_prepared"]) == (trades > 0)
+    # the per-bar form's reversals go through the Python trade path (driver a)
+    assert ("us_per_reversal" in micro["mt5tester_indicators"]) == (trades > 0)
 
 
 @pytest.mark.parametrize(("extra", "trades"), CASES)

@@ -10,7 +10,7 @@ import logging
 import traceback
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +119,23 @@ def sql_recorder(c: Components, run_id: str) -> Recorder:
     if c.engine is None:
         raise StorageError("no results database was opened for this run and no sink was given")
     return Recorder(c.engine, run_id, resumable=c.cfg.results.checkpoint_seconds is not None)
+
+
+def strategy_rows(strategies: Sequence[Any]) -> list[dict[str, Any]]:
+    """The run_strategies rows of the loaded strategies (backtest and live sessions alike)."""
+    return [
+        {
+            "name": ls.strategy.name,
+            "category": ls.strategy.category,
+            "spec": ls.spec,
+            "source_file": ls.source_file,
+            "source_hash": ls.source_hash,
+            "params": ls.strategy.params.model_dump(mode="json"),
+            "timeframe": ls.strategy.timeframe.name,
+            "symbols": ls.strategy.symbols,
+        }
+        for ls in strategies
+    ]
 
 
 class Journal:
@@ -248,19 +265,7 @@ class Journal:
             then = checkpoint.start_marker(run_id, str(c.base_dir), day_ns(cfg.backtest.start))
         effective = cfg.effective()
         results = effective["results"] | {"database_url": db.redact(cfg.results.database_url)}
-        strategies = [
-            {
-                "name": ls.strategy.name,
-                "category": ls.strategy.category,
-                "spec": ls.spec,
-                "source_file": ls.source_file,
-                "source_hash": ls.source_hash,
-                "params": ls.strategy.params.model_dump(mode="json"),
-                "timeframe": ls.strategy.timeframe.name,
-                "symbols": ls.strategy.symbols,
-            }
-            for ls in c.strategies
-        ]
+        strategies = strategy_rows(c.strategies)
         health = [
             {
                 "symbol": h.symbol,

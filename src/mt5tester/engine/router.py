@@ -23,7 +23,7 @@ from mt5tester.risk.coordinator import Coordinator, ReviewContext, SignalContext
 from mt5tester.risk.decision import Decision, reject
 
 
-def _decided_row(
+def decided_row(
     sid: int, t: int, s: Any, symbol: str, sig: Signal, decision: Decision, mode: str | None = None
 ) -> dict[str, Any]:
     """The signals-table row of a reviewed signal, with the coordinator's decision and the trading mode."""
@@ -195,7 +195,7 @@ class Router:
         close_all = False
         for (si, symbol, sig, sid, _), decision, mode in zip(items, decisions, modes, strict=True):
             s = self.host.slots[si][0]
-            row = _decided_row(sid, t, s, symbol, sig, decision, mode)
+            row = decided_row(sid, t, s, symbol, sig, decision, mode)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -213,9 +213,10 @@ class Router:
         name = self.host.name(si)
         opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
         for p in list(self.c.server.positions):
-            mine = self.journal.owner(p.identifier)[0] == name
-            if p.symbol == symbol and mine and opposite in (-1, p.type):
-                res = self._order_send(_close_request(p, f"signal {sid}", magic_of(si)))
+            # the owner is looked up only for the symbol's positions on the side to close
+            side = p.symbol == symbol and opposite in (-1, p.type)
+            if side and self.journal.owner(p.identifier)[0] == name:
+                res = self._order_send(close_request(p, f"signal {sid}", magic_of(si)))
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
 
@@ -255,7 +256,7 @@ class Router:
         server = self.c.server
         self.funnel.circuit_breaker_closes += len(server.positions)
         for p in sorted(server.positions, key=lambda p: p.ticket):
-            res = self._order_send(_close_request(p, "circuit breaker", p.magic))
+            res = self._order_send(close_request(p, "circuit breaker", p.magic))
             if res.retcode != C.TRADE_RETCODE_DONE:
                 self.funnel.order_failed[f"close: {res.comment}"] += 1
 
@@ -271,7 +272,7 @@ class Router:
                 bars = self.c.m1[p.symbol]
                 last = int(np.searchsorted(bars.time, end, "right" if inclusive else "left")) - 1
                 server.now = min(end, int(bars.time[max(last, 0)]) + 59_000_000_000)
-                res = self._order_send(_close_request(p, "end of run", p.magic))
+                res = self._order_send(close_request(p, "end of run", p.magic))
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
         finally:
@@ -347,7 +348,7 @@ class Router:
             [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, volume, risk, regime)], t
         )
         decision = decided[0]
-        row = _decided_row(sid, t, s, req.symbol, sig, decision, modes[0])
+        row = decided_row(sid, t, s, req.symbol, sig, decision, modes[0])
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"
@@ -369,7 +370,7 @@ class Router:
         return res
 
 
-def _close_request(p: Any, comment: str, magic: int) -> TradeRequest:
+def close_request(p: Any, comment: str, magic: int) -> TradeRequest:
     """A market request closing all of position ``p``."""
     return TradeRequest(
         action=C.TRADE_ACTION_DEAL,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from mt5tester.engine.build import Components
-from mt5tester.engine.journal import Journal, signal_of
+from mt5tester.engine.journal import Journal, signal_of, strategy_rows
 from mt5tester.live.book import session_positions
 from mt5tester.live.terminal import ServerClock
 from mt5tester.model import constants as C
@@ -111,19 +111,7 @@ class LiveJournal(Journal):
     def start(self, run_id: str) -> None:
         cfg, acc = self.c.cfg, self.mt5.account_info()
         self.balance = float(acc.balance) if acc is not None else cfg.backtest.initial_deposit
-        strategies = [
-            {
-                "name": ls.strategy.name,
-                "category": ls.strategy.category,
-                "spec": ls.spec,
-                "source_file": ls.source_file,
-                "source_hash": ls.source_hash,
-                "params": ls.strategy.params.model_dump(mode="json"),
-                "timeframe": ls.strategy.timeframe.name,
-                "symbols": ls.strategy.symbols,
-            }
-            for ls in self.c.strategies
-        ]
+        strategies = strategy_rows(self.c.strategies)
         effective = cfg.effective()
         effective["results"]["database_url"] = db.redact(cfg.results.database_url)
         currency = acc.currency if acc is not None else cfg.backtest.deposit_currency

@@ -25,9 +25,9 @@ from mt5tester.engine.journal import magic_of, signal_of
 from mt5tester.engine.modes import ModeSwitch
 from mt5tester.engine.router import (
     SENT,
-    _close_request,
-    _decided_row,
+    close_request,
     decide_by_mode,
+    decided_row,
     describe,
     request_signal,
     signal_request,
@@ -135,7 +135,7 @@ class LiveRouter:
         decisions, modes = self._decide(items, contexts, t)
         close_all = False
         for (si, symbol, sig, sid, _), decision, mode in zip(items, decisions, modes, strict=True):
-            row = _decided_row(sid, t, self.strategies[si], symbol, sig, decision, mode)
+            row = decided_row(sid, t, self.strategies[si], symbol, sig, decision, mode)
             close_all = close_all or bool(decision.details.get("close_all"))
             if decision.status in ("approved", "resized"):
                 self.funnel.approved += 1
@@ -234,7 +234,7 @@ class LiveRouter:
         opposite = {"buy": 1, "sell": 0, "flat": -1}[sig.direction]
         for p in self.positions():
             if p.symbol == symbol and p.magic == magic_of(si) and opposite in (-1, p.type):
-                res = self.send(_close_request(p, f"signal {sid}", magic_of(si)), None)
+                res = self.send(close_request(p, f"signal {sid}", magic_of(si)), None)
                 if res.retcode != C.TRADE_RETCODE_DONE:
                     self.funnel.order_failed[f"close: {res.comment}"] += 1
 
@@ -244,7 +244,7 @@ class LiveRouter:
         if comment == "circuit breaker":
             self.funnel.circuit_breaker_closes += len(self.positions())
         for p in sorted(self.positions(), key=lambda p: p.ticket):
-            res = self.send(_close_request(p, comment, p.magic), None)
+            res = self.send(close_request(p, comment, p.magic), None)
             if res.retcode != C.TRADE_RETCODE_DONE:
                 self.funnel.order_failed[f"close: {res.comment}"] += 1
         for o in sorted(self.orders(), key=lambda o: o.ticket):
@@ -283,7 +283,7 @@ class LiveRouter:
             [(si, req.symbol, sig, sid, regime)], [SignalContext(s.name, entry, risk, regime)], self.now
         )
         decision = decided[0]
-        row = _decided_row(sid, self.now, s, req.symbol, sig, decision, modes[0])
+        row = decided_row(sid, self.now, s, req.symbol, sig, decision, modes[0])
         if decision.status in ("approved", "resized"):
             self.funnel.approved += 1
             self.funnel.resized += decision.status == "resized"

@@ -190,7 +190,7 @@ def margin(m: Market, s: TradeState, t: int, positions: list[Position] | None = 
     key = (t, len(s.deals))
     if s.memo.margin[0] == key:
         return s.memo.margin[1]
-    value = margin_of(m, t, s.positions)
+    value = _total(m, _open_sums(m, s, t))
     s.memo.margin = (key, value)
     return value
 
@@ -202,12 +202,40 @@ def margin_of(m: Market, t: int, positions: list[Position]) -> float:
 def _sums(m: Market, t: int, positions: list[Position]) -> dict[str, list[float]]:
     """Per symbol (in the order of first appearance) the [buy, sell] margin sums, in position order."""
     by_symbol: dict[str, list[float]] = {}
+    fixed = m.memo.fixed_margin
     for p in positions:
         value = by_symbol.get(p.symbol)
         if value is None:
             value = by_symbol[p.symbol] = [0.0, 0.0]
-        value[p.type] += margin_for(m, m.specs[p.symbol], p.volume, p.price_open, t)
+        key = (p.symbol, p.volume, p.price_open)
+        one = fixed.get(key)
+        if one is None:
+            spec = m.specs[p.symbol]
+            one = margin_for(m, spec, p.volume, p.price_open, t)
+            if _time_free(m, spec):  # the same lots at the same price: the same margin at any time
+                if len(fixed) > 65_536:
+                    fixed.clear()
+                fixed[key] = one
+        value[p.type] += one
     return by_symbol
+
+
+def _time_free(m: Market, spec: SymbolSpec) -> bool:
+    """``margin_for`` of the symbol reads no rate at t (``margin_factor``: the position's own price, or
+    a margin or profit currency that is the deposit's)."""
+    dep = m.settings.currency
+    if spec.trade_calc_mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
+        return spec.currency_margin == dep or spec.currency_profit == dep
+    return spec.currency_profit == dep
+
+
+def _open_sums(m: Market, s: TradeState, t: int) -> dict[str, list[float]]:
+    """``_sums`` of the open positions, kept per (t, deals)."""
+    key = (t, len(s.deals))
+    parts = s.memo.margin_parts
+    if parts is None or parts[0] != key:
+        parts = s.memo.margin_parts = (key, _sums(m, t, s.positions))
+    return parts[1]
 
 
 def _total(m: Market, by_symbol: dict[str, list[float]]) -> float:
@@ -224,11 +252,7 @@ def margin_with(
     """``margin_of`` the open positions plus one more (a request's, at ``price``): the open positions'
     per-symbol sums are kept per (t, deals) and the new one is added last to its symbol's side, as
     ``margin_of`` of the longer list adds it, so the value is the same to the bit."""
-    key = (t, len(s.deals))
-    parts = s.memo.margin_parts
-    if parts is None or parts[0] != key:
-        parts = s.memo.margin_parts = (key, _sums(m, t, s.positions))
-    by_symbol = dict(parts[1])
+    by_symbol = dict(_open_sums(m, s, t))
     value = list(by_symbol.get(symbol, (0.0, 0.0)))
     value[type_] += margin_for(m, m.specs[symbol], volume, price, t)
     by_symbol[symbol] = value

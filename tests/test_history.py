@@ -54,6 +54,19 @@ def test_history_block_then_append_reads_as_the_list_of_records() -> None:
         h[5]
 
 
+def test_history_reversed_is_every_record_newest_first_without_copying_the_list() -> None:
+    plain: History[Deal] = History([_deal(1), _deal(2)])
+    plain.append(_deal(3))
+    it = reversed(plain)
+    assert next(it) == _deal(3)
+    plain.append(_deal(4))  # appended while a lookup walks down: the walk goes on from where it was
+    assert list(it) == [_deal(2), _deal(1)]
+    mixed: History[Deal] = History([_deal(1)])
+    mixed.add_block(_block([2, 3]))
+    mixed.append(_deal(4))
+    assert list(reversed(mixed)) == [_deal(4), *_expected([3, 2]), _deal(1)]
+
+
 def test_history_pickles_its_blocks_as_arrays_and_restores_equal() -> None:
     h: History[Deal] = History([_deal(1)])
     h.add_block(_block([2, 3]))

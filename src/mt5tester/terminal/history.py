@@ -118,7 +118,9 @@ class History(Sequence[T]):
     def __reversed__(self) -> Iterator[T]:
         last = self._parts[-1]
         if isinstance(last, list):  # the newest first, building the blocks only if the caller goes on
-            yield from reversed(list(last))
+            # no copy: a list's reverse iterator walks down from its length at the start (a router looks
+            # for the deal it just made among the newest; copying every deal per lookup was O(deals))
+            yield from reversed(last)
             older = len(self) - len(last)
             if older:
                 yield from reversed(self._objects()[:older])

@@ -43,3 +43,20 @@ def test_chunks_long_passes_go_one_by_one_and_lost_passes_first_alone() -> None:
     assert chunks.take(todo, retry) == ["lost"]
     assert chunks.take(todo, retry) == [0]
     assert list(todo) == list(range(1, 10))
+
+
+def test_local_dask_cluster_workers_keep_glibc_s_own_malloc_thresholds() -> None:
+    """Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which pins glibc's mmap threshold:
+    every large array of a pass is mmap'ed and page-faulted anew (a pass took 1.5x its in-process time).
+    The LocalCluster the optimizer starts unsets it; the rest of the workers' settings stay Dask's."""
+    import os
+
+    from mt5tester.optimize.executors import DaskPool
+
+    pool = DaskPool(None, 1)
+    try:
+        env = pool.client.submit(lambda: dict(os.environ), pure=False).result(timeout=60)
+    finally:
+        pool.close()
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    assert env.get("OMP_NUM_THREADS") == "1"  # Dask's other pre-spawn settings are kept

@@ -178,8 +178,15 @@ class DaskPool(Executor):
             import dask
 
             # the workers' statistical profiler samples every thread's stack every 10 ms: CPU taken from
-            # the passes for a dashboard nobody opens here (a user's own cluster keeps its settings)
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
+            # the passes for a dashboard nobody opens here (a user's own cluster keeps its settings).
+            # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which pins glibc's mmap
+            # threshold at 128 kB: every array of a 1M-bar pass is then mmap'ed, page-faulted and
+            # unmapped anew (a pass took 1.5x its in-process time on a lone worker); unset here.
+            settings = {
+                "distributed.worker.profile.enabled": False,
+                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+            }
+            with dask.config.set(settings):
                 self._cluster = LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
                 )

@@ -110,15 +110,22 @@ def profit(
     return float(rules.profit(is_buy, volume, open_, close, spec.trade_contract_size, conv, r))
 
 
-def margin_factor(m: Market, spec: SymbolSpec, price: float, t: int) -> float:
-    """Deposit units per unit of the margin's currency (spec 5.9): forex margins the base currency,
-    valued at the symbol's own price on a deposit-currency quote; CFDs margin the profit currency."""
+def _margin_rate_currency(m: Market, spec: SymbolSpec) -> str | None:
+    """The currency whose rate values the symbol's margin (spec 5.9), or None where the symbol's own
+    price does: forex margins the base currency, valued at the symbol's own price on a deposit-currency
+    quote; CFDs margin the profit currency."""
     if spec.trade_calc_mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
         ccy = spec.currency_margin
         if ccy != m.settings.currency and spec.currency_profit == m.settings.currency:
-            return price
-        return rate(m, ccy, t)
-    return rate(m, spec.currency_profit, t)
+            return None
+        return ccy
+    return spec.currency_profit
+
+
+def margin_factor(m: Market, spec: SymbolSpec, price: float, t: int) -> float:
+    """Deposit units per unit of the margin's currency (spec 5.9, see ``_margin_rate_currency``)."""
+    ccy = _margin_rate_currency(m, spec)
+    return price if ccy is None else rate(m, ccy, t)
 
 
 def margin_for(m: Market, spec: SymbolSpec, volume: float, price: float, t: int) -> float:
@@ -153,28 +160,38 @@ def _valuation(m: Market, symbol: str, t: int) -> tuple[float, float]:
     return q[0], q[1]
 
 
+Mark = tuple[float, float, float, int, float]  # bid, ask, contract size, conversion kind, rate
+
+
+def _mark(m: Market, symbol: str, t: int) -> Mark:
+    """What values a symbol's open positions at t: its (bid, ask) valuation and profit conversion."""
+    spec = m.specs[symbol]
+    bid, ask = _valuation(m, symbol, t)
+    return (bid, ask, spec.trade_contract_size, *conversion(m, spec, t))
+
+
+def _marked_profit(p: Position, mark: Mark) -> tuple[float, float]:
+    bid, ask, contract, conv, r = mark
+    buy = p.type == C.POSITION_TYPE_BUY
+    price = bid if buy else ask
+    return float(rules.profit(buy, p.volume, p.price_open, price, contract, conv, r)), price
+
+
 def position_profit(m: Market, p: Position, t: int) -> tuple[float, float]:
     """(floating profit without swap, current close price) of a position at t."""
-    bid, ask = _valuation(m, p.symbol, t)
-    price = bid if p.type == C.POSITION_TYPE_BUY else ask
-    return profit(m, m.specs[p.symbol], p.type == 0, p.volume, p.price_open, price, t), price
+    return _marked_profit(p, _mark(m, p.symbol, t))
 
 
 def floating(m: Market, s: TradeState, t: int) -> float:
     """Floating profit plus swaps of the open positions, summed in book order: ``position_profit``
-    of each, with each symbol's quote and conversion looked up once."""
+    of each, with each symbol's mark looked up once."""
     total = 0.0
-    seen: dict[str, tuple[float, float, float, int, float]] = {}
+    marks: dict[str, Mark] = {}
     for p in s.positions:
-        k = seen.get(p.symbol)
-        if k is None:
-            spec = m.specs[p.symbol]
-            conv, r = conversion(m, spec, t)
-            k = seen[p.symbol] = (*_valuation(m, p.symbol, t), spec.trade_contract_size, conv, r)
-        bid, ask, contract, conv, r = k
-        buy = p.type == C.POSITION_TYPE_BUY
-        value = float(rules.profit(buy, p.volume, p.price_open, bid if buy else ask, contract, conv, r))
-        total += value + p.swap
+        mark = marks.get(p.symbol)
+        if mark is None:
+            mark = marks[p.symbol] = _mark(m, p.symbol, t)
+        total += _marked_profit(p, mark)[0] + p.swap
     return float(rules.round_to(total, 2))
 
 
@@ -221,12 +238,10 @@ def _sums(m: Market, t: int, positions: list[Position]) -> dict[str, list[float]
 
 
 def _time_free(m: Market, spec: SymbolSpec) -> bool:
-    """``margin_for`` of the symbol reads no rate at t (``margin_factor``: the position's own price, or
-    a margin or profit currency that is the deposit's)."""
-    dep = m.settings.currency
-    if spec.trade_calc_mode in (CalcMode.FOREX, CalcMode.FOREX_NO_LEVERAGE):
-        return spec.currency_margin == dep or spec.currency_profit == dep
-    return spec.currency_profit == dep
+    """``margin_for`` of the symbol reads no rate at t: ``margin_factor`` values it at the position's own
+    price, or in the deposit currency itself (``rate`` is 1)."""
+    ccy = _margin_rate_currency(m, spec)
+    return ccy is None or ccy == m.settings.currency
 
 
 def _open_sums(m: Market, s: TradeState, t: int) -> dict[str, list[float]]:

@@ -184,7 +184,13 @@ def position_profit(m: Market, p: Position, t: int) -> tuple[float, float]:
 
 def floating(m: Market, s: TradeState, t: int) -> float:
     """Floating profit plus swaps of the open positions, summed in book order: ``position_profit``
-    of each, with each symbol's mark looked up once."""
+    of each, with each symbol's mark looked up once. Kept per (t, deals, rollovers): the book's
+    volumes, prices and swaps change only through deals and rollover charges (``replay.advance``
+    drops it when it charges swaps), so the account calls within one point compute it once."""
+    key = (t, len(s.deals), s.next_rollover)
+    kept = s.memo.floating
+    if kept is not None and kept[0] == key:
+        return kept[1]
     total = 0.0
     marks: dict[str, Mark] = {}
     for p in s.positions:
@@ -192,7 +198,9 @@ def floating(m: Market, s: TradeState, t: int) -> float:
         if mark is None:
             mark = marks[p.symbol] = _mark(m, p.symbol, t)
         total += _marked_profit(p, mark)[0] + p.swap
-    return float(rules.round_to(total, 2))
+    value = float(rules.round_to(total, 2))
+    s.memo.floating = (key, value)
+    return value
 
 
 def margin(m: Market, s: TradeState, t: int, positions: list[Position] | None = None) -> float:

@@ -34,6 +34,9 @@ class MarketMemo:
     quotes: dict[str, tuple[int, tuple[float, float, int] | None]] = field(default_factory=dict)
     # margin of (symbol, lots, open price) for symbols whose margin reads no rate (money._time_free)
     fixed_margin: dict[tuple[str, float, float], float] = field(default_factory=dict)
+    # profit of (symbol, type, lots, open price) at the symbol's worst price of the history, for symbols
+    # whose profit reads no rate (replay's stop-out bound)
+    worst_profit: dict[tuple[str, int, float, float], float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +94,8 @@ class StateMemo:
     on, and dropped by pickling (a restored state starts without them, as a new run does)."""
 
     margin: tuple[tuple[int, int], float] = ((-1, -1), 0.0)  # ((t, deals), margin of the open positions)
+    # ((t, deals, rollovers), floating profit + swaps): dropped when a rollover charges swaps
+    floating: tuple[tuple[int, int, int], float] | None = None
     # ((t, deals), per symbol [buy, sell] margin sums of the open positions): ``money.margin_with``
     margin_parts: tuple[tuple[int, int], dict[str, list[float]]] | None = None
     safe_key: tuple[int, int, float] | None = None  # (deals, rollovers, margin) known far from stop-out

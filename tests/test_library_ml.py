@@ -275,6 +275,20 @@ def test_logistic_fit_bit_identical_to_sklearn_pipeline() -> None:
     assert logistic.fit(np.arange(12.0).reshape(6, 2), np.array([1, 1, 1, -1, -1, 0]), 1.0) is None
 
 
+def test_logistic_fit_stopped_by_the_iteration_limit_like_sklearn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The iteration limit ends lbfgs where scipy's driver ends it: with max_iter 3 (both read the one
+    # constant) the stopped coefficients are the same doubles, and the count is the limit.
+    monkeypatch.setattr(logistic, "MAX_ITER", 3)
+    (x, y), *_ = _windows(900, 7, (450,))
+    with ml._threads().limit(limits=1), pytest.warns(Warning):  # the pipeline warns: not converged
+        want = ml.make_model("logistic", 1.0, 0).fit(x, y)
+    with ml._threads().limit(limits=1):
+        got = logistic.fit(x, y, 1.0)
+    assert got is not None and got.n_iter == 3 == int(want.steps[1][1].n_iter_[0])
+    assert got.coef_t.tobytes() == np.ascontiguousarray(want.steps[1][1].coef_.T).tobytes()
+    assert got.intercept.tobytes() == want.steps[1][1].intercept_.tobytes()
+
+
 def test_linear_proba_bit_identical_to_sklearn_predict_proba() -> None:
     # The strategy's one-row predictions skip scikit-learn's per-call checks: on every row of walk-
     # forward fits over a random walk (full feature set, NaN warm-up rows left out), the probabilities

@@ -5,15 +5,17 @@ A portfolio refits it ~1,400 times on ~400 x 15 matrices: there the arithmetic i
 scikit-learn's per-call work (input validation, array-namespace dispatch, config look-ups, the
 pipeline, ~50 Python calls per lbfgs step) was most of a fit. :func:`fit` makes the same calls on the
 same arrays in the same order -- the scaler's fit, its ``X - mean_`` / ``scale_``, the
-``HalfBinomialLoss`` kernel, ``X @ w + b``, the sums and products of ``LinearModelLoss.loss_gradient``,
-``scipy.optimize.minimize`` with ``LogisticRegression``'s options -- so the coefficients, and every
-probability after them, are bit-identical (tests/test_library_ml.py proves it against the pipeline on
-real and synthetic windows; a scikit-learn upgrade that changed its arithmetic fails that test).
+``HalfBinomialLoss`` kernel, ``X @ w + b``, the sums and products of
+``LinearModelLoss.loss_gradient``, scipy's L-BFGS-B step driven as ``scipy.optimize.minimize``
+drives it with ``LogisticRegression``'s options (:func:`_lbfgsb`) -- so the coefficients, and every
+probability after them, are bit-identical (tests/test_library_ml.py proves it against the pipeline
+on random-walk windows; a scikit-learn or scipy upgrade that changed its arithmetic fails that test).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,8 @@ import numpy as np
 
 MAX_ITER = 500  # LogisticRegression(max_iter=500) of make_model
 TOL = 1e-4  # LogisticRegression's default tol: lbfgs's gtol
+MAXLS = 50  # LogisticRegression's lbfgs line-search steps
+FTOL = 64 * np.finfo(float).eps  # LogisticRegression's lbfgs ftol
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,12 +41,60 @@ class LogisticModel:
 
 @functools.cache
 def kernels() -> tuple[Any, Any, Any]:
-    """scikit-learn's compiled binomial loss, its scaler and scipy's minimize (imported once, lazily)."""
-    from scipy.optimize import minimize
+    """scikit-learn's compiled binomial loss, its scaler and scipy's compiled L-BFGS-B step
+    (imported once, lazily)."""
+    from scipy.optimize import _lbfgsb
     from sklearn._loss.loss import HalfBinomialLoss
     from sklearn.preprocessing import StandardScaler
 
-    return HalfBinomialLoss().closs, StandardScaler, minimize
+    return HalfBinomialLoss().closs, StandardScaler, _lbfgsb.setulb
+
+
+MAXCOR, MAXFUN = 10, 15_000  # scipy's L-BFGS-B defaults
+FG, NEW_X = 3, 1  # setulb's task codes: evaluate f and g at x; an iteration is done
+
+
+def _lbfgsb(
+    fun: Callable[..., tuple[float, np.ndarray]], x0: np.ndarray, args: tuple
+) -> tuple[np.ndarray, int]:
+    """``scipy.optimize.minimize(fun, x0, args, method="L-BFGS-B", jac=True)`` with
+    ``LogisticRegression``'s options and no bounds: scipy's driver loop over its compiled ``setulb``,
+    the same calls with the same arrays (an evaluation at x0 first, an x equal to the last one not
+    evaluated again, the iteration and evaluation limits), without its ~15 Python calls per step
+    (``ScalarFunction``, ``MemoizeJac``, array-namespace checks). Returns (x, iterations)."""
+    setulb = kernels()[2]
+    n = len(x0)
+    factr = FTOL / np.finfo(float).eps
+    nbd, low, high = np.zeros(n, np.int32), np.zeros(n, np.float64), np.zeros(n, np.float64)
+    x = np.array(x0, dtype=np.float64)
+    f: Any = np.array(0.0, dtype=np.float64)
+    g = np.zeros((n,), dtype=np.float64)
+    wa = np.zeros(2 * MAXCOR * n + 5 * n + 11 * MAXCOR * MAXCOR + 8 * MAXCOR, np.float64)
+    iwa = np.zeros(3 * n, dtype=np.int32)
+    task, ln_task = np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.int32)
+    lsave, isave, dsave = np.zeros(4, np.int32), np.zeros(44, np.int32), np.zeros(29, np.float64)
+    seen = np.array(x0, dtype=np.float64)
+    fx, gx = fun(seen.copy(), *args)  # scipy evaluates at x0 when it wraps the function
+    nfev, nit = 1, 0
+    while True:
+        g = g.astype(np.float64)
+        setulb(
+            MAXCOR, x, low, high, nbd, f, g, factr, TOL, wa, iwa, task, lsave, isave, dsave, MAXLS, ln_task
+        )
+        if task[0] == FG:
+            if not np.array_equal(x, seen):
+                seen = x.astype(np.float64)
+                fx, gx = fun(seen.copy(), *args)
+                nfev += 1
+            f, g = fx, gx
+        elif task[0] == NEW_X:
+            nit += 1
+            if nit >= MAX_ITER:
+                task[0], task[1] = 5, 504  # STOP: the iteration limit
+            elif nfev > MAXFUN:
+                task[0], task[1] = 5, 502  # STOP: the evaluation limit
+        else:
+            return x, nit
 
 
 def _loss_gradient(
@@ -79,7 +131,7 @@ def fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticModel | None:
     classes = np.unique(y)
     if len(classes) != 2:
         return None
-    closs, scaler_cls, minimize = kernels()
+    closs, scaler_cls, _ = kernels()
     scaler = scaler_cls().fit(x)
     xs = np.array(x, dtype=np.float64, order="C")  # the transform's copy, then in place
     xs -= scaler.mean_
@@ -87,15 +139,5 @@ def fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticModel | None:
     y_bin = np.ones(y.shape, dtype=xs.dtype)
     y_bin[~(y == classes[1])] = 0.0
     n, k = xs.shape
-    res = minimize(
-        _loss_gradient,
-        np.zeros(k + 1, dtype=xs.dtype),
-        method="L-BFGS-B",
-        jac=True,
-        args=(xs, y_bin, 1.0 / (c * n), closs),
-        options={"maxiter": MAX_ITER, "maxls": 50, "gtol": TOL, "ftol": 64 * np.finfo(float).eps},
-    )
-    w = res.x
-    return LogisticModel(
-        scaler.mean_, scaler.scale_, w[:-1][None, :].T, w[-1:], classes, int(min(res.nit, MAX_ITER))
-    )
+    w, nit = _lbfgsb(_loss_gradient, np.zeros(k + 1, dtype=xs.dtype), (xs, y_bin, 1.0 / (c * n), closs))
+    return LogisticModel(scaler.mean_, scaler.scale_, w[:-1][None, :].T, w[-1:], classes, min(nit, MAX_ITER))

@@ -103,7 +103,12 @@ class SessionRule:
         self.block_weekends, self.sessions, self.blocked = block_weekends, sessions, blocked
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        t = dt.datetime.fromtimestamp(b.server_time, dt.UTC)
+        return self.at(b.server_time)
+
+    def at(self, server_time: int) -> Decision | None:
+        """The gate at ``server_time`` (server-clock seconds): it depends on the clock alone, so the
+        compiled driver reads it per signal before its run (engine/kernel.py)."""
+        t = dt.datetime.fromtimestamp(server_time, dt.UTC)
         day, minute = t.weekday(), t.hour * 60 + t.minute
         when = f"{DAYS[day]} {t:%H:%M}"
         if self.block_weekends and day >= 5:

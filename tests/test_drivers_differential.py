@@ -236,6 +236,28 @@ def test_drivers_gates_sizing_and_modes_identical(
         assert sized["details"].iloc[0]["sizing"]["multiplier"] == 0.5
 
 
+def test_drivers_regime_gate_and_regime_risk_identical(demo_data: Path, tmp_path: Path) -> None:
+    # Regime labels are precomputed from closed H1 bars: the gate and the multiplier per signal, the
+    # label in every signal's tags, on both drivers.
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[3, 4], symbols=["EURUSD", "USDJPY"], volume=0.3)
+    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+    raw["coordinator"] = {
+        "regime_gate": {"rnd0": ["trending_up", "trending_down"]},
+        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
+    }
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    regimes = b.signals["tags"].map(lambda t: t["regime"])
+    assert {"ranging", "volatile"} <= set(regimes), set(regimes)
+    gated = b.signals[b.signals["reason"] == "regime_not_allowed"]
+    assert len(gated) > 0 and set(gated["strategy"]) == {"rnd0"}
+    approved = b.signals[b.signals["status"] == "approved"]
+    ranging = approved[regimes[approved.index] == "ranging"]
+    assert set(ranging["volume"]) <= {0.15, 0.3}  # 0.3 and 0.6 lots x 0.5
+    assert len(ranging) > 0
+
+
 def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:
     raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1])
     raw["trading_modes"] = {"calm": {"risk_multiplier": 0.5}, "news": {"risk_multiplier": 0.2}}

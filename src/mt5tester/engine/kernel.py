@@ -3,8 +3,9 @@ prepared as arrays (``column_signals``: the sign of ``signal_column`` is the who
 
 Per point the loop does what the Python loop does (engine/loop.py) with the same compiled rules
 (terminal/core): swap rollovers and the stop-out bound (``replay.advance``), the strategies' exits
-(``Router._close_strategy_positions``), one coordinator review of the entries (the count rules:
-max_positions, per symbol, per strategy), market fills at the quote with fixed slippage and costs
+(``Router._close_strategy_positions``), one coordinator review of the entries (the gates and sizing
+taken per signal before the run, engine/prereview.py, then the count rules: max_positions, per symbol,
+per strategy), market fills at the quote with fixed slippage and costs
 (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
 Python trade state and the journal are filled from the arrays (structures are built once, at the end)
 and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
@@ -43,12 +44,11 @@ if TYPE_CHECKING:
     from mt5tester.engine.timeline import Timeline
 
 # Coordinator keys that switch on a rule the kernel does not compile.
-# Sessions, blocked windows, weekends, fixed sizing and the risk multiplier are taken per signal before
-# the run (engine/prereview.py); the count rules are compiled.
+# Sessions, blocked windows, weekends, the regime gate, fixed sizing, the risk multiplier and regime_risk
+# are taken per signal before the run (engine/prereview.py); the count rules are compiled.
 _UNCOMPILED_RULES = (
     "conflict_policy", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
-    "min_free_margin_pct", "min_free_margin", "daily_loss_limit_pct", "max_drawdown_pct", "regime_gate",
-    "regime_risk",
+    "min_free_margin_pct", "min_free_margin", "daily_loss_limit_pct", "max_drawdown_pct",
 )  # fmt: skip
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
@@ -99,8 +99,6 @@ def why_not(runner: Runner) -> str | None:
         return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
     if stops and st.intrabar != "pessimistic":
         return "execution.intrabar_policy ohlc_path with SL/TP"
-    if c.regimes is not None:
-        return "regime detection is on"
     if c.modes is not None:
         return "trading_mode_switch is set (the mode in force is decided per signal in Python)"
     cc = c.cfg.coordinator
@@ -818,11 +816,8 @@ def _journal(
             continue
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
         given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
-    if pre.sizing:  # Coordinator._pipeline: the sizing details on every signal that reached the rules
-        for k in np.flatnonzero(e_status != PRE_REJECTED).tolist():
-            sized = pre.sizing.get((int(x.ev_si[k]), int(x.ev_sym[k])))
-            if sized is not None:
-                given[k] = given.get(k, {}) | {"sizing": sized}
+    for k, sized in pre.sizing.items():  # Coordinator._pipeline: on every signal that reached the rules
+        given[k] = given.get(k, {}) | {"sizing": sized}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
@@ -849,7 +844,7 @@ def _journal(
         "tp": [v or None for v in stops[1].tolist()],
         "confidence": [1.0] * n_ev,
         "comment": [""] * n_ev,
-        "tags": DictColumn(n_ev),  # dicts built when the rows are read
+        "tags": DictColumn(n_ev, pre.tags),  # dicts built when the rows are read
         "status": status,
         "rule": rule,
         "reason": reason,

@@ -3,9 +3,11 @@ before driver (b) runs, by the rules' own code:
 
 - the clock's gates (weekends, blocked windows, trading sessions: ``risk.rules.SessionRule.at``), taken
   once per distinct server minute of the week;
-- sizing: fixed lots and the risk multiplier (``risk.sizing.size`` with the coordinator's multiplier),
-  taken once per (strategy, symbol): without risk-% or volatility sizing it depends on neither equity
-  nor the market.
+- the regime gate (``RegimeGateRule.allows``) on the regime labels, which are precomputed from closed
+  bars (``RegimeTracker``: the label at ``t`` is the last closed bar's), once per strategy and label;
+- sizing: fixed lots, the risk multiplier and ``regime_risk`` (``risk.sizing.size`` with
+  ``Coordinator.multiplier``), once per (strategy, symbol, regime): without risk-% or volatility
+  sizing it depends on neither equity nor the market.
 
 The kernel compiles no copy of these rules: it reads their outcome (one volume and one flag per signal)
 and applies the count rules to the signals that pass, as ``Coordinator.review`` does (gates, then
@@ -20,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mt5tester.regime.detectors import LABELS, UNKNOWN, UNKNOWN_CODE
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject
 from mt5tester.risk.exposure import Mt5View
-from mt5tester.risk.rules import SessionRule
+from mt5tester.risk.rules import RegimeGateRule, SessionRule
 from mt5tester.risk.sizing import size
 
 if TYPE_CHECKING:
@@ -39,7 +42,8 @@ class PreReview:
     volume: np.ndarray  # per signal: the lots after sizing (the strategy's volume without sizing)
     rejected: np.ndarray  # per signal: a gate or sizing rejected it (the count rules do not see it)
     decisions: dict[int, Decision]  # signal index -> that rejection
-    sizing: dict[tuple[int, int], dict[str, Any]]  # (strategy, symbol index) -> the sizing details
+    sizing: dict[int, dict[str, Any]]  # signal index -> the sizing details (when sizing applies)
+    tags: dict[int, dict[str, Any]]  # signal index -> its tags ({"regime": label} with regimes)
 
 
 def uncompiled(cc: CoordinatorConfig) -> str | None:
@@ -64,7 +68,7 @@ def prereview(
     c = runner.c
     co = c.coordinator
     n = len(ev_si)
-    out = PreReview(volume.copy(), np.zeros(n, np.bool_), {}, {})
+    out = PreReview(volume.copy(), np.zeros(n, np.bool_), {}, {}, {})
     gate = next((g for g in co.gates if isinstance(g, SessionRule)), None)
     if gate is not None and n:
         at, first = np.unique(times, return_inverse=True)
@@ -75,23 +79,50 @@ def prereview(
             d = by_key[key]
             if d is not None:
                 out.rejected[k], out.decisions[k] = True, d
-    cc = co.cfg
     names = [slot[0].name for slot in runner.host.slots]
-    if cc.sizing is None and cc.risk_multiplier == 1.0:
+    code = np.zeros(n, np.int64)  # per signal: its regime label's index in ``labels``
+    labels: list[str | None] = [None]  # no regimes: every signal's regime is None
+    if c.regimes is not None:
+        labels = [*LABELS, UNKNOWN]
+        for sym in np.unique(ev_sym).tolist():
+            at = ev_sym == sym
+            code[at] = c.regimes.codes_at(symbols[sym], times[at])
+        code[code == UNKNOWN_CODE] = len(LABELS)
+        for k, c_ in enumerate(code.tolist()):
+            out.tags[k] = {"regime": labels[c_]}
+    gate2 = next((g for g in co.gates if isinstance(g, RegimeGateRule)), None)
+    if gate2 is not None and n:
+        for (si, c_), at in _groups(ev_si, code).items():
+            d = gate2.allows(names[si], labels[c_])
+            if d is not None:
+                for k in np.flatnonzero(at & ~out.rejected).tolist():
+                    out.rejected[k], out.decisions[k] = True, d
+    cc = co.cfg
+    if cc.sizing is None and cc.risk_multiplier == 1.0 and cc.regime_risk is None:
         return out
     assert co.mt5 is not None  # a backtest's coordinator reads the simulated terminal
     view = Mt5View(co.mt5)
-    pairs = np.unique(np.stack([ev_si, ev_sym]), axis=1).T.tolist() if n else []
-    for si, sym in pairs:
-        mask = (ev_si == si) & (ev_sym == sym)
-        requested = float(volume[mask][0])
-        mult = co.multiplier(SignalContext(names[si], requested))
+    for (si, sym, c_), at in _groups(ev_si, ev_sym, code).items():
+        requested = float(volume[at][0])
+        mult = co.multiplier(SignalContext(names[si], requested, None, labels[c_]))
         sized = size(cc.sizing, view, symbols[sym], requested, None, 0.0, mult)  # fixed: no equity
+        todo = np.flatnonzero(at & ~out.rejected).tolist()
         if sized.reason is not None:
             d = reject("sizing", sized.reason, **sized.details)
-            for k in np.flatnonzero(mask & ~out.rejected).tolist():
+            for k in todo:
                 out.rejected[k], out.decisions[k] = True, d
             continue
-        out.volume[mask] = sized.volume
-        out.sizing[(si, sym)] = sized.details
+        out.volume[at] = sized.volume
+        if cc.sizing is not None or mult != 1.0:  # Coordinator._review keeps the details then
+            for k in todo:
+                out.sizing[k] = sized.details
     return out
+
+
+def _groups(*keys: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:
+    """The signals of each distinct combination of ``keys`` (one array per key, a value per signal)."""
+    if not len(keys[0]):
+        return {}
+    rows, which = np.unique(np.stack(keys), axis=1, return_inverse=True)
+    which = which.reshape(-1)
+    return {tuple(int(v) for v in rows[:, j]): which == j for j in range(rows.shape[1])}

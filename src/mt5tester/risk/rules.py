@@ -132,11 +132,13 @@ class RegimeGateRule:
         self.gate = gate
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        allowed = self.gate.get(c.ctx.strategy)
-        if allowed is not None and c.ctx.regime not in allowed:
-            return reject(
-                self.name, "regime_not_allowed", strategy=c.ctx.strategy, regime=c.ctx.regime, allowed=allowed
-            )
+        return self.allows(c.ctx.strategy, c.ctx.regime)
+
+    def allows(self, strategy: str, regime: str | None) -> Decision | None:
+        """The gate of ``strategy`` in ``regime`` (the compiled driver reads it per signal before its run)."""
+        allowed = self.gate.get(strategy)
+        if allowed is not None and regime not in allowed:
+            return reject(self.name, "regime_not_allowed", strategy=strategy, regime=regime, allowed=allowed)
         return None
 
 

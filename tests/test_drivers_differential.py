@@ -72,6 +72,8 @@ GATES = {
     "risk_multiplier": 0.7,
 }
 FIXED = {"sizing": {"mode": "fixed", "lots": 0.2}, "risk_multiplier": 1.5}
+# the circuit breakers, compiled (risk/breaker.py): on a 1M deposit, 100 a day and 500 from the peak
+BREAKERS = {"daily_loss_limit_pct": 0.01, "max_drawdown_pct": 0.05}
 
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
@@ -106,7 +108,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
     stops=st.booleans(),
-    gates=st.sampled_from([None, GATES, FIXED]),
+    gates=st.sampled_from([None, GATES, FIXED, BREAKERS]),
 )
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
@@ -256,6 +258,53 @@ def test_drivers_regime_gate_and_regime_risk_identical(demo_data: Path, tmp_path
     ranging = approved[regimes[approved.index] == "ranging"]
     assert set(ranging["volume"]) <= {0.15, 0.3}  # 0.3 and 0.6 lots x 0.5
     assert len(ranging) > 0
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "rejected"),
+    [
+        ({"daily_loss_limit_pct": 0.1}, {"daily_loss_limit": 652}),
+        ({"max_drawdown_pct": 0.5}, {"max_drawdown": 777}),
+        (
+            {"daily_loss_limit_pct": 0.2, "max_drawdown_pct": 1.0},
+            {"daily_loss_limit": 51, "max_drawdown": 719},
+        ),
+        (
+            {"daily_loss_limit_pct": 0.5, "max_drawdown_pct": 3.0, "max_positions": 2},
+            {"daily_loss_limit": 108, "max_positions": 495},
+        ),
+    ],
+)
+def test_drivers_circuit_breakers_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], rejected: dict[str, int]
+) -> None:
+    # 1 and 2 lots on 100,000 at 1:500: the breakers trip; equity is sampled at every point and again
+    # after each point's exits, in the kernel as in the loop (the same compiled arithmetic).
+    raw = _raw(
+        demo_data,
+        tmp_path,
+        deposit=100_000,
+        seeds=[1, 2],
+        symbols=["EURUSD", "USDJPY"],
+        volume=1.0,
+        leverage=500,
+    )
+    raw["coordinator"] = coordinator
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    assert dict(b.funnel["rejected"]) == rejected
+    daily = b.signals[b.signals["reason"] == "daily_loss_limit"]
+    if len(daily):
+        first = daily["details"].iloc[0]
+        assert set(first) == {"limit", "value", "day_start_equity", "equity"}
+        assert first["value"] >= first["limit"]
+    raw["coordinator"] |= {"close_all_on_breach": True}
+    r = run(Config.model_validate(raw), sink=MemorySink())
+    assert (
+        r.funnel["driver_reason"]
+        == "coordinator.close_all_on_breach is set (the breaker's closes are sent in Python)"
+    )
 
 
 def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:

@@ -322,3 +322,48 @@ def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) 
     raw["coordinator"] = {"sizing": {"mode": "risk", "risk_pct": 1.0}}
     r = run(Config.model_validate(raw), sink=MemorySink())
     assert r.funnel["driver_reason"] == "coordinator.sizing mode risk reads equity at each entry"
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(
+    symbol=st.sampled_from(["EURUSD", "USDJPY"]),
+    calc_mode=st.sampled_from([0, 1, 2, 3, 4, 5]),
+    swap_mode=st.sampled_from([0, 1, 2, 3, 4, 5, 6]),
+    rollover3=st.sampled_from([0, 3, 5]),
+    commission=st.sampled_from([(0.0, "per_lot"), (3.5, "per_lot"), (0.002, "percent_of_value")]),
+    margin_rate=st.sampled_from([0.5, 1.0, 2.0]),
+    volume_step=st.sampled_from([0.01, 0.1]),
+    stops_level=st.sampled_from([0, 20]),
+    contract=st.sampled_from([1.0, 100.0, 100_000.0]),
+    account=st.sampled_from(["hedging", "netting"]),
+    stops=st.booleans(),
+)
+def test_drivers_symbol_specs_identical_runs(
+    demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
+) -> None:
+    # Any symbol contract: calculation modes, swap modes and days, commission kinds, margin rates,
+    # volume steps, stop levels. Both drivers give the same run, or the kernel names why it did not run.
+    sym = kw["symbol"]
+    raw = _raw(
+        demo_data, tmp_path_factory.mktemp("s"), deposit=1e7, seeds=[11, 12], symbols=[sym],
+        account=kw["account"], stops=kw["stops"], volume=0.3,
+    )  # fmt: skip
+    raw["symbols"] = {
+        sym: {
+            "trade_calc_mode": kw["calc_mode"], "swap_mode": kw["swap_mode"], "swap_long": -6.1,
+            "swap_short": 1.2, "swap_rollover3days": kw["rollover3"], "commission": kw["commission"][0],
+            "commission_mode": kw["commission"][1], "margin_rate": kw["margin_rate"],
+            "volume_step": kw["volume_step"], "trade_stops_level": kw["stops_level"],
+            "trade_contract_size": kw["contract"],
+        }
+    }  # fmt: skip
+    a, b = _both(Config.model_validate(raw))
+    _assert_same(a, b)
+    if b.funnel["driver"] != "kernel":
+        assert b.funnel["driver_reason"], b.funnel

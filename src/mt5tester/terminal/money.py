@@ -164,10 +164,17 @@ Mark = tuple[float, float, float, int, float]  # bid, ask, contract size, conver
 
 
 def _mark(m: Market, symbol: str, t: int) -> Mark:
-    """What values a symbol's open positions at t: its (bid, ask) valuation and profit conversion."""
+    """What values a symbol's open positions at t: its (bid, ask) valuation and profit conversion.
+    A function of the market data and t alone: kept per symbol for the last t (the terminal's
+    ``positions_get`` values every position of a symbol at the same t)."""
+    kept = m.memo.marks.get(symbol)
+    if kept is not None and kept[0] == t:
+        return kept[1]
     spec = m.specs[symbol]
     bid, ask = _valuation(m, symbol, t)
-    return (bid, ask, spec.trade_contract_size, *conversion(m, spec, t))
+    mark = (bid, ask, spec.trade_contract_size, *conversion(m, spec, t))
+    m.memo.marks[symbol] = (t, mark)
+    return mark
 
 
 def _marked_profit(p: Position, mark: Mark) -> tuple[float, float]:

@@ -32,6 +32,8 @@ class MarketMemo:
     spread: dict[str, np.ndarray] = field(default_factory=dict)
     closes: dict[str, np.ndarray] = field(default_factory=dict)  # trigger bars' close times
     quotes: dict[str, tuple[int, tuple[float, float, int] | None]] = field(default_factory=dict)
+    # (t, (bid, ask, contract size, conversion kind, rate)) per symbol: ``money._mark`` at the last t
+    marks: dict[str, tuple[int, tuple[float, float, float, int, float]]] = field(default_factory=dict)
     # margin of (symbol, lots, open price) for symbols whose margin reads no rate (money._time_free)
     fixed_margin: dict[tuple[str, float, float], float] = field(default_factory=dict)
     # profit of (symbol, type, lots, open price) at the symbol's worst price of the history, for symbols

@@ -275,6 +275,23 @@ def test_logistic_fit_bit_identical_to_sklearn_pipeline() -> None:
     assert logistic.fit(np.arange(12.0).reshape(6, 2), np.array([1, 1, 1, -1, -1, 0]), 1.0) is None
 
 
+def test_standardize_equals_standard_scaler_constant_columns_included() -> None:
+    # Columns: a random walk's features, a constant (scale 1, as scikit-learn's constant-feature rule),
+    # a column constant but for rounding noise, and large offsets whose two-pass correction matters.
+    (x, _), *_ = _windows(900, 7, (700,))
+    rng = np.random.default_rng(5)
+    extra = np.column_stack(
+        [np.full(len(x), 3.25), 1e6 + rng.integers(0, 2, len(x)) * 1e-10, 1e8 + rng.normal(0, 1e-3, len(x))]
+    )
+    from sklearn.preprocessing import StandardScaler
+
+    for data in (x, np.hstack([x, extra]), x[:17]):
+        want = StandardScaler().fit(data)
+        mean, scale = logistic.standardize(data)
+        assert mean.tobytes() == want.mean_.tobytes() and scale.tobytes() == want.scale_.tobytes()
+    assert logistic.standardize(np.hstack([x, extra]))[1][x.shape[1]] == 1.0
+
+
 def test_logistic_fit_stopped_by_the_iteration_limit_like_sklearn(monkeypatch: pytest.MonkeyPatch) -> None:
     # The iteration limit ends lbfgs where scipy's driver ends it: with max_iter 3 (both read the one
     # constant) the stopped coefficients are the same doubles, and the count is the limit.

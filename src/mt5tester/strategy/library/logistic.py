@@ -4,7 +4,7 @@ lbfgs) fitted without scikit-learn's estimator layer.
 A portfolio refits it ~1,400 times on ~400 x 15 matrices: there the arithmetic is microseconds and
 scikit-learn's per-call work (input validation, array-namespace dispatch, config look-ups, the
 pipeline, ~50 Python calls per lbfgs step) was most of a fit. :func:`fit` makes the same calls on the
-same arrays in the same order -- the scaler's fit, its ``X - mean_`` / ``scale_``, the
+same arrays in the same order -- the scaler's sums (:func:`standardize`), its ``X - mean_`` / ``scale_``, the
 ``HalfBinomialLoss`` kernel, ``X @ w + b``, the sums and products of
 ``LinearModelLoss.loss_gradient``, scipy's L-BFGS-B step driven as ``scipy.optimize.minimize``
 drives it with ``LogisticRegression``'s options (:func:`_lbfgsb`) -- so the coefficients, and every
@@ -40,14 +40,12 @@ class LogisticModel:
 
 
 @functools.cache
-def kernels() -> tuple[Any, Any, Any]:
-    """scikit-learn's compiled binomial loss, its scaler and scipy's compiled L-BFGS-B step
-    (imported once, lazily)."""
+def kernels() -> tuple[Any, Any]:
+    """scikit-learn's compiled binomial loss and scipy's compiled L-BFGS-B step (imported once, lazily)."""
     from scipy.optimize import _lbfgsb
     from sklearn._loss.loss import HalfBinomialLoss
-    from sklearn.preprocessing import StandardScaler
 
-    return HalfBinomialLoss().closs, StandardScaler, _lbfgsb.setulb
+    return HalfBinomialLoss().closs, _lbfgsb.setulb
 
 
 MAXCOR, MAXFUN = 10, 15_000  # scipy's L-BFGS-B defaults
@@ -62,7 +60,7 @@ def _lbfgsb(
     the same calls with the same arrays (an evaluation at x0 first, an x equal to the last one not
     evaluated again, the iteration and evaluation limits), without its ~15 Python calls per step
     (``ScalarFunction``, ``MemoizeJac``, array-namespace checks). Returns (x, iterations)."""
-    setulb = kernels()[2]
+    setulb = kernels()[1]
     n = len(x0)
     factr = FTOL / np.finfo(float).eps
     nbd, low, high = np.zeros(n, np.int32), np.zeros(n, np.float64), np.zeros(n, np.float64)
@@ -125,19 +123,43 @@ def _loss_gradient(
     return loss, grad
 
 
+def standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``StandardScaler().fit(x)``'s ``mean_`` and ``scale_`` for finite float64 rows, operation for
+    operation: its ``_incremental_mean_and_var`` from an empty start (column sums, the corrected
+    two-pass variance; from zero samples its merge keeps the new batch's sums as they are), then
+    ``_is_constant_feature`` and ``_handle_zeros_in_scale`` (a constant column scales by 1)."""
+    last_count = np.zeros(x.shape[1], np.float64)  # n_samples_seen_ (int64 zeros) as floats
+    last_sum = 0.0 * last_count  # last mean_ (0.0) x last count
+    new_sum = np.sum(x, axis=0)
+    new_count = x.shape[0] - np.sum(np.isnan(x).astype(x.dtype), axis=0)
+    count = last_count + new_count
+    mean = (last_sum + new_sum) / count
+    temp = x - new_sum / new_count
+    correction = np.sum(temp, axis=0)
+    temp **= 2
+    unnormalized = np.sum(temp, axis=0)
+    unnormalized -= correction**2 / new_count
+    var = unnormalized / count
+    n, eps = count[0], np.finfo(np.float64).eps  # every column saw every row: one count
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+    return mean, scale
+
+
 def fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticModel | None:
     """Fit on finite rows ``x`` (float64) and labels ``y``; None unless ``y`` has exactly two classes
     (more goes through scikit-learn's multinomial path, not reproduced here)."""
     classes = np.unique(y)
     if len(classes) != 2:
         return None
-    closs, scaler_cls, _ = kernels()
-    scaler = scaler_cls().fit(x)
+    closs = kernels()[0]
+    mean, scale = standardize(x)
     xs = np.array(x, dtype=np.float64, order="C")  # the transform's copy, then in place
-    xs -= scaler.mean_
-    xs /= scaler.scale_
+    xs -= mean
+    xs /= scale
     y_bin = np.ones(y.shape, dtype=xs.dtype)
     y_bin[~(y == classes[1])] = 0.0
     n, k = xs.shape
     w, nit = _lbfgsb(_loss_gradient, np.zeros(k + 1, dtype=xs.dtype), (xs, y_bin, 1.0 / (c * n), closs))
-    return LogisticModel(scaler.mean_, scaler.scale_, w[:-1][None, :].T, w[-1:], classes, min(nit, MAX_ITER))
+    return LogisticModel(mean, scale, w[:-1][None, :].T, w[-1:], classes, min(nit, MAX_ITER))

@@ -275,6 +275,30 @@ def test_logistic_fit_bit_identical_to_sklearn_pipeline() -> None:
     assert logistic.fit(np.arange(12.0).reshape(6, 2), np.array([1, 1, 1, -1, -1, 0]), 1.0) is None
 
 
+def test_binomial_loss_gradient_bit_identical_to_sklearns_kernel() -> None:
+    # Every branch of scikit-learn's closs_grad_half_binomial (raw <= -37, <= -2, <= 18, above), its
+    # edges and their neighbouring doubles, both labels: the same loss and gradient doubles.
+    from sklearn._loss.loss import HalfBinomialLoss
+
+    rng = np.random.default_rng(11)
+    edges = np.array([-37.0, -2.0, 18.0, 0.0])
+    raw = np.concatenate(
+        [
+            rng.uniform(-60, 60, 4000),
+            rng.normal(0, 3, 4000),
+            edges,
+            np.nextafter(edges, 99),
+            np.nextafter(edges, -99),
+        ]
+    )
+    for label in (0.0, 1.0):
+        y = np.full(len(raw), label)
+        want_loss, want_grad = HalfBinomialLoss().loss_gradient(y_true=y, raw_prediction=raw)
+        loss, grad = np.empty_like(raw), np.empty_like(raw)
+        logistic.binomial_loss_gradient(y, raw, loss, grad)
+        assert loss.tobytes() == want_loss.tobytes() and grad.tobytes() == want_grad.tobytes()
+
+
 def test_standardize_equals_standard_scaler_constant_columns_included() -> None:
     # Columns: a random walk's features, a constant (scale 1, as scikit-learn's constant-feature rule),
     # a column constant but for rounding noise, and large offsets whose two-pass correction matters.

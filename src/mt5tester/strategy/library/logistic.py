@@ -5,7 +5,7 @@ A portfolio refits it ~1,400 times on ~400 x 15 matrices: there the arithmetic i
 scikit-learn's per-call work (input validation, array-namespace dispatch, config look-ups, the
 pipeline, ~50 Python calls per lbfgs step) was most of a fit. :func:`fit` makes the same calls on the
 same arrays in the same order -- the scaler's sums (:func:`standardize`), its ``X - mean_`` / ``scale_``, the
-``HalfBinomialLoss`` kernel, ``X @ w + b``, the sums and products of
+``HalfBinomialLoss`` kernel's arithmetic (compiled here), ``X @ w + b``, the sums and products of
 ``LinearModelLoss.loss_gradient``, scipy's L-BFGS-B step driven as ``scipy.optimize.minimize``
 drives it with ``LogisticRegression``'s options (:func:`_lbfgsb`) -- so the coefficients, and every
 probability after them, are bit-identical (tests/test_library_ml.py proves it against the pipeline
@@ -15,11 +15,13 @@ on random-walk windows; a scikit-learn or scipy upgrade that changed its arithme
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 MAX_ITER = 500  # LogisticRegression(max_iter=500) of make_model
 TOL = 1e-4  # LogisticRegression's default tol: lbfgs's gtol
@@ -40,12 +42,39 @@ class LogisticModel:
 
 
 @functools.cache
-def kernels() -> tuple[Any, Any]:
-    """scikit-learn's compiled binomial loss and scipy's compiled L-BFGS-B step (imported once, lazily)."""
+def kernels() -> Any:
+    """scipy's compiled L-BFGS-B step (imported once, lazily)."""
     from scipy.optimize import _lbfgsb
-    from sklearn._loss.loss import HalfBinomialLoss
 
-    return HalfBinomialLoss().closs, _lbfgsb.setulb
+    return _lbfgsb.setulb
+
+
+@njit(cache=True)
+def binomial_loss_gradient(
+    y: np.ndarray, raw: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray
+) -> None:
+    """Per-sample half-binomial loss and its gradient in the raw score, scikit-learn's
+    ``closs_grad_half_binomial`` (sklearn/_loss/_loss.pyx.tp) branch for branch and operation for
+    operation, with the same C library ``exp``/``log1p``: the same doubles without importing
+    scikit-learn (~1 s inside a run's loop) for the one loss the logistic model needs."""
+    for i in range(raw.shape[0]):
+        r, t = raw[i], y[i]
+        if r <= -37:
+            e = math.exp(r)
+            loss_out[i] = e - t * r
+            grad_out[i] = e - t
+        elif r <= -2:
+            e = math.exp(r)
+            loss_out[i] = math.log1p(e) - t * r
+            grad_out[i] = ((1 - t) * e - t) / (1 + e)
+        elif r <= 18:
+            e = math.exp(-r)
+            loss_out[i] = math.log1p(e) + (1 - t) * r
+            grad_out[i] = ((1 - t) - t * e) / (1 + e)
+        else:
+            e = math.exp(-r)
+            loss_out[i] = e + (1 - t) * r
+            grad_out[i] = ((1 - t) - t * e) / (1 + e)
 
 
 MAXCOR, MAXFUN = 10, 15_000  # scipy's L-BFGS-B defaults
@@ -60,7 +89,7 @@ def _lbfgsb(
     the same calls with the same arrays (an evaluation at x0 first, an x equal to the last one not
     evaluated again, the iteration and evaluation limits), without its ~15 Python calls per step
     (``ScalarFunction``, ``MemoizeJac``, array-namespace checks). Returns (x, iterations)."""
-    setulb = kernels()[1]
+    setulb = kernels()
     n = len(x0)
     factr = FTOL / np.finfo(float).eps
     nbd, low, high = np.zeros(n, np.int32), np.zeros(n, np.float64), np.zeros(n, np.float64)
@@ -95,25 +124,17 @@ def _lbfgsb(
             return x, nit
 
 
-def _loss_gradient(
-    coef: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float, closs: Any
-) -> tuple[float, np.ndarray]:
+def _loss_gradient(coef: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
     """``LinearModelLoss(HalfBinomialLoss(), fit_intercept=True).loss_gradient`` for unit sample
-    weights, operation for operation: raw = X @ w + b; per-sample loss and gradient from the compiled
-    kernel; mean loss + 0.5 * l2 * w.w; gradient X.T @ (g / n) + l2 * w, intercept sum(g / n)."""
+    weights, operation for operation: raw = X @ w + b; per-sample loss and gradient
+    (:func:`binomial_loss_gradient`); mean loss + 0.5 * l2 * w.w; gradient X.T @ (g / n) + l2 * w,
+    intercept sum(g / n)."""
     n, k = x.shape
     weights, intercept = coef[:-1], coef[-1]
     raw = x @ weights + np.asarray(intercept, dtype=x.dtype)
     loss_out = np.empty_like(raw)
     grad_pointwise = np.empty_like(raw)
-    closs.loss_gradient(
-        y_true=y,
-        raw_prediction=raw,
-        sample_weight=None,
-        loss_out=loss_out,
-        gradient_out=grad_pointwise,
-        n_threads=1,
-    )
+    binomial_loss_gradient(y, raw, loss_out, grad_pointwise)
     loss = float(np.sum(loss_out) / n)
     loss += float(0.5 * l2 * (weights @ weights))
     grad_pointwise /= n
@@ -153,7 +174,6 @@ def fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticModel | None:
     classes = np.unique(y)
     if len(classes) != 2:
         return None
-    closs = kernels()[0]
     mean, scale = standardize(x)
     xs = np.array(x, dtype=np.float64, order="C")  # the transform's copy, then in place
     xs -= mean
@@ -161,5 +181,5 @@ def fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticModel | None:
     y_bin = np.ones(y.shape, dtype=xs.dtype)
     y_bin[~(y == classes[1])] = 0.0
     n, k = xs.shape
-    w, nit = _lbfgsb(_loss_gradient, np.zeros(k + 1, dtype=xs.dtype), (xs, y_bin, 1.0 / (c * n), closs))
+    w, nit = _lbfgsb(_loss_gradient, np.zeros(k + 1, dtype=xs.dtype), (xs, y_bin, 1.0 / (c * n)))
     return LogisticModel(mean, scale, w[:-1][None, :].T, w[-1:], classes, min(nit, MAX_ITER))

@@ -158,9 +158,9 @@ def retrain_due(j: int, last_train: int | None, retrain_every: int) -> bool:
 @functools.cache
 def _threads() -> Any:
     """One thread for sklearn/BLAS/OpenMP: deterministic and far faster than oversubscribed pools.
-    Made after scikit-learn and scipy are loaded: a controller only sees (and limits) the BLAS
-    libraries loaded when it is made, and scipy's own OpenBLAS left at 2 threads cost lbfgs ~1.5 ms
-    per step in a thread hand-off on this 2-core machine."""
+    Made after scipy is loaded: a controller only sees (and limits) the BLAS libraries loaded when it
+    is made, and scipy's own OpenBLAS left at 2 threads cost lbfgs ~1.5 ms per step in a thread
+    hand-off on this 2-core machine (scikit-learn, loaded later for ``hgb``, uses numpy's and scipy's)."""
     from threadpoolctl import ThreadpoolController
 
     logistic.kernels()
@@ -374,12 +374,13 @@ class WalkForwardClassifier(Strategy):
         if int(keep.sum()) < p.min_train_samples or len(np.unique(y[keep])) < 2:
             return False
         random_state = int(st.rng.integers(2**31 - 1))  # drawn for every model: the generator's sequence
-        with _threads().limit(limits=1), _fast_sklearn():  # rows kept are finite (keep)
-            # logistic: scikit-learn's pipeline fit, bit for bit, without its estimator layer (two classes
-            # here: dead-zone labels are dropped above)
+        with _threads().limit(limits=1):
+            # logistic: scikit-learn's pipeline fit, bit for bit, without scikit-learn (two classes here:
+            # dead-zone labels are dropped above)
             model: Any = logistic.fit(xw[keep], y[keep], p.l2_c) if p.model == "logistic" else None
             if model is None:
-                model = make_model(p.model, p.l2_c, random_state).fit(xw[keep], y[keep])
+                with _fast_sklearn():  # rows kept are finite (keep)
+                    model = make_model(p.model, p.l2_c, random_state).fit(xw[keep], y[keep])
         st.model, st.last_train, st.train_range = model, j, (rows.start, rows.stop - 1)
         st.trained_at.append(j)
         return True

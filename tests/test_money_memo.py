@@ -1,12 +1,14 @@
 """What the terminal keeps between calls to skip work gives the values it would compute afresh: the
 floating profit per (time, deals, rollovers), each symbol's mark per time, the stop-out bound's
-worst-of-history profit per position (rate-free symbols only), the replay's per-symbol reach."""
+worst-of-history profit per position (rate-free symbols only), the stretch of bars a position's
+levels are known not to touch (the replay skips its scan there)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from mt5tester.model import constants as C
+from mt5tester.model.structs import TradeRequest
 from mt5tester.terminal import money
 from mt5tester.terminal.server import rollover_schedule
 from test_server import MIN, T0, bars, buy, flat, sell, server
@@ -63,3 +65,29 @@ def test_stop_out_bound_keeps_only_rate_free_positions() -> None:
     assert kept[("EURUSD", 0, 0.1, 1.1)] == money.profit_raw(
         srv.inputs, srv.inputs.specs["EURUSD"], True, 0.1, 1.1, 1.1, T0
     )
+
+
+def test_sl_found_after_points_that_skipped_the_scan_and_after_a_modification() -> None:
+    # Bid 1.1 for 100 minutes, then a bar down to 1.095. The first scan (at T0 + 10 min) runs past t
+    # and finds the SL 1.096 at bar 100: the points before it skip the scan; the hit is the same deal.
+    rows = flat(1.1, 100) + [(1.1, 1.1, 1.095, 1.095)] + flat(1.095, 100)
+    srv = server({"EURUSD": bars("EURUSD", rows)}, deposit=10_000.0, leverage=100)
+    assert srv.send(buy("EURUSD", 0.1, sl=1.096)).retcode == C.TRADE_RETCODE_DONE
+    (p,) = srv.positions
+    assert srv.advance(T0 + 10 * MIN) == []
+    assert srv.state.memo.clear[p.ticket][1:] == (0, False, 100)  # bars 0..99 hold no hit for its levels
+    assert srv.advance(T0 + 50 * MIN) == [] and p.cursor == 50  # the cursor moves on the bars closed
+    assert srv.state.memo.clear[p.ticket][1:] == (0, False, 100)  # without a scan: the stretch is kept
+    deals = srv.advance(T0 + 150 * MIN)
+    assert [(d.reason, d.price, d.time) for d in deals] == [(C.DEAL_REASON_SL, 1.096, T0 + 100 * MIN)]
+    # No hit at all within reach (SL 1.09): the stretch ends with the data; a modification to 1.097
+    # is new levels, scanned afresh from its time.
+    srv = server({"EURUSD": bars("EURUSD", rows)}, deposit=10_000.0, leverage=100)
+    assert srv.send(buy("EURUSD", 0.1, sl=1.09)).retcode == C.TRADE_RETCODE_DONE
+    (p,) = srv.positions
+    assert srv.advance(T0 + 10 * MIN) == [] and srv.state.memo.clear[p.ticket][3] == len(rows)
+    srv.now = T0 + 10 * MIN
+    sltp = TradeRequest(action=C.TRADE_ACTION_SLTP, symbol="EURUSD", position=p.ticket, sl=1.097)
+    assert srv.send(sltp).retcode == C.TRADE_RETCODE_DONE
+    deals = srv.advance(T0 + 150 * MIN)
+    assert [(d.reason, d.price, d.time) for d in deals] == [(C.DEAL_REASON_SL, 1.097, T0 + 100 * MIN)]

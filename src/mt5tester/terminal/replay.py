@@ -125,9 +125,21 @@ def _reach(m: Market, symbol: str, t: int) -> _Reach:
     return _Reach(stop, bars, _trigger_spread(m, symbol), m.specs[symbol].point, on_m1, forming)
 
 
-def _scan_position(m: Market, p: Position, t: int, r: _Reach) -> tuple[int, int, float, bool, int] | None:
+AHEAD = 1440  # trigger bars scanned past t when none hits before it (a day of M1 bars)
+Clear = dict[int, tuple[tuple[int, float, float, int], int, bool, int]]
+
+
+def _scan_position(
+    m: Market, p: Position, t: int, r: _Reach, clear: Clear
+) -> tuple[int, int, float, bool, int] | None:
     """(time, kind, price, ambiguous, index) of p's first SL/TP hit before t, else None: on the
-    trigger bars closed by t, then on the ticks so far of the M1 bar forming at t."""
+    trigger bars closed by t, then on the ticks so far of the M1 bar forming at t.
+
+    A scan that finds no hit before t goes on up to ``AHEAD`` bars further (the market's own bars,
+    never shown to a strategy) and keeps, per ticket, how far p's levels are known untouched
+    (``clear``: levels, first bar, its no-gap flag, first bar not known clean): the following points
+    skip the scan while they end inside that stretch. The first hit is the first hit however far a
+    scan reaches, so the hits, and their order, are the same."""
     stop, bars = r.stop, r.bars
     if _placed_inside(r, p):  # that bar is closed now: its ticks after p opened first
         hit = _scan_inside(m, p, p.cursor, t)
@@ -135,10 +147,26 @@ def _scan_position(m: Market, p: Position, t: int, r: _Reach) -> tuple[int, int,
             return hit
         p.cursor, p.no_gap_at_cursor = p.cursor + 1, False
     is_buy = p.type == C.POSITION_TYPE_BUY
-    i, kind, price, ambiguous = kernels.first_trigger(
-        bars.open, bars.high, bars.low, r.spread, r.point, p.cursor, stop, is_buy, p.sl, p.tp,
-        p.no_gap_at_cursor,
-    )  # fmt: skip
+    levels = (p.type, p.sl, p.tp, p.time_update)
+    known = clear.get(p.ticket)
+    if (
+        known is not None
+        and known[0] == levels
+        and stop <= known[3]
+        and (p.cursor > known[1] or (p.cursor == known[1] and p.no_gap_at_cursor == known[2]))
+    ):  # bars [cursor, stop) lie in a stretch scanned clean (a later first bar only drops gap checks)
+        i, kind, price, ambiguous = -1, kernels.NONE, 0.0, False
+    else:
+        end = min(len(bars), max(stop, p.cursor) + AHEAD)
+        i, kind, price, ambiguous = kernels.first_trigger(
+            bars.open, bars.high, bars.low, r.spread, r.point, p.cursor, end, is_buy, p.sl, p.tp,
+            p.no_gap_at_cursor,
+        )  # fmt: skip
+        if kind == kernels.NONE or i >= stop:
+            if len(clear) > 65_536:
+                clear.clear()
+            clear[p.ticket] = (levels, p.cursor, p.no_gap_at_cursor, end if kind == kernels.NONE else i)
+            i, kind, price, ambiguous = -1, kernels.NONE, 0.0, False
     if kind == kernels.NONE:
         p.cursor, p.no_gap_at_cursor = max(p.cursor, stop), p.no_gap_at_cursor and stop <= p.cursor
         return _scan_inside(m, p, stop, t) if _forming(r, p) else None
@@ -372,6 +400,7 @@ def _replay(m: Market, s: TradeState, t: int) -> list[Deal]:
 
     ticks_mode = m.settings.tick_mode != "bars"
     reaches: dict[str, _Reach] = {}  # per symbol, for t
+    clear = s.memo.clear
 
     def reach(symbol: str) -> _Reach:
         r = reaches.get(symbol)
@@ -380,7 +409,7 @@ def _replay(m: Market, s: TradeState, t: int) -> list[Deal]:
         return r
 
     def push_position(p: Position) -> None:
-        r = _scan_position_ticks(m, p, t) if ticks_mode else _scan_position(m, p, t, reach(p.symbol))
+        r = _scan_position_ticks(m, p, t) if ticks_mode else _scan_position(m, p, t, reach(p.symbol), clear)
         if r is not None:
             found[p.ticket] = ("p", p, r)
             heapq.heappush(heap, (r[0], 0, p.ticket, 0))

@@ -104,6 +104,8 @@ class StateMemo:
     # (deals, rollovers) of a book with nothing to replay: no SL/TP, no orders, stop-out out of reach
     quiet: tuple[int, int] | None = None
     rollover_at: tuple[int, int] = (-1, 0)  # (next_rollover, its time)
+    # per position ticket: the trigger bars known to hold no SL/TP hit for its levels (replay.Clear)
+    clear: dict[int, tuple[tuple[int, float, float, int], int, bool, int]] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[type[StateMemo], tuple[()]]:
         return StateMemo, ()

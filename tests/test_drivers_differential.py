@@ -307,6 +307,60 @@ def test_drivers_circuit_breakers_identical(
     )
 
 
+REGIMES = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "stops", "rejected"),
+    [
+        ({"sizing": {"mode": "risk", "risk_pct": 0.005}}, True, {}),
+        # the regime multiplier on the risk size, and the count rules on the sized entries
+        (
+            {
+                "sizing": {"mode": "risk", "risk_pct": 0.002},
+                "regime_risk": {"ranging": 0.5},
+                "max_positions": 3,
+            },
+            True,
+            {"max_positions": 208},
+        ),
+        # the breakers and the size read the same equity, after the point's exits
+        (
+            {
+                "sizing": {"mode": "risk", "risk_pct": 0.01},
+                "daily_loss_limit_pct": 0.05,
+                "max_drawdown_pct": 0.2,
+            },
+            True,
+            {"daily_loss_limit": 60, "max_drawdown": 645},
+        ),
+        ({"sizing": {"mode": "risk", "risk_pct": 0.5}}, False, {"no_stop_loss": 793}),
+        ({"sizing": {"mode": "risk", "risk_pct": 0.00001}}, True, {"size_below_min": 793}),
+    ],
+)
+def test_drivers_risk_sizing_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], stops: bool, rejected: dict[str, int]
+) -> None:
+    # Risk-% sizing at the review's equity (SL 80 points): the kernel sizes each entry with the compiled
+    # functions the coordinator's size() uses (risk/lots.py, the tick value of terminal/core/rules.py).
+    for account in ("hedging", "netting"):
+        raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2], symbols=["EURUSD", "USDJPY"], stops=stops,
+                   account=account)  # fmt: skip
+        raw["coordinator"] = coordinator
+        if "regime_risk" in coordinator:
+            raw["regime"] = REGIMES
+        a, b = _both(Config.model_validate(raw))
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        _assert_same(a, b)
+        if account == "hedging":
+            assert dict(b.funnel["rejected"]) == rejected, dict(b.funnel["rejected"])
+        approved = b.signals[b.signals["status"] == "approved"]
+        if len(approved):
+            details = approved["details"].iloc[0]["sizing"]
+            assert details["mode"] == "risk" and details["volume_min"] == 0.01
+            assert approved["volume"].iloc[0] == round(int(details["raw"] * 100 + 1e-9) / 100, 8)
+
+
 def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:
     raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1])
     raw["trading_modes"] = {"calm": {"risk_multiplier": 0.5}, "news": {"risk_multiplier": 0.2}}
@@ -319,9 +373,11 @@ def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) 
     )
     _assert_same(a, b)
     raw.pop("trading_mode_switch")
-    raw["coordinator"] = {"sizing": {"mode": "risk", "risk_pct": 1.0}}
+    raw["coordinator"] = {"sizing": {"mode": "volatility", "risk_pct": 1.0}}
     r = run(Config.model_validate(raw), sink=MemorySink())
-    assert r.funnel["driver_reason"] == "coordinator.sizing mode risk reads equity at each entry"
+    assert r.funnel["driver_reason"] == (
+        "coordinator.sizing mode volatility reads each entry's ATR from closed bars in Python"
+    )
 
 
 @settings(

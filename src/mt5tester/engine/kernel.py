@@ -31,7 +31,8 @@ from mt5tester.errors import ConfigError
 from mt5tester.model import constants as C
 from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
-from mt5tester.risk import breaker
+from mt5tester.risk import breaker, lots, sizing
+from mt5tester.risk.decision import reject
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
@@ -58,6 +59,10 @@ _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE, BAD_STOPS, INSIDE_BAR = 0, 1, 2, 3, 4, 5, 6, 7
 PRE_REJECTED = 4  # review outcome: a gate or sizing rejected the signal before the run (engine/prereview.py)
 DAILY_LOSS, MAX_DRAWDOWN = 5, 6  # review outcomes: the circuit breaker (risk/breaker.py)
+SIZING = 7  # review outcome: risk-% sizing refused the entry (e_value: an index of _SIZING)
+_SIZING = {1: "no_stop_loss", 2: "no_tick_value", 3: "size_below_min"}
+# e_size columns: the numbers behind a risk-% size (risk/sizing.py's details)
+Z_MONEY, Z_DISTANCE, Z_TICK_VALUE, Z_PER_LOT, Z_RAW = 0, 1, 2, 3, 4
 # The breaker's float state (bk_f): the day's starting equity, the peak, the latch (drawdown, peak, equity),
 # the daily loss and max drawdown limits (breaker.OFF: not set).
 B_DAY_START, B_PEAK, B_LATCH, B_DAILY_PCT, B_MAX_DD_PCT = 0, 1, 2, 5, 6
@@ -408,6 +413,53 @@ def _observe(bk_i: np.ndarray, bk_f: np.ndarray, equity: float, server_time: int
 
 
 @njit(cache=True)
+def _stops(
+    k: int, n: int, sym: int, is_buy: bool, ev_sl: np.ndarray, ev_tp: np.ndarray, si: np.ndarray,
+    sf: np.ndarray, qbid: np.ndarray, qask: np.ndarray,
+) -> tuple[float, float, float]:  # fmt: skip
+    """``Router._stops``: (SL, TP, the quote they are measured from) of signal ``k``; 0.0 = none."""
+    ref = qask[n, sym] if is_buy else qbid[n, sym]
+    sl, tp = 0.0, 0.0
+    sign = 1.0 if is_buy else -1.0
+    point, digits = sf[sym, B.F_POINT], si[sym, B.S_DIGITS]
+    if ev_sl[k] != 0.0:
+        sl = rules.round_to(ref - sign * ev_sl[k] * point, digits)
+    if ev_tp[k] != 0.0:
+        tp = rules.round_to(ref + sign * ev_tp[k] * point, digits)
+    return sl, tp, ref
+
+
+@njit(cache=True)
+def _risk_size(
+    k: int, n: int, sym: int, equity: float, risk_pct: float, ev_dir: np.ndarray, ev_sl: np.ndarray,
+    ev_vol: np.ndarray, ev_mult: np.ndarray, si: np.ndarray, sf: np.ndarray, qbid: np.ndarray,
+    qask: np.ndarray, e_size: np.ndarray,
+) -> int:  # fmt: skip
+    """``risk.sizing.size`` in mode risk for entry ``k`` at ``equity``: sets ``ev_vol[k]`` and the numbers
+    behind it (``e_size[k]``); returns 0, or why it refused the entry (a key of _SIZING)."""
+    sl, _, ref = _stops(k, n, sym, ev_dir[k] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
+    distance = abs(ref - sl) if sl != 0.0 and ref != 0.0 else 0.0  # Router.process: the SL distance
+    if distance <= 0.0:
+        return 1
+    point = sf[sym, B.F_POINT]  # trade_tick_size
+    value = rules.tick_value(qbid[n, sym], point, sf[sym, B.F_CONTRACT], si[sym, B.S_CONV], 1.0)
+    per_lot = lots.money_per_lot(distance, point, value)
+    money = lots.risk_money(equity, risk_pct)
+    e_size[k, Z_MONEY], e_size[k, Z_DISTANCE] = money, distance
+    e_size[k, Z_TICK_VALUE], e_size[k, Z_PER_LOT] = value, per_lot
+    if per_lot <= 0.0:
+        return 2
+    raw, volume = lots.sized(
+        money / per_lot, ev_mult[k], sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]
+    )
+    e_size[k, Z_RAW] = raw
+    if volume <= 0.0:
+        return 3
+    ev_vol[k] = volume
+    return 0
+
+
+@njit(cache=True)
 def run_points(
     times: np.ndarray, starts: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray,
     ev_vol: np.ndarray, sample: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
@@ -423,7 +475,8 @@ def run_points(
     ev_sl: np.ndarray, ev_tp: np.ndarray, stops_level: np.ndarray, b_off: np.ndarray, b_time: np.ndarray,
     b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
     e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray, ev_pre: np.ndarray, server_s: np.ndarray,
-    bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray,
+    bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray, risk_pct: float, ev_mult: np.ndarray,
+    e_size: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -505,10 +558,11 @@ def run_points(
         n_pos = cnt[B.C_POS]
         breakers = len(server_s) > 0 and e1 > e0
         equity = 0.0
-        if breakers:  # the review's own sample, after the exits (Coordinator.review)
+        if e1 > e0 and (breakers or risk_pct != breaker.OFF):  # the review's equity, after the exits
             equity = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)
             if np.isnan(equity):
                 return NO_PRICE, n, ri
+        if breakers:  # Coordinator.review samples it for the breakers
             _observe(bk_i, bk_f, equity, server_s[n])
         for k in range(e0, e1):
             sym, strat = ev_sym[k], ev_si[k]
@@ -525,6 +579,13 @@ def run_points(
                     continue
                 if bk_i[1]:
                     e_status[k] = MAX_DRAWDOWN
+                    continue
+            if risk_pct != breaker.OFF:  # risk-% sizing (risk/sizing.py's size, mode risk)
+                refused = _risk_size(
+                    k, n, sym, equity, risk_pct, ev_dir, ev_sl, ev_vol, ev_mult, si, sf, qbid, qask, e_size
+                )
+                if refused:
+                    e_status[k], e_value[k] = SIZING, refused
                     continue
             total, on_sym, of_strat = n_pos, 0, 0
             for j in range(n_pos):
@@ -554,15 +615,7 @@ def run_points(
             if not rules.volume_ok(vol, sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]):
                 return BAD_VOLUME, n, ri
             price = _fill(si, sf, sym, is_buy, qbid[n, sym], qask[n, sym], slip)
-            sl, tp = 0.0, 0.0
-            if ev_sl[k] != 0.0 or ev_tp[k] != 0.0:  # Router._stops: points from the quote's side
-                ref = qask[n, sym] if is_buy else qbid[n, sym]
-                sign = 1.0 if is_buy else -1.0
-                point, digits = sf[sym, B.F_POINT], si[sym, B.S_DIGITS]
-                if ev_sl[k] != 0.0:
-                    sl = rules.round_to(ref - sign * ev_sl[k] * point, digits)
-                if ev_tp[k] != 0.0:
-                    tp = rules.round_to(ref + sign * ev_tp[k] * point, digits)
+            sl, tp, _ = _stops(k, n, sym, is_buy, ev_sl, ev_tp, si, sf, qbid, qask)
             o0, o1 = b_off[sym], b_off[sym + 1]
             cursor = np.searchsorted(b_time[o0:o1], t)  # Market.entry_index
             inside = cursor > 0 and (cursor == o1 - o0 or b_time[o0 + cursor] > t)
@@ -663,6 +716,9 @@ def run(runner: Runner, tl: Timeline) -> int:
     x.ev_vol = pre.volume
     server_s, bk_i, bk_f = _breaker_state(runner, x.times)
     e_brk = np.zeros((n_ev if len(server_s) else 0, 3))
+    risky = cc.sizing is not None and cc.sizing.mode == "risk"
+    risk_pct = cc.sizing.risk_pct if cc.sizing is not None and risky else breaker.OFF
+    e_size = np.zeros((n_ev if risky else 0, 5))
     code, done, rollover = run_points(
         x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
         x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
@@ -671,7 +727,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         cc.max_positions_per_strategy or 0, magic_of(0), book.pi, book.pf, book.di, book.df, book.oi, book.of,
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
         x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
-        e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk,
+        e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk, risk_pct, pre.multiplier, e_size,
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
@@ -696,6 +752,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         (book, first_deal, deal_fields),
         pre,
         e_brk,
+        e_size,
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -864,7 +921,7 @@ def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
-    pre: prereview.PreReview, e_brk: np.ndarray,
+    pre: prereview.PreReview, e_brk: np.ndarray, e_size: np.ndarray,
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -889,13 +946,16 @@ def _journal(
     given: dict[int, dict[str, Any]] = {}  # the details of rejected or sized signals; the others' are {}
     for k in np.flatnonzero(e_status).tolist():
         code, si, sym = codes[k], int(x.ev_si[k]), int(x.ev_sym[k])
-        if code in (PRE_REJECTED, DAILY_LOSS, MAX_DRAWDOWN):
+        if code in (PRE_REJECTED, DAILY_LOSS, MAX_DRAWDOWN, SIZING):
             if code == PRE_REJECTED:
                 d = pre.decisions[k]
             elif code == DAILY_LOSS:
                 d = breaker_rule.daily_loss_decision(*e_brk[k].tolist())
-            else:
+            elif code == MAX_DRAWDOWN:
                 d = breaker_rule.max_drawdown_decision()
+            else:
+                why = _SIZING[int(e_value[k])]
+                d = reject("sizing", why, **_risk_details(x, pre, e_size, k, why))
             rule[k], reason[k], given[k] = d.rule, d.reason, d.details
             funnel.rejected[d.reason or "unknown"] += 1
             continue
@@ -903,6 +963,9 @@ def _journal(
         given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
     for k, sized in pre.sizing.items():  # Coordinator._pipeline: on every signal that reached the rules
         given[k] = given.get(k, {}) | {"sizing": sized}
+    if len(e_size):  # risk-% sizing: the same, sized in the kernel
+        for k in np.flatnonzero((e_status == 0) | ((e_status >= 1) & (e_status <= 3))).tolist():
+            given[k] = given.get(k, {}) | {"sizing": _risk_details(x, pre, e_size, k, None)}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
@@ -959,6 +1022,20 @@ def _journal(
         "open_positions": q_open,
     }
     rec.add_columns(db.equity, equity_rows)
+
+
+def _risk_details(
+    x: Inputs, pre: prereview.PreReview, e_size: np.ndarray, k: int, why: str | None
+) -> dict[str, Any]:
+    """``risk.sizing.size``'s details of signal ``k``, sized in the kernel (refused: ``why``)."""
+    sym = int(x.ev_sym[k])
+    d: dict[str, Any] = {"mode": "risk", "multiplier": float(pre.multiplier[k])}
+    if why in ("no_stop_loss", "no_tick_value"):
+        return d | {"symbol": x.symbols[sym]}
+    money, distance, value, per_lot, raw = e_size[k].tolist()
+    vmin, step = float(x.sf[sym, B.F_VMIN]), float(x.sf[sym, B.F_VSTEP])
+    d |= sizing.risk_details(money, distance, value, float(x.sf[sym, B.F_POINT]), per_lot)
+    return d | {"raw": round(raw, 8), "volume_min": vmin, "volume_step": step}
 
 
 def _or_none(values: np.ndarray, ok: np.ndarray) -> Any:

@@ -361,6 +361,46 @@ def test_drivers_risk_sizing_identical(
             assert approved["volume"].iloc[0] == round(int(details["raw"] * 100 + 1e-9) / 100, 8)
 
 
+@pytest.mark.parametrize(
+    ("coordinator", "stops", "rejected", "resized"),
+    [
+        ({"max_total_risk_pct": 0.01}, True, {"max_total_risk": 105}, 0),
+        ({"max_total_risk_pct": 0.01, "total_risk_policy": "resize"}, True, {"size_below_min": 67}, 52),
+        (
+            {"max_total_risk_pct": 0.02, "total_risk_policy": "resize", "daily_loss_limit_pct": 0.05,
+             "sizing": {"mode": "risk", "risk_pct": 0.005}},
+            True,
+            {"daily_loss_limit": 466, "size_below_min": 114},
+            147,
+        ),
+        ({"max_total_risk_pct": 0.01}, False, {"no_stop_loss": 1157}, 0),
+        # fixed sizing and the breakers: the sizing details only on entries past the gates
+        ({"sizing": {"mode": "fixed", "lots": 0.2}, "daily_loss_limit_pct": 0.01}, True, {"daily_loss_limit": 657}, 0),
+    ],
+)  # fmt: skip
+def test_drivers_total_risk_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], stops: bool, rejected: dict[str, int],
+    resized: int,
+) -> None:  # fmt: skip
+    # max_total_risk over the book's SLs and the entries approved before in the same review, rejected
+    # or resized (status "resized", volume_before in the details), on both drivers.
+    for account in ("hedging", "netting"):
+        raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2, 3], symbols=["EURUSD", "USDJPY"],
+                   stops=stops, account=account)  # fmt: skip
+        raw["coordinator"] = coordinator
+        a, b = _both(Config.model_validate(raw))
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        _assert_same(a, b)
+        if account == "hedging":
+            assert (dict(b.funnel["rejected"]), b.funnel["resized"]) == (rejected, resized), (
+                dict(b.funnel["rejected"]), b.funnel["resized"],
+            )  # fmt: skip
+        cut = b.signals[b.signals["status"] == "resized"]
+        assert len(cut) == b.funnel["resized"]
+        if len(cut):
+            assert (cut["volume"] < cut["details"].map(lambda d: d["volume_before"])).all()
+
+
 def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:
     raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1])
     raw["trading_modes"] = {"calm": {"risk_multiplier": 0.5}, "news": {"risk_multiplier": 0.2}}

@@ -74,6 +74,11 @@ GATES = {
 FIXED = {"sizing": {"mode": "fixed", "lots": 0.2}, "risk_multiplier": 1.5}
 # the circuit breakers, compiled (risk/breaker.py): on a 1M deposit, 100 a day and 500 from the peak
 BREAKERS = {"daily_loss_limit_pct": 0.01, "max_drawdown_pct": 0.05}
+# the money rules, compiled: total risk resized, free margin, risk-% sizing
+MONEY = {
+    "max_total_risk_pct": 0.02, "total_risk_policy": "resize", "min_free_margin_pct": 99.9,
+    "sizing": {"mode": "risk", "risk_pct": 0.005},
+}  # fmt: skip
 
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
@@ -108,7 +113,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
     stops=st.booleans(),
-    gates=st.sampled_from([None, GATES, FIXED, BREAKERS]),
+    gates=st.sampled_from([None, GATES, FIXED, BREAKERS, MONEY]),
 )
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
@@ -374,11 +379,20 @@ def test_drivers_risk_sizing_identical(
             147,
         ),
         ({"max_total_risk_pct": 0.01}, False, {"no_stop_loss": 1157}, 0),
+        # min_free_margin: order_check's free margin less the entries approved before in the review
+        ({"min_free_margin_pct": 99.95}, True, {"min_free_margin": 539}, 0),
+        ({"min_free_margin_pct": 99.9, "max_positions": 6}, True, {"max_positions": 59, "min_free_margin": 129}, 0),
+        (
+            {"min_free_margin": 996_000.0, "max_total_risk_pct": 0.02, "total_risk_policy": "resize"},
+            True,
+            {"min_free_margin": 20, "size_below_min": 4},
+            1,
+        ),
         # fixed sizing and the breakers: the sizing details only on entries past the gates
         ({"sizing": {"mode": "fixed", "lots": 0.2}, "daily_loss_limit_pct": 0.01}, True, {"daily_loss_limit": 657}, 0),
     ],
 )  # fmt: skip
-def test_drivers_total_risk_identical(
+def test_drivers_total_risk_and_free_margin_identical(
     demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], stops: bool, rejected: dict[str, int],
     resized: int,
 ) -> None:  # fmt: skip

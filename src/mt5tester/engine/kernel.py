@@ -33,7 +33,7 @@ from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.risk import breaker, lots, sizing
 from mt5tester.risk.decision import reject
-from mt5tester.risk.rules import TotalRiskRule, fitted
+from mt5tester.risk.rules import FreeMarginRule, TotalRiskRule, fitted
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
@@ -49,10 +49,9 @@ if TYPE_CHECKING:
 # Coordinator keys that switch on a rule the kernel does not compile.
 # Sessions, blocked windows, weekends, the regime gate, fixed sizing, the risk multiplier and regime_risk
 # are taken per signal before the run (engine/prereview.py); the count rules, the circuit breakers
-# (risk/breaker.py), risk-% sizing and max_total_risk (risk/lots.py) are compiled.
+# (risk/breaker.py), risk-% sizing and max_total_risk (risk/lots.py) and min_free_margin are compiled.
 _UNCOMPILED_RULES = (
     "conflict_policy", "max_currency_exposure", "max_correlation",
-    "min_free_margin_pct", "min_free_margin",
 )  # fmt: skip
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
@@ -63,7 +62,8 @@ DAILY_LOSS, MAX_DRAWDOWN = 5, 6  # review outcomes: the circuit breaker (risk/br
 SIZING = 7  # review outcome: risk-% sizing refused the entry (e_value: an index of _SIZING)
 # max_total_risk: rejected, no volume fits, resized, no stop loss
 TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK = 8, 9, 10, 11
-_REACHED_RULES = (0, 1, 2, 3, TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK)  # past gates and sizing
+FREE_MARGIN = 12  # min_free_margin: e_free holds (floor, free margin after the entry, order_check's margin)
+_REACHED_RULES = (0, 1, 2, 3, TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK, FREE_MARGIN)
 # e_risk columns: TotalRiskRule's numbers (limit, value, open risk, new risk, unprotected, fit, volume before)
 R_LIMIT, R_VALUE, R_HELD, R_NEW, R_UNPROTECTED, R_FIT, R_BEFORE = range(7)
 _SIZING = {1: "no_stop_loss", 2: "no_tick_value", 3: "size_below_min"}
@@ -546,7 +546,8 @@ def run_points(
     b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
     e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray, ev_pre: np.ndarray, server_s: np.ndarray,
     bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray, risk_pct: float, ev_mult: np.ndarray,
-    e_size: np.ndarray, total_risk_pct: float, risk_resize: bool, e_risk: np.ndarray,
+    e_size: np.ndarray, total_risk_pct: float, risk_resize: bool, e_risk: np.ndarray, free_floor: np.ndarray,
+    e_free: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -628,13 +629,19 @@ def run_points(
         n_pos = cnt[B.C_POS]
         breakers = len(server_s) > 0 and e1 > e0
         equity = 0.0
-        if e1 > e0 and (breakers or risk_pct != breaker.OFF or total_risk_pct != breaker.OFF):
+        if e1 > e0 and (
+            breakers
+            or risk_pct != breaker.OFF
+            or total_risk_pct != breaker.OFF
+            or free_floor[0] != breaker.OFF
+        ):
             # the review's equity, after the exits
             equity = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)
             if np.isnan(equity):
                 return NO_PRICE, n, ri
         if breakers:  # Coordinator.review samples it for the breakers
             _observe(bk_i, bk_f, equity, server_s[n])
+        batch_margin = 0.0  # Portfolio.batch_margin: the margin of the entries approved before in the review
         for k in range(e0, e1):
             sym, strat = ev_sym[k], ev_si[k]
             if not qhas[n, sym]:  # the review's no_quote (a market without a quote yet)
@@ -673,13 +680,42 @@ def run_points(
                 e_status[k], e_value[k] = 2, on_sym
             elif max_strat > 0 and of_strat >= max_strat:
                 e_status[k], e_value[k] = 3, of_strat
-            elif total_risk_pct == breaker.OFF:
-                approved[k] = True
-            else:  # TotalRiskRule: every open SL and this one hit <= the % of equity
-                code = _total_risk(
-                    k, n, e0, equity, total_risk_pct, risk_resize, approved, pi, pf, cnt, ev_sym, ev_dir,
-                    ev_sl, ev_vol, si, sf, qbid, qask, e_risk,
-                )  # fmt: skip
+            else:
+                code = 0
+                if total_risk_pct != breaker.OFF:  # TotalRiskRule: every open SL and this one hit
+                    code = _total_risk(
+                        k, n, e0, equity, total_risk_pct, risk_resize, approved, pi, pf, cnt, ev_sym, ev_dir,
+                        ev_sl, ev_vol, si, sf, qbid, qask, e_risk,
+                    )  # fmt: skip
+                if code in (0, RESIZED) and free_floor[0] != breaker.OFF:  # FreeMarginRule (order_check)
+                    is_buy = ev_dir[k] > 0
+                    price = qask[n, sym] if is_buy else qbid[n, sym]
+                    if not rules.volume_ok(
+                        ev_vol[k], sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]
+                    ):
+                        return BAD_VOLUME, n, ri  # order_check's "Invalid volume"
+                    floor = max(free_floor[1], equity * free_floor[0] / 100)
+                    after = B.margin_total(
+                        pi,
+                        pf,
+                        cnt[B.C_POS],
+                        si,
+                        sf,
+                        leverage,
+                        hedging,
+                        sym,
+                        0 if is_buy else 1,
+                        ev_vol[k],
+                        price,
+                    )
+                    free = rules.round_to(equity - after, 2) - batch_margin
+                    if free < floor - 1e-9:
+                        e_free[k, 0], e_free[k, 1], e_free[k, 2] = floor, free, after
+                        code = FREE_MARGIN
+                    else:
+                        batch_margin += rules.round_to(
+                            B.margin_one(si, sf, leverage, sym, ev_vol[k], price), 2
+                        )
                 e_status[k] = code
                 approved[k] = code in (0, RESIZED)
         # execution of the approved entries, in order
@@ -799,6 +835,14 @@ def run(runner: Runner, tl: Timeline) -> int:
     e_size = np.zeros((n_ev if risky else 0, 5))
     total_risk = breaker.OFF if cc.max_total_risk_pct is None else cc.max_total_risk_pct
     e_risk = np.zeros((n_ev if cc.max_total_risk_pct is not None else 0, 7))
+    free_on = cc.min_free_margin_pct is not None or cc.min_free_margin is not None
+    # FreeMarginRule's floor: max(min_free_margin, equity x min_free_margin_pct / 100); OFF: no rule
+    free_floor = (
+        np.array([cc.min_free_margin_pct or 0.0, cc.min_free_margin or 0.0])
+        if free_on
+        else np.array([breaker.OFF, 0.0])
+    )
+    e_free = np.zeros((n_ev if free_on else 0, 3))
     code, done, rollover = run_points(
         x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
         x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
@@ -808,7 +852,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
         x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
         e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk, risk_pct, pre.multiplier, e_size,
-        total_risk, cc.total_risk_policy == "resize", e_risk,
+        total_risk, cc.total_risk_policy == "resize", e_risk, free_floor, e_free,
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
@@ -835,6 +879,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         e_brk,
         e_size,
         e_risk,
+        e_free,
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -1003,7 +1048,7 @@ def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
-    pre: prereview.PreReview, e_brk: np.ndarray, e_size: np.ndarray, e_risk: np.ndarray,
+    pre: prereview.PreReview, e_brk: np.ndarray, e_size: np.ndarray, e_risk: np.ndarray, e_free: np.ndarray,
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -1038,6 +1083,8 @@ def _journal(
             elif code == SIZING:
                 why = _SIZING[int(e_value[k])]
                 d = reject("sizing", why, **_risk_details(x, pre, e_size, k, why))
+            elif code == FREE_MARGIN:
+                d = FreeMarginRule.short(*e_free[k].tolist())
             else:
                 d = _total_risk_decision(code, x.symbols[sym], e_risk[k], float(x.ev_vol[k]))
             rule[k], reason[k], given[k] = d.rule, d.reason, d.details

@@ -431,10 +431,13 @@ class FreeMarginRule:
             return reject(self.name, "order_check_failed", retcode=r.retcode, comment=r.comment)
         free = float(r.margin_free) - b.batch_margin
         if free < floor - 1e-9:
-            return reject(
-                self.name, "min_free_margin", floor=round(floor, 2), value=round(free, 2), margin=r.margin
-            )
+            return self.short(floor, free, r.margin)
         return None
+
+    @classmethod
+    def short(cls, floor: float, free: float, margin: float) -> Decision:
+        """The rejection: ``free`` margin after the entry under ``floor`` (the compiled driver's too)."""
+        return reject(cls.name, "min_free_margin", floor=round(floor, 2), value=round(free, 2), margin=margin)
 
 
 # ------------------------------------------------------------------------------------ conflicts

@@ -19,11 +19,11 @@ Conventions (the same as the usual charting packages; noted where MT5's built-in
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 ArrayLike = pd.Series | np.ndarray | list[float]
 
@@ -53,12 +53,20 @@ def ema(x: ArrayLike, n: int) -> pd.Series:
     """
     _check_period(n)
     s = _series(x)
-    out = _ewm_no_adjust(s.to_numpy(dtype=np.float64), 1.0 / (1.0 + (n - 1) / 2.0))
+    out = _compiled_ewm()(s.to_numpy(dtype=np.float64), 1.0 / (1.0 + (n - 1) / 2.0))
     out[: n - 1] = np.nan
     return pd.Series(out, index=s.index, name=s.name)
 
 
-@njit(cache=True)
+@functools.cache
+def _compiled_ewm() -> Any:
+    """``_ewm_no_adjust`` compiled on first use: importing the strategy library loads no numba (a
+    ``config check`` runs in bounded memory, and llvmlite alone maps more than it allows)."""
+    from numba import njit
+
+    return njit(cache=True)(_ewm_no_adjust)
+
+
 def _ewm_no_adjust(vals: np.ndarray, alpha: float) -> np.ndarray:
     """``pd.Series(vals).ewm(alpha=alpha, adjust=False).mean()`` step for step as pandas computes it
     (its weights renormalised at every step, NaNs skipped but aging the weight, a value equal to the

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 MAX_ITER = 500  # LogisticRegression(max_iter=500) of make_model
 TOL = 1e-4  # LogisticRegression's default tol: lbfgs's gtol
@@ -49,7 +48,14 @@ def kernels() -> Any:
     return _lbfgsb.setulb
 
 
-@njit(cache=True)
+@functools.cache
+def compiled_loss() -> Any:
+    """``binomial_loss_gradient`` compiled on first use (importing the strategy library loads no numba)."""
+    from numba import njit
+
+    return njit(cache=True)(binomial_loss_gradient)
+
+
 def binomial_loss_gradient(
     y: np.ndarray, raw: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray
 ) -> None:
@@ -127,14 +133,14 @@ def _lbfgsb(
 def _loss_gradient(coef: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
     """``LinearModelLoss(HalfBinomialLoss(), fit_intercept=True).loss_gradient`` for unit sample
     weights, operation for operation: raw = X @ w + b; per-sample loss and gradient
-    (:func:`binomial_loss_gradient`); mean loss + 0.5 * l2 * w.w; gradient X.T @ (g / n) + l2 * w,
+    (:func:`binomial_loss_gradient`, compiled); mean loss + 0.5 * l2 * w.w; gradient X.T @ (g / n) + l2 * w,
     intercept sum(g / n)."""
     n, k = x.shape
     weights, intercept = coef[:-1], coef[-1]
     raw = x @ weights + np.asarray(intercept, dtype=x.dtype)
     loss_out = np.empty_like(raw)
     grad_pointwise = np.empty_like(raw)
-    binomial_loss_gradient(y, raw, loss_out, grad_pointwise)
+    compiled_loss()(y, raw, loss_out, grad_pointwise)
     loss = float(np.sum(loss_out) / n)
     loss += float(0.5 * l2 * (weights @ weights))
     grad_pointwise /= n

@@ -58,7 +58,20 @@ def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
         raw["coordinator"] = dict(
             zip(("max_positions", "max_positions_per_symbol"), kw["limits"], strict=True)
         )
+    if kw.get("gates"):
+        raw["coordinator"] = raw.get("coordinator", {}) | kw["gates"]
     return raw
+
+
+# Coordinator rules the kernel takes per signal before its run (engine/prereview.py): the clock's gates,
+# fixed sizing and the risk multiplier (0.7 x 0.1 lots rounds down to 0.07; x 0.3 to 0.21).
+GATES = {
+    "block_weekends": True,
+    "sessions": [{"from": "08:00", "to": "16:00"}, {"from": "22:00", "to": "01:00", "days": ["sun", "mon"]}],
+    "blocked": [{"from": "12:00", "to": "12:30", "days": ["wed"]}],
+    "risk_multiplier": 0.7,
+}
+FIXED = {"sizing": {"mode": "fixed", "lots": 0.2}, "risk_multiplier": 1.5}
 
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
@@ -93,6 +106,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
     stops=st.booleans(),
+    gates=st.sampled_from([None, GATES, FIXED]),
 )
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
@@ -183,3 +197,79 @@ def test_drivers_sl_tp_hits_identical(demo_data: Path, tmp_path: Path) -> None:
         closed = b.funnel["closed"]
         assert closed["sl"] > 0 and closed["tp"] > 0, closed
         assert set(b.deals["reason"]) >= {"sl", "tp"}
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "top", "rejected"),
+    [
+        # risk_multiplier alone: before the pre-review the kernel ran it at the strategy's volume
+        ({"risk_multiplier": 0.5}, {}, {}),
+        ({"sizing": {"mode": "fixed", "lots": 0.001}}, {}, {"size_below_min": 793}),
+        (GATES | {"max_positions": 3}, {}, {"blocked_window": 1, "max_positions": 143, "outside_session": 493, "weekend": 11}),
+        # a trading mode in force for the whole run: its sessions and multiplier, its name on every signal
+        (
+            {},
+            {"trading_modes": {"calm": {"risk_multiplier": 0.5, "sessions": [{"from": "09:00", "to": "11:00"}]}},
+             "trading_mode": "calm"},
+            {"outside_session": 729},
+        ),
+    ],
+)  # fmt: skip
+def test_drivers_gates_sizing_and_modes_identical(
+    demo_data: Path,
+    tmp_path: Path,
+    coordinator: dict[str, Any],
+    top: dict[str, Any],
+    rejected: dict[str, int],
+) -> None:
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2], symbols=["EURUSD", "USDJPY"])
+    raw["coordinator"] = coordinator
+    raw.update(top)
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    assert dict(b.funnel["rejected"]) == rejected
+    assert set(b.signals["trading_mode"]) == {top.get("trading_mode")}
+    sized = b.signals[b.signals["status"] == "approved"]
+    if coordinator.get("risk_multiplier") == 0.5 or top:
+        assert set(sized["volume"]) == {0.05, 0.1}  # 0.1 and 0.2 lots x 0.5
+        assert sized["details"].iloc[0]["sizing"]["multiplier"] == 0.5
+
+
+def test_drivers_regime_gate_and_regime_risk_identical(demo_data: Path, tmp_path: Path) -> None:
+    # Regime labels are precomputed from closed H1 bars: the gate and the multiplier per signal, the
+    # label in every signal's tags, on both drivers.
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[3, 4], symbols=["EURUSD", "USDJPY"], volume=0.3)
+    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+    raw["coordinator"] = {
+        "regime_gate": {"rnd0": ["trending_up", "trending_down"]},
+        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
+    }
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    regimes = b.signals["tags"].map(lambda t: t["regime"])
+    assert {"ranging", "volatile"} <= set(regimes), set(regimes)
+    gated = b.signals[b.signals["reason"] == "regime_not_allowed"]
+    assert len(gated) > 0 and set(gated["strategy"]) == {"rnd0"}
+    approved = b.signals[b.signals["status"] == "approved"]
+    ranging = approved[regimes[approved.index] == "ranging"]
+    assert set(ranging["volume"]) <= {0.15, 0.3}  # 0.3 and 0.6 lots x 0.5
+    assert len(ranging) > 0
+
+
+def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1])
+    raw["trading_modes"] = {"calm": {"risk_multiplier": 0.5}, "news": {"risk_multiplier": 0.2}}
+    raw["trading_mode"] = "calm"
+    raw["trading_mode_switch"] = [{"mode": "news", "windows": [{"from": "12:00", "to": "14:00"}]}]
+    a, b = _both(Config.model_validate(raw))
+    assert (b.funnel["driver"], b.funnel["driver_reason"]) == (
+        "loop",
+        "trading_mode_switch is set (the mode in force is decided per signal in Python)",
+    )
+    _assert_same(a, b)
+    raw.pop("trading_mode_switch")
+    raw["coordinator"] = {"sizing": {"mode": "risk", "risk_pct": 1.0}}
+    r = run(Config.model_validate(raw), sink=MemorySink())
+    assert r.funnel["driver_reason"] == "coordinator.sizing mode risk reads equity at each entry"

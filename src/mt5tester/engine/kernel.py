@@ -3,8 +3,9 @@ prepared as arrays (``column_signals``: the sign of ``signal_column`` is the who
 
 Per point the loop does what the Python loop does (engine/loop.py) with the same compiled rules
 (terminal/core): swap rollovers and the stop-out bound (``replay.advance``), the strategies' exits
-(``Router._close_strategy_positions``), one coordinator review of the entries (the count rules:
-max_positions, per symbol, per strategy), market fills at the quote with fixed slippage and costs
+(``Router._close_strategy_positions``), one coordinator review of the entries (the gates and sizing
+taken per signal before the run, engine/prereview.py, then the count rules: max_positions, per symbol,
+per strategy), market fills at the quote with fixed slippage and costs
 (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
 Python trade state and the journal are filled from the arrays (structures are built once, at the end)
 and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
+from mt5tester.engine import prereview
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import ConfigError
@@ -42,15 +44,17 @@ if TYPE_CHECKING:
     from mt5tester.engine.timeline import Timeline
 
 # Coordinator keys that switch on a rule the kernel does not compile.
+# Sessions, blocked windows, weekends, the regime gate, fixed sizing, the risk multiplier and regime_risk
+# are taken per signal before the run (engine/prereview.py); the count rules are compiled.
 _UNCOMPILED_RULES = (
-    "conflict_policy", "sizing", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
-    "min_free_margin_pct", "min_free_margin", "daily_loss_limit_pct", "max_drawdown_pct", "block_weekends",
-    "sessions", "blocked", "regime_gate", "regime_risk",
+    "conflict_policy", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
+    "min_free_margin_pct", "min_free_margin", "daily_loss_limit_pct", "max_drawdown_pct",
 )  # fmt: skip
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
 # Why the compiled loop stopped (0: it finished).
 DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE, BAD_STOPS, INSIDE_BAR = 0, 1, 2, 3, 4, 5, 6, 7
+PRE_REJECTED = 4  # review outcome: a gate or sizing rejected the signal before the run (engine/prereview.py)
 MINUTE = 60_000_000_000
 _STOPPED = {
     STOP_OUT: "a stop-out came within reach",
@@ -95,12 +99,15 @@ def why_not(runner: Runner) -> str | None:
         return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
     if stops and st.intrabar != "pessimistic":
         return "execution.intrabar_policy ohlc_path with SL/TP"
-    if c.regimes is not None:
-        return "regime detection is on"
+    if c.modes is not None:
+        return "trading_mode_switch is set (the mode in force is decided per signal in Python)"
     cc = c.cfg.coordinator
     key = next((k for k in _UNCOMPILED_RULES if getattr(cc, k)), None)
     if key is not None:
-        return f"coordinator.{key} is set (the kernel compiles the position-count rules only)"
+        return f"coordinator.{key} is set (the kernel compiles the count rules, gates and fixed sizing only)"
+    sizing = prereview.uncompiled(cc)
+    if sizing is not None:
+        return sizing
     for sym in sorted({s for ls in c.strategies for s in ls.strategy.symbols}):
         reason = _symbol_reason(c.specs[sym], st.currency)
         if reason:
@@ -379,7 +386,7 @@ def run_points(
     q_equity: np.ndarray, q_margin: np.ndarray, q_balance: np.ndarray, q_open: np.ndarray,
     ev_sl: np.ndarray, ev_tp: np.ndarray, stops_level: np.ndarray, b_off: np.ndarray, b_time: np.ndarray,
     b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
-    e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray,
+    e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray, ev_pre: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -456,6 +463,11 @@ def run_points(
         n_pos = cnt[B.C_POS]
         for k in range(e0, e1):
             sym, strat = ev_sym[k], ev_si[k]
+            if not qhas[n, sym]:  # the review's no_quote (a market without a quote yet)
+                return NO_QUOTE, n, ri
+            if ev_pre[k]:
+                e_status[k] = PRE_REJECTED
+                continue
             total, on_sym, of_strat = n_pos, 0, 0
             for j in range(n_pos):
                 on_sym += pi[j, B.P_SYM] == sym
@@ -591,6 +603,9 @@ def run(runner: Runner, tl: Timeline) -> int:
     e_sl, e_tp, ambiguous = np.zeros(n_ev), np.zeros(n_ev), np.zeros(1, np.int64)
     slip = st.slippage_points if st.slippage_model == "fixed" else 0
     sid_base = runner.journal.signal_seq
+    point_of = np.repeat(np.arange(n_pts), np.diff(x.starts))
+    pre = prereview.prereview(runner, x.times[point_of], x.ev_si, x.ev_sym, x.symbols, x.ev_vol)
+    x.ev_vol = pre.volume
     code, done, rollover = run_points(
         x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
         x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
@@ -599,7 +614,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         cc.max_positions_per_strategy or 0, magic_of(0), book.pi, book.pf, book.di, book.df, book.oi, book.of,
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
         x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
-        e_sl, e_tp, ambiguous,
+        e_sl, e_tp, ambiguous, pre.rejected,
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
@@ -617,6 +632,7 @@ def run(runner: Runner, tl: Timeline) -> int:
         (q_balance, q_equity, q_margin, q_open),
         (e_sl, e_tp),
         (book, first_deal, deal_fields),
+        pre,
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -769,6 +785,7 @@ def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
+    pre: prereview.PreReview,
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -787,14 +804,22 @@ def _journal(
     codes = e_status.tolist()
     ok = e_status == 0
     # per signal only what the rows hold as Python objects (the rule's name, its details dict)
-    rule: list[str | None] = [_RULES[code] if code else None for code in codes]
-    given: dict[int, dict[str, Any]] = {}  # the details of rejected signals; the others' are {}
+    rule: list[str | None] = [_RULES.get(code) if code else None for code in codes]
+    reason = list(rule)
+    given: dict[int, dict[str, Any]] = {}  # the details of rejected or sized signals; the others' are {}
     for k in np.flatnonzero(e_status).tolist():
         code, si, sym = codes[k], int(x.ev_si[k]), int(x.ev_sym[k])
+        if code == PRE_REJECTED:
+            d = pre.decisions[k]
+            rule[k], reason[k], given[k] = d.rule, d.reason, d.details
+            funnel.rejected[d.reason or "unknown"] += 1
+            continue
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
         given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
+    for k, sized in pre.sizing.items():  # Coordinator._pipeline: on every signal that reached the rules
+        given[k] = given.get(k, {}) | {"sizing": sized}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
-        if code and k:
+        if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
     status = np.array(["rejected", "approved"], object)[ok.astype(np.int64)].tolist()
     volume = np.where(ok, x.ev_vol, 0.0)
@@ -819,15 +844,16 @@ def _journal(
         "tp": [v or None for v in stops[1].tolist()],
         "confidence": [1.0] * n_ev,
         "comment": [""] * n_ev,
-        "tags": DictColumn(n_ev),  # dicts built when the rows are read
+        "tags": DictColumn(n_ev, pre.tags),  # dicts built when the rows are read
         "status": status,
         "rule": rule,
-        "reason": list(rule),
+        "reason": reason,
         "details": DictColumn(n_ev, given),
         "volume": volume,
         "order_ticket": order_ticket,
         "retcode": retcode,
         "position_id": position,
+        "trading_mode": [runner.c.cfg.trading_mode] * n_ev,  # one profile in force (no switch: why_not)
     }
     rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev

@@ -110,7 +110,12 @@ class SessionRule:
         self.block_weekends, self.sessions, self.blocked = block_weekends, sessions, blocked
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        t = dt.datetime.fromtimestamp(b.server_time, dt.UTC)
+        return self.at(b.server_time)
+
+    def at(self, server_time: int) -> Decision | None:
+        """The gate at ``server_time`` (server-clock seconds): it depends on the clock alone, so the
+        compiled driver reads it per signal before its run (engine/kernel.py)."""
+        t = dt.datetime.fromtimestamp(server_time, dt.UTC)
         day, minute = t.weekday(), t.hour * 60 + t.minute
         when = f"{DAYS[day]} {t:%H:%M}"
         if self.block_weekends and day >= 5:
@@ -134,11 +139,13 @@ class RegimeGateRule:
         self.gate = gate
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        allowed = self.gate.get(c.ctx.strategy)
-        if allowed is not None and c.ctx.regime not in allowed:
-            return reject(
-                self.name, "regime_not_allowed", strategy=c.ctx.strategy, regime=c.ctx.regime, allowed=allowed
-            )
+        return self.allows(c.ctx.strategy, c.ctx.regime)
+
+    def allows(self, strategy: str, regime: str | None) -> Decision | None:
+        """The gate of ``strategy`` in ``regime`` (the compiled driver reads it per signal before its run)."""
+        allowed = self.gate.get(strategy)
+        if allowed is not None and regime not in allowed:
+            return reject(self.name, "regime_not_allowed", strategy=strategy, regime=regime, allowed=allowed)
         return None
 
 

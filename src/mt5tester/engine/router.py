@@ -156,7 +156,11 @@ class Router:
         entry adds to the symbol's position, whose id is not the order's ticket). A placed pending order
         has no position yet: its ticket stands for it, as the position it opens will carry it."""
         if res.deal:
-            deal = next((d for d in reversed(self.c.server.deals) if d.ticket == res.deal), None)
+            deals = self.c.server.deals
+            # the newest deal, unless an on_trade hook has traded since: then among the newest
+            deal = deals[-1] if deals and deals[-1].ticket == res.deal else None
+            if deal is None:
+                deal = next((d for d in reversed(deals) if d.ticket == res.deal), None)
             if deal is not None:
                 return int(deal.position_id)
         return res.order or None

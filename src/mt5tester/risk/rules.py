@@ -21,6 +21,7 @@ from mt5tester.config import TimeWindowConfig
 from mt5tester.model import constants as C
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
+from mt5tester.risk import breaker
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject, resize
 from mt5tester.risk.exposure import Exposure, Mt5View, round_volume
@@ -77,9 +78,14 @@ def _fit(rule: str, reason: str, policy: Policy, c: Candidate, fit: float, **num
     if policy == "reject":
         return reject(rule, reason, **numbers)
     v = round_volume(min(fit, c.volume), c.info) if fit > 0 else 0.0
+    return fitted(rule, reason, v, fit, c.volume, numbers)
+
+
+def fitted(rule: str, reason: str, v: float, fit: float, before: float, numbers: dict[str, Any]) -> Decision:
+    """The resize policy's decision: ``v`` lots (fitted down from ``before``), or none fits."""
     if v <= 0:
         return reject(rule, "size_below_min", **numbers, fit=round(fit, 8))
-    return resize(rule, reason, v, **numbers, volume_before=c.volume)
+    return resize(rule, reason, v, **numbers, volume_before=before)
 
 
 # ------------------------------------------------------------------------------------ time gates
@@ -168,37 +174,52 @@ class CircuitBreakerRule:
         self.latched: dict[str, Any] | None = None
 
     def observe(self, equity: float, server_time: int) -> None:
-        day = server_time // 86_400
-        if day != self.day:
-            self.day, self.day_start_equity = day, equity
-        self.peak = max(self.peak, equity)
-        if self.max_drawdown_pct is not None and self.latched is None and self.peak > 0:
-            dd = (self.peak - equity) / self.peak * 100
-            if dd >= self.max_drawdown_pct - 1e-12:
-                self.latched = {
-                    "limit": self.max_drawdown_pct,
-                    "value": round(dd, 4),
-                    "peak": self.peak,
-                    "equity": equity,
-                }
+        day = breaker.NO_DAY if self.day is None else self.day
+        limit = breaker.OFF if self.max_drawdown_pct is None else self.max_drawdown_pct
+        day, self.day_start_equity, self.peak, dd = breaker.observe(
+            day, self.day_start_equity, self.peak, self.latched is not None, equity, server_time, limit
+        )
+        self.day = int(day)
+        if dd != breaker.OFF:
+            self.latch(dd, self.peak, equity)
+
+    def latch(self, drawdown: float, peak: float, equity: float) -> None:
+        """The max-drawdown limit was reached at ``equity``: no more entries for the rest of the run."""
+        self.latched = {
+            "limit": self.max_drawdown_pct,
+            "value": round(drawdown, 4),
+            "peak": peak,
+            "equity": equity,
+        }
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        extra = {"close_all": True} if self.close_all else {}
-        if self.daily_loss_pct is not None and self.day_start_equity > 0:
-            loss = (self.day_start_equity - b.equity) / self.day_start_equity * 100
-            if loss >= self.daily_loss_pct - 1e-12:
-                return reject(
-                    self.name,
-                    "daily_loss_limit",
-                    limit=self.daily_loss_pct,
-                    value=round(loss, 4),
-                    day_start_equity=self.day_start_equity,
-                    equity=b.equity,
-                    **extra,
-                )
+        return self.at(b.equity)
+
+    def at(self, equity: float) -> Decision | None:
+        """The breaker's decision on an entry at ``equity`` (after ``observe``)."""
+        limit = breaker.OFF if self.daily_loss_pct is None else self.daily_loss_pct
+        loss = breaker.daily_loss(self.day_start_equity, equity, limit)
+        if loss != breaker.OFF:
+            return self.daily_loss_decision(loss, self.day_start_equity, equity)
         if self.latched is not None:
-            return reject(self.name, "max_drawdown", **self.latched, **extra)
+            return self.max_drawdown_decision()
         return None
+
+    def daily_loss_decision(self, loss: float, day_start_equity: float, equity: float) -> Decision:
+        extra = {"close_all": True} if self.close_all else {}
+        return reject(
+            self.name,
+            "daily_loss_limit",
+            limit=self.daily_loss_pct,
+            value=round(loss, 4),
+            day_start_equity=day_start_equity,
+            equity=equity,
+            **extra,
+        )
+
+    def max_drawdown_decision(self) -> Decision:
+        extra = {"close_all": True} if self.close_all else {}
+        return reject(self.name, "max_drawdown", **(self.latched or {}), **extra)
 
 
 # ------------------------------------------------------------------------------------ counts
@@ -273,14 +294,19 @@ class TotalRiskRule:
         value = held + c.volume * per_lot
         if value <= limit + 1e-9:
             return None
-        numbers = {
+        numbers = self.numbers(limit, value, held, c.volume * per_lot, unprotected)
+        return _fit(self.name, "max_total_risk", self.policy, c, (limit - held) / per_lot, **numbers)
+
+    @staticmethod
+    def numbers(limit: float, value: float, held: float, new: float, unprotected: int) -> dict[str, Any]:
+        """What a max_total_risk decision records (the compiled driver's too)."""
+        return {
             "limit": round(limit, 2),
             "value": round(value, 2),
             "open_risk": round(held, 2),
-            "new_risk": round(c.volume * per_lot, 2),
+            "new_risk": round(new, 2),
             "unprotected_positions": unprotected,
         }
-        return _fit(self.name, "max_total_risk", self.policy, c, (limit - held) / per_lot, **numbers)
 
 
 def _notional_per_lot(view: Mt5View, symbol: str, price: float) -> float:
@@ -412,10 +438,13 @@ class FreeMarginRule:
             return reject(self.name, "order_check_failed", retcode=r.retcode, comment=r.comment)
         free = float(r.margin_free) - b.batch_margin
         if free < floor - 1e-9:
-            return reject(
-                self.name, "min_free_margin", floor=round(floor, 2), value=round(free, 2), margin=r.margin
-            )
+            return self.short(floor, free, r.margin)
         return None
+
+    @classmethod
+    def short(cls, floor: float, free: float, margin: float) -> Decision:
+        """The rejection: ``free`` margin after the entry under ``floor`` (the compiled driver's too)."""
+        return reject(cls.name, "min_free_margin", floor=round(floor, 2), value=round(free, 2), margin=margin)
 
 
 # ------------------------------------------------------------------------------------ conflicts

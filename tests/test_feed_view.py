@@ -249,3 +249,18 @@ def test_numpy_conversions_are_pandas() -> None:
     col.iloc[-1] = -1.0  # the Series' own write: the view handed out before keeps its values or follows
     assert np.asarray(col)[-1] == -1.0
     assert view[-2] == ref["close"].iloc[-2]
+
+
+def test_numpy_view_of_a_column_holds_only_the_window() -> None:
+    """np.asarray of a lazy column is built from its ``__array_struct__``: read-only, the window's values,
+    its base (the Series, a capsule) holding the window's rows only; tz times have none (pandas')."""
+    bars = _bars()
+    ref = _reference(bars, {}, 170, 200)
+    col = _feed(bars, {}).window(170, 200)["close"]
+    view = np.asarray(col)
+    assert not view.flags.writeable and view.dtype == np.float64
+    np.testing.assert_array_equal(view, ref["close"].to_numpy())
+    assert isinstance(view.base, tuple) and view.base[0] is col
+    assert routes._extent(view) == 30
+    with pytest.raises(AttributeError):
+        _ = _feed(bars, {}).window(170, 200)["time"].__array_struct__

@@ -203,15 +203,33 @@ class WindowSeries(_LazyFlags, pd.Series):
         parts = self.__dict__.get("_ws_parts")
         return len(parts[0]) if parts is not None else super().__len__()
 
+    def _ws_view(self) -> np.ndarray | None:
+        """A read-only view of the numpy values (what pandas' copy-on-write ``__array__`` gives), or None
+        for other values (tz-aware times: pandas converts them)."""
+        parts = self.__dict__.get("_ws_parts")
+        values = parts[0] if parts is not None and parts[1] is None else self._mgr._block.values
+        if type(values) is not np.ndarray:
+            return None
+        view = values.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def __array_struct__(self) -> Any:
+        """``np.asarray(series)`` asks for this first: numpy-backed values answer it at once (numpy's
+        other probes of a Series, ``__array_interface__`` then ``__array__``, cost ~2 us more); the array
+        numpy builds from it is the read-only view ``__array__`` gives, its base holding this Series."""
+        view = self._ws_view()
+        if view is None:
+            raise AttributeError("__array_struct__")
+        return view.__array_struct__
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        """``np.asarray(series)``: for numpy-backed values what pandas' copy-on-write ``__array__`` gives
-        (a read-only view of them), without its dtype round trip; anything else through pandas."""
+        """``np.asarray(series, ...)`` past ``__array_struct__``: the same read-only view without pandas'
+        dtype round trip; anything else through pandas."""
         if dtype is None and copy is None:
-            parts = self.__dict__.get("_ws_parts")
-            values = parts[0] if parts is not None and parts[1] is None else self._mgr._block.values
-            if type(values) is np.ndarray:
-                view = values.view()
-                view.flags.writeable = False
+            view = self._ws_view()
+            if view is not None:
                 return view
         return super().__array__(dtype, copy)
 

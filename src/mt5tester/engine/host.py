@@ -126,7 +126,8 @@ class Host:
                 else:
                     out = s.generate_signals(symbol, s.timeframe, df)
             except ValidationError as e:
-                out = self._unvalidated(si, symbol, t, e)
+                self._unvalidated(si, symbol, t, e)
+                out = None
             except InvalidSignal as e:  # an adapted strategy's dict (strategy/legacy.py)
                 self._invalid(si, symbol, t, e.reason, str(e))
                 out = None

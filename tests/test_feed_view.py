@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -264,3 +265,28 @@ def test_numpy_view_of_a_column_holds_only_the_window() -> None:
     assert routes._extent(view) == 30
     with pytest.raises(AttributeError):
         _ = _feed(bars, {}).window(170, 200)["time"].__array_struct__
+
+
+def test_values_and_to_numpy_are_pandas() -> None:
+    """A lazy column's ``.values`` and ``.to_numpy()`` (no arguments: without building its manager) are
+    what pandas gives: the same values, dtype and read-only flag; with arguments, and tz times, pandas'."""
+    bars, extra = _bars(), _extra()
+    ref = _reference(bars, extra, 170, 200)
+    feed = _feed(bars, extra)
+    for name in ref.columns:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Series.values of a tz column: pandas 3.1's deprecation notice
+            pairs = [
+                (feed.window(170, 200)[name].values, ref[name].values),
+                (feed.window(170, 200)[name].to_numpy(), ref[name].to_numpy()),
+            ]
+        for got, want in pairs:
+            assert type(got) is type(want)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+            if isinstance(got, np.ndarray):
+                assert got.dtype == want.dtype and got.flags.writeable == want.flags.writeable
+    as_float = feed.window(170, 200)["n"].to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(as_float, np.arange(170, 200, dtype=np.float64))
+    copy = feed.window(170, 200)["close"].to_numpy(copy=True)
+    assert copy.flags.writeable
+    np.testing.assert_array_equal(copy, ref["close"].to_numpy())

@@ -225,7 +225,7 @@ class WindowSeries(_LazyFlags, pd.Series):
         return view.__array_struct__
 
     @property
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         """``series.values``: for numpy-backed values the read-only view pandas gives, without building
         the Series' manager (~10 us); anything else through pandas."""
         view = self._ws_view()

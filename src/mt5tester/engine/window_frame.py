@@ -133,7 +133,7 @@ class FrameSource:
         values, tz, block = col
         # Lazy as the window is: the copy of the rows now (what np.asarray and len read), pandas' block,
         # manager and index when first needed (WindowSeries._mgr).
-        ser = WindowSeries()
+        ser: WindowSeries = WindowSeries()
         d = ser.__dict__
         d["_ws_parts"] = (values[lo:hi].copy(), tz, block, index, self)
         d["_attrs"] = {}
@@ -276,7 +276,7 @@ class WindowFrame(_LazyFlags, pd.DataFrame):
 
     @classmethod
     def window(cls, src: FrameSource, lo: int, hi: int) -> WindowFrame:
-        self = cls()
+        self: WindowFrame = cls()
         d = self.__dict__
         d["_wf_src"], d["_wf_lo"], d["_wf_hi"] = src, lo, hi
         d["_attrs"] = {}

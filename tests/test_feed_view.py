@@ -290,3 +290,34 @@ def test_values_and_to_numpy_are_pandas() -> None:
     copy = feed.window(170, 200)["close"].to_numpy(copy=True)
     assert copy.flags.writeable
     np.testing.assert_array_equal(copy, ref["close"].to_numpy())
+
+
+def test_every_window_is_the_old_dataframe_and_the_numpy_rows() -> None:
+    """Every window a 30-bar strategy gets over the series (the first ones shorter): each lazy column is
+    the old DataFrame's (values, dtype, index), the numpy form's rows are the same values, and neither
+    holds a row after the window; every 37th window is compared whole (materialised)."""
+    bars, extra = _bars(), {"sma": np.arange(N, dtype=np.float64) / 7}
+    pandas_feed = _feed(bars, extra)
+    s = Strategy("s", StrategyParams(), ["EURUSD"], Timeframe.H1, warmup_bars=30)
+    s.data_format = "numpy"
+    numpy_feed = StrategyFeed(s, bars, extra)
+    assert numpy_feed.numpy and not pandas_feed.numpy
+    full = _reference(bars, extra, 0, N)
+    for hi in range(1, N + 1):
+        lo = max(0, hi - 30)
+        ref = full.iloc[lo:hi]
+        rows = numpy_feed.window(lo, hi)
+        assert len(pandas_feed.window(lo, hi)) == len(rows) == hi - lo
+        for name in ("close", "tick_volume", "spread", "sma"):
+            col = pandas_feed.window(lo, hi)[name]
+            got = np.asarray(col)
+            assert got.dtype == ref[name].dtype and routes._extent(got) == hi - lo
+            np.testing.assert_array_equal(got, ref[name].to_numpy())
+            np.testing.assert_array_equal(rows[name], ref[name].to_numpy())
+            assert rows[name].base is None or len(rows[name].base) == hi - lo
+            pd.testing.assert_index_equal(col.index, ref.index)
+        if hi % 37 == 0:
+            df = pandas_feed.window(lo, hi)
+            pd.testing.assert_frame_equal(df, ref, check_frame_type=False)
+            assert list(df.columns) == list(ref.columns) and list(df.dtypes) == list(ref.dtypes)
+            assert routes.reach(pandas_feed.window(lo, hi)) == hi - lo

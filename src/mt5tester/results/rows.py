@@ -8,12 +8,14 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 import numpy as np
 
 from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
+from mt5tester.model.columns import Chained
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.trade import Deal, Order, Position
 
@@ -81,10 +83,10 @@ def _column(items: Sequence[Any], name: str, dtype: Any = None) -> Any:
 # orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
 Owners = Callable[[int], tuple[str, int | None]]
 # The same for many tickets at once: (strategies, signal ids) as columns (engine/attribution.py ``orders``).
-ManyOwners = Callable[[np.ndarray], tuple[list[str], Any]]
+ManyOwners = Callable[[np.ndarray], tuple[Sequence[str], Any]]
 
 
-def _owner_columns(tickets: np.ndarray, owner: Owners, many: ManyOwners | None) -> tuple[list[str], Any]:
+def _owner_columns(tickets: np.ndarray, owner: Owners, many: ManyOwners | None) -> tuple[Sequence[str], Any]:
     if many is not None:
         return many(tickets)
     owners = [owner(t) for t in tickets.tolist()]
@@ -159,42 +161,65 @@ def _as_rows(cols: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def order_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
-    """The orders table as columns (lists, or numpy arrays of numbers read from the terminal's history):
-    history and open orders by ticket, with their owners."""
+    """The orders table as columns, history and open orders by ticket, with their owners. A column is
+    the terminal's history's own arrays, lists and column forms part by part (``Chained``: the compiled
+    driver's block and the orders made after it are not joined into a copy), or, when the tickets are
+    out of order, one array or list in ticket order."""
     hist, live = server.history_orders, server.orders
-    ticket = _column(hist, "ticket", np.int64)
-    if len(live):
-        ticket = np.concatenate([ticket, _column(live, "ticket", np.int64)])
+
+    def parts(name: str, dtype: Any = None) -> list[Any]:
+        out = _parts(hist, name, dtype)
+        if len(live):
+            out.append(_column(live, name, dtype))
+        return out
+
+    by_part = parts("ticket", np.int64)
+    ticket = _joined(by_part, np.int64)
     ordered = bool((np.diff(ticket) > 0).all())  # the usual case: the history is in ticket order
     order = None if ordered else np.argsort(ticket, kind="stable")
     tickets = ticket if order is None else ticket[order]
     strategy, signal_id = _owner_columns(tickets, owner, owners)
 
-    def num(name: str, dtype: Any) -> np.ndarray:
-        values = _column(hist, name, dtype)
-        if len(live):  # no open order (a finished run): the history's own array, not a copy of it
-            values = np.concatenate([values, _column(live, name, dtype)])
-        return values if order is None else values[order]
+    def col(name: str, dtype: Any = None) -> Any:
+        values = parts(name, dtype)
+        if order is None:
+            return values[0] if len(values) == 1 else Chained(values)
+        joined = _joined(values, dtype)
+        return joined[order] if dtype is not None else [joined[k] for k in order.tolist()]
 
-    def col(name: str) -> list[Any]:
-        values = _column(hist, name) + _column(live, name) if len(live) else _column(hist, name)
-        return values if order is None else [values[k] for k in order.tolist()]
-
-    done = num("time_done", np.int64)
+    done = col("time_done", np.int64)
     ints = ("type", "state", "reason", "position_id")
     floats = ("volume_initial", "volume_current", "price_open", "price_done", "sl", "tp", "price_stoplimit")
     columns: dict[str, Any] = {
-        "ticket": tickets,
-        "time_setup": num("time_setup", np.int64),
-        "time_done": done if done.all() else [t or None for t in done.tolist()],
-        **{k: num(k, np.int64) for k in ints},
+        "ticket": col("ticket", np.int64) if order is None else tickets,
+        "time_setup": col("time_setup", np.int64),
+        "time_done": done if np.asarray(done, np.int64).all() else [t or None for t in done.tolist()],
+        **{k: col(k, np.int64) for k in ints},
         "symbol": col("symbol"),
-        **{k: num(k, np.float64) for k in floats},
+        **{k: col(k, np.float64) for k in floats},
         "comment": col("comment"),
         "strategy": strategy,
         "signal_id": signal_id,
     }
     return columns
+
+
+def _parts(items: Sequence[Any], name: str, dtype: Any = None) -> list[Any]:
+    """Field ``name`` of the records part by part: the terminal's history's parts
+    (``terminal.history.History.parts``), or a plain list of records as one part."""
+    read = getattr(items, "parts", None)
+    if read is not None:
+        return list(read(name, dtype))
+    return [_column(items, name, dtype)] if len(items) else []
+
+
+def _joined(parts: list[Any], dtype: Any = None) -> Any:
+    """The parts as one array of ``dtype`` (a list without one): a single array part is itself."""
+    if dtype is None:
+        return list(chain.from_iterable(p if isinstance(p, list) else p.tolist() for p in parts))
+    if len(parts) == 1 and isinstance(parts[0], np.ndarray) and parts[0].dtype == np.dtype(dtype):
+        return parts[0]
+    return np.concatenate([np.asarray(p, dtype) for p in parts]) if parts else np.zeros(0, dtype)
 
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:

@@ -53,7 +53,7 @@ def find_m1_file(folder: Path, symbol: str) -> Path:
 
 # The Arrow type each column is read as and its numpy dtype (prices: float64). Arrow stores tz-aware
 # timestamps as UTC instants, whatever the zone label.
-_TYPES = {
+_TYPES: dict[str, tuple[pa.DataType, type[np.generic]]] = {
     "time": (pa.timestamp("ns", tz="UTC"), np.int64),
     "tick_volume": (pa.int64(), np.int64),
     "spread": (pa.int32(), np.int32),

@@ -58,7 +58,22 @@ def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
         raw["coordinator"] = dict(
             zip(("max_positions", "max_positions_per_symbol"), kw["limits"], strict=True)
         )
+    if kw.get("gates"):
+        raw["coordinator"] = raw.get("coordinator", {}) | kw["gates"]
     return raw
+
+
+# Coordinator rules the kernel takes per signal before its run (engine/prereview.py): the clock's gates,
+# fixed sizing and the risk multiplier (0.7 x 0.1 lots rounds down to 0.07; x 0.3 to 0.21).
+GATES = {
+    "block_weekends": True,
+    "sessions": [{"from": "08:00", "to": "16:00"}, {"from": "22:00", "to": "01:00", "days": ["sun", "mon"]}],
+    "blocked": [{"from": "12:00", "to": "12:30", "days": ["wed"]}],
+    "risk_multiplier": 0.7,
+}
+FIXED = {"sizing": {"mode": "fixed", "lots": 0.2}, "risk_multiplier": 1.5}
+# the circuit breakers, compiled (risk/breaker.py): on a 1M deposit, 100 a day and 500 from the peak
+BREAKERS = {"daily_loss_limit_pct": 0.01, "max_drawdown_pct": 0.05}
 
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
@@ -93,6 +108,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
     stops=st.booleans(),
+    gates=st.sampled_from([None, GATES, FIXED, BREAKERS]),
 )
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
@@ -183,3 +199,171 @@ def test_drivers_sl_tp_hits_identical(demo_data: Path, tmp_path: Path) -> None:
         closed = b.funnel["closed"]
         assert closed["sl"] > 0 and closed["tp"] > 0, closed
         assert set(b.deals["reason"]) >= {"sl", "tp"}
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "top", "rejected"),
+    [
+        # risk_multiplier alone: before the pre-review the kernel ran it at the strategy's volume
+        ({"risk_multiplier": 0.5}, {}, {}),
+        ({"sizing": {"mode": "fixed", "lots": 0.001}}, {}, {"size_below_min": 793}),
+        (GATES | {"max_positions": 3}, {}, {"blocked_window": 1, "max_positions": 143, "outside_session": 493, "weekend": 11}),
+        # a trading mode in force for the whole run: its sessions and multiplier, its name on every signal
+        (
+            {},
+            {"trading_modes": {"calm": {"risk_multiplier": 0.5, "sessions": [{"from": "09:00", "to": "11:00"}]}},
+             "trading_mode": "calm"},
+            {"outside_session": 729},
+        ),
+    ],
+)  # fmt: skip
+def test_drivers_gates_sizing_and_modes_identical(
+    demo_data: Path,
+    tmp_path: Path,
+    coordinator: dict[str, Any],
+    top: dict[str, Any],
+    rejected: dict[str, int],
+) -> None:
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2], symbols=["EURUSD", "USDJPY"])
+    raw["coordinator"] = coordinator
+    raw.update(top)
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    assert dict(b.funnel["rejected"]) == rejected
+    assert set(b.signals["trading_mode"]) == {top.get("trading_mode")}
+    sized = b.signals[b.signals["status"] == "approved"]
+    if coordinator.get("risk_multiplier") == 0.5 or top:
+        assert set(sized["volume"]) == {0.05, 0.1}  # 0.1 and 0.2 lots x 0.5
+        assert sized["details"].iloc[0]["sizing"]["multiplier"] == 0.5
+
+
+def test_drivers_regime_gate_and_regime_risk_identical(demo_data: Path, tmp_path: Path) -> None:
+    # Regime labels are precomputed from closed H1 bars: the gate and the multiplier per signal, the
+    # label in every signal's tags, on both drivers.
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[3, 4], symbols=["EURUSD", "USDJPY"], volume=0.3)
+    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+    raw["coordinator"] = {
+        "regime_gate": {"rnd0": ["trending_up", "trending_down"]},
+        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
+    }
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    regimes = b.signals["tags"].map(lambda t: t["regime"])
+    assert {"ranging", "volatile"} <= set(regimes), set(regimes)
+    gated = b.signals[b.signals["reason"] == "regime_not_allowed"]
+    assert len(gated) > 0 and set(gated["strategy"]) == {"rnd0"}
+    approved = b.signals[b.signals["status"] == "approved"]
+    ranging = approved[regimes[approved.index] == "ranging"]
+    assert set(ranging["volume"]) <= {0.15, 0.3}  # 0.3 and 0.6 lots x 0.5
+    assert len(ranging) > 0
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "rejected"),
+    [
+        ({"daily_loss_limit_pct": 0.1}, {"daily_loss_limit": 652}),
+        ({"max_drawdown_pct": 0.5}, {"max_drawdown": 777}),
+        (
+            {"daily_loss_limit_pct": 0.2, "max_drawdown_pct": 1.0},
+            {"daily_loss_limit": 51, "max_drawdown": 719},
+        ),
+        (
+            {"daily_loss_limit_pct": 0.5, "max_drawdown_pct": 3.0, "max_positions": 2},
+            {"daily_loss_limit": 108, "max_positions": 495},
+        ),
+    ],
+)
+def test_drivers_circuit_breakers_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], rejected: dict[str, int]
+) -> None:
+    # 1 and 2 lots on 100,000 at 1:500: the breakers trip; equity is sampled at every point and again
+    # after each point's exits, in the kernel as in the loop (the same compiled arithmetic).
+    raw = _raw(
+        demo_data,
+        tmp_path,
+        deposit=100_000,
+        seeds=[1, 2],
+        symbols=["EURUSD", "USDJPY"],
+        volume=1.0,
+        leverage=500,
+    )
+    raw["coordinator"] = coordinator
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    assert dict(b.funnel["rejected"]) == rejected
+    daily = b.signals[b.signals["reason"] == "daily_loss_limit"]
+    if len(daily):
+        first = daily["details"].iloc[0]
+        assert set(first) == {"limit", "value", "day_start_equity", "equity"}
+        assert first["value"] >= first["limit"]
+    raw["coordinator"] |= {"close_all_on_breach": True}
+    r = run(Config.model_validate(raw), sink=MemorySink())
+    assert (
+        r.funnel["driver_reason"]
+        == "coordinator.close_all_on_breach is set (the breaker's closes are sent in Python)"
+    )
+
+
+def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1])
+    raw["trading_modes"] = {"calm": {"risk_multiplier": 0.5}, "news": {"risk_multiplier": 0.2}}
+    raw["trading_mode"] = "calm"
+    raw["trading_mode_switch"] = [{"mode": "news", "windows": [{"from": "12:00", "to": "14:00"}]}]
+    a, b = _both(Config.model_validate(raw))
+    assert (b.funnel["driver"], b.funnel["driver_reason"]) == (
+        "loop",
+        "trading_mode_switch is set (the mode in force is decided per signal in Python)",
+    )
+    _assert_same(a, b)
+    raw.pop("trading_mode_switch")
+    raw["coordinator"] = {"sizing": {"mode": "risk", "risk_pct": 1.0}}
+    r = run(Config.model_validate(raw), sink=MemorySink())
+    assert r.funnel["driver_reason"] == "coordinator.sizing mode risk reads equity at each entry"
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(
+    symbol=st.sampled_from(["EURUSD", "USDJPY"]),
+    calc_mode=st.sampled_from([0, 1, 2, 3, 4, 5]),
+    swap_mode=st.sampled_from([0, 1, 2, 3, 4, 5, 6]),
+    rollover3=st.sampled_from([0, 3, 5]),
+    commission=st.sampled_from([(0.0, "per_lot"), (3.5, "per_lot"), (0.002, "percent_of_value")]),
+    margin_rate=st.sampled_from([0.5, 1.0, 2.0]),
+    volume_step=st.sampled_from([0.01, 0.1]),
+    stops_level=st.sampled_from([0, 20]),
+    contract=st.sampled_from([1.0, 100.0, 100_000.0]),
+    account=st.sampled_from(["hedging", "netting"]),
+    stops=st.booleans(),
+)
+def test_drivers_symbol_specs_identical_runs(
+    demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
+) -> None:
+    # Any symbol contract: calculation modes, swap modes and days, commission kinds, margin rates,
+    # volume steps, stop levels. Both drivers give the same run, or the kernel names why it did not run.
+    sym = kw["symbol"]
+    raw = _raw(
+        demo_data, tmp_path_factory.mktemp("s"), deposit=1e7, seeds=[11, 12], symbols=[sym],
+        account=kw["account"], stops=kw["stops"], volume=0.3,
+    )  # fmt: skip
+    raw["symbols"] = {
+        sym: {
+            "trade_calc_mode": kw["calc_mode"], "swap_mode": kw["swap_mode"], "swap_long": -6.1,
+            "swap_short": 1.2, "swap_rollover3days": kw["rollover3"], "commission": kw["commission"][0],
+            "commission_mode": kw["commission"][1], "margin_rate": kw["margin_rate"],
+            "volume_step": kw["volume_step"], "trade_stops_level": kw["stops_level"],
+            "trade_contract_size": kw["contract"],
+        }
+    }  # fmt: skip
+    a, b = _both(Config.model_validate(raw))
+    _assert_same(a, b)
+    if b.funnel["driver"] != "kernel":
+        assert b.funnel["driver_reason"], b.funnel

@@ -3,8 +3,9 @@ prepared as arrays (``column_signals``: the sign of ``signal_column`` is the who
 
 Per point the loop does what the Python loop does (engine/loop.py) with the same compiled rules
 (terminal/core): swap rollovers and the stop-out bound (``replay.advance``), the strategies' exits
-(``Router._close_strategy_positions``), one coordinator review of the entries (the count rules:
-max_positions, per symbol, per strategy), market fills at the quote with fixed slippage and costs
+(``Router._close_strategy_positions``), one coordinator review of the entries (the gates and sizing
+taken per signal before the run, engine/prereview.py, then the count rules: max_positions, per symbol,
+per strategy), market fills at the quote with fixed slippage and costs
 (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
 Python trade state and the journal are filled from the arrays (structures are built once, at the end)
 and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
+from mt5tester.engine import prereview
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import ConfigError
@@ -31,6 +33,7 @@ from mt5tester.model import constants as C
 from mt5tester.model.columns import Coded, Const, Labels, Masked
 from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
+from mt5tester.risk import breaker
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
@@ -44,15 +47,22 @@ if TYPE_CHECKING:
     from mt5tester.engine.timeline import Timeline
 
 # Coordinator keys that switch on a rule the kernel does not compile.
+# Sessions, blocked windows, weekends, the regime gate, fixed sizing, the risk multiplier and regime_risk
+# are taken per signal before the run (engine/prereview.py); the count rules and the circuit breakers
+# (risk/breaker.py) are compiled.
 _UNCOMPILED_RULES = (
-    "conflict_policy", "sizing", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
-    "min_free_margin_pct", "min_free_margin", "daily_loss_limit_pct", "max_drawdown_pct", "block_weekends",
-    "sessions", "blocked", "regime_gate", "regime_risk",
+    "conflict_policy", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
+    "min_free_margin_pct", "min_free_margin",
 )  # fmt: skip
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
 # Why the compiled loop stopped (0: it finished).
 DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE, BAD_STOPS, INSIDE_BAR = 0, 1, 2, 3, 4, 5, 6, 7
+PRE_REJECTED = 4  # review outcome: a gate or sizing rejected the signal before the run (engine/prereview.py)
+DAILY_LOSS, MAX_DRAWDOWN = 5, 6  # review outcomes: the circuit breaker (risk/breaker.py)
+# The breaker's float state (bk_f): the day's starting equity, the peak, the latch (drawdown, peak, equity),
+# the daily loss and max drawdown limits (breaker.OFF: not set).
+B_DAY_START, B_PEAK, B_LATCH, B_DAILY_PCT, B_MAX_DD_PCT = 0, 1, 2, 5, 6
 MINUTE = 60_000_000_000
 _STOPPED = {
     STOP_OUT: "a stop-out came within reach",
@@ -97,12 +107,17 @@ def why_not(runner: Runner) -> str | None:
         return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
     if stops and st.intrabar != "pessimistic":
         return "execution.intrabar_policy ohlc_path with SL/TP"
-    if c.regimes is not None:
-        return "regime detection is on"
+    if c.modes is not None:
+        return "trading_mode_switch is set (the mode in force is decided per signal in Python)"
     cc = c.cfg.coordinator
     key = next((k for k in _UNCOMPILED_RULES if getattr(cc, k)), None)
     if key is not None:
-        return f"coordinator.{key} is set (the kernel compiles the position-count rules only)"
+        return f"coordinator.{key} is set (the kernel compiles the count rules, gates and fixed sizing only)"
+    sizing = prereview.uncompiled(cc)
+    if sizing is not None:
+        return sizing
+    if cc.close_all_on_breach and (cc.daily_loss_limit_pct or cc.max_drawdown_pct):
+        return "coordinator.close_all_on_breach is set (the breaker's closes are sent in Python)"
     for sym in sorted({s for ls in c.strategies for s in ls.strategy.symbols}):
         reason = _symbol_reason(c.specs[sym], st.currency)
         if reason:
@@ -367,6 +382,34 @@ def _replay_stops(
 
 
 @njit(cache=True)
+def _equity(
+    n: int, pi: np.ndarray, pf: np.ndarray, cnt: np.ndarray, si: np.ndarray, sf: np.ndarray,
+    balance: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
+) -> float:  # fmt: skip
+    """The account's equity at point ``n`` (``money.equity``); NaN when an open position has no price."""
+    npos = cnt[B.C_POS]
+    if npos == 0:
+        return float(balance[0])
+    for j in range(npos):
+        if not qhas[n, pi[j, B.P_SYM]]:
+            return np.nan
+    return float(rules.round_to(balance[0] + B.floating(pi, pf, npos, si, sf, qbid[n], qask[n]), 2))
+
+
+@njit(cache=True)
+def _observe(bk_i: np.ndarray, bk_f: np.ndarray, equity: float, server_time: int) -> None:
+    """``CircuitBreakerRule.observe`` on the breaker's state arrays (day, latched / day start, peak,
+    the latch's drawdown, peak and equity, the two limits)."""
+    day, start, peak, dd = breaker.observe(
+        bk_i[0], bk_f[B_DAY_START], bk_f[B_PEAK], bk_i[1] != 0, equity, server_time, bk_f[B_MAX_DD_PCT]
+    )
+    bk_i[0], bk_f[B_DAY_START], bk_f[B_PEAK] = day, start, peak
+    if dd != breaker.OFF:
+        bk_i[1] = 1
+        bk_f[B_LATCH], bk_f[B_LATCH + 1], bk_f[B_LATCH + 2] = dd, peak, equity
+
+
+@njit(cache=True)
 def run_points(
     times: np.ndarray, starts: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray,
     ev_vol: np.ndarray, sample: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
@@ -381,7 +424,8 @@ def run_points(
     q_equity: np.ndarray, q_margin: np.ndarray, q_balance: np.ndarray, q_open: np.ndarray,
     ev_sl: np.ndarray, ev_tp: np.ndarray, stops_level: np.ndarray, b_off: np.ndarray, b_time: np.ndarray,
     b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
-    e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray,
+    e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray, ev_pre: np.ndarray, server_s: np.ndarray,
+    bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -431,6 +475,11 @@ def run_points(
             pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
         ):
             return STOP_OUT, n, ri
+        if len(server_s):  # the circuit breakers' equity sample of the point (Router.observe)
+            equity = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)
+            if np.isnan(equity):
+                return NO_PRICE, n, ri
+            _observe(bk_i, bk_f, equity, server_s[n])
         e0, e1 = starts[n], starts[n + 1]
         # exits first: each signal closes its strategy's opposite positions on its symbol
         for k in range(e0, e1):
@@ -456,8 +505,29 @@ def run_points(
                 )
         # one review of the entries: the count rules against the book plus the entries approved before
         n_pos = cnt[B.C_POS]
+        breakers = len(server_s) > 0 and e1 > e0
+        equity = 0.0
+        if breakers:  # the review's own sample, after the exits (Coordinator.review)
+            equity = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)
+            if np.isnan(equity):
+                return NO_PRICE, n, ri
+            _observe(bk_i, bk_f, equity, server_s[n])
         for k in range(e0, e1):
             sym, strat = ev_sym[k], ev_si[k]
+            if not qhas[n, sym]:  # the review's no_quote (a market without a quote yet)
+                return NO_QUOTE, n, ri
+            if ev_pre[k]:
+                e_status[k] = PRE_REJECTED
+                continue
+            if breakers:  # the gates' last: CircuitBreakerRule.at
+                loss = breaker.daily_loss(bk_f[B_DAY_START], equity, bk_f[B_DAILY_PCT])
+                if loss != breaker.OFF:
+                    e_status[k] = DAILY_LOSS
+                    e_brk[k, 0], e_brk[k, 1], e_brk[k, 2] = loss, bk_f[B_DAY_START], equity
+                    continue
+                if bk_i[1]:
+                    e_status[k] = MAX_DRAWDOWN
+                    continue
             total, on_sym, of_strat = n_pos, 0, 0
             for j in range(n_pos):
                 on_sym += pi[j, B.P_SYM] == sym
@@ -540,15 +610,12 @@ def run_points(
         if sample[n]:
             npos = cnt[B.C_POS]
             q_balance[n], q_open[n] = balance[0], npos
-            if npos:
-                for j in range(npos):
-                    if not qhas[n, pi[j, B.P_SYM]]:
-                        return NO_PRICE, n, ri
-                fl = B.floating(pi, pf, npos, si, sf, qbid[n], qask[n])
-                q_equity[n] = rules.round_to(balance[0] + fl, 2)
-                q_margin[n] = B.margin_total(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0)
-            else:
-                q_equity[n], q_margin[n] = balance[0], 0.0
+            q_equity[n] = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)
+            if np.isnan(q_equity[n]):
+                return NO_PRICE, n, ri
+            q_margin[n] = (
+                B.margin_total(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0) if npos else 0.0
+            )
     _ = nsym
     return DONE, len(times), ri
 
@@ -595,6 +662,11 @@ def run(runner: Runner, tl: Timeline) -> int:
     e_sl, e_tp, ambiguous = np.zeros(n_ev), np.zeros(n_ev), np.zeros(1, np.int64)
     slip = st.slippage_points if st.slippage_model == "fixed" else 0
     sid_base = runner.journal.signal_seq
+    point_of = np.repeat(np.arange(n_pts), np.diff(x.starts))
+    pre = prereview.prereview(runner, x.times[point_of], x.ev_si, x.ev_sym, x.symbols, x.ev_vol)
+    x.ev_vol = pre.volume
+    server_s, bk_i, bk_f = _breaker_state(runner, x.times)
+    e_brk = np.zeros((n_ev if len(server_s) else 0, 3))
     code, done, rollover = run_points(
         x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
         x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
@@ -603,13 +675,18 @@ def run(runner: Runner, tl: Timeline) -> int:
         cc.max_positions_per_strategy or 0, magic_of(0), book.pi, book.pf, book.di, book.df, book.oi, book.of,
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
         x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
-        e_sl, e_tp, ambiguous,
+        e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk,
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     first_deal = len(state.deals)
     deal_fields = _materialize(runner, x, book, rollover)
+    if len(server_s):  # the coordinator's breaker goes on from the kernel's (a checkpoint keeps it)
+        brk = c.coordinator.breaker
+        brk.day, brk.day_start_equity, brk.peak = int(bk_i[0]), float(bk_f[B_DAY_START]), float(bk_f[B_PEAK])
+        if bk_i[1] and brk.latched is None:
+            brk.latch(*bk_f[B_LATCH : B_LATCH + 3].tolist())
     state.ambiguous_bars += int(ambiguous[0])
     _journal(
         runner,
@@ -621,6 +698,8 @@ def run(runner: Runner, tl: Timeline) -> int:
         (q_balance, q_equity, q_margin, q_open),
         (e_sl, e_tp),
         (book, first_deal, deal_fields),
+        pre,
+        e_brk,
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -642,6 +721,22 @@ def _column_major(book: B.ArrayBook) -> B.ArrayBook:
 
 
 _RECORDS = ("di", "df", "oi", "of")
+
+
+def _breaker_state(runner: Runner, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The circuit breaker's inputs: the server-clock seconds of every point (none: no breaker), its state
+    as arrays (day, latched / day start, peak, latch, limits), from the coordinator's own breaker."""
+    c = runner.c
+    cc, brk = c.cfg.coordinator, c.coordinator.breaker
+    bk_i = np.array([breaker.NO_DAY if brk.day is None else brk.day, brk.latched is not None], np.int64)
+    bk_f = np.zeros(7)
+    bk_f[B_DAY_START], bk_f[B_PEAK] = brk.day_start_equity, brk.peak
+    bk_f[B_DAILY_PCT] = breaker.OFF if cc.daily_loss_limit_pct is None else cc.daily_loss_limit_pct
+    bk_f[B_MAX_DD_PCT] = breaker.OFF if cc.max_drawdown_pct is None else cc.max_drawdown_pct
+    if cc.daily_loss_limit_pct is None and cc.max_drawdown_pct is None:
+        return np.zeros(0, np.int64), bk_i, bk_f
+    to_server = c.terminal.market.to_server_s
+    return np.fromiter((to_server(t) for t in times.tolist()), np.int64, len(times)), bk_i, bk_f
 
 
 def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) -> dict[str, Any]:
@@ -774,6 +869,7 @@ def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
+    pre: prereview.PreReview, e_brk: np.ndarray,
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -781,6 +877,7 @@ def _journal(
     from mt5tester.results.rows import DictColumn
 
     journal, host, cc = runner.journal, runner.host, runner.c.cfg.coordinator
+    breaker_rule = runner.c.coordinator.breaker
     funnel, rec = journal.funnel, journal.rec
     slots = host.slots
     n_ev = len(x.ev_si)
@@ -790,16 +887,32 @@ def _journal(
     for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
         host._calls[si] += k
     ok = e_status == 0
-    # the columns as codes, masks and numbers (model/columns.py): Python values only when read; the
-    # details dicts of rejected signals only (the others' are {})
-    rule = Coded(e_status, [None, *(_RULES[k] for k in sorted(_RULES))])
-    given: dict[int, dict[str, Any]] = {}
+    # the columns as codes, masks and numbers (model/columns.py): Python values only when read. The rule
+    # and reason of a count rule by its code; a gate's, sizing's or breaker's decision names its own
+    index: dict[str | None, int] = {None: 0, **{_RULES[k]: k for k in sorted(_RULES)}}
+    rule_codes = np.where(np.isin(e_status, list(_RULES)), e_status, 0)
+    reason_codes = rule_codes.copy()
+    given: dict[int, dict[str, Any]] = {}  # the details of rejected or sized signals; the others' are {}
     for k in np.flatnonzero(e_status).tolist():
         code, si, sym = int(e_status[k]), int(x.ev_si[k]), int(x.ev_sym[k])
+        if code in (PRE_REJECTED, DAILY_LOSS, MAX_DRAWDOWN):
+            if code == PRE_REJECTED:
+                d = pre.decisions[k]
+            elif code == DAILY_LOSS:
+                d = breaker_rule.daily_loss_decision(*e_brk[k].tolist())
+            else:
+                d = breaker_rule.max_drawdown_decision()
+            rule_codes[k] = index.setdefault(d.rule, len(index))
+            reason_codes[k] = index.setdefault(d.reason, len(index))
+            given[k] = d.details
+            funnel.rejected[d.reason or "unknown"] += 1
+            continue
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
         given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
+    for k, sized in pre.sizing.items():  # Coordinator._pipeline: on every signal that reached the rules
+        given[k] = given.get(k, {}) | {"sizing": sized}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
-        if code and k:
+        if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
     status = Coded(ok.astype(np.int8), ["rejected", "approved"])
     volume = np.where(ok, x.ev_vol, 0.0)
@@ -821,15 +934,16 @@ def _journal(
         "tp": Masked(stops[1], stops[1] != 0),
         "confidence": Const(1.0, n_ev),
         "comment": Const("", n_ev),
-        "tags": DictColumn(n_ev),  # dicts built when the rows are read
+        "tags": DictColumn(n_ev, pre.tags),  # dicts built when the rows are read
         "status": status,
-        "rule": rule,
-        "reason": rule,
+        "rule": Coded(rule_codes, list(index)),
+        "reason": Coded(reason_codes, list(index)),
         "details": DictColumn(n_ev, given),
         "volume": volume,
         "order_ticket": order_ticket,
         "retcode": retcode,
         "position_id": position,
+        "trading_mode": Const(runner.c.cfg.trading_mode, n_ev),  # one profile in force (no switch: why_not)
     }
     rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev

@@ -385,12 +385,17 @@ class RegimeTracker:
 
     def code_at(self, symbol: str, t_ns: int) -> int:
         """Code of the last bar closed at or before ``t_ns`` (-1 if none or in warm-up)."""
+        return int(self.codes_at(symbol, np.array([t_ns], np.int64))[0])
+
+    def codes_at(self, symbol: str, times: npt.ArrayLike) -> I8:
+        """``code_at`` of each of ``times`` (UTC ns) at once."""
         try:
             close = self._close[symbol]
         except KeyError:
             raise KeyError(f"no regime labels for symbol {symbol!r} (tracked: {self.symbols})") from None
-        i = int(np.searchsorted(close, np.int64(t_ns), "right")) - 1
-        return UNKNOWN_CODE if i < 0 else int(self._codes[symbol][i])
+        i = np.searchsorted(close, np.asarray(times, np.int64), "right") - 1
+        codes: I8 = np.where(i < 0, UNKNOWN_CODE, self._codes[symbol][np.maximum(i, 0)]).astype(np.int8)
+        return codes
 
     def label_at(self, symbol: str, t_ns: int) -> str:
         """Label of the last bar closed at or before ``t_ns``: one of ``LABELS`` or ``unknown``."""

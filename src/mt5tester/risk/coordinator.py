@@ -135,7 +135,7 @@ class Coordinator:
             if d is not None:
                 out[i] = d
                 continue
-            mult = self._multiplier(sc)
+            mult = self.multiplier(sc)
             sized = size(self.cfg.sizing, view, sig.symbol, sc.volume, sc.sl_distance, equity, mult)
             if sized.reason is not None:
                 out[i] = reject("sizing", sized.reason, **sized.details)
@@ -191,7 +191,7 @@ class Coordinator:
             return Decision("resized", c.volume, cut.rule, cut.reason, cut.details | extra)
         return Decision("approved", c.volume, None, None, extra)
 
-    def _multiplier(self, sc: SignalContext) -> float:
+    def multiplier(self, sc: SignalContext) -> float:
         """The regime detector's multiplier × ``regime_risk[label]`` (each 1.0 when absent)."""
         m = sc.regime_multiplier if sc.regime_multiplier is not None else 1.0
         m *= self.cfg.risk_multiplier  # a trading mode's (strategy/modes.py); 1.0 by default

@@ -21,6 +21,7 @@ from mt5tester.config import TimeWindowConfig
 from mt5tester.model import constants as C
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
+from mt5tester.risk import breaker
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject, resize
 from mt5tester.risk.exposure import Exposure, Mt5View, round_volume
@@ -103,7 +104,12 @@ class SessionRule:
         self.block_weekends, self.sessions, self.blocked = block_weekends, sessions, blocked
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        t = dt.datetime.fromtimestamp(b.server_time, dt.UTC)
+        return self.at(b.server_time)
+
+    def at(self, server_time: int) -> Decision | None:
+        """The gate at ``server_time`` (server-clock seconds): it depends on the clock alone, so the
+        compiled driver reads it per signal before its run (engine/kernel.py)."""
+        t = dt.datetime.fromtimestamp(server_time, dt.UTC)
         day, minute = t.weekday(), t.hour * 60 + t.minute
         when = f"{DAYS[day]} {t:%H:%M}"
         if self.block_weekends and day >= 5:
@@ -127,11 +133,13 @@ class RegimeGateRule:
         self.gate = gate
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        allowed = self.gate.get(c.ctx.strategy)
-        if allowed is not None and c.ctx.regime not in allowed:
-            return reject(
-                self.name, "regime_not_allowed", strategy=c.ctx.strategy, regime=c.ctx.regime, allowed=allowed
-            )
+        return self.allows(c.ctx.strategy, c.ctx.regime)
+
+    def allows(self, strategy: str, regime: str | None) -> Decision | None:
+        """The gate of ``strategy`` in ``regime`` (the compiled driver reads it per signal before its run)."""
+        allowed = self.gate.get(strategy)
+        if allowed is not None and regime not in allowed:
+            return reject(self.name, "regime_not_allowed", strategy=strategy, regime=regime, allowed=allowed)
         return None
 
 
@@ -154,37 +162,52 @@ class CircuitBreakerRule:
         self.latched: dict[str, Any] | None = None
 
     def observe(self, equity: float, server_time: int) -> None:
-        day = server_time // 86_400
-        if day != self.day:
-            self.day, self.day_start_equity = day, equity
-        self.peak = max(self.peak, equity)
-        if self.max_drawdown_pct is not None and self.latched is None and self.peak > 0:
-            dd = (self.peak - equity) / self.peak * 100
-            if dd >= self.max_drawdown_pct - 1e-12:
-                self.latched = {
-                    "limit": self.max_drawdown_pct,
-                    "value": round(dd, 4),
-                    "peak": self.peak,
-                    "equity": equity,
-                }
+        day = breaker.NO_DAY if self.day is None else self.day
+        limit = breaker.OFF if self.max_drawdown_pct is None else self.max_drawdown_pct
+        day, self.day_start_equity, self.peak, dd = breaker.observe(
+            day, self.day_start_equity, self.peak, self.latched is not None, equity, server_time, limit
+        )
+        self.day = int(day)
+        if dd != breaker.OFF:
+            self.latch(dd, self.peak, equity)
+
+    def latch(self, drawdown: float, peak: float, equity: float) -> None:
+        """The max-drawdown limit was reached at ``equity``: no more entries for the rest of the run."""
+        self.latched = {
+            "limit": self.max_drawdown_pct,
+            "value": round(drawdown, 4),
+            "peak": peak,
+            "equity": equity,
+        }
 
     def check(self, c: Candidate, b: Portfolio) -> Decision | None:
-        extra = {"close_all": True} if self.close_all else {}
-        if self.daily_loss_pct is not None and self.day_start_equity > 0:
-            loss = (self.day_start_equity - b.equity) / self.day_start_equity * 100
-            if loss >= self.daily_loss_pct - 1e-12:
-                return reject(
-                    self.name,
-                    "daily_loss_limit",
-                    limit=self.daily_loss_pct,
-                    value=round(loss, 4),
-                    day_start_equity=self.day_start_equity,
-                    equity=b.equity,
-                    **extra,
-                )
+        return self.at(b.equity)
+
+    def at(self, equity: float) -> Decision | None:
+        """The breaker's decision on an entry at ``equity`` (after ``observe``)."""
+        limit = breaker.OFF if self.daily_loss_pct is None else self.daily_loss_pct
+        loss = breaker.daily_loss(self.day_start_equity, equity, limit)
+        if loss != breaker.OFF:
+            return self.daily_loss_decision(loss, self.day_start_equity, equity)
         if self.latched is not None:
-            return reject(self.name, "max_drawdown", **self.latched, **extra)
+            return self.max_drawdown_decision()
         return None
+
+    def daily_loss_decision(self, loss: float, day_start_equity: float, equity: float) -> Decision:
+        extra = {"close_all": True} if self.close_all else {}
+        return reject(
+            self.name,
+            "daily_loss_limit",
+            limit=self.daily_loss_pct,
+            value=round(loss, 4),
+            day_start_equity=day_start_equity,
+            equity=equity,
+            **extra,
+        )
+
+    def max_drawdown_decision(self) -> Decision:
+        extra = {"close_all": True} if self.close_all else {}
+        return reject(self.name, "max_drawdown", **(self.latched or {}), **extra)
 
 
 # ------------------------------------------------------------------------------------ counts

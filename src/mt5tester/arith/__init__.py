@@ -1,0 +1,1 @@
+"""Exact arithmetic, compiled (numba), shared by every layer that computes money: no I/O, no state."""

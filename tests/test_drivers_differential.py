@@ -74,6 +74,11 @@ GATES = {
 FIXED = {"sizing": {"mode": "fixed", "lots": 0.2}, "risk_multiplier": 1.5}
 # the circuit breakers, compiled (risk/breaker.py): on a 1M deposit, 100 a day and 500 from the peak
 BREAKERS = {"daily_loss_limit_pct": 0.01, "max_drawdown_pct": 0.05}
+# the money rules, compiled: total risk resized, free margin, risk-% sizing
+MONEY = {
+    "max_total_risk_pct": 0.02, "total_risk_policy": "resize", "min_free_margin_pct": 99.9,
+    "sizing": {"mode": "risk", "risk_pct": 0.005},
+}  # fmt: skip
 
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
@@ -108,7 +113,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
     stops=st.booleans(),
-    gates=st.sampled_from([None, GATES, FIXED, BREAKERS]),
+    gates=st.sampled_from([None, GATES, FIXED, BREAKERS, MONEY]),
 )
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
@@ -307,6 +312,109 @@ def test_drivers_circuit_breakers_identical(
     )
 
 
+REGIMES = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "stops", "rejected"),
+    [
+        ({"sizing": {"mode": "risk", "risk_pct": 0.005}}, True, {}),
+        # the regime multiplier on the risk size, and the count rules on the sized entries
+        (
+            {
+                "sizing": {"mode": "risk", "risk_pct": 0.002},
+                "regime_risk": {"ranging": 0.5},
+                "max_positions": 3,
+            },
+            True,
+            {"max_positions": 208},
+        ),
+        # the breakers and the size read the same equity, after the point's exits
+        (
+            {
+                "sizing": {"mode": "risk", "risk_pct": 0.01},
+                "daily_loss_limit_pct": 0.05,
+                "max_drawdown_pct": 0.2,
+            },
+            True,
+            {"daily_loss_limit": 60, "max_drawdown": 645},
+        ),
+        ({"sizing": {"mode": "risk", "risk_pct": 0.5}}, False, {"no_stop_loss": 793}),
+        ({"sizing": {"mode": "risk", "risk_pct": 0.00001}}, True, {"size_below_min": 793}),
+    ],
+)
+def test_drivers_risk_sizing_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], stops: bool, rejected: dict[str, int]
+) -> None:
+    # Risk-% sizing at the review's equity (SL 80 points): the kernel sizes each entry with the compiled
+    # functions the coordinator's size() uses (risk/lots.py, the tick value of terminal/core/rules.py).
+    for account in ("hedging", "netting"):
+        raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2], symbols=["EURUSD", "USDJPY"], stops=stops,
+                   account=account)  # fmt: skip
+        raw["coordinator"] = coordinator
+        if "regime_risk" in coordinator:
+            raw["regime"] = REGIMES
+        a, b = _both(Config.model_validate(raw))
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        _assert_same(a, b)
+        if account == "hedging":
+            assert dict(b.funnel["rejected"]) == rejected, dict(b.funnel["rejected"])
+        approved = b.signals[b.signals["status"] == "approved"]
+        if len(approved):
+            details = approved["details"].iloc[0]["sizing"]
+            assert details["mode"] == "risk" and details["volume_min"] == 0.01
+            assert approved["volume"].iloc[0] == round(int(details["raw"] * 100 + 1e-9) / 100, 8)
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "stops", "rejected", "resized"),
+    [
+        ({"max_total_risk_pct": 0.01}, True, {"max_total_risk": 105}, 0),
+        ({"max_total_risk_pct": 0.01, "total_risk_policy": "resize"}, True, {"size_below_min": 67}, 52),
+        (
+            {"max_total_risk_pct": 0.02, "total_risk_policy": "resize", "daily_loss_limit_pct": 0.05,
+             "sizing": {"mode": "risk", "risk_pct": 0.005}},
+            True,
+            {"daily_loss_limit": 466, "size_below_min": 114},
+            147,
+        ),
+        ({"max_total_risk_pct": 0.01}, False, {"no_stop_loss": 1157}, 0),
+        # min_free_margin: order_check's free margin less the entries approved before in the review
+        ({"min_free_margin_pct": 99.95}, True, {"min_free_margin": 539}, 0),
+        ({"min_free_margin_pct": 99.9, "max_positions": 6}, True, {"max_positions": 59, "min_free_margin": 129}, 0),
+        (
+            {"min_free_margin": 996_000.0, "max_total_risk_pct": 0.02, "total_risk_policy": "resize"},
+            True,
+            {"min_free_margin": 20, "size_below_min": 4},
+            1,
+        ),
+        # fixed sizing and the breakers: the sizing details only on entries past the gates
+        ({"sizing": {"mode": "fixed", "lots": 0.2}, "daily_loss_limit_pct": 0.01}, True, {"daily_loss_limit": 657}, 0),
+    ],
+)  # fmt: skip
+def test_drivers_total_risk_and_free_margin_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], stops: bool, rejected: dict[str, int],
+    resized: int,
+) -> None:  # fmt: skip
+    # max_total_risk over the book's SLs and the entries approved before in the same review, rejected
+    # or resized (status "resized", volume_before in the details), on both drivers.
+    for account in ("hedging", "netting"):
+        raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2, 3], symbols=["EURUSD", "USDJPY"],
+                   stops=stops, account=account)  # fmt: skip
+        raw["coordinator"] = coordinator
+        a, b = _both(Config.model_validate(raw))
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        _assert_same(a, b)
+        if account == "hedging":
+            assert (dict(b.funnel["rejected"]), b.funnel["resized"]) == (rejected, resized), (
+                dict(b.funnel["rejected"]), b.funnel["resized"],
+            )  # fmt: skip
+        cut = b.signals[b.signals["status"] == "resized"]
+        assert len(cut) == b.funnel["resized"]
+        if len(cut):
+            assert (cut["volume"] < cut["details"].map(lambda d: d["volume_before"])).all()
+
+
 def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) -> None:
     raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1])
     raw["trading_modes"] = {"calm": {"risk_multiplier": 0.5}, "news": {"risk_multiplier": 0.2}}
@@ -319,9 +427,11 @@ def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) 
     )
     _assert_same(a, b)
     raw.pop("trading_mode_switch")
-    raw["coordinator"] = {"sizing": {"mode": "risk", "risk_pct": 1.0}}
+    raw["coordinator"] = {"sizing": {"mode": "volatility", "risk_pct": 1.0}}
     r = run(Config.model_validate(raw), sink=MemorySink())
-    assert r.funnel["driver_reason"] == "coordinator.sizing mode risk reads equity at each entry"
+    assert r.funnel["driver_reason"] == (
+        "coordinator.sizing mode volatility reads each entry's ATR from closed bars in Python"
+    )
 
 
 @settings(

@@ -33,7 +33,9 @@ from mt5tester.model import constants as C
 from mt5tester.model.columns import Coded, Const, Labels, Masked
 from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
-from mt5tester.risk import breaker
+from mt5tester.risk import breaker, lots, sizing
+from mt5tester.risk.decision import reject
+from mt5tester.risk.rules import FreeMarginRule, TotalRiskRule, fitted
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
@@ -48,11 +50,10 @@ if TYPE_CHECKING:
 
 # Coordinator keys that switch on a rule the kernel does not compile.
 # Sessions, blocked windows, weekends, the regime gate, fixed sizing, the risk multiplier and regime_risk
-# are taken per signal before the run (engine/prereview.py); the count rules and the circuit breakers
-# (risk/breaker.py) are compiled.
+# are taken per signal before the run (engine/prereview.py); the count rules, the circuit breakers
+# (risk/breaker.py), risk-% sizing and max_total_risk (risk/lots.py) and min_free_margin are compiled.
 _UNCOMPILED_RULES = (
-    "conflict_policy", "max_total_risk_pct", "max_currency_exposure", "max_correlation",
-    "min_free_margin_pct", "min_free_margin",
+    "conflict_policy", "max_currency_exposure", "max_correlation",
 )  # fmt: skip
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
@@ -60,6 +61,16 @@ _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 DONE, STOP_OUT, NO_QUOTE, NO_MONEY, BAD_VOLUME, NO_PRICE, BAD_STOPS, INSIDE_BAR = 0, 1, 2, 3, 4, 5, 6, 7
 PRE_REJECTED = 4  # review outcome: a gate or sizing rejected the signal before the run (engine/prereview.py)
 DAILY_LOSS, MAX_DRAWDOWN = 5, 6  # review outcomes: the circuit breaker (risk/breaker.py)
+SIZING = 7  # review outcome: risk-% sizing refused the entry (e_value: an index of _SIZING)
+# max_total_risk: rejected, no volume fits, resized, no stop loss
+TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK = 8, 9, 10, 11
+FREE_MARGIN = 12  # min_free_margin: e_free holds (floor, free margin after the entry, order_check's margin)
+_REACHED_RULES = (0, 1, 2, 3, TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK, FREE_MARGIN)
+# e_risk columns: TotalRiskRule's numbers (limit, value, open risk, new risk, unprotected, fit, volume before)
+R_LIMIT, R_VALUE, R_HELD, R_NEW, R_UNPROTECTED, R_FIT, R_BEFORE = range(7)
+_SIZING = {1: "no_stop_loss", 2: "no_tick_value", 3: "size_below_min"}
+# e_size columns: the numbers behind a risk-% size (risk/sizing.py's details)
+Z_MONEY, Z_DISTANCE, Z_TICK_VALUE, Z_PER_LOT, Z_RAW = 0, 1, 2, 3, 4
 # The breaker's float state (bk_f): the day's starting equity, the peak, the latch (drawdown, peak, equity),
 # the daily loss and max drawdown limits (breaker.OFF: not set).
 B_DAY_START, B_PEAK, B_LATCH, B_DAILY_PCT, B_MAX_DD_PCT = 0, 1, 2, 5, 6
@@ -112,7 +123,7 @@ def why_not(runner: Runner) -> str | None:
     cc = c.cfg.coordinator
     key = next((k for k in _UNCOMPILED_RULES if getattr(cc, k)), None)
     if key is not None:
-        return f"coordinator.{key} is set (the kernel compiles the count rules, gates and fixed sizing only)"
+        return f"coordinator.{key} is set (a rule the kernel does not compile)"
     sizing = prereview.uncompiled(cc)
     if sizing is not None:
         return sizing
@@ -410,6 +421,117 @@ def _observe(bk_i: np.ndarray, bk_f: np.ndarray, equity: float, server_time: int
 
 
 @njit(cache=True)
+def _stops(
+    k: int, n: int, sym: int, is_buy: bool, ev_sl: np.ndarray, ev_tp: np.ndarray, si: np.ndarray,
+    sf: np.ndarray, qbid: np.ndarray, qask: np.ndarray,
+) -> tuple[float, float, float]:  # fmt: skip
+    """``Router._stops``: (SL, TP, the quote they are measured from) of signal ``k``; 0.0 = none."""
+    ref = qask[n, sym] if is_buy else qbid[n, sym]
+    sl, tp = 0.0, 0.0
+    sign = 1.0 if is_buy else -1.0
+    point, digits = sf[sym, B.F_POINT], si[sym, B.S_DIGITS]
+    if ev_sl[k] != 0.0:
+        sl = rules.round_to(ref - sign * ev_sl[k] * point, digits)
+    if ev_tp[k] != 0.0:
+        tp = rules.round_to(ref + sign * ev_tp[k] * point, digits)
+    return sl, tp, ref
+
+
+@njit(cache=True)
+def _risk_size(
+    k: int, n: int, sym: int, equity: float, risk_pct: float, ev_dir: np.ndarray, ev_sl: np.ndarray,
+    ev_vol: np.ndarray, ev_mult: np.ndarray, si: np.ndarray, sf: np.ndarray, qbid: np.ndarray,
+    qask: np.ndarray, e_size: np.ndarray,
+) -> int:  # fmt: skip
+    """``risk.sizing.size`` in mode risk for entry ``k`` at ``equity``: sets ``ev_vol[k]`` and the numbers
+    behind it (``e_size[k]``); returns 0, or why it refused the entry (a key of _SIZING)."""
+    sl, _, ref = _stops(k, n, sym, ev_dir[k] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
+    distance = abs(ref - sl) if sl != 0.0 and ref != 0.0 else 0.0  # Router.process: the SL distance
+    if distance <= 0.0:
+        return 1
+    point = sf[sym, B.F_POINT]  # trade_tick_size
+    value = rules.tick_value(qbid[n, sym], point, sf[sym, B.F_CONTRACT], si[sym, B.S_CONV], 1.0)
+    per_lot = lots.money_per_lot(distance, point, value)
+    money = lots.risk_money(equity, risk_pct)
+    e_size[k, Z_MONEY], e_size[k, Z_DISTANCE] = money, distance
+    e_size[k, Z_TICK_VALUE], e_size[k, Z_PER_LOT] = value, per_lot
+    if per_lot <= 0.0:
+        return 2
+    raw, volume = lots.sized(
+        money / per_lot, ev_mult[k], sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]
+    )
+    e_size[k, Z_RAW] = raw
+    if volume <= 0.0:
+        return 3
+    ev_vol[k] = volume
+    return 0
+
+
+@njit(cache=True)
+def _loss_per_lot(
+    n: int, sym: int, distance: float, sf: np.ndarray, si: np.ndarray, qbid: np.ndarray
+) -> float:
+    """``Mt5View.money_per_lot`` at point ``n``: the tick value at the symbol's bid."""
+    point = sf[sym, B.F_POINT]
+    value = rules.tick_value(qbid[n, sym], point, sf[sym, B.F_CONTRACT], si[sym, B.S_CONV], 1.0)
+    return lots.money_per_lot(distance, point, value)
+
+
+@njit(cache=True)
+def _total_risk(
+    k: int, n: int, e0: int, equity: float, pct: float, resize: bool, approved: np.ndarray, pi: np.ndarray,
+    pf: np.ndarray, cnt: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray, ev_sl: np.ndarray,
+    ev_vol: np.ndarray, si: np.ndarray, sf: np.ndarray, qbid: np.ndarray, qask: np.ndarray,
+    e_risk: np.ndarray,
+) -> int:  # fmt: skip
+    """``TotalRiskRule.check`` of entry ``k`` (``risk.rules.open_risk`` over the book in its order, then
+    the entries approved before it in this review at their entry price and SL): 0, RESIZED (``ev_vol[k]``
+    lowered), TOTAL_RISK or TOTAL_RISK_SMALL; the numbers in ``e_risk[k]``; 11: no stop loss."""
+    sym = ev_sym[k]
+    sl, _, ref = _stops(k, n, sym, ev_dir[k] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
+    distance = abs(ref - sl) if sl != 0.0 and ref != 0.0 else 0.0
+    if distance <= 0.0:
+        return NO_STOP_RISK
+    held, unprotected = 0.0, 0
+    for j in range(cnt[B.C_POS]):
+        if pf[j, B.P_SL] <= 0:
+            unprotected += 1
+            continue
+        s, buy = pi[j, B.P_SYM], pi[j, B.P_TYPE] == 0
+        current = qbid[n, s] if buy else qask[n, s]
+        d = 1.0 if buy else -1.0
+        held += pf[j, B.P_VOLUME] * _loss_per_lot(n, s, max(0.0, d * (current - pf[j, B.P_SL])), sf, si, qbid)
+    for q in range(e0, k):
+        if approved[q]:
+            s, d = ev_sym[q], 1.0 if ev_dir[q] > 0 else -1.0
+            slq, _, price = _stops(q, n, s, ev_dir[q] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
+            dq = abs(price - slq) if slq != 0.0 and price != 0.0 else 0.0
+            stop = price - d * dq if dq else 0.0
+            if stop <= 0:
+                unprotected += 1
+                continue
+            held += ev_vol[q] * _loss_per_lot(n, s, max(0.0, d * (price - stop)), sf, si, qbid)
+    per_lot = _loss_per_lot(n, sym, distance, sf, si, qbid)
+    limit = equity * pct / 100
+    value = held + ev_vol[k] * per_lot
+    e_risk[k, R_LIMIT], e_risk[k, R_VALUE], e_risk[k, R_HELD] = limit, value, held
+    e_risk[k, R_NEW], e_risk[k, R_UNPROTECTED] = ev_vol[k] * per_lot, unprotected
+    if value <= limit + 1e-9:
+        return 0
+    if not resize:
+        return TOTAL_RISK
+    fit = (limit - held) / per_lot
+    e_risk[k, R_FIT], e_risk[k, R_BEFORE] = fit, ev_vol[k]
+    v = 0.0
+    if fit > 0:
+        v = lots.round_volume(min(fit, ev_vol[k]), sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP])
+    if v <= 0:
+        return TOTAL_RISK_SMALL
+    ev_vol[k] = v
+    return RESIZED
+
+
+@njit(cache=True)
 def run_points(
     times: np.ndarray, starts: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray,
     ev_vol: np.ndarray, sample: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
@@ -425,7 +547,9 @@ def run_points(
     ev_sl: np.ndarray, ev_tp: np.ndarray, stops_level: np.ndarray, b_off: np.ndarray, b_time: np.ndarray,
     b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray, b_spread: np.ndarray,
     e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray, ev_pre: np.ndarray, server_s: np.ndarray,
-    bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray,
+    bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray, risk_pct: float, ev_mult: np.ndarray,
+    e_size: np.ndarray, total_risk_pct: float, risk_resize: bool, e_risk: np.ndarray, free_floor: np.ndarray,
+    e_free: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -507,11 +631,19 @@ def run_points(
         n_pos = cnt[B.C_POS]
         breakers = len(server_s) > 0 and e1 > e0
         equity = 0.0
-        if breakers:  # the review's own sample, after the exits (Coordinator.review)
+        if e1 > e0 and (
+            breakers
+            or risk_pct != breaker.OFF
+            or total_risk_pct != breaker.OFF
+            or free_floor[0] != breaker.OFF
+        ):
+            # the review's equity, after the exits
             equity = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)
             if np.isnan(equity):
                 return NO_PRICE, n, ri
+        if breakers:  # Coordinator.review samples it for the breakers
             _observe(bk_i, bk_f, equity, server_s[n])
+        batch_margin = 0.0  # Portfolio.batch_margin: the margin of the entries approved before in the review
         for k in range(e0, e1):
             sym, strat = ev_sym[k], ev_si[k]
             if not qhas[n, sym]:  # the review's no_quote (a market without a quote yet)
@@ -527,6 +659,13 @@ def run_points(
                     continue
                 if bk_i[1]:
                     e_status[k] = MAX_DRAWDOWN
+                    continue
+            if risk_pct != breaker.OFF:  # risk-% sizing (risk/sizing.py's size, mode risk)
+                refused = _risk_size(
+                    k, n, sym, equity, risk_pct, ev_dir, ev_sl, ev_vol, ev_mult, si, sf, qbid, qask, e_size
+                )
+                if refused:
+                    e_status[k], e_value[k] = SIZING, refused
                     continue
             total, on_sym, of_strat = n_pos, 0, 0
             for j in range(n_pos):
@@ -544,7 +683,43 @@ def run_points(
             elif max_strat > 0 and of_strat >= max_strat:
                 e_status[k], e_value[k] = 3, of_strat
             else:
-                approved[k] = True
+                code = 0
+                if total_risk_pct != breaker.OFF:  # TotalRiskRule: every open SL and this one hit
+                    code = _total_risk(
+                        k, n, e0, equity, total_risk_pct, risk_resize, approved, pi, pf, cnt, ev_sym, ev_dir,
+                        ev_sl, ev_vol, si, sf, qbid, qask, e_risk,
+                    )  # fmt: skip
+                if code in (0, RESIZED) and free_floor[0] != breaker.OFF:  # FreeMarginRule (order_check)
+                    is_buy = ev_dir[k] > 0
+                    price = qask[n, sym] if is_buy else qbid[n, sym]
+                    if not rules.volume_ok(
+                        ev_vol[k], sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]
+                    ):
+                        return BAD_VOLUME, n, ri  # order_check's "Invalid volume"
+                    floor = max(free_floor[1], equity * free_floor[0] / 100)
+                    after = B.margin_total(
+                        pi,
+                        pf,
+                        cnt[B.C_POS],
+                        si,
+                        sf,
+                        leverage,
+                        hedging,
+                        sym,
+                        0 if is_buy else 1,
+                        ev_vol[k],
+                        price,
+                    )
+                    free = rules.round_to(equity - after, 2) - batch_margin
+                    if free < floor - 1e-9:
+                        e_free[k, 0], e_free[k, 1], e_free[k, 2] = floor, free, after
+                        code = FREE_MARGIN
+                    else:
+                        batch_margin += rules.round_to(
+                            B.margin_one(si, sf, leverage, sym, ev_vol[k], price), 2
+                        )
+                e_status[k] = code
+                approved[k] = code in (0, RESIZED)
         # execution of the approved entries, in order
         for k in range(e0, e1):
             if not approved[k]:
@@ -556,15 +731,7 @@ def run_points(
             if not rules.volume_ok(vol, sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP]):
                 return BAD_VOLUME, n, ri
             price = _fill(si, sf, sym, is_buy, qbid[n, sym], qask[n, sym], slip)
-            sl, tp = 0.0, 0.0
-            if ev_sl[k] != 0.0 or ev_tp[k] != 0.0:  # Router._stops: points from the quote's side
-                ref = qask[n, sym] if is_buy else qbid[n, sym]
-                sign = 1.0 if is_buy else -1.0
-                point, digits = sf[sym, B.F_POINT], si[sym, B.S_DIGITS]
-                if ev_sl[k] != 0.0:
-                    sl = rules.round_to(ref - sign * ev_sl[k] * point, digits)
-                if ev_tp[k] != 0.0:
-                    tp = rules.round_to(ref + sign * ev_tp[k] * point, digits)
+            sl, tp, _ = _stops(k, n, sym, is_buy, ev_sl, ev_tp, si, sf, qbid, qask)
             o0, o1 = b_off[sym], b_off[sym + 1]
             cursor = np.searchsorted(b_time[o0:o1], t)  # Market.entry_index
             inside = cursor > 0 and (cursor == o1 - o0 or b_time[o0 + cursor] > t)
@@ -667,6 +834,19 @@ def run(runner: Runner, tl: Timeline) -> int:
     x.ev_vol = pre.volume
     server_s, bk_i, bk_f = _breaker_state(runner, x.times)
     e_brk = np.zeros((n_ev if len(server_s) else 0, 3))
+    risky = cc.sizing is not None and cc.sizing.mode == "risk"
+    risk_pct = cc.sizing.risk_pct if cc.sizing is not None and risky else breaker.OFF
+    e_size = np.zeros((n_ev if risky else 0, 5))
+    total_risk = breaker.OFF if cc.max_total_risk_pct is None else cc.max_total_risk_pct
+    e_risk = np.zeros((n_ev if cc.max_total_risk_pct is not None else 0, 7))
+    free_on = cc.min_free_margin_pct is not None or cc.min_free_margin is not None
+    # FreeMarginRule's floor: max(min_free_margin, equity x min_free_margin_pct / 100); OFF: no rule
+    free_floor = (
+        np.array([cc.min_free_margin_pct or 0.0, cc.min_free_margin or 0.0])
+        if free_on
+        else np.array([breaker.OFF, 0.0])
+    )
+    e_free = np.zeros((n_ev if free_on else 0, 3))
     code, done, rollover = run_points(
         x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
         x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
@@ -675,7 +855,8 @@ def run(runner: Runner, tl: Timeline) -> int:
         cc.max_positions_per_strategy or 0, magic_of(0), book.pi, book.pf, book.di, book.df, book.oi, book.of,
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
         x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
-        e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk,
+        e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk, risk_pct, pre.multiplier, e_size,
+        total_risk, cc.total_risk_policy == "resize", e_risk, free_floor, e_free,
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
@@ -700,6 +881,9 @@ def run(runner: Runner, tl: Timeline) -> int:
         (book, first_deal, deal_fields),
         pre,
         e_brk,
+        e_size,
+        e_risk,
+        e_free,
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -869,7 +1053,7 @@ def _journal(
     runner: Runner, x: Inputs, e_status: np.ndarray, e_value: np.ndarray, e_order: np.ndarray,
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
-    pre: prereview.PreReview, e_brk: np.ndarray,
+    pre: prereview.PreReview, e_brk: np.ndarray, e_size: np.ndarray, e_risk: np.ndarray, e_free: np.ndarray,
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -886,35 +1070,48 @@ def _journal(
     limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
     for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
         host._calls[si] += k
-    ok = e_status == 0
+    ok = (e_status == 0) | (e_status == RESIZED)
     # the columns as codes, masks and numbers (model/columns.py): Python values only when read. The rule
-    # and reason of a count rule by its code; a gate's, sizing's or breaker's decision names its own
+    # and reason of a count rule by its code; a gate's, sizing's, breaker's or risk rule's decision names
+    # its own
     index: dict[str | None, int] = {None: 0, **{_RULES[k]: k for k in sorted(_RULES)}}
     rule_codes = np.where(np.isin(e_status, list(_RULES)), e_status, 0)
     reason_codes = rule_codes.copy()
     given: dict[int, dict[str, Any]] = {}  # the details of rejected or sized signals; the others' are {}
     for k in np.flatnonzero(e_status).tolist():
         code, si, sym = int(e_status[k]), int(x.ev_si[k]), int(x.ev_sym[k])
-        if code in (PRE_REJECTED, DAILY_LOSS, MAX_DRAWDOWN):
+        if code >= PRE_REJECTED:
             if code == PRE_REJECTED:
                 d = pre.decisions[k]
             elif code == DAILY_LOSS:
                 d = breaker_rule.daily_loss_decision(*e_brk[k].tolist())
-            else:
+            elif code == MAX_DRAWDOWN:
                 d = breaker_rule.max_drawdown_decision()
+            elif code == SIZING:
+                why = _SIZING[int(e_value[k])]
+                d = reject("sizing", why, **_risk_details(x, pre, e_size, k, why))
+            elif code == FREE_MARGIN:
+                d = FreeMarginRule.short(*e_free[k].tolist())
+            else:
+                d = _total_risk_decision(code, x.symbols[sym], e_risk[k], float(x.ev_vol[k]))
             rule_codes[k] = index.setdefault(d.rule, len(index))
             reason_codes[k] = index.setdefault(d.reason, len(index))
             given[k] = d.details
-            funnel.rejected[d.reason or "unknown"] += 1
+            if code != RESIZED:
+                funnel.rejected[d.reason or "unknown"] += 1
             continue
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
         given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
-    for k, sized in pre.sizing.items():  # Coordinator._pipeline: on every signal that reached the rules
-        given[k] = given.get(k, {}) | {"sizing": sized}
+    # Coordinator._pipeline: the sizing details on every signal that reached the rules
+    for k in np.flatnonzero(np.isin(e_status, _REACHED_RULES)).tolist():
+        sized = _risk_details(x, pre, e_size, k, None) if len(e_size) else pre.sizing.get(k)
+        if sized is not None:
+            given[k] = given.get(k, {}) | {"sizing": sized}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
-    status = Coded(ok.astype(np.int8), ["rejected", "approved"])
+    status = Coded(ok.astype(np.int8) + (e_status == RESIZED), ["rejected", "approved", "resized"])
+    funnel.resized += int((e_status == RESIZED).sum())
     volume = np.where(ok, x.ev_vol, 0.0)
     order_ticket, position = _or_none(e_order, ok), _or_none(e_position, ok)
     retcode = _or_none(np.full(n_ev, C.TRADE_RETCODE_DONE, np.int64), ok)
@@ -964,6 +1161,32 @@ def _journal(
         "open_positions": q_open,
     }
     rec.add_columns(db.equity, equity_rows)
+
+
+def _risk_details(
+    x: Inputs, pre: prereview.PreReview, e_size: np.ndarray, k: int, why: str | None
+) -> dict[str, Any]:
+    """``risk.sizing.size``'s details of signal ``k``, sized in the kernel (refused: ``why``)."""
+    sym = int(x.ev_sym[k])
+    d: dict[str, Any] = {"mode": "risk", "multiplier": float(pre.multiplier[k])}
+    if why in ("no_stop_loss", "no_tick_value"):
+        return d | {"symbol": x.symbols[sym]}
+    money, distance, value, per_lot, raw = e_size[k].tolist()
+    vmin, step = float(x.sf[sym, B.F_VMIN]), float(x.sf[sym, B.F_VSTEP])
+    d |= sizing.risk_details(money, distance, value, float(x.sf[sym, B.F_POINT]), per_lot)
+    return d | {"raw": round(raw, 8), "volume_min": vmin, "volume_step": step}
+
+
+def _total_risk_decision(code: int, symbol: str, numbers: np.ndarray, volume: float) -> Any:
+    """``TotalRiskRule.check``'s decision from the kernel's numbers (e_risk's columns)."""
+    name = "max_total_risk"
+    if code == NO_STOP_RISK:
+        return reject(name, "no_stop_loss", symbol=symbol)
+    limit, value, held, new, unprotected, fit, before = numbers.tolist()
+    given = TotalRiskRule.numbers(limit, value, held, new, int(unprotected))
+    if code == TOTAL_RISK:
+        return reject(name, name, **given)
+    return fitted(name, name, volume if code == RESIZED else 0.0, fit, before, given)
 
 
 def _or_none(values: np.ndarray, ok: np.ndarray) -> Any:

@@ -7,7 +7,9 @@ before driver (b) runs, by the rules' own code:
   bars (``RegimeTracker``: the label at ``t`` is the last closed bar's), once per strategy and label;
 - sizing: fixed lots, the risk multiplier and ``regime_risk`` (``risk.sizing.size`` with
   ``Coordinator.multiplier``), once per (strategy, symbol, regime): without risk-% or volatility
-  sizing it depends on neither equity nor the market.
+  sizing it depends on neither equity nor the market. Risk-% sizing reads the equity at the review:
+  the kernel sizes those entries itself with the compiled ``risk.lots`` functions ``size`` uses, from
+  the multiplier taken here.
 
 The kernel compiles no copy of these rules: it reads their outcome (one volume and one flag per signal)
 and applies the count rules to the signals that pass, as ``Coordinator.review`` does (gates, then
@@ -44,12 +46,13 @@ class PreReview:
     decisions: dict[int, Decision]  # signal index -> that rejection
     sizing: dict[int, dict[str, Any]]  # signal index -> the sizing details (when sizing applies)
     tags: dict[int, dict[str, Any]]  # signal index -> its tags ({"regime": label} with regimes)
+    multiplier: np.ndarray  # per signal: Coordinator.multiplier (risk-% sizing reads it in the kernel)
 
 
 def uncompiled(cc: CoordinatorConfig) -> str | None:
     """Why sizing keeps a run in the Python loop: risk-% and volatility sizing read equity and bars."""
-    if cc.sizing is not None and cc.sizing.mode != "fixed":
-        return f"coordinator.sizing mode {cc.sizing.mode} reads equity at each entry"
+    if cc.sizing is not None and cc.sizing.mode == "volatility":
+        return "coordinator.sizing mode volatility reads each entry's ATR from closed bars in Python"
     return None
 
 
@@ -68,7 +71,7 @@ def prereview(
     c = runner.c
     co = c.coordinator
     n = len(ev_si)
-    out = PreReview(volume.copy(), np.zeros(n, np.bool_), {}, {}, {})
+    out = PreReview(volume.copy(), np.zeros(n, np.bool_), {}, {}, {}, np.ones(n))
     gate = next((g for g in co.gates if isinstance(g, SessionRule)), None)
     if gate is not None and n:
         at, first = np.unique(times, return_inverse=True)
@@ -105,6 +108,9 @@ def prereview(
     for (si, sym, c_), at in _groups(ev_si, ev_sym, code).items():
         requested = float(volume[at][0])
         mult = co.multiplier(SignalContext(names[si], requested, None, labels[c_]))
+        out.multiplier[at] = mult
+        if cc.sizing is not None and cc.sizing.mode == "risk":
+            continue  # sized in the kernel at the review's equity
         sized = size(cc.sizing, view, symbols[sym], requested, None, 0.0, mult)  # fixed: no equity
         todo = np.flatnonzero(at & ~out.rejected).tolist()
         if sized.reason is not None:

@@ -7,7 +7,6 @@ Only the package's functions are used (``account_info``, ``positions_get``, ``sy
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from mt5tester.model import constants as C
 from mt5tester.model.mt5api import Mt5Api
+from mt5tester.risk import lots
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Mt5View:
         i = self.info(symbol)
         if i is None or i.trade_tick_size <= 0:
             return 0.0
-        return distance / float(i.trade_tick_size) * self.tick_value_loss(symbol)
+        return float(lots.money_per_lot(distance, float(i.trade_tick_size), self.tick_value_loss(symbol)))
 
     def closed_rates(self, symbol: str, timeframe: int, count: int) -> np.ndarray | None:
         """The last ``count`` CLOSED bars (start position 1: the forming bar is never read)."""
@@ -103,8 +103,8 @@ class Mt5View:
 
 def round_volume(volume: float, info: Any) -> float:
     """Round DOWN to ``volume_min + k * volume_step`` (spec 5.6), clip to ``volume_max``; 0.0 below min."""
-    vmin, vmax, step = float(info.volume_min), float(info.volume_max), float(info.volume_step)
-    if not math.isfinite(volume) or volume < vmin - 1e-9:
-        return 0.0
-    k = math.floor((volume - vmin) / step + 1e-9)
-    return round(min(vmin + k * step, vmax), 8)
+    return float(
+        lots.round_volume(
+            float(volume), float(info.volume_min), float(info.volume_max), float(info.volume_step)
+        )
+    )

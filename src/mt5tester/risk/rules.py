@@ -71,9 +71,14 @@ def _fit(rule: str, reason: str, policy: Policy, c: Candidate, fit: float, **num
     if policy == "reject":
         return reject(rule, reason, **numbers)
     v = round_volume(min(fit, c.volume), c.info) if fit > 0 else 0.0
+    return fitted(rule, reason, v, fit, c.volume, numbers)
+
+
+def fitted(rule: str, reason: str, v: float, fit: float, before: float, numbers: dict[str, Any]) -> Decision:
+    """The resize policy's decision: ``v`` lots (fitted down from ``before``), or none fits."""
     if v <= 0:
         return reject(rule, "size_below_min", **numbers, fit=round(fit, 8))
-    return resize(rule, reason, v, **numbers, volume_before=c.volume)
+    return resize(rule, reason, v, **numbers, volume_before=before)
 
 
 # ------------------------------------------------------------------------------------ time gates
@@ -282,14 +287,19 @@ class TotalRiskRule:
         value = held + c.volume * per_lot
         if value <= limit + 1e-9:
             return None
-        numbers = {
+        numbers = self.numbers(limit, value, held, c.volume * per_lot, unprotected)
+        return _fit(self.name, "max_total_risk", self.policy, c, (limit - held) / per_lot, **numbers)
+
+    @staticmethod
+    def numbers(limit: float, value: float, held: float, new: float, unprotected: int) -> dict[str, Any]:
+        """What a max_total_risk decision records (the compiled driver's too)."""
+        return {
             "limit": round(limit, 2),
             "value": round(value, 2),
             "open_risk": round(held, 2),
-            "new_risk": round(c.volume * per_lot, 2),
+            "new_risk": round(new, 2),
             "unprotected_positions": unprotected,
         }
-        return _fit(self.name, "max_total_risk", self.policy, c, (limit - held) / per_lot, **numbers)
 
 
 def _notional_per_lot(view: Mt5View, symbol: str, price: float) -> float:
@@ -421,10 +431,13 @@ class FreeMarginRule:
             return reject(self.name, "order_check_failed", retcode=r.retcode, comment=r.comment)
         free = float(r.margin_free) - b.batch_margin
         if free < floor - 1e-9:
-            return reject(
-                self.name, "min_free_margin", floor=round(floor, 2), value=round(free, 2), margin=r.margin
-            )
+            return self.short(floor, free, r.margin)
         return None
+
+    @classmethod
+    def short(cls, floor: float, free: float, margin: float) -> Decision:
+        """The rejection: ``free`` margin after the entry under ``floor`` (the compiled driver's too)."""
+        return reject(cls.name, "min_free_margin", floor=round(floor, 2), value=round(free, 2), margin=margin)
 
 
 # ------------------------------------------------------------------------------------ conflicts

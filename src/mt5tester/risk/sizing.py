@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from mt5tester.config import SizingConfig
-from mt5tester.risk.exposure import Mt5View, round_volume
+from mt5tester.risk import lots
+from mt5tester.risk.exposure import Mt5View
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def size(
         if cfg is None and multiplier == 1.0:
             return SizeResult(requested, None, d | {"raw": requested})
     else:
-        risk_money = equity * cfg.risk_pct / 100.0
+        money = lots.risk_money(equity, cfg.risk_pct)
         if cfg.mode == "risk":
             if sl_distance is None or sl_distance <= 0:
                 return SizeResult(0.0, "no_stop_loss", d | {"symbol": symbol})
@@ -74,17 +75,25 @@ def size(
         per_lot = view.money_per_lot(symbol, distance)
         if per_lot <= 0:
             return SizeResult(0.0, "no_tick_value", d | {"symbol": symbol})
-        raw = risk_money / per_lot
-        d |= {
-            "risk_money": round(risk_money, 2),
-            "distance": round(distance, 10),
-            "tick_value": view.tick_value_loss(symbol),
-            "tick_size": float(info.trade_tick_size),
-            "money_per_lot": round(per_lot, 6),
-        }
-    raw *= multiplier
-    volume = round_volume(raw, info)
+        raw = money / per_lot
+        d |= risk_details(money, distance, view.tick_value_loss(symbol), float(info.trade_tick_size), per_lot)
+    raw, volume = lots.sized(
+        raw, multiplier, float(info.volume_min), float(info.volume_max), float(info.volume_step)
+    )
     d |= {"raw": round(raw, 8), "volume_min": float(info.volume_min), "volume_step": float(info.volume_step)}
     if volume <= 0:
         return SizeResult(0.0, "size_below_min", d)
     return SizeResult(volume, None, d)
+
+
+def risk_details(
+    money: float, distance: float, tick_value: float, tick_size: float, per_lot: float
+) -> dict[str, Any]:
+    """The numbers behind a risk or volatility size, as the signal's details record them."""
+    return {
+        "risk_money": round(money, 2),
+        "distance": round(distance, 10),
+        "tick_value": tick_value,
+        "tick_size": tick_size,
+        "money_per_lot": round(per_lot, 6),
+    }

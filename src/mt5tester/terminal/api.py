@@ -351,9 +351,8 @@ class SimTerminal:
         spec = self.market.specs[symbol]
         if tick is None:
             return 0.0
-        return round(
-            abs(self.server.profit_raw(spec, True, 1.0, tick.bid, tick.bid + spec.point, self.market.now)), 8
-        )
+        conv, rate = self.server.conversion(spec, self.market.now)
+        return float(rules.tick_value(tick.bid, spec.point, spec.trade_contract_size, conv, rate))
 
     def symbol_info_tick(self, symbol: str) -> Tick | None:
         if not self._ready():

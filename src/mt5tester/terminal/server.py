@@ -235,6 +235,10 @@ class TradeServer:
     ) -> float:
         return money.profit_raw(self.inputs, spec, is_buy, volume, open_, close, t)
 
+    def conversion(self, spec: SymbolSpec, t: int) -> tuple[int, float]:
+        """(conv kind, rate) of the symbol's profit currency into deposit currency at ``t``."""
+        return money.conversion(self.inputs, spec, t)
+
     def profit_raw_many(
         self, spec: SymbolSpec, is_buy: np.ndarray, volume: np.ndarray, open_: np.ndarray,
         close: np.ndarray, t: np.ndarray,

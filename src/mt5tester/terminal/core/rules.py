@@ -38,6 +38,13 @@ def profit_raw(
 
 
 @njit(cache=True)
+def tick_value(bid: float, point: float, contract: float, conv: int, rate: float) -> float:
+    """SYMBOL_TRADE_TICK_VALUE (spec 3.5, 5.8): the deposit-currency value of one tick for 1 lot at the
+    bid, rounded to 8 decimals."""
+    return round_to(abs(profit_raw(True, 1.0, bid, bid + point, contract, conv, rate)), 8)
+
+
+@njit(cache=True)
 def profit_raw_many(
     is_buy: np.ndarray, volume: np.ndarray, open_: np.ndarray, close: np.ndarray, contract: float, conv: int,
     rate: np.ndarray,

@@ -123,6 +123,12 @@ class History(Sequence[T]):
     def __getitem__(self, i: slice) -> list[T]: ...
 
     def __getitem__(self, i: SupportsIndex | slice) -> T | list[T]:
+        parts = self._parts
+        if len(parts) == 1 and not self._blocked:  # one list (the Python driver's): its own indexing
+            try:
+                return parts[0][i]  # type: ignore[index]
+            except IndexError:
+                raise IndexError("history index out of range") from None
         if isinstance(i, slice):
             return self._objects()[i]
         n, k = len(self), i.__index__()

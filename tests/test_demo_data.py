@@ -352,6 +352,44 @@ def test_read_m1_parquet_unsorted_time_raises_value_error(tmp_path: Path) -> Non
         read_m1_parquet(path, "EURUSD")
 
 
+def test_read_m1_parquet_of_many_row_groups_reads_each_column_whole(tmp_path: Path) -> None:
+    # column by column, each joined from its row groups' chunks (no whole table held beside the arrays)
+    table = pa.table(
+        {
+            "time": pa.array([k * 60_000_000 for k in range(5)], pa.timestamp("us", tz="UTC")),
+            "open": [1.1, 1.2, 1.3, 1.4, 1.5],
+            "high": [1.2, 1.3, 1.4, 1.5, 1.6],
+            "low": [1.0, 1.1, 1.2, 1.3, 1.4],
+            "close": pa.array([1.15, 1.25, 1.35, 1.45, 1.55], pa.float32()),
+            "tick_volume": pa.array([1, 2, 3, 4, 5], pa.int32()),
+            "spread": pa.array([7, 8, 9, 10, 11], pa.int64()),
+        }
+    )
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+
+    bars = read_m1_parquet(path, "EURUSD")
+
+    assert bars.time.tolist() == [k * MINUTE_NS for k in range(5)]
+    assert bars.open.tolist() == [1.1, 1.2, 1.3, 1.4, 1.5]
+    assert bars.close.tolist() == np.array([1.15, 1.25, 1.35, 1.45, 1.55], np.float32).astype(float).tolist()
+    assert bars.tick_volume.tolist() == [1, 2, 3, 4, 5] and bars.spread.tolist() == [7, 8, 9, 10, 11]
+    dtypes = [a.dtype for a in (bars.time, bars.open, bars.close, bars.tick_volume, bars.spread)]
+    assert dtypes == [np.int64, np.float64, np.float64, np.int64, np.int32]
+    assert all(a.flags.c_contiguous for a in (bars.time, bars.high, bars.low, bars.spread))
+
+
+def test_read_m1_parquet_null_price_raises_naming_column(tmp_path: Path) -> None:
+    time = pa.array([0, MINUTE_NS], pa.timestamp("ns", tz="UTC"))
+    path = _write_table(
+        tmp_path / "hole.parquet", time, open=[1.0, 1.0], high=[1.0, None], low=[1.0, 1.0], close=[1.0, 1.0]
+    )
+
+    with pytest.raises(DataError, match=r"hole\.parquet: column high has 1 null\(s\)"):
+        read_m1_parquet(path, "EURUSD")
+
+
 def test_read_m1_parquet_ms_time_other_zone_no_volume_spread_fills_zeros(tmp_path: Path) -> None:
     time = pa.array([1_704_067_200_000, 1_704_067_260_000], pa.timestamp("ms", tz="Europe/Athens"))
     path = _write_table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +250,74 @@ def test_numpy_conversions_are_pandas() -> None:
     col.iloc[-1] = -1.0  # the Series' own write: the view handed out before keeps its values or follows
     assert np.asarray(col)[-1] == -1.0
     assert view[-2] == ref["close"].iloc[-2]
+
+
+def test_numpy_view_of_a_column_holds_only_the_window() -> None:
+    """np.asarray of a lazy column is built from its ``__array_struct__``: read-only, the window's values,
+    its base (the Series, a capsule) holding the window's rows only; tz times have none (pandas')."""
+    bars = _bars()
+    ref = _reference(bars, {}, 170, 200)
+    col = _feed(bars, {}).window(170, 200)["close"]
+    view = np.asarray(col)
+    assert not view.flags.writeable and view.dtype == np.float64
+    np.testing.assert_array_equal(view, ref["close"].to_numpy())
+    assert isinstance(view.base, tuple) and view.base[0] is col
+    assert routes._extent(view) == 30
+    with pytest.raises(AttributeError):
+        _ = _feed(bars, {}).window(170, 200)["time"].__array_struct__
+
+
+def test_values_and_to_numpy_are_pandas() -> None:
+    """A lazy column's ``.values`` and ``.to_numpy()`` (no arguments: without building its manager) are
+    what pandas gives: the same values, dtype and read-only flag; with arguments, and tz times, pandas'."""
+    bars, extra = _bars(), _extra()
+    ref = _reference(bars, extra, 170, 200)
+    feed = _feed(bars, extra)
+    for name in ref.columns:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Series.values of a tz column: pandas 3.1's deprecation notice
+            pairs = [
+                (feed.window(170, 200)[name].values, ref[name].values),
+                (feed.window(170, 200)[name].to_numpy(), ref[name].to_numpy()),
+            ]
+        for got, want in pairs:
+            assert type(got) is type(want)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+            if isinstance(got, np.ndarray):
+                assert got.dtype == want.dtype and got.flags.writeable == want.flags.writeable
+    as_float = feed.window(170, 200)["n"].to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(as_float, np.arange(170, 200, dtype=np.float64))
+    copy = feed.window(170, 200)["close"].to_numpy(copy=True)
+    assert copy.flags.writeable
+    np.testing.assert_array_equal(copy, ref["close"].to_numpy())
+
+
+def test_every_window_is_the_old_dataframe_and_the_numpy_rows() -> None:
+    """Every window a 30-bar strategy gets over the series (the first ones shorter): each lazy column is
+    the old DataFrame's (values, dtype, index), the numpy form's rows are the same values, and neither
+    holds a row after the window; every 37th window is compared whole (materialised)."""
+    bars, extra = _bars(), {"sma": np.arange(N, dtype=np.float64) / 7}
+    pandas_feed = _feed(bars, extra)
+    s = Strategy("s", StrategyParams(), ["EURUSD"], Timeframe.H1, warmup_bars=30)
+    s.data_format = "numpy"
+    numpy_feed = StrategyFeed(s, bars, extra)
+    assert numpy_feed.numpy and not pandas_feed.numpy
+    full = _reference(bars, extra, 0, N)
+    for hi in range(1, N + 1):
+        lo = max(0, hi - 30)
+        ref = full.iloc[lo:hi]
+        rows = numpy_feed.window(lo, hi)
+        assert len(pandas_feed.window(lo, hi)) == len(rows) == hi - lo
+        for name in ("close", "tick_volume", "spread", "sma"):
+            col = pandas_feed.window(lo, hi)[name]
+            got = np.asarray(col)
+            assert got.dtype == ref[name].dtype and routes._extent(got) == hi - lo
+            np.testing.assert_array_equal(got, ref[name].to_numpy())
+            np.testing.assert_array_equal(rows[name], ref[name].to_numpy())
+            assert rows[name].base is None or len(rows[name].base) == hi - lo
+            pd.testing.assert_index_equal(col.index, ref.index)
+        if hi % 37 == 0:
+            df = pandas_feed.window(lo, hi)
+            pd.testing.assert_frame_equal(df, ref, check_frame_type=False)
+            assert list(df.columns) == list(ref.columns) and list(df.dtypes) == list(ref.dtypes)
+            assert routes.reach(pandas_feed.window(lo, hi)) == hi - lo

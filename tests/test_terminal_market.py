@@ -652,3 +652,15 @@ def test_copy_rates_from_pos_shared_eurusd_h4_equals_resample_before_now(eurusd_
     assert rates["real_volume"].tolist() == [0] * 10
     assert current is not None and current["time"].tolist() == [md.to_server_s(int(h4.time[forming]))]
     assert float(current["close"][0]) == md.tick("EURUSD").bid  # type: ignore[union-attr]
+
+
+def test_low_first_in_chunks_carries_the_last_direction_across_them() -> None:
+    from mt5tester.terminal.market import _low_first
+
+    # doji, doji, bull, doji, doji, doji, bear, doji: before the first directional bar a virtual bullish
+    # one (doji after bull: high first), then each doji opposite to the previous resolved bar
+    open_ = np.array([1.0, 1.0, 1.0, 1.2, 1.2, 1.2, 1.2, 1.1])
+    close = np.array([1.0, 1.0, 1.2, 1.2, 1.2, 1.2, 1.1, 1.1])
+    expected = [False, True, True, False, True, False, False, True]
+    for chunk in (1, 2, 3, 5, 1 << 18):
+        assert _low_first(open_, close, chunk).tolist() == expected

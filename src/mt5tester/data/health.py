@@ -363,16 +363,16 @@ def _gap_findings(
     """Gap findings, total in-session missing bars of those findings, distinct bar times."""
     keep = np.ones(len(sorted_time), bool)
     keep[1:] = sorted_time[1:] != sorted_time[:-1]
-    u = sorted_time[keep]
+    u = sorted_time if keep.all() else sorted_time[keep]  # distinct times: no copy when none repeats
+    del keep
     if len(u) < 2:
         return [], 0, len(u)
     phase = int(u[0] % period)
     sws, swe = _snap(ws, we, phase, period)
     cum = np.concatenate(([0], np.cumsum(swe - sws))).astype(np.int64)
-    a = u[:-1] + period
-    b = u[1:]
-    cand = np.flatnonzero(b - a >= (min_gap_bars + 1) * period)
-    a, b = a[cand], b[cand]
+    # a gap from a = u[k] + period to b = u[k + 1]: b - a >= (min + 1) periods, i.e. a step of min + 2
+    cand = np.flatnonzero(np.diff(u) >= (min_gap_bars + 2) * period)
+    a, b = u[cand] + period, u[cand + 1]
     closed = _closed_before(b, sws, swe, cum) - _closed_before(a, sws, swe, cum)
     missing = (b - a - closed) // period
     sel = missing > min_gap_bars
@@ -454,18 +454,22 @@ def _spike_flags(close: F64, valid: B, spike_z: float) -> tuple[B, F64, F64]:
     pos = z > 0  # where both are big, both are non-zero: sign(z) != sign(z_next) is a change of this
     flag[:-1] &= pos[:-1] != pos[1:]
     del pos
-    back = np.full(n, np.nan)  # log(c[i+1] / c[i-1])
+    # log(c[i+1] / c[i-1]) at the few candidate rows only (the first and last rows have none: no spike)
+    at = np.flatnonzero(flag)
+    inner = at[(at > 0) & (at < n - 1)]
+    flag[at] = False
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(close[2:], close[:-2], out=back[1:-1])
-        np.log(back[1:-1], out=back[1:-1])
-        np.abs(back, out=back)
-        flag &= back <= 0.5 * np.abs(r)
+        back = np.abs(np.log(np.divide(close[inner + 1], close[inner - 1])))
+        flag[inner] = back <= 0.5 * np.abs(r[inner])
     return flag, r, z
 
 
 def _off_grid(time: I64, tf: Timeframe) -> B:
     step = min(tf.period_ns if tf.is_fixed else HOUR, HOUR)
     phase = time % step
+    off = phase != 0
+    if 2 * int(np.count_nonzero(off)) < len(phase):  # most bars on the grid: 0 is the usual phase
+        return off
     values, counts = np.unique(phase, return_counts=True)
     return np.asarray(phase != values[int(np.argmax(counts))], dtype=bool)
 
@@ -545,7 +549,8 @@ def validate(
     with np.errstate(invalid="ignore"):
         good = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
         good &= (o > 0) & (h > 0) & (lo > 0) & (c > 0)
-        ohlc = good & ((h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (h < lo))
+        # h < max(o, c) as (h < o) | (h < c), without the max's array of prices (rows with NaN are not good)
+        ohlc = good & ((h < o) | (h < c) | (lo > o) | (lo > c) | (h < lo))
     found["bad_price"] = _run_findings("bad_price", ~good, time, "price NaN, infinite or <= 0")
     found["ohlc_inconsistent"] = _run_findings(
         "ohlc_inconsistent", ohlc, time, "high < max(open, close), low > min(open, close) or high < low"
@@ -564,6 +569,7 @@ def validate(
         )
         for i in idx.tolist()
     ]
+    del spike, r, z  # the returns and z-scores are only the spikes' details
 
     # Session calendar: gaps and stale prices.
     ws, we = closed_windows(session, first_ns, last_ns)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mt5tester.model import constants as C
+from mt5tester.model.columns import Coded, Masked
 from mt5tester.model.trade import Deal, Order
 from mt5tester.terminal.state import TradeState
 
@@ -90,9 +91,10 @@ class Attribution:
                 return names[int(who[k])], int(sids[k])
         return None
 
-    def orders(self, state: TradeState, tickets: np.ndarray) -> tuple[list[str], Any]:
-        """``order`` of every ticket, as columns (strategies, signal ids): the learned arrays are read
-        at once; the signal ids are an array when every one is known, else a list with None."""
+    def orders(self, state: TradeState, tickets: np.ndarray) -> tuple[Coded, Any]:
+        """``order`` of every ticket, as columns: the strategies coded (``Coded``) and the signal ids,
+        an array when every one is known, else ``Masked`` (None where an order has no signal). The
+        learned arrays are read at once; the others are looked up one by one."""
         n = len(tickets)
         who = np.full(n, -1, np.int64)
         sid = np.zeros(n, np.int64)
@@ -103,14 +105,24 @@ class Attribution:
             who[hit] = block_who[at[hit]] + len(names)
             sid[hit] = block_sid[at[hit]]
             names.extend(block_names)
-        strategy = np.array([*names, ""], object)[who].tolist()  # -1: the empty name, resolved below
         rest = np.flatnonzero(who < 0).tolist()
         if not rest:
-            return strategy, sid
-        signal_ids: list[int | None] = list(sid.tolist())
+            return Coded(who, names), sid
+        present = np.ones(n, np.bool_)
+        code: dict[str, int] = {}
+        for k, name in enumerate(names):
+            code.setdefault(name, k)
         for k in rest:
-            strategy[k], signal_ids[k] = self.order(state, int(tickets[k]))
-        return strategy, signal_ids
+            strategy, signal_id = self.order(state, int(tickets[k]))
+            if strategy not in code:
+                code[strategy] = len(names)
+                names.append(strategy)
+            who[k] = code[strategy]
+            if signal_id is None:
+                present[k] = False
+            else:
+                sid[k] = signal_id
+        return Coded(who, names), Masked(sid, present)
 
     def order(self, state: TradeState, ticket: int) -> Owner:
         known = self._owner.get(ticket)

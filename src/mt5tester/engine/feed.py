@@ -19,7 +19,7 @@ import pandas as pd
 
 from mt5tester.engine.window_frame import BarSource, FrameSource, WindowFrame
 from mt5tester.errors import StrategyLoadError
-from mt5tester.model.bars import BAR_COLUMNS, BarArrays, Bars, bar_columns
+from mt5tester.model.bars import BAR_COLUMNS, BarArrays, Bars, bar_columns, windows
 from mt5tester.strategy.base import Strategy
 
 
@@ -94,8 +94,7 @@ class StrategyFeed:
     """The df of one (strategy, symbol): DataFrame or BarArrays slices of its series.
 
     ``window(lo, hi)``: rows [lo, hi), built in microseconds (pandas) or a few hundred ns (numpy); each
-    column a copy of those rows when first read. A ``partial`` over what every window shares, so a
-    call costs one Python frame."""
+    column a copy of those rows when first read. Made by one frame over what every window shares."""
 
     window: Callable[[int, int], pd.DataFrame | BarArrays]
 
@@ -109,4 +108,4 @@ class StrategyFeed:
             self._source = FrameSource(bar_source(bars), extra_frame)
             self.window = partial(WindowFrame.window, self._source)
         else:
-            self.window = partial(BarArrays.rows, *bar_columns(bars, extra))
+            self.window = windows(*bar_columns(bars, extra))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from time import perf_counter as _perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -23,6 +23,15 @@ Event = tuple[int, str, int]  # (strategy index, symbol, index of the bar that c
 # One call in TIMED_EVERY of each strategy is timed (the first included): the funnel's mean µs per call
 # is their mean, its seconds per strategy that mean times the calls.
 TIMED_EVERY = 8
+
+
+class CallWatch(Protocol):
+    """Sees every strategy call: ``calling(si)`` before it, ``called(si, symbol, t, signals)`` after it
+    with the checked signals it gave (none after an error or an invalid signal)."""
+
+    def calling(self, si: int) -> None: ...
+
+    def called(self, si: int, symbol: str, t: int, signals: list[Signal]) -> None: ...
 
 
 class Host:
@@ -47,6 +56,7 @@ class Host:
         self._timed = [0] * len(c.strategies)
         for ls in c.strategies:
             ls.strategy.ctx = ctx
+        self.watch: CallWatch | None = None  # the lookahead checker's (engine/lookahead.py)
 
     def name(self, si: int) -> str:
         return str(self.slots[si][0].name)
@@ -81,60 +91,78 @@ class Host:
 
     def decide(self, events: Sequence[Event], t: int) -> list[tuple[int, str, Signal]]:
         """Call the strategies whose bar closed at this point (fusion strategies come last, in timeline
-        order, and get what their `trade: false` members said); return the trading signals."""
+        order, and get what their `trade: false` members said); return the trading signals.
+
+        Each call gets its window of closed bars, its errors handled per policy and its output checked
+        (invalid signals are counted and recorded, never executed). All in this one frame: it runs at
+        every decision point, and a flat book's point costs little more than it."""
         batch: list[tuple[int, str, Signal]] = []
         members: dict[str, dict[str, list[Signal]]] | None = None
-        disabled, trades, call = self.disabled, self.trades, self.call
+        disabled, trades, slots, feeds, calls, watch = (
+            self.disabled,
+            self.trades,
+            self.slots,
+            self._feeds,
+            self._calls,
+            self.watch,
+        )
         for si, symbol, i in events:
             if disabled and si in disabled:
                 continue
+            s, fusion, warmup = slots[si]
+            lo = i + 1 - warmup
+            df: Any = feeds[(si, symbol)].window(lo if lo > 0 else 0, i + 1)
+            if watch is not None:
+                watch.calling(si)
+            self.active = si
+            n = calls[si]
+            calls[si] = n + 1
+            timed = not n % TIMED_EVERY  # the clock costs ~0.1 us a read here: a sample of the calls
+            t0 = _perf_counter() if timed else 0.0
+            try:
+                if fusion:
+                    got = members.get(symbol) if members else None
+                    out = s.combine(symbol, s.timeframe, df, got or {})  # type: ignore[attr-defined]
+                else:
+                    out = s.generate_signals(symbol, s.timeframe, df)
+            except ValidationError as e:
+                self._unvalidated(si, symbol, t, e)
+                out = None
+            except InvalidSignal as e:  # an adapted strategy's dict (strategy/legacy.py)
+                self._invalid(si, symbol, t, e.reason, str(e))
+                out = None
+            except Exception as e:
+                out = self.failed(si, symbol, t, e)
+            finally:
+                if timed:
+                    self._call_seconds[si] += _perf_counter() - t0
+                    self._timed[si] += 1
+                self.active = None
+            sigs = self._checked(si, symbol, i, t, out) if out else []
+            if watch is not None:
+                watch.called(si, symbol, t, sigs)
             if trades[si]:
-                sigs = call(si, symbol, i, t, members.get(symbol) if members else None)
                 if sigs:
                     batch += [(si, symbol, sig) for sig in sigs]
                 continue
-            sigs = call(si, symbol, i, t, members.get(symbol) if members else None)
             members = members if members is not None else {}
             members.setdefault(symbol, {})[self.name(si)] = sigs
-            self.journal.fed(self.slots[si][0], symbol, sigs, t)
+            self.journal.fed(s, symbol, sigs, t)
         return batch
 
-    def call(
-        self, si: int, symbol: str, i: int, t: int, members: dict[str, list[Signal]] | None = None
-    ) -> list[Signal]:
-        """One strategy call (or a fusion's combine) with its errors handled per policy and its
-        output checked; invalid signals are counted and recorded, never executed."""
-        s, fusion, warmup = self.slots[si]
-        lo = i + 1 - warmup
-        df: Any = self._feeds[(si, symbol)].window(lo if lo > 0 else 0, i + 1)
-        self.active = si
-        calls = self._calls
-        timed = not calls[si] % TIMED_EVERY  # the clock costs ~0.1 us a read here: a sample of the calls
-        t0 = _perf_counter() if timed else 0.0
-        try:
-            if fusion:
-                out = s.combine(symbol, s.timeframe, df, members or {})  # type: ignore[attr-defined]
-            else:
-                out = s.generate_signals(symbol, s.timeframe, df)
-        except ValidationError as e:
-            if e.title != "Signal":
-                return self.failed(si, symbol, t, e)
-            detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'signal'}: {x['msg']}" for x in e.errors())
-            self._invalid(si, symbol, t, "invalid Signal: " + detail)
-            return []
-        except InvalidSignal as e:  # an adapted strategy's dict (strategy/legacy.py)
-            self._invalid(si, symbol, t, e.reason, str(e))
-            return []
-        except Exception as e:
-            return self.failed(si, symbol, t, e)
-        finally:
-            if timed:
-                self._call_seconds[si] += _perf_counter() - t0
-                self._timed[si] += 1
-            calls[si] += 1
-            self.active = None
-        if not out:
-            return []
+    def _unvalidated(self, si: int, symbol: str, t: int, e: ValidationError) -> None:
+        """A Signal the strategy could not build (pydantic refused its fields): an invalid signal; any
+        other model's ValidationError is the strategy's error."""
+        if e.title != "Signal":
+            self.failed(si, symbol, t, e)
+            return
+        detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'signal'}: {x['msg']}" for x in e.errors())
+        self._invalid(si, symbol, t, "invalid Signal: " + detail)
+
+    def _checked(self, si: int, symbol: str, i: int, t: int, out: Any) -> list[Signal]:
+        """What a call returned (a Signal or a list of them), checked against the bar it saw; the valid
+        ones carry the strategy's name."""
+        s = self.slots[si][0]
         valid = []
         bars = self.c.tf_bars[(symbol, s.timeframe)]
         seen = (float(bars.close[i]), float(bars.close[i] + bars.spread[i] * self.c.specs[symbol].point))

@@ -296,7 +296,7 @@ class Journal:
         def owner(ticket: int) -> Owner:
             return self.owners.order(state, ticket)
 
-        def owners(tickets: np.ndarray) -> tuple[list[str], Any]:
+        def owners(tickets: np.ndarray) -> tuple[Sequence[str], Any]:
             return self.owners.orders(state, tickets)
 
         if keeps(self.rec, "orders"):

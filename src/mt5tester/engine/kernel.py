@@ -17,6 +17,7 @@ stops it: the run then starts over on driver (a) and says why (``KernelDeclined`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import ConfigError
 from mt5tester.model import constants as C
+from mt5tester.model.columns import Coded, Const, Labels, Masked
 from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.risk import breaker, lots, sizing
@@ -815,8 +817,10 @@ def run(runner: Runner, tl: Timeline) -> int:
     t1 = time.perf_counter()
     n_ev, n_pts = len(x.ev_si), len(x.times)
     cc = c.cfg.coordinator
-    book = B.new_book(
-        cc.max_positions + n_ev + 1, 2 * n_ev + 1, state.balance, state.next_ticket, state.next_deal
+    book = _column_major(
+        B.new_book(
+            cc.max_positions + n_ev + 1, 2 * n_ev + 1, state.balance, state.next_ticket, state.next_deal
+        )
     )
     e_status, e_value = np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64)
     e_order, e_position = np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64)
@@ -892,6 +896,17 @@ def run(runner: Runner, tl: Timeline) -> int:
     return n_pts
 
 
+def _column_major(book: B.ArrayBook) -> B.ArrayBook:
+    """The book with its deals and orders column-major: each field of the records is one contiguous
+    column, which the history's blocks and the records take as it is (a view, not a copy per field:
+    at 5M bars the copies were ~100 MB above the book)."""
+    major = {k: np.zeros(v.shape, v.dtype, order="F") for k, v in vars(book).items() if k in _RECORDS}
+    return dataclasses.replace(book, **major)
+
+
+_RECORDS = ("di", "df", "oi", "of")
+
+
 def _breaker_state(runner: Runner, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The circuit breaker's inputs: the server-clock seconds of every point (none: no breaker), its state
     as arrays (day, latched / day start, peak, latch, limits), from the coordinator's own breaker."""
@@ -919,12 +934,12 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
     no, nd = int(cnt[B.C_ORDERS]), int(cnt[B.C_DEALS])
     names = x.symbols
     digits = [m.specs[sym].digits for sym in names]
+    # the book is column-major (_column_major): every column below is a view of it, not a copy
     oi, of = book.oi[:no], book.of[:no]
     o_ticket, o_why, o_sid = oi[:, B.O_TICKET], oi[:, B.O_REASON], oi[:, B.O_SID]
-    texts: dict[int, str] = {}  # "signal N" once per signal, shared by its orders and deals
-    o_text = _comments(o_why, o_sid, of[:, B.O_LEVEL], oi[:, B.O_SYM], digits, texts)
-    o_price, o_time = of[:, B.O_PRICE].copy(), oi[:, B.O_TIME].copy()
-    o_symbols = _names(oi[:, B.O_SYM], names)
+    o_text = _comments(o_why, o_sid, of[:, B.O_LEVEL], oi[:, B.O_SYM], digits)
+    o_price, o_time = of[:, B.O_PRICE], oi[:, B.O_TIME]
+    o_symbols = Coded(oi[:, B.O_SYM], names)
     # Order(ticket, symbol, type, volume_initial, volume_current, price_open, sl, tp, price_stoplimit,
     # time_setup, type_time, type_filling, time_expiration, state, time_done, magic, position_id,
     # position_by_id, reason, comment, price_done)
@@ -933,35 +948,35 @@ def _materialize(runner: Runner, x: Inputs, book: B.ArrayBook, rollover: int) ->
         Block(
             Order,
             {
-                "ticket": o_ticket.copy(), "symbol": o_symbols, "type": oi[:, B.O_TYPE].copy(),
-                "volume_initial": of[:, B.O_VOLUME].copy(), "volume_current": 0.0, "price_open": o_price,
+                "ticket": o_ticket, "symbol": o_symbols, "type": oi[:, B.O_TYPE],
+                "volume_initial": of[:, B.O_VOLUME], "volume_current": 0.0, "price_open": o_price,
                 "sl": 0.0, "tp": 0.0, "price_stoplimit": 0.0, "time_setup": o_time,
                 "type_time": C.ORDER_TIME_GTC, "type_filling": C.ORDER_FILLING_FOK, "time_expiration": 0,
-                "state": C.ORDER_STATE_FILLED, "time_done": o_time, "magic": oi[:, B.O_MAGIC].copy(),
-                "position_id": oi[:, B.O_POSITION].copy(), "position_by_id": 0, "reason": o_why.copy(),
+                "state": C.ORDER_STATE_FILLED, "time_done": o_time, "magic": oi[:, B.O_MAGIC],
+                "position_id": oi[:, B.O_POSITION], "position_by_id": 0, "reason": o_why,
                 "comment": o_text, "price_done": o_price,
             },
             no,
         )
     )  # fmt: skip
     di, dfl = book.di[:nd], book.df[:nd]
-    d_text = _comments(di[:, B.D_REASON], di[:, B.D_CSID], dfl[:, B.D_LEVEL], di[:, B.D_SYM], digits, texts)
+    d_text = _comments(di[:, B.D_REASON], di[:, B.D_CSID], dfl[:, B.D_LEVEL], di[:, B.D_SYM], digits)
     # Deal(ticket, order, time, type, entry, reason, position_id, symbol, volume, price, commission,
     # swap, profit, balance, comment, magic)
     fields: dict[str, Any] = {
-        k: di[:, col].copy()
+        k: di[:, col]
         for k, col in (
             ("ticket", B.D_TICKET), ("order", B.D_ORDER), ("time", B.D_TIME), ("type", B.D_TYPE),
             ("entry", B.D_ENTRY), ("reason", B.D_REASON), ("position_id", B.D_POSITION),
         )
     }  # fmt: skip
-    fields["symbol"] = _names(di[:, B.D_SYM], names)
+    fields["symbol"] = Coded(di[:, B.D_SYM], names)
     for k, col in (
         ("volume", B.D_VOLUME), ("price", B.D_PRICE), ("commission", B.D_COMMISSION), ("swap", B.D_SWAP),
         ("profit", B.D_PROFIT), ("balance", B.D_BALANCE),
     ):  # fmt: skip
-        fields[k] = dfl[:, col].copy()
-    fields["comment"], fields["magic"] = d_text, di[:, B.D_MAGIC].copy()
+        fields[k] = dfl[:, col]
+    fields["comment"], fields["magic"] = d_text, di[:, B.D_MAGIC]
     _history(state.deals).add_block(Block(Deal, fields, nd))
     positions = []
     n = int(cnt[B.C_POS])
@@ -991,27 +1006,17 @@ def _history(h: Any) -> History[Any]:
     return h if isinstance(h, History) else History(h)
 
 
-def _names(index: np.ndarray, names: list[str]) -> list[str]:
-    return [names[k] for k in index.tolist()] if len(names) > 1 else [names[0]] * len(index) if names else []
-
-
 def _comments(
-    why: np.ndarray, sid: np.ndarray, level: np.ndarray, sym: np.ndarray, digits: list[int],
-    texts: dict[int, str],
-) -> list[str]:  # fmt: skip
+    why: np.ndarray, sid: np.ndarray, level: np.ndarray, sym: np.ndarray, digits: list[int]
+) -> Labels:
     """The comments of the kernel's orders or deals: "signal N" of an expert order, "[sl 1.09950]" of an
-    SL/TP close (as the Python replay writes them), each text built once per signal."""
-    expert = why == B.REASON_EXPERT
-    rows = np.flatnonzero(expert)
-    uniq, at = np.unique(sid[rows], return_inverse=True)
-    for s in uniq.tolist():
-        if s not in texts:
-            texts[s] = f"signal {s}"
-    out = np.empty(len(why), object)
-    out[rows] = np.array([texts[s] for s in uniq.tolist()], object)[at]  # one string per signal
-    for k in np.flatnonzero(~expert).tolist():
-        out[k] = _level_comment(int(why[k]), float(level[k]), digits[int(sym[k])])
-    return list(out.tolist())
+    SL/TP close (as the Python replay writes them). The texts are built when the column is read (a
+    DataFrame, a SQL insert), not one string per row up front."""
+    given = {
+        k: _level_comment(int(why[k]), float(level[k]), digits[int(sym[k])])
+        for k in np.flatnonzero(why != B.REASON_EXPERT).tolist()
+    }
+    return Labels("signal ", sid, given)
 
 
 def _owners(
@@ -1065,14 +1070,16 @@ def _journal(
     limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
     for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
         host._calls[si] += k
-    codes = e_status.tolist()
     ok = (e_status == 0) | (e_status == RESIZED)
-    # per signal only what the rows hold as Python objects (the rule's name, its details dict)
-    rule: list[str | None] = [_RULES.get(code) if code else None for code in codes]
-    reason = list(rule)
+    # the columns as codes, masks and numbers (model/columns.py): Python values only when read. The rule
+    # and reason of a count rule by its code; a gate's, sizing's, breaker's or risk rule's decision names
+    # its own
+    index: dict[str | None, int] = {None: 0, **{_RULES[k]: k for k in sorted(_RULES)}}
+    rule_codes = np.where(np.isin(e_status, list(_RULES)), e_status, 0)
+    reason_codes = rule_codes.copy()
     given: dict[int, dict[str, Any]] = {}  # the details of rejected or sized signals; the others' are {}
     for k in np.flatnonzero(e_status).tolist():
-        code, si, sym = codes[k], int(x.ev_si[k]), int(x.ev_sym[k])
+        code, si, sym = int(e_status[k]), int(x.ev_si[k]), int(x.ev_sym[k])
         if code >= PRE_REJECTED:
             if code == PRE_REJECTED:
                 d = pre.decisions[k]
@@ -1087,7 +1094,9 @@ def _journal(
                 d = FreeMarginRule.short(*e_free[k].tolist())
             else:
                 d = _total_risk_decision(code, x.symbols[sym], e_risk[k], float(x.ev_vol[k]))
-            rule[k], reason[k], given[k] = d.rule, d.reason, d.details
+            rule_codes[k] = index.setdefault(d.rule, len(index))
+            reason_codes[k] = index.setdefault(d.reason, len(index))
+            given[k] = d.details
             if code != RESIZED:
                 funnel.rejected[d.reason or "unknown"] += 1
             continue
@@ -1101,9 +1110,7 @@ def _journal(
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
-    status = np.array(["rejected", "approved", "resized"], object)[
-        ok.astype(np.int64) + (e_status == RESIZED)
-    ].tolist()
+    status = Coded(ok.astype(np.int8) + (e_status == RESIZED), ["rejected", "approved", "resized"])
     funnel.resized += int((e_status == RESIZED).sum())
     volume = np.where(ok, x.ev_vol, 0.0)
     order_ticket, position = _or_none(e_order, ok), _or_none(e_position, ok)
@@ -1111,32 +1118,29 @@ def _journal(
     approved = int(ok.sum())
     funnel.approved += approved
     funnel.executed += approved
-    strategy = np.array([slot[0].name for slot in slots], object)[x.ev_si].tolist()
-    timeframe = np.array([slot[0].timeframe.name for slot in slots], object)[x.ev_si].tolist()
-    nones: list[None] = [None] * n_ev
     signals: dict[str, Any] = {
         "signal_id": np.arange(base + 1, base + n_ev + 1, dtype=np.int64),
         "time": x.times[point_of],
-        "strategy": strategy,
-        "symbol": np.array(x.symbols, object)[x.ev_sym].tolist(),
-        "timeframe": timeframe,
-        "direction": np.array(["sell", "buy"], object)[(x.ev_dir > 0).astype(np.int64)].tolist(),
-        "order_type": ["market"] * n_ev,
-        "price": nones,
-        "sl": [v or None for v in stops[0].tolist()],
-        "tp": [v or None for v in stops[1].tolist()],
-        "confidence": [1.0] * n_ev,
-        "comment": [""] * n_ev,
+        "strategy": Coded(x.ev_si, [slot[0].name for slot in slots]),
+        "symbol": Coded(x.ev_sym, x.symbols),
+        "timeframe": Coded(x.ev_si, [slot[0].timeframe.name for slot in slots]),
+        "direction": Coded((x.ev_dir > 0).astype(np.int8), ["sell", "buy"]),
+        "order_type": Const("market", n_ev),
+        "price": Const(None, n_ev),
+        "sl": Masked(stops[0], stops[0] != 0),  # a signal without SL: None (0.0 in the arrays)
+        "tp": Masked(stops[1], stops[1] != 0),
+        "confidence": Const(1.0, n_ev),
+        "comment": Const("", n_ev),
         "tags": DictColumn(n_ev, pre.tags),  # dicts built when the rows are read
         "status": status,
-        "rule": rule,
-        "reason": reason,
+        "rule": Coded(rule_codes, list(index)),
+        "reason": Coded(reason_codes, list(index)),
         "details": DictColumn(n_ev, given),
         "volume": volume,
         "order_ticket": order_ticket,
         "retcode": retcode,
         "position_id": position,
-        "trading_mode": [runner.c.cfg.trading_mode] * n_ev,  # one profile in force (no switch: why_not)
+        "trading_mode": Const(runner.c.cfg.trading_mode, n_ev),  # one profile in force (no switch: why_not)
     }
     rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev
@@ -1186,10 +1190,8 @@ def _total_risk_decision(code: int, symbol: str, numbers: np.ndarray, volume: fl
 
 
 def _or_none(values: np.ndarray, ok: np.ndarray) -> Any:
-    """A column that is None where not ``ok``: the array itself when every row is (no list per row)."""
-    if ok.all():
-        return values.copy()
-    return [v if good else None for v, good in zip(values.tolist(), ok.tolist(), strict=True)]
+    """A column that is None where not ``ok`` (``Masked``): the array itself when every row is."""
+    return values if ok.all() else Masked(values, ok)
 
 
 def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, fields: dict[str, Any]) -> None:
@@ -1225,8 +1227,8 @@ def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, fie
     owner_of = journal.owners.magic  # magic -> strategy, as the attribution reads an order's magic
     magic = fields["magic"]
     mags = np.unique(magic)
-    who = np.array([owner_of[k] for k in mags.tolist()], object)[np.searchsorted(mags, magic)]
+    who = Coded(np.searchsorted(mags, magic), [owner_of[k] for k in mags.tolist()])
     # the deals table's columns are the history's own arrays (terminal/history.py): stored once
     columns = {k: fields[k] for k in db.deals.columns.keys() if k in fields and k != "magic"}  # noqa: SIM118
-    columns |= {"strategy": who.tolist(), "signal_id": di[:, B.D_SID].copy()}
+    columns |= {"strategy": who, "signal_id": di[:, B.D_SID]}
     journal.rec.add_columns(db.deals, columns)

@@ -500,16 +500,9 @@ class Watch:
         self._watch(runner)
 
     def _watch(self, runner: Runner) -> None:
-        """Wrap the host's strategy calls, invalid signals and strategy errors to record them."""
+        """Record the host's strategy calls (its watch), invalid signals and strategy errors."""
         host = runner.host
-        call, invalid, failed = host.call, host._invalid, host.failed
-
-        def watched_call(si: int, symbol: str, i: int, t: int, members: Any = None) -> Any:
-            self._who = host.name(si)
-            out = call(si, symbol, i, t, members)
-            self.events.append((t, "signal", self._who, symbol, "; ".join(map(_key, out)) or "(none)"))
-            self._who = ""
-            return out
+        invalid, failed = host._invalid, host.failed
 
         def watched_invalid(si: int, symbol: str, t: int, reason: str, message: str | None = None) -> None:
             self.events.append((t, "invalid", host.name(si), symbol, message or reason))
@@ -519,8 +512,18 @@ class Watch:
             self.events.append((t, "error", host.name(si), symbol, f"{type(e).__name__}: {e}"))
             return failed(si, symbol, t, e)
 
+        host.watch = self  # calling / called
         # Instance attributes shadow the methods: the host calls these.
-        host.call, host._invalid, host.failed = watched_call, watched_invalid, watched_failed  # type: ignore[method-assign]
+        host._invalid, host.failed = watched_invalid, watched_failed  # type: ignore[method-assign]
+
+    def calling(self, si: int) -> None:
+        """The host calls strategy ``si``: the orders sent meanwhile are its own."""
+        assert self.runner is not None
+        self._who = self.runner.host.name(si)
+
+    def called(self, si: int, symbol: str, t: int, signals: list[Any]) -> None:
+        self.events.append((t, "signal", self._who, symbol, "; ".join(map(_key, signals)) or "(none)"))
+        self._who = ""
 
     def finish(self) -> None:
         assert self.runner is not None

@@ -156,7 +156,11 @@ class Router:
         entry adds to the symbol's position, whose id is not the order's ticket). A placed pending order
         has no position yet: its ticket stands for it, as the position it opens will carry it."""
         if res.deal:
-            deal = next((d for d in reversed(self.c.server.deals) if d.ticket == res.deal), None)
+            deals = self.c.server.deals
+            # the newest deal, unless an on_trade hook has traded since: then among the newest
+            deal = deals[-1] if deals and deals[-1].ticket == res.deal else None
+            if deal is None:
+                deal = next((d for d in reversed(deals) if d.ticket == res.deal), None)
             if deal is not None:
                 return int(deal.position_id)
         return res.order or None
@@ -185,15 +189,18 @@ class Router:
             items.append((si, symbol, sig, sid, regime))
             if sig.direction == "flat" or sig.exit_opposite:
                 self._close_strategy_positions(si, symbol, sig, sid)
-        contexts = []
+        contexts, stops = [], []
         for si, symbol, sig, _, regime in items:
             s = self.host.slots[si][0]
-            sl, _tp, ref = self._stops(sig, symbol)
+            sl, tp, ref = self._stops(sig, symbol)
+            stops.append((sl, tp))  # the quote does not move before the execution: sent as computed
             risk = abs(ref - sl) if sl and ref else None
             contexts.append(SignalContext(s.name, sig.volume or s.volume, risk, regime))
         decisions, modes = self._decide(items, contexts, t)
         close_all = False
-        for (si, symbol, sig, sid, _), decision, mode in zip(items, decisions, modes, strict=True):
+        for (si, symbol, sig, sid, _), decision, mode, (sl, tp) in zip(
+            items, decisions, modes, stops, strict=True
+        ):
             s = self.host.slots[si][0]
             row = decided_row(sid, t, s, symbol, sig, decision, mode)
             close_all = close_all or bool(decision.details.get("close_all"))
@@ -202,7 +209,7 @@ class Router:
                 if decision.status == "resized":
                     self.funnel.resized += 1
                 if sig.direction != "flat":
-                    row.update(self._execute(sig, symbol, decision.volume, sid, si))
+                    row.update(self._execute(sig, symbol, decision.volume, sid, si, sl, tp))
             else:
                 self.funnel.rejected[decision.reason or "unknown"] += 1
             self.journal.signal(row)
@@ -234,12 +241,14 @@ class Router:
         tp = sig.tp or (round(ref + sign * sig.tp_points * spec.point, spec.digits) if sig.tp_points else 0.0)
         return float(sl), float(tp), float(ref)
 
-    def _execute(self, sig: Signal, symbol: str, volume: float, sid: int, si: int) -> dict[str, Any]:
-        """Send the approved signal as an MT5 request; return the execution columns of its row."""
+    def _execute(
+        self, sig: Signal, symbol: str, volume: float, sid: int, si: int, sl: float, tp: float
+    ) -> dict[str, Any]:
+        """Send the approved signal as an MT5 request with its SL/TP prices (``_stops`` at this quote);
+        return the execution columns of its row."""
         if self.c.server.quote(symbol) is None:
             self.funnel.order_failed["Market closed"] += 1
             return {"retcode": C.TRADE_RETCODE_MARKET_CLOSED}
-        sl, tp, _ = self._stops(sig, symbol)
         req = signal_request(sig, symbol, volume, sl, tp, si, sid)
         res = self._order_send(req)
         self._counted(res)

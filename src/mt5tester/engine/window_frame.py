@@ -133,7 +133,7 @@ class FrameSource:
         values, tz, block = col
         # Lazy as the window is: the copy of the rows now (what np.asarray and len read), pandas' block,
         # manager and index when first needed (WindowSeries._mgr).
-        ser = WindowSeries.__new__(WindowSeries)
+        ser: WindowSeries = WindowSeries()
         d = ser.__dict__
         d["_ws_parts"] = (values[lo:hi].copy(), tz, block, index, self)
         d["_attrs"] = {}
@@ -169,11 +169,16 @@ class WindowSeries(_LazyFlags, pd.Series):
 
     It starts with its own copy of the rows only: ``np.asarray(series)`` and ``len(series)`` read that
     copy; pandas' block, manager and index are built on the first use of anything else (``_mgr``), from
-    that same copy, so writes through any path meet one array. ``np.asarray`` first asks for
-    ``__array_interface__`` and ``__array_struct__``; a Series answers through NDFrame.__getattr__, which
-    searches its index for that label (~1 us each): dunder names are never labels served as attributes
-    here, so they fail at once. Its ``Flags`` (a weakref to the Series, ~1 us) is made only when asked
-    for. Results of operations are plain Series and DataFrames."""
+    that same copy, so writes through any path meet one array. ``np.asarray`` (``__array_struct__``),
+    ``.values`` and ``.to_numpy()`` give a read-only view of it as pandas does. Other dunder names are
+    never labels served as attributes here (NDFrame.__getattr__ would search the index, ~1 us): they fail
+    at once. Its ``Flags`` (a weakref to the Series, ~1 us) is made only when asked for. Results of
+    operations are plain Series and DataFrames."""
+
+    # Built empty-handed only (FrameSource.series fills its __dict__); pandas makes plain Series from it
+    # (_constructor) and unpickles it without __init__. object's own __init__ lets ``WindowSeries()``
+    # allocate it in C: ~100 ns less than ``WindowSeries.__new__(WindowSeries)`` on every column read.
+    __init__ = object.__init__
 
     def _ws_mgr(self) -> Any:
         d = self.__dict__
@@ -203,15 +208,48 @@ class WindowSeries(_LazyFlags, pd.Series):
         parts = self.__dict__.get("_ws_parts")
         return len(parts[0]) if parts is not None else super().__len__()
 
+    def _ws_view(self) -> np.ndarray | None:
+        """A read-only view of the numpy values (what pandas' copy-on-write ``__array__`` gives), or None
+        for other values (tz-aware times: pandas converts them)."""
+        parts = self.__dict__.get("_ws_parts")
+        values = parts[0] if parts is not None and parts[1] is None else self._mgr._block.values
+        if type(values) is not np.ndarray:
+            return None
+        view = values.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def __array_struct__(self) -> Any:
+        """``np.asarray(series)`` asks for this first: numpy-backed values answer it at once (numpy's
+        other probes of a Series, ``__array_interface__`` then ``__array__``, cost ~2 us more); the array
+        numpy builds from it is the read-only view ``__array__`` gives, its base holding this Series."""
+        view = self._ws_view()
+        if view is None:
+            raise AttributeError("__array_struct__")
+        return view.__array_struct__
+
+    @property
+    def values(self) -> Any:
+        """``series.values``: for numpy-backed values the read-only view pandas gives, without building
+        the Series' manager (~10 us); anything else through pandas."""
+        view = self._ws_view()
+        return view if view is not None else pd.Series.values.fget(self)  # type: ignore[attr-defined]
+
+    def to_numpy(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """``series.to_numpy()`` without arguments: as ``values``; with any, through pandas."""
+        if not args and not kwargs:
+            view = self._ws_view()
+            if view is not None:
+                return view
+        return super().to_numpy(*args, **kwargs)
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        """``np.asarray(series)``: for numpy-backed values what pandas' copy-on-write ``__array__`` gives
-        (a read-only view of them), without its dtype round trip; anything else through pandas."""
+        """``np.asarray(series, ...)`` past ``__array_struct__``: the same read-only view without pandas'
+        dtype round trip; anything else through pandas."""
         if dtype is None and copy is None:
-            parts = self.__dict__.get("_ws_parts")
-            values = parts[0] if parts is not None and parts[1] is None else self._mgr._block.values
-            if type(values) is np.ndarray:
-                view = values.view()
-                view.flags.writeable = False
+            view = self._ws_view()
+            if view is not None:
                 return view
         return super().__array__(dtype, copy)
 
@@ -228,6 +266,9 @@ class WindowSeries(_LazyFlags, pd.Series):
 class WindowFrame(_LazyFlags, pd.DataFrame):
     """Rows [lo, hi) of a ``FrameSource``'s frame; a plain DataFrame in every respect but cost."""
 
+    # Built empty-handed only (``window``), as WindowSeries is: ``cls()`` allocates it in C.
+    __init__ = object.__init__
+
     # Class defaults so an instance pandas builds by itself (copy, pickle) is simply materialised.
     _wf_src: FrameSource | None = None
     _wf_lo = 0
@@ -235,7 +276,7 @@ class WindowFrame(_LazyFlags, pd.DataFrame):
 
     @classmethod
     def window(cls, src: FrameSource, lo: int, hi: int) -> WindowFrame:
-        self = cls.__new__(cls)
+        self: WindowFrame = cls()
         d = self.__dict__
         d["_wf_src"], d["_wf_lo"], d["_wf_hi"] = src, lo, hi
         d["_attrs"] = {}

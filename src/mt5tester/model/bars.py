@@ -8,6 +8,7 @@ without it the bars are taken as cut on a UTC clock (M1, whose close is always o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -121,9 +122,7 @@ class BarArrays:
     @classmethod
     def rows(cls, cols: dict[str, np.ndarray], extra: tuple[str, ...], lo: int, hi: int) -> BarArrays:
         """Rows [lo, hi) of the full columns ``cols`` (``bar_columns``: built once per series)."""
-        self = _new(cls)
-        self._cols, self._extra, self._lo, self._hi = cols, extra, lo, hi
-        return self
+        return windows(cols, extra)(lo, hi)
 
     def __len__(self) -> int:
         return self._hi - self._lo
@@ -149,7 +148,23 @@ class BarArrays:
     spread = property(lambda self: self["spread"])
 
 
-_new = object.__new__
+class _Rows(BarArrays):
+    """A window: a BarArrays that ``_Rows()`` allocates in C (object's own ``__init__``; BarArrays' takes
+    the columns), ~100 ns less than ``object.__new__(BarArrays)`` at every strategy call."""
+
+    __slots__ = ()
+    __init__ = object.__init__
+
+
+def windows(cols: dict[str, np.ndarray], extra: tuple[str, ...]) -> Callable[[int, int], BarArrays]:
+    """``window(lo, hi)``: rows [lo, hi) of the full columns ``cols`` (``bar_columns``), in one frame."""
+
+    def window(lo: int, hi: int) -> BarArrays:
+        self: BarArrays = _Rows()
+        self._cols, self._extra, self._lo, self._hi = cols, extra, lo, hi
+        return self
+
+    return window
 
 
 def bar_columns(

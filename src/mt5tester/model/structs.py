@@ -378,6 +378,15 @@ def trade_request_from_dict(d: dict[str, Any]) -> TradeRequest:
     """
     if not isinstance(d, dict):
         raise ValueError("Invalid 1st unnamed argument")
+    # The common case, every key a field and every value of exactly its field's type (the engine's own
+    # requests, most scripts'): the dict is already the request. Anything else is checked key by key
+    # below, which converts subclasses (numpy.float64) and finds the package's first message.
+    for key, value in d.items():
+        kind = _REQUEST_KINDS.get(key)
+        if type(value) is not kind or (kind is int and value < 0):
+            break
+    else:
+        return TradeRequest(**d)
     values: dict[str, Any] = {}
     for key, kind in _REQUEST_KINDS.items():
         if key not in d:

@@ -8,12 +8,14 @@ a buy at the bars' Bid high/low, a sell at their Ask (Bid + spread).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 import numpy as np
 
 from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
+from mt5tester.model.columns import Chained, Coded, Masked
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.trade import Deal, Order, Position
 
@@ -81,10 +83,10 @@ def _column(items: Sequence[Any], name: str, dtype: Any = None) -> Any:
 # orders' magic and comment (engine/attribution.py); the trade server does not know strategies.
 Owners = Callable[[int], tuple[str, int | None]]
 # The same for many tickets at once: (strategies, signal ids) as columns (engine/attribution.py ``orders``).
-ManyOwners = Callable[[np.ndarray], tuple[list[str], Any]]
+ManyOwners = Callable[[np.ndarray], tuple[Sequence[str], Any]]
 
 
-def _owner_columns(tickets: np.ndarray, owner: Owners, many: ManyOwners | None) -> tuple[list[str], Any]:
+def _owner_columns(tickets: np.ndarray, owner: Owners, many: ManyOwners | None) -> tuple[Sequence[str], Any]:
     if many is not None:
         return many(tickets)
     owners = [owner(t) for t in tickets.tolist()]
@@ -159,42 +161,65 @@ def _as_rows(cols: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def order_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
-    """The orders table as columns (lists, or numpy arrays of numbers read from the terminal's history):
-    history and open orders by ticket, with their owners."""
+    """The orders table as columns, history and open orders by ticket, with their owners. A column is
+    the terminal's history's own arrays, lists and column forms part by part (``Chained``: the compiled
+    driver's block and the orders made after it are not joined into a copy), or, when the tickets are
+    out of order, one array or list in ticket order."""
     hist, live = server.history_orders, server.orders
-    ticket = _column(hist, "ticket", np.int64)
-    if len(live):
-        ticket = np.concatenate([ticket, _column(live, "ticket", np.int64)])
+
+    def parts(name: str, dtype: Any = None) -> list[Any]:
+        out = _parts(hist, name, dtype)
+        if len(live):
+            out.append(_column(live, name, dtype))
+        return out
+
+    by_part = parts("ticket", np.int64)
+    ticket = _joined(by_part, np.int64)
     ordered = bool((np.diff(ticket) > 0).all())  # the usual case: the history is in ticket order
     order = None if ordered else np.argsort(ticket, kind="stable")
     tickets = ticket if order is None else ticket[order]
     strategy, signal_id = _owner_columns(tickets, owner, owners)
 
-    def num(name: str, dtype: Any) -> np.ndarray:
-        values = _column(hist, name, dtype)
-        if len(live):  # no open order (a finished run): the history's own array, not a copy of it
-            values = np.concatenate([values, _column(live, name, dtype)])
-        return values if order is None else values[order]
+    def col(name: str, dtype: Any = None) -> Any:
+        values = parts(name, dtype)
+        if order is None:
+            return values[0] if len(values) == 1 else Chained(values)
+        joined = _joined(values, dtype)
+        return joined[order] if dtype is not None else [joined[k] for k in order.tolist()]
 
-    def col(name: str) -> list[Any]:
-        values = _column(hist, name) + _column(live, name) if len(live) else _column(hist, name)
-        return values if order is None else [values[k] for k in order.tolist()]
-
-    done = num("time_done", np.int64)
+    done = col("time_done", np.int64)
     ints = ("type", "state", "reason", "position_id")
     floats = ("volume_initial", "volume_current", "price_open", "price_done", "sl", "tp", "price_stoplimit")
     columns: dict[str, Any] = {
-        "ticket": tickets,
-        "time_setup": num("time_setup", np.int64),
-        "time_done": done if done.all() else [t or None for t in done.tolist()],
-        **{k: num(k, np.int64) for k in ints},
+        "ticket": col("ticket", np.int64) if order is None else tickets,
+        "time_setup": col("time_setup", np.int64),
+        "time_done": done if np.asarray(done, np.int64).all() else [t or None for t in done.tolist()],
+        **{k: col(k, np.int64) for k in ints},
         "symbol": col("symbol"),
-        **{k: num(k, np.float64) for k in floats},
+        **{k: col(k, np.float64) for k in floats},
         "comment": col("comment"),
         "strategy": strategy,
         "signal_id": signal_id,
     }
     return columns
+
+
+def _parts(items: Sequence[Any], name: str, dtype: Any = None) -> list[Any]:
+    """Field ``name`` of the records part by part: the terminal's history's parts
+    (``terminal.history.History.parts``), or a plain list of records as one part."""
+    read = getattr(items, "parts", None)
+    if read is not None:
+        return list(read(name, dtype))
+    return [_column(items, name, dtype)] if len(items) else []
+
+
+def _joined(parts: list[Any], dtype: Any = None) -> Any:
+    """The parts as one array of ``dtype`` (a list without one): a single array part is itself."""
+    if dtype is None:
+        return list(chain.from_iterable(p if isinstance(p, list) else p.tolist() for p in parts))
+    if len(parts) == 1 and isinstance(parts[0], np.ndarray) and parts[0].dtype == np.dtype(dtype):
+        return parts[0]
+    return np.concatenate([np.asarray(p, dtype) for p in parts]) if parts else np.zeros(0, dtype)
 
 
 def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
@@ -266,49 +291,104 @@ def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return out
 
 
+class _Fields:
+    """Fields of the records (the terminal's history, or a list of records) gathered at some rows part
+    by part: the compiled driver's block and the records around it are never joined into a copy of a
+    whole column (a million-bar run's deals are hundreds of thousands of rows per field)."""
+
+    def __init__(self, items: Sequence[Any]) -> None:
+        self.items = items
+
+    def _split(self, name: str, dtype: Any, rows: np.ndarray) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+        """(part, positions in ``rows``, rows within the part) of each part that holds some of ``rows``."""
+        parts = _parts(self.items, name, dtype)
+        if len(parts) == 1:
+            yield parts[0], np.arange(len(rows)), rows
+            return
+        bounds = np.cumsum([0, *(len(p) for p in parts)])
+        which = np.searchsorted(bounds, rows, "right") - 1
+        for k, part in enumerate(parts):
+            sel = np.flatnonzero(which == k)
+            if len(sel):
+                yield part, sel, rows[sel] - bounds[k]
+
+    def take(self, name: str, dtype: Any, rows: np.ndarray) -> np.ndarray:
+        out = np.empty(len(rows), dtype)
+        for part, sel, local in self._split(name, dtype, rows):
+            out[sel] = np.asarray(part, dtype)[local]
+        return out
+
+    def where(self, name: str, values: tuple[int, ...]) -> np.ndarray:
+        """Rows whose field ``name`` (an integer) is one of ``values``, ascending."""
+        found = [
+            np.flatnonzero(np.isin(np.asarray(part, np.int64), values)) + offset
+            for part, offset in zip(*self._offsets(name), strict=True)
+        ]
+        return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+    def _offsets(self, name: str) -> tuple[list[Any], list[int]]:
+        parts = _parts(self.items, name, np.int64)
+        return parts, np.cumsum([0, *(len(p) for p in parts)])[:-1].tolist()
+
+    def codes(self, name: str, rows: np.ndarray) -> Coded:
+        """Field ``name`` (a text of few values: the symbol) at ``rows``, coded: a coded part's codes
+        are mapped, not turned into a string per row."""
+        index: dict[Any, int] = {}
+        out = np.empty(len(rows), np.int64)
+        for part, sel, local in self._split(name, None, rows):
+            if isinstance(part, Coded):
+                remap = np.array([index.setdefault(v, len(index)) for v in part.names], np.int64)
+                out[sel] = remap[part.codes[local]] if len(remap) else 0
+            else:
+                values = part if isinstance(part, list) else part.tolist()
+                out[sel] = [index.setdefault(values[i], len(index)) for i in local.tolist()]
+        return Coded(out, list(index))
+
+
 def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | None = None) -> dict[str, Any]:
     """The positions table as columns, rebuilt from the trade deals grouped by position id (ids in
     order), with MFE/MAE over the trigger bars while each was open. Vectorised over positions: what
-    stays per position is the owner and the deposit-currency profit of the two extremes."""
-    deals = server.deals
-    d_type = _column(deals, "type", np.int64)
-    trade = np.flatnonzero((d_type == C.DEAL_TYPE_BUY) | (d_type == C.DEAL_TYPE_SELL))
+    stays per position is the owner and the deposit-currency profit of the two extremes. The deals'
+    fields are gathered at the rows needed (``_Fields``), never copied whole."""
+    deals = _Fields(server.deals)
+    trade = deals.where("type", (C.DEAL_TYPE_BUY, C.DEAL_TYPE_SELL))
     n_deals = len(trade)
-    pid_of = _column(deals, "position_id", np.int64)[trade]
+    pid_of = deals.take("position_id", np.int64, trade)
     order = np.argsort(pid_of, kind="stable")  # the deals of a position stay in the order they were made
     pid_s = pid_of[order]
+    rows = trade[order]  # rows of the history: the trade deals position by position
+    del pid_of, trade, order
     starts = np.flatnonzero(np.r_[True, pid_s[1:] != pid_s[:-1]]) if n_deals else np.zeros(0, np.int64)
     lengths = np.diff(np.r_[starts, n_deals])
     ids = pid_s[starts]
-    first_i = trade[order[starts]]  # rows of the history
-    last_i = trade[order[starts + lengths - 1]]
+    del pid_s
+    first_i = rows[starts]
+    last_i = rows[starts + lengths - 1]
     still_open = np.array([p.identifier for p in server.positions], np.int64)
     closed = ~np.isin(ids, still_open)
-    is_buy = d_type[first_i] == C.DEAL_TYPE_BUY
-    d_time = _column(deals, "time", np.int64)
-    d_price = _column(deals, "price", np.float64)
-    t_open, t_last = d_time[first_i], d_time[last_i]
-    p_open, p_last = d_price[first_i], d_price[last_i]
-    d_symbol = _column(deals, "symbol")
-    symbols = np.array(d_symbol, object)[first_i].tolist()  # references to the deals' strings
-    entry = _column(deals, "entry", np.int64)[trade]
-    vol_in = np.where(entry == C.DEAL_ENTRY_IN, _column(deals, "volume", np.float64)[trade], 0.0)
-    money = (
-        _column(deals, "profit", np.float64)[trade]
-        + _column(deals, "swap", np.float64)[trade]
-        + _column(deals, "commission", np.float64)[trade]
-    )
-    volume = _group_sums(vol_in[order], starts, lengths)
-    net = _group_sums(money[order], starts, lengths)
+    is_buy = deals.take("type", np.int64, first_i) == C.DEAL_TYPE_BUY
+    t_open, t_last = deals.take("time", np.int64, first_i), deals.take("time", np.int64, last_i)
+    p_open, p_last = deals.take("price", np.float64, first_i), deals.take("price", np.float64, last_i)
+    symbols = deals.codes("symbol", first_i)
+    entry = deals.take("entry", np.int64, rows)
+    vol_in = np.where(entry == C.DEAL_ENTRY_IN, deals.take("volume", np.float64, rows), 0.0)
+    del entry
+    volume = _group_sums(vol_in, starts, lengths)
+    del vol_in
+    money = deals.take("profit", np.float64, rows)
+    money += deals.take("swap", np.float64, rows)
+    money += deals.take("commission", np.float64, rows)
+    net = _group_sums(money, starts, lengths)
+    del money, rows
     # Candidate prices: the exit price of a closed position, and the extremes of the bars from the entry
     # bar up to (not including) the bar of the exit (its range may hold prices after the exit).
     n = len(ids)
     hi_c, lo_c = np.where(closed, p_last, -np.inf), np.where(closed, p_last, np.inf)
     has = closed.copy()
     bars_of = server.trigger_bars or server.market.m1
-    sym_arr = np.array(symbols, dtype=object)
-    for sym in dict.fromkeys(symbols):
-        at = np.flatnonzero(sym_arr == sym)
+    of_symbol = [(sym, symbols.codes == k) for k, sym in enumerate(symbols.names)]
+    for sym, mine in of_symbol:
+        at = np.flatnonzero(mine)
         bars = bars_of[sym]
         lo = np.maximum(np.searchsorted(bars.time, t_open[at], "right") - 1, 0)
         hi = np.where(closed[at], np.searchsorted(bars.time, t_last[at], "left"), len(bars))
@@ -328,46 +408,39 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
     best, worst = np.where(is_buy, hi_c, lo_c), np.where(is_buy, lo_c, hi_c)
     t_ref = np.where(closed, t_last, t_open)
     mfe_raw, mae_raw = np.full(n, np.nan), np.full(n, np.nan)
-    for sym in dict.fromkeys(symbols):
-        at = np.flatnonzero((sym_arr == sym) & has)
+    for sym, mine in of_symbol:
+        at = np.flatnonzero(mine & has)
         if len(at):
             spec = server.specs[sym]
             args = (is_buy[at], volume[at], p_open[at])
             mfe_raw[at] = _profits(server, spec, *args, best[at], t_ref[at])
             mae_raw[at] = _profits(server, spec, *args, worst[at], t_ref[at])
-    has_l = has.tolist()
-    # Python's round (correctly rounded), as each row had it; numbers without a None stay arrays
-    mfe: Any
-    mae: Any
-    if has.all():  # numbers without a None stay arrays of the rounded floats (no Python float each)
-        mfe, mae = _round2_array(mfe_raw), _round2_array(mae_raw)
-    else:
-        mfe = [v if h else None for v, h in zip(_round2(mfe_raw), has_l, strict=True)]
-        mae = [v if h else None for v, h in zip(_round2(mae_raw), has_l, strict=True)]
-    strategy, signal_id = _owner_columns(pid_s[starts], owner, owners)
-    reason = _column(deals, "reason", np.int64)[last_i]
-
-    def when_closed(values: np.ndarray) -> Any:
-        if closed.all():
-            return values
-        return [v if c else None for v, c in zip(values.tolist(), closed.tolist(), strict=True)]
-
+    # Python's round (correctly rounded), as each row had it; None where no bar was seen (Masked)
+    mfe = _when(_round2_array(mfe_raw), has)
+    mae = _when(_round2_array(mae_raw), has)
+    strategy, signal_id = _owner_columns(ids, owner, owners)
+    reason = deals.take("reason", np.int64, last_i)
     return {
-        "position_id": pid_s[starts],
+        "position_id": ids,
         "symbol": symbols,
         "type": np.where(is_buy, 0, 1),
         "volume": volume,
         "time_open": t_open,
-        "time_close": when_closed(t_last),
+        "time_close": _when(t_last, closed),
         "price_open": p_open,
-        "price_close": when_closed(p_last),
+        "price_close": _when(p_last, closed),
         "net": _round2_array(net),
         "mfe": mfe,
         "mae": mae,
-        "close_reason": when_closed(reason),
+        "close_reason": _when(reason, closed),
         "strategy": strategy,
         "signal_id": signal_id,
     }
+
+
+def _when(values: np.ndarray, ok: np.ndarray) -> Any:
+    """``values``, None where not ``ok`` (``Masked``): the array itself when every row is."""
+    return values if ok.all() else Masked(values, ok)
 
 
 class DictColumn(Sequence[dict[str, Any]]):

@@ -125,12 +125,13 @@ class Coordinator:
             if out[i] is not None:
                 continue
             direction = 1 if sig.direction == "buy" else -1
-            info = view.info(sig.symbol)
+            # A symbol with a tick is one the terminal knows (no tick: unknown, or no quote yet), so its
+            # symbol_info is read only by what needs it (sizing, a resize's rounding): see Candidate.
             price = view.entry_price(sig.symbol, direction)
-            if info is None or price is None:
+            if price is None:
                 out[i] = reject("market", "no_quote", symbol=sig.symbol)
                 continue
-            c = Candidate(i, sig, sc, direction, price, sc.volume, info)
+            c = Candidate(i, sig, sc, direction, price, sc.volume, view)
             d = next((d for g in self.gates if (d := g.check(c, portfolio)) is not None), None)
             if d is not None:
                 out[i] = d

@@ -32,7 +32,8 @@ Policy = Literal["reject", "resize"]
 
 @dataclass
 class Candidate:
-    """An entry under review: signal, context, direction (+1/-1), entry price, current volume, symbol info."""
+    """An entry under review: signal, context, direction (+1/-1), entry price, current volume, and the
+    review's view of the market, through which ``info`` (its symbol's ``symbol_info``) is read."""
 
     index: int
     signal: Signal
@@ -40,12 +41,18 @@ class Candidate:
     direction: int
     price: float
     volume: float
-    info: Any  # mt5.symbol_info(symbol)
+    view: Mt5View
     sizing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def symbol(self) -> str:
         return self.signal.symbol
+
+    @property
+    def info(self) -> Any:
+        """``mt5.symbol_info(symbol)``, asked only by a rule that reads it (a resize rounds to its volume
+        step): an entry approved as sent builds no SymbolInfo. Cached by the view for the review."""
+        return self.view.info(self.symbol)
 
 
 @dataclass

@@ -52,14 +52,14 @@ def size(
     multiplier: float = 1.0,
 ) -> SizeResult:
     """Volume of one entry. Without sizing config and multiplier 1 the requested volume is kept as is."""
+    d: dict[str, Any] = {"mode": cfg.mode if cfg else "requested", "multiplier": multiplier}
+    if cfg is None and multiplier == 1.0:  # the volume as asked: nothing to read, nothing to round
+        return SizeResult(requested, None, d | {"raw": requested})
     info = view.info(symbol)
     if info is None:
         return SizeResult(0.0, "no_symbol_info", {"symbol": symbol})
-    d: dict[str, Any] = {"mode": cfg.mode if cfg else "requested", "multiplier": multiplier}
     if cfg is None or cfg.mode == "fixed":
         raw = cfg.lots if cfg is not None and cfg.lots is not None else requested
-        if cfg is None and multiplier == 1.0:
-            return SizeResult(requested, None, d | {"raw": requested})
     else:
         money = lots.risk_money(equity, cfg.risk_pct)
         if cfg.mode == "risk":

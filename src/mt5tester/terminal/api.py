@@ -98,9 +98,17 @@ class SimTerminal:
 
     # ------------------------------------------------------------------------------- plumbing
     def set_time(self, t: int) -> None:
-        """Move the simulated clock to t (UTC ns); the engine calls ``server.advance(t)`` first."""
-        self.market.set_time(t)
-        self.server.now = t
+        """Move the simulated clock to t (UTC ns); the engine calls ``server.advance(t)`` first.
+
+        Once per decision point, so in one frame: the market's clock (an int moving forward is all
+        ``MarketData.set_time`` would do with it; anything else goes there, to be converted or refused)
+        and the trade state's."""
+        market = self.market
+        if type(t) is int and t >= market._now:
+            market._now = t
+        else:
+            market.set_time(t)
+        self.server.state.now = t
 
     def _ok(self) -> None:
         self._error = (C.RES_S_OK, "Success")

@@ -18,6 +18,8 @@ from typing import Any, Generic, SupportsIndex, TypeVar, overload
 
 import numpy as np
 
+from mt5tester.model.columns import Const, is_column
+
 T = TypeVar("T")
 
 
@@ -33,15 +35,19 @@ class Block(Generic[T]):
 
     def column(self, name: str) -> Any:
         v = self.fields[name]
-        if isinstance(v, np.ndarray):
-            return v
-        if isinstance(v, list):
+        if isinstance(v, np.ndarray | list) or is_column(v):
             return v
         return np.full(self.n, v) if isinstance(v, int | float) else [v] * self.n
 
+    def part(self, name: str) -> Any:
+        """Field ``name`` as held: an array, a list or a column form (model/columns.py); one value for
+        all as ``Const`` (no array of n copies of it)."""
+        v = self.fields[name]
+        return v if isinstance(v, np.ndarray | list) or is_column(v) else Const(v, self.n)
+
     def build(self) -> list[T]:
         def values(v: Any) -> Iterable[Any]:
-            if isinstance(v, np.ndarray):
+            if isinstance(v, np.ndarray) or is_column(v):
                 return v.tolist()
             return v if isinstance(v, list) else repeat(v, self.n)
 
@@ -69,13 +75,29 @@ class History(Sequence[T]):
         if len(parts) == 1 and isinstance(parts[0], Block):  # one block: its own array or list, shared
             only = parts[0].column(name)
             if dtype is None:
-                return only.tolist() if isinstance(only, np.ndarray) else only
-            if not isinstance(only, list) and only.dtype == np.dtype(dtype):
+                return only if isinstance(only, list) else only.tolist()
+            if isinstance(only, np.ndarray) and only.dtype == np.dtype(dtype):
                 return only
         cols = [p.column(name) if isinstance(p, Block) else [getattr(x, name) for x in p] for p in parts]
         if dtype is None:
-            return list(chain.from_iterable(c.tolist() if isinstance(c, np.ndarray) else c for c in cols))
+            return list(chain.from_iterable(c if isinstance(c, list) else c.tolist() for c in cols))
         return np.concatenate([np.asarray(c, dtype) for c in cols]) if cols else np.zeros(0, dtype)
+
+    def parts(self, name: str, dtype: Any = None) -> list[Any]:
+        """Field ``name`` of every record, part by part, without joining them (a table's column over
+        the compiled driver's block and the records after it: ``Chained``): a block's own array, list or
+        column form, and the records of a list part as an array of ``dtype`` (a list without one)."""
+        out: list[Any] = []
+        for p in self._parts:
+            if isinstance(p, Block):
+                if p.n:
+                    v = p.part(name)
+                    typed = dtype is not None and isinstance(v, np.ndarray) and v.dtype != np.dtype(dtype)
+                    out.append(v.astype(dtype) if typed else v)
+            elif p:
+                values = [getattr(x, name) for x in p]
+                out.append(values if dtype is None else np.array(values, dtype))
+        return out
 
     def _objects(self) -> list[T]:
         """Every record as an object: the blocks are built once, in place."""
@@ -101,6 +123,12 @@ class History(Sequence[T]):
     def __getitem__(self, i: slice) -> list[T]: ...
 
     def __getitem__(self, i: SupportsIndex | slice) -> T | list[T]:
+        parts = self._parts
+        if len(parts) == 1 and not self._blocked:  # one list (the Python driver's): its own indexing
+            try:
+                return parts[0][i]  # type: ignore[index]
+            except IndexError:
+                raise IndexError("history index out of range") from None
         if isinstance(i, slice):
             return self._objects()[i]
         n, k = len(self), i.__index__()

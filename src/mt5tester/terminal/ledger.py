@@ -155,7 +155,6 @@ def execute(
 ) -> Deal:
     """Apply a fill to the book: open, add to, reduce, close or reverse (netting) a position."""
     spec = m.specs[order.symbol]
-    cursor = no_gap_index if no_gap_index is not None else m.entry_index(order.symbol, t)
     if target is not None and (target.type == C.POSITION_TYPE_BUY) != is_buy:
         if volume <= target.volume + 1e-9:
             order.position_id = target.identifier
@@ -166,6 +165,7 @@ def execute(
         profit = money.profit(m, spec, target.type == 0, closed, target.price_open, price, t)
         commission = money.commission(m, spec, volume, price, t)
         swap = float(rules.round_to(target.swap, 2))
+        cursor = _entry_cursor(m, order.symbol, t, no_gap_index)
         order.position_id = target.identifier
         d = _order_deal(
             s, order, is_buy, C.DEAL_ENTRY_INOUT, reason, target.identifier, volume, price, t, commission,
@@ -192,6 +192,7 @@ def execute(
             s, order, is_buy, C.DEAL_ENTRY_IN, reason, target.identifier, volume, price, t, commission
         )
     order.position_id = order.ticket
+    cursor = _entry_cursor(m, order.symbol, t, no_gap_index)
     s.positions.append(
         Position(
             order.ticket, order.ticket, order.symbol, 0 if is_buy else 1, volume, price, sl, tp, t, t,
@@ -199,6 +200,11 @@ def execute(
         )
     )  # fmt: skip
     return _order_deal(s, order, is_buy, C.DEAL_ENTRY_IN, reason, order.ticket, volume, price, t, commission)
+
+
+def _entry_cursor(m: Market, symbol: str, t: int, no_gap_index: int | None) -> int:
+    """The trigger bar a position opened (or reversed) at t is watched from: a close needs none."""
+    return no_gap_index if no_gap_index is not None else m.entry_index(symbol, t)
 
 
 def watch_from(m: Market, p: Position, t: int) -> None:

@@ -46,14 +46,7 @@ def _slip(m: Market, s: TradeState, spec: SymbolSpec, price: float, is_buy: bool
 def send(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     """order_send semantics (spec 5.3). Refusals are results with a retcode, never exceptions. The request
     is the whole input, as on a real server: who sent it is told by its ``magic`` and ``comment``."""
-    handler = {
-        C.TRADE_ACTION_DEAL: _deal,
-        C.TRADE_ACTION_PENDING: _pending,
-        C.TRADE_ACTION_SLTP: _sltp,
-        C.TRADE_ACTION_MODIFY: _modify,
-        C.TRADE_ACTION_REMOVE: _remove,
-        C.TRADE_ACTION_CLOSE_BY: _close_by,
-    }.get(req.action)
+    handler = _HANDLERS.get(req.action)
     if handler is None:
         return _fail(C.TRADE_RETCODE_INVALID, req)
     return handler(m, s, req)
@@ -322,6 +315,16 @@ def _close_by(m: Market, s: TradeState, req: TradeRequest) -> OrderSendResult:
     return OrderSendResult(
         C.TRADE_RETCODE_DONE, da.ticket, oa.ticket, volume, pa, 0.0, 0.0, "Request executed", 0, 0, req
     )
+
+
+_HANDLERS = {  # TRADE_ACTION_* -> its handler (send)
+    C.TRADE_ACTION_DEAL: _deal,
+    C.TRADE_ACTION_PENDING: _pending,
+    C.TRADE_ACTION_SLTP: _sltp,
+    C.TRADE_ACTION_MODIFY: _modify,
+    C.TRADE_ACTION_REMOVE: _remove,
+    C.TRADE_ACTION_CLOSE_BY: _close_by,
+}
 
 
 def check(m: Market, s: TradeState, req: TradeRequest) -> OrderCheckResult:

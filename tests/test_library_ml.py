@@ -24,7 +24,7 @@ from mt5tester.model.bars import BarArrays
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.strategy.base import StrategyContext
-from mt5tester.strategy.library import logistic, ml
+from mt5tester.strategy.library import ml
 from mt5tester.strategy.library.ml import WalkForwardClassifier, WalkForwardParams
 from mt5tester.strategy.loader import BUILTINS, resolve_class
 
@@ -235,105 +235,10 @@ def test_zigzag_scenario_exact_signals_and_no_repeat() -> None:
     assert again[0][1] == [] and again[0][2] == pytest.approx((p_up, p_down))
 
 
-def _windows(n: int, seed: int, fits: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The training rows and labels of the strategy's fits at bars ``fits`` over a random walk (full
-    feature set), exactly as ``_fit`` selects them."""
-    bars = _random_walk(n, seed)
-    s = _make()
-    prepared = s.prepare("EURUSD", Timeframe.H1, bars)
-    x = np.ascontiguousarray(prepared[ml.feature_names(s.p)].to_numpy())
-    close = bars["close"].to_numpy()
-    out = []
-    for j in fits:
-        rows = ml.train_rows(j, s.p.horizon, s.p.embargo, s.p.train_bars)
-        y = ml.labels(close[: j + 1], rows, s.p.horizon, s.p.min_move)
-        xw = x[rows.start : rows.stop]
-        keep = np.isfinite(xw).all(axis=1) & (y != 0)
-        out.append((xw[keep], y[keep]))
-    return out
-
-
-def test_logistic_fit_bit_identical_to_sklearn_pipeline() -> None:
-    # The strategy fits its logistic model without scikit-learn's estimator layer: on walk-forward
-    # windows of random walks, and on scaled windows where lbfgs needs many steps, the scaler's mean
-    # and scale, the coefficients, the intercept, the classes and the iteration count are the same
-    # doubles as make_model("logistic").fit's.
-    windows = _windows(900, 7, (200, 450, 700, 899)) + _windows(1500, 3, (600, 1499))
-    windows += [(x * np.linspace(1e-3, 1e3, x.shape[1]), y) for x, y in windows[:2]]
-    for x, y in windows:
-        with ml._threads().limit(limits=1):
-            got = logistic.fit(x, y, 0.7)
-            want = ml.make_model("logistic", 0.7, 0).fit(x, y)
-        assert got is not None
-        scaler, clf = want.steps[0][1], want.steps[1][1]
-        assert got.mean.tobytes() == scaler.mean_.tobytes()
-        assert got.scale.tobytes() == scaler.scale_.tobytes()
-        assert got.coef_t.tobytes() == np.ascontiguousarray(clf.coef_.T).tobytes()
-        assert got.intercept.tobytes() == clf.intercept_.tobytes()
-        assert got.classes_.tolist() == clf.classes_.tolist() == [-1, 1]
-        assert got.n_iter == int(clf.n_iter_[0])
-    assert logistic.fit(np.arange(12.0).reshape(6, 2), np.array([1, 1, 1, -1, -1, 0]), 1.0) is None
-
-
-def test_binomial_loss_gradient_bit_identical_to_sklearns_kernel() -> None:
-    # Every branch of scikit-learn's closs_grad_half_binomial (raw <= -37, <= -2, <= 18, above), its
-    # edges and their neighbouring doubles, both labels: the same loss and gradient doubles.
-    from sklearn._loss.loss import HalfBinomialLoss
-
-    rng = np.random.default_rng(11)
-    edges = np.array([-37.0, -2.0, 18.0, 0.0])
-    raw = np.concatenate(
-        [
-            rng.uniform(-60, 60, 4000),
-            rng.normal(0, 3, 4000),
-            edges,
-            np.nextafter(edges, 99),
-            np.nextafter(edges, -99),
-        ]
-    )
-    for label in (0.0, 1.0):
-        y = np.full(len(raw), label)
-        want_loss, want_grad = HalfBinomialLoss().loss_gradient(y_true=y, raw_prediction=raw)
-        loss, grad = np.empty_like(raw), np.empty_like(raw)
-        logistic.compiled_loss()(y, raw, loss, grad)
-        assert loss.tobytes() == want_loss.tobytes() and grad.tobytes() == want_grad.tobytes()
-
-
-def test_standardize_equals_standard_scaler_constant_columns_included() -> None:
-    # Columns: a random walk's features, a constant (scale 1, as scikit-learn's constant-feature rule),
-    # a column constant but for rounding noise, and large offsets whose two-pass correction matters.
-    (x, _), *_ = _windows(900, 7, (700,))
-    rng = np.random.default_rng(5)
-    extra = np.column_stack(
-        [np.full(len(x), 3.25), 1e6 + rng.integers(0, 2, len(x)) * 1e-10, 1e8 + rng.normal(0, 1e-3, len(x))]
-    )
-    from sklearn.preprocessing import StandardScaler
-
-    for data in (x, np.hstack([x, extra]), x[:17]):
-        want = StandardScaler().fit(data)
-        mean, scale = logistic.standardize(data)
-        assert mean.tobytes() == want.mean_.tobytes() and scale.tobytes() == want.scale_.tobytes()
-    assert logistic.standardize(np.hstack([x, extra]))[1][x.shape[1]] == 1.0
-
-
-def test_logistic_fit_stopped_by_the_iteration_limit_like_sklearn(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The iteration limit ends lbfgs where scipy's driver ends it: with max_iter 3 (both read the one
-    # constant) the stopped coefficients are the same doubles, and the count is the limit.
-    monkeypatch.setattr(logistic, "MAX_ITER", 3)
-    (x, y), *_ = _windows(900, 7, (450,))
-    with ml._threads().limit(limits=1), pytest.warns(Warning):  # the pipeline warns: not converged
-        want = ml.make_model("logistic", 1.0, 0).fit(x, y)
-    with ml._threads().limit(limits=1):
-        got = logistic.fit(x, y, 1.0)
-    assert got is not None and got.n_iter == 3 == int(want.steps[1][1].n_iter_[0])
-    assert got.coef_t.tobytes() == np.ascontiguousarray(want.steps[1][1].coef_.T).tobytes()
-    assert got.intercept.tobytes() == want.steps[1][1].intercept_.tobytes()
-
-
 def test_linear_proba_bit_identical_to_sklearn_predict_proba() -> None:
     # The strategy's one-row predictions skip scikit-learn's per-call checks: on every row of walk-
     # forward fits over a random walk (full feature set, NaN warm-up rows left out), the probabilities
-    # from the strategy's model are the same doubles as the pipeline's predict_proba.
+    # are the same doubles as the pipeline's predict_proba.
     bars = _random_walk(900, seed=7)
     s = _make()
     prepared = s.prepare("EURUSD", Timeframe.H1, bars)
@@ -344,21 +249,12 @@ def test_linear_proba_bit_identical_to_sklearn_predict_proba() -> None:
     for fit_at in (200, 450, 700):
         st = ml._ModelState(np.random.default_rng(fit_at))
         assert s._fit(st, x[: fit_at + 1], close[: fit_at + 1], fit_at)
-        assert isinstance(st.model, logistic.LogisticModel)
         parts = ml.linear_parts(st.model)
         assert parts is not None
-        rows = st.train_range
-        assert rows is not None
-        y = ml.labels(close, range(rows[0], rows[1] + 1), s.p.horizon, s.p.min_move)
-        xw = x[rows[0] : rows[1] + 1]
-        keep = np.isfinite(xw).all(axis=1) & (y != 0)
-        with ml._threads().limit(limits=1):
-            pipeline = ml.make_model("logistic", s.p.l2_c, 0).fit(xw[keep], y[keep])
-        assert ml.linear_parts(pipeline) is not None  # a checkpoint of an older run holds a pipeline
         for j in np.flatnonzero(finite):
             row = x[j : j + 1]
             with ml._threads().limit(limits=1):
-                want = pipeline.predict_proba(row)
+                want = st.model.predict_proba(row)
             got = ml.linear_proba(parts, row)
             assert got.shape == want.shape and got.tobytes() == want.tobytes(), j
             compared += 1

@@ -99,27 +99,6 @@ def test_bollinger_population_std_bands() -> None:
     _eq(lo, [NAN, NAN, 2 - 2 * sd1, 10 / 3 - 2 * sd2])
 
 
-def test_ema_bit_identical_to_pandas_ewm() -> None:
-    # The compiled recursion gives pandas' ewm(span=n, adjust=False).mean() doubles (warm-up NaN as
-    # before) on random walks, rounded prices, constant stretches and gaps (NaN), index and name kept.
-    rng = np.random.default_rng(3)
-    for k in range(400):
-        size, n = int(rng.integers(1, 400)), int(rng.integers(1, 80))
-        x = 1.1 * np.exp(np.cumsum(rng.normal(0, 0.002, size)))
-        if k % 3 == 0:
-            x = np.round(x, 3)
-        if k % 4 == 0:
-            x[: size // 3] = 1.25
-        if k % 5 == 0 and size > 3:
-            x[[1, size // 2]] = np.nan
-        s = pd.Series(x, index=pd.RangeIndex(7, 7 + size), name="close")
-        want = s.ewm(span=n, adjust=False).mean()
-        want.iloc[: n - 1] = np.nan
-        got = ind.ema(s, n)
-        assert got.to_numpy().tobytes() == want.to_numpy().tobytes(), (k, size, n)
-        assert got.index.equals(s.index) and got.name == "close"
-
-
 def test_keltner_ema_plus_minus_atr_multiple() -> None:
     h, lo, c = [10, 12, 11], [8, 9, 7], [9, 11, 8]
     mid, up, low = ind.keltner(h, lo, c, 2, 1.5)

@@ -19,7 +19,6 @@ Conventions (the same as the usual charting packages; noted where MT5's built-in
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -53,48 +52,8 @@ def ema(x: ArrayLike, n: int) -> pd.Series:
     """
     _check_period(n)
     s = _series(x)
-    out = _compiled_ewm()(s.to_numpy(dtype=np.float64), 1.0 / (1.0 + (n - 1) / 2.0))
-    out[: n - 1] = np.nan
-    return pd.Series(out, index=s.index, name=s.name)
-
-
-@functools.cache
-def _compiled_ewm() -> Any:
-    """``_ewm_no_adjust`` compiled on first use: importing the strategy library loads no numba (a
-    ``config check`` runs in bounded memory, and llvmlite alone maps more than it allows)."""
-    from numba import njit
-
-    return njit(cache=True)(_ewm_no_adjust)
-
-
-def _ewm_no_adjust(vals: np.ndarray, alpha: float) -> np.ndarray:
-    """``pd.Series(vals).ewm(alpha=alpha, adjust=False).mean()`` step for step as pandas computes it
-    (its weights renormalised at every step, NaNs skipped but aging the weight, a value equal to the
-    running mean left as is), so the same doubles (tests compare them) without pandas' per-call
-    machinery (~100 us: the higher-timeframe filter takes an EMA of 300 closes per candidate bar)."""
-    n = vals.shape[0]
-    out = np.empty(n)
-    if n == 0:
-        return out
-    old_wt_factor = 1.0 - alpha
-    weighted = vals[0]
-    seen = weighted == weighted
-    out[0] = weighted if seen else np.nan
-    old_wt = 1.0
-    for i in range(1, n):
-        cur = vals[i]
-        is_obs = cur == cur
-        seen = seen or is_obs
-        if weighted == weighted:
-            old_wt *= old_wt_factor
-            if is_obs:
-                if weighted != cur:
-                    weighted = old_wt * weighted + alpha * cur
-                    weighted /= old_wt + alpha
-                old_wt = 1.0
-        elif is_obs:
-            weighted = cur
-        out[i] = weighted if seen else np.nan
+    out = s.ewm(span=n, adjust=False).mean()
+    out.iloc[: n - 1] = np.nan
     return out
 
 

@@ -15,7 +15,6 @@ from mt5tester.model.bars import BarArrays
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
 from mt5tester.strategy.base import Strategy, StrategyParams
-from mt5tester.strategy.library import logistic
 
 STATE_VERSION = 1
 
@@ -161,9 +160,8 @@ def _threads() -> Any:
     Made after scipy is loaded: a controller only sees (and limits) the BLAS libraries loaded when it
     is made, and scipy's own OpenBLAS left at 2 threads cost lbfgs ~1.5 ms per step in a thread
     hand-off on this 2-core machine (scikit-learn, loaded later for ``hgb``, uses numpy's and scipy's)."""
+    import scipy.optimize  # noqa: F401  (its BLAS, before the controller is made)
     from threadpoolctl import ThreadpoolController
-
-    logistic.kernels()
 
     return ThreadpoolController()
 
@@ -187,11 +185,8 @@ Linear = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # scaler mean, s
 
 
 def linear_parts(model: Any) -> Linear | None:
-    """The fitted numbers of a ``logistic`` model (:class:`logistic.LogisticModel`, or a StandardScaler +
-    binary LogisticRegression pipeline restored from an older checkpoint), or None for any other model
-    (``hgb``, more than two classes), which goes through scikit-learn."""
-    if isinstance(model, logistic.LogisticModel):
-        return model.mean, model.scale, model.coef_t, model.intercept
+    """The fitted numbers of a ``logistic`` model (StandardScaler + binary LogisticRegression), or None
+    for any other model (``hgb``, more than two classes), which goes through scikit-learn."""
     steps = getattr(model, "steps", None)
     if steps is None or len(steps) != 2:
         return None
@@ -233,7 +228,7 @@ def make_model(kind: str, l2_c: float, random_state: int) -> Any:
     return Pipeline(
         [
             ("scale", StandardScaler()),
-            ("clf", LogisticRegression(C=l2_c, max_iter=logistic.MAX_ITER, random_state=random_state)),
+            ("clf", LogisticRegression(C=l2_c, max_iter=500, random_state=random_state)),
         ]
     )
 
@@ -378,14 +373,9 @@ class WalkForwardClassifier(Strategy):
         keep = np.isfinite(xw).all(axis=1) & (y != 0)
         if int(keep.sum()) < p.min_train_samples or len(np.unique(y[keep])) < 2:
             return False
-        random_state = int(st.rng.integers(2**31 - 1))  # drawn for every model: the generator's sequence
-        with _threads().limit(limits=1):
-            # logistic: scikit-learn's pipeline fit, bit for bit, without scikit-learn (two classes here:
-            # dead-zone labels are dropped above)
-            model: Any = logistic.fit(xw[keep], y[keep], p.l2_c) if p.model == "logistic" else None
-            if model is None:
-                with _fast_sklearn():  # rows kept are finite (keep)
-                    model = make_model(p.model, p.l2_c, random_state).fit(xw[keep], y[keep])
+        model = make_model(p.model, p.l2_c, int(st.rng.integers(2**31 - 1)))
+        with _threads().limit(limits=1), _fast_sklearn():  # rows kept are finite (keep)
+            model.fit(xw[keep], y[keep])
         st.model, st.last_train, st.train_range = model, j, (rows.start, rows.stop - 1)
         st.trained_at.append(j)
         return True

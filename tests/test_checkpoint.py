@@ -150,7 +150,9 @@ def test_a_checkpoint_naming_the_old_modules_of_the_value_types_still_loads(monk
     from mt5tester.terminal import records
 
     deal = Deal(7, 3, 60, 0, 0, 3, 5, "EURUSD", 0.1, 1.1, -0.7, 0.0, 0.0, 9_999.3, "c", "s", 11)
-    ticks = Ticks(*(["EURUSD"] + [np.zeros(1, t) for t in (np.int64, float, float, float, np.int64, np.int32)]))
+    ticks = Ticks(
+        *(["EURUSD"] + [np.zeros(1, t) for t in (np.int64, float, float, float, np.int64, np.int32)])
+    )
     request = structs.TradeRequest(action=1, symbol="EURUSD", volume=0.1)
     old_structs = type(importers)("mt5tester.terminal.structs")
     old_structs.TradeRequest = structs.TradeRequest

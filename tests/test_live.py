@@ -253,7 +253,11 @@ def test_restart_repeating_a_point_reviews_it_as_the_backtest_did(demo_data: Pat
     review), so the second entry is approved as in the backtest, not rejected for max_positions."""
     raw = base_config(demo_data, tmp_path, end="2024-01-15")
     raw["strategies"] = [
-        {"class": "ma_cross", "name": name, "params": {"fast": 5, "slow": 20, "sl_points": 200, "tp_points": 400}}
+        {
+            "class": "ma_cross",
+            "name": name,
+            "params": {"fast": 5, "slow": 20, "sl_points": 200, "tp_points": 400},
+        }
         for name in ("a", "b")
     ]
     raw["live"] = {"stop_file": str(tmp_path / "live.stop")}

@@ -79,7 +79,8 @@ LAZY = {
         "Paper trading: the config's strategies on our simulated terminal replaying the stored data "
         "(--from/--to override backtest.start/end) at --replay-speed times real time (0: at once), or fed "
         "by a live terminal's quotes (--quotes-from MetaTrader5; stop it with `mt5tester live stop`).",
-    ),    "optimize": LazyCommand(
+    ),
+    "optimize": LazyCommand(
         "mt5tester.cli.optimize:optimize",
         "Optimize a strategy (the config's optimize: section): complete grid, random, genetic or Optuna "
         "passes on a local process pool (default: one worker per CPU) or Dask; every pass stored; a killed "

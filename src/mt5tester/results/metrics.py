@@ -335,9 +335,9 @@ def mt5_layout(df: pd.DataFrame) -> pd.DataFrame:
     time = df["time"]
     out = pd.DataFrame(
         {
-            "time": time if isinstance(time.dtype, pd.DatetimeTZDtype) else pd.to_datetime(
-                time.astype("int64"), unit="ns", utc=True
-            ),
+            "time": time
+            if isinstance(time.dtype, pd.DatetimeTZDtype)
+            else pd.to_datetime(time.astype("int64"), unit="ns", utc=True),
             "deal": df["ticket"].astype("int64"),
             "symbol": df["symbol"].astype(str),
             "type": df["type"].astype("int64"),

@@ -438,6 +438,17 @@ def _stops(
 
 
 @njit(cache=True)
+def _sl_distance(
+    k: int, n: int, sym: int, ev_dir: np.ndarray, ev_sl: np.ndarray, si: np.ndarray, sf: np.ndarray,
+    qbid: np.ndarray, qask: np.ndarray,
+) -> tuple[float, float]:  # fmt: skip
+    """(|entry - SL| of signal ``k``, its entry quote): ``Router.process``'s ``sl_distance`` (0.0 without
+    an SL), what the sizing and the total risk read."""
+    sl, _, ref = _stops(k, n, sym, ev_dir[k] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
+    return (abs(ref - sl) if sl != 0.0 and ref != 0.0 else 0.0), ref
+
+
+@njit(cache=True)
 def _risk_size(
     k: int, n: int, sym: int, equity: float, risk_pct: float, ev_dir: np.ndarray, ev_sl: np.ndarray,
     ev_vol: np.ndarray, ev_mult: np.ndarray, si: np.ndarray, sf: np.ndarray, qbid: np.ndarray,
@@ -445,8 +456,7 @@ def _risk_size(
 ) -> int:  # fmt: skip
     """``risk.sizing.size`` in mode risk for entry ``k`` at ``equity``: sets ``ev_vol[k]`` and the numbers
     behind it (``e_size[k]``); returns 0, or why it refused the entry (a key of _SIZING)."""
-    sl, _, ref = _stops(k, n, sym, ev_dir[k] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
-    distance = abs(ref - sl) if sl != 0.0 and ref != 0.0 else 0.0  # Router.process: the SL distance
+    distance, _ = _sl_distance(k, n, sym, ev_dir, ev_sl, si, sf, qbid, qask)
     if distance <= 0.0:
         return 1
     point = sf[sym, B.F_POINT]  # trade_tick_size
@@ -488,8 +498,7 @@ def _total_risk(
     the entries approved before it in this review at their entry price and SL): 0, RESIZED (``ev_vol[k]``
     lowered), TOTAL_RISK or TOTAL_RISK_SMALL; the numbers in ``e_risk[k]``; 11: no stop loss."""
     sym = ev_sym[k]
-    sl, _, ref = _stops(k, n, sym, ev_dir[k] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
-    distance = abs(ref - sl) if sl != 0.0 and ref != 0.0 else 0.0
+    distance, _ = _sl_distance(k, n, sym, ev_dir, ev_sl, si, sf, qbid, qask)
     if distance <= 0.0:
         return NO_STOP_RISK
     held, unprotected = 0.0, 0
@@ -504,8 +513,7 @@ def _total_risk(
     for q in range(e0, k):
         if approved[q]:
             s, d = ev_sym[q], 1.0 if ev_dir[q] > 0 else -1.0
-            slq, _, price = _stops(q, n, s, ev_dir[q] > 0, ev_sl, ev_sl, si, sf, qbid, qask)
-            dq = abs(price - slq) if slq != 0.0 and price != 0.0 else 0.0
+            dq, price = _sl_distance(q, n, s, ev_dir, ev_sl, si, sf, qbid, qask)
             stop = price - d * dq if dq else 0.0
             if stop <= 0:
                 unprotected += 1

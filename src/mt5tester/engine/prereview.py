@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from mt5tester.config import CoordinatorConfig
     from mt5tester.engine.loop import Runner
 
-_WEEK_MINUTES = 7 * 1440
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
@@ -50,7 +49,8 @@ class PreReview:
 
 
 def uncompiled(cc: CoordinatorConfig) -> str | None:
-    """Why sizing keeps a run in the Python loop: risk-% and volatility sizing read equity and bars."""
+    """Why sizing keeps a run in the Python loop: volatility sizing reads an ATR from closed bars at each
+    entry (risk-% sizing is compiled in the kernel)."""
     if cc.sizing is not None and cc.sizing.mode == "volatility":
         return "coordinator.sizing mode volatility reads each entry's ATR from closed bars in Python"
     return None

@@ -5,12 +5,13 @@ materialising them (the memory of a run of millions of bars)."""
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
 
 from mt5tester.engine.attribution import Attribution
-from mt5tester.model.columns import Chained, Coded, Const, Labels, Masked
+from mt5tester.model.columns import Chained, Coded, Const, Labels, Masked, counts, equals
 from mt5tester.model.trade import Order
 from mt5tester.results import db
 from mt5tester.results.memory import MemorySink
@@ -46,6 +47,27 @@ def test_column_forms_read_as_their_lists_of_python_values() -> None:
     # they pickle with a checkpoint or a result
     for col in (coded, masked, labels, const, chained):
         assert pickle.loads(pickle.dumps(col)).tolist() == col.tolist()
+
+
+def test_counts_and_equals_over_forms_are_the_counts_of_their_values() -> None:
+    # The funnel counts a run's records over their codes (results/frames.py): the very counts
+    # Counter(zip(...)) gives over the Python values, names repeated or None, forms chained with lists.
+    status = Coded(np.array([1, 0, 1, 2, 1], np.int8), ["rejected", "approved", "approved"])
+    reason = Coded(np.array([0, 3, 0, 0, 0]), [None, "a", "b", "max_positions"])
+    retcode = Masked(np.array([10009, 0, 10009, 10009, 10008]), np.array([True, False, True, True, True]))
+    tickets = np.array([5, 5, 7, 9, 5], np.int64)
+    texts = ["x", None, "x", "y", "x"]
+    cols = (status, reason, retcode, tickets, texts, Const("market", 5))
+    assert counts(*cols) == Counter(zip(*(list(c) for c in cols), strict=True))
+    assert counts(status)[("approved",)] == 4
+    chained = Chained([Coded(np.array([0, 1]), ["a", "b"]), ["b", None], Const("a", 2), np.array([3])])
+    assert counts(chained) == Counter((v,) for v in chained.tolist())
+    labels = Labels("signal ", np.array([3, 12, 12, 0]), {3: "end of run", 1: "signal 3"})
+    for text in ("signal 12", "signal 3", "end of run", "signal 012", "signal", "sig", ""):
+        assert equals(labels, text).tolist() == [v == text for v in labels.tolist()], text
+    both = Chained([labels, ["end of run"], Coded(np.array([0, 1]), ["end of run", "x"])])
+    assert equals(both, "end of run").tolist() == [v == "end of run" for v in both.tolist()]
+    assert equals(retcode, None).tolist() == [False, True, False, False, False]
 
 
 def _order(ticket: int, comment: str) -> Order:

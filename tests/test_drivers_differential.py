@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from mt5tester.config import Config
 from mt5tester.engine.run import RunResult, run
 from mt5tester.errors import ConfigError
+from mt5tester.results import frames
 from mt5tester.results.memory import MemorySink
 
 from conftest import FIXTURES, base_config
@@ -92,6 +93,14 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
     keep = [k for k in a.funnel if k not in SKIP_FUNNEL]
     assert {k: a.funnel[k] for k in keep} == {k: b.funnel[k] for k in keep}
+    for r in (a, b):  # the funnel counted over the sink's column forms is the one counted over its rows
+        sink = r.source
+        if not isinstance(sink, MemorySink):
+            continue
+        by_rows = frames.funnel_from_rows(
+            *(sink.rows(t) for t in ("signals", "deals", "strategy_errors", "equity"))
+        )
+        assert frames.funnel_from_columns(sink.form, sink.count("equity")) == by_rows
 
 
 @settings(

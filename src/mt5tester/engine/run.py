@@ -151,8 +151,8 @@ def _stored_funnel(source: RowSource) -> dict[str, Any]:
         from mt5tester.results.funnel import funnel_from_db
 
         return funnel_from_db(source.engine, source.run_id)
-    if isinstance(source, MemorySink | MetricsSink):  # counted over its columns: no row dicts are built
-        return frames.funnel_from_columns(source.column, source.count("equity"))
+    if isinstance(source, MemorySink | MetricsSink):  # counted over its columns' codes: no rows built
+        return frames.funnel_from_columns(source.form, source.count("equity"))
     return frames.funnel_from_rows(
         source.rows("signals"), source.rows("deals"), source.rows("strategy_errors"), source.rows("equity")
     )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mt5tester.model import constants as C
+from mt5tester.model.columns import counts, equals
 from mt5tester.results.funnel import CLOSE_KEYS
 
 Rows = Sequence[dict[str, Any]]
@@ -255,41 +256,36 @@ def funnel_from_rows(signals: Rows, deals: Rows, errors: Rows, equity: Rows) -> 
     return funnel_from_columns(column, len(equity))
 
 
-def _groups(keys: np.ndarray, rows: np.ndarray) -> list[tuple[int, list[int]]]:
-    """(key, its rows) for each distinct key, keys ascending."""
-    if not len(keys):
-        return []
-    order = np.argsort(keys, kind="stable")
-    keys, rows = keys[order], rows[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    return [(int(keys[a]), rows[a:b].tolist()) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-
-
 def funnel_from_columns(column: Callable[[str, str], Sequence[Any]], equity_rows: int) -> dict[str, Any]:
-    """``funnel_from_rows`` over columns: ``column(table, name)`` gives one column of a table (a
-    ``MemorySink`` reads it from its column blocks without building rows)."""
-    status_col, retcode = column("signals", "status"), Counter(column("signals", "retcode"))
-    status = Counter(status_col)
-    # counted in C (Counter over a zip): no Python step per signal
-    pairs = Counter(zip(status_col, column("signals", "reason"), strict=True))
-    rejected = Counter({r: n for (s, r), n in pairs.items() if s == "rejected"})
+    """``funnel_from_rows`` over columns: ``column(table, name)`` gives one column of a table, a list or
+    a column form (a ``MemorySink`` hands its blocks' forms without building rows or values), counted
+    over the forms' codes (``model.columns.counts``)."""
+    by = counts(column("signals", "status"), column("signals", "reason"), column("signals", "retcode"))
+    status: Counter[Any] = Counter()
+    rejected: Counter[Any] = Counter()
+    retcode: Counter[Any] = Counter()
+    for (s, r, code), n in by.items():
+        status[s] += n
+        retcode[code] += n
+        if s == "rejected":
+            rejected[r] += n
     executed = retcode[C.TRADE_RETCODE_DONE] + retcode[C.TRADE_RETCODE_PLACED]
     closed: Counter[str] = Counter()
     entry, type_, reason = (np.asarray(column("deals", k), np.int64) for k in ("entry", "type", "reason"))
-    out = np.flatnonzero(
-        (entry != C.DEAL_ENTRY_IN) & ((type_ == C.DEAL_TYPE_BUY) | (type_ == C.DEAL_TYPE_SELL))
-    )
-    by_comment: list[int] = []  # closes whose reason is no close key: counted by their comment
-    for r, rows in _groups(reason[out], out):
-        key = CLOSE_KEYS.get(r)
-        if key is None:
-            by_comment.extend(rows)
-        else:
-            closed[key] += len(rows)
-    if by_comment:
+    out = (entry != C.DEAL_ENTRY_IN) & ((type_ == C.DEAL_TYPE_BUY) | (type_ == C.DEAL_TYPE_SELL))
+    by_comment = out.copy()  # closes whose reason is no close key: counted by their comment
+    for r, key in CLOSE_KEYS.items():
+        hit = out & (reason == r)
+        closed[key] += int(hit.sum())
+        by_comment &= ~hit
+    if by_comment.any():
         comment = column("deals", "comment")
-        closed.update(COMMENT_KEYS.get(comment[k], "signal") for k in by_comment)
+        left = int(by_comment.sum())
+        for text, key in COMMENT_KEYS.items():
+            k = int((by_comment & equals(comment, text)).sum())
+            closed[key] += k
+            left -= k
+        closed["signal"] += left
     error_type = column("strategy_errors", "error_type")
     failed = Counter(
         n

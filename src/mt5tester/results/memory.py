@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from mt5tester import __version__
+from mt5tester.model.columns import Chained, Const
 
 
 def _now() -> str:
@@ -117,6 +118,15 @@ class MemorySink:
             out.extend(part.column(name) if isinstance(part, _Block) else [r.get(name) for r in part])
         return out
 
+    def form(self, table: str, name: str) -> Sequence[Any]:
+        """One column of the table as its blocks hold it (arrays and column forms, chained; a list for
+        rows added one by one): what the funnel counts over, no Python value per row built."""
+        parts = [
+            part.form(name) if isinstance(part, _Block) else [r.get(name) for r in part]
+            for part in self._parts.get(table, [])
+        ]
+        return parts[0] if len(parts) == 1 else Chained(parts)
+
     def count(self, table: str) -> int:
         return sum(p.n if isinstance(p, _Block) else len(p) for p in self._parts.get(table, []))
 
@@ -132,6 +142,10 @@ class _Block:
 
     def __init__(self, names: list[str], columns: dict[str, Sequence[Any]], n: int) -> None:
         self.names, self.columns, self.n = names, columns, n
+
+    def form(self, name: str) -> Sequence[Any]:
+        v = self.columns.get(name)
+        return Const(None, self.n) if v is None else v
 
     def column(self, name: str) -> list[Any]:
         v = self.columns.get(name)

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import Table
 
 from mt5tester.model import constants as C
+from mt5tester.model.columns import Chained, Const
 from mt5tester.results import frames
 from mt5tester.results.metrics import Mt5Metrics, compute_metrics
 
@@ -117,6 +118,18 @@ class MetricsSink:
                 n = len(next(iter(part.values())))
                 out.extend([None] * n if v is None else v.tolist() if hasattr(v, "tolist") else v)
         return out
+
+    def form(self, table: str, name: str) -> Sequence[Any]:
+        """One column of the kept ``table`` as its parts hold it (the kernel's arrays and column forms,
+        chained), for the funnel's counts: no Python value per row built."""
+        parts: list[Sequence[Any]] = []
+        for part in self._parts.get(table, []):
+            if isinstance(part, list):
+                parts.append([r.get(name) for r in part])
+            else:
+                v = part.get(name)
+                parts.append(Const(None, len(next(iter(part.values())))) if v is None else v)
+        return parts[0] if len(parts) == 1 else Chained(parts)
 
     def count(self, table: str) -> int:
         return sum(

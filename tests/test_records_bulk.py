@@ -379,3 +379,25 @@ def test_run_tables_equal_those_of_a_per_row_insert_recorder(demo_data: Path, tm
     assert min(len(want[name]["rows"]) for name in TABLES) > 0
     for name in want:
         _same(got[name], want[name], name)
+
+
+def test_memory_run_fingerprints_its_bars_only_when_asked(demo_data: Path, tmp_path: Path) -> None:
+    # A stored run's data-health reports name its data (the golden's sha256 fingerprints); a run kept in
+    # memory skips hashing its bars unless its MemorySink asks, and then has the stored run's.
+    import mt5tester
+    from mt5tester.config import load_config
+
+    cfg = load_config(golden_config(demo_data, tmp_path / "run", f"sqlite:///{tmp_path / 'r.sqlite'}"))
+    want = {
+        (row[0], row[1]): row[4]["fingerprints"]
+        for row in json.loads((GOLDEN / "records_bulk.json").read_text())["data_health"]["rows"]
+    }
+    plain = mt5tester.run(cfg, sink=mt5tester.MemorySink())
+    asked = mt5tester.run(cfg, sink=mt5tester.MemorySink(fingerprints=True))
+    for result, fingerprints in ((plain, None), (asked, want)):
+        rows = result.source.rows("data_health")
+        assert [(r["symbol"], r["timeframe"]) for r in rows] == list(want)
+        assert [r["report"].get("fingerprints") for r in rows] == [
+            None if fingerprints is None else fingerprints[k] for k in want
+        ]
+        assert all(r["report"]["history_quality_pct"] == 100.0 for r in rows)

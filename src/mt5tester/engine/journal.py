@@ -28,6 +28,7 @@ from mt5tester.results import db
 from mt5tester.results.daily import DailyEquity
 from mt5tester.results.recorder import Recorder
 from mt5tester.results.rows import deal_row, order_columns, position_columns, signal_row
+from mt5tester.results.sink import fingerprints as sink_fingerprints
 from mt5tester.results.sink import keeps
 
 # Strategy warnings keep the logger name users filter on (they came from the loop before the split).
@@ -266,6 +267,7 @@ class Journal:
         effective = cfg.effective()
         results = effective["results"] | {"database_url": db.redact(cfg.results.database_url)}
         strategies = strategy_rows(c.strategies)
+        hashed = sink_fingerprints(self.rec)  # a stored run's reports name its data; a run in memory's not
         health = [
             {
                 "symbol": h.symbol,
@@ -273,10 +275,8 @@ class Journal:
                 "score": h.score,
                 "bars": h.bars,
                 "report": h.to_dict()
-                | {
-                    "fingerprints": fingerprints(c, h.symbol),
-                    "history_quality_pct": history_quality(c.m1[h.symbol], h),
-                },
+                | ({"fingerprints": fingerprints(c, h.symbol)} if hashed else {})
+                | {"history_quality_pct": history_quality(c.m1[h.symbol], h)},
             }
             for h in c.health
             if keeps(self.rec, "data_health")

@@ -6,7 +6,8 @@ them equal the ones read back from SQL. Rows given as columns (``add_columns``: 
 deals, orders, signals) are kept as those columns: the row dicts are built only when ``rows`` asks for
 them, and ``column`` reads one column without building any (the run's funnel counts over columns).
 Nothing here is durable: ``then`` callbacks (checkpoint rows joined to a transaction) have no database
-to run in and are skipped, so a memory run cannot be resumed.
+to run in and are skipped, so a memory run cannot be resumed; its data-health reports leave out the
+bars' fingerprints unless ``fingerprints=True`` (they identify the data of a stored run).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def _now() -> str:
 
 
 class MemorySink:
-    def __init__(self, run_id: str = "") -> None:
+    def __init__(self, run_id: str = "", fingerprints: bool = False) -> None:
         self.run_id = run_id  # set by run() (or the caller) before start_run
+        # the data-health reports without the bars' sha256 unless asked (results.sink.fingerprints)
+        self.fingerprints = fingerprints
         self.run: dict[str, Any] = {}  # the runs-table row
         # table name -> its parts in insertion order: lists of row dicts and blocks of columns
         self._parts: dict[str, list[_Part]] = {}

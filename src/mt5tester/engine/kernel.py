@@ -197,7 +197,8 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
     symbols = list(tl.symbols)
     names = sorted(set(symbols))
     index = {s: k for k, s in enumerate(names)}
-    ev_sym = np.array([index[symbols[k]] for k in tl.sym.tolist()], np.int64) if len(tl.sym) else tl.sym
+    # the timeline's symbol numbers to sorted names' (one lookup per symbol, not per signal)
+    ev_sym = np.array([index[s] for s in symbols], np.int64)[tl.sym] if len(tl.sym) else tl.sym
     ev_dir = np.zeros(len(tl.si), np.int64)
     ev_vol = np.zeros(len(tl.si))
     for si, ls in enumerate(c.strategies):
@@ -1111,8 +1112,12 @@ def _journal(
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
         given[k] = {"limit": limits[code], "value": int(e_value[k]), **extra}
     # Coordinator._pipeline: the sizing details on every signal that reached the rules
-    for k in np.flatnonzero(np.isin(e_status, _REACHED_RULES)).tolist():
-        sized = _risk_details(x, pre, e_size, k, None) if len(e_size) else pre.sizing.get(k)
+    reached = np.isin(e_status, _REACHED_RULES)
+    # risk-% sizing sized every signal that reached the rules; otherwise only the pre-review's sized ones
+    # have details (none at all without sizing: no Python step per signal)
+    sized_at = np.flatnonzero(reached).tolist() if len(e_size) else [k for k in pre.sizing if reached[k]]
+    for k in sized_at:
+        sized = _risk_details(x, pre, e_size, k, None) if len(e_size) else pre.sizing[k]
         if sized is not None:
             given[k] = given.get(k, {}) | {"sizing": sized}
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):

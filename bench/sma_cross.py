@@ -607,14 +607,16 @@ def run_mt5tester(
     # The terminal's deals read as columns (its history builds no Deal object for them)
     col = _deal_columns(comps.server.deals)
     trade = (col["type"] == C.DEAL_TYPE_BUY) | (col["type"] == C.DEAL_TYPE_SELL)
-    idx = np.searchsorted(p.time, col["time"][trade])
-    entry, side, price = col["entry"][trade], col["type"][trade], col["price"][trade]
+    pnl = sum(col["profit"][trade].tolist()) / CONTRACT
+    # the entries only (as vectorbt's are read from its order records): no Python value per exit deal
+    into = trade & (col["entry"] == C.DEAL_ENTRY_IN)
+    idx = np.searchsorted(p.time, col["time"][into])
+    side, price = col["type"][into], col["price"][into]
+    del col, trade, into
     entries = [
         (int(i), 1 if sd == C.DEAL_TYPE_BUY else -1, float(px))
-        for i, sd, px, e in zip(idx.tolist(), side.tolist(), price.tolist(), entry.tolist(), strict=True)
-        if e == C.DEAL_ENTRY_IN
+        for i, sd, px in zip(idx, side, price, strict=True)
     ]
-    pnl = sum(col["profit"][trade].tolist()) / CONTRACT
     extra = {
         "build_seconds": round(t1 - t0, 3),
         "prepare_seconds": round(prep, 3),

@@ -222,39 +222,6 @@ def _joined(parts: list[Any], dtype: Any = None) -> Any:
     return np.concatenate([np.asarray(p, dtype) for p in parts]) if parts else np.zeros(0, dtype)
 
 
-def _range_extremes(bars: Any, lo: np.ndarray, hi: np.ndarray, point: float) -> dict[str, np.ndarray]:
-    """Per range [lo, hi) of ``bars`` (every range non-empty): Bid high/low, Ask (Bid + the bars'
-    spread) low/high, and whether any bar of the range has a spread. One reduceat per column, over the
-    bars' own arrays (no copy of them: a million bars stay a million bars)."""
-    n = len(bars)
-    # Interleaved bounds: the even results are the ranges. A range ending at the last bar is reduced up
-    # to it and then joined with it (reduceat's indices must be < n; [n-1, n-1] gives the last bar).
-    end = np.minimum(hi, n - 1)
-    idx = np.empty(2 * len(lo), dtype=np.int64)
-    idx[0::2], idx[1::2] = lo, end
-    at_end = np.flatnonzero(hi == n)
-
-    def over(values: np.ndarray, ufunc: Any) -> np.ndarray:
-        out = ufunc.reduceat(values, idx)[0::2]
-        out[at_end] = ufunc(out[at_end], values[n - 1])
-        return out
-
-    has_spread = over((np.asarray(bars.spread) != 0).view(np.int8), np.maximum) > 0
-    bid_high, bid_low = over(bars.high, np.maximum), over(bars.low, np.minimum)
-    if has_spread.any():
-        spread = bars.spread * point
-        ask_low, ask_high = over(bars.low + spread, np.minimum), over(bars.high + spread, np.maximum)
-    else:  # no bar has a spread: the Ask extremes are never read (``has_spread`` is False everywhere)
-        ask_low, ask_high = bid_low, bid_high
-    return {
-        "bid_high": bid_high,
-        "bid_low": bid_low,
-        "ask_low": ask_low,
-        "ask_high": ask_high,
-        "has_spread": has_spread,
-    }
-
-
 def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
     """The positions table's rows (see ``position_columns``), one dict each."""
     return _as_rows(position_columns(server, owner))
@@ -298,19 +265,28 @@ class _Fields:
 
     def __init__(self, items: Sequence[Any]) -> None:
         self.items = items
+        # rows -> (part, positions in rows, rows within the part) per part: every field of the records
+        # is cut at the same bounds, so a set of rows is split once for all the fields read at it
+        self._splits: dict[int, tuple[np.ndarray, list[tuple[int, Any, np.ndarray]]]] = {}
 
-    def _split(self, name: str, dtype: Any, rows: np.ndarray) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    def _split(self, name: str, dtype: Any, rows: np.ndarray) -> Iterator[tuple[Any, Any, np.ndarray]]:
         """(part, positions in ``rows``, rows within the part) of each part that holds some of ``rows``."""
         parts = _parts(self.items, name, dtype)
         if len(parts) == 1:
-            yield parts[0], np.arange(len(rows)), rows
+            yield parts[0], slice(None), rows
             return
-        bounds = np.cumsum([0, *(len(p) for p in parts)])
-        which = np.searchsorted(bounds, rows, "right") - 1
-        for k, part in enumerate(parts):
-            sel = np.flatnonzero(which == k)
-            if len(sel):
-                yield part, sel, rows[sel] - bounds[k]
+        known = self._splits.get(id(rows))
+        if known is None or known[0] is not rows:
+            bounds = np.cumsum([0, *(len(p) for p in parts)])
+            which = np.searchsorted(bounds, rows, "right") - 1
+            cuts = []
+            for k in range(len(parts)):
+                sel = np.flatnonzero(which == k)
+                if len(sel):
+                    cuts.append((k, sel, rows[sel] - bounds[k]))
+            known = self._splits[id(rows)] = (rows, cuts)
+        for k, sel, local in known[1]:
+            yield parts[k], sel, local
 
     def take(self, name: str, dtype: Any, rows: np.ndarray) -> np.ndarray:
         out = np.empty(len(rows), dtype)
@@ -387,23 +363,14 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
     has = closed.copy()
     bars_of = server.trigger_bars or server.market.m1
     of_symbol = [(sym, symbols.codes == k) for k, sym in enumerate(symbols.names)]
+    from mt5tester.results.excursions import widen  # compiled: numba loads with the first table
+
     for sym, mine in of_symbol:
-        at = np.flatnonzero(mine)
-        bars = bars_of[sym]
-        lo = np.maximum(np.searchsorted(bars.time, t_open[at], "right") - 1, 0)
-        hi = np.where(closed[at], np.searchsorted(bars.time, t_last[at], "left"), len(bars))
-        some = hi > lo
-        if not some.any():
-            continue
-        at, spec = at[some], server.specs[sym]
-        ext = _range_extremes(bars, lo[some], hi[some], spec.point)
-        fixed = spec.spread * spec.point
-        buy = is_buy[at]
-        sp = ext["has_spread"]
-        up = np.where(buy, ext["bid_high"], np.where(sp, ext["ask_high"], ext["bid_high"] + fixed))
-        down = np.where(buy, ext["bid_low"], np.where(sp, ext["ask_low"], ext["bid_low"] + fixed))
-        hi_c[at], lo_c[at] = np.maximum(hi_c[at], up), np.minimum(lo_c[at], down)
-        has[at] = True
+        bars, spec = bars_of[sym], server.specs[sym]
+        widen(
+            bars.time, bars.high, bars.low, bars.spread, spec.point, spec.spread * spec.point,
+            np.flatnonzero(mine), t_open, t_last, closed, is_buy, hi_c, lo_c, has,
+        )  # fmt: skip
     # MFE/MAE: the terminal's profit rule over the positions of each symbol at once (one implementation)
     best, worst = np.where(is_buy, hi_c, lo_c), np.where(is_buy, lo_c, hi_c)
     t_ref = np.where(closed, t_last, t_open)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mt5tester.model import constants as C
-from mt5tester.model.columns import Coded, Masked
+from mt5tester.model.columns import Coded, Masked, narrow
 from mt5tester.model.trade import Deal, Order
 from mt5tester.terminal.state import TradeState
 
@@ -96,6 +96,9 @@ class Attribution:
         an array when every one is known, else ``Masked`` (None where an order has no signal). The
         learned arrays are read at once; the others are looked up one by one."""
         n = len(tickets)
+        for known, block_names, block_who, block_sid in self._columns[:1]:
+            if len(known) == n and (known is tickets or np.array_equal(known, tickets)):
+                return Coded(block_who, block_names), block_sid  # the learned columns themselves
         who = np.full(n, -1, np.int64)
         sid = np.zeros(n, np.int64)
         names: list[str] = []
@@ -107,7 +110,7 @@ class Attribution:
             names.extend(block_names)
         rest = np.flatnonzero(who < 0).tolist()
         if not rest:
-            return Coded(who, names), sid
+            return Coded(narrow(who, len(names)), names), sid
         present = np.ones(n, np.bool_)
         code: dict[str, int] = {}
         for k, name in enumerate(names):
@@ -122,7 +125,7 @@ class Attribution:
                 present[k] = False
             else:
                 sid[k] = signal_id
-        return Coded(who, names), Masked(sid, present)
+        return Coded(narrow(who, len(names)), names), Masked(sid, present)
 
     def order(self, state: TradeState, ticket: int) -> Owner:
         known = self._owner.get(ticket)

@@ -30,7 +30,7 @@ from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import ConfigError
 from mt5tester.model import constants as C
-from mt5tester.model.columns import Coded, Const, Labels, Masked
+from mt5tester.model.columns import Coded, Const, Labels, Masked, narrow
 from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.risk import breaker, lots, sizing
@@ -1050,7 +1050,9 @@ def _owners(
     origin = src[keep]
     names = [strategy_of[mg] for mg in mags]
     who = np.searchsorted(np.array(mags, np.int64), magic[origin]) if mags else np.zeros(0, np.int64)
-    return ticket[keep].copy(), names, who, sid[origin].copy()
+    if len(keep) == len(ticket) and (origin == keep).all():  # every order its own: the book's columns
+        return ticket, names, narrow(who, len(names)), sid
+    return ticket[keep].copy(), names, narrow(who, len(names)), sid[origin].copy()
 
 
 def _level_comment(reason: int, level: float, digits: int) -> str:
@@ -1240,7 +1242,7 @@ def _journal_deals(runner: Runner, x: Inputs, book: B.ArrayBook, first: int, fie
     owner_of = journal.owners.magic  # magic -> strategy, as the attribution reads an order's magic
     magic = fields["magic"]
     mags = np.unique(magic)
-    who = Coded(np.searchsorted(mags, magic), [owner_of[k] for k in mags.tolist()])
+    who = Coded(narrow(np.searchsorted(mags, magic), len(mags)), [owner_of[k] for k in mags.tolist()])
     # the deals table's columns are the history's own arrays (terminal/history.py): stored once
     columns = {k: fields[k] for k in db.deals.columns.keys() if k in fields and k != "magic"}  # noqa: SIM118
     columns |= {"strategy": who, "signal_id": di[:, B.D_SID]}

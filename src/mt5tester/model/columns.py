@@ -99,6 +99,12 @@ class Coded(Column):
         return self.names[int(self.codes[k])]
 
 
+def narrow(codes: np.ndarray, names: int) -> np.ndarray:
+    """``codes`` (indices into ``names`` names) in the smallest integer type that holds them: a column of
+    few values costs a byte a row, not eight (the codes read back as the same Python ints)."""
+    return codes.astype(np.min_scalar_type(max(names - 1, 0)), copy=False)
+
+
 class Masked(Column):
     """Row ``k`` is ``values[k]`` as a Python number where ``present[k]``, else None (a rejected
     signal's ticket, a signal id no one gave)."""

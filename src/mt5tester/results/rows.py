@@ -15,7 +15,7 @@ import numpy as np
 
 from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
-from mt5tester.model.columns import Chained, Coded, Masked
+from mt5tester.model.columns import Chained, Coded, Masked, narrow
 from mt5tester.model.symbol import SymbolSpec
 from mt5tester.model.trade import Deal, Order, Position
 
@@ -288,6 +288,10 @@ class _Fields:
         for k, sel, local in known[1]:
             yield parts[k], sel, local
 
+    def forget(self, rows: np.ndarray) -> None:
+        """The split of ``rows`` is not needed any more (its index arrays are freed with ``rows``)."""
+        self._splits.pop(id(rows), None)
+
     def take(self, name: str, dtype: Any, rows: np.ndarray) -> np.ndarray:
         out = np.empty(len(rows), dtype)
         for part, sel, local in self._split(name, dtype, rows):
@@ -355,6 +359,7 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
     money += deals.take("swap", np.float64, rows)
     money += deals.take("commission", np.float64, rows)
     net = _group_sums(money, starts, lengths)
+    deals.forget(rows)
     del money, rows
     # Candidate prices: the exit price of a closed position, and the extremes of the bars from the entry
     # bar up to (not including) the bar of the exit (its range may hold prices after the exit).
@@ -389,8 +394,8 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
     reason = deals.take("reason", np.int64, last_i)
     return {
         "position_id": ids,
-        "symbol": symbols,
-        "type": np.where(is_buy, 0, 1),
+        "symbol": Coded(narrow(symbols.codes, len(symbols.names)), symbols.names),
+        "type": (~is_buy).view(np.int8),  # 0 buy, 1 sell (POSITION_TYPE_*), a byte a row
         "volume": volume,
         "time_open": t_open,
         "time_close": _when(t_last, closed),

@@ -76,7 +76,7 @@ def test_widen_equals_numpy_reductions_over_each_positions_bars() -> None:
 
 
 def test_search_from_any_hint_is_numpys_searchsorted() -> None:
-    from mt5tester.results.excursions import search
+    from mt5tester.arith.search import search, search_sorted
 
     time = np.array([60, 120, 120, 180, 300, 300, 300, 420], np.int64)
     for t in range(0, 500, 30):
@@ -85,3 +85,7 @@ def test_search_from_any_hint_is_numpys_searchsorted() -> None:
             for hint in range(len(time) + 1):
                 assert search(time, t, right, hint) == want, (t, right, hint)
     assert search(np.zeros(0, np.int64), 5, True, 0) == 0
+    keys = np.array([0, 60, 60, 130, 300, 301, 500, 100, 30], np.int64)  # ascending, then not
+    for right in (False, True):
+        side = "right" if right else "left"
+        assert search_sorted(time, keys, right).tolist() == np.searchsorted(time, keys, side).tolist()

@@ -679,9 +679,8 @@ def history_quality(bars: Bars, report: HealthReport) -> float:
     if report.first_ns is not None and report.last_ns is not None:
         bars = bars.between(report.first_ns, report.last_ns + 1)  # the window the report validated
     n = len(bars)
-    one_tick = (bars.tick_volume == 1) & ~(
-        (bars.open == bars.high) & (bars.high == bars.low) & (bars.low == bars.close)
-    )
-    bad = int(one_tick.sum()) + int(report.affected.get("gap", 0))
+    k = np.flatnonzero(bars.tick_volume == 1)  # the one-tick bars (none in most files), then their prices
+    flat = (bars.open[k] == bars.high[k]) & (bars.high[k] == bars.low[k]) & (bars.low[k] == bars.close[k])
+    bad = int((~flat).sum()) + int(report.affected.get("gap", 0))
     total = n + int(report.affected.get("gap", 0))
     return round(100.0 * (total - bad) / total, 2) if total else 0.0

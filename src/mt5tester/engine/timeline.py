@@ -11,6 +11,7 @@ from itertools import chain, pairwise
 
 import numpy as np
 
+from mt5tester.arith.search import search_sorted
 from mt5tester.data.resample import bucket_start
 from mt5tester.engine.build import Components
 from mt5tester.engine.preflight import day_ns
@@ -98,10 +99,14 @@ def timeline(c: Components) -> Timeline:
             # (a few per cent of a million bars, so no per-bar temporaries).
             rows = None
             if column is not None:
-                values = np.asarray(c.feeds[(si, sym)].extra[column][first:], dtype=np.float64)
-                rows = np.flatnonzero((values != 0) & ~np.isnan(values))
+                values = np.asarray(c.feeds[(si, sym)].extra[column][first:])
+                if values.dtype.kind in "biu":  # integers (a +1/-1/0 column): no NaN, no float copy
+                    rows = np.flatnonzero(values)
+                else:
+                    values = values.astype(np.float64, copy=False)
+                    rows = np.flatnonzero((values != 0) & ~np.isnan(values))
             closes = close[first:] if rows is None else close[first:][rows]
-            seen = np.searchsorted(m1_time, closes, "left")
+            seen = search_sorted(m1_time, closes, False)  # closes ascend: each search starts at the last
             ok = seen < len(m1_time)
             when = np.where(ok, m1_time[np.minimum(seen, len(m1_time) - 1)], end)
             keep = ok & (when >= start) & (when < end)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mt5tester.arith.search import search
+
 
 @njit(cache=True)
 def _span(
@@ -43,27 +45,6 @@ def _any_spread(spread: np.ndarray, lo: int, hi: int) -> bool:
         if spread[j] != 0:
             return True
     return False
-
-
-@njit(cache=True)
-def search(time: np.ndarray, t: int, right: bool, hint: int) -> int:
-    """``np.searchsorted(time, t, "right" if right else "left")``, galloping forward from ``hint`` when
-    the answer is at or after it (the positions come in time order: each search starts near the last
-    one's answer, not at the middle of a million bars)."""
-    n = len(time)
-    lo, hi = 0, n
-    if 0 < hint <= n and (time[hint - 1] <= t if right else time[hint - 1] < t):
-        lo, step = hint, 1  # the answer is >= hint: gallop to a bound above it
-        while lo + step <= n and (time[lo + step - 1] <= t if right else time[lo + step - 1] < t):
-            lo, step = lo + step, 2 * step
-        hi = min(lo + step, n)
-    while lo < hi:  # the first index in [lo, hi] whose time is after t (right) or not before it (left)
-        mid = (lo + hi) // 2
-        if time[mid] <= t if right else time[mid] < t:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @njit(cache=True)

@@ -1040,18 +1040,18 @@ def _owners(
     expert = why == B.REASON_EXPERT
     mags = [mg for mg in np.unique(magic).tolist() if mg in strategy_of]
     known = np.isin(magic, mags)
-    src = np.arange(len(ticket))
+    names = [strategy_of[mg] for mg in mags]
     close = np.flatnonzero(~expert)
+    if not len(close) and known.all():  # every order a strategy's own expert order: the book's columns
+        return ticket, names, narrow(np.searchsorted(np.array(mags, np.int64), magic), len(names)), sid
+    src = np.arange(len(ticket))
     if len(close):  # tickets ascend: the opening order of each close by a search
         at = np.searchsorted(ticket, pos[close])
         ok = (at < len(ticket)) & (ticket[np.minimum(at, len(ticket) - 1)] == pos[close])
         src[close] = np.where(ok, at, -1)
     keep = np.flatnonzero((src >= 0) & expert[np.maximum(src, 0)] & known[np.maximum(src, 0)])
     origin = src[keep]
-    names = [strategy_of[mg] for mg in mags]
     who = np.searchsorted(np.array(mags, np.int64), magic[origin]) if mags else np.zeros(0, np.int64)
-    if len(keep) == len(ticket) and (origin == keep).all():  # every order its own: the book's columns
-        return ticket, names, narrow(who, len(names)), sid
     return ticket[keep].copy(), names, narrow(who, len(names)), sid[origin].copy()
 
 

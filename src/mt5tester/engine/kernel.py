@@ -1129,16 +1129,18 @@ def _journal(
     funnel.resized += int((e_status == RESIZED).sum())
     volume = np.where(ok, x.ev_vol, 0.0)
     order_ticket, position = _or_none(e_order, ok), _or_none(e_position, ok)
-    retcode = _or_none(np.full(n_ev, C.TRADE_RETCODE_DONE, np.int64), ok)
+    all_ok = bool(ok.all())  # every signal traded: one retcode for all (a value, not a column)
+    retcode = Const(C.TRADE_RETCODE_DONE, n_ev) if all_ok else Masked(np.full(n_ev, C.TRADE_RETCODE_DONE), ok)
     approved = int(ok.sum())
     funnel.approved += approved
     funnel.executed += approved
+    strategy_codes = narrow(x.ev_si, len(slots))  # the signals' strategy and timeframe, a byte each
     signals: dict[str, Any] = {
         "signal_id": np.arange(base + 1, base + n_ev + 1, dtype=np.int64),
         "time": x.times[point_of],
-        "strategy": Coded(x.ev_si, [slot[0].name for slot in slots]),
-        "symbol": Coded(x.ev_sym, x.symbols),
-        "timeframe": Coded(x.ev_si, [slot[0].timeframe.name for slot in slots]),
+        "strategy": Coded(strategy_codes, [slot[0].name for slot in slots]),
+        "symbol": Coded(narrow(x.ev_sym, len(x.symbols)), x.symbols),
+        "timeframe": Coded(strategy_codes, [slot[0].timeframe.name for slot in slots]),
         "direction": Coded((x.ev_dir > 0).astype(np.int8), ["sell", "buy"]),
         "order_type": Const("market", n_ev),
         "price": Const(None, n_ev),
@@ -1148,8 +1150,8 @@ def _journal(
         "comment": Const("", n_ev),
         "tags": DictColumn(n_ev, pre.tags),  # dicts built when the rows are read
         "status": status,
-        "rule": Coded(rule_codes, list(index)),
-        "reason": Coded(reason_codes, list(index)),
+        "rule": Coded(narrow(rule_codes, len(index)), list(index)),
+        "reason": Coded(narrow(reason_codes, len(index)), list(index)),
         "details": DictColumn(n_ev, given),
         "volume": volume,
         "order_ticket": order_ticket,

@@ -68,6 +68,9 @@ def test_counts_and_equals_over_forms_are_the_counts_of_their_values() -> None:
     both = Chained([labels, ["end of run"], Coded(np.array([0, 1]), ["end of run", "x"])])
     assert equals(both, "end of run").tolist() == [v == "end of run" for v in both.tolist()]
     assert equals(retcode, None).tolist() == [False, True, False, False, False]
+    # more combinations than one integer codes (5,000 x 5,000 distinct values): counted value by value
+    a, b = np.arange(5000), np.arange(5000)[::-1] % 4999
+    assert counts(a, b) == Counter(zip(a.tolist(), b.tolist(), strict=True))
 
 
 def _order(ticket: int, comment: str) -> Order:

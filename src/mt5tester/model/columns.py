@@ -217,13 +217,12 @@ def counts(*columns: Sequence[Any]) -> Counter[tuple[Any, ...]]:
     """How many rows hold each tuple of values of ``columns`` (equal lengths), as
     ``Counter(zip(*columns))`` counts them, over the columns' codes."""
     coded = [factorize(c) for c in columns]
+    if np.prod([float(max(len(names), 1)) for _, names in coded]) > 1 << 24:
+        # too many combinations to code jointly in one integer: counted value by value
+        return Counter(zip(*(c.tolist() if hasattr(c, "tolist") else list(c) for c in columns), strict=True))
     joint = np.zeros(len(columns[0]) if columns else 0, np.int64)
-    size = 1
     for codes, names in coded:
         joint = joint * max(len(names), 1) + codes
-        size *= max(len(names), 1)
-    if size > 1 << 24:  # too many combinations to code jointly: counted value by value
-        return Counter(zip(*(np.asarray(c, object).tolist() for c in columns), strict=True))
     keys, n = np.unique(joint, return_counts=True)
     out: Counter[tuple[Any, ...]] = Counter()
     for key, k in zip(keys.tolist(), n.tolist(), strict=True):

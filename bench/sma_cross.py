@@ -109,6 +109,7 @@ class SmaCross(Strategy):
 
     category = "technical"
     Params = SmaCrossParams
+    bars_only = True  # its signals read the closes alone: a signal pass, then the kernel trades them
 
     def on_start(self, ctx: Any) -> None:
         self._last: int | None = None
@@ -143,6 +144,7 @@ class SmaCrossIndicators(Strategy):
     category = "technical"
     Params = SmaCrossParams
     data_format = "numpy"
+    bars_only = True
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
         t0 = time.perf_counter()

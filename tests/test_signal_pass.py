@@ -1,0 +1,172 @@
+"""The signal pass (engine/signal_pass.py): per-bar Python strategies declared ``bars_only`` are called at
+every point first, then the kernel trades their signals. The run must be the Python loop's to the bit
+(deals, orders, positions, signals with their own fields, equity, funnel), whatever the signals, the
+account, the coordinator's rules, the strategy errors; what the kernel does not send is traded by the
+loop from the recorded signals (never by calling the strategies twice); and a strategy that reads the
+account during the pass stops the run with a message naming it and the call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from mt5tester.config import Config
+from mt5tester.engine.run import run
+from mt5tester.errors import StrategyRuntimeError
+from mt5tester.results.memory import MemorySink
+from test_drivers_differential import BREAKERS, FIXED, GATES, MONEY, _assert_same
+
+from conftest import FIXTURES, base_config
+
+BARS_ONLY = FIXTURES / "bars_only_strategies.py"
+
+
+def _config(data: Path, tmp: Path, **kw: Any) -> Config:
+    raw = base_config(
+        data, tmp, start="2024-01-02", end=kw.get("end", "2024-01-12"), symbols=kw.get("symbols", ["EURUSD"]),
+        primary_timeframe=kw.get("tf", "M15"), warmup_bars=30, tester_mode=kw.get("mode", "ohlc_m1"),
+        account_mode=kw.get("account", "hedging"), initial_deposit=kw.get("deposit", 1e6), leverage=100,
+    )  # fmt: skip
+    params = {k: kw[k] for k in ("density", "stops", "odd", "fail_at", "read") if k in kw}
+    raw["strategies"] = [
+        {
+            "class": f"{BARS_ONLY}:RandomBars",
+            "name": f"bars{i}",
+            "params": {"seed": seed, **params},
+            "symbols": kw.get("symbols", ["EURUSD"]),
+            "timeframe": kw.get("tf", "M15"),
+            "volume": round(0.1 * (i + 1), 2),
+        }
+        for i, seed in enumerate(kw.get("seeds", [1]))
+    ]
+    raw["symbols"] = {"EURUSD": {"commission": 3.5, "swap_long": -6.1, "swap_short": 1.2}}
+    if kw.get("limits"):
+        raw["coordinator"] = dict(
+            zip(("max_positions", "max_positions_per_symbol"), kw["limits"], strict=True)
+        )
+    if kw.get("gates"):
+        raw["coordinator"] = raw.get("coordinator", {}) | kw["gates"]
+    if kw.get("on_error"):
+        raw["backtest"]["on_strategy_error"] = kw["on_error"]
+    return Config.model_validate(raw)
+
+
+def _both(cfg: Config) -> tuple[Any, Any]:
+    return run(cfg, sink=MemorySink(), driver="loop"), run(cfg, sink=MemorySink(), driver="auto")
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(
+    seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=2),
+    density=st.sampled_from([0.05, 0.3]),
+    symbols=st.sampled_from([["EURUSD"], ["EURUSD", "USDJPY"]]),
+    tf=st.sampled_from(["M5", "M15", "H1"]),
+    mode=st.sampled_from(["open_prices", "ohlc_m1"]),
+    account=st.sampled_from(["hedging", "netting"]),
+    limits=st.sampled_from([None, (3, 2)]),
+    stops=st.booleans(),
+    gates=st.sampled_from([None, GATES, FIXED, BREAKERS, MONEY]),
+)
+def test_signal_pass_then_kernel_is_the_loops_run(
+    demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
+) -> None:
+    if kw["gates"] is MONEY:
+        kw["stops"] = True  # risk-% sizing refuses an entry without SL: some entries carry one
+    cfg = _config(demo_data, tmp_path_factory.mktemp("p"), **kw)
+    a, b = _both(cfg)
+    assert a.funnel["driver"] == "loop"
+    if kw["stops"] and kw["mode"] == "open_prices":
+        assert (
+            b.funnel["driver_reason"]
+            == "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
+        )
+    else:
+        assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+        assert "signal_pass" in b.funnel["kernel_seconds"]
+    _assert_same(a, b)
+    assert a.deal_count > 1
+
+
+def test_signal_fields_and_two_signals_a_call_recorded_as_the_loop_records_them(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    cfg = _config(demo_data, tmp_path, seeds=[3, 4], density=0.4, stops=True, symbols=["EURUSD", "USDJPY"])
+    a, b = _both(cfg)
+    assert b.funnel["driver"] == "kernel"
+    _assert_same(a, b)
+    sig = b.signals
+    assert set(sig["comment"]) > {""} and sig["confidence"].nunique() > 10
+    assert any(t == {"k": 2} for t in sig["tags"]) and (sig.groupby(["time", "strategy"]).size() > 1).any()
+    assert sig["sl"].notna().any() and set(sig["status"]) == {"approved"}
+
+
+def test_signals_the_kernel_does_not_send_are_traded_by_the_loop_from_the_pass(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """Limit orders, flat signals, SL as a price, exit_opposite false: the loop trades the pass's signals
+    (the strategies are called once: their call counts are the loop's) and says why."""
+    cfg = _config(demo_data, tmp_path, seeds=[7], density=0.3, odd=0.2)
+    a, b = _both(cfg)
+    assert b.funnel["driver"] == "loop"
+    assert b.funnel["driver_reason"].startswith("strategy bars0 signals ")
+    assert "(the kernel sends market entries)" in b.funnel["driver_reason"]
+    _assert_same(a, b)
+    assert set(b.signals["order_type"]) == {"market", "limit"}
+
+
+def test_a_stop_out_in_the_kernel_hands_the_recorded_signals_to_the_loop(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    cfg = _config(demo_data, tmp_path, seeds=[11, 12], density=0.5, deposit=400.0)
+    a, b = _both(cfg)
+    assert b.funnel["driver"] == "loop"
+    assert b.funnel["driver_reason"].startswith("a stop-out came within reach at ")
+    _assert_same(a, b)
+
+
+@pytest.mark.parametrize("policy", ["continue", "disable", "stop"])
+def test_strategy_errors_in_the_pass_are_the_loops(demo_data: Path, tmp_path: Path, policy: str) -> None:
+    """on_strategy_error: the error's row, the disabled strategy, or the run stopped at that point after
+    the trades before it, exactly as the loop."""
+    cfg = _config(demo_data, tmp_path, seeds=[2, 3], density=0.3, fail_at=150, on_error=policy)
+    if policy == "stop":
+        sinks = MemorySink(), MemorySink()
+        messages = []
+        for driver, sink in zip(("loop", "auto"), sinks, strict=True):
+            with pytest.raises(StrategyRuntimeError) as e:
+                run(cfg, sink=sink, driver=driver)
+            messages.append(str(e.value))
+        assert messages[0] == messages[1] and "planned failure on call 150" in messages[0]
+        for table in ("deals", "orders", "signals", "strategy_errors", "equity"):
+            rows = [[{k: v for k, v in r.items() if k != "run_id"} for r in s.rows(table)] for s in sinks]
+            assert rows[0] == rows[1], table
+        assert len(sinks[0].rows("deals")) > 2
+        return
+    a, b = _both(cfg)
+    assert b.funnel["driver"] == "kernel"
+    _assert_same(a, b)
+    assert sum(b.funnel["strategy_errors"].values()) >= 1
+
+
+@pytest.mark.parametrize("call", ["account_info", "positions_get", "order_send", "shutdown", "caught"])
+def test_a_bars_only_strategy_that_reads_the_account_stops_the_run(
+    demo_data: Path, tmp_path: Path, call: str
+) -> None:
+    cfg = _config(demo_data, tmp_path, read=call)
+    with pytest.raises(StrategyRuntimeError) as e:
+        run(cfg, sink=MemorySink())
+    name = {"caught": "positions", "account_info": "margin", "positions_get": "positions"}.get(call, call)
+    assert str(e.value).startswith(f"strategy bars0 is declared bars_only but called the terminal's {name} ")
+    assert str(e.value).endswith("remove bars_only from the strategy class")
+    if call != "shutdown":  # (after its shutdown the strategy's own symbol_info fails in the loop)
+        run(cfg, sink=MemorySink(), driver="loop")  # the Python loop runs it: the account is there

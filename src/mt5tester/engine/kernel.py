@@ -912,7 +912,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     if passed is not None:
         why = inexpressible(runner, tl, passed)
         if why is not None:
-            runner.recorded = passed.replay()  # the loop trades the pass's signals
+            runner.host.recorded = passed.replay(tl)  # the loop trades the pass's signals
             raise KernelDeclined(why)
     x = build_inputs(runner, tl, passed)
     t1 = time.perf_counter()
@@ -962,7 +962,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     t2 = time.perf_counter()
     if code != DONE:
         if passed is not None:
-            runner.recorded = passed.replay()  # the loop trades the pass's signals from the first point
+            runner.host.recorded = passed.replay(tl)  # the loop trades the signals from the first point
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     first_deal = len(state.deals)
     deal_fields = _materialize(runner, x, book, rollover)

@@ -4,7 +4,7 @@ A bar that closes at c is seen, as in MT5's tester, on the first tick of the nex
 Per point t: server.advance(t) replays SL/TP, pending orders, swaps and stop-outs before t; the host
 calls each strategy whose bar closed; the router has the coordinator review the signals and sends the
 approved ones as MT5 requests (order_send), filled at the tick at t; the journal records everything.
-Driver (b), the whole run in the compiled kernel: engine/kernel.py."""
+Driver (b), the whole run in the compiled kernel: engine/kernel.py (and engine/signal_pass.py)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,6 @@ class Runner:
         self.journal.on_trade = self.host.on_trade
         c.terminal.connected = True
         self.stop_ns: int | None = None  # the lookahead checker: no decision point after this time
-        # The signals of each point when a signal pass called the strategies already (kernel.run)
-        self.recorded: Callable[[int, int], list[Any]] | None = None
 
     funnel = property(lambda self: self.journal.funnel)
     capture = property(lambda self: self.router.capture, lambda self, v: setattr(self.router, "capture", v))
@@ -85,13 +83,10 @@ class Runner:
         """Every point from ``first``; the server replays only past its quiet horizon (before it, only the
         clock moves), asked again after what may change the book: a replay, any order sent."""
         server, journal, ctx, funnel, router = self.c.server, self.journal, self.ctx, self.funnel, self.router
-        set_time, decide = self.c.terminal.set_time, self.host.decide
-        recorded = self.recorded  # a signal pass's signals per point (engine/signal_pass.py), or None
+        set_time, decide = self.c.terminal.set_time, self.host.recorded or self.host.decide
         observe = router.observe if router.watches_equity() else None  # the circuit breakers watch equity
         base, done, quiet, sends = funnel.decision_points - first, first, -1, -1
-        tick, every = checkpoint.ticker(
-            self, base, progress, len(tl), recorded is None
-        )  # tick(n, t) when not n & every
+        tick, every = checkpoint.ticker(self, base, progress, len(tl), not self.host.recorded)  # n & every
         try:
             for n, t, events, sample in points(tl, first, self.stop_ns):
                 ctx.now = t
@@ -101,7 +96,7 @@ class Runner:
                 set_time(t)
                 if observe is not None:
                     observe(t)
-                if batch := decide(events, t) if recorded is None else recorded(n, t):  # most trade nothing
+                if batch := decide(events, t):  # most points trade nothing
                     router.process(batch, t)
                 if sample:
                     journal.equity(t)

@@ -64,14 +64,17 @@ class Pass:
     failed_at: int | None = None
     error: BaseException | None = None
 
-    def replay(self) -> Callable[[int, int], Batch]:
-        """``decide`` for the loop over the recorded points: (point index, time) -> its signals."""
-        batches, failed_at, error = self.batches, self.failed_at, self.error
+    def replay(self, tl: Timeline) -> Callable[[Any, int], Batch]:
+        """``decide`` for the loop over the recorded points: (events, time) -> the signals at that time."""
+        times = tl.times
+        by_time = {int(times[n]): batch for n, batch in self.batches.items()}
+        failed_at = None if self.failed_at is None else int(times[self.failed_at])
+        error = self.error
 
-        def decide(n: int, t: int) -> Batch:
-            if n == failed_at and error is not None:
+        def decide(events: Any, t: int) -> Batch:
+            if t == failed_at and error is not None:
                 raise error
-            return batches.get(n, [])
+            return by_time.get(t, [])
 
         return decide
 

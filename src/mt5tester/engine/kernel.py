@@ -650,7 +650,11 @@ def run_points(
     ri = first_rollover
     n_r = len(r_times)
     approved = np.zeros(len(ev_si), np.bool_)
+    watch = len(server_s) > 0  # the circuit breakers sample equity at every point
     for n in range(len(times)):
+        if starts[n] == starts[n + 1] and not sample[n] and not watch:
+            # no signal, no record: the next point replays (SL/TP, swaps, the stop-out bound) up to its time
+            continue
         t = times[n]
         # advance(t): swap rollovers up to t, each after the SL/TP hits and stop-out check before it
         while ri < n_r and r_times[ri] <= t:

@@ -207,11 +207,13 @@ class Inputs:
     b_low: np.ndarray
     b_spread: np.ndarray
     signals: list[Signal] | None = None  # a signal pass's signals, one per event (the rows' own fields)
+    points: int = 0  # the timeline's points (``times`` may keep only those with a signal or a record)
 
 
 @dataclass
 class _Events:
-    """The signals the kernel trades, per decision point: rows ``starts[n]:starts[n + 1]`` are point n's."""
+    """The signals the kernel trades, per decision point: rows ``starts[n]:starts[n + 1]`` are point n's;
+    ``keep``: the points the kernel visits (None: all)."""
 
     starts: np.ndarray
     si: np.ndarray
@@ -221,6 +223,7 @@ class _Events:
     sl: np.ndarray  # SL / TP distance in points (0: none)
     tp: np.ndarray
     signals: list[Signal] | None = None
+    keep: np.ndarray | None = None
 
 
 def _column_events(runner: Runner, tl: Timeline, index: dict[str, int]) -> _Events:
@@ -260,11 +263,20 @@ def _pass_events(runner: Runner, tl: Timeline, passed: signal_pass.Pass, index: 
             sl_.append(sig.sl_points or 0.0)
             tp_.append(sig.tp_points or 0.0)
             sigs.append(sig)
-    starts = np.zeros(len(tl.times) + 1, np.int64)
+    keep = None
+    cc = runner.c.cfg.coordinator
+    if not (cc.daily_loss_limit_pct or cc.max_drawdown_pct):  # the breakers sample every point
+        # Only the points with a signal or an equity row (and the last): between two of them the kernel's
+        # next point replays SL/TP, swaps and the stop-out bound up to its time, as the loop's advance does.
+        keep = (counts > 0) | tl.sample.astype(np.bool_)
+        if len(keep):
+            keep[-1] = True
+        counts = counts[keep]
+    starts = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
     return _Events(
         starts, np.array(si_, np.int64), np.array(sym_, np.int64), np.array(dir_, np.int64),
-        np.array(vol_, np.float64), np.array(sl_, np.float64), np.array(tp_, np.float64), sigs,
+        np.array(vol_, np.float64), np.array(sl_, np.float64), np.array(tp_, np.float64), sigs, keep,
     )  # fmt: skip
 
 
@@ -298,14 +310,15 @@ def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None =
     names = sorted(set(tl.symbols))
     index = {s: k for k, s in enumerate(names)}
     ev = _column_events(runner, tl, index) if passed is None else _pass_events(runner, tl, passed, index)
-    n, ns = len(tl.times), len(names)
+    times = tl.times if ev.keep is None else tl.times[ev.keep]
+    n, ns = len(times), len(names)
     bid, ask = np.zeros((n, ns)), np.zeros((n, ns))
     has, fresh = np.zeros((n, ns), np.bool_), np.zeros((n, ns), np.bool_)
     for k, sym in enumerate(names):
-        b, a, row, when, ok = m.prices.quotes_at(sym, tl.times)
+        b, a, row, when, ok = m.prices.quotes_at(sym, times)
         bid[:, k], ask[:, k], has[:, k] = b, a, ok
         last = when if st.tick_mode == "real_ticks" else m.prices.m1[sym].time[np.maximum(row, 0)]
-        fresh[:, k] = ok & (tl.times - last <= MARKET_CLOSED_AFTER_NS)
+        fresh[:, k] = ok & (times - last <= MARKET_CLOSED_AFTER_NS)
     tab_i = np.zeros((ns, 7), np.int64)
     tab_f = np.zeros((ns, 9))
     dep = st.currency
@@ -334,7 +347,7 @@ def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None =
             if int(spec.swap_mode) == 5:
                 r_bid[k, j] = m.prices.bid_before(sym, r)
     ext = [replay_mod._extremes(m, sym) for sym in names]
-    sample = tl.sample.astype(np.bool_)
+    sample = tl.sample.astype(np.bool_) if ev.keep is None else tl.sample.astype(np.bool_)[ev.keep]
     m1 = [m.prices.m1[sym] for sym in names]
     b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
     flat = {f: _joined([getattr(b, f) for b in m1], np.float64) for f in ("open", "high", "low")}
@@ -343,10 +356,10 @@ def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None =
     b_spread = _joined(spreads, np.result_type(*spreads) if spreads else np.int64)
     stops_level = np.array([m.specs[sym].trade_stops_level * m.specs[sym].point for sym in names])
     return Inputs(
-        names, tl.times, ev.starts, ev.si, ev.sym, ev.dir, ev.vol, sample,
+        names, times, ev.starts, ev.si, ev.sym, ev.dir, ev.vol, sample,
         bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
         np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev.sl, ev.tp, stops_level, b_off,
-        flat["time"], flat["open"], flat["high"], flat["low"], b_spread, ev.signals,
+        flat["time"], flat["open"], flat["high"], flat["low"], b_spread, ev.signals, len(tl.times),
     )  # fmt: skip
 
 
@@ -998,11 +1011,11 @@ def run(runner: Runner, tl: Timeline) -> int:
         spent["signal_pass"] = tp - t0
     runner.funnel.kernel_seconds = {k: round(v, 4) for k, v in spent.items()}
     if n_pts:
-        t = int(x.times[-1])
+        t = int(x.times[-1])  # the timeline's last point (always kept)
         state.now = max(state.now, t)
         runner.ctx.now = t
         c.terminal.set_time(t)
-    return n_pts
+    return x.points
 
 
 def _column_major(book: B.ArrayBook) -> B.ArrayBook:
@@ -1253,7 +1266,7 @@ def _journal(
     rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev
     funnel.signals += n_ev
-    funnel.decision_points += len(x.times)
+    funnel.decision_points += x.points
     _journal_deals(runner, x, *deals)
     q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
     held = q_margin > 0

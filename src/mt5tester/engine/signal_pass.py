@@ -91,21 +91,19 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     terminal.server = sealed  # type: ignore[assignment]  # the server's read-only part, or SealedCall
     terminal.router = lambda req: sealed.order_send  # order_send: sealed like the rest
     out = Pass()
-    set_time, decide = terminal.set_time, host.decide
+    set_time, decide, batches = terminal.set_time, host.decide, out.batches
     n = 0
     try:
         for n, t, events, _ in points(tl, 0):
             ctx.now = t
             set_time(t)
-            batch = decide(events, t)
-            if sealed.breach is not None:  # a strategy caught SealedCall itself
-                raise SealedCall(sealed.breach[0])
-            if terminal.connected is not connected:  # shutdown(): the trades after it would fail
-                called = sorted({si for si, _, _ in events})
-                sealed.breach = ("shutdown", called[0] if len(called) == 1 else None)
-                raise SealedCall("shutdown")
-            if batch:
-                out.batches[n] = batch
+            if batch := decide(events, t):
+                batches[n] = batch
+            if sealed.breach is not None or terminal.connected is not connected:
+                if sealed.breach is None:  # shutdown(): the trades after it would fail
+                    called = sorted({si for si, _, _ in events})
+                    sealed.breach = ("shutdown", called[0] if len(called) == 1 else None)
+                raise SealedCall(sealed.breach[0])  # (a strategy that caught SealedCall itself too)
             if progress is not None and not n & 0xFFFF:
                 progress(n, len(tl))
     except SealedCall as e:

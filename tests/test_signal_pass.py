@@ -26,6 +26,10 @@ BARS_ONLY = FIXTURES / "bars_only_strategies.py"
 
 
 def _config(data: Path, tmp: Path, **kw: Any) -> Config:
+    return Config.model_validate(_raw(data, tmp, **kw))
+
+
+def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
     raw = base_config(
         data, tmp, start="2024-01-02", end=kw.get("end", "2024-01-12"), symbols=kw.get("symbols", ["EURUSD"]),
         primary_timeframe=kw.get("tf", "M15"), warmup_bars=30, tester_mode=kw.get("mode", "ohlc_m1"),
@@ -52,7 +56,7 @@ def _config(data: Path, tmp: Path, **kw: Any) -> Config:
         raw["coordinator"] = raw.get("coordinator", {}) | kw["gates"]
     if kw.get("on_error"):
         raw["backtest"]["on_strategy_error"] = kw["on_error"]
-    return Config.model_validate(raw)
+    return raw
 
 
 def _both(cfg: Config) -> tuple[Any, Any]:
@@ -170,3 +174,53 @@ def test_a_bars_only_strategy_that_reads_the_account_stops_the_run(
     assert str(e.value).endswith("remove bars_only from the strategy class")
     if call != "shutdown":  # (after its shutdown the strategy's own symbol_info fails in the loop)
         run(cfg, sink=MemorySink(), driver="loop")  # the Python loop runs it: the account is there
+
+
+def test_regime_tags_follow_the_signals_own_tags_and_the_gate_and_risk_apply(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """With regimes, each signal's row carries its own tags then the regime label, as the router adds it;
+    the regime gate and regime_risk decide per signal, on each signal's own volume."""
+    raw = _raw(demo_data, tmp_path, seeds=[3, 4], density=0.4, symbols=["EURUSD", "USDJPY"])
+    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+    raw["coordinator"] = {
+        "regime_gate": {"bars0": ["trending_up", "trending_down"]},
+        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
+    }
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
+    _assert_same(a, b)
+    tags = b.signals["tags"]
+    assert any(list(t) == ["k", "regime"] for t in tags) and all(list(t)[-1] == "regime" for t in tags)
+    assert (b.signals["reason"] == "regime_not_allowed").any()
+    ranging = b.signals[(b.signals["status"] == "approved") & tags.map(lambda t: t["regime"] == "ranging")]
+    assert len(ranging) > 0 and len(set(ranging["volume"])) > 1  # each signal's own volume, halved
+
+
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [
+        ({"class": f"{FIXTURES / 'column_strategies.py'}:RandomColumn", "name": "col"}, None),
+        (
+            {"class": "ma_cross", "name": "ma"},
+            "strategy ma decides in Python (neither column_signals nor bars_only)",
+        ),
+        ({"class": f"{BARS_ONLY}:ListensToTrades", "name": "ears"}, "strategy ears overrides on_trade()"),
+    ],
+)
+def test_with_other_strategies_the_pass_runs_or_the_reason_is_named(
+    demo_data: Path, tmp_path: Path, second: dict[str, Any], reason: str | None
+) -> None:
+    """A column strategy beside a bars_only one: the pass calls both (the column's own signals); a
+    strategy that decides in Python or listens to its trades keeps the loop."""
+    raw = _raw(demo_data, tmp_path, seeds=[5], density=0.3)
+    raw["strategies"].append(
+        second | {"timeframe": "M15", "params": {"seed": 9}}
+        if "column" in second["class"] or "bars_only" in second["class"]
+        else second | {"timeframe": "M15"}
+    )
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver_reason"] == reason
+    assert b.funnel["driver"] == ("kernel" if reason is None else "loop")
+    _assert_same(a, b)
+    assert a.deal_count > 3

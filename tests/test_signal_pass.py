@@ -169,9 +169,17 @@ def test_a_bars_only_strategy_that_reads_the_account_stops_the_run(
     cfg = _config(demo_data, tmp_path, read=call)
     with pytest.raises(StrategyRuntimeError) as e:
         run(cfg, sink=MemorySink())
-    name = {"caught": "positions", "account_info": "margin", "positions_get": "positions"}.get(call, call)
-    assert str(e.value).startswith(f"strategy bars0 is declared bars_only but called the terminal's {name} ")
+    name = {"caught": "positions_total"}.get(call, call)
+    assert str(e.value).startswith(
+        f"strategy bars0 is declared bars_only but called the terminal's {name}() "
+    )
     assert str(e.value).endswith("remove bars_only from the strategy class")
+    if call == "account_info":  # the whole message: the call, the strategy's 5th bar close, the fix
+        assert str(e.value) == (
+            "strategy bars0 is declared bars_only but called the terminal's account_info() (account, "
+            "positions, orders, history or trading) at 2024-01-02 01:00 UTC: its decisions read the "
+            "account; remove bars_only from the strategy class"
+        )
     if call != "shutdown":  # (after its shutdown the strategy's own symbol_info fails in the loop)
         run(cfg, sink=MemorySink(), driver="loop")  # the Python loop runs it: the account is there
 

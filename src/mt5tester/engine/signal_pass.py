@@ -12,7 +12,10 @@ strategy (its decisions read the account, so it cannot be ``bars_only``).
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from mt5tester.errors import StrategyRuntimeError
@@ -29,6 +32,7 @@ Batch = list[tuple[int, str, "Signal"]]
 # What a strategy's terminal still answers while the pass runs: the symbols' specifications and the
 # conversions and money of a price (symbol_info, order_calc_margin/profit), which no trade changes.
 _OPEN = frozenset({"conversion", "margin_for", "profit", "specs", "settings", "inputs", "market"})
+_API_FILE = os.path.join("terminal", "api.py")
 
 
 class SealedCall(BaseException):
@@ -51,8 +55,20 @@ class Sealed:
     def __getattr__(self, name: str) -> Any:
         if name in _OPEN:
             return getattr(self._server, name)
-        self.breach = self.breach or (name, self._caller())
-        raise SealedCall(name)
+        call = _api_call(sys._getframe(1)) or name
+        self.breach = self.breach or (call, self._caller())
+        raise SealedCall(call)
+
+
+def _api_call(frame: FrameType | None) -> str | None:
+    """The terminal function the strategy called (``positions_get()``): the first public method of the
+    terminal (terminal/api.py) up the stack from the sealed read."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.endswith(_API_FILE) and not code.co_name.startswith("_"):
+            return f"{code.co_name}()"
+        frame = frame.f_back
+    return None
 
 
 @dataclass
@@ -102,7 +118,7 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
             if sealed.breach is not None or terminal.connected is not connected:
                 if sealed.breach is None:  # shutdown(): the trades after it would fail
                     called = sorted({si for si, _, _ in events})
-                    sealed.breach = ("shutdown", called[0] if len(called) == 1 else None)
+                    sealed.breach = ("shutdown()", called[0] if len(called) == 1 else None)
                 raise SealedCall(sealed.breach[0])  # (a strategy that caught SealedCall itself too)
             if progress is not None and not n & 0xFFFF:
                 progress(n, len(tl))
@@ -119,7 +135,7 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     finally:
         terminal.server, terminal.router, terminal.connected = server, router, connected
         server.state.now = now
-        terminal.market._now = market_now  # the clocks as before the pass: the trading starts at bar 1
+        terminal.market.rewind(market_now)  # the clocks as before the pass: the trading starts at bar 1
         host.active = None
     return out
 

@@ -18,9 +18,10 @@ from mt5tester.config import Config
 from mt5tester.engine.run import run
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.results.memory import MemorySink
-from test_drivers_differential import BREAKERS, FIXED, GATES, MONEY, _assert_same
+from test_drivers_differential import BREAKERS, FIXED, GATES, MONEY, _assert_same, _both
+from test_drivers_differential import _raw as differential_raw
 
-from conftest import FIXTURES, base_config
+from conftest import FIXTURES
 
 BARS_ONLY = FIXTURES / "bars_only_strategies.py"
 
@@ -30,37 +31,15 @@ def _config(data: Path, tmp: Path, **kw: Any) -> Config:
 
 
 def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
-    raw = base_config(
-        data, tmp, start="2024-01-02", end=kw.get("end", "2024-01-12"), symbols=kw.get("symbols", ["EURUSD"]),
-        primary_timeframe=kw.get("tf", "M15"), warmup_bars=30, tester_mode=kw.get("mode", "ohlc_m1"),
-        account_mode=kw.get("account", "hedging"), initial_deposit=kw.get("deposit", 1e6), leverage=100,
-    )  # fmt: skip
+    """test_drivers_differential's config (account, costs, limits, gates) with the bars_only strategies."""
+    raw = differential_raw(data, tmp, end=kw.pop("end", "2024-01-12"), deposit=kw.pop("deposit", 1e6), **kw)
     params = {k: kw[k] for k in ("density", "stops", "odd", "fail_at", "read") if k in kw}
-    raw["strategies"] = [
-        {
-            "class": f"{BARS_ONLY}:RandomBars",
-            "name": f"bars{i}",
-            "params": {"seed": seed, **params},
-            "symbols": kw.get("symbols", ["EURUSD"]),
-            "timeframe": kw.get("tf", "M15"),
-            "volume": round(0.1 * (i + 1), 2),
-        }
-        for i, seed in enumerate(kw.get("seeds", [1]))
-    ]
-    raw["symbols"] = {"EURUSD": {"commission": 3.5, "swap_long": -6.1, "swap_short": 1.2}}
-    if kw.get("limits"):
-        raw["coordinator"] = dict(
-            zip(("max_positions", "max_positions_per_symbol"), kw["limits"], strict=True)
-        )
-    if kw.get("gates"):
-        raw["coordinator"] = raw.get("coordinator", {}) | kw["gates"]
+    for i, entry in enumerate(raw["strategies"]):
+        entry |= {"class": f"{BARS_ONLY}:RandomBars", "name": f"bars{i}", "volume": round(0.1 * (i + 1), 2)}
+        entry["params"] = {"seed": entry["params"]["seed"], **params}
     if kw.get("on_error"):
         raw["backtest"]["on_strategy_error"] = kw["on_error"]
     return raw
-
-
-def _both(cfg: Config) -> tuple[Any, Any]:
-    return run(cfg, sink=MemorySink(), driver="loop"), run(cfg, sink=MemorySink(), driver="auto")
 
 
 @settings(

@@ -211,3 +211,27 @@ def test_with_other_strategies_the_pass_runs_or_the_reason_is_named(
     assert b.funnel["driver"] == ("kernel" if reason is None else "loop")
     _assert_same(a, b)
     assert a.deal_count > 3
+
+
+@pytest.mark.parametrize("deposit", [1e6, 400.0])
+def test_a_pass_at_its_limit_hands_the_rest_of_the_run_to_the_loop(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deposit: float
+) -> None:
+    """Memory stays bounded: at LIMIT signals the pass stops before the next point; the kernel trades the
+    points before it and the loop calls the strategies from there (or, when the kernel declines, the
+    loop trades the recorded points and then calls the strategies)."""
+    from mt5tester.engine import signal_pass
+
+    monkeypatch.setattr(signal_pass, "LIMIT", 40)
+    cfg = _config(demo_data, tmp_path, seeds=[11, 12], density=0.5, deposit=deposit)
+    a, b = _both(cfg)
+    _assert_same(a, b)
+    assert a.funnel["signals_generated"] > 200
+    if deposit == 1e6:
+        assert b.funnel["driver"] == "kernel"
+        assert b.funnel["driver_reason"].startswith(
+            "the signal pass holds 40 signals at most: the loop ran from "
+        )
+    else:
+        assert b.funnel["driver"] == "loop"
+        assert b.funnel["driver_reason"].startswith("a stop-out came within reach at ")

@@ -250,7 +250,7 @@ def _column_events(runner: Runner, tl: Timeline, index: dict[str, int]) -> _Even
 def _pass_events(runner: Runner, tl: Timeline, passed: signal_pass.Pass, index: dict[str, int]) -> _Events:
     """The signals a signal pass recorded, in point order and, within a point, in the loop's order."""
     slots = runner.host.slots
-    counts = np.zeros(len(tl.times), np.int64)
+    counts = np.zeros(passed.points, np.int64)  # the points the pass called (all, or up to its limit)
     si_, sym_, dir_, vol_, sl_, tp_, sigs = [], [], [], [], [], [], []
     for n in sorted(passed.batches):
         batch = passed.batches[n]
@@ -263,12 +263,12 @@ def _pass_events(runner: Runner, tl: Timeline, passed: signal_pass.Pass, index: 
             sl_.append(sig.sl_points or 0.0)
             tp_.append(sig.tp_points or 0.0)
             sigs.append(sig)
-    keep = None
+    keep = np.ones(passed.points, np.bool_)
     cc = runner.c.cfg.coordinator
     if not (cc.daily_loss_limit_pct or cc.max_drawdown_pct):  # the breakers sample every point
         # Only the points with a signal or an equity row (and the last): between two of them the kernel's
         # next point replays SL/TP, swaps and the stop-out bound up to its time, as the loop's advance does.
-        keep = (counts > 0) | tl.sample.astype(np.bool_)
+        keep = (counts > 0) | tl.sample[: passed.points].astype(np.bool_)
         if len(keep):
             keep[-1] = True
         counts = counts[keep]
@@ -310,7 +310,8 @@ def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None =
     names = sorted(set(tl.symbols))
     index = {s: k for k, s in enumerate(names)}
     ev = _column_events(runner, tl, index) if passed is None else _pass_events(runner, tl, passed, index)
-    times = tl.times if ev.keep is None else tl.times[ev.keep]
+    points = len(tl.times) if passed is None else passed.points
+    times = tl.times if ev.keep is None else tl.times[:points][ev.keep]
     n, ns = len(times), len(names)
     bid, ask = np.zeros((n, ns)), np.zeros((n, ns))
     has, fresh = np.zeros((n, ns), np.bool_), np.zeros((n, ns), np.bool_)
@@ -347,7 +348,7 @@ def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None =
             if int(spec.swap_mode) == 5:
                 r_bid[k, j] = m.prices.bid_before(sym, r)
     ext = [replay_mod._extremes(m, sym) for sym in names]
-    sample = tl.sample.astype(np.bool_) if ev.keep is None else tl.sample.astype(np.bool_)[ev.keep]
+    sample = tl.sample.astype(np.bool_) if ev.keep is None else tl.sample[:points].astype(np.bool_)[ev.keep]
     m1 = [m.prices.m1[sym] for sym in names]
     b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
     flat = {f: _joined([getattr(b, f) for b in m1], np.float64) for f in ("open", "high", "low")}
@@ -359,7 +360,7 @@ def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None =
         names, times, ev.starts, ev.si, ev.sym, ev.dir, ev.vol, sample,
         bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
         np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev.sl, ev.tp, stops_level, b_off,
-        flat["time"], flat["open"], flat["high"], flat["low"], b_spread, ev.signals, len(tl.times),
+        flat["time"], flat["open"], flat["high"], flat["low"], b_spread, ev.signals, points,
     )  # fmt: skip
 
 
@@ -929,8 +930,14 @@ def run(runner: Runner, tl: Timeline) -> int:
     if passed is not None:
         why = inexpressible(runner, tl, passed)
         if why is not None:
-            runner.host.recorded = passed.replay(tl)  # the loop trades the pass's signals
+            runner.host.recorded = passed.replay(tl, runner.host.decide)  # the loop trades its signals
             raise KernelDeclined(why)
+        if passed.points < len(tl):  # the pass stopped at its limit: the loop goes on from that point
+            at = ts(int(tl.times[passed.points]))
+            held = f"{signal_pass.LIMIT:,}"
+            runner.funnel.driver_reason = (
+                f"the signal pass holds {held} signals at most: the loop ran from {at} UTC"
+            )
     x = build_inputs(runner, tl, passed)
     t1 = time.perf_counter()
     n_ev, n_pts = len(x.ev_si), len(x.times)
@@ -979,7 +986,7 @@ def run(runner: Runner, tl: Timeline) -> int:
     t2 = time.perf_counter()
     if code != DONE:
         if passed is not None:
-            runner.host.recorded = passed.replay(tl)  # the loop trades the signals from the first point
+            runner.host.recorded = passed.replay(tl, runner.host.decide)  # from the first point
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     first_deal = len(state.deals)
     deal_fields = _materialize(runner, x, book, rollover)

@@ -71,25 +71,37 @@ def _api_call(frame: FrameType | None) -> str | None:
     return None
 
 
+# The signals a pass holds at most (each a Signal object, ~1 KB): at that many it stops before the next
+# point, the kernel trades the points before it and the Python loop goes on from there (bounded memory
+# for a strategy that signals on every bar).
+LIMIT = 250_000
+
+
 @dataclass
 class Pass:
-    """The signals of every point (by point index), and where the pass stopped on a strategy error that
-    stops the run (``on_strategy_error: stop``): that point and the error, raised there again."""
+    """The signals of each point the pass called (``points``: all, or those before its ``LIMIT``), and
+    where it stopped on a strategy error that stops the run (``on_strategy_error: stop``): that point
+    and the error, raised there again."""
 
+    points: int = 0
     batches: dict[int, Batch] = field(default_factory=dict)
     failed_at: int | None = None
     error: BaseException | None = None
 
-    def replay(self, tl: Timeline) -> Callable[[Any, int], Batch]:
-        """``decide`` for the loop over the recorded points: (events, time) -> the signals at that time."""
+    def replay(self, tl: Timeline, call: Callable[[Any, int], Batch]) -> Callable[[Any, int], Batch]:
+        """``decide`` for the loop: (events, time) -> the signals the pass recorded at that time; from the
+        first point the pass did not call on, the strategies themselves (``call``)."""
         times = tl.times
         by_time = {int(times[n]): batch for n, batch in self.batches.items()}
         failed_at = None if self.failed_at is None else int(times[self.failed_at])
         error = self.error
+        beyond = int(times[self.points]) if self.points < len(times) else None
 
         def decide(events: Any, t: int) -> Batch:
             if t == failed_at and error is not None:
                 raise error
+            if beyond is not None and t >= beyond:
+                return call(events, t)
             return by_time.get(t, [])
 
         return decide
@@ -108,13 +120,17 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     terminal.router = lambda req: sealed.order_send  # order_send: sealed like the rest
     out = Pass()
     set_time, decide, batches = terminal.set_time, host.decide, out.batches
-    n = 0
+    n, held, limit = 0, 0, LIMIT
     try:
         for n, t, events, _ in points(tl, 0):
+            if held >= limit:
+                break
+            out.points = n + 1
             ctx.now = t
             set_time(t)
             if batch := decide(events, t):
                 batches[n] = batch
+                held += len(batch)
             if sealed.breach is not None or terminal.connected is not connected:
                 if sealed.breach is None:  # shutdown(): the trades after it would fail
                     called = sorted({si for si, _, _ in events})

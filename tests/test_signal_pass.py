@@ -235,3 +235,20 @@ def test_a_pass_at_its_limit_hands_the_rest_of_the_run_to_the_loop(
     else:
         assert b.funnel["driver"] == "loop"
         assert b.funnel["driver_reason"].startswith("a stop-out came within reach at ")
+
+
+def test_the_pass_reports_its_progress(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long pass shows progress as the loop does: (points called, all points), every 65,536 points."""
+    calls: list[tuple[int, int]] = []
+    raw = _raw(demo_data, tmp_path, tf="M1", end="2024-03-01")
+    raw["backtest"]["start"] = "2023-12-01"
+    r = run(
+        Config.model_validate(raw),
+        sink=MemorySink(),
+        progress=lambda n, total: calls.append((n, total)),
+    )
+    assert r.funnel["driver"] == "kernel"
+    total = r.funnel["decision_points"]
+    assert total > 65_536 and calls[:2] == [(0, total), (65_536, total)]

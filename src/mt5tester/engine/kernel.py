@@ -45,6 +45,8 @@ from mt5tester.terminal.history import Block, History
 from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mt5tester.engine.loop import Runner
     from mt5tester.engine.timeline import Timeline
     from mt5tester.model.signal import Signal
@@ -900,13 +902,13 @@ def run_points(
 
 
 # ------------------------------------------------------------------------------ the run, and after
-def drive(runner: Runner, tl: Timeline) -> int:
+def drive(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | None = None) -> int:
     """Driver (b) when every strategy and rule allows it: the points of ``tl`` run inside the kernel.
     Returns the points done (0: the Python loop runs them; the funnel says why)."""
     reason = why_not(runner)
     if reason is None:
         try:
-            done = run(runner, tl)
+            done = run(runner, tl, progress)
         except KernelDeclined as e:
             reason = str(e)
         else:
@@ -918,14 +920,14 @@ def drive(runner: Runner, tl: Timeline) -> int:
     return 0
 
 
-def run(runner: Runner, tl: Timeline) -> int:
+def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | None = None) -> int:
     """Run every point of ``tl`` in the kernel, then hand its book and rows to the Python side.
     Returns the number of points run; raises KernelDeclined (nothing changed) on a case not compiled."""
     c = runner.c
     st = c.server.settings
     state = c.server.state
     t0 = time.perf_counter()
-    passed = signal_pass.run(runner, tl) if _passes(runner) else None
+    passed = signal_pass.run(runner, tl, progress) if _passes(runner) else None  # (its progress shown)
     tp = time.perf_counter()
     if passed is not None:
         why = inexpressible(runner, tl, passed)

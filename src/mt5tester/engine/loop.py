@@ -64,7 +64,7 @@ class Runner:
         with frozen_gc():
             try:
                 t_start, tl = _time.perf_counter(), timeline(c)
-                first = kernel.drive(self, tl) if first == 0 and self.driver != "loop" else first  # (b)?
+                first = kernel.drive(self, tl, progress) if first == 0 and self.driver != "loop" else first
                 self._steps(tl, first, progress)
                 end = day_ns(c.cfg.backtest.end)  # replay to the end, close what is open, on_stop
                 c.server.advance(end)

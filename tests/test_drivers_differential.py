@@ -175,7 +175,7 @@ def test_driver_reasons_name_the_first_obstacle(demo_data: Path, tmp_path: Path)
     )
     raw = base_config(demo_data, tmp_path)  # ma_cross decides in Python
     r = run(Config.model_validate(raw), sink=MemorySink())
-    assert r.funnel["driver_reason"] == "strategy ma decides in Python (no column_signals)"
+    assert r.funnel["driver_reason"] == "strategy ma decides in Python (neither column_signals nor bars_only)"
     with pytest.raises(
         ConfigError, match="driver 'kernel' asked for, but the run cannot use it: strategy ma"
     ):

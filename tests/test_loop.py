@@ -16,14 +16,23 @@ from mt5tester.data.store import read_m1_parquet
 from mt5tester.engine.build import build
 from mt5tester.engine.loop import Runner
 from mt5tester.results import db
+from mt5tester.results.memory import MemorySink
 
 from conftest import STRATEGIES_FILE, base_config
 
 
 def _run(raw: dict, tmp_path: Path) -> Runner:
+    """The run as configured (a bars_only strategy: the signal pass, then the kernel when it can send its
+    signals), checked against the same run on the Python loop (issue 14: every scenario on both drivers):
+    the same deals and history orders."""
     cfg = parse_config(raw)
     runner = Runner(build(cfg, tmp_path))
     runner.run()
+    loop = Runner(build(cfg, tmp_path), sink=MemorySink())
+    loop.driver = "loop"
+    loop.run()
+    assert list(loop.c.server.deals) == list(runner.c.server.deals)
+    assert list(loop.c.server.history_orders) == list(runner.c.server.history_orders)
     return runner
 
 

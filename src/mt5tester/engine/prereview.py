@@ -6,8 +6,8 @@ before driver (b) runs, by the rules' own code:
 - the regime gate (``RegimeGateRule.allows``) on the regime labels, which are precomputed from closed
   bars (``RegimeTracker``: the label at ``t`` is the last closed bar's), once per strategy and label;
 - sizing: fixed lots, the risk multiplier and ``regime_risk`` (``risk.sizing.size`` with
-  ``Coordinator.multiplier``), once per (strategy, symbol, regime): without risk-% or volatility
-  sizing it depends on neither equity nor the market. Risk-% sizing reads the equity at the review:
+  ``Coordinator.multiplier``), once per (strategy, symbol, regime, requested volume): without risk-% or
+  volatility sizing it depends on neither equity nor the market. Risk-% sizing reads the equity at the review:
   the kernel sizes those entries itself with the compiled ``risk.lots`` functions ``size`` uses, from
   the multiplier taken here.
 
@@ -105,7 +105,9 @@ def prereview(
         return out
     assert co.mt5 is not None  # a backtest's coordinator reads the simulated terminal
     view = Mt5View(co.mt5)
-    for (si, sym, c_), at in _groups(ev_si, ev_sym, code).items():
+    # the requested volume is a key too: a signal pass's signals may each ask their own (signal_pass.py)
+    asked = np.unique(volume, return_inverse=True)[1].reshape(-1)
+    for (si, sym, c_, _), at in _groups(ev_si, ev_sym, code, asked).items():
         requested = float(volume[at][0])
         mult = co.multiplier(SignalContext(names[si], requested, None, labels[c_]))
         out.multiplier[at] = mult

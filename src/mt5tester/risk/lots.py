@@ -26,6 +26,13 @@ def money_per_lot(distance: float, tick_size: float, tick_value: float) -> float
 
 
 @njit(cache=True)
+def notional_per_lot(price: float, tick_size: float, tick_value: float) -> float:
+    """Deposit-currency value of 1 lot's base amount at ``price``: price x tick_value / tick_size (= contract
+    x price x the profit currency's rate, since tick_value = tick_size x contract x rate; spec 5.8)."""
+    return price * tick_value / tick_size
+
+
+@njit(cache=True)
 def risk_money(equity: float, risk_pct: float) -> float:
     return equity * risk_pct / 100.0
 

@@ -21,7 +21,7 @@ from mt5tester.config import TimeWindowConfig
 from mt5tester.model import constants as C
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.risk import breaker
+from mt5tester.risk import breaker, lots
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject, resize
 from mt5tester.risk.exposure import Exposure, Mt5View, round_volume
@@ -310,10 +310,9 @@ class TotalRiskRule:
 
 
 def _notional_per_lot(view: Mt5View, symbol: str, price: float) -> float:
-    """Deposit-currency value of 1 lot's base amount: price × tick_value / tick_size (= contract × price
-    × the profit currency's rate, since tick_value = tick_size × contract × rate; spec 5.8)."""
+    """Deposit-currency value of 1 lot's base amount (``lots.notional_per_lot``, the kernel's too)."""
     i = view.info(symbol)
-    return price * view.tick_value_loss(symbol) / float(i.trade_tick_size)
+    return float(lots.notional_per_lot(price, float(i.trade_tick_size), view.tick_value_loss(symbol)))
 
 
 def currency_exposure(b: Portfolio) -> dict[str, float]:
@@ -334,7 +333,7 @@ class CurrencyExposureRule:
     def __init__(self, limits: dict[str, float], policy: Policy) -> None:
         self.limits, self.policy = limits, policy
 
-    def _limit(self, ccy: str, deposit: str) -> float | None:
+    def limit_of(self, ccy: str, deposit: str) -> float | None:
         if ccy in self.limits:
             return self.limits[ccy]
         return self.limits.get("*") if ccy != deposit else None
@@ -345,7 +344,7 @@ class CurrencyExposureRule:
         held = currency_exposure(b)
         worst: tuple[float, str, float, float] | None = None  # (fit volume, currency, before, limit)
         for ccy, delta in ((i.currency_base, per_lot), (i.currency_profit, -per_lot)):
-            limit = self._limit(ccy, b.currency)
+            limit = self.limit_of(ccy, b.currency)
             if limit is None or delta == 0:
                 continue
             before = held.get(ccy, 0.0)
@@ -360,8 +359,12 @@ class CurrencyExposureRule:
             return None
         fit, ccy, before, limit = worst
         after = before + c.volume * (per_lot if ccy == i.currency_base else -per_lot)
-        numbers = {"currency": ccy, "limit": limit, "value": round(after, 2), "before": round(before, 2)}
-        return _fit(self.name, "max_currency_exposure", self.policy, c, fit, **numbers)
+        return _fit(self.name, self.name, self.policy, c, fit, **self.numbers(ccy, limit, after, before))
+
+    @staticmethod
+    def numbers(ccy: str, limit: float, after: float, before: float) -> dict[str, Any]:
+        """What a max_currency_exposure decision records (the compiled driver's too)."""
+        return {"currency": ccy, "limit": limit, "value": round(after, 2), "before": round(before, 2)}
 
 
 def correlation(view: Mt5View, a: str, b: str, timeframe: int, window: int) -> float | None:
@@ -408,16 +411,19 @@ class CorrelationRule:
         if worst is None or worst[0] <= self.limit:
             return None
         adj, sym, rho = worst
-        numbers = {
-            "symbol": sym,
+        fit = c.volume * (1 - adj) / (1 - self.limit)
+        return _fit(self.name, self.name, self.policy, c, fit, **self.numbers(sym, adj, rho))
+
+    def numbers(self, symbol: str, adj: float, rho: float) -> dict[str, Any]:
+        """What a max_correlation decision records (the compiled driver's too)."""
+        return {
+            "symbol": symbol,
             "value": round(adj, 4),
             "correlation": round(rho, 4),
             "limit": self.limit,
             "window": self.window,
             "timeframe": self.timeframe.name,
         }
-        fit = c.volume * (1 - adj) / (1 - self.limit)
-        return _fit(self.name, "max_correlation", self.policy, c, fit, **numbers)
 
 
 class FreeMarginRule:

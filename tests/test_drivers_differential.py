@@ -191,13 +191,17 @@ def test_driver_reasons_name_the_first_obstacle(demo_data: Path, tmp_path: Path)
         run(Config.model_validate(raw), sink=MemorySink(), driver="kernel")
 
 
-def test_drivers_same_rows_through_the_sql_recorder(demo_data: Path, tmp_path: Path) -> None:
-    # The default sink: the kernel's columns (Sink.add_columns) read back equal to the loop's rows.
-    cfg = _config(demo_data, tmp_path, seeds=[2, 3], account="netting", deposit=1e6)
+@pytest.mark.parametrize("gates", [None, EXPOSURE])
+def test_drivers_same_rows_through_the_sql_recorder(demo_data: Path, tmp_path: Path, gates: Any) -> None:
+    # The default sink: the kernel's columns (Sink.add_columns) read back equal to the loop's rows (with
+    # EXPOSURE: the correlation, currency and conflict details through JSON).
+    cfg = _config(demo_data, tmp_path, seeds=[2, 3], account="netting", deposit=1e6, gates=gates)
     a, b = run(cfg, driver="loop"), run(cfg)
     assert b.funnel["driver"] == "kernel"
     _assert_same(a, b)
     assert len(b.signals) == b.funnel["signals_generated"] > 0
+    if gates is not None:
+        assert set(b.signals["rule"].dropna()) == {"conflict", "max_correlation"}
 
 
 def test_cli_funnel_names_the_driver(demo_data: Path, tmp_path: Path, run_cli: Any) -> None:
@@ -520,6 +524,8 @@ DETAILS = {
         ({"max_correlation": 0.99, "correlation_policy": "resize"}, {"size_below_min": 690}, 0),
         ({"max_correlation": -1.0}, {"max_correlation": 1333}, 0),
         ({"max_correlation": 1.0}, {}, 0),
+        # two closed MN1 bars (fewer than 3 returns): no correlation between symbols, only the same symbol's
+        ({"max_correlation": 0.0, "correlation_timeframe": "MN1"}, {"max_correlation": 690}, 0),
         ({"max_currency_exposure": {"USD": 150_000}}, {"max_currency_exposure": 48}, 0),
         ({"max_currency_exposure": {"*": 100_000, "EUR": 50_000}, "exposure_policy": "resize"}, {"size_below_min": 89}, 100),
         # a zero limit: only entries that lower the JPY exposure pass
@@ -558,6 +564,8 @@ def test_drivers_correlation_exposure_and_conflicts_identical(
             assert all(keys <= set(d) for d in rows["details"]), rule
         corr = b.signals[b.signals["reason"] == "max_correlation"]["details"]
         assert all(d["value"] > d["limit"] and d["timeframe"] == "M15" for d in corr if d["window"] == 20)
+        if coordinator.get("correlation_timeframe") == "MN1":
+            assert len(corr) and all(d["correlation"] == 1.0 for d in corr)
 
 
 def test_driver_names_conflicts_between_risk_sized_entries(demo_data: Path, tmp_path: Path) -> None:

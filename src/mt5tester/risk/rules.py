@@ -375,8 +375,11 @@ def correlation(view: Mt5View, a: str, b: str, timeframe: int, window: int) -> f
     ra, rb = view.closed_rates(a, timeframe, window + 1), view.closed_rates(b, timeframe, window + 1)
     if ra is None or rb is None:
         return None
-    _, ia, ib = np.intersect1d(ra["time"], rb["time"], return_indices=True)
-    ca, cb = ra["close"][ia].astype(np.float64), rb["close"][ib].astype(np.float64)
+    if np.array_equal(ra["time"], rb["time"]):  # the same bars (the usual case): intersect1d's every index
+        ca, cb = ra["close"].astype(np.float64), rb["close"].astype(np.float64)
+    else:
+        _, ia, ib = np.intersect1d(ra["time"], rb["time"], return_indices=True)
+        ca, cb = ra["close"][ia].astype(np.float64), rb["close"][ib].astype(np.float64)
     if len(ca) < 4:
         return None
     xa, xb = np.diff(ca) / ca[:-1], np.diff(cb) / cb[:-1]

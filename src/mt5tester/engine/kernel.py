@@ -3,12 +3,14 @@ prepared as arrays (``column_signals``: the sign of ``signal_column`` is the who
 
 Per point the loop does what the Python loop does (engine/loop.py) with the same compiled rules
 (terminal/core): swap rollovers and the stop-out bound (``replay.advance``), the strategies' exits
-(``Router._close_strategy_positions``), one coordinator review of the entries (the gates and sizing
-taken per signal before the run, engine/prereview.py, then the count rules: max_positions, per symbol,
-per strategy), market fills at the quote with fixed slippage and costs
-(``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
-Python trade state and the journal are filled from the arrays (structures are built once, at the end)
-and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
+(``Router._close_strategy_positions``), one coordinator review of the entries (the gates, sizing,
+conflicts and correlations taken per signal before the run, engine/prereview.py, then the breakers and
+the rules that read the book: max_positions, per symbol, per strategy, max_total_risk,
+max_currency_exposure, max_correlation, min_free_margin), market fills at the quote with fixed
+slippage and costs (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples.
+Afterwards the Python trade state and the journal are filled from the arrays (structures are built
+once, at the end) and the run ends as any run does (``Runner.run``: replay to the end, close what is
+open, on_stop).
 
 ``why_not(runner)`` names the first thing that keeps a run on driver (a). A case the loop meets but
 does not compile (a stop-out within reach, a closed market, no money, a volume the server refuses)
@@ -608,27 +610,23 @@ def _currency(
     sym, buy = ev_sym[k], ev_dir[k] > 0
     per_lot = (1.0 if buy else -1.0) * _notional(n, sym, qask[n, sym] if buy else qbid[n, sym], sf, si, qbid)
     volume = ev_vol[k]
-    worst, w_fit = -1, 0.0
+    worst, w_fit, w_after = -1, 0.0, 0.0
     for side in range(2):
         ccy = ccy_of[sym, side]
         delta = per_lot if side == 0 else -per_lot
         limit = ccy_limit[ccy]
         if np.isnan(limit) or delta == 0:
             continue
-        before = held[ccy]
-        after = before + volume * delta
-        if abs(after) <= limit + 1e-6 or abs(after) <= abs(before):
+        after, fit = lots.exposure_fit(held[ccy], delta, volume, limit)
+        if np.isnan(fit):
             continue
-        same = before * delta >= 0
-        fit = (limit - abs(before)) / abs(delta) if same else (limit + abs(before)) / abs(delta)
         if worst < 0 or fit < w_fit:
-            worst, w_fit = side, fit
+            worst, w_fit, w_after = side, fit, after
     if worst < 0:
         return 0
     ccy = ccy_of[sym, worst]
     e_ccy[k, X_CCY], e_ccy[k, X_BEFORE], e_ccy[k, X_FIT] = ccy, held[ccy], w_fit
-    e_ccy[k, X_AFTER] = held[ccy] + volume * (per_lot if worst == 0 else -per_lot)
-    e_ccy[k, X_VOLUME] = volume
+    e_ccy[k, X_AFTER], e_ccy[k, X_VOLUME] = w_after, volume
     v = _fitted(w_fit, volume, resize, sym, sf)
     if v < 0:
         return CURRENCY
@@ -666,7 +664,7 @@ def _correlation(
     if worst < 0 or w_adj <= limit:
         return 0
     sym, volume = ev_sym[k], ev_vol[k]
-    fit = volume * (1 - w_adj) / (1 - limit)
+    fit = lots.correlation_fit(volume, w_adj, limit)
     e_corr[k, K_SYM], e_corr[k, K_ADJ], e_corr[k, K_RHO] = worst, w_adj, rho[k, worst]
     e_corr[k, K_FIT], e_corr[k, K_VOLUME] = fit, volume
     v = _fitted(fit, volume, resize, sym, sf)

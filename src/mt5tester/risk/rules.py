@@ -11,6 +11,7 @@ conflict_netted.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -342,23 +343,20 @@ class CurrencyExposureRule:
         i = b.view.info(c.symbol)
         per_lot = c.direction * _notional_per_lot(b.view, c.symbol, c.price)
         held = currency_exposure(b)
-        worst: tuple[float, str, float, float] | None = None  # (fit volume, currency, before, limit)
+        worst: tuple[float, str, float, float, float] | None = None  # (fit, currency, before, limit, after)
         for ccy, delta in ((i.currency_base, per_lot), (i.currency_profit, -per_lot)):
             limit = self.limit_of(ccy, b.currency)
             if limit is None or delta == 0:
                 continue
             before = held.get(ccy, 0.0)
-            after = before + c.volume * delta
-            if abs(after) <= limit + 1e-6 or abs(after) <= abs(before):
+            after, fit = lots.exposure_fit(before, delta, c.volume, limit)  # the kernel's too
+            if math.isnan(fit):
                 continue
-            same = before * delta >= 0
-            fit = (limit - abs(before)) / abs(delta) if same else (limit + abs(before)) / abs(delta)
             if worst is None or fit < worst[0]:
-                worst = (fit, ccy, before, limit)
+                worst = (fit, ccy, before, limit, after)
         if worst is None:
             return None
-        fit, ccy, before, limit = worst
-        after = before + c.volume * (per_lot if ccy == i.currency_base else -per_lot)
+        fit, ccy, before, limit, after = worst
         return _fit(self.name, self.name, self.policy, c, fit, **self.numbers(ccy, limit, after, before))
 
     @staticmethod
@@ -414,7 +412,7 @@ class CorrelationRule:
         if worst is None or worst[0] <= self.limit:
             return None
         adj, sym, rho = worst
-        fit = c.volume * (1 - adj) / (1 - self.limit)
+        fit = lots.correlation_fit(c.volume, adj, self.limit)  # the kernel's too
         return _fit(self.name, self.name, self.policy, c, fit, **self.numbers(sym, adj, rho))
 
     def numbers(self, symbol: str, adj: float, rho: float) -> dict[str, Any]:

@@ -69,6 +69,7 @@ ENGINES = (
     "mt5tester",
     "mt5tester_numpy",
     "mt5tester_indicators",
+    "mt5tester_indicators_loop",
     "mt5tester_prepared",
 )
 # Equity rows of our engine: the first decision point of each hour (results.equity_sampling). "point"
@@ -109,6 +110,7 @@ class SmaCross(Strategy):
 
     category = "technical"
     Params = SmaCrossParams
+    bars_only = True  # its signals read the closes alone: a signal pass, then the kernel trades them
 
     def on_start(self, ctx: Any) -> None:
         self._last: int | None = None
@@ -143,6 +145,7 @@ class SmaCrossIndicators(Strategy):
     category = "technical"
     Params = SmaCrossParams
     data_format = "numpy"
+    bars_only = True
 
     def prepare(self, symbol: str, timeframe: Timeframe, bars: pd.DataFrame) -> pd.DataFrame | None:
         t0 = time.perf_counter()
@@ -222,9 +225,13 @@ class SmaCrossPrepared(Strategy):
 MT5_CLASSES = {
     "mt5tester": "SmaCross",
     "mt5tester_indicators": "SmaCrossIndicators",
+    "mt5tester_indicators_loop": "SmaCrossIndicators",
     "mt5tester_numpy": "SmaCrossNumpy",
     "mt5tester_prepared": "SmaCrossPrepared",
 }
+# The per-bar forms are bars_only: a signal pass, then the kernel trades (engine/signal_pass.py). This form
+# forces the Python loop (driver a), whose trades go through Python objects: its figures are kept beside.
+MT5_DRIVERS = {"mt5tester_indicators_loop": "loop"}
 
 # ------------------------------------------------------------------------------------------ data
 
@@ -596,6 +603,7 @@ def run_mt5tester(
         base_dir=HERE.parent,
         sink=None if stored else mt5tester.MemorySink(),
         on_start=lambda c, _: built.append((c, time.perf_counter())),
+        driver=MT5_DRIVERS.get(engine, "auto"),
     )
     if profile:
         profile.disable()
@@ -840,7 +848,7 @@ def micro(p: Prepared, tmp: Path, timed: dict[str, Result]) -> dict[str, Any]:
     points, less the strategy's own mean call time, is the engine's time per decision point."""
     global TIE
     out: dict[str, Any] = {}
-    for name in ("mt5tester_prepared", "mt5tester_indicators"):
+    for name in ("mt5tester_prepared", "mt5tester_indicators", "mt5tester_indicators_loop"):
         r = timed.get(name)
         if r is None:
             continue
@@ -866,7 +874,7 @@ def micro(p: Prepared, tmp: Path, timed: dict[str, Result]) -> dict[str, Any]:
             loop = (r.extra.get("kernel_seconds") or {}).get("loop")
             if loop is not None:  # driver (b): the compiled loop alone, records and structures apart
                 m["kernel_loop_us_per_reversal"] = round(loop / r.trades * 1e6, 2)
-        if name == "mt5tester_indicators" and points:
+        if name.startswith("mt5tester_indicators") and points:
             per_point = flat.run_phase_seconds / points * 1e6
             call = flat.extra.get("mean_call_us") or 0.0
             m["flat_us_per_decision_point_with_strategy"] = round(per_point, 3)
@@ -1071,7 +1079,9 @@ def run_size(
                             proc["trades"] == ref.trades and abs(proc["pnl"] - ref.pnl) <= PNL_TOL
                         )
                     process.append(proc)
-            if not args.no_micro and ({"mt5tester_prepared", "mt5tester_indicators"} & set(ok)):
+            if not args.no_micro and (
+                {"mt5tester_prepared", "mt5tester_indicators", "mt5tester_indicators_loop"} & set(ok)
+            ):
                 micro_doc = micro(p, tmp, ok)
             if args.profile:
                 prof = cProfile.Profile()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "sma_cross.py"
-OURS = "mt5tester,mt5tester_numpy,mt5tester_indicators,mt5tester_prepared"
+OURS = "mt5tester,mt5tester_numpy,mt5tester_indicators,mt5tester_indicators_loop,mt5tester_prepared"
 
 
 def _bench():  # type: ignore[no-untyped-def]
@@ -50,8 +50,13 @@ def test_every_form_matches_the_reference_exactly(
     assert micro["mt5tester_indicators"]["flat_decision_points"] == 20000 - bench.WARMUP
     assert "flat_engine_us_per_decision_point" in micro["mt5tester_indicators"]
     assert ("us_per_reversal" in micro["mt5tester_prepared"]) == (trades > 0)
-    # the per-bar form's reversals go through the Python trade path (driver a)
-    assert ("us_per_reversal" in micro["mt5tester_indicators"]) == (trades > 0)
+    # the per-bar forms: a signal pass, then the kernel (driver b); the same strategy forced on the Python
+    # loop (driver a), whose reversals go through Python objects
+    for name, driver in (("mt5tester_indicators", "kernel"), ("mt5tester_indicators_loop", "loop")):
+        assert ("us_per_reversal" in micro[name]) == (trades > 0)
+        assert doc["engines"][name]["driver"] == driver
+    for name in ("mt5tester", "mt5tester_numpy", "mt5tester_prepared"):
+        assert doc["engines"][name]["driver"] == "kernel", doc["engines"][name]["driver_reason"]
 
 
 @pytest.mark.parametrize(("extra", "trades"), CASES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,17 @@ def test_round_to_halves_and_near_halves_match_python() -> None:
         for d in (0, 1, 2, 3):
             assert rules.round_to(x, d) == round(x, d), (x, d)
     assert math.isnan(rules.round_to(float("nan"), 2))
+
+
+def test_round_to_keeps_the_sign_of_zero_as_python_does() -> None:
+    # -0.0 stays -0.0 and a small negative rounds to -0.0, as round() gives: one rounding for every layer
+    # (the records round arrays with the same function: arith.round_array).
+    from mt5tester.arith.rounding import round_array
+
+    values = [-0.0, 0.0, -0.001, 0.004, -0.005, -1e-300, 0.005]
+    for x in values:
+        assert str(rules.round_to(x, 2)) == str(round(x, 2)), x
+    assert [str(v) for v in round_array(np.array(values), 2).tolist()] == [str(round(x, 2)) for x in values]
 
 
 def test_profit_conversions_exact() -> None:

@@ -49,6 +49,13 @@ def test_demo_console_script_runs_end_to_end_and_prints_funnel_and_report(tmp_pa
     assert listed.returncode == 0, listed.stderr
     paper_id = re.search(r"^paper session (\w+) completed: paper.yaml replayed", out, re.M).group(1)  # type: ignore[union-attr]
     assert sorted(r["run_id"] for r in json.loads(listed.stdout)) == sorted([run_id, paper_id])
+    # the same bars_only per-bar strategy on the Python loop and on the signal pass + kernel: the same records
+    flat = " ".join(out.split())
+    assert re.search(
+        r"drivers: drivers\.yaml, a bars_only per-bar Python strategy on 3 symbols M15 \([\d,]+ points, "
+        r"\d+ deals\): Python loop [\d.]+ s, signal pass \+ compiled kernel [\d.]+ s, identical records",
+        flat,
+    ), flat[flat.find("drivers") :]
     # then a small optimization (grid, forward quarter) and a walk-forward, stored in the same database
     study = re.search(r"^optimize: study (\w+), 8 passes, best \{'fast': \d+, 'slow': \d+\}", out, re.M)
     walk = re.search(r"^walk_forward: study (\w+), 10 passes, .* WFE per fold ", out, re.M)

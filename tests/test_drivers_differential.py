@@ -184,7 +184,7 @@ def test_driver_reasons_name_the_first_obstacle(demo_data: Path, tmp_path: Path)
     )
     raw = base_config(demo_data, tmp_path)  # ma_cross decides in Python
     r = run(Config.model_validate(raw), sink=MemorySink())
-    assert r.funnel["driver_reason"] == "strategy ma decides in Python (no column_signals)"
+    assert r.funnel["driver_reason"] == "strategy ma decides in Python (neither column_signals nor bars_only)"
     with pytest.raises(
         ConfigError, match="driver 'kernel' asked for, but the run cannot use it: strategy ma"
     ):
@@ -580,3 +580,22 @@ def test_driver_names_conflicts_between_risk_sized_entries(demo_data: Path, tmp_
     )
     _assert_same(a, b)
     assert b.funnel["rejected"]["conflict_netted"] > 0
+
+
+@pytest.mark.parametrize("coordinator", [CONFLICTS, EXPOSURE, {"conflict_policy": "reject_both"}])
+def test_signal_pass_signals_under_the_book_rules_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any]
+) -> None:
+    # Per-bar bars_only strategies (a signal pass records their Signals, the kernel trades them): each
+    # signal's own confidence decides highest_confidence, as in the loop's review.
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[5, 6], symbols=["EURUSD", "USDJPY"], density=0.3)
+    for i, entry in enumerate(raw["strategies"]):
+        entry |= {"class": f"{FIXTURES / 'bars_only_strategies.py'}:RandomBars", "name": f"bars{i}"}
+    raw["coordinator"] = coordinator
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel" and "signal_pass" in b.funnel["kernel_seconds"], b.funnel
+    _assert_same(a, b)
+    rules = set(b.signals["rule"].dropna())
+    assert "conflict" in rules, dict(b.funnel["rejected"])
+    if coordinator is CONFLICTS:  # confidences differ: the lower side loses, ties are rare
+        assert b.funnel["rejected"]["conflict_lower_confidence"] > 0

@@ -421,3 +421,30 @@ def test_golden_run_real_eurusd_h1(shared_data: Path, tmp_path: Path, golden: Ca
     st = runner.c.strategies[0].strategy.state("EURUSD")  # type: ignore[attr-defined]
     assert st.trained_at[0] > 0 and np.all(np.diff(st.trained_at) == 24)
     golden("ml_walkforward", {"trades": trades, "net_profit": round(result.final_balance - 10_000.0, 2)})
+
+
+def test_prepare_loads_the_model_library_so_a_missing_one_stops_the_run_before_bar_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """scikit-learn is loaded by prepare() (the build, before bar 1), not at the first fit in the loop:
+    without it the strategy fails to build, with the library's error, instead of at its first refit."""
+    import sys
+
+    from mt5tester.engine.feed import prepared_columns
+    from mt5tester.errors import StrategyLoadError
+    from mt5tester.model.bars import Bars
+
+    bars = _random_walk(60, 3)
+    series = Bars(
+        "EURUSD", Timeframe.H1, bars["time"].to_numpy(np.int64), *(bars[c].to_numpy(float) for c in
+        ("open", "high", "low", "close")), bars["tick_volume"].to_numpy(np.int64),
+        bars["spread"].to_numpy(np.int32),
+    )  # fmt: skip
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
+    with pytest.raises(
+        StrategyLoadError,
+        match=r"strategy wf: prepare\(EURUSD, H1\) raised ModuleNotFoundError: import of sklearn",
+    ):
+        prepared_columns(_make(), "EURUSD", series)
+    monkeypatch.undo()
+    assert "ml_row" in prepared_columns(_make(), "EURUSD", series)

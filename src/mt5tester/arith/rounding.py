@@ -47,8 +47,9 @@ def round_to(x: float, digits: int) -> float:
         r = f
     else:  # an exact half: to even
         r = f + 1.0 if f % 2.0 == 1.0 else f
-    out = r / s  # correctly rounded: the double nearest r / 10**digits
-    return -out if x < 0.0 else out
+    # correctly rounded (the double nearest r / 10**digits), with x's sign as Python keeps it: -0.0 for
+    # -0.0 and for a negative x that rounds to zero
+    return math.copysign(r / s, x)
 
 
 @njit(cache=True)

@@ -398,6 +398,10 @@ def demo(out: Path) -> None:
             f"simulated terminal posing as MetaTrader5, {result.funnel['executed']} orders sent "
             f"(mt5tester paper --config {paper_path})"
         )
+    if code == 0:  # the same per-bar strategy on both drivers (issue 14)
+        from mt5tester.cli.demo import run_drivers_demo
+
+        run_drivers_demo(out.resolve(), console)
     if code == 0:  # then a small optimization and a walk-forward on the same data (issue 15)
         from mt5tester.cli.demo import run_demo_studies
 

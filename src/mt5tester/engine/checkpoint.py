@@ -142,7 +142,7 @@ class Timer:
 
 
 def ticker(
-    runner: Any, base: int, progress: Callable[[int, int], None] | None, total: int
+    runner: Any, base: int, progress: Callable[[int, int], None] | None, total: int, saves: bool = True
 ) -> tuple[Callable[[int, int], None] | None, int]:
     """What follows point (n, t) when checkpoints or a progress bar are on (None otherwise), and the mask
     of the points it follows (``not n & mask``): the funnel's count of points made current (``base`` +
@@ -150,6 +150,8 @@ def ticker(
     points. The clock is read every 64 points when checkpoints are a second or more apart (a checkpoint
     lands at most 63 points late), at every point otherwise."""
     timer = Timer(runner)
+    if not saves:  # the strategies' state is not the points' (a signal pass called them all already)
+        timer.every = None
     if timer.every is None and progress is None:
         return None, 0
     funnel = runner.funnel

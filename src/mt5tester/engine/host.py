@@ -4,7 +4,7 @@ applies ``backtest.on_strategy_error`` to exceptions and invalid signals alike."
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from time import perf_counter as _perf_counter
 from typing import Any, Protocol
@@ -57,6 +57,9 @@ class Host:
         for ls in c.strategies:
             ls.strategy.ctx = ctx
         self.watch: CallWatch | None = None  # the lookahead checker's (engine/lookahead.py)
+        # A signal pass called the strategies at every point already (engine/signal_pass.py): the loop
+        # takes each point's signals from it, (events, time) -> signals, instead of calling them again.
+        self.recorded: Callable[[Any, int], list[tuple[int, str, Signal]]] | None = None
 
     def name(self, si: int) -> str:
         return str(self.slots[si][0].name)

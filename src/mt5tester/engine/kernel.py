@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
-from mt5tester.engine import prereview
+from mt5tester.engine import prereview, signal_pass
 from mt5tester.engine.journal import magic_of
 from mt5tester.engine.preflight import ts
 from mt5tester.errors import ConfigError
@@ -55,6 +55,7 @@ from mt5tester.terminal.records import MARKET_CLOSED_AFTER_NS
 if TYPE_CHECKING:
     from mt5tester.engine.loop import Runner
     from mt5tester.engine.timeline import Timeline
+    from mt5tester.model.signal import Signal
 
 # Every coordinator rule runs here. Sessions, blocked windows, weekends, the regime gate, fixed sizing,
 # the risk multiplier, regime_risk, the conflicts and the correlations are taken per signal before the
@@ -123,9 +124,11 @@ def why_not(runner: Runner) -> str | None:
         s = ls.strategy
         if isinstance(s, FusionStrategy) or not runner.host.trades[si]:
             return f"strategy {s.name} is a fusion strategy or a member (trade: false)"
-        if not (s.column_signals and s.signal_column):
-            return f"strategy {s.name} decides in Python (no column_signals)"
-        hook = next((h for h in _HOOKS if getattr(type(s), h) is not getattr(Strategy, h)), None)
+        columns = s.column_signals and s.signal_column
+        if not (columns or s.bars_only):
+            return f"strategy {s.name} decides in Python (neither column_signals nor bars_only)"
+        hooks = _HOOKS if columns else ("on_trade",)  # bars_only: called by a signal pass
+        hook = next((h for h in hooks if getattr(type(s), h) is not getattr(Strategy, h)), None)
         if hook is not None:
             return f"strategy {s.name} overrides {hook}()"
     st = c.server.settings
@@ -133,11 +136,10 @@ def why_not(runner: Runner) -> str | None:
         return f"backtest.tester_mode {c.cfg.backtest.tester_mode} (the kernel runs open_prices and ohlc_m1)"
     if st.slippage_model == "random":
         return "random slippage"
-    stops = any(ls.strategy.column_sl_points or ls.strategy.column_tp_points for ls in c.strategies)
-    if stops and c.cfg.backtest.tester_mode != "ohlc_m1":
-        return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
-    if stops and st.intrabar != "pessimistic":
-        return "execution.intrabar_policy ohlc_path with SL/TP"
+    if any(ls.strategy.column_sl_points or ls.strategy.column_tp_points for ls in c.strategies):
+        reason = _no_stops(runner)
+        if reason is not None:
+            return reason
     if c.modes is not None:
         return "trading_mode_switch is set (the mode in force is decided per signal in Python)"
     cc = c.cfg.coordinator
@@ -150,7 +152,23 @@ def why_not(runner: Runner) -> str | None:
         reason = _symbol_reason(c.specs[sym], st.currency)
         if reason:
             return f"{sym}: {reason}"
+    if c.server.positions or c.server.orders:
+        return "positions or orders were opened before the first point (on_start traded)"
     return None
+
+
+def _no_stops(runner: Runner) -> str | None:
+    """Why the kernel cannot resolve SL/TP in this run, or None."""
+    if runner.c.cfg.backtest.tester_mode != "ohlc_m1":
+        return "SL/TP in open_prices mode (the kernel resolves SL/TP on M1 bars: ohlc_m1)"
+    if runner.c.server.settings.intrabar != "pessimistic":
+        return "execution.intrabar_policy ohlc_path with SL/TP"
+    return None
+
+
+def _passes(runner: Runner) -> bool:
+    """The strategies are called by a signal pass first (some decide in Python, bars_only)."""
+    return any(not (ls.strategy.column_signals and ls.strategy.signal_column) for ls in runner.c.strategies)
 
 
 def _symbol_reason(spec: Any, dep: str) -> str | None:
@@ -205,18 +223,34 @@ class Inputs:
     b_high: np.ndarray
     b_low: np.ndarray
     b_spread: np.ndarray
+    signals: list[Signal] | None = None  # a signal pass's signals, one per event (the rows' own fields)
+    points: int = 0  # the timeline's points (``times`` may keep only those with a signal or a record)
 
 
-def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
+@dataclass
+class _Events:
+    """The signals the kernel trades, per decision point: rows ``starts[n]:starts[n + 1]`` are point n's;
+    ``keep``: the points the kernel visits (None: all)."""
+
+    starts: np.ndarray
+    si: np.ndarray
+    sym: np.ndarray
+    dir: np.ndarray
+    vol: np.ndarray
+    sl: np.ndarray  # SL / TP distance in points (0: none)
+    tp: np.ndarray
+    signals: list[Signal] | None = None
+    keep: np.ndarray | None = None
+
+
+def _column_events(runner: Runner, tl: Timeline, index: dict[str, int]) -> _Events:
+    """Every event of ``tl`` is a signal: the sign of the strategy's ``signal_column`` at its bar."""
     c = runner.c
-    m = c.server.inputs
-    st = m.settings
     symbols = list(tl.symbols)
-    names = sorted(set(symbols))
-    index = {s: k for k, s in enumerate(names)}
     ev_sym = np.array([index[symbols[k]] for k in tl.sym.tolist()], np.int64) if len(tl.sym) else tl.sym
     ev_dir = np.zeros(len(tl.si), np.int64)
     ev_vol = np.zeros(len(tl.si))
+    ev_sl, ev_tp = np.zeros(len(tl.si)), np.zeros(len(tl.si))
     for si, ls in enumerate(c.strategies):
         col = ls.strategy.signal_column
         assert col is not None
@@ -225,14 +259,84 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
             values = np.asarray(c.feeds[(si, sym)].extra[col])[tl.idx[mask]].astype(np.float64)
             ev_dir[mask] = np.where(values > 0, 1, -1)
         ev_vol[tl.si == si] = float(ls.strategy.volume)
-    n, ns = len(tl.times), len(names)
+        ev_sl[tl.si == si] = float(ls.strategy.column_sl_points or 0.0)
+        ev_tp[tl.si == si] = float(ls.strategy.column_tp_points or 0.0)
+    return _Events(tl.starts, tl.si.astype(np.int64), ev_sym, ev_dir, ev_vol, ev_sl, ev_tp)
+
+
+def _pass_events(runner: Runner, tl: Timeline, passed: signal_pass.Pass, index: dict[str, int]) -> _Events:
+    """The signals a signal pass recorded, in point order and, within a point, in the loop's order."""
+    slots = runner.host.slots
+    counts = np.zeros(passed.points, np.int64)  # the points the pass called (all, or up to its limit)
+    si_, sym_, dir_, vol_, sl_, tp_, sigs = [], [], [], [], [], [], []
+    for n in sorted(passed.batches):
+        batch = passed.batches[n]
+        counts[n] = len(batch)
+        for si, symbol, sig in batch:
+            si_.append(si)
+            sym_.append(index[symbol])
+            dir_.append(1 if sig.direction == "buy" else -1)
+            vol_.append(sig.volume or slots[si][0].volume)
+            sl_.append(sig.sl_points or 0.0)
+            tp_.append(sig.tp_points or 0.0)
+            sigs.append(sig)
+    keep = np.ones(passed.points, np.bool_)
+    cc = runner.c.cfg.coordinator
+    if not (cc.daily_loss_limit_pct or cc.max_drawdown_pct):  # the breakers sample every point
+        # Only the points with a signal or an equity row (and the last): between two of them the kernel's
+        # next point replays SL/TP, swaps and the stop-out bound up to its time, as the loop's advance does.
+        keep = (counts > 0) | tl.sample[: passed.points].astype(np.bool_)
+        if len(keep):
+            keep[-1] = True
+        counts = counts[keep]
+    starts = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    return _Events(
+        starts, np.array(si_, np.int64), np.array(sym_, np.int64), np.array(dir_, np.int64),
+        np.array(vol_, np.float64), np.array(sl_, np.float64), np.array(tp_, np.float64), sigs, keep,
+    )  # fmt: skip
+
+
+def inexpressible(runner: Runner, tl: Timeline, passed: signal_pass.Pass) -> str | None:
+    """Why the kernel cannot trade a signal pass's signals (the loop then trades them), or None: it sends
+    market entries that close the strategy's opposite positions first, with SL/TP in points."""
+    if passed.error is not None:
+        return f"a strategy error stops the run at {ts(int(tl.times[passed.failed_at or 0]))} UTC"
+    stops = _no_stops(runner)
+    for n in sorted(passed.batches):
+        for si, _, sig in passed.batches[n]:
+            if stops is not None and (sig.sl_points or sig.tp_points):
+                return stops
+            what = (
+                f"a {sig.order_type} order" if sig.order_type != "market"
+                else "a flat signal" if sig.direction == "flat"
+                else "SL/TP as prices" if sig.sl is not None or sig.tp is not None
+                else "exit_opposite false" if not sig.exit_opposite
+                else None
+            )  # fmt: skip
+            if what is not None:
+                who, at = runner.host.name(si), ts(int(tl.times[n]))
+                return f"strategy {who} signals {what} at {at} UTC (the kernel sends market entries)"
+    return None
+
+
+def build_inputs(runner: Runner, tl: Timeline, passed: signal_pass.Pass | None = None) -> Inputs:
+    c = runner.c
+    m = c.server.inputs
+    st = m.settings
+    names = sorted(set(tl.symbols))
+    index = {s: k for k, s in enumerate(names)}
+    ev = _column_events(runner, tl, index) if passed is None else _pass_events(runner, tl, passed, index)
+    points = len(tl.times) if passed is None else passed.points
+    times = tl.times if ev.keep is None else tl.times[:points][ev.keep]
+    n, ns = len(times), len(names)
     bid, ask = np.zeros((n, ns)), np.zeros((n, ns))
     has, fresh = np.zeros((n, ns), np.bool_), np.zeros((n, ns), np.bool_)
     for k, sym in enumerate(names):
-        b, a, row, when, ok = m.prices.quotes_at(sym, tl.times)
+        b, a, row, when, ok = m.prices.quotes_at(sym, times)
         bid[:, k], ask[:, k], has[:, k] = b, a, ok
         last = when if st.tick_mode == "real_ticks" else m.prices.m1[sym].time[np.maximum(row, 0)]
-        fresh[:, k] = ok & (tl.times - last <= MARKET_CLOSED_AFTER_NS)
+        fresh[:, k] = ok & (times - last <= MARKET_CLOSED_AFTER_NS)
     tab_i = np.zeros((ns, 7), np.int64)
     tab_f = np.zeros((ns, 9))
     dep = st.currency
@@ -261,11 +365,7 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
             if int(spec.swap_mode) == 5:
                 r_bid[k, j] = m.prices.bid_before(sym, r)
     ext = [replay_mod._extremes(m, sym) for sym in names]
-    sample = tl.sample.astype(np.bool_)
-    ev_sl, ev_tp = np.zeros(len(tl.si)), np.zeros(len(tl.si))
-    for si, ls in enumerate(c.strategies):
-        ev_sl[tl.si == si] = float(ls.strategy.column_sl_points or 0.0)
-        ev_tp[tl.si == si] = float(ls.strategy.column_tp_points or 0.0)
+    sample = tl.sample.astype(np.bool_) if ev.keep is None else tl.sample[:points].astype(np.bool_)[ev.keep]
     m1 = [m.prices.m1[sym] for sym in names]
     b_off = np.concatenate([[0], np.cumsum([len(b) for b in m1])]).astype(np.int64)
     flat = {f: _joined([getattr(b, f) for b in m1], np.float64) for f in ("open", "high", "low")}
@@ -274,10 +374,10 @@ def build_inputs(runner: Runner, tl: Timeline) -> Inputs:
     b_spread = _joined(spreads, np.result_type(*spreads) if spreads else np.int64)
     stops_level = np.array([m.specs[sym].trade_stops_level * m.specs[sym].point for sym in names])
     return Inputs(
-        names, tl.times, tl.starts, tl.si.astype(np.int64), ev_sym, ev_dir, ev_vol, sample,
+        names, times, ev.starts, ev.si, ev.sym, ev.dir, ev.vol, sample,
         bid, ask, has, fresh, tab_i, tab_f, r_times, np.asarray(m.rollover_days, np.int64), r_rate, r_bid,
-        np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev_sl, ev_tp, stops_level, b_off,
-        flat["time"], flat["open"], flat["high"], flat["low"], b_spread,
+        np.array([e[0] for e in ext]), np.array([e[1] for e in ext]), ev.sl, ev.tp, stops_level, b_off,
+        flat["time"], flat["open"], flat["high"], flat["low"], b_spread, ev.signals, points,
     )  # fmt: skip
 
 
@@ -702,7 +802,11 @@ def run_points(
     ri = first_rollover
     n_r = len(r_times)
     approved = np.zeros(len(ev_si), np.bool_)
+    watch = len(server_s) > 0  # the circuit breakers sample equity at every point
     for n in range(len(times)):
+        if starts[n] == starts[n + 1] and not sample[n] and not watch:
+            # no signal, no record: the next point replays (SL/TP, swaps, the stop-out bound) up to its time
+            continue
         t = times[n]
         # advance(t): swap rollovers up to t, each after the SL/TP hits and stop-out check before it
         while ri < n_r and r_times[ri] <= t:
@@ -976,7 +1080,20 @@ def run(runner: Runner, tl: Timeline) -> int:
     st = c.server.settings
     state = c.server.state
     t0 = time.perf_counter()
-    x = build_inputs(runner, tl)
+    passed = signal_pass.run(runner, tl) if _passes(runner) else None
+    tp = time.perf_counter()
+    if passed is not None:
+        why = inexpressible(runner, tl, passed)
+        if why is not None:
+            runner.host.recorded = passed.replay(tl, runner.host.decide)  # the loop trades its signals
+            raise KernelDeclined(why)
+        if passed.points < len(tl):  # the pass stopped at its limit: the loop goes on from that point
+            at = ts(int(tl.times[passed.points]))
+            held = f"{signal_pass.LIMIT:,}"
+            runner.funnel.driver_reason = (
+                f"the signal pass holds {held} signals at most: the loop ran from {at} UTC"
+            )
+    x = build_inputs(runner, tl, passed)
     t1 = time.perf_counter()
     n_ev, n_pts = len(x.ev_si), len(x.times)
     cc = c.cfg.coordinator
@@ -993,7 +1110,9 @@ def run(runner: Runner, tl: Timeline) -> int:
     slip = st.slippage_points if st.slippage_model == "fixed" else 0
     sid_base = runner.journal.signal_seq
     point_of = np.repeat(np.arange(n_pts), np.diff(x.starts))
-    pre = prereview.prereview(runner, x.times[point_of], x.ev_si, x.ev_sym, x.symbols, x.ev_vol, x.ev_dir)
+    pre = prereview.prereview(
+        runner, x.times[point_of], x.ev_si, x.ev_sym, x.symbols, x.ev_vol, x.ev_dir, x.signals
+    )
     x.ev_vol = pre.volume
     server_s, bk_i, bk_f = _breaker_state(runner, x.times)
     e_brk = np.zeros((n_ev if len(server_s) else 0, 3))
@@ -1028,6 +1147,8 @@ def run(runner: Runner, tl: Timeline) -> int:
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
+        if passed is not None:
+            runner.host.recorded = passed.replay(tl, runner.host.decide)  # from the first point
         raise KernelDeclined(f"{_STOPPED[code]} at {ts(int(x.times[done]))} UTC")
     first_deal = len(state.deals)
     deal_fields = _materialize(runner, x, book, rollover)
@@ -1055,14 +1176,16 @@ def run(runner: Runner, tl: Timeline) -> int:
         (ccy_names, e_ccy, e_corr),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
-    spent = {"inputs": t1 - t0, "loop": t2 - t1, "records": time.perf_counter() - t2}
+    spent = {"inputs": t1 - tp, "loop": t2 - t1, "records": time.perf_counter() - t2}
+    if passed is not None:
+        spent["signal_pass"] = tp - t0
     runner.funnel.kernel_seconds = {k: round(v, 4) for k, v in spent.items()}
     if n_pts:
-        t = int(x.times[-1])
+        t = int(x.times[-1])  # the timeline's last point (always kept)
         state.now = max(state.now, t)
         runner.ctx.now = t
         c.terminal.set_time(t)
-    return n_pts
+    return x.points
 
 
 def _column_major(book: B.ArrayBook) -> B.ArrayBook:
@@ -1253,8 +1376,9 @@ def _journal(
     point_of = np.repeat(np.arange(len(x.times)), np.diff(x.starts))
     base = journal.signal_seq
     limits = {1: cc.max_positions, 2: cc.max_positions_per_symbol, 3: cc.max_positions_per_strategy}
-    for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
-        host._calls[si] += k
+    if x.signals is None:  # the column strategies were not called (a signal pass counted its calls)
+        for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
+            host._calls[si] += k
     ok = np.isin(e_status, _APPROVED)
     cut = ok & (e_status != 0)
     # the columns as codes, masks and numbers (model/columns.py): Python values only when read. The rule
@@ -1319,9 +1443,7 @@ def _journal(
         "price": Const(None, n_ev),
         "sl": Masked(stops[0], stops[0] != 0),  # a signal without SL: None (0.0 in the arrays)
         "tp": Masked(stops[1], stops[1] != 0),
-        "confidence": Const(1.0, n_ev),
-        "comment": Const("", n_ev),
-        "tags": DictColumn(n_ev, pre.tags),  # dicts built when the rows are read
+        **_signal_fields(x.signals, pre.tags, n_ev),
         "status": status,
         "rule": Coded(rule_codes, list(index)),
         "reason": Coded(reason_codes, list(index)),
@@ -1335,7 +1457,7 @@ def _journal(
     rec.add_columns(db.signals, signals)
     journal.signal_seq = base + n_ev
     funnel.signals += n_ev
-    funnel.decision_points += len(x.times)
+    funnel.decision_points += x.points
     _journal_deals(runner, x, *deals)
     q_balance, q_equity, q_margin, q_open = (a[x.sample] for a in equity)
     held = q_margin > 0
@@ -1351,6 +1473,25 @@ def _journal(
         "open_positions": q_open,
     }
     rec.add_columns(db.equity, equity_rows)
+
+
+def _signal_fields(
+    signals: list[Signal] | None, regimes: dict[int, dict[str, Any]], n: int
+) -> dict[str, Any]:
+    """The signals' own columns: a column strategy's defaults, or a signal pass's Signal fields; the
+    tags with the regime label last, as the router adds it (``{**sig.tags, "regime": label}``)."""
+    from mt5tester.results.rows import DictColumn
+
+    if signals is None:
+        return {"confidence": Const(1.0, n), "comment": Const("", n), "tags": DictColumn(n, regimes)}
+    tags = {
+        k: {**sig.tags, **regimes.get(k, {})} for k, sig in enumerate(signals) if sig.tags or k in regimes
+    }
+    return {
+        "confidence": np.array([sig.confidence for sig in signals], np.float64),
+        "comment": [sig.comment for sig in signals],
+        "tags": DictColumn(n, tags),
+    }
 
 
 def _risk_details(

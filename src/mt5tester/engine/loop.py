@@ -4,7 +4,7 @@ A bar that closes at c is seen, as in MT5's tester, on the first tick of the nex
 Per point t: server.advance(t) replays SL/TP, pending orders, swaps and stop-outs before t; the host
 calls each strategy whose bar closed; the router has the coordinator review the signals and sends the
 approved ones as MT5 requests (order_send), filled at the tick at t; the journal records everything.
-Driver (b), the whole run in the compiled kernel: engine/kernel.py."""
+Driver (b), the whole run in the compiled kernel: engine/kernel.py (and engine/signal_pass.py)."""
 
 from __future__ import annotations
 
@@ -83,10 +83,10 @@ class Runner:
         """Every point from ``first``; the server replays only past its quiet horizon (before it, only the
         clock moves), asked again after what may change the book: a replay, any order sent."""
         server, journal, ctx, funnel, router = self.c.server, self.journal, self.ctx, self.funnel, self.router
-        set_time, decide = self.c.terminal.set_time, self.host.decide
+        set_time, decide = self.c.terminal.set_time, self.host.recorded or self.host.decide
         observe = router.observe if router.watches_equity() else None  # the circuit breakers watch equity
         base, done, quiet, sends = funnel.decision_points - first, first, -1, -1
-        tick, every = checkpoint.ticker(self, base, progress, len(tl))  # tick(n, t) when not n & every
+        tick, every = checkpoint.ticker(self, base, progress, len(tl), not self.host.recorded)  # n & every
         try:
             for n, t, events, sample in points(tl, first, self.stop_ns):
                 ctx.now = t

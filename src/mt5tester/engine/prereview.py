@@ -6,8 +6,8 @@ before driver (b) runs, by the rules' own code:
 - the regime gate (``RegimeGateRule.allows``) on the regime labels, which are precomputed from closed
   bars (``RegimeTracker``: the label at ``t`` is the last closed bar's), once per strategy and label;
 - sizing: fixed lots, the risk multiplier and ``regime_risk`` (``risk.sizing.size`` with
-  ``Coordinator.multiplier``), once per (strategy, symbol, regime): without risk-% or volatility
-  sizing it depends on neither equity nor the market. Risk-% sizing reads the equity at the review:
+  ``Coordinator.multiplier``), once per (strategy, symbol, regime, requested volume): without risk-% or
+  volatility sizing it depends on neither equity nor the market. Risk-% sizing reads the equity at the review:
   the kernel sizes those entries itself with the compiled ``risk.lots`` functions ``size`` uses, from
   the multiplier taken here.
 
@@ -90,10 +90,11 @@ def week_minute(server_s: np.ndarray) -> np.ndarray:
 
 def prereview(
     runner: Runner, times: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, symbols: list[str],
-    volume: np.ndarray, ev_dir: np.ndarray,
+    volume: np.ndarray, ev_dir: np.ndarray, signals: list[Signal] | None = None,
 ) -> PreReview:  # fmt: skip
     """The gates, sizing and conflicts of every signal and the correlations it may meet (``times``: each
-    signal's decision point, UTC ns; ``ev_dir``: +1 buy, -1 sell)."""
+    signal's decision point, UTC ns; ``ev_dir``: +1 buy, -1 sell; ``signals``: a signal pass's Signals,
+    None for column strategies)."""
     c = runner.c
     co = c.coordinator
     n = len(ev_si)
@@ -130,7 +131,7 @@ def prereview(
     cc = co.cfg
     _sizes(runner, out, ev_si, ev_sym, code, labels, symbols, volume)
     if cc.conflict_policy is not None and n:
-        _conflicts(runner, out, times, ev_si, ev_sym, ev_dir, symbols)
+        _conflicts(runner, out, times, ev_si, ev_sym, ev_dir, symbols, signals)
     rule = next((r for r in co.rules if isinstance(r, CorrelationRule)), None)
     if rule is not None:
         out.rho = correlations(runner, rule, times, ev_sym, ~out.rejected, symbols)
@@ -149,7 +150,9 @@ def _sizes(
     names = [slot[0].name for slot in runner.host.slots]
     assert co.mt5 is not None  # a backtest's coordinator reads the simulated terminal
     view = Mt5View(co.mt5)
-    for (si, sym, c_), at in _groups(ev_si, ev_sym, code).items():
+    # the requested volume is a key too: a signal pass's signals may each ask their own (signal_pass.py)
+    asked = np.unique(volume, return_inverse=True)[1].reshape(-1)
+    for (si, sym, c_, _), at in _groups(ev_si, ev_sym, code, asked).items():
         requested = float(volume[at][0])
         mult = co.multiplier(SignalContext(names[si], requested, None, labels[c_]))
         out.multiplier[at] = mult
@@ -170,7 +173,7 @@ def _sizes(
 
 def _conflicts(
     runner: Runner, out: PreReview, times: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray,
-    ev_dir: np.ndarray, symbols: list[str],
+    ev_dir: np.ndarray, symbols: list[str], signals: list[Signal] | None,
 ) -> None:  # fmt: skip
     """``resolve_conflicts`` on the entries of each point and symbol with both a buy and a sell that pass
     the gates and sizing, as ``Coordinator._review`` calls it (the others are never in conflict)."""
@@ -192,7 +195,11 @@ def _conflicts(
         for k in live[group == g].tolist():
             sym = symbols[int(ev_sym[k])]
             who = names[ev_si[k]]
-            signal = Signal(symbol=sym, direction="buy" if ev_dir[k] > 0 else "sell", strategy=who)
+            signal = (  # a column strategy's signal: a market entry of confidence 1.0
+                Signal(symbol=sym, direction="buy" if ev_dir[k] > 0 else "sell", strategy=who)
+                if signals is None
+                else signals[k]
+            )
             ctx = SignalContext(who, float(out.volume[k]))
             cands.append(Candidate(k, signal, ctx, int(ev_dir[k]), 0.0, float(out.volume[k]), view))
         for k, d in resolve_conflicts(co.cfg.conflict_policy, cands).items():
@@ -225,7 +232,7 @@ def correlations(
     was = market.now
     try:
         for t, a, z in zip(at.tolist(), first.tolist(), ends.tolist(), strict=True):
-            market._now = t  # read-only: the caches of the market are keyed by their clock
+            market.rewind(t)  # read-only: the caches of the market are keyed by their clock
             view = Mt5View(co.mt5)
             last = [_last_closed(view.closed_rates(s, tf, count)) for s in symbols]
             for k in rows[a:z].tolist():
@@ -238,7 +245,7 @@ def correlations(
                     if rho is not None:
                         out[k, j] = rho
     finally:
-        market._now = was
+        market.rewind(was)
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mt5tester.arith.rounding import round_array
 from mt5tester.model import constants as C
 from mt5tester.model.bars import Bars
 from mt5tester.model.columns import Chained, Coded, Masked
@@ -262,22 +263,8 @@ def position_rows(server: ServerView, owner: Owners) -> list[dict[str, Any]]:
 
 def _round2(values: np.ndarray) -> list[float]:
     """``[round(v, 2) for v in values]`` (Python's correctly rounded round) over an array."""
-    rounded: list[float] = _round2_array(values).tolist()
+    rounded: list[float] = round_array(values, 2).tolist()
     return rounded
-
-
-def _round2_array(values: np.ndarray) -> np.ndarray:
-    """``round(v, 2)`` of every value, as an array of the same floats: numpy's rint(v * 100) / 100
-    gives the same float unless v * 100 lies within rounding error of a half cent (or is too large to
-    hold cents exactly); those few, and NaN and infinities, take Python's round."""
-    out = np.round(values, 2)
-    with np.errstate(invalid="ignore"):
-        scaled = values * 100.0
-        frac = np.abs(scaled - np.floor(scaled) - 0.5)
-        exact = np.isfinite(scaled) & (frac > 1e-6) & (np.abs(scaled) < 2.0**52)
-    for k in np.flatnonzero(~exact).tolist():
-        out[k] = round(float(values[k]), 2)
-    return out
 
 
 def _group_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -416,8 +403,8 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
             mfe_raw[at] = _profits(server, spec, *args, best[at], t_ref[at])
             mae_raw[at] = _profits(server, spec, *args, worst[at], t_ref[at])
     # Python's round (correctly rounded), as each row had it; None where no bar was seen (Masked)
-    mfe = _when(_round2_array(mfe_raw), has)
-    mae = _when(_round2_array(mae_raw), has)
+    mfe = _when(round_array(mfe_raw, 2), has)
+    mae = _when(round_array(mae_raw, 2), has)
     strategy, signal_id = _owner_columns(ids, owner, owners)
     reason = deals.take("reason", np.int64, last_i)
     return {
@@ -429,7 +416,7 @@ def position_columns(server: ServerView, owner: Owners, owners: ManyOwners | Non
         "time_close": _when(t_last, closed),
         "price_open": p_open,
         "price_close": _when(p_last, closed),
-        "net": _round2_array(net),
+        "net": round_array(net, 2),
         "mfe": mfe,
         "mae": mae,
         "close_reason": _when(reason, closed),

@@ -67,6 +67,12 @@ class Strategy:
     # reversal). No ``generate_signals`` is needed, and the run can go whole inside the compiled kernel
     # (driver b, engine/kernel.py) when its other settings allow.
     column_signals: ClassVar[bool] = False
+    # True: the strategy's signals depend only on the bars and market data it reads (its windows, prepared
+    # columns, copy_rates, symbol_info, ticks), never on the account, positions, orders, deals or
+    # on_trade. The engine may then call it at every point first (a signal pass) and run the trading
+    # over its signals inside the compiled kernel (engine/signal_pass.py). Enforced: during the pass the
+    # account, book, history and trading calls of its terminal stop the run with a message.
+    bars_only: ClassVar[bool] = False
     # With ``column_signals``: SL / TP of each entry, in points from the fill's quote side (None: none).
     column_sl_points: ClassVar[float | None] = None
     column_tp_points: ClassVar[float | None] = None

@@ -91,6 +91,7 @@ class SimTerminal:
         self._symbol_cache: dict[str, tuple[tuple[str, int], SymbolInfo]] = {}
         self._symbol_static: dict[str, SymbolInfo] = {}
         self._pos_times: dict[int, tuple[tuple[int, int], tuple[int, int, int, int]]] = {}
+        self._pos_now: dict[int, tuple[tuple[Any, ...], TradePosition]] = {}  # _position's structures
         # The engine routes every trading request through its router (coordinator review, records,
         # strategy attribution from magic / comment) so nothing sent through this API bypasses them, its
         # own approved signals included; None (a plain script run): straight to the server.
@@ -466,7 +467,23 @@ class SimTerminal:
         return times
 
     def _position(self, p: Position) -> TradePosition:
-        profit, price = self.server.position_profit(p, self.market.now)
+        """The package's structure of p at the current time, built once per time while p is unchanged:
+        a point's reviews and strategies read the same positions several times (key: the time and
+        every field that can change; a structure is immutable, so handing it out again is safe)."""
+        now = self.market.now
+        key = (now, p.time_update, p.type, p.volume, p.price_open, p.sl, p.tp, p.swap)
+        hit = self._pos_now.get(p.ticket)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        if len(self._pos_now) > 4 * len(self.server.positions) + 64:  # keep the open ones only
+            open_ = {q.ticket for q in self.server.positions}
+            self._pos_now = {k: v for k, v in self._pos_now.items() if k in open_}
+        made = self._position_now(p, now)
+        self._pos_now[p.ticket] = (key, made)
+        return made
+
+    def _position_now(self, p: Position, now: int) -> TradePosition:
+        profit, price = self.server.position_profit(p, now)
         time_s, time_msc, update_s, update_msc = self._position_times(p)
         return TradePosition(
             ticket=p.ticket,

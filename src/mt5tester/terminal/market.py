@@ -237,6 +237,12 @@ class MarketData:
             )
         self._now = t
 
+    def rewind(self, t: int) -> None:
+        """Set the clock back to ``t``: for the engine alone, when a run's trading starts over from its
+        first point after a pass that only read the market (engine/signal_pass.py). Nothing a strategy
+        can call moves the clock back."""
+        self._now = int(t)
+
     def last_error(self) -> tuple[int, str]:
         """``(code, description)`` of the last call, as ``MetaTrader5.last_error()``."""
         return self._error

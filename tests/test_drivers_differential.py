@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from mt5tester.config import Config
@@ -81,6 +81,18 @@ MONEY = {
     "sizing": {"mode": "risk", "risk_pct": 0.005},
 }  # fmt: skip
 
+# correlation (on M5 closes: some windows hold a flat series or too few common bars), currency exposure
+# and conflicts (two strategies)
+EXPOSURE = {
+    "max_correlation": 0.2, "correlation_timeframe": "M5", "correlation_window": 5, "correlation_policy": "resize",
+    "max_currency_exposure": {"*": 40_000}, "exposure_policy": "resize", "conflict_policy": "net",
+}  # fmt: skip
+CONFLICTS = {"conflict_policy": "highest_confidence", "max_correlation": 0.5, "correlation_timeframe": "M15"}
+DRAW = {
+    "seeds": [3, 4], "density": 0.3, "symbols": ["EURUSD", "USDJPY"], "tf": "M15", "mode": "ohlc_m1",
+    "account": "hedging", "costs": True, "volume": 0.3, "slippage": 2, "limits": None, "stops": True,
+}  # fmt: skip
+
 
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
     return run(cfg, sink=MemorySink(), driver="loop"), run(cfg, sink=MemorySink(), driver="auto")
@@ -122,8 +134,11 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
     slippage=st.sampled_from([0, 2]),
     limits=st.sampled_from([None, (3, 2), (50, 20)]),
     stops=st.booleans(),
-    gates=st.sampled_from([None, GATES, FIXED, BREAKERS, MONEY]),
+    gates=st.sampled_from([None, GATES, FIXED, BREAKERS, MONEY, EXPOSURE, CONFLICTS]),
 )
+# the book-reading rules for sure (the draws follow the test's source): two strategies on two symbols
+@example(**(DRAW | {"gates": EXPOSURE}))
+@example(**(DRAW | {"gates": CONFLICTS, "account": "netting", "tf": "M5", "stops": False}))
 def test_drivers_random_streams_identical_runs(
     demo_data: Path, tmp_path_factory: pytest.TempPathFactory, **kw: Any
 ) -> None:
@@ -136,7 +151,10 @@ def test_drivers_random_streams_identical_runs(
     else:
         assert a.funnel["driver"] == "loop" and b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
     _assert_same(a, b)
-    assert a.deal_count > 1
+    if kw["gates"] is MONEY and not kw["stops"]:  # risk-% sizing without a stop loss sizes no entry
+        assert set(b.signals["reason"]) == {"no_stop_loss"}
+    else:
+        assert a.deal_count > 1
 
 
 def test_drivers_netting_reversals_and_rejections_exact(demo_data: Path, tmp_path: Path) -> None:
@@ -182,13 +200,17 @@ def test_driver_reasons_name_the_first_obstacle(demo_data: Path, tmp_path: Path)
         run(Config.model_validate(raw), sink=MemorySink(), driver="kernel")
 
 
-def test_drivers_same_rows_through_the_sql_recorder(demo_data: Path, tmp_path: Path) -> None:
-    # The default sink: the kernel's columns (Sink.add_columns) read back equal to the loop's rows.
-    cfg = _config(demo_data, tmp_path, seeds=[2, 3], account="netting", deposit=1e6)
+@pytest.mark.parametrize("gates", [None, EXPOSURE])
+def test_drivers_same_rows_through_the_sql_recorder(demo_data: Path, tmp_path: Path, gates: Any) -> None:
+    # The default sink: the kernel's columns (Sink.add_columns) read back equal to the loop's rows (with
+    # EXPOSURE: the correlation, currency and conflict details through JSON).
+    cfg = _config(demo_data, tmp_path, seeds=[2, 3], account="netting", deposit=1e6, gates=gates)
     a, b = run(cfg, driver="loop"), run(cfg)
     assert b.funnel["driver"] == "kernel"
     _assert_same(a, b)
     assert len(b.signals) == b.funnel["signals_generated"] > 0
+    if gates is not None:
+        assert set(b.signals["rule"].dropna()) == {"conflict", "max_correlation"}
 
 
 def test_cli_funnel_names_the_driver(demo_data: Path, tmp_path: Path, run_cli: Any) -> None:
@@ -486,3 +508,103 @@ def test_drivers_symbol_specs_identical_runs(
     _assert_same(a, b)
     if b.funnel["driver"] != "kernel":
         assert b.funnel["driver_reason"], b.funnel
+
+
+# max_correlation on M15 closes over 20 returns (the demo's symbols correlate), max_currency_exposure and
+# the conflicts between strategies, each rejected or resized, alone and with the other compiled rules
+CORR = {"max_correlation": 0.3, "correlation_timeframe": "M15", "correlation_window": 20}
+# what each rule's rows carry at least in their details (the drivers' details are compared whole)
+DETAILS = {
+    "max_correlation": {"symbol", "value", "correlation", "limit", "window", "timeframe"},
+    "max_currency_exposure": {"currency", "limit", "value", "before"},
+    "conflict": {"symbol", "buy_strategies", "sell_strategies"},
+}
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "rejected", "resized"),
+    [
+        (CORR, {"max_correlation": 864}, 0),
+        # the default H1 window of 50 (the data starts two months before the run)
+        ({"max_correlation": 0.3}, {"max_correlation": 873}, 0),
+        (CORR | {"correlation_policy": "resize"}, {"size_below_min": 695}, 218),
+        # edge values: the same symbol correlates 1.0 (a second entry the same way fits no volume);
+        # -1 rejects an entry beside any position not exactly opposite; 1 rejects none
+        ({"max_correlation": 0.99, "correlation_policy": "resize"}, {"size_below_min": 690}, 0),
+        ({"max_correlation": -1.0}, {"max_correlation": 1333}, 0),
+        ({"max_correlation": 1.0}, {}, 0),
+        # two closed MN1 bars (fewer than 3 returns): no correlation between symbols, only the same symbol's
+        ({"max_correlation": 0.0, "correlation_timeframe": "MN1"}, {"max_correlation": 690}, 0),
+        ({"max_currency_exposure": {"USD": 150_000}}, {"max_currency_exposure": 48}, 0),
+        ({"max_currency_exposure": {"*": 100_000, "EUR": 50_000}, "exposure_policy": "resize"}, {"size_below_min": 89}, 100),
+        # a zero limit: only entries that lower the JPY exposure pass
+        ({"max_currency_exposure": {"JPY": 0.0}}, {"max_currency_exposure": 561}, 0),
+        ({"conflict_policy": "net"}, {"conflict_netted": 165}, 163),
+        ({"conflict_policy": "highest_confidence"}, {"conflict_tie": 328}, 0),
+        ({"conflict_policy": "reject_both"}, {"conflict_rejected": 328}, 0),
+        # every rule at once, in the coordinator's order: conflicts, count rules, total risk, currency
+        # exposure, correlation, free margin; a breaker rejects a review's entries before its conflicts
+        (
+            CORR | {"correlation_policy": "resize", "conflict_policy": "net", "max_positions": 8,
+                    "max_currency_exposure": {"USD": 150_000}, "exposure_policy": "resize",
+                    "max_total_risk_pct": 0.05, "total_risk_policy": "resize", "min_free_margin_pct": 99.0,
+                    "daily_loss_limit_pct": 0.02, "sizing": {"mode": "fixed", "lots": 0.3},
+                    "risk_multiplier": 1.5},
+            {"conflict_netted": 171, "daily_loss_limit": 781, "max_positions": 5, "size_below_min": 315}, 85,
+        ),
+    ],
+)  # fmt: skip
+def test_drivers_correlation_exposure_and_conflicts_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any], rejected: dict[str, int], resized: int
+) -> None:
+    for account in ("hedging", "netting"):
+        raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2, 3], symbols=["EURUSD", "USDJPY", "GBPUSD"],
+                   stops=True, account=account)  # fmt: skip
+        raw["coordinator"] = coordinator
+        a, b = _both(Config.model_validate(raw))
+        assert b.funnel["driver"] == "kernel" and b.funnel["driver_reason"] is None, b.funnel["driver_reason"]
+        _assert_same(a, b)
+        if account == "hedging":
+            assert (dict(b.funnel["rejected"]), b.funnel["resized"]) == (rejected, resized), (
+                dict(b.funnel["rejected"]), b.funnel["resized"],
+            )  # fmt: skip
+        for rule, keys in DETAILS.items():
+            rows = b.signals[b.signals["rule"] == rule]
+            assert all(keys <= set(d) for d in rows["details"]), rule
+        corr = b.signals[b.signals["reason"] == "max_correlation"]["details"]
+        assert all(d["value"] > d["limit"] and d["timeframe"] == "M15" for d in corr if d["window"] == 20)
+        if coordinator.get("correlation_timeframe") == "MN1":
+            assert len(corr) and all(d["correlation"] == 1.0 for d in corr)
+
+
+def test_driver_names_conflicts_between_risk_sized_entries(demo_data: Path, tmp_path: Path) -> None:
+    # Risk-% sizing sizes (and refuses) entries at each review's equity, so the entries in conflict are
+    # not known before the run: that pair stays in the Python loop, and says so.
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[1, 2], stops=True)
+    raw["coordinator"] = {"conflict_policy": "net", "sizing": {"mode": "risk", "risk_pct": 0.005}}
+    a, b = _both(Config.model_validate(raw))
+    assert (b.funnel["driver"], b.funnel["driver_reason"]) == (
+        "loop",
+        "coordinator.conflict_policy with sizing mode risk (the entries in conflict depend on equity)",
+    )
+    _assert_same(a, b)
+    assert b.funnel["rejected"]["conflict_netted"] > 0
+
+
+@pytest.mark.parametrize("coordinator", [CONFLICTS, EXPOSURE, {"conflict_policy": "reject_both"}])
+def test_signal_pass_signals_under_the_book_rules_identical(
+    demo_data: Path, tmp_path: Path, coordinator: dict[str, Any]
+) -> None:
+    # Per-bar bars_only strategies (a signal pass records their Signals, the kernel trades them): each
+    # signal's own confidence decides highest_confidence, as in the loop's review.
+    raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[5, 6], symbols=["EURUSD", "USDJPY"], density=0.3)
+    for i, entry in enumerate(raw["strategies"]):
+        entry |= {"class": f"{FIXTURES / 'bars_only_strategies.py'}:RandomBars", "name": f"bars{i}"}
+    raw["coordinator"] = coordinator
+    a, b = _both(Config.model_validate(raw))
+    assert b.funnel["driver"] == "kernel" and "signal_pass" in b.funnel["kernel_seconds"], b.funnel
+    _assert_same(a, b)
+    rules = set(b.signals["rule"].dropna())
+    assert "conflict" in rules, dict(b.funnel["rejected"])
+    if coordinator is CONFLICTS:  # confidences differ: the lower side loses, ties are rare
+        assert b.funnel["rejected"]["conflict_lower_confidence"] > 0

@@ -3,12 +3,14 @@ prepared as arrays (``column_signals``: the sign of ``signal_column`` is the who
 
 Per point the loop does what the Python loop does (engine/loop.py) with the same compiled rules
 (terminal/core): swap rollovers and the stop-out bound (``replay.advance``), the strategies' exits
-(``Router._close_strategy_positions``), one coordinator review of the entries (the gates and sizing
-taken per signal before the run, engine/prereview.py, then the count rules: max_positions, per symbol,
-per strategy), market fills at the quote with fixed slippage and costs
-(``trading.send``/``ledger.execute``, hedging and netting) and the equity samples. Afterwards the
-Python trade state and the journal are filled from the arrays (structures are built once, at the end)
-and the run ends as any run does (``Runner.run``: replay to the end, close what is open, on_stop).
+(``Router._close_strategy_positions``), one coordinator review of the entries (the gates, sizing,
+conflicts and correlations taken per signal before the run, engine/prereview.py, then the breakers and
+the rules that read the book: max_positions, per symbol, per strategy, max_total_risk,
+max_currency_exposure, max_correlation, min_free_margin), market fills at the quote with fixed
+slippage and costs (``trading.send``/``ledger.execute``, hedging and netting) and the equity samples.
+Afterwards the Python trade state and the journal are filled from the arrays (structures are built
+once, at the end) and the run ends as any run does (``Runner.run``: replay to the end, close what is
+open, on_stop).
 
 ``why_not(runner)`` names the first thing that keeps a run on driver (a). A case the loop meets but
 does not compile (a stop-out within reach, a closed market, no money, a volume the server refuses)
@@ -35,7 +37,13 @@ from mt5tester.model.symbol import CalcMode
 from mt5tester.model.trade import Deal, Order, Position
 from mt5tester.risk import breaker, lots, sizing
 from mt5tester.risk.decision import reject
-from mt5tester.risk.rules import FreeMarginRule, TotalRiskRule, fitted
+from mt5tester.risk.rules import (
+    CorrelationRule,
+    CurrencyExposureRule,
+    FreeMarginRule,
+    TotalRiskRule,
+    fitted,
+)
 from mt5tester.strategy.base import FusionStrategy, Strategy
 from mt5tester.terminal import kernels, money
 from mt5tester.terminal import replay as replay_mod
@@ -51,13 +59,12 @@ if TYPE_CHECKING:
     from mt5tester.engine.timeline import Timeline
     from mt5tester.model.signal import Signal
 
-# Coordinator keys that switch on a rule the kernel does not compile.
-# Sessions, blocked windows, weekends, the regime gate, fixed sizing, the risk multiplier and regime_risk
-# are taken per signal before the run (engine/prereview.py); the count rules, the circuit breakers
-# (risk/breaker.py), risk-% sizing and max_total_risk (risk/lots.py) and min_free_margin are compiled.
-_UNCOMPILED_RULES = (
-    "conflict_policy", "max_currency_exposure", "max_correlation",
-)  # fmt: skip
+# Every coordinator rule runs here. Sessions, blocked windows, weekends, the regime gate, fixed sizing,
+# the risk multiplier, regime_risk, the conflicts and the correlations are taken per signal before the
+# run (engine/prereview.py); the count rules, the circuit breakers (risk/breaker.py), risk-% sizing,
+# max_total_risk and max_currency_exposure (risk/lots.py), the pick of max_correlation's symbol and
+# min_free_margin are compiled. Volatility sizing, and conflicts between risk-% sized entries, are not
+# (prereview.uncompiled).
 _HOOKS = ("generate_signals", "on_start", "on_trade", "on_stop")
 
 # Why the compiled loop stopped (0: it finished).
@@ -68,7 +75,20 @@ SIZING = 7  # review outcome: risk-% sizing refused the entry (e_value: an index
 # max_total_risk: rejected, no volume fits, resized, no stop loss
 TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK = 8, 9, 10, 11
 FREE_MARGIN = 12  # min_free_margin: e_free holds (floor, free margin after the entry, order_check's margin)
-_REACHED_RULES = (0, 1, 2, 3, TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK, FREE_MARGIN)
+CONFLICT, CONFLICT_RESIZED = 13, 14  # conflict_policy (prereview): rejected; resized and approved as that
+# max_currency_exposure and max_correlation: rejected, no volume fits, resized (e_ccy / e_corr: the numbers)
+CURRENCY, CURRENCY_SMALL, CURRENCY_RESIZED = 15, 16, 17
+CORRELATION, CORRELATION_SMALL, CORRELATION_RESIZED = 18, 19, 20
+# review outcomes of an approved entry: as sent, or cut by the rule named (its last cut)
+_APPROVED = (0, RESIZED, CONFLICT_RESIZED, CURRENCY_RESIZED, CORRELATION_RESIZED)
+_REACHED_RULES = (
+    0, 1, 2, 3, TOTAL_RISK, TOTAL_RISK_SMALL, RESIZED, NO_STOP_RISK, FREE_MARGIN, CONFLICT_RESIZED,
+    CURRENCY, CURRENCY_SMALL, CURRENCY_RESIZED, CORRELATION, CORRELATION_SMALL, CORRELATION_RESIZED,
+)  # fmt: skip
+# e_ccy columns: CurrencyExposureRule's numbers (currency code, exposure after, before, fit, volume before)
+X_CCY, X_AFTER, X_BEFORE, X_FIT, X_VOLUME = range(5)
+# e_corr columns: CorrelationRule's numbers (symbol, sign-adjusted correlation, correlation, fit, volume)
+K_SYM, K_ADJ, K_RHO, K_FIT, K_VOLUME = range(5)
 # e_risk columns: TotalRiskRule's numbers (limit, value, open risk, new risk, unprotected, fit, volume before)
 R_LIMIT, R_VALUE, R_HELD, R_NEW, R_UNPROTECTED, R_FIT, R_BEFORE = range(7)
 _SIZING = {1: "no_stop_loss", 2: "no_tick_value", 3: "size_below_min"}
@@ -125,9 +145,6 @@ def why_not(runner: Runner) -> str | None:
     if c.modes is not None:
         return "trading_mode_switch is set (the mode in force is decided per signal in Python)"
     cc = c.cfg.coordinator
-    key = next((k for k in _UNCOMPILED_RULES if getattr(cc, k)), None)
-    if key is not None:
-        return f"coordinator.{key} is set (a rule the kernel does not compile)"
     sizing = prereview.uncompiled(cc)
     if sizing is not None:
         return sizing
@@ -643,6 +660,126 @@ def _total_risk(
 
 
 @njit(cache=True)
+def _passed(code: int) -> bool:
+    """The entry is approved so far (as sent, or cut by a rule: a code of _APPROVED)."""
+    return code == 0 or code in (RESIZED, CONFLICT_RESIZED, CURRENCY_RESIZED, CORRELATION_RESIZED)
+
+
+@njit(cache=True)
+def _fitted(fit: float, volume: float, resize: bool, sym: int, sf: np.ndarray) -> float:
+    """``risk.rules._fit``'s volume: -1.0 under the reject policy, else the largest valid volume <= ``fit``
+    (0.0: none)."""
+    if not resize:
+        return -1.0
+    if fit <= 0:
+        return 0.0
+    return lots.round_volume(min(fit, volume), sf[sym, B.F_VMIN], sf[sym, B.F_VMAX], sf[sym, B.F_VSTEP])
+
+
+@njit(cache=True)
+def _notional(n: int, sym: int, price: float, sf: np.ndarray, si: np.ndarray, qbid: np.ndarray) -> float:
+    """``rules._notional_per_lot`` at point ``n``: the tick value at the symbol's bid (Mt5View's)."""
+    point = sf[sym, B.F_POINT]
+    value = rules.tick_value(qbid[n, sym], point, sf[sym, B.F_CONTRACT], si[sym, B.S_CONV], 1.0)
+    return lots.notional_per_lot(price, point, value)
+
+
+@njit(cache=True)
+def _currency(
+    k: int, n: int, e0: int, resize: bool, approved: np.ndarray, pi: np.ndarray, pf: np.ndarray,
+    cnt: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray, ev_vol: np.ndarray, si: np.ndarray,
+    sf: np.ndarray, qbid: np.ndarray, qask: np.ndarray, ccy_of: np.ndarray, ccy_limit: np.ndarray,
+    e_ccy: np.ndarray,
+) -> int:  # fmt: skip
+    """``CurrencyExposureRule.check`` of entry ``k`` (``risk.rules.currency_exposure`` over the book in its
+    order at the positions' current prices, then the entries approved before it in this review at their
+    entry price): 0, CURRENCY, CURRENCY_SMALL or CURRENCY_RESIZED (``ev_vol[k]`` lowered); the numbers in
+    ``e_ccy[k]``. ``ccy_of``: each symbol's (base, profit) currency codes; ``ccy_limit``: each currency's
+    limit (NaN: none)."""
+    held = np.zeros(len(ccy_limit))
+    for j in range(cnt[B.C_POS]):
+        s, buy = pi[j, B.P_SYM], pi[j, B.P_TYPE] == 0
+        d = 1.0 if buy else -1.0
+        v = d * pf[j, B.P_VOLUME] * _notional(n, s, qbid[n, s] if buy else qask[n, s], sf, si, qbid)
+        held[ccy_of[s, 0]] += v
+        held[ccy_of[s, 1]] -= v
+    for q in range(e0, k):
+        if approved[q]:
+            s, buy = ev_sym[q], ev_dir[q] > 0
+            d = 1.0 if buy else -1.0
+            v = d * ev_vol[q] * _notional(n, s, qask[n, s] if buy else qbid[n, s], sf, si, qbid)
+            held[ccy_of[s, 0]] += v
+            held[ccy_of[s, 1]] -= v
+    sym, buy = ev_sym[k], ev_dir[k] > 0
+    per_lot = (1.0 if buy else -1.0) * _notional(n, sym, qask[n, sym] if buy else qbid[n, sym], sf, si, qbid)
+    volume = ev_vol[k]
+    worst, w_fit, w_after = -1, 0.0, 0.0
+    for side in range(2):
+        ccy = ccy_of[sym, side]
+        delta = per_lot if side == 0 else -per_lot
+        limit = ccy_limit[ccy]
+        if np.isnan(limit) or delta == 0:
+            continue
+        after, fit = lots.exposure_fit(held[ccy], delta, volume, limit)
+        if np.isnan(fit):
+            continue
+        if worst < 0 or fit < w_fit:
+            worst, w_fit, w_after = side, fit, after
+    if worst < 0:
+        return 0
+    ccy = ccy_of[sym, worst]
+    e_ccy[k, X_CCY], e_ccy[k, X_BEFORE], e_ccy[k, X_FIT] = ccy, held[ccy], w_fit
+    e_ccy[k, X_AFTER], e_ccy[k, X_VOLUME] = w_after, volume
+    v = _fitted(w_fit, volume, resize, sym, sf)
+    if v < 0:
+        return CURRENCY
+    if v == 0:
+        return CURRENCY_SMALL
+    ev_vol[k] = v
+    return CURRENCY_RESIZED
+
+
+@njit(cache=True)
+def _correlation(
+    k: int, e0: int, limit: float, resize: bool, approved: np.ndarray, pi: np.ndarray, pf: np.ndarray,
+    cnt: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray, ev_vol: np.ndarray, rho: np.ndarray,
+    sf: np.ndarray, e_corr: np.ndarray,
+) -> int:  # fmt: skip
+    """``CorrelationRule.check`` of entry ``k``: the net volume per symbol of the book and the entries
+    approved before it, the highest sign-adjusted correlation with a symbol held (``rho[k]``: the rule's
+    own correlations at the review, engine/prereview.py; symbols in name order, as the rule sorts them):
+    0, CORRELATION, CORRELATION_SMALL or CORRELATION_RESIZED; the numbers in ``e_corr[k]``."""
+    ns = rho.shape[1]
+    net = np.zeros(ns)
+    for j in range(cnt[B.C_POS]):
+        net[pi[j, B.P_SYM]] += (1.0 if pi[j, B.P_TYPE] == 0 else -1.0) * pf[j, B.P_VOLUME]
+    for q in range(e0, k):
+        if approved[q]:
+            net[ev_sym[q]] += (1.0 if ev_dir[q] > 0 else -1.0) * ev_vol[q]
+    d = 1.0 if ev_dir[k] > 0 else -1.0
+    worst, w_adj = -1, 0.0
+    for s in range(ns):
+        if abs(net[s]) < 1e-12 or np.isnan(rho[k, s]):
+            continue
+        adj = rho[k, s] * d * (1.0 if net[s] > 0 else -1.0)
+        if worst < 0 or adj > w_adj:
+            worst, w_adj = s, adj
+    if worst < 0 or w_adj <= limit:
+        return 0
+    sym, volume = ev_sym[k], ev_vol[k]
+    fit = lots.correlation_fit(volume, w_adj, limit)
+    e_corr[k, K_SYM], e_corr[k, K_ADJ], e_corr[k, K_RHO] = worst, w_adj, rho[k, worst]
+    e_corr[k, K_FIT], e_corr[k, K_VOLUME] = fit, volume
+    v = _fitted(fit, volume, resize, sym, sf)
+    if v < 0:
+        return CORRELATION
+    if v == 0:
+        return CORRELATION_SMALL
+    ev_vol[k] = v
+    return CORRELATION_RESIZED
+
+
+@njit(cache=True)
 def run_points(
     times: np.ndarray, starts: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, ev_dir: np.ndarray,
     ev_vol: np.ndarray, sample: np.ndarray, qbid: np.ndarray, qask: np.ndarray, qhas: np.ndarray,
@@ -660,7 +797,8 @@ def run_points(
     e_sl: np.ndarray, e_tp: np.ndarray, ambiguous: np.ndarray, ev_pre: np.ndarray, server_s: np.ndarray,
     bk_i: np.ndarray, bk_f: np.ndarray, e_brk: np.ndarray, risk_pct: float, ev_mult: np.ndarray,
     e_size: np.ndarray, total_risk_pct: float, risk_resize: bool, e_risk: np.ndarray, free_floor: np.ndarray,
-    e_free: np.ndarray,
+    e_free: np.ndarray, ev_conflict: np.ndarray, ccy_resize: bool, ccy_of: np.ndarray, ccy_limit: np.ndarray,
+    e_ccy: np.ndarray, corr_limit: float, corr_resize: bool, rho: np.ndarray, e_corr: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Every decision point; returns (DONE or why it stopped, points done, next rollover index)."""
     nsym = si.shape[0]
@@ -775,6 +913,9 @@ def run_points(
                 if bk_i[1]:
                     e_status[k] = MAX_DRAWDOWN
                     continue
+            if ev_conflict[k] == prereview.CONFLICT_REJECTED:  # after the gates and sizing (prereview)
+                e_status[k] = CONFLICT
+                continue
             if risk_pct != breaker.OFF:  # risk-% sizing (risk/sizing.py's size, mode risk)
                 refused = _risk_size(
                     k, n, sym, equity, risk_pct, ev_dir, ev_sl, ev_vol, ev_mult, si, sf, qbid, qask, e_size
@@ -798,13 +939,27 @@ def run_points(
             elif max_strat > 0 and of_strat >= max_strat:
                 e_status[k], e_value[k] = 3, of_strat
             else:
-                code = 0
+                # the money rules in the coordinator's order; code: the last cut, or the rejection
+                code = CONFLICT_RESIZED if ev_conflict[k] == prereview.CONFLICT_RESIZED else 0
                 if total_risk_pct != breaker.OFF:  # TotalRiskRule: every open SL and this one hit
-                    code = _total_risk(
+                    cut = _total_risk(
                         k, n, e0, equity, total_risk_pct, risk_resize, approved, pi, pf, cnt, ev_sym, ev_dir,
                         ev_sl, ev_vol, si, sf, qbid, qask, e_risk,
                     )  # fmt: skip
-                if code in (0, RESIZED) and free_floor[0] != breaker.OFF:  # FreeMarginRule (order_check)
+                    code = cut if cut else code
+                if _passed(code) and len(ccy_limit):  # CurrencyExposureRule
+                    cut = _currency(
+                        k, n, e0, ccy_resize, approved, pi, pf, cnt, ev_sym, ev_dir, ev_vol, si, sf, qbid,
+                        qask, ccy_of, ccy_limit, e_ccy,
+                    )  # fmt: skip
+                    code = cut if cut else code
+                if _passed(code) and rho.shape[1]:  # CorrelationRule
+                    cut = _correlation(
+                        k, e0, corr_limit, corr_resize, approved, pi, pf, cnt, ev_sym, ev_dir, ev_vol, rho,
+                        sf, e_corr,
+                    )  # fmt: skip
+                    code = cut if cut else code
+                if _passed(code) and free_floor[0] != breaker.OFF:  # FreeMarginRule (order_check)
                     is_buy = ev_dir[k] > 0
                     price = qask[n, sym] if is_buy else qbid[n, sym]
                     if not rules.volume_ok(
@@ -834,7 +989,7 @@ def run_points(
                             B.margin_one(si, sf, leverage, sym, ev_vol[k], price), 2
                         )
                 e_status[k] = code
-                approved[k] = code in (0, RESIZED)
+                approved[k] = _passed(code)
         # execution of the approved entries, in order
         for k in range(e0, e1):
             if not approved[k]:
@@ -958,7 +1113,9 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     slip = st.slippage_points if st.slippage_model == "fixed" else 0
     sid_base = runner.journal.signal_seq
     point_of = np.repeat(np.arange(n_pts), np.diff(x.starts))
-    pre = prereview.prereview(runner, x.times[point_of], x.ev_si, x.ev_sym, x.symbols, x.ev_vol)
+    pre = prereview.prereview(
+        runner, x.times[point_of], x.ev_si, x.ev_sym, x.symbols, x.ev_vol, x.ev_dir, x.signals
+    )
     x.ev_vol = pre.volume
     server_s, bk_i, bk_f = _breaker_state(runner, x.times)
     e_brk = np.zeros((n_ev if len(server_s) else 0, 3))
@@ -975,6 +1132,9 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
         else np.array([breaker.OFF, 0.0])
     )
     e_free = np.zeros((n_ev if free_on else 0, 3))
+    ccy_names, ccy_of, ccy_limit = _currencies(runner, x.symbols)
+    e_ccy = np.zeros((n_ev if len(ccy_limit) else 0, 5))
+    e_corr = np.zeros((len(pre.rho), 5))
     code, done, rollover = run_points(
         x.times, x.starts, x.ev_si, x.ev_sym, x.ev_dir, x.ev_vol, x.sample, x.bid, x.ask, x.has, x.fresh,
         x.si, x.sf, x.r_times, x.r_days, x.r_rate, x.r_bid, x.lo_all, x.hi_all, state.next_rollover, sid_base,
@@ -984,7 +1144,9 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
         book.cnt, book.balance, e_status, e_value, e_order, e_position, q_equity, q_margin, q_balance, q_open,
         x.ev_sl, x.ev_tp, x.stops_level, x.b_off, x.b_time, x.b_open, x.b_high, x.b_low, x.b_spread,
         e_sl, e_tp, ambiguous, pre.rejected, server_s, bk_i, bk_f, e_brk, risk_pct, pre.multiplier, e_size,
-        total_risk, cc.total_risk_policy == "resize", e_risk, free_floor, e_free,
+        total_risk, cc.total_risk_policy == "resize", e_risk, free_floor, e_free, pre.conflict,
+        cc.exposure_policy == "resize", ccy_of, ccy_limit, e_ccy, cc.max_correlation or 0.0,
+        cc.correlation_policy == "resize", pre.rho, e_corr,
     )  # fmt: skip
     t2 = time.perf_counter()
     if code != DONE:
@@ -1014,6 +1176,7 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
         e_size,
         e_risk,
         e_free,
+        (ccy_names, e_ccy, e_corr),
     )
     # Where the time went (bench/sma_cross.py reports it): inputs, the compiled loop, records and structures.
     spent = {"inputs": t1 - tp, "loop": t2 - t1, "records": time.perf_counter() - t2}
@@ -1037,6 +1200,21 @@ def _column_major(book: B.ArrayBook) -> B.ArrayBook:
 
 
 _RECORDS = ("di", "df", "oi", "of")
+
+
+def _currencies(runner: Runner, symbols: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """max_currency_exposure's inputs: the currencies of the run's symbols, each symbol's (base, profit)
+    codes, each currency's limit (``CurrencyExposureRule._limit``; NaN: none). No rule: no currencies."""
+    rule = next((r for r in runner.c.coordinator.rules if isinstance(r, CurrencyExposureRule)), None)
+    if rule is None:
+        return [], np.zeros((len(symbols), 2), np.int64), np.zeros(0)
+    specs, dep = runner.c.specs, runner.c.server.settings.currency
+    pairs = [(specs[s].currency_base, specs[s].currency_profit) for s in symbols]
+    names = sorted({ccy for pair in pairs for ccy in pair})
+    code = {ccy: j for j, ccy in enumerate(names)}
+    of = np.array([[code[a], code[b]] for a, b in pairs], np.int64).reshape(len(symbols), 2)
+    limits = [rule.limit_of(ccy, dep) for ccy in names]
+    return names, of, np.array([np.nan if v is None else v for v in limits], np.float64)
 
 
 def _breaker_state(runner: Runner, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1188,6 +1366,7 @@ def _journal(
     e_position: np.ndarray, equity: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     stops: tuple[np.ndarray, np.ndarray], deals: tuple[B.ArrayBook, int, dict[str, Any]],
     pre: prereview.PreReview, e_brk: np.ndarray, e_size: np.ndarray, e_risk: np.ndarray, e_free: np.ndarray,
+    money: tuple[list[str], np.ndarray, np.ndarray],
 ) -> None:  # fmt: skip
     """Signals, deals and equity rows and the funnel, as the Python loop records them, handed to the
     sink as columns."""
@@ -1205,7 +1384,8 @@ def _journal(
     if x.signals is None:  # the column strategies were not called (a signal pass counted its calls)
         for si, k in enumerate(np.bincount(x.ev_si, minlength=len(slots)).tolist()):
             host._calls[si] += k
-    ok = (e_status == 0) | (e_status == RESIZED)
+    ok = np.isin(e_status, _APPROVED)
+    cut = ok & (e_status != 0)
     # the columns as codes, masks and numbers (model/columns.py): Python values only when read. The rule
     # and reason of a count rule by its code; a gate's, sizing's, breaker's or risk rule's decision names
     # its own
@@ -1227,12 +1407,16 @@ def _journal(
                 d = reject("sizing", why, **_risk_details(x, pre, e_size, k, why))
             elif code == FREE_MARGIN:
                 d = FreeMarginRule.short(*e_free[k].tolist())
+            elif code in (CONFLICT, CONFLICT_RESIZED):
+                d = pre.conflicts[k]
+            elif code >= CURRENCY:
+                d = _money_decision(runner, x, money, code, k)
             else:
                 d = _total_risk_decision(code, x.symbols[sym], e_risk[k], float(x.ev_vol[k]))
             rule_codes[k] = index.setdefault(d.rule, len(index))
             reason_codes[k] = index.setdefault(d.reason, len(index))
             given[k] = d.details
-            if code != RESIZED:
+            if code not in _APPROVED:
                 funnel.rejected[d.reason or "unknown"] += 1
             continue
         extra = {2: {"symbol": x.symbols[sym]}, 3: {"strategy": slots[si][0].name}}.get(code, {})
@@ -1249,8 +1433,8 @@ def _journal(
     for code, k in enumerate(np.bincount(e_status, minlength=len(_RULES) + 1).tolist()):
         if code in _RULES and k:
             funnel.rejected[_RULES[code]] += k
-    status = Coded(ok.astype(np.int8) + (e_status == RESIZED), ["rejected", "approved", "resized"])
-    funnel.resized += int((e_status == RESIZED).sum())
+    status = Coded(ok.astype(np.int8) + cut, ["rejected", "approved", "resized"])
+    funnel.resized += int(cut.sum())
     volume = np.where(ok, x.ev_vol, 0.0)
     order_ticket, position = _or_none(e_order, ok), _or_none(e_position, ok)
     all_ok = bool(ok.all())  # every signal traded: one retcode for all (a value, not a column)
@@ -1333,6 +1517,30 @@ def _risk_details(
     vmin, step = float(x.sf[sym, B.F_VMIN]), float(x.sf[sym, B.F_VSTEP])
     d |= sizing.risk_details(money, distance, value, float(x.sf[sym, B.F_POINT]), per_lot)
     return d | {"raw": round(raw, 8), "volume_min": vmin, "volume_step": step}
+
+
+def _money_decision(
+    runner: Runner, x: Inputs, money: tuple[list[str], np.ndarray, np.ndarray], code: int, k: int
+) -> Any:
+    """``CurrencyExposureRule.check``'s or ``CorrelationRule.check``'s decision on signal ``k`` from the
+    kernel's numbers (e_ccy's or e_corr's columns), through the rule's own ``numbers``."""
+    rules_ = runner.c.coordinator.rules
+    names, e_ccy, e_corr = money
+    if code in (CURRENCY, CURRENCY_SMALL, CURRENCY_RESIZED):
+        rule: Any = next(r for r in rules_ if isinstance(r, CurrencyExposureRule))
+        ccy, after, before, fit, volume = e_ccy[k].tolist()
+        name = names[int(ccy)]
+        numbers = rule.numbers(name, rule.limit_of(name, runner.c.server.settings.currency), after, before)
+        policy, first = rule.policy, CURRENCY
+    else:
+        rule = next(r for r in rules_ if isinstance(r, CorrelationRule))
+        sym, adj, rho, fit, volume = e_corr[k].tolist()
+        numbers = rule.numbers(x.symbols[int(sym)], adj, rho)
+        policy, first = rule.policy, CORRELATION
+    if policy == "reject":
+        return reject(rule.name, rule.name, **numbers)
+    v = float(x.ev_vol[k]) if code == first + 2 else 0.0  # resized; else no volume fits
+    return fitted(rule.name, rule.name, v, fit, volume, numbers)
 
 
 def _total_risk_decision(code: int, symbol: str, numbers: np.ndarray, volume: float) -> Any:

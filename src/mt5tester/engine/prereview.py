@@ -11,6 +11,14 @@ before driver (b) runs, by the rules' own code:
   the kernel sizes those entries itself with the compiled ``risk.lots`` functions ``size`` uses, from
   the multiplier taken here.
 
+- conflicts (``risk.rules.resolve_conflicts``) between the entries of one point that pass the gates and
+  sizing: with fixed sizing they depend on neither the book nor equity (a breaker that trips rejects
+  every entry of its review before the conflicts, so the kernel checks it first). Risk-% sizing sizes
+  and refuses entries at the review's equity, so ``conflict_policy`` with it stays in the Python loop;
+- the correlations ``CorrelationRule`` reads (``risk.rules.correlation`` over the closed bars the API
+  answers at each review's time): per signal, with every symbol of the run. Which symbols it compares
+  with depends on the book, so the kernel picks them (engine/kernel.py's ``_correlation``).
+
 The kernel compiles no copy of these rules: it reads their outcome (one volume and one flag per signal)
 and applies the count rules to the signals that pass, as ``Coordinator.review`` does (gates, then
 sizing, then the count rules). ``decisions`` and ``sizing`` give the signal rows the rule, reason and
@@ -19,16 +27,24 @@ details the Python review writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mt5tester.model.signal import Signal
 from mt5tester.regime.detectors import LABELS, UNKNOWN, UNKNOWN_CODE
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject
 from mt5tester.risk.exposure import Mt5View
-from mt5tester.risk.rules import RegimeGateRule, SessionRule
+from mt5tester.risk.rules import (
+    Candidate,
+    CorrelationRule,
+    RegimeGateRule,
+    SessionRule,
+    correlation,
+    resolve_conflicts,
+)
 from mt5tester.risk.sizing import size
 
 if TYPE_CHECKING:
@@ -46,13 +62,22 @@ class PreReview:
     sizing: dict[int, dict[str, Any]]  # signal index -> the sizing details (when sizing applies)
     tags: dict[int, dict[str, Any]]  # signal index -> its tags ({"regime": label} with regimes)
     multiplier: np.ndarray  # per signal: Coordinator.multiplier (risk-% sizing reads it in the kernel)
+    conflict: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # sized in prereview()
+    conflicts: dict[int, Decision] = field(default_factory=dict)  # signal index -> its conflict decision
+    # (signals, symbols): CorrelationRule's correlation at each review (NaN: None); (0, 0) without the rule
+    rho: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+
+CONFLICT_REJECTED, CONFLICT_RESIZED = 1, 2
 
 
 def uncompiled(cc: CoordinatorConfig) -> str | None:
     """Why sizing keeps a run in the Python loop: volatility sizing reads an ATR from closed bars at each
-    entry (risk-% sizing is compiled in the kernel)."""
+    entry (risk-% sizing is compiled in the kernel, but the conflicts between entries it sizes are not)."""
     if cc.sizing is not None and cc.sizing.mode == "volatility":
         return "coordinator.sizing mode volatility reads each entry's ATR from closed bars in Python"
+    if cc.conflict_policy is not None and cc.sizing is not None and cc.sizing.mode == "risk":
+        return "coordinator.conflict_policy with sizing mode risk (the entries in conflict depend on equity)"
     return None
 
 
@@ -65,13 +90,16 @@ def week_minute(server_s: np.ndarray) -> np.ndarray:
 
 def prereview(
     runner: Runner, times: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray, symbols: list[str],
-    volume: np.ndarray,
+    volume: np.ndarray, ev_dir: np.ndarray, signals: list[Signal] | None = None,
 ) -> PreReview:  # fmt: skip
-    """The gates and sizing of every signal (``times``: each signal's decision point, UTC ns)."""
+    """The gates, sizing and conflicts of every signal and the correlations it may meet (``times``: each
+    signal's decision point, UTC ns; ``ev_dir``: +1 buy, -1 sell; ``signals``: a signal pass's Signals,
+    None for column strategies)."""
     c = runner.c
     co = c.coordinator
     n = len(ev_si)
     out = PreReview(volume.copy(), np.zeros(n, np.bool_), {}, {}, {}, np.ones(n))
+    out.conflict = np.zeros(n, np.int8)  # per signal: 0, CONFLICT_REJECTED or CONFLICT_RESIZED
     gate = next((g for g in co.gates if isinstance(g, SessionRule)), None)
     if gate is not None and n:
         at, first = np.unique(times, return_inverse=True)
@@ -101,8 +129,25 @@ def prereview(
                 for k in np.flatnonzero(at & ~out.rejected).tolist():
                     out.rejected[k], out.decisions[k] = True, d
     cc = co.cfg
+    _sizes(runner, out, ev_si, ev_sym, code, labels, symbols, volume)
+    if cc.conflict_policy is not None and n:
+        _conflicts(runner, out, times, ev_si, ev_sym, ev_dir, symbols, signals)
+    rule = next((r for r in co.rules if isinstance(r, CorrelationRule)), None)
+    if rule is not None:
+        out.rho = correlations(runner, rule, times, ev_sym, ~out.rejected, symbols)
+    return out
+
+
+def _sizes(
+    runner: Runner, out: PreReview, ev_si: np.ndarray, ev_sym: np.ndarray, code: np.ndarray,
+    labels: list[str | None], symbols: list[str], volume: np.ndarray,
+) -> None:  # fmt: skip
+    """Fixed sizing and the multipliers of every signal (risk-% sizing: the multiplier alone)."""
+    co = runner.c.coordinator
+    cc = co.cfg
     if cc.sizing is None and cc.risk_multiplier == 1.0 and cc.regime_risk is None:
-        return out
+        return
+    names = [slot[0].name for slot in runner.host.slots]
     assert co.mt5 is not None  # a backtest's coordinator reads the simulated terminal
     view = Mt5View(co.mt5)
     # the requested volume is a key too: a signal pass's signals may each ask their own (signal_pass.py)
@@ -124,7 +169,89 @@ def prereview(
         if cc.sizing is not None or mult != 1.0:  # Coordinator._review keeps the details then
             for k in todo:
                 out.sizing[k] = sized.details
+
+
+def _conflicts(
+    runner: Runner, out: PreReview, times: np.ndarray, ev_si: np.ndarray, ev_sym: np.ndarray,
+    ev_dir: np.ndarray, symbols: list[str], signals: list[Signal] | None,
+) -> None:  # fmt: skip
+    """``resolve_conflicts`` on the entries of each point and symbol with both a buy and a sell that pass
+    the gates and sizing, as ``Coordinator._review`` calls it (the others are never in conflict)."""
+    co = runner.c.coordinator
+    assert co.mt5 is not None and co.cfg.conflict_policy is not None
+    names = [slot[0].name for slot in runner.host.slots]
+    live = np.flatnonzero(~out.rejected)
+    if not len(live):
+        return
+    # the points and symbols with entries both ways: (time, symbol) groups holding a buy and a sell
+    _, group = np.unique(np.stack([times[live], ev_sym[live]]), axis=1, return_inverse=True)
+    group = group.reshape(-1)
+    buys = np.bincount(group, ev_dir[live] > 0)
+    sells = np.bincount(group, ev_dir[live] < 0)
+    both = np.flatnonzero((buys > 0) & (sells > 0))
+    view = Mt5View(co.mt5)  # read for volume_min/max/step alone (a netted volume's rounding)
+    for g in both.tolist():
+        cands = []
+        for k in live[group == g].tolist():
+            sym = symbols[int(ev_sym[k])]
+            who = names[ev_si[k]]
+            signal = (  # a column strategy's signal: a market entry of confidence 1.0
+                Signal(symbol=sym, direction="buy" if ev_dir[k] > 0 else "sell", strategy=who)
+                if signals is None
+                else signals[k]
+            )
+            ctx = SignalContext(who, float(out.volume[k]))
+            cands.append(Candidate(k, signal, ctx, int(ev_dir[k]), 0.0, float(out.volume[k]), view))
+        for k, d in resolve_conflicts(co.cfg.conflict_policy, cands).items():
+            out.conflicts[k] = d
+            if d.status == "rejected":
+                out.conflict[k] = CONFLICT_REJECTED
+            else:
+                out.conflict[k], out.volume[k] = CONFLICT_RESIZED, d.volume
+
+
+def correlations(
+    runner: Runner, rule: CorrelationRule, times: np.ndarray, ev_sym: np.ndarray, todo: np.ndarray,
+    symbols: list[str],
+) -> np.ndarray:  # fmt: skip
+    """(signals, symbols): ``risk.rules.correlation`` of each ``todo`` signal's symbol with each symbol of
+    the run, on the closed bars the MetaTrader5 API answers at the signal's review (NaN: None).
+
+    The market's clock is moved to each review's time and back: bars become visible at their close, so
+    the bars read are the ones the review reads. Each pair is computed once per pair of closed-bar sets
+    (the correlation timeframe's bars close less often than the decision points)."""
+    co = runner.c.coordinator
+    assert co.mt5 is not None
+    market = runner.c.terminal.market
+    ns, tf, count = len(symbols), int(rule.timeframe), rule.window + 1
+    out = np.full((len(ev_sym), ns), np.nan)
+    known: dict[tuple[int, int, int, int], float | None] = {}
+    rows = np.flatnonzero(todo)
+    at, first = np.unique(times[rows], return_index=True)
+    ends = np.append(first[1:], len(rows))
+    was = market.now
+    try:
+        for t, a, z in zip(at.tolist(), first.tolist(), ends.tolist(), strict=True):
+            market.rewind(t)  # read-only: the caches of the market are keyed by their clock
+            view = Mt5View(co.mt5)
+            last = [_last_closed(view.closed_rates(s, tf, count)) for s in symbols]
+            for k in rows[a:z].tolist():
+                i = int(ev_sym[k])
+                for j in range(ns):
+                    key = (i, j, last[i], last[j])
+                    if key not in known:
+                        known[key] = correlation(view, symbols[i], symbols[j], tf, rule.window)
+                    rho = known[key]
+                    if rho is not None:
+                        out[k, j] = rho
+    finally:
+        market.rewind(was)
     return out
+
+
+def _last_closed(rates: np.ndarray | None) -> int:
+    """The time of the newest bar of ``rates`` (-1: none): with the count, all that sets the bars read."""
+    return -1 if rates is None or not len(rates) else int(rates["time"][-1])
 
 
 def _groups(*keys: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:

@@ -26,6 +26,32 @@ def money_per_lot(distance: float, tick_size: float, tick_value: float) -> float
 
 
 @njit(cache=True)
+def notional_per_lot(price: float, tick_size: float, tick_value: float) -> float:
+    """Deposit-currency value of 1 lot's base amount at ``price``: price x tick_value / tick_size (= contract
+    x price x the profit currency's rate, since tick_value = tick_size x contract x rate; spec 5.8)."""
+    return price * tick_value / tick_size
+
+
+@njit(cache=True)
+def exposure_fit(before: float, delta: float, volume: float, limit: float) -> tuple[float, float]:
+    """max_currency_exposure on one currency: (the net exposure after ``volume`` lots of an entry moving it
+    by ``delta`` per lot from ``before``, the largest volume within ``limit``; NaN when the entry stays
+    within it or lowers the exposure)."""
+    after = before + volume * delta
+    if abs(after) <= limit + 1e-6 or abs(after) <= abs(before):
+        return after, math.nan
+    if before * delta >= 0:  # the same way: the room left under the limit
+        return after, (limit - abs(before)) / abs(delta)
+    return after, (limit + abs(before)) / abs(delta)  # the other way: through zero to the limit
+
+
+@njit(cache=True)
+def correlation_fit(volume: float, adj: float, limit: float) -> float:
+    """max_correlation's resize: the volume scaled by (1 - corr) / (1 - limit)."""
+    return volume * (1 - adj) / (1 - limit)
+
+
+@njit(cache=True)
 def risk_money(equity: float, risk_pct: float) -> float:
     return equity * risk_pct / 100.0
 

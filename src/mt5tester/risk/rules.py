@@ -11,6 +11,7 @@ conflict_netted.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -21,7 +22,7 @@ from mt5tester.config import TimeWindowConfig
 from mt5tester.model import constants as C
 from mt5tester.model.signal import Signal
 from mt5tester.model.timeframe import Timeframe
-from mt5tester.risk import breaker
+from mt5tester.risk import breaker, lots
 from mt5tester.risk.context import SignalContext
 from mt5tester.risk.decision import Decision, reject, resize
 from mt5tester.risk.exposure import Exposure, Mt5View, round_volume
@@ -310,10 +311,9 @@ class TotalRiskRule:
 
 
 def _notional_per_lot(view: Mt5View, symbol: str, price: float) -> float:
-    """Deposit-currency value of 1 lot's base amount: price × tick_value / tick_size (= contract × price
-    × the profit currency's rate, since tick_value = tick_size × contract × rate; spec 5.8)."""
+    """Deposit-currency value of 1 lot's base amount (``lots.notional_per_lot``, the kernel's too)."""
     i = view.info(symbol)
-    return price * view.tick_value_loss(symbol) / float(i.trade_tick_size)
+    return float(lots.notional_per_lot(price, float(i.trade_tick_size), view.tick_value_loss(symbol)))
 
 
 def currency_exposure(b: Portfolio) -> dict[str, float]:
@@ -334,7 +334,7 @@ class CurrencyExposureRule:
     def __init__(self, limits: dict[str, float], policy: Policy) -> None:
         self.limits, self.policy = limits, policy
 
-    def _limit(self, ccy: str, deposit: str) -> float | None:
+    def limit_of(self, ccy: str, deposit: str) -> float | None:
         if ccy in self.limits:
             return self.limits[ccy]
         return self.limits.get("*") if ccy != deposit else None
@@ -343,25 +343,26 @@ class CurrencyExposureRule:
         i = b.view.info(c.symbol)
         per_lot = c.direction * _notional_per_lot(b.view, c.symbol, c.price)
         held = currency_exposure(b)
-        worst: tuple[float, str, float, float] | None = None  # (fit volume, currency, before, limit)
+        worst: tuple[float, str, float, float, float] | None = None  # (fit, currency, before, limit, after)
         for ccy, delta in ((i.currency_base, per_lot), (i.currency_profit, -per_lot)):
-            limit = self._limit(ccy, b.currency)
+            limit = self.limit_of(ccy, b.currency)
             if limit is None or delta == 0:
                 continue
             before = held.get(ccy, 0.0)
-            after = before + c.volume * delta
-            if abs(after) <= limit + 1e-6 or abs(after) <= abs(before):
+            after, fit = lots.exposure_fit(before, delta, c.volume, limit)  # the kernel's too
+            if math.isnan(fit):
                 continue
-            same = before * delta >= 0
-            fit = (limit - abs(before)) / abs(delta) if same else (limit + abs(before)) / abs(delta)
             if worst is None or fit < worst[0]:
-                worst = (fit, ccy, before, limit)
+                worst = (fit, ccy, before, limit, after)
         if worst is None:
             return None
-        fit, ccy, before, limit = worst
-        after = before + c.volume * (per_lot if ccy == i.currency_base else -per_lot)
-        numbers = {"currency": ccy, "limit": limit, "value": round(after, 2), "before": round(before, 2)}
-        return _fit(self.name, "max_currency_exposure", self.policy, c, fit, **numbers)
+        fit, ccy, before, limit, after = worst
+        return _fit(self.name, self.name, self.policy, c, fit, **self.numbers(ccy, limit, after, before))
+
+    @staticmethod
+    def numbers(ccy: str, limit: float, after: float, before: float) -> dict[str, Any]:
+        """What a max_currency_exposure decision records (the compiled driver's too)."""
+        return {"currency": ccy, "limit": limit, "value": round(after, 2), "before": round(before, 2)}
 
 
 def correlation(view: Mt5View, a: str, b: str, timeframe: int, window: int) -> float | None:
@@ -372,8 +373,11 @@ def correlation(view: Mt5View, a: str, b: str, timeframe: int, window: int) -> f
     ra, rb = view.closed_rates(a, timeframe, window + 1), view.closed_rates(b, timeframe, window + 1)
     if ra is None or rb is None:
         return None
-    _, ia, ib = np.intersect1d(ra["time"], rb["time"], return_indices=True)
-    ca, cb = ra["close"][ia].astype(np.float64), rb["close"][ib].astype(np.float64)
+    if np.array_equal(ra["time"], rb["time"]):  # the same bars (the usual case): intersect1d's every index
+        ca, cb = ra["close"].astype(np.float64), rb["close"].astype(np.float64)
+    else:
+        _, ia, ib = np.intersect1d(ra["time"], rb["time"], return_indices=True)
+        ca, cb = ra["close"][ia].astype(np.float64), rb["close"][ib].astype(np.float64)
     if len(ca) < 4:
         return None
     xa, xb = np.diff(ca) / ca[:-1], np.diff(cb) / cb[:-1]
@@ -408,16 +412,19 @@ class CorrelationRule:
         if worst is None or worst[0] <= self.limit:
             return None
         adj, sym, rho = worst
-        numbers = {
-            "symbol": sym,
+        fit = lots.correlation_fit(c.volume, adj, self.limit)  # the kernel's too
+        return _fit(self.name, self.name, self.policy, c, fit, **self.numbers(sym, adj, rho))
+
+    def numbers(self, symbol: str, adj: float, rho: float) -> dict[str, Any]:
+        """What a max_correlation decision records (the compiled driver's too)."""
+        return {
+            "symbol": symbol,
             "value": round(adj, 4),
             "correlation": round(rho, 4),
             "limit": self.limit,
             "window": self.window,
             "timeframe": self.timeframe.name,
         }
-        fit = c.volume * (1 - adj) / (1 - self.limit)
-        return _fit(self.name, "max_correlation", self.policy, c, fit, **numbers)
 
 
 class FreeMarginRule:

@@ -806,6 +806,7 @@ def run_points(
     n_r = len(r_times)
     approved = np.zeros(len(ev_si), np.bool_)
     watch = len(server_s) > 0  # the circuit breakers sample equity at every point
+    work_f, work_i = np.empty((2, nsym)), np.empty((2, nsym), np.int64)  # B.margins' (allocated once)
     for n in range(len(times)):
         if starts[n] == starts[n + 1] and not sample[n] and not watch:
             # no signal, no record: the next point replays (SL/TP, swaps, the stop-out bound) up to its time
@@ -967,19 +968,10 @@ def run_points(
                     ):
                         return BAD_VOLUME, n, ri  # order_check's "Invalid volume"
                     floor = max(free_floor[1], equity * free_floor[0] / 100)
-                    after = B.margin_total(
-                        pi,
-                        pf,
-                        cnt[B.C_POS],
-                        si,
-                        sf,
-                        leverage,
-                        hedging,
-                        sym,
-                        0 if is_buy else 1,
-                        ev_vol[k],
-                        price,
-                    )
+                    after = B.margins(
+                        pi, pf, cnt[B.C_POS], si, sf, leverage, hedging, sym, 0 if is_buy else 1, ev_vol[k],
+                        price, work_f, work_i,
+                    )[1]  # fmt: skip
                     free = rules.round_to(equity - after, 2) - batch_margin
                     if free < floor - 1e-9:
                         e_free[k, 0], e_free[k, 1], e_free[k, 2] = floor, free, after
@@ -1022,11 +1014,20 @@ def run_points(
             if not closing or vol > pf[target, B.P_VOLUME] + 1e-9:
                 # spec 5.9 / 3.11: refused when the trade raises the margin beyond the equity
                 npos = cnt[B.C_POS]
-                after = B.margin_total(
-                    pi, pf, npos, si, sf, leverage, hedging, sym, 0 if is_buy else 1, vol, price
-                )
-                now = (
-                    B.margin_total(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0) if npos else 0.0
+                now, after = B.margins(
+                    pi,
+                    pf,
+                    npos,
+                    si,
+                    sf,
+                    leverage,
+                    hedging,
+                    sym,
+                    0 if is_buy else 1,
+                    vol,
+                    price,
+                    work_f,
+                    work_i,
                 )
                 if after > now:
                     for j in range(npos):
@@ -1051,7 +1052,9 @@ def run_points(
             if np.isnan(q_equity[n]):
                 return NO_PRICE, n, ri
             q_margin[n] = (
-                B.margin_total(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0) if npos else 0.0
+                B.margins(pi, pf, npos, si, sf, leverage, hedging, -1, 0, 0.0, 0.0, work_f, work_i)[0]
+                if npos
+                else 0.0
             )
     _ = nsym
     return DONE, len(times), ri

@@ -95,24 +95,35 @@ def margin_total(
     pi: np.ndarray, pf: np.ndarray, n: int, si: np.ndarray, sf: np.ndarray, leverage: float, hedging: bool,
     x_sym: int, x_type: int, x_vol: float, x_price: float,
 ) -> float:  # fmt: skip
-    """``money.margin_of`` of the open positions (plus one more when ``x_sym`` >= 0): per symbol in
-    order of first appearance, the legs summed in list order; hedged symbols margined on the larger
-    leg (spec 5.7); rounded to cents."""
+    """``money.margin_of`` of the open positions (plus one more when ``x_sym`` >= 0): ``margins`` with
+    work arrays of its own."""
     nsym = si.shape[0]
-    long_, short = np.zeros(nsym), np.zeros(nsym)
-    seen = np.full(nsym, -1, np.int64)
-    order = np.empty(nsym, np.int64)
+    work_f, work_i = np.empty((2, nsym)), np.empty((2, nsym), np.int64)
+    return margins(pi, pf, n, si, sf, leverage, hedging, x_sym, x_type, x_vol, x_price, work_f, work_i)[1]
+
+
+@njit(cache=True)
+def margins(
+    pi: np.ndarray, pf: np.ndarray, n: int, si: np.ndarray, sf: np.ndarray, leverage: float, hedging: bool,
+    x_sym: int, x_type: int, x_vol: float, x_price: float, work_f: np.ndarray, work_i: np.ndarray,
+) -> tuple[float, float]:  # fmt: skip
+    """``money.margin_of`` of the open positions, and of them plus one more when ``x_sym`` >= 0 (else the
+    same): per symbol in order of first appearance, the legs summed in list order (the extra one last,
+    as ``money.margin_with`` adds it); hedged symbols margined on the larger leg (spec 5.7); rounded to
+    cents. ``work_f``/``work_i`` (2 x symbols) are the caller's, so that a loop allocates nothing."""
+    nsym = si.shape[0]
+    long_, short, seen, order = work_f[0], work_f[1], work_i[0], work_i[1]
+    long_[:] = 0.0
+    short[:] = 0.0
+    seen[:] = -1
     k = 0
-    for j in range(n + (1 if x_sym >= 0 else 0)):
-        if j < n:
-            sym, typ, vol, price = pi[j, P_SYM], pi[j, P_TYPE], pf[j, P_VOLUME], pf[j, P_OPEN]
-        else:
-            sym, typ, vol, price = x_sym, x_type, x_vol, x_price
+    for j in range(n):
+        sym, typ = pi[j, P_SYM], pi[j, P_TYPE]
         if seen[sym] < 0:
             seen[sym] = k
             order[k] = sym
             k += 1
-        mg = margin_one(si, sf, leverage, sym, vol, price)
+        mg = margin_one(si, sf, leverage, sym, pf[j, P_VOLUME], pf[j, P_OPEN])
         if typ == 0:
             long_[sym] += mg
         else:
@@ -121,7 +132,24 @@ def margin_total(
     for j in range(k):
         sym = order[j]
         total += max(long_[sym], short[sym]) if hedging else long_[sym] + short[sym]
-    return rules.round_to(total, 2)
+    now = rules.round_to(total, 2)
+    if x_sym < 0:
+        return now, now
+    mg = margin_one(si, sf, leverage, x_sym, x_vol, x_price)
+    if x_type == 0:
+        long_[x_sym] += mg
+    else:
+        short[x_sym] += mg
+    if seen[x_sym] < 0:
+        seen[x_sym] = k
+        order[k] = x_sym
+        k += 1
+    total = 0.0
+    for j in range(k):
+        sym = order[j]
+        total += max(long_[sym], short[sym]) if hedging else long_[sym] + short[sym]
+    _ = nsym
+    return now, rules.round_to(total, 2)
 
 
 @njit(cache=True)

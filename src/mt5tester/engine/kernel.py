@@ -147,12 +147,13 @@ def _passes(runner: Runner) -> bool:
 def _stop_out_safe(
     pi: np.ndarray, pf: np.ndarray, n: int, si: np.ndarray, sf: np.ndarray, balance: float, leverage: float,
     hedging: bool, stop_out: float, percent: bool, lo_all: np.ndarray, hi_all: np.ndarray,
+    work_f: np.ndarray, work_i: np.ndarray,
 ) -> bool:  # fmt: skip
     """``replay._stop_out_time``'s first bound: every position at the worst price of its history
     stays above the stop-out floor (spec 5.11). False: a stop-out may come (not compiled)."""
     if n == 0:
         return True
-    mg = B.margin_total(pi, pf, n, si, sf, leverage, hedging, -1, 0, 0.0, 0.0)
+    mg = B.margins(pi, pf, n, si, sf, leverage, hedging, -1, 0, 0.0, 0.0, work_f, work_i)[0]
     if mg <= 0.0:
         return True
     floor = stop_out / 100.0 * mg if percent else stop_out
@@ -192,12 +193,17 @@ def _replay_stops(
     cnt: np.ndarray, balance: np.ndarray, si: np.ndarray, sf: np.ndarray, commission_on: bool,
     b_off: np.ndarray, b_time: np.ndarray, b_open: np.ndarray, b_high: np.ndarray, b_low: np.ndarray,
     b_spread: np.ndarray, ambiguous: np.ndarray, leverage: float, hedging: bool, stop_out: float,
-    percent: bool, lo_all: np.ndarray, hi_all: np.ndarray,
+    percent: bool, lo_all: np.ndarray, hi_all: np.ndarray, work_f: np.ndarray, work_i: np.ndarray,
 ) -> int:  # fmt: skip
     """``replay._replay`` for positions with SL/TP in bar modes on M1 (spec 5.4, 6.1): each position's
     first hit on the M1 bars closed by t (``kernels.first_trigger``, the pessimistic rule for a bar
     holding both), then the hits in time order (ties: lower ticket), each after the stop-out bound."""
     npos = cnt[B.C_POS]
+    stops = 0
+    for j in range(npos):
+        stops += pf[j, B.P_SL] != 0.0 or pf[j, B.P_TP] != 0.0
+    if stops == 0:
+        return DONE  # nothing to replay (and nothing allocated: most points of most runs)
     h_time, h_ticket = np.empty(npos, np.int64), np.empty(npos, np.int64)
     h_kind, h_amb, h_price = np.empty(npos, np.int64), np.empty(npos, np.bool_), np.empty(npos)
     nh = 0
@@ -237,7 +243,20 @@ def _replay_stops(
                 best = q
         done[best] = True
         if not _stop_out_safe(
-            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+            pi,
+            pf,
+            cnt[B.C_POS],
+            si,
+            sf,
+            balance[0],
+            leverage,
+            hedging,
+            stop_out,
+            percent,
+            lo_all,
+            hi_all,
+            work_f,
+            work_i,
         ):
             return STOP_OUT
         j = 0
@@ -329,12 +348,25 @@ def run_points(
             code = _replay_stops(
                 r_times[ri], pi, pf, di, df, oi, of, cnt, balance, si, sf, commission_on, b_off, b_time,
                 b_open, b_high, b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all,
-                hi_all,
+                hi_all, work_f, work_i,
             )  # fmt: skip
             if code != DONE:
                 return code, n, ri
             if not _stop_out_safe(
-                pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+                pi,
+                pf,
+                cnt[B.C_POS],
+                si,
+                sf,
+                balance[0],
+                leverage,
+                hedging,
+                stop_out,
+                percent,
+                lo_all,
+                hi_all,
+                work_f,
+                work_i,
             ):
                 return STOP_OUT, n, ri
             weekday = r_days[ri]
@@ -357,12 +389,25 @@ def run_points(
             ri += 1
         code = _replay_stops(
             t, pi, pf, di, df, oi, of, cnt, balance, si, sf, commission_on, b_off, b_time, b_open, b_high,
-            b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all, hi_all,
+            b_low, b_spread, ambiguous, leverage, hedging, stop_out, percent, lo_all, hi_all, work_f, work_i,
         )  # fmt: skip
         if code != DONE:
             return code, n, ri
         if not _stop_out_safe(
-            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all
+            pi,
+            pf,
+            cnt[B.C_POS],
+            si,
+            sf,
+            balance[0],
+            leverage,
+            hedging,
+            stop_out,
+            percent,
+            lo_all,
+            hi_all,
+            work_f,
+            work_i,
         ):
             return STOP_OUT, n, ri
         if len(server_s):  # the circuit breakers' equity sample of the point (Router.observe)

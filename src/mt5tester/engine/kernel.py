@@ -662,7 +662,7 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     cc = c.cfg.coordinator
     book = column_major(
         B.new_book(
-            cc.max_positions + n_ev + 1, 2 * n_ev + 1, state.balance, state.next_ticket, state.next_deal
+            cc.max_positions + n_ev + 2, 2 * n_ev + 2, state.balance, state.next_ticket, state.next_deal
         )
     )
     e_status, e_value = np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64)

@@ -55,7 +55,9 @@ from mt5tester.engine.kernel_inputs import Inputs
 def column_major(book: B.ArrayBook) -> B.ArrayBook:
     """The book with its deals and orders column-major: each field of the records is one contiguous
     column, which the history's blocks and the records take as it is (a view, not a copy per field:
-    at 5M bars the copies were ~100 MB above the book)."""
+    at 5M bars the copies were ~100 MB above the book). At least two rows each (the run's caller sizes
+    them so): a one-row array is C- and F-contiguous both, numba types it C, and a run without signals
+    compiled a second run_points (~10 s on a fresh cache)."""
     major = {k: np.zeros(v.shape, v.dtype, order="F") for k, v in vars(book).items() if k in _RECORDS}
     return dataclasses.replace(book, **major)
 

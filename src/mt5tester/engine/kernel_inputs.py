@@ -124,20 +124,18 @@ def _column_events(runner: Runner, tl: Timeline, index: dict[str, int]) -> _Even
 
 def _pass_events(runner: Runner, tl: Timeline, passed: signal_pass.Pass, index: dict[str, int]) -> _Events:
     """The signals a signal pass recorded, in point order and, within a point, in the loop's order."""
-    slots = runner.host.slots
+    volumes = [slot[0].volume for slot in runner.host.slots]
     counts = np.zeros(passed.points, np.int64)  # the points the pass called (all, or up to its limit)
-    si_, sym_, dir_, vol_, sl_, tp_, sigs = [], [], [], [], [], [], []
-    for n in sorted(passed.batches):
-        batch = passed.batches[n]
-        counts[n] = len(batch)
-        for si, symbol, sig in batch:
-            si_.append(si)
-            sym_.append(index[symbol])
-            dir_.append(1 if sig.direction == "buy" else -1)
-            vol_.append(sig.volume or slots[si][0].volume)
-            sl_.append(sig.sl_points or 0.0)
-            tp_.append(sig.tp_points or 0.0)
-            sigs.append(sig)
+    at = sorted(passed.batches)  # the batches were recorded in point order: this keeps it
+    counts[at] = [len(passed.batches[n]) for n in at]
+    items = [item for n in at for item in passed.batches[n]]
+    sigs = [sig for _, _, sig in items]
+    si_ = [si for si, _, _ in items]
+    sym_ = [index[symbol] for _, symbol, _ in items]
+    dir_ = [1 if sig.direction == "buy" else -1 for sig in sigs]
+    vol_ = [sig.volume or volumes[si] for si, _, sig in items]
+    sl_ = [sig.sl_points or 0.0 for sig in sigs]
+    tp_ = [sig.tp_points or 0.0 for sig in sigs]
     keep = np.ones(passed.points, np.bool_)
     cc = runner.c.cfg.coordinator
     if not (cc.daily_loss_limit_pct or cc.max_drawdown_pct):  # the breakers sample every point

@@ -120,12 +120,12 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     terminal.router = lambda req: sealed.order_send  # order_send: sealed like the rest
     out = Pass()
     set_time, decide, batches = terminal.set_time, host.decide, out.batches
-    n, held, limit = 0, 0, LIMIT
+    n, held, limit, called = 0, 0, LIMIT, 0  # called: the points whose strategies were called
     try:
         for n, t, events, _ in points(tl, 0):
             if held >= limit:
                 break
-            out.points = n + 1
+            called = n + 1
             ctx.now = t
             set_time(t)
             if batch := decide(events, t):
@@ -133,8 +133,8 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
                 held += len(batch)
             if sealed.breach is not None or terminal.connected is not connected:
                 if sealed.breach is None:  # shutdown(): the trades after it would fail
-                    called = sorted({si for si, _, _ in events})
-                    sealed.breach = ("shutdown()", called[0] if len(called) == 1 else None)
+                    callers = sorted({si for si, _, _ in events})
+                    sealed.breach = ("shutdown()", callers[0] if len(callers) == 1 else None)
                 raise SealedCall(sealed.breach[0])  # (a strategy that caught SealedCall itself too)
             if progress is not None and not n & 0xFFFF:
                 progress(n, len(tl))
@@ -149,6 +149,7 @@ def run(runner: Runner, tl: Timeline, progress: Callable[[int, int], None] | Non
     except Exception as e:  # on_strategy_error: stop (the loop raises it at that point, after its trades)
         out.failed_at, out.error = n, e
     finally:
+        out.points = called
         terminal.server, terminal.router, terminal.connected = server, router, connected
         server.state.now = now
         terminal.market.rewind(market_now)  # the clocks as before the pass: the trading starts at bar 1

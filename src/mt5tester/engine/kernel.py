@@ -243,21 +243,9 @@ def _replay_stops(
                 best = q
         done[best] = True
         if not _stop_out_safe(
-            pi,
-            pf,
-            cnt[B.C_POS],
-            si,
-            sf,
-            balance[0],
-            leverage,
-            hedging,
-            stop_out,
-            percent,
-            lo_all,
-            hi_all,
-            work_f,
-            work_i,
-        ):
+            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all,
+            work_f, work_i,
+        ):  # fmt: skip
             return STOP_OUT
         j = 0
         while pi[j, B.P_TICKET] != h_ticket[best]:
@@ -353,21 +341,9 @@ def run_points(
             if code != DONE:
                 return code, n, ri
             if not _stop_out_safe(
-                pi,
-                pf,
-                cnt[B.C_POS],
-                si,
-                sf,
-                balance[0],
-                leverage,
-                hedging,
-                stop_out,
-                percent,
-                lo_all,
-                hi_all,
-                work_f,
-                work_i,
-            ):
+                pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all,
+                hi_all, work_f, work_i,
+            ):  # fmt: skip
                 return STOP_OUT, n, ri
             weekday = r_days[ri]
             for j in range(cnt[B.C_POS]):
@@ -394,21 +370,9 @@ def run_points(
         if code != DONE:
             return code, n, ri
         if not _stop_out_safe(
-            pi,
-            pf,
-            cnt[B.C_POS],
-            si,
-            sf,
-            balance[0],
-            leverage,
-            hedging,
-            stop_out,
-            percent,
-            lo_all,
-            hi_all,
-            work_f,
-            work_i,
-        ):
+            pi, pf, cnt[B.C_POS], si, sf, balance[0], leverage, hedging, stop_out, percent, lo_all, hi_all,
+            work_f, work_i,
+        ):  # fmt: skip
             return STOP_OUT, n, ri
         if len(server_s):  # the circuit breakers' equity sample of the point (Router.observe)
             equity = _equity(n, pi, pf, cnt, si, sf, balance, qbid, qask, qhas)

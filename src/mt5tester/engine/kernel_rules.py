@@ -192,6 +192,18 @@ def fitted(fit: float, volume: float, resize: bool, sym: int, sf: np.ndarray) ->
 
 
 @njit(cache=True)
+def cut(v: float, k: int, ev_vol: np.ndarray, rejected: int, small: int, resized: int) -> int:
+    """A rule's outcome from its fitted volume ``v`` (``fitted``): rejected (< 0), no volume fits (0), or
+    entry ``k`` resized to ``v``."""
+    if v < 0:
+        return rejected
+    if v == 0:
+        return small
+    ev_vol[k] = v
+    return resized
+
+
+@njit(cache=True)
 def notional(n: int, sym: int, price: float, sf: np.ndarray, si: np.ndarray, qbid: np.ndarray) -> float:
     """``rules._notional_per_lot`` at point ``n``: the tick value at the symbol's bid (Mt5View's)."""
     point = sf[sym, B.F_POINT]
@@ -245,13 +257,7 @@ def currency(
     ccy = ccy_of[sym, worst]
     e_ccy[k, X_CCY], e_ccy[k, X_BEFORE], e_ccy[k, X_FIT] = ccy, held[ccy], w_fit
     e_ccy[k, X_AFTER], e_ccy[k, X_VOLUME] = w_after, volume
-    v = fitted(w_fit, volume, resize, sym, sf)
-    if v < 0:
-        return CURRENCY
-    if v == 0:
-        return CURRENCY_SMALL
-    ev_vol[k] = v
-    return CURRENCY_RESIZED
+    return cut(fitted(w_fit, volume, resize, sym, sf), k, ev_vol, CURRENCY, CURRENCY_SMALL, CURRENCY_RESIZED)
 
 
 @njit(cache=True)
@@ -286,9 +292,4 @@ def correlation(
     e_corr[k, K_SYM], e_corr[k, K_ADJ], e_corr[k, K_RHO] = worst, w_adj, rho[k, worst]
     e_corr[k, K_FIT], e_corr[k, K_VOLUME] = fit, volume
     v = fitted(fit, volume, resize, sym, sf)
-    if v < 0:
-        return CORRELATION
-    if v == 0:
-        return CORRELATION_SMALL
-    ev_vol[k] = v
-    return CORRELATION_RESIZED
+    return cut(v, k, ev_vol, CORRELATION, CORRELATION_SMALL, CORRELATION_RESIZED)

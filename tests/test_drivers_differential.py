@@ -94,6 +94,16 @@ DRAW = {
 }  # fmt: skip
 
 
+# The random runs of both drivers: the same examples every time (derandomized, no deadline); a failing
+# example is printed whole, not shrunk (shrinking takes minutes).
+DIFFERENTIAL = settings(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+
+
 def _both(cfg: Config) -> tuple[RunResult, RunResult]:
     return run(cfg, sink=MemorySink(), driver="loop"), run(cfg, sink=MemorySink(), driver="auto")
 
@@ -115,13 +125,7 @@ def _assert_same(a: RunResult, b: RunResult) -> None:
         assert frames.funnel_from_columns(sink.form, sink.count("equity")) == by_rows
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-    phases=[Phase.explicit, Phase.generate],  # a failing example is printed whole; shrinking takes minutes
-)
+@settings(DIFFERENTIAL, max_examples=12)
 @given(
     seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=2),
     density=st.sampled_from([0.05, 0.3]),
@@ -274,16 +278,22 @@ def test_drivers_gates_sizing_and_modes_identical(
         assert sized["details"].iloc[0]["sizing"]["multiplier"] == 0.5
 
 
+def with_regimes(raw: dict[str, Any], gated: str) -> dict[str, Any]:
+    """``raw`` with regimes from closed H1 bars, strategy ``gated`` traded only when trending, and the
+    ranging and volatile regimes' risk cut to a half and a quarter."""
+    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
+    raw["coordinator"] = {
+        "regime_gate": {gated: ["trending_up", "trending_down"]},
+        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
+    }
+    return raw
+
+
 def test_drivers_regime_gate_and_regime_risk_identical(demo_data: Path, tmp_path: Path) -> None:
     # Regime labels are precomputed from closed H1 bars: the gate and the multiplier per signal, the
     # label in every signal's tags, on both drivers.
     raw = _raw(demo_data, tmp_path, deposit=1e6, seeds=[3, 4], symbols=["EURUSD", "USDJPY"], volume=0.3)
-    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
-    raw["coordinator"] = {
-        "regime_gate": {"rnd0": ["trending_up", "trending_down"]},
-        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
-    }
-    a, b = _both(Config.model_validate(raw))
+    a, b = _both(Config.model_validate(with_regimes(raw, "rnd0")))
     assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
     _assert_same(a, b)
     regimes = b.signals["tags"].map(lambda t: t["regime"])
@@ -465,13 +475,7 @@ def test_driver_declines_a_trading_mode_switch(demo_data: Path, tmp_path: Path) 
     )
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-    phases=[Phase.explicit, Phase.generate],
-)
+@settings(DIFFERENTIAL, max_examples=10)
 @given(
     symbol=st.sampled_from(["EURUSD", "USDJPY"]),
     calc_mode=st.sampled_from([0, 1, 2, 3, 4, 5]),

@@ -11,14 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mt5tester.config import Config
 from mt5tester.engine.run import run
 from mt5tester.errors import StrategyRuntimeError
 from mt5tester.results.memory import MemorySink
-from test_drivers_differential import BREAKERS, FIXED, GATES, MONEY, _assert_same, _both
+from test_drivers_differential import (
+    BREAKERS,
+    DIFFERENTIAL,
+    FIXED,
+    GATES,
+    MONEY,
+    _assert_same,
+    _both,
+    with_regimes,
+)
 from test_drivers_differential import _raw as differential_raw
 
 from conftest import FIXTURES
@@ -42,13 +51,7 @@ def _raw(data: Path, tmp: Path, **kw: Any) -> dict[str, Any]:
     return raw
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-    phases=[Phase.explicit, Phase.generate],
-)
+@settings(DIFFERENTIAL, max_examples=12)
 @given(
     seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=2),
     density=st.sampled_from([0.05, 0.3]),
@@ -169,12 +172,7 @@ def test_regime_tags_follow_the_signals_own_tags_and_the_gate_and_risk_apply(
     """With regimes, each signal's row carries its own tags then the regime label, as the router adds it;
     the regime gate and regime_risk decide per signal, on each signal's own volume."""
     raw = _raw(demo_data, tmp_path, seeds=[3, 4], density=0.4, symbols=["EURUSD", "USDJPY"])
-    raw["regime"] = {"enabled": True, "timeframe": "H1", "atr_pct_window": 50, "min_bars": 60}
-    raw["coordinator"] = {
-        "regime_gate": {"bars0": ["trending_up", "trending_down"]},
-        "regime_risk": {"ranging": 0.5, "volatile": 0.25},
-    }
-    a, b = _both(Config.model_validate(raw))
+    a, b = _both(Config.model_validate(with_regimes(raw, "bars0")))
     assert b.funnel["driver"] == "kernel", b.funnel["driver_reason"]
     _assert_same(a, b)
     tags = b.signals["tags"]

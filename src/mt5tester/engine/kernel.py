@@ -577,7 +577,6 @@ def run_points(
                 if npos
                 else 0.0
             )
-    _ = nsym
     return DONE, len(times), ri
 
 

@@ -451,19 +451,28 @@ class SimTerminal:
         return self._from_market(self.market.copy_ticks_range(symbol, date_from, date_to, flags))
 
     # --------------------------------------------------------------------- orders, positions
+    def _per_position(self, cache: dict[int, tuple[Any, Any]], p: Position, key: Any, make: Any) -> Any:
+        """``make()`` for position p, kept per ticket while ``key`` is unchanged; the closed positions'
+        entries are dropped when the cache outgrows the open positions."""
+        hit = cache.get(p.ticket)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        if len(cache) > 4 * len(self.server.positions) + 64:  # keep the open ones only
+            open_ = {q.ticket for q in self.server.positions}
+            for ticket in [k for k in cache if k not in open_]:
+                del cache[ticket]
+        value = make()
+        cache[p.ticket] = (key, value)
+        return value
+
     def _position_times(self, p: Position) -> tuple[int, int, int, int]:
         """(time, time_msc, time_update, time_update_msc) of a position on the server clock, kept per
         ticket while they do not change (a review reads every open position: the zone lookups were
         most of it)."""
-        key = (p.time, p.time_update)
-        hit = self._pos_times.get(p.ticket)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        times = (self._s(p.time), self._ms(p.time), self._s(p.time_update), self._ms(p.time_update))
-        if len(self._pos_times) > 4 * len(self.server.positions) + 64:  # keep the open ones only
-            open_ = {q.ticket for q in self.server.positions}
-            self._pos_times = {k: v for k, v in self._pos_times.items() if k in open_}
-        self._pos_times[p.ticket] = (key, times)
+        times: tuple[int, int, int, int] = self._per_position(
+            self._pos_times, p, (p.time, p.time_update),
+            lambda: (self._s(p.time), self._ms(p.time), self._s(p.time_update), self._ms(p.time_update)),
+        )  # fmt: skip
         return times
 
     def _position(self, p: Position) -> TradePosition:
@@ -472,14 +481,7 @@ class SimTerminal:
         every field that can change; a structure is immutable, so handing it out again is safe)."""
         now = self.market.now
         key = (now, p.time_update, p.type, p.volume, p.price_open, p.sl, p.tp, p.swap)
-        hit = self._pos_now.get(p.ticket)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        if len(self._pos_now) > 4 * len(self.server.positions) + 64:  # keep the open ones only
-            open_ = {q.ticket for q in self.server.positions}
-            self._pos_now = {k: v for k, v in self._pos_now.items() if k in open_}
-        made = self._position_now(p, now)
-        self._pos_now[p.ticket] = (key, made)
+        made: TradePosition = self._per_position(self._pos_now, p, key, lambda: self._position_now(p, now))
         return made
 
     def _position_now(self, p: Position, now: int) -> TradePosition:

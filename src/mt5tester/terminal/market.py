@@ -238,9 +238,10 @@ class MarketData:
         self._now = t
 
     def rewind(self, t: int) -> None:
-        """Set the clock back to ``t``: for the engine alone, when a run's trading starts over from its
-        first point after a pass that only read the market (engine/signal_pass.py). Nothing a strategy
-        can call moves the clock back."""
+        """Set the clock to ``t``, back as well as forward: for the engine alone, around work that only
+        reads the market at other times (a signal pass before the trading starts at bar 1,
+        engine/signal_pass.py; the correlations read at each review's time, engine/prereview.py). Nothing
+        a strategy can call moves the clock back."""
         self._now = int(t)
 
     def last_error(self) -> tuple[int, str]:

@@ -91,18 +91,6 @@ def margin_one(si: np.ndarray, sf: np.ndarray, leverage: float, sym: int, vol: f
 
 
 @njit(cache=True)
-def margin_total(
-    pi: np.ndarray, pf: np.ndarray, n: int, si: np.ndarray, sf: np.ndarray, leverage: float, hedging: bool,
-    x_sym: int, x_type: int, x_vol: float, x_price: float,
-) -> float:  # fmt: skip
-    """``money.margin_of`` of the open positions (plus one more when ``x_sym`` >= 0): ``margins`` with
-    work arrays of its own."""
-    nsym = si.shape[0]
-    work_f, work_i = np.empty((2, nsym)), np.empty((2, nsym), np.int64)
-    return margins(pi, pf, n, si, sf, leverage, hedging, x_sym, x_type, x_vol, x_price, work_f, work_i)[1]
-
-
-@njit(cache=True)
 def margins(
     pi: np.ndarray, pf: np.ndarray, n: int, si: np.ndarray, sf: np.ndarray, leverage: float, hedging: bool,
     x_sym: int, x_type: int, x_vol: float, x_price: float, work_f: np.ndarray, work_i: np.ndarray,
@@ -111,7 +99,6 @@ def margins(
     same): per symbol in order of first appearance, the legs summed in list order (the extra one last,
     as ``money.margin_with`` adds it); hedged symbols margined on the larger leg (spec 5.7); rounded to
     cents. ``work_f``/``work_i`` (2 x symbols) are the caller's, so that a loop allocates nothing."""
-    nsym = si.shape[0]
     long_, short, seen, order = work_f[0], work_f[1], work_i[0], work_i[1]
     long_[:] = 0.0
     short[:] = 0.0
@@ -148,7 +135,6 @@ def margins(
     for j in range(k):
         sym = order[j]
         total += max(long_[sym], short[sym]) if hedging else long_[sym] + short[sym]
-    _ = nsym
     return now, rules.round_to(total, 2)
 
 
